@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+
+/** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
+export type ResponseBody = Buffer | string | Readable | null;
+
+/**
+ * Per-request state, pooled (see core/pool.ts). Every field is initialised in the constructor and cleared in
+ * reset(), so all contexts share one hidden class and the hot path stays monomorphic.
+ */
+export class RequestContext {
+  req: IncomingMessage | null = null;
+  res: ServerResponse | null = null;
+  /** request method as received */
+  method = '';
+  /** raw request target (path + query) as received */
+  url = '';
+  /** decoded route params; replaced by the router's object on a match */
+  params: Record<string, string> = EMPTY_PARAMS;
+  /** the matched route (core's compiled route object), or null before/without a match */
+  route: unknown = null;
+  /** performance.now() when the request arrived */
+  startTime = 0;
+  /** response staged by the handler and hooks, sent by the core */
+  statusCode = 200;
+  responseHeaders: OutgoingHttpHeaders | null = null;
+  body: ResponseBody = null;
+  /** set once the core (or a hook) has started writing the response; later stages then do nothing */
+  responded = false;
+  /** the error that sent this request down the onError path */
+  error: unknown = null;
+  /** the authenticated identity, set by auth plugins and read by others (e.g. rate limiting by subject) */
+  identity: Record<string, unknown> | null = null;
+  /** free-form per-request state for plugins, keyed by plugin name; allocated lazily */
+  private pluginState: Map<string, unknown> | null = null;
+  /** true while the request is a WebSocket/upgrade request (no ServerResponse; see `socket`) */
+  upgrade = false;
+
+  /** Stage a complete response (status, headers, body). Hooks call this to answer early (e.g. 401, 429). */
+  send(statusCode: number, headers: OutgoingHttpHeaders | null, body: ResponseBody): void {
+    this.statusCode = statusCode;
+    this.responseHeaders = headers;
+    this.body = body;
+    this.halted = true;
+  }
+
+  /** set by send(): the pipeline skips the remaining pre-send stages and sends what is staged */
+  halted = false;
+
+  get(name: string): unknown {
+    return this.pluginState === null ? undefined : this.pluginState.get(name);
+  }
+
+  set(name: string, value: unknown): void {
+    if (this.pluginState === null) this.pluginState = new Map();
+    this.pluginState.set(name, value);
+  }
+
+  /** Path without the query string. */
+  get pathname(): string {
+    const q = this.url.indexOf('?');
+    return q === -1 ? this.url : this.url.slice(0, q);
+  }
+
+  /** Query string without the leading '?', or '' (parsed lazily, only by those who ask). */
+  get search(): string {
+    const q = this.url.indexOf('?');
+    return q === -1 ? '' : this.url.slice(q + 1);
+  }
+
+  reset(): void {
+    this.req = null;
+    this.res = null;
+    this.method = '';
+    this.url = '';
+    this.params = EMPTY_PARAMS;
+    this.route = null;
+    this.startTime = 0;
+    this.statusCode = 200;
+    this.responseHeaders = null;
+    this.body = null;
+    this.responded = false;
+    this.error = null;
+    this.identity = null;
+    this.pluginState = null;
+    this.upgrade = false;
+    this.halted = false;
+  }
+}
+
+const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null)) as Record<string, string>;
+
+export function createContext(): RequestContext {
+  return new RequestContext();
+}
+
+export function resetContext(ctx: RequestContext): void {
+  ctx.reset();
+}

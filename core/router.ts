@@ -1,0 +1,46 @@
+/**
+ * The one Router interface every router variant implements (see variants/router/<name>/index.ts,
+ * each exporting `createRouter<T>(): Router<T>`).
+ *
+ * Route syntax (the same for every variant):
+ * - static segments:            /users/list
+ * - named params:               /users/:id
+ * - several params per segment: /flights/:from-:to   (a param ends at the next literal character)
+ * - regex-constrained params:   /orders/:id(\d+)     (the regex must match the whole param value)
+ * - trailing wildcard:          /api/*               (captured as params['*'], may be empty)
+ *
+ * Matching rules:
+ * - priority at each segment: static > param > wildcard, with backtracking when a branch dead-ends
+ * - method: exact method first, then '*' (any); HEAD falls back to GET when no HEAD route matches
+ * - `find` receives the raw request target (query string included); the query string is ignored
+ * - params are percent-decoded; a malformed percent-encoding throws MalformedPathError (→ 400)
+ * - matching is case-sensitive; a trailing slash is significant; empty segments (`//`) are literal
+ */
+export interface RouteMatch<T> {
+  value: T;
+  params: Record<string, string>;
+}
+
+export interface Router<T> {
+  add(method: string, path: string, value: T): void;
+  find(method: string, path: string): RouteMatch<T> | null;
+}
+
+export type RouterFactory = <T>() => Router<T>;
+
+/** Thrown by `find` when a param (or the path) carries a malformed percent-encoding. */
+export class MalformedPathError extends Error {
+  readonly statusCode = 400;
+  constructor(readonly path: string) {
+    super(`malformed percent-encoding in path: ${path}`);
+    this.name = 'MalformedPathError';
+  }
+}
+
+/** Thrown by `add` when a route pattern cannot be parsed. */
+export class RoutePatternError extends Error {
+  constructor(readonly pattern: string, reason: string) {
+    super(`invalid route pattern ${JSON.stringify(pattern)}: ${reason}`);
+    this.name = 'RoutePatternError';
+  }
+}
