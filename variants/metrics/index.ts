@@ -1,0 +1,30 @@
+import type { RecorderFactory } from '../../core/metrics-types.js';
+import * as ring from './ring/index.js';
+import * as hdr from './hdr/index.js';
+import * as native from './native/index.js';
+import * as atomicBuckets from './atomic-buckets/index.js';
+import * as logLinear from './log-linear/index.js';
+
+export const metricsVariants: Record<string, RecorderFactory> = {
+  ring: ring.createRecorder,
+  hdr: hdr.createRecorder,
+  native: native.createRecorder,
+  'atomic-buckets': () => atomicBuckets.createRecorder(),
+  'log-linear': logLinear.createRecorder,
+};
+
+export const metricsAccuracy: Record<string, string> = {
+  ring: ring.accuracy,
+  hdr: hdr.accuracy,
+  native: native.accuracy,
+  'atomic-buckets': atomicBuckets.accuracy,
+  'log-linear': logLinear.accuracy,
+};
+
+/**
+ * log-linear: each gateway worker records on its own thread, so the plain single-writer histogram on the standard
+ * layout gives the merge-ready export with no conversion, bounded error over all samples (unlike ring's window),
+ * and the cheapest record() of the accurate variants (no Atomics, no int→ns conversion into a library call).
+ * atomic-buckets is the one to use when several threads must share one histogram.
+ */
+export const DEFAULT_METRICS = 'log-linear';
