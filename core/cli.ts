@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+import cluster from 'node:cluster';
+import { parseArgs } from 'node:util';
+import { loadConfigFile, ConfigWatcher } from './config/loader.js';
+import { validateConfig, type ValidationResult } from './config/validator.js';
+import type { GatewayConfig } from './config/types.js';
+import { defaultConfig } from './default-config.js';
+import { createLogger } from './logger.js';
+import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
+import { AdminServer } from './admin.js';
+import { Orchestrator } from './orchestrator.js';
+import { runWorker } from './worker.js';
+import { variantNames } from './variants.js';
+
+const HELP = `ts-gateway: high-performance API gateway
+
+Usage: npm start -- [options]      (or: node dist/core/cli.js [options])
+
+Options:
+  --config FILE           JSON config file (watched and hot-reloaded). Without it, an embedded demo config.
+  --check                 validate the config and exit (0 valid, 1 invalid)
+  --port N                data-plane port (server.port)
+  --host H                data-plane address (server.host)
+  --workers N             worker processes; 0 = serve in this process (server.workers; default: CPU count)
+  --admin-port N          admin listener port (admin.port); the admin API is GET /health /ready /metrics
+                          /stats /config and POST /config/reload
+  --log-level L           fatal|error|warn|info|debug|trace|silent (logging.level)
+  --pretty                human-readable logs (logging.pretty)
+  --no-access-log         no access-log line per request (logging.accessLog=false)
+  --router NAME           router variant: ${variantNames('router').join(', ')}
+  --pool NAME             context pool variant: ${variantNames('pool').join(', ')}
+  --metrics NAME          latency recorder variant: ${variantNames('metrics').join(', ')}
+  --upstream-client NAME  upstream client variant: ${variantNames('upstream').join(', ')}
+  --help                  this text
+
+Signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain in-flight requests and exit 0.
+`;
+
+type Flags = ReturnType<typeof parse>['values'];
+
+function parse() {
+  return parseArgs({
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      check: { type: 'boolean' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      workers: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'log-level': { type: 'string' },
+      pretty: { type: 'boolean' },
+      'no-access-log': { type: 'boolean' },
+      router: { type: 'string' },
+      pool: { type: 'string' },
+      metrics: { type: 'string' },
+      'upstream-client': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+}
+
+/** Flags override the file: applied to the raw JSON before validation, so they are validated like the file. */
+function withOverrides(flags: Flags): (raw: unknown) => unknown {
+  return (raw) => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+    const r = structuredClone(raw) as Record<string, Record<string, unknown>>;
+    const section = (name: string): Record<string, unknown> => {
+      if (r[name] === undefined || r[name] === null || typeof r[name] !== 'object') r[name] = {};
+      return r[name]!;
+    };
+    const int = (v: string): number | string => (/^-?\d+$/.test(v) ? Number(v) : v);
+    if (flags.port !== undefined) section('server').port = int(flags.port);
+    if (flags.host !== undefined) section('server').host = flags.host;
+    if (flags.workers !== undefined) section('server').workers = int(flags.workers);
+    if (flags['admin-port'] !== undefined) section('admin').port = int(flags['admin-port']);
+    if (flags['log-level'] !== undefined) section('logging').level = flags['log-level'];
+    if (flags.pretty) section('logging').pretty = true;
+    if (flags['no-access-log']) section('logging').accessLog = false;
+    if (flags.router !== undefined) section('variants').router = flags.router;
+    if (flags.pool !== undefined) section('variants').pool = flags.pool;
+    if (flags.metrics !== undefined) section('variants').metrics = flags.metrics;
+    if (flags['upstream-client'] !== undefined) section('variants').upstream = flags['upstream-client'];
+    return r;
+  };
+}
+
+async function main(): Promise<void> {
+  if (cluster.isWorker) {
+    runWorker();
+    return;
+  }
+  let flags: Flags;
+  try {
+    flags = parse().values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+  if (flags.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const prepare = withOverrides(flags);
+  const initial: ValidationResult = flags.config !== undefined ? loadConfigFile(flags.config, prepare) : validateConfig(prepare(defaultConfig));
+  if (!initial.ok) {
+    process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${initial.errors.join('\n  ')}\n`);
+    process.exit(1);
+  }
+  if (flags.check) {
+    process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid\n`);
+    return;
+  }
+  const config = initial.config;
+  const logger = createLogger(config.logging, { pid: process.pid, role: config.server.workers === 0 ? 'gateway' : 'orchestrator' });
+  let ready = false;
+  let stop: (() => Promise<void>) | null = null;
+  const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
+
+  let reloadFromFile: () => Promise<ReloadResult>;
+  let applyConfig: (c: GatewayConfig) => Promise<ReloadResult>;
+  let admin: AdminServer | null = null;
+
+  if (config.server.workers === 0) {
+    let gateway: Gateway;
+    try {
+      gateway = await Gateway.create(config, { logger });
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    const port = await gateway.listen();
+    applyConfig = (c) => gateway.apply(c);
+    reloadFromFile = async () => reloadFile(watcher, applyConfig, (errors) => ({ ok: false, version: gateway.version, errors }));
+    if (config.admin.enabled) admin = new AdminServer(inProcessAdminSource(gateway, () => reloadFromFile(), () => ready));
+    stop = () => gateway.close();
+    logger.info({ port, workers: 0 }, 'gateway listening');
+  } else {
+    const orchestrator = new Orchestrator(config, logger);
+    let port: number;
+    try {
+      port = await orchestrator.start();
+    } catch (err) {
+      process.stderr.write(`gateway failed to start: ${(err as Error).message}\n`);
+      await orchestrator.shutdown(1000);
+      process.exit(1);
+    }
+    applyConfig = (c) => orchestrator.apply(c);
+    reloadFromFile = async () => reloadFile(watcher, applyConfig, (errors) => orchestrator.rejectReload(errors));
+    if (config.admin.enabled) admin = new AdminServer(orchestrator.adminSource(() => ready, () => reloadFromFile()));
+    stop = () => orchestrator.shutdown();
+    logger.info({ port, workers: config.server.workers }, 'gateway listening');
+  }
+
+  if (admin !== null) {
+    const adminPort = await admin.listen(config.admin.port, config.admin.host);
+    logger.info({ adminPort }, 'admin listening');
+  }
+  if (watcher !== null) {
+    // The watcher validates; a valid file is applied, an invalid one only logged (the old config keeps serving).
+    watcher.on('change', (c) => void applyConfig(c));
+    watcher.on('invalid', (errors) => logger.error({ errors }, 'config file rejected; previous config keeps serving'));
+    watcher.start();
+  }
+  ready = true;
+
+  process.on('SIGHUP', () => void reloadFromFile());
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    ready = false;
+    logger.info({ signal }, 'draining');
+    watcher?.close();
+    await stop?.();
+    await admin?.close();
+    logger.info('stopped');
+    logger.flush?.();
+    setTimeout(() => process.exit(0), 20);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** Re-read the file now; the watcher is told not to emit so the result is applied exactly once, here. */
+async function reloadFile(
+  watcher: ConfigWatcher | null,
+  apply: (c: GatewayConfig) => Promise<ReloadResult>,
+  reject: (errors: string[]) => ReloadResult,
+): Promise<ReloadResult> {
+  if (watcher === null) return reject(['/: the gateway runs on the embedded config; there is no file to reload']);
+  const result = watcher.read();
+  if (!result.ok) return reject(result.errors);
+  return apply(result.config);
+}
+
+void main();

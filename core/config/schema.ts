@@ -1,0 +1,119 @@
+import { routeProxyOptionsSchema, upstreamSchema } from './upstream-schema.js';
+
+/**
+ * The gateway's JSON Schema (draft-07, ajv). Every field has a default, so a validated config is complete.
+ * `npm run build` also writes it to gateway.schema.json for editors (`"$schema": "./gateway.schema.json"`).
+ */
+const pluginEntrySchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    enabled: { type: 'boolean', default: true },
+    options: { type: 'object', default: {} },
+  },
+} as const;
+
+const headerMapSchema = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+} as const;
+
+const methodSchema = {
+  type: 'string',
+  pattern: '^(\\*|[A-Z][A-Z0-9_-]*)$',
+} as const;
+
+export const routeSchema = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    path: { type: 'string', pattern: '^/', minLength: 1 },
+    methods: { type: 'array', items: methodSchema, minItems: 1, uniqueItems: true, default: ['*'] },
+    response: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        status: { type: 'integer', minimum: 100, maximum: 599, default: 200 },
+        headers: { ...headerMapSchema, default: {} },
+        body: { default: '' },
+      },
+    },
+    upstream: { type: 'string', minLength: 1 },
+    handler: { type: 'string', minLength: 1 },
+    plugins: { type: 'array', items: pluginEntrySchema, default: [] },
+    ...routeProxyOptionsSchema,
+  },
+} as const;
+
+export const gatewaySchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://ts-gateway.local/gateway.schema.json',
+  title: 'ts-gateway configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        workers: { type: 'integer', minimum: 0, maximum: 256 },
+        workerMode: { enum: ['cluster', 'threads'], default: 'cluster' },
+        keepAliveTimeoutMs: { type: 'integer', minimum: 0, default: 5000 },
+        headersTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
+        requestTimeoutMs: { type: 'integer', minimum: 0, default: 300000 },
+        maxHeaderSize: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+        shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
+        trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        contextPoolSize: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024 },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+      },
+    },
+    variants: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        router: { type: 'string', minLength: 1 },
+        pool: { type: 'string', minLength: 1 },
+        metrics: { type: 'string', minLength: 1 },
+        upstream: { type: 'string', minLength: 1 },
+      },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+        pretty: { type: 'boolean', default: false },
+        accessLog: { type: 'boolean', default: true },
+      },
+    },
+    upstreams: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      additionalProperties: upstreamSchema,
+    },
+    routes: { type: 'array', items: routeSchema, default: [] },
+    plugins: { type: 'array', items: pluginEntrySchema, default: [] },
+    pluginDirs: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+  },
+} as const;

@@ -1,0 +1,116 @@
+import AjvModule, { type ErrorObject } from 'ajv';
+import { availableParallelism } from 'node:os';
+import { gatewaySchema } from './schema.js';
+import { normalizeUpstream } from './upstream-schema.js';
+import type { GatewayConfig } from './types.js';
+import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
+import { RoutePatternError } from '../router.js';
+
+// ajv is CommonJS; under NodeNext its default export is the module namespace.
+const Ajv = AjvModule.default ?? AjvModule;
+
+/** Thrown (or returned) when a config is invalid: every problem at once, each naming its JSON path and rule. */
+export class ConfigError extends Error {
+  constructor(readonly errors: string[]) {
+    super(`invalid gateway config:\n  ${errors.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ValidationResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
+
+// Compiled once per process: validation of a hot-reloaded file costs a function call, not a schema compile.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateSchema = ajv.compile(gatewaySchema);
+
+export function formatAjvError(e: ErrorObject): string {
+  const path = e.instancePath === '' ? '/' : e.instancePath;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${path}: must NOT have additional property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    case 'required':
+      return `${path}: must have required property "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'pattern':
+      if ((e.params as { pattern: string }).pattern === '^/') return `${path}: must start with "/"`;
+      return `${path}: ${e.message}`;
+    case 'propertyNames':
+      return `${path}: property name ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is invalid`;
+    default:
+      return `${path}: ${e.message}`;
+  }
+}
+
+/** ajv reports a failed propertyNames twice (the name's own pattern error, then the wrapper); keep the clear one. */
+function dedupe(errors: ErrorObject[]): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    if (e.keyword === 'pattern' && e.propertyName !== undefined) continue;
+    const msg = formatAjvError(e);
+    if (!out.includes(msg)) out.push(msg);
+  }
+  return out;
+}
+
+/**
+ * Validates raw JSON (already parsed) against the schema, applies defaults, then checks what a schema cannot:
+ * one handler kind per route, upstream references, variant names, route patterns the selected router accepts.
+ * Never throws on any input; the input object is not mutated (defaults are applied to a copy).
+ */
+export function validateConfig(raw: unknown): ValidationResult {
+  let copy: unknown;
+  try {
+    copy = raw === undefined ? {} : structuredClone(raw);
+  } catch {
+    return { ok: false, errors: ['/: must be plain JSON data'] };
+  }
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) {
+    return { ok: false, errors: ['/: must be object'] };
+  }
+  if (!validateSchema(copy)) return { ok: false, errors: dedupe(validateSchema.errors ?? []) };
+
+  const config = copy as GatewayConfig;
+  const errors: string[] = [];
+
+  if (config.server.workers === undefined) config.server.workers = availableParallelism();
+  for (const family of Object.keys(variantFamilies) as VariantFamily[]) {
+    const name = config.variants[family];
+    if (name === undefined) config.variants[family] = variantFamilies[family].default;
+    else if (!hasVariant(family, name)) {
+      errors.push(`/variants/${family}: unknown ${family} variant "${name}" (known: ${variantNames(family).join(', ')})`);
+    }
+  }
+
+  for (const name of Object.keys(config.upstreams)) {
+    config.upstreams[name] = normalizeUpstream(config.upstreams[name]);
+  }
+
+  const router = hasVariant('router', config.variants.router) ? routerFactory(config.variants.router)<number>() : null;
+  config.routes.forEach((route, i) => {
+    const kinds = ['response', 'upstream', 'handler'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
+    if (kinds.length !== 1) {
+      errors.push(`/routes/${i}: must have exactly one of "response", "upstream", "handler" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+    }
+    if (route.upstream !== undefined && !Object.prototype.hasOwnProperty.call(config.upstreams, route.upstream)) {
+      errors.push(`/routes/${i}/upstream: unknown upstream "${route.upstream}"`);
+    }
+    if (router !== null) {
+      try {
+        for (const m of route.methods) router.add(m, route.path, i);
+      } catch (err) {
+        if (err instanceof RoutePatternError) errors.push(`/routes/${i}/path: ${err.message}`);
+        else errors.push(`/routes/${i}/path: ${(err as Error).message}`);
+      }
+    }
+  });
+
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** Like validateConfig, but throws ConfigError. */
+export function parseConfig(raw: unknown): GatewayConfig {
+  const result = validateConfig(raw);
+  if (!result.ok) throw new ConfigError(result.errors);
+  return result.config;
+}

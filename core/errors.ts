@@ -1,0 +1,46 @@
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+
+/** An error that carries the HTTP status the client should see (4xx/5xx), e.g. 400 for a malformed path. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message?: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message ?? STATUS_CODES[statusCode] ?? 'Error');
+    this.name = 'HttpError';
+  }
+}
+
+/** The status an error maps to: its own `statusCode` when it is a valid 4xx/5xx, else 500. */
+export function statusOf(err: unknown): number {
+  const code = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
+}
+
+/** Extra headers an error asks for (e.g. Retry-After on 503). */
+export function headersOf(err: unknown): Record<string, string> | undefined {
+  const h = (err as { headers?: unknown } | null)?.headers;
+  return h !== null && typeof h === 'object' ? (h as Record<string, string>) : undefined;
+}
+
+const cache = new Map<number, Buffer>();
+
+/** The JSON body of an error response. 5xx never carries internal messages; 4xx may say what was wrong. */
+export function errorBody(status: number): Buffer {
+  let b = cache.get(status);
+  if (b === undefined) {
+    b = Buffer.from(JSON.stringify({ error: STATUS_CODES[status] ?? 'Error', statusCode: status }));
+    cache.set(status, b);
+  }
+  return b;
+}
+
+export function errorHeaders(status: number, extra?: Record<string, string>): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(errorBody(status).length),
+  };
+  if (extra !== undefined) for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
+  return headers;
+}

@@ -1,0 +1,227 @@
+import type { Logger } from 'pino';
+import { createContext, resetContext, type RequestContext } from './context.js';
+import type { GatewayConfig } from './config/types.js';
+import { ConfigError, validateConfig } from './config/validator.js';
+import { createLogger } from './logger.js';
+import { GatewayMetrics, type WorkerMetricsExport } from './metrics.js';
+import { GatewayRuntime } from './runtime.js';
+import { GatewayServer } from './server.js';
+import { poolFactory, recorderFactory } from './variants.js';
+import type { ObjectPool } from './pool.js';
+import type { HookStats } from './plugins/types.js';
+import { AdminServer, type AdminSource } from './admin.js';
+import { aggregateMetrics } from './metrics.js';
+import { renderPrometheus } from './prometheus.js';
+import { redactConfig } from './config/redact.js';
+
+export interface ReloadResult {
+  ok: boolean;
+  version: number;
+  errors: string[];
+}
+
+export interface GatewayOptions {
+  logger?: Logger;
+  workerId?: number;
+  workerCount?: number;
+}
+
+/**
+ * One worker's gateway: the data-plane server plus the config generations it serves. Used directly for
+ * `server.workers: 0` and in tests, and inside every cluster worker.
+ */
+export class Gateway {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly pool: ObjectPool<RequestContext>;
+  readonly server: GatewayServer;
+  private configVersion = 1;
+  private lastReloadError: string[] | null = null;
+  private readonly counters = new Map<string, { help: string; value: number }>();
+  port = 0;
+
+  private constructor(
+    private config: GatewayConfig,
+    runtime: GatewayRuntime,
+    logger: Logger,
+    metrics: GatewayMetrics,
+    pool: ObjectPool<RequestContext>,
+    private readonly workerId: number,
+    private readonly workerCount: number,
+    counters: Map<string, { help: string; value: number }>,
+  ) {
+    this.logger = logger;
+    this.metrics = metrics;
+    this.pool = pool;
+    this.counters = counters;
+    this.server = new GatewayServer(runtime, { server: config.server, pool, metrics, logger, accessLog: config.logging.accessLog });
+  }
+
+  /** Builds the first runtime; throws ConfigError when the config or a plugin's init is invalid. */
+  static async create(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const workerId = options.workerId ?? 0;
+    const workerCount = options.workerCount ?? 1;
+    const logger = options.logger ?? createLogger(config.logging, { pid: process.pid, worker: workerId });
+    // Pool and metrics variants are chosen once per process: swapping them would reset counters mid-flight.
+    const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics), workerId);
+    const pool = poolFactory(config.variants.pool)<RequestContext>({
+      create: createContext,
+      reset: resetContext,
+      capacity: config.server.contextPoolSize,
+    });
+    const counters = new Map<string, { help: string; value: number }>();
+    const built = await GatewayRuntime.build(config, 1, { metrics, logger, workerId, workerCount, counters });
+    if ('errors' in built) {
+      metrics.close();
+      throw new ConfigError(built.errors);
+    }
+    return new Gateway(config, built.runtime, logger, metrics, pool, workerId, workerCount, counters);
+  }
+
+  get currentConfig(): GatewayConfig {
+    return this.config;
+  }
+
+  get version(): number {
+    return this.configVersion;
+  }
+
+  get reloadError(): string[] | null {
+    return this.lastReloadError;
+  }
+
+  async listen(port = this.config.server.port, host = this.config.server.host): Promise<number> {
+    this.port = await this.server.listen(port, host);
+    return this.port;
+  }
+
+  /**
+   * Applies a new validated config atomically: the new runtime is fully built (plugins initialised, upstream
+   * pools created) before it is swapped in; if building fails the old one keeps serving untouched.
+   * Listener settings (host/port/workers) and the pool/metrics variants need a restart and are kept.
+   */
+  async apply(config: GatewayConfig, version = this.configVersion + 1): Promise<ReloadResult> {
+    const built = await GatewayRuntime.build(config, version, {
+      metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters,
+    });
+    if ('errors' in built) {
+      this.lastReloadError = built.errors;
+      this.logger.error({ errors: built.errors }, 'config reload rejected; previous config keeps serving');
+      return { ok: false, version: this.configVersion, errors: built.errors };
+    }
+    this.config = config;
+    this.configVersion = version;
+    this.lastReloadError = null;
+    void this.server.swap(built.runtime, config.logging.accessLog);
+    this.logger.info({ version }, 'config applied');
+    return { ok: true, version, errors: [] };
+  }
+
+  /** Validates raw JSON and applies it. */
+  async reload(raw: unknown): Promise<ReloadResult> {
+    const v = validateConfig(raw);
+    if (!v.ok) {
+      this.lastReloadError = v.errors;
+      this.logger.error({ errors: v.errors }, 'config reload rejected; previous config keeps serving');
+      return { ok: false, version: this.configVersion, errors: v.errors };
+    }
+    return this.apply(v.config);
+  }
+
+  exportMetrics(): WorkerMetricsExport {
+    const rt = this.server.currentRuntime;
+    const plugins: Record<string, { scope: string; version: string; hooks: Record<string, HookStats> }> = {};
+    for (const slot of rt.allSlots) {
+      plugins[slot.scope === '' ? slot.name : `${slot.name}@${slot.scope}`] = { scope: slot.scope || 'global', version: slot.version, hooks: slot.stats };
+    }
+    const counters: Record<string, { help: string; value: number }> = {};
+    for (const [k, v] of this.counters) counters[k] = { ...v };
+    return this.metrics.export({
+      configVersion: this.configVersion,
+      pool: this.pool.stats(),
+      plugins,
+      counters,
+      upstreams: rt.upstreams?.stats() ?? {},
+      upstreamPrometheus: rt.upstreams?.prometheusLines() ?? [],
+    });
+  }
+
+  async close(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
+    await this.server.drain(deadlineMs);
+    this.metrics.close();
+  }
+}
+
+/** An AdminSource over one in-process Gateway (workers: 0, tests). */
+export function inProcessAdminSource(gw: Gateway, reload: () => Promise<ReloadResult>, isReady: () => boolean): AdminSource {
+  return {
+    ready: isReady,
+    async stats() {
+      const w = gw.exportMetrics();
+      return { configVersion: gw.version, lastReloadError: gw.reloadError, metrics: aggregateMetrics([w]), workers: [w.sections] };
+    },
+    async metricsText() {
+      const w = gw.exportMetrics();
+      return renderPrometheus(aggregateMetrics([w]), [w]);
+    },
+    config: () => redactConfig(gw.currentConfig),
+    reload,
+  };
+}
+
+export interface RunningGateway {
+  gateway: Gateway;
+  port: number;
+  url: string;
+  admin: AdminServer | null;
+  adminPort: number;
+  adminUrl: string;
+  reload(raw: unknown): Promise<ReloadResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a single-process gateway from raw (unvalidated) config. Ports default to ephemeral (0) so tests can
+ * run in parallel; the admin listener starts only when `admin.enabled` is not false.
+ */
+export async function startGateway(raw: unknown, opts: GatewayOptions & { port?: number; adminPort?: number } = {}): Promise<RunningGateway> {
+  const v = validateConfig(withEphemeralPorts(raw, opts));
+  if (!v.ok) throw new ConfigError(v.errors);
+  const config = v.config;
+  const gateway = await Gateway.create(config, opts);
+  const port = await gateway.listen(config.server.port, config.server.host);
+  let admin: AdminServer | null = null;
+  let adminPort = 0;
+  let ready = false;
+  if (config.admin.enabled) {
+    admin = new AdminServer(inProcessAdminSource(gateway, async () => ({ ok: false, version: gateway.version, errors: ['/: no config file to reload from'] }), () => ready));
+    adminPort = await admin.listen(config.admin.port, config.admin.host);
+  }
+  ready = true;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  return {
+    gateway,
+    port,
+    url: `http://${host}:${port}`,
+    admin,
+    adminPort,
+    adminUrl: `http://${config.admin.host}:${adminPort}`,
+    reload: (r: unknown) => gateway.reload(withEphemeralPorts(r, opts)),
+    async close() {
+      ready = false;
+      await admin?.close();
+      await gateway.close(1000);
+    },
+  };
+}
+
+function withEphemeralPorts(raw: unknown, opts: { port?: number; adminPort?: number }): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, Record<string, unknown> | undefined>;
+  return {
+    ...r,
+    server: { port: opts.port ?? 0, workers: 0, ...(r.server ?? {}) },
+    admin: { port: opts.adminPort ?? 0, ...(r.admin ?? {}) },
+    logging: { level: 'warn', accessLog: false, ...(r.logging ?? {}) },
+  };
+}

@@ -1,0 +1,15 @@
+import type { GatewayConfig } from './config/types.js';
+import type { WorkerMetricsExport } from './metrics.js';
+
+/** The orchestrator ⇄ worker protocol (the same messages for cluster processes and worker threads). */
+export type ToWorker =
+  | { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig }
+  | { type: 'METRICS_REQUEST'; id: number }
+  | { type: 'SHUTDOWN'; deadlineMs: number };
+
+export type FromWorker =
+  | { type: 'READY'; workerId: number; port: number }
+  | { type: 'CONFIG_APPLIED'; workerId: number; version: number }
+  | { type: 'CONFIG_REJECTED'; workerId: number; version: number; errors: string[] }
+  | { type: 'METRICS_RESPONSE'; workerId: number; id: number; metrics: WorkerMetricsExport }
+  | { type: 'FATAL'; workerId: number; errors: string[] };

@@ -1,0 +1,141 @@
+import type { RequestContext } from '../context.js';
+import type { AnyPlugin } from './loader.js';
+import { validatePluginOptions } from './loader.js';
+import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
+import type { PluginEntry } from '../config/types.js';
+
+/** One initialised plugin instance (a global entry, or a route's own entry) with its per-hook statistics. */
+export interface PluginSlot {
+  readonly name: string;
+  readonly version: string;
+  /** '' for a global entry, else the route's name */
+  readonly scope: string;
+  readonly instance: PluginInstance;
+  readonly stats: Record<HookName, HookStats>;
+}
+
+type Phase = 'preRoute' | 'preHandler' | 'postHandler' | 'postResponse';
+
+/**
+ * The hooks of one phase for one route, flattened at config-build time into parallel arrays so the request
+ * path is a plain indexed loop with no lookups.
+ */
+export class PhaseChain {
+  readonly fns: RequestHook[] = [];
+  readonly stats: HookStats[] = [];
+  constructor(readonly phase: Phase, slots: readonly PluginSlot[]) {
+    for (const slot of slots) {
+      const fn = slot.instance[phase];
+      if (fn !== undefined) {
+        this.fns.push(fn.bind(slot.instance));
+        this.stats.push(slot.stats[phase]);
+      }
+    }
+  }
+  get length(): number {
+    return this.fns.length;
+  }
+}
+
+/**
+ * Runs a phase's hooks in order. Stays synchronous while the hooks are (no promise is created for sync
+ * plugins); switches to async at the first hook that returns a thenable. Stops early once a hook has answered
+ * the request (ctx.halted). A throwing hook is counted and its error propagates to the caller's onError path.
+ */
+export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void | Promise<void> {
+  const fns = chain.fns;
+  for (let i = from; i < fns.length; i++) {
+    if (ctx.halted && chain.phase !== 'postResponse') return;
+    const stats = chain.stats[i]!;
+    stats.calls++;
+    const t0 = performance.now();
+    let result: void | Promise<void>;
+    try {
+      result = fns[i]!(ctx);
+    } catch (err) {
+      stats.errors++;
+      stats.totalMs += performance.now() - t0;
+      throw err;
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      return finishAsync(chain, ctx, i, result as Promise<void>, t0);
+    }
+    stats.totalMs += performance.now() - t0;
+  }
+}
+
+async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pending: Promise<void>, t0: number): Promise<void> {
+  const stats = chain.stats[i]!;
+  try {
+    await pending;
+  } catch (err) {
+    stats.errors++;
+    throw err;
+  } finally {
+    stats.totalMs += performance.now() - t0;
+  }
+  const rest = runPhase(chain, ctx, i + 1);
+  if (rest !== undefined) await rest;
+}
+
+/** onError hooks: every one runs (an onError that throws is counted and skipped, never masks the original). */
+export async function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext, error: unknown): Promise<void> {
+  for (const slot of slots) {
+    const fn = slot.instance.onError;
+    if (fn === undefined) continue;
+    const stats = slot.stats.onError;
+    stats.calls++;
+    const t0 = performance.now();
+    try {
+      await fn.call(slot.instance, ctx, error);
+    } catch {
+      stats.errors++;
+    } finally {
+      stats.totalMs += performance.now() - t0;
+    }
+  }
+}
+
+function emptyStats(): Record<HookName, HookStats> {
+  const s = {} as Record<HookName, HookStats>;
+  for (const h of HOOK_NAMES) s[h] = { calls: 0, errors: 0, totalMs: 0 };
+  return s;
+}
+
+/** Calls `init` for one config entry and validates what comes back. */
+export async function initPluginSlot(
+  plugin: AnyPlugin,
+  entry: PluginEntry,
+  path: string,
+  scope: string,
+  api: PluginApi,
+): Promise<{ slot: PluginSlot } | { errors: string[] }> {
+  const opts = validatePluginOptions(plugin, entry.options, `${path}/options`);
+  if (!opts.ok) return { errors: opts.errors };
+  let instance: PluginInstance;
+  try {
+    instance = await plugin.init(opts.options, api);
+  } catch (err) {
+    return { errors: [`${path}: plugin "${entry.name}" init failed: ${(err as Error).message}`] };
+  }
+  if (instance === null || typeof instance !== 'object') {
+    return { errors: [`${path}: plugin "${entry.name}" init must return an object of hooks`] };
+  }
+  const bad = HOOK_NAMES.filter((h) => instance[h] !== undefined && typeof instance[h] !== 'function');
+  if (bad.length > 0) return { errors: bad.map((h) => `${path}: plugin "${entry.name}" hook "${h}" must be a function`) };
+  return { slot: { name: plugin.name, version: plugin.version, scope, instance, stats: emptyStats() } };
+}
+
+/** destroy hooks of retired slots; errors are counted, never thrown (the new config is already serving). */
+export async function destroySlots(slots: readonly PluginSlot[]): Promise<void> {
+  for (const slot of slots) {
+    const fn = slot.instance.destroy;
+    if (fn === undefined) continue;
+    slot.stats.destroy.calls++;
+    try {
+      await fn.call(slot.instance);
+    } catch {
+      slot.stats.destroy.errors++;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import type { AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
+import type { HookStats } from './plugins/types.js';
+
+/** Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series. */
+export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[]): string {
+  const out: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: Array<[string, number]>): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`);
+  };
+  const quantiles = (l: { p50: number; p90: number; p95: number; p99: number; p999: number; count: number; mean: number }, extra = ''): Array<[string, number]> => {
+    const sep = extra === '' ? '' : `${extra},`;
+    return [
+      [`{${sep}quantile="0.5"}`, l.p50 / 1000],
+      [`{${sep}quantile="0.9"}`, l.p90 / 1000],
+      [`{${sep}quantile="0.95"}`, l.p95 / 1000],
+      [`{${sep}quantile="0.99"}`, l.p99 / 1000],
+      [`{${sep}quantile="0.999"}`, l.p999 / 1000],
+    ];
+  };
+
+  metric('gateway_requests_total', 'counter', 'Requests answered, by status class.',
+    Object.entries(m.statusClasses).map(([c, v]) => [`{code="${c}"}`, v]));
+  metric('gateway_errors_total', 'counter', 'Requests answered with a 5xx or aborted.', [['', m.errors]]);
+  metric('gateway_requests_per_second', 'gauge', 'Request rate over the last second.', [['', m.rps]]);
+  metric('gateway_active_connections', 'gauge', 'Open client connections.', [['', m.activeConnections]]);
+  metric('gateway_connections_total', 'counter', 'Client connections accepted.', [['', m.totalConnections]]);
+  metric('gateway_in_flight_requests', 'gauge', 'Requests being processed.', [['', m.inFlight]]);
+  out.push('# HELP gateway_request_duration_seconds Request latency, merged over workers.', '# TYPE gateway_request_duration_seconds summary');
+  for (const [labels, v] of quantiles(m.latency)) out.push(`gateway_request_duration_seconds${labels} ${v}`);
+  out.push(`gateway_request_duration_seconds_sum ${(m.latency.mean * m.latency.count) / 1000}`);
+  out.push(`gateway_request_duration_seconds_count ${m.latency.count}`);
+
+  const routeEntries = Object.entries(m.routes);
+  metric('gateway_route_requests_total', 'counter', 'Requests per route.', routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.requests]));
+  metric('gateway_route_errors_total', 'counter', 'Errors per route.', routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.errors]));
+  out.push('# HELP gateway_route_duration_seconds Request latency per route.', '# TYPE gateway_route_duration_seconds summary');
+  for (const [n, r] of routeEntries) {
+    for (const [labels, v] of quantiles(r.latency, `route="${esc(n)}"`)) out.push(`gateway_route_duration_seconds${labels} ${v}`);
+    out.push(`gateway_route_duration_seconds_sum{route="${esc(n)}"} ${(r.latency.mean * r.latency.count) / 1000}`);
+    out.push(`gateway_route_duration_seconds_count{route="${esc(n)}"} ${r.latency.count}`);
+  }
+
+  metric('gateway_worker_requests_total', 'counter', 'Requests per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.requests]));
+  metric('gateway_worker_rss_bytes', 'gauge', 'Resident memory per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.rss]));
+  metric('gateway_worker_heap_used_bytes', 'gauge', 'V8 heap used per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.heapUsed]));
+  metric('gateway_worker_cpu_percent', 'gauge', 'CPU use per worker over the last second (100 = one core).', workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]));
+  metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [['{protocol="h1"}', m.protocols.h1], ['{protocol="h2"}', m.protocols.h2]]);
+
+  // Plugin hook statistics and plugin-owned counters, summed over workers.
+  const hookSamples = new Map<string, HookStats>();
+  const counters = new Map<string, { help: string; value: number }>();
+  for (const w of workers) {
+    const plugins = (w.sections.plugins ?? {}) as Record<string, { hooks: Record<string, HookStats> }>;
+    for (const [plugin, p] of Object.entries(plugins)) {
+      for (const [hook, s] of Object.entries(p.hooks)) {
+        if (s.calls === 0 && s.errors === 0) continue;
+        const key = `{plugin="${esc(plugin)}",hook="${hook}"}`;
+        const acc = hookSamples.get(key) ?? { calls: 0, errors: 0, totalMs: 0 };
+        acc.calls += s.calls;
+        acc.errors += s.errors;
+        acc.totalMs += s.totalMs;
+        hookSamples.set(key, acc);
+      }
+    }
+    for (const [name, c] of Object.entries((w.sections.counters ?? {}) as Record<string, { help: string; value: number }>)) {
+      const acc = counters.get(name) ?? { help: c.help, value: 0 };
+      acc.value += c.value;
+      counters.set(name, acc);
+    }
+  }
+  metric('gateway_plugin_hook_calls_total', 'counter', 'Plugin hook invocations.', [...hookSamples].map(([k, s]) => [k, s.calls]));
+  metric('gateway_plugin_hook_errors_total', 'counter', 'Plugin hook invocations that threw.', [...hookSamples].map(([k, s]) => [k, s.errors]));
+  metric('gateway_plugin_hook_seconds_total', 'counter', 'Time spent in plugin hooks.', [...hookSamples].map(([k, s]) => [k, s.totalMs / 1000]));
+  for (const [name, c] of counters) metric(`gateway_plugin_${sanitize(name)}`, 'counter', c.help, [['', c.value]]);
+
+  // Upstream series are rendered by the proxy module per worker; sum samples with identical name+labels.
+  const upstream = new Map<string, number>();
+  const headers: string[] = [];
+  for (const w of workers) {
+    for (const line of (w.sections.upstreamPrometheus ?? []) as string[]) {
+      if (line.startsWith('#')) {
+        if (!headers.includes(line)) headers.push(line);
+        continue;
+      }
+      const i = line.lastIndexOf(' ');
+      const key = line.slice(0, i);
+      upstream.set(key, (upstream.get(key) ?? 0) + Number(line.slice(i + 1)));
+    }
+  }
+  if (upstream.size > 0 || headers.length > 0) {
+    // Keep each HELP/TYPE header directly above its samples.
+    const byName = new Map<string, string[]>();
+    for (const [k, v] of upstream) {
+      const name = k.split('{')[0]!;
+      const list = byName.get(name) ?? [];
+      list.push(`${k} ${v}`);
+      byName.set(name, list);
+    }
+    const emitted = new Set<string>();
+    for (const h of headers) {
+      const name = h.split(' ')[2]!;
+      out.push(h);
+      if (h.startsWith('# TYPE') && !emitted.has(name)) {
+        out.push(...(byName.get(name) ?? []));
+        emitted.add(name);
+      }
+    }
+    for (const [name, lines] of byName) if (!emitted.has(name)) out.push(...lines);
+  }
+  return out.join('\n') + '\n';
+}
+
+function esc(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function sanitize(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_]/g, '_');
+}

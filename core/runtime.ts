@@ -1,0 +1,263 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';
+import type { Router } from './router.js';
+import { routerFactory } from './variants.js';
+import { GatewayMetrics, RouteMetrics } from './metrics.js';
+import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
+import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from './plugins/executor.js';
+import type { PluginApi, RouteHandler } from './plugins/types.js';
+import { UpstreamManager } from './proxy/index.js';
+import { coreHandlers } from './handlers.js';
+
+export const enum RouteKind {
+  Static = 0,
+  Upstream = 1,
+  Handler = 2,
+}
+
+/** A route as the request path sees it: everything precomputed at config-build time. */
+export interface CompiledRoute {
+  readonly index: number;
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly kind: RouteKind;
+  /** static responses: status, headers (content-type and content-length included) and the encoded body */
+  readonly status: number;
+  readonly headers: OutgoingHttpHeaders;
+  readonly body: Buffer;
+  readonly handler: RouteHandler | null;
+  readonly slots: readonly PluginSlot[];
+  readonly preHandler: PhaseChain;
+  readonly postHandler: PhaseChain;
+  readonly postResponse: PhaseChain;
+  /** false when the route has no hooks at all: the server then takes its allocation-free fast path */
+  readonly hasHooks: boolean;
+  readonly metrics: RouteMetrics;
+}
+
+export interface RuntimeDeps {
+  metrics: GatewayMetrics;
+  logger: Logger;
+  workerId: number;
+  workerCount: number;
+  /** plugin counters survive reloads: keyed by plugin name + counter name */
+  counters: Map<string, { help: string; value: number }>;
+}
+
+/**
+ * One immutable generation of the gateway's request handling, built from one validated config: router,
+ * plugin instances, upstream pools. A reload builds a new runtime, swaps it in, and disposes the old one once
+ * its last in-flight request has finished.
+ */
+export class GatewayRuntime {
+  inFlight = 0;
+  private retired = false;
+  private disposed = false;
+
+  private constructor(
+    readonly version: number,
+    readonly config: GatewayConfig,
+    readonly router: Router<CompiledRoute>,
+    readonly routes: readonly CompiledRoute[],
+    /** every method some route registers, probed (slow path only) to tell 405 from 404 */
+    readonly methods: readonly string[],
+    readonly globalSlots: readonly PluginSlot[],
+    readonly allSlots: readonly PluginSlot[],
+    readonly preRoute: PhaseChain,
+    readonly upstreams: UpstreamManager | null,
+  ) {}
+
+  static async build(config: GatewayConfig, version: number, deps: RuntimeDeps): Promise<{ runtime: GatewayRuntime } | { errors: string[] }> {
+    const { catalog, errors } = await loadPluginCatalog(config.pluginDirs);
+    if (errors.length > 0) return { errors };
+
+    const handlers = new Map<string, RouteHandler>(Object.entries(coreHandlers));
+    const api: PluginApi = {
+      logger: deps.logger,
+      workerId: deps.workerId,
+      workerCount: deps.workerCount,
+      registerHandler(name, handler) {
+        if (handlers.has(name)) throw new Error(`handler "${name}" is already registered`);
+        handlers.set(name, handler);
+      },
+      counter(name, help) {
+        let c = deps.counters.get(name);
+        if (c === undefined) {
+          c = { help, value: 0 };
+          deps.counters.set(name, c);
+        }
+        const counter = c;
+        return { inc: (by = 1) => void (counter.value += by) };
+      },
+    };
+
+    const allSlots: PluginSlot[] = [];
+    const problems: string[] = [];
+    const init = async (entry: PluginEntry, path: string, scope: string): Promise<PluginSlot | null> => {
+      const plugin: AnyPlugin | undefined = catalog.get(entry.name);
+      if (plugin === undefined) {
+        problems.push(`${path}/name: unknown plugin "${entry.name}" (available: ${[...catalog.keys()].join(', ') || 'none'})`);
+        return null;
+      }
+      const r = await initPluginSlot(plugin, entry, path, scope, { ...api, logger: deps.logger.child({ plugin: entry.name }) });
+      if ('errors' in r) {
+        problems.push(...r.errors);
+        return null;
+      }
+      allSlots.push(r.slot);
+      return r.slot;
+    };
+
+    const globalSlots: PluginSlot[] = [];
+    for (let i = 0; i < config.plugins.length; i++) {
+      const entry = config.plugins[i]!;
+      if (!entry.enabled) continue;
+      const slot = await init(entry, `/plugins/${i}`, '');
+      if (slot !== null) globalSlots.push(slot);
+    }
+
+    const routeSlots: PluginSlot[][] = [];
+    for (let r = 0; r < config.routes.length; r++) {
+      const route = config.routes[r]!;
+      const own: PluginSlot[] = [];
+      for (let i = 0; i < route.plugins.length; i++) {
+        const entry = route.plugins[i]!;
+        if (!entry.enabled) continue;
+        const slot = await init(entry, `/routes/${r}/plugins/${i}`, routeName(route));
+        if (slot !== null) own.push(slot);
+      }
+      // A route's entry replaces the global entry of the same name; globals keep config order, then the route's own.
+      const overridden = new Set(route.plugins.map((p) => p.name));
+      routeSlots.push([...globalSlots.filter((s) => !overridden.has(s.name)), ...own]);
+    }
+
+    for (let r = 0; r < config.routes.length; r++) {
+      const h = config.routes[r]!.handler;
+      if (h !== undefined && !handlers.has(h)) problems.push(`/routes/${r}/handler: no plugin registered a handler named "${h}"`);
+    }
+
+    if (problems.length > 0) {
+      await destroySlots(allSlots);
+      return { errors: problems };
+    }
+
+    const router = routerFactory(config.variants.router)<CompiledRoute>();
+    const methods = new Set<string>();
+    const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics));
+    for (const route of routes) {
+      for (const m of route.config.methods) {
+        router.add(m, route.config.path, route);
+        methods.add(m);
+      }
+    }
+
+    let upstreams: UpstreamManager | null = null;
+    if (Object.keys(config.upstreams).length > 0) {
+      upstreams = new UpstreamManager(config.upstreams, {
+        clientVariant: config.variants.upstream,
+        logger: deps.logger.child({ component: 'upstream' }),
+        trustedProxies: config.server.trustedProxies,
+      });
+      upstreams.start();
+    }
+
+    return {
+      runtime: new GatewayRuntime(
+        version, config, router, routes, [...methods], globalSlots, allSlots,
+        new PhaseChain('preRoute', globalSlots), upstreams,
+      ),
+    };
+  }
+
+  /** Methods for which `path` has a route: the Allow header of a 405. Slow path only. */
+  allowedMethods(path: string): string[] {
+    const allowed: string[] = [];
+    for (const m of this.methods) {
+      if (m === '*') continue;
+      try {
+        if (this.router.find(m, path) !== null) allowed.push(m);
+      } catch {
+        return [];
+      }
+    }
+    if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
+    return allowed;
+  }
+
+  /** Stop taking new requests; dispose once the in-flight ones have finished. */
+  retire(): Promise<void> {
+    this.retired = true;
+    return this.maybeDispose();
+  }
+
+  requestDone(): void {
+    if (--this.inFlight === 0 && this.retired) void this.maybeDispose();
+  }
+
+  private async maybeDispose(): Promise<void> {
+    if (this.disposed || this.inFlight > 0) return;
+    this.disposed = true;
+    await destroySlots(this.allSlots);
+    await this.upstreams?.close();
+  }
+
+  /** Shutdown: dispose now, whatever is in flight. */
+  async dispose(): Promise<void> {
+    this.retired = true;
+    this.inFlight = 0;
+    await this.maybeDispose();
+  }
+}
+
+export function routeName(route: RouteConfig): string {
+  return route.name ?? `${route.methods.join(',')} ${route.path}`;
+}
+
+function compileRoute(
+  rc: RouteConfig,
+  index: number,
+  slots: PluginSlot[],
+  handlers: Map<string, RouteHandler>,
+  metrics: GatewayMetrics,
+): CompiledRoute {
+  const name = routeName(rc);
+  const preHandler = new PhaseChain('preHandler', slots);
+  const postHandler = new PhaseChain('postHandler', slots);
+  const postResponse = new PhaseChain('postResponse', slots);
+  const hasHooks = preHandler.length + postHandler.length + postResponse.length > 0 || slots.some((s) => s.instance.onError !== undefined);
+  let kind = RouteKind.Static;
+  let status = 200;
+  let headers: OutgoingHttpHeaders = {};
+  let body: Buffer = Buffer.alloc(0);
+  if (rc.upstream !== undefined) kind = RouteKind.Upstream;
+  else if (rc.handler !== undefined) kind = RouteKind.Handler;
+  else if (rc.response !== undefined) {
+    const encoded = encodeStaticBody(rc.response.body, rc.response.headers);
+    status = rc.response.status;
+    body = encoded.body;
+    headers = encoded.headers;
+  }
+  return {
+    index, name, config: rc, kind, status, headers, body,
+    handler: rc.handler !== undefined ? handlers.get(rc.handler)! : null,
+    slots, preHandler, postHandler, postResponse, hasHooks,
+    metrics: metrics.route(name),
+  };
+}
+
+/** A string is sent as-is (text/plain unless set); anything else as JSON. Headers get content-length. */
+export function encodeStaticBody(value: unknown, given: Record<string, string>): { body: Buffer; headers: OutgoingHttpHeaders } {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(given)) headers[k.toLowerCase()] = v;
+  let body: Buffer;
+  if (typeof value === 'string') {
+    body = Buffer.from(value);
+    if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
+  } else {
+    body = Buffer.from(JSON.stringify(value ?? null));
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json; charset=utf-8';
+  }
+  headers['content-length'] = String(body.length);
+  return { body, headers };
+}

@@ -1,0 +1,365 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { RequestContext } from './context.js';
+import type { ObjectPool } from './pool.js';
+import type { GatewayMetrics, RouteMetrics } from './metrics.js';
+import { GatewayRuntime, RouteKind, type CompiledRoute } from './runtime.js';
+import { runErrorHooks, runPhase, type PluginSlot } from './plugins/executor.js';
+import { MalformedPathError } from './router.js';
+import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './errors.js';
+import type { ServerConfig } from './config/types.js';
+
+const NO_SLOTS: readonly PluginSlot[] = [];
+
+export interface GatewayServerOptions {
+  server: ServerConfig;
+  pool: ObjectPool<RequestContext>;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  accessLog: boolean;
+}
+
+/**
+ * The data plane of one worker: Node's native http server, the request pipeline and the runtime swap.
+ *
+ * Request order (the seed's Data Flow): acquire context → preRoute → match → params → preHandler → handler →
+ * postHandler → send → postResponse → release context → record metrics.
+ * A static route without hooks takes a synchronous fast path (no promise, no closure, no listener).
+ */
+export class GatewayServer {
+  readonly http: Server;
+  private runtime: GatewayRuntime;
+  private draining = false;
+  private accessLog: boolean;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(runtime: GatewayRuntime, private readonly opts: GatewayServerOptions) {
+    this.runtime = runtime;
+    this.accessLog = opts.accessLog;
+    const s = opts.server;
+    this.http = createServer({
+      keepAliveTimeout: s.keepAliveTimeoutMs,
+      headersTimeout: s.headersTimeoutMs,
+      requestTimeout: s.requestTimeoutMs,
+      maxHeaderSize: s.maxHeaderSize,
+      noDelay: true,
+    });
+    this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('connection', (socket: Socket) => this.onConnection(socket));
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+  }
+
+  get currentRuntime(): GatewayRuntime {
+    return this.runtime;
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        const addr = this.http.address();
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+      });
+    });
+  }
+
+  /** Swap in a new runtime: new requests use it at once; the old one is disposed after its in-flight requests. */
+  swap(next: GatewayRuntime, accessLog: boolean): Promise<void> {
+    const prev = this.runtime;
+    this.runtime = next;
+    this.accessLog = accessLog;
+    return prev.retire();
+  }
+
+  private onConnection(socket: Socket): void {
+    const m = this.opts.metrics;
+    m.activeConnections++;
+    m.totalConnections++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      m.activeConnections--;
+      this.sockets.delete(socket);
+    });
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // Node's parser rejected the bytes before any request object existed: answer and close, never forward.
+    if (!socket.writable || (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') status = 431;
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
+    const body = errorBody(status);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : status === 414 ? 'URI Too Long' : 'Bad Request'}\r\n` +
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
+    );
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const rt = this.runtime;
+    rt.inFlight++;
+    this.opts.metrics.inFlight++;
+    this.opts.metrics.h1Requests++;
+    const ctx = this.opts.pool.acquire();
+    ctx.req = req;
+    ctx.res = res;
+    ctx.method = req.method!;
+    ctx.url = req.url!;
+    ctx.startTime = performance.now();
+    if (this.draining) res.setHeader('connection', 'close');
+
+    if (rt.preRoute.length === 0) {
+      let match;
+      try {
+        match = rt.router.find(ctx.method, ctx.url);
+      } catch (err) {
+        void this.runSlow(ctx, rt, err);
+        return;
+      }
+      if (match !== null) {
+        const route = match.value;
+        if (route.kind === RouteKind.Static && !route.hasHooks) {
+          res.writeHead(route.status, route.headers);
+          res.end(ctx.method === 'HEAD' ? undefined : route.body);
+          ctx.route = route;
+          this.finish(ctx, rt, route.status, route.metrics);
+          return;
+        }
+        ctx.route = route;
+        ctx.params = match.params;
+      }
+    }
+    void this.runSlow(ctx, rt, null);
+  }
+
+  /** The general pipeline: hooks may be async, the handler may proxy or stream. */
+  private async runSlow(ctx: RequestContext, rt: GatewayRuntime, early: unknown): Promise<void> {
+    let route = ctx.route as CompiledRoute | null;
+    try {
+      if (early !== null) throw early;
+      if (route === null) {
+        if (rt.preRoute.length > 0) {
+          const p = runPhase(rt.preRoute, ctx);
+          if (p !== undefined) await p;
+        }
+        if (!ctx.halted) {
+          const match = rt.router.find(ctx.method, ctx.url);
+          if (match !== null) {
+            route = match.value;
+            ctx.route = route;
+            ctx.params = match.params;
+          }
+        }
+      }
+      if (!ctx.halted) {
+        if (route === null) this.stageNoRoute(ctx, rt);
+        else await this.runRoute(ctx, rt, route);
+      }
+    } catch (err) {
+      await this.handleError(ctx, route, rt, err);
+    }
+    this.send(ctx, rt, route);
+  }
+
+  private async runRoute(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute): Promise<void> {
+    if (route.preHandler.length > 0) {
+      const p = runPhase(route.preHandler, ctx);
+      if (p !== undefined) await p;
+      if (ctx.halted) return;
+    }
+    switch (route.kind) {
+      case RouteKind.Static:
+        ctx.statusCode = route.status;
+        ctx.responseHeaders = { ...route.headers };
+        ctx.body = route.body;
+        break;
+      case RouteKind.Upstream:
+        if (rt.upstreams === null) throw new HttpError(502);
+        await rt.upstreams.handle(ctx, route.config);
+        break;
+      case RouteKind.Handler: {
+        const p = route.handler!(ctx);
+        if (p !== undefined) await p;
+        break;
+      }
+    }
+    if (route.postHandler.length > 0) {
+      // Hooks here see the staged response; halted only stops pre-send stages that were skipped anyway.
+      ctx.halted = false;
+      const p = runPhase(route.postHandler, ctx);
+      if (p !== undefined) await p;
+    }
+  }
+
+  private stageNoRoute(ctx: RequestContext, rt: GatewayRuntime): void {
+    const allowed = rt.allowedMethods(ctx.url);
+    if (allowed.length > 0) {
+      ctx.statusCode = 405;
+      ctx.responseHeaders = errorHeaders(405, { allow: allowed.join(', ') });
+      ctx.body = errorBody(405);
+    } else {
+      ctx.statusCode = 404;
+      ctx.responseHeaders = errorHeaders(404);
+      ctx.body = errorBody(404);
+    }
+  }
+
+  private async handleError(ctx: RequestContext, route: CompiledRoute | null, rt: GatewayRuntime, err: unknown): Promise<void> {
+    const e = err instanceof MalformedPathError ? new HttpError(400, err.message) : err;
+    ctx.error = e;
+    const status = statusOf(e);
+    if (status >= 500 && (e as { statusCode?: number } | null)?.statusCode === undefined) {
+      this.opts.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
+    }
+    // Discard any streamed body that was staged before the failure so its socket is released.
+    if (ctx.body instanceof Readable) ctx.body.destroy();
+    ctx.statusCode = status;
+    ctx.responseHeaders = errorHeaders(status, headersOf(e));
+    ctx.body = errorBody(status);
+    await runErrorHooks(route?.slots ?? rt.globalSlots ?? NO_SLOTS, ctx, e);
+  }
+
+  private send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
+    const res = ctx.res!;
+    ctx.responded = true;
+    const metricsRoute = route?.metrics ?? this.opts.metrics.unmatched;
+    if (res.headersSent || res.destroyed) {
+      this.afterSend(ctx, rt, route, metricsRoute, res.headersSent ? ctx.statusCode : 499);
+      return;
+    }
+    const body = ctx.body;
+    const isHead = ctx.method === 'HEAD';
+    if (body instanceof Readable) {
+      res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
+      if (isHead) {
+        body.destroy();
+        res.end();
+        this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+        return;
+      }
+      pipeline(body, res, (err) => {
+        // A body that failed mid-stream must not look like a complete response: abort the client connection.
+        if (err) res.destroy();
+        this.afterSend(ctx, rt, route, metricsRoute, err ? (res.headersSent ? 502 : 499) : ctx.statusCode);
+      });
+      return;
+    }
+    res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
+    res.end(isHead || body === null ? undefined : body);
+    this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+  }
+
+  private afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
+    if (route !== null && route.postResponse.length > 0) {
+      let p: void | Promise<void>;
+      try {
+        p = runPhase(route.postResponse, ctx);
+      } catch {
+        p = undefined; // counted in the hook's stats; the response is already out
+      }
+      if (p !== undefined) {
+        p.catch(() => undefined).finally(() => this.finish(ctx, rt, status, m));
+        return;
+      }
+    }
+    this.finish(ctx, rt, status, m);
+  }
+
+  /** release context → record metrics (after the response, per the seed's order). */
+  private finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
+    const latency = performance.now() - ctx.startTime;
+    if (this.accessLog) {
+      this.opts.logger.info({ method: ctx.method, url: ctx.url, status, ms: Math.round(latency * 1000) / 1000 }, 'access');
+    }
+    this.opts.pool.release(ctx);
+    this.opts.metrics.inFlight--;
+    this.opts.metrics.record(m, status, latency);
+    rt.requestDone();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    void this.runUpgrade(req, socket, head);
+  }
+
+  /** Upgrade requests go through routing and the preRoute/preHandler hooks (auth applies to WebSockets). */
+  private async runUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const rt = this.runtime;
+    const ctx = new RequestContext();
+    ctx.req = req;
+    ctx.method = req.method!;
+    ctx.url = req.url!;
+    ctx.upgrade = true;
+    ctx.startTime = performance.now();
+    socket.on('error', () => socket.destroy());
+    let route: CompiledRoute | null = null;
+    try {
+      if (rt.preRoute.length > 0) {
+        const p = runPhase(rt.preRoute, ctx);
+        if (p !== undefined) await p;
+      }
+      if (!ctx.halted) {
+        const match = rt.router.find(ctx.method, ctx.url);
+        if (match === null || match.value.kind !== RouteKind.Upstream || rt.upstreams === null) {
+          ctx.send(match === null ? 404 : 400, errorHeaders(match === null ? 404 : 400), errorBody(match === null ? 404 : 400));
+        } else {
+          route = match.value;
+          ctx.route = route;
+          ctx.params = match.params;
+          if (route.preHandler.length > 0) {
+            const p = runPhase(route.preHandler, ctx);
+            if (p !== undefined) await p;
+          }
+        }
+      }
+    } catch (err) {
+      const status = statusOf(err instanceof MalformedPathError ? new HttpError(400) : err);
+      ctx.send(status, errorHeaders(status, headersOf(err)), errorBody(status));
+    }
+    if (ctx.halted || route === null) {
+      writeRawResponse(socket, ctx);
+      return;
+    }
+    rt.upstreams!.upgrade(ctx, socket, head, route.config);
+  }
+
+  /**
+   * Graceful drain: stop accepting, mark responses `Connection: close`, close idle keep-alive sockets, wait
+   * for in-flight requests until the deadline, then close whatever is left.
+   */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    const idleSweep = setInterval(() => this.http.closeIdleConnections(), 50);
+    const deadline = Date.now() + deadlineMs;
+    while (this.opts.metrics.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    clearInterval(idleSweep);
+    this.http.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await this.runtime.dispose();
+  }
+}
+
+function writeRawResponse(socket: Duplex, ctx: RequestContext): void {
+  const body = ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
+  let head = `HTTP/1.1 ${ctx.statusCode} ${STATUS_CODES[ctx.statusCode] ?? 'Error'}\r\n`;
+  const headers = { ...(ctx.responseHeaders ?? {}), 'content-length': String(body.length), connection: 'close' };
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+  }
+  socket.end(Buffer.concat([Buffer.from(head + '\r\n'), body]));
+}
+

@@ -1,0 +1,98 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+
+/**
+ * The upstream client interface: one client per target (origin), pooling keep-alive connections to it.
+ * Variants live in variants/upstream/<name>/index.ts, each exporting `createUpstreamClient: UpstreamClientFactory`.
+ *
+ * Contract every variant keeps:
+ * - `request` resolves as soon as the response headers arrived; the body is streamed, never buffered.
+ * - Destroying `response.body` before its end aborts the upstream request, and that connection is NOT reused.
+ * - If the upstream dies mid-body, `response.body` errors (it never ends cleanly on a truncated body).
+ * - A request that fails on a reused keep-alive connection before any response byte (the upstream closed the idle
+ *   socket as we wrote to it) is retried once on a fresh connection when it is idempotent and has no body.
+ * - Every failure before response headers rejects with an UpstreamClientError of a known `kind`.
+ * - `signal` aborts the request at any time before headers (rejecting with kind 'aborted').
+ */
+export interface UpstreamRequestOptions {
+  method: string;
+  /** origin-form path + query, already normalised by the proxy */
+  path: string;
+  /** hop-by-hop-free headers, Host included */
+  headers: Record<string, string | string[]>;
+  /** request body to stream (the client's IncomingMessage), or null when the request has none */
+  body: Readable | null;
+  /** request sent → response headers */
+  headersTimeoutMs: number;
+  /** longest silence on the response body */
+  idleTimeoutMs: number;
+  signal: AbortSignal | null;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  /** lower-cased names; repeated headers joined as Node does (set-cookie stays an array) */
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
+
+export interface UpstreamClientOptions {
+  connectTimeoutMs: number;
+  /** connections per target */
+  maxSockets: number;
+  /** idle keep-alive connections kept per target (variants that cannot bound it separately ignore it) */
+  maxIdleSockets: number;
+  /** an idle keep-alive connection is closed after this long */
+  idleMs: number;
+}
+
+export interface UpstreamClient {
+  request(options: UpstreamRequestOptions): Promise<UpstreamResponse>;
+  /** requests in flight (sent, response not finished) */
+  readonly inFlight: number;
+  /** close idle connections now, the rest when they finish */
+  close(): Promise<void>;
+}
+
+export type UpstreamClientFactory = (origin: URL, options: UpstreamClientOptions) => UpstreamClient;
+
+/**
+ * connect: connection refused/unreachable; connect-timeout; headers-timeout: no response headers in time;
+ * reset: the connection broke before response headers; aborted: our own signal; protocol: malformed response
+ * or invalid request (e.g. a header value Node refuses).
+ */
+export type UpstreamErrorKind = 'connect' | 'connect-timeout' | 'headers-timeout' | 'reset' | 'aborted' | 'protocol';
+
+export class UpstreamClientError extends Error {
+  constructor(
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'UpstreamClientError';
+  }
+}
+
+/** Idempotent (RFC 9110 §9.2.2) and bodiless: the only requests a client may silently repeat. */
+export function isReplayable(method: string, hasBody: boolean): boolean {
+  if (hasBody) return false;
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE' || method === 'PUT' || method === 'DELETE';
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** Map a Node/undici error code raised before response headers to an error kind. */
+export function classifyErrorCode(code: string | undefined): UpstreamErrorKind {
+  if (code !== undefined) {
+    if (CONNECT_CODES.has(code)) return 'connect';
+    if (TIMEOUT_CODES.has(code)) return 'connect-timeout';
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers-timeout';
+    if (code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return 'aborted';
+    if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
+      return 'protocol';
+    }
+  }
+  return 'reset';
+}

@@ -1,0 +1,38 @@
+import type { RouterFactory } from './router.js';
+import type { PoolFactory } from './pool.js';
+import type { RecorderFactory } from './metrics-types.js';
+import type { UpstreamClientFactory } from './upstream-client.js';
+import { routerVariants, DEFAULT_ROUTER } from '../variants/router/index.js';
+import { poolVariants, DEFAULT_POOL } from '../variants/pool/index.js';
+import { metricsVariants, DEFAULT_METRICS } from '../variants/metrics/index.js';
+import { upstreamClientVariants, DEFAULT_UPSTREAM_CLIENT } from '../variants/upstream/index.js';
+
+/** Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from. */
+export const variantFamilies = {
+  router: { variants: routerVariants as Record<string, RouterFactory>, default: DEFAULT_ROUTER },
+  pool: { variants: poolVariants as Record<string, PoolFactory>, default: DEFAULT_POOL },
+  metrics: { variants: metricsVariants as Record<string, RecorderFactory>, default: DEFAULT_METRICS },
+  upstream: { variants: upstreamClientVariants as Record<string, UpstreamClientFactory>, default: DEFAULT_UPSTREAM_CLIENT },
+} as const;
+
+export type VariantFamily = keyof typeof variantFamilies;
+
+export function variantNames(family: VariantFamily): string[] {
+  return Object.keys(variantFamilies[family].variants);
+}
+
+export function hasVariant(family: VariantFamily, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(variantFamilies[family].variants, name);
+}
+
+export function routerFactory(name: string): RouterFactory {
+  return variantFamilies.router.variants[name]!;
+}
+
+export function poolFactory(name: string): PoolFactory {
+  return variantFamilies.pool.variants[name]!;
+}
+
+export function recorderFactory(name: string): RecorderFactory {
+  return variantFamilies.metrics.variants[name]!;
+}
