@@ -1,0 +1,136 @@
+/**
+ * Reference adapter: find-my-way v9 (fastify's router) behind the shared Router interface.
+ * Method rules are layered on top (find-my-way has no "any method" tree and no HEAD→GET fallback):
+ * one instance for exact methods, one for '*' routes (stored under GET), probed in the shared order.
+ * Syntax find-my-way cannot express the same way is rejected with RoutePatternError.
+ */
+import FindMyWay from 'find-my-way';
+import type { RouteMatch, Router } from '../../../core/router.js';
+import { MalformedPathError, RoutePatternError } from '../../../core/router.js';
+import {
+  ANY_METHOD,
+  checkMethod,
+  parseRoutePattern,
+  RouteRegistry,
+  SEG_PARAM,
+  SEG_PATTERN,
+  SEG_STATIC,
+  type ParsedRoute,
+} from '../../../core/route-pattern.js';
+
+const HTTP_METHODS = new Set<string>([
+  'ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE',
+  'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH',
+  'PURGE', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK',
+  'UNLOCK', 'UNSUBSCRIBE',
+]);
+
+/** find-my-way pattern for a parsed route, or a RoutePatternError when it has no equivalent. */
+export function toFindMyWayPattern(route: ParsedRoute): string {
+  let out = '';
+  for (const seg of route.segments) {
+    out += '/';
+    if (seg.kind === SEG_STATIC) {
+      if (seg.text.includes('%')) throw new RoutePatternError(route.pattern, 'find-my-way decodes static text before matching');
+      out += seg.text;
+    } else if (seg.kind === SEG_PARAM) {
+      out += ':' + seg.name;
+    } else if (seg.kind === SEG_PATTERN) {
+      const parts = seg.parts;
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i];
+        if (p.name === null) {
+          // a param name only ends at '-', '.', '(' or '/' in find-my-way's grammar
+          if (i > 0 && p.literal[0] !== '-' && p.literal[0] !== '.') {
+            throw new RoutePatternError(route.pattern, "find-my-way only separates params with '-' or '.'");
+          }
+          out += p.literal;
+        } else {
+          out += ':' + p.name;
+          if (p.constraint !== null) {
+            if ((new RegExp(p.constraint + '|').exec('') as RegExpExecArray).length > 1) {
+              throw new RoutePatternError(route.pattern, 'find-my-way counts groups inside a constraint as params');
+            }
+            out += '(' + p.constraint + ')';
+          }
+        }
+      }
+    } else {
+      out += '*';
+    }
+  }
+  return out;
+}
+
+interface Store<T> {
+  value: T;
+}
+
+type Instance = ReturnType<typeof FindMyWay>;
+
+function makeInstance(): Instance {
+  return FindMyWay({
+    caseSensitive: true,
+    ignoreTrailingSlash: false,
+    ignoreDuplicateSlashes: false,
+    maxParamLength: 1_000_000,
+    allowUnsafeRegex: true,
+    // makes find() return a store-less result instead of null, so malformed input is told apart from 404
+    onBadUrl: () => undefined,
+  });
+}
+
+class FindMyWayRouter<T> implements Router<T> {
+  private readonly exact = makeInstance();
+  private readonly any = makeInstance();
+  private hasAny = false;
+  private readonly registry = new RouteRegistry();
+
+  add(method: string, pattern: string, value: T): void {
+    checkMethod(method, pattern);
+    const route = parseRoutePattern(pattern);
+    this.registry.assertNew(method, route);
+    if (method !== ANY_METHOD && !HTTP_METHODS.has(method)) {
+      throw new RoutePatternError(pattern, `find-my-way only knows standard HTTP methods, not ${method}`);
+    }
+    const fmwPattern = toFindMyWayPattern(route);
+    const store: Store<T> = { value };
+    try {
+      if (method === ANY_METHOD) {
+        this.any.on('GET', fmwPattern, noop, store);
+        this.hasAny = true;
+      } else {
+        this.exact.on(method as 'GET', fmwPattern, noop, store);
+      }
+    } catch (err) {
+      throw new RoutePatternError(pattern, `find-my-way: ${(err as Error).message}`);
+    }
+    this.registry.remember(method, route);
+  }
+
+  find(method: string, target: string): RouteMatch<T> | null {
+    if (HTTP_METHODS.has(method)) {
+      const m = lookup<T>(this.exact, method, target);
+      if (m !== null) return m;
+    }
+    if (this.hasAny && method !== ANY_METHOD) {
+      const m = lookup<T>(this.any, 'GET', target);
+      if (m !== null) return m;
+    }
+    if (method === 'HEAD') return lookup<T>(this.exact, 'GET', target);
+    return null;
+  }
+}
+
+function noop(): void {}
+
+function lookup<T>(fmw: Instance, method: string, target: string): RouteMatch<T> | null {
+  const r = fmw.find(method as 'GET', target);
+  if (r === null) return null;
+  if (r.store === null) throw new MalformedPathError(target);
+  return { value: (r.store as Store<T>).value, params: r.params as Record<string, string> };
+}
+
+export function createRouter<T>(): Router<T> {
+  return new FindMyWayRouter<T>();
+}

@@ -1,0 +1,69 @@
+/**
+ * `hybrid` (production default): static routes in a Map per method, answered without walking anything and
+ * without allocating (the match object is precomputed); dynamic routes in the radix tree behind it.
+ * A fully static route always wins over dynamic ones in a depth-first priority walk (static is tried
+ * first at every segment), so checking the Map first gives exactly the tree's answer.
+ */
+import type { RouteMatch, Router } from '../../../core/router.js';
+import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../../../core/route-pattern.js';
+import { EMPTY_PARAMS, RadixTree } from '../radix/tree.js';
+
+class Table<T> {
+  readonly statics = new Map<string, RouteMatch<T>>();
+  tree: RadixTree<T> | null = null;
+
+  match(path: string): RouteMatch<T> | null {
+    const s = this.statics.get(path);
+    if (s !== undefined) return s;
+    return this.tree === null ? null : this.tree.find(path);
+  }
+}
+
+class HybridRouter<T> implements Router<T> {
+  private readonly tables = new Map<string, Table<T>>();
+  private readonly registry = new RouteRegistry();
+  // GET dominates traffic: a field load beats a Map lookup (method strings from node's parser are interned).
+  private getTable: Table<T> | null = null;
+  private anyTable: Table<T> | null = null;
+
+  add(method: string, pattern: string, value: T): void {
+    checkMethod(method, pattern);
+    const route = parseRoutePattern(pattern);
+    this.registry.assertNew(method, route);
+    let table = this.tables.get(method);
+    if (table === undefined) {
+      table = new Table<T>();
+      this.tables.set(method, table);
+      if (method === 'GET') this.getTable = table;
+      else if (method === ANY_METHOD) this.anyTable = table;
+    }
+    if (route.isStatic) {
+      table.statics.set(pattern, { value, params: EMPTY_PARAMS });
+    } else {
+      if (table.tree === null) table.tree = new RadixTree<T>();
+      table.tree.insert(route, value);
+    }
+    this.registry.remember(method, route);
+  }
+
+  find(method: string, target: string): RouteMatch<T> | null {
+    // indexOf is a native scan; slicing only when a query is present keeps static hits allocation-free
+    const q = target.indexOf('?');
+    const path = q === -1 ? target : target.slice(0, q);
+    const table = method === 'GET' ? this.getTable : this.tables.get(method);
+    if (table != null) {
+      const m = table.match(path);
+      if (m !== null) return m;
+    }
+    if (this.anyTable !== null && method !== ANY_METHOD) {
+      const m = this.anyTable.match(path);
+      if (m !== null) return m;
+    }
+    if (method === 'HEAD' && this.getTable !== null) return this.getTable.match(path);
+    return null;
+  }
+}
+
+export function createRouter<T>(): Router<T> {
+  return new HybridRouter<T>();
+}

@@ -1,0 +1,26 @@
+/** Router family: every variant by name (config `variants.router`, CLI --router). */
+import type { RouterFactory } from '../../core/router.js';
+import { createRouter as hybrid } from './hybrid/index.js';
+import { createRouter as radix } from './radix/index.js';
+import { createRouter as segmentTrie } from './segment-trie/index.js';
+import { createRouter as linear } from './linear/index.js';
+import { createRouter as regex } from './regex/index.js';
+import { createRouter as findMyWay } from './find-my-way/index.js';
+import { createRouter as memoirist } from './memoirist/index.js';
+import { createRouter as rou3 } from './rou3/index.js';
+
+export const routerVariants: Record<string, RouterFactory> = {
+  hybrid,
+  radix,
+  'segment-trie': segmentTrie,
+  linear,
+  regex,
+  'find-my-way': findMyWay,
+  memoirist,
+  rou3,
+};
+
+export const DEFAULT_ROUTER = 'hybrid';
+
+/** Adapters around third-party routers: compared against, never the production choice. */
+export const referenceRouters: string[] = ['find-my-way', 'memoirist', 'rou3'];

@@ -1,0 +1,60 @@
+/**
+ * Reference adapter: memoirist (Elysia's radix router). It knows static text, whole-segment `:params` and
+ * a trailing `*`; pattern segments (several params, regex constraints, text next to a param) are
+ * rejected with RoutePatternError. Query stripping, param decoding and the method order are added here.
+ */
+import { Memoirist } from 'memoirist';
+import type { RouteMatch, Router } from '../../../core/router.js';
+import { RoutePatternError } from '../../../core/router.js';
+import {
+  ANY_METHOD,
+  checkMethod,
+  decodeParam,
+  parseRoutePattern,
+  pathOf,
+  RouteRegistry,
+  SEG_PATTERN,
+} from '../../../core/route-pattern.js';
+
+interface Store<T> {
+  value: T;
+}
+
+class MemoiristRouter<T> implements Router<T> {
+  private readonly exact = new Memoirist<Store<T>>();
+  private readonly any = new Memoirist<Store<T>>();
+  private readonly registry = new RouteRegistry();
+
+  add(method: string, pattern: string, value: T): void {
+    checkMethod(method, pattern);
+    const route = parseRoutePattern(pattern);
+    this.registry.assertNew(method, route);
+    if (route.segments.some((s) => s.kind === SEG_PATTERN)) {
+      throw new RoutePatternError(pattern, 'memoirist supports only whole-segment params (no multi-param, regex or mixed segments)');
+    }
+    const store: Store<T> = { value };
+    if (method === ANY_METHOD) this.any.add('GET', pattern, store);
+    else this.exact.add(method, pattern, store);
+    this.registry.remember(method, route);
+  }
+
+  find(method: string, target: string): RouteMatch<T> | null {
+    const path = pathOf(target);
+    let m = lookup(this.exact, method, path);
+    if (m === null && method !== ANY_METHOD) m = lookup(this.any, 'GET', path);
+    if (m === null && method === 'HEAD') m = lookup(this.exact, 'GET', path);
+    return m;
+  }
+}
+
+function lookup<T>(router: Memoirist<Store<T>>, method: string, path: string): RouteMatch<T> | null {
+  const r = router.find(method, path);
+  if (r === null) return null;
+  const params: Record<string, string> = {};
+  for (const k in r.params) params[k] = decodeParam(r.params[k] as string, path);
+  return { value: r.store.value, params };
+}
+
+export function createRouter<T>(): Router<T> {
+  return new MemoiristRouter<T>();
+}
