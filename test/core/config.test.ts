@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { validateConfig } from '../../core/config/validator.js';
+import { writeConfig } from '../support/cli.js';
+
+const ok = { routes: [{ path: '/ping', methods: ['GET'], response: { status: 200, body: 'pong' } }] };
+
+function errorsOf(raw: unknown): string[] {
+  const r = validateConfig(raw);
+  if (r.ok) throw new Error('expected invalid config');
+  return r.errors;
+}
+
+describe('config validation', () => {
+  it('fills every default', () => {
+    const r = validateConfig(ok);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.server.host).toBe('127.0.0.1');
+    expect(r.config.server.port).toBe(8080);
+    expect(r.config.server.workers).toBeGreaterThan(0);
+    expect(r.config.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 9901 });
+    expect(r.config.variants.router).toBe('hybrid');
+    expect(r.config.routes[0]!.plugins).toEqual([]);
+    expect(r.config.logging.accessLog).toBe(true);
+  });
+
+  it('does not mutate the input', () => {
+    const input = structuredClone(ok);
+    validateConfig(input);
+    expect(input).toEqual(ok);
+  });
+
+  it.each([
+    [{ routes: [{ path: 'ping', response: { body: 'x' } }] }, '/routes/0/path: must start with "/"'],
+    [{ routes: [{ methods: ['GET'], response: { body: 'x' } }] }, '/routes/0: must have required property "path"'],
+    [{ server: { port: 70000 } }, '/server/port: must be <= 65535'],
+    [{ server: { port: '80' } }, '/server/port: must be integer'],
+    [{ server: { prot: 1 } }, '/server: must NOT have additional property "prot"'],
+    [{ logging: { level: 'loud' } }, '/logging/level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'],
+    [{ routes: [{ path: '/a', methods: ['get'], response: {} }] }, '/routes/0/methods/0: must match pattern "^(\\*|[A-Z][A-Z0-9_-]*)$"'],
+    [{ routes: [{ path: '/a', upstream: 'nope' }] }, '/routes/0/upstream: unknown upstream "nope"'],
+    [{ routes: [{ path: '/a' }] }, '/routes/0: must have exactly one of "response", "upstream", "handler" (found none)'],
+    [{ routes: [{ path: '/a', response: {}, handler: 'echo' }] }, '/routes/0: must have exactly one of "response", "upstream", "handler" (found response, handler)'],
+    [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
+    [{ routes: [{ path: '/a/:id(', response: {} }] }, '/routes/0/path: '],
+    [[], '/: must be object'],
+    [{ plugins: [{ options: {} }] }, '/plugins/0: must have required property "name"'],
+  ])('rejects %j with its path and rule', (raw, message) => {
+    const errors = errorsOf(raw);
+    expect(errors.some((e) => e.startsWith(message))).toBe(true);
+  });
+
+  it('reports all errors at once', () => {
+    const errors = errorsOf({ server: { port: -1, host: '' }, routes: [{ path: 'x', response: {} }] });
+    expect(errors).toEqual(expect.arrayContaining([
+      '/server/port: must be >= 0',
+      '/server/host: must NOT have fewer than 1 characters',
+      '/routes/0/path: must start with "/"',
+    ]));
+  });
+
+  it('exports gateway.schema.json for editors', () => {
+    const schema = JSON.parse(readFileSync('gateway.schema.json', 'utf8')) as { properties: Record<string, unknown> };
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['server', 'admin', 'variants', 'upstreams', 'routes', 'plugins']));
+  });
+});
+
+describe('CLI startup on invalid config', () => {
+  it('exits non-zero naming the path and rule', () => {
+    const file = writeConfig({ routes: [{ path: 'nope', response: {} }], server: { port: 99999 } });
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--config', file], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('/routes/0/path: must start with "/"');
+    expect(r.stderr).toContain('/server/port: must be <= 65535');
+  });
+
+  it('--check validates without starting', () => {
+    const good = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig(ok)], { encoding: 'utf8', timeout: 15_000 });
+    expect(good.status).toBe(0);
+    expect(good.stdout).toContain('is valid');
+    const bad = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig({ routes: 5 })], { encoding: 'utf8', timeout: 15_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('/routes: must be array');
+  });
+
+  it('a half-written file is a clear error', () => {
+    const file = writeConfig(ok);
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.slice(0, 20));
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', file], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('invalid JSON');
+  });
+});
