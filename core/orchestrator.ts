@@ -10,6 +10,7 @@ import { GatewayMetrics } from './metrics.js';
 import { GatewayRuntime } from './runtime.js';
 import { recorderFactory } from './variants.js';
 import type { ReloadResult } from './gateway.js';
+import { answerRpc, type RpcRequest } from './primary-rpc.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
@@ -76,8 +77,11 @@ export class Orchestrator {
       slot.worker = worker;
       slot.startedAt = Date.now();
       let settled = false;
-      worker.on('message', (msg: FromWorker) => {
+      worker.on('message', (msg: FromWorker | RpcRequest) => {
         switch (msg.type) {
+          case 'RPC':
+            answerRpc(worker, msg);
+            break;
           case 'READY':
             settled = true;
             this.logger.info({ worker: slot.id, pid: worker.process.pid, port: msg.port }, 'worker ready');

@@ -1,0 +1,73 @@
+import cluster, { type Worker } from 'node:cluster';
+
+/**
+ * Services that must see every worker's traffic (e.g. a rate limiter's in-memory store, which would allow
+ * N× the limit if each worker counted alone) run in the primary process. A worker calls them over the cluster
+ * IPC channel; in single-process mode (`server.workers: 0`) the call is a direct function call.
+ *
+ * A service is registered at module load (a plugin module registers its own), so it exists in the primary
+ * and in every worker alike.
+ */
+export type PrimaryService = (payload: unknown) => unknown;
+
+const services = new Map<string, PrimaryService>();
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextId = 1;
+let listening = false;
+
+export interface RpcRequest {
+  type: 'RPC';
+  id: number;
+  service: string;
+  payload: unknown;
+}
+
+export interface RpcResponse {
+  type: 'RPC_RESULT';
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+export function registerPrimaryService(name: string, fn: PrimaryService): void {
+  services.set(name, fn);
+}
+
+function invoke(name: string, payload: unknown): Promise<unknown> {
+  const fn = services.get(name);
+  if (fn === undefined) return Promise.reject(new Error(`no primary service "${name}"`));
+  try {
+    return Promise.resolve(fn(payload));
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+export function callPrimary(name: string, payload: unknown): Promise<unknown> {
+  if (!cluster.isWorker || process.send === undefined) return invoke(name, payload);
+  if (!listening) {
+    listening = true;
+    process.on('message', (msg: RpcResponse) => {
+      if (msg === null || typeof msg !== 'object' || msg.type !== 'RPC_RESULT') return;
+      const p = pending.get(msg.id);
+      if (p === undefined) return;
+      pending.delete(msg.id);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new Error(msg.error));
+    });
+  }
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    process.send!({ type: 'RPC', id, service: name, payload } satisfies RpcRequest);
+  });
+}
+
+/** The orchestrator routes each worker's RPC messages here. */
+export function answerRpc(worker: Worker, msg: RpcRequest): void {
+  invoke(msg.service, msg.payload).then(
+    (value) => worker.isConnected() && worker.send({ type: 'RPC_RESULT', id: msg.id, ok: true, value } satisfies RpcResponse),
+    (err: Error) => worker.isConnected() && worker.send({ type: 'RPC_RESULT', id: msg.id, ok: false, error: err.message } satisfies RpcResponse),
+  );
+}
