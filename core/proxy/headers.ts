@@ -1,0 +1,154 @@
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { HeaderEdits } from '../config/types.js';
+import { normalizeIp, type TrustedProxies } from './trust.js';
+
+/** Our Via pseudonym (RFC 9110 §7.6.3). */
+export const VIA = '1.1 ts-gateway';
+
+/**
+ * RFC 9110 §7.6.1 hop-by-hop fields, plus Proxy-Authorization (meant for us, never for the upstream), Expect
+ * (Node's server has already answered 100-continue) and Host / forwarding fields (rebuilt by us).
+ * Value 1: always dropped; 2: kept on a WebSocket upgrade (Connection/Upgrade).
+ */
+const REQUEST_SKIP: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, {
+  connection: 2,
+  'keep-alive': 1,
+  'proxy-connection': 1,
+  te: 1,
+  trailer: 1,
+  'transfer-encoding': 1,
+  upgrade: 2,
+  'proxy-authorization': 1,
+  expect: 1,
+  host: 1,
+  'x-forwarded-for': 1,
+  'x-forwarded-proto': 1,
+  'x-forwarded-host': 1,
+  forwarded: 1,
+  via: 1,
+});
+
+const RESPONSE_SKIP: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, {
+  connection: 2,
+  'keep-alive': 1,
+  'proxy-connection': 1,
+  te: 1,
+  trailer: 1,
+  'transfer-encoding': 1,
+  upgrade: 2,
+  via: 1,
+});
+
+/** Names listed in a Connection header (each is hop-by-hop too), or null when there are none to strip. */
+function connectionTokens(value: string | string[] | undefined): string[] | null {
+  if (value === undefined) return null;
+  const joined = typeof value === 'string' ? value : value.join(',');
+  if (joined.indexOf(',') === -1) {
+    const t = joined.trim().toLowerCase();
+    // "keep-alive"/"close"/"upgrade" are the usual values and already stripped
+    return t === 'keep-alive' || t === 'close' || t === 'upgrade' || t === '' ? null : [t];
+  }
+  return joined.split(',').map((t) => t.trim().toLowerCase());
+}
+
+function isListed(tokens: string[] | null, name: string): boolean {
+  return tokens !== null && tokens.includes(name);
+}
+
+/** Forwarded (RFC 7239) node: IPv6 in quoted brackets. */
+function forwardedNode(ip: string): string {
+  return ip.indexOf(':') === -1 ? ip : `"[${ip}]"`;
+}
+
+function forwardedValue(v: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function single(v: string | string[] | undefined): string | undefined {
+  return v === undefined ? undefined : typeof v === 'string' ? v : v.join(', ');
+}
+
+export interface ForwardingInfo {
+  /** normalised socket peer address */
+  peer: string;
+  /** whether the peer is a trusted proxy (its forwarding headers are believed) */
+  trusted: boolean;
+}
+
+export function forwardingInfo(req: IncomingMessage, trust: TrustedProxies): ForwardingInfo {
+  const peer = normalizeIp(req.socket.remoteAddress ?? '');
+  return { peer, trusted: trust.trusts(peer) };
+}
+
+/**
+ * Headers for the upstream request: end-to-end fields of the client request, then Via, X-Forwarded-*,
+ * Forwarded, then the route's edits. Host is left for the caller (it depends on the target).
+ */
+export function buildRequestHeaders(
+  req: IncomingMessage,
+  fwd: ForwardingInfo,
+  edits: HeaderEdits | undefined,
+  websocket: boolean,
+): Record<string, string | string[]> {
+  const src = req.headers;
+  const out = Object.create(null) as Record<string, string | string[]>;
+  const tokens = connectionTokens(src.connection);
+  for (const name in src) {
+    const skip = REQUEST_SKIP[name];
+    if (skip !== undefined && !(skip === 2 && websocket)) continue;
+    if (tokens !== null && isListed(tokens, name) && !(websocket && name === 'upgrade')) continue;
+    const v = src[name];
+    if (v !== undefined) out[name] = v;
+  }
+  if (websocket) {
+    out.connection = 'Upgrade';
+    out.upgrade = 'websocket';
+  }
+
+  const host = single(src.host);
+  const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
+  const viaIn = single(src.via);
+  out.via = viaIn === undefined ? VIA : `${viaIn}, ${VIA}`;
+
+  const xffIn = fwd.trusted ? single(src['x-forwarded-for']) : undefined;
+  out['x-forwarded-for'] = xffIn === undefined ? fwd.peer : `${xffIn}, ${fwd.peer}`;
+  const xfpIn = fwd.trusted ? single(src['x-forwarded-proto']) : undefined;
+  out['x-forwarded-proto'] = xfpIn ?? proto;
+  const xfhIn = fwd.trusted ? single(src['x-forwarded-host']) : undefined;
+  const xfh = xfhIn ?? host;
+  if (xfh !== undefined) out['x-forwarded-host'] = xfh;
+
+  let element = `for=${forwardedNode(fwd.peer)}`;
+  if (host !== undefined) element += `;host=${forwardedValue(host)}`;
+  element += `;proto=${proto}`;
+  const fIn = fwd.trusted ? single(src.forwarded) : undefined;
+  out.forwarded = fIn === undefined ? element : `${fIn}, ${element}`;
+
+  if (edits !== undefined) applyEdits(out, edits);
+  return out;
+}
+
+/** Headers for the client response: upstream's end-to-end fields, Via, then the route's edits. */
+export function buildResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdits | undefined, websocket: boolean): OutgoingHttpHeaders {
+  const out = Object.create(null) as OutgoingHttpHeaders;
+  const tokens = connectionTokens(src.connection);
+  for (const name in src) {
+    const skip = RESPONSE_SKIP[name];
+    if (skip !== undefined && !(skip === 2 && websocket)) continue;
+    if (tokens !== null && isListed(tokens, name) && !(websocket && name === 'upgrade')) continue;
+    const v = src[name];
+    if (v !== undefined) out[name] = v;
+  }
+  const viaIn = single(src.via);
+  out.via = viaIn === undefined ? VIA : `${viaIn}, ${VIA}`;
+  if (edits !== undefined) applyEdits(out as Record<string, string | string[]>, edits);
+  return out;
+}
+
+function applyEdits(out: Record<string, unknown>, edits: HeaderEdits): void {
+  const remove = edits.remove;
+  for (let i = 0; i < remove.length; i++) delete out[remove[i]!.toLowerCase()];
+  const add = edits.add;
+  for (const name in add) out[name.toLowerCase()] = add[name];
+}

@@ -1,0 +1,147 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { RequestContext } from '../context.js';
+import type { RouteConfig } from '../config/types.js';
+import { ProxyError } from './errors.js';
+import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
+import { upstreamTarget, type ProxyPath } from './path.js';
+import type { TrustedProxies } from './trust.js';
+import type { UpstreamGroup } from './upstream.js';
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+
+/** Answer an upgrade request that cannot be tunnelled, then drop the connection. */
+export function rejectUpgrade(socket: Duplex, status: number, headers?: Record<string, string>): void {
+  if (socket.destroyed) return;
+  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n`;
+  if (headers !== undefined) for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
+  socket.end(`${head}\r\n`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function headerBlock(statusLine: string, headers: http.OutgoingHttpHeaders): string {
+  let s = `${statusLine}\r\n`;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) s += `${name}: ${x}\r\n`;
+    else s += `${name}: ${v}\r\n`;
+  }
+  return `${s}\r\n`;
+}
+
+/**
+ * Tunnel a WebSocket upgrade: the handshake goes through the usual header rules (hop-by-hop stripped except
+ * Connection/Upgrade, forwarding headers added), then, after the upstream's 101, raw bytes both ways. Each
+ * tunnel has its own upstream connection (an upgraded socket never returns to a pool).
+ */
+export function tunnel(
+  group: UpstreamGroup,
+  trust: TrustedProxies,
+  ctx: RequestContext,
+  socket: Duplex,
+  head: Buffer,
+  route: RouteConfig,
+  path: ProxyPath,
+): void {
+  const req = ctx.req!;
+  socket.on('error', () => socket.destroy());
+  const upgradeHeader = req.headers.upgrade;
+  if (upgradeHeader === undefined || upgradeHeader.toLowerCase() !== 'websocket') {
+    rejectUpgrade(socket, 400);
+    return;
+  }
+  let forwardPath: string;
+  try {
+    forwardPath = upstreamTarget(ctx.url, ctx.params, path);
+  } catch (err) {
+    rejectUpgrade(socket, err instanceof ProxyError ? err.statusCode : 400);
+    return;
+  }
+  const now = Date.now();
+  const fwd = forwardingInfo(req, trust);
+  const target = group.pick(now, group.hashKey(ctx, fwd.peer), 0);
+  if (target === null) {
+    const e = group.unavailable(now);
+    rejectUpgrade(socket, e.statusCode, e.headers);
+    return;
+  }
+  const headers = buildRequestHeaders(req, fwd, route.requestHeaders, true);
+  headers.host = route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host;
+  const o = target.origin;
+  const probe = target.dispatch();
+  let settled = false;
+  const settle = (ok: boolean): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    target.complete(ok, probe, Date.now());
+  };
+
+  const upReq = (o.protocol === 'https:' ? https : http).request({
+    hostname: o.hostname.startsWith('[') ? o.hostname.slice(1, -1) : o.hostname,
+    port: o.port === '' ? undefined : Number(o.port),
+    method: req.method,
+    path: target.basePath + forwardPath,
+    headers,
+    setHost: false,
+    agent: false,
+  });
+  const timeoutMs = route.timeoutMs ?? group.cfg.timeouts.headersMs;
+  const timer = setTimeout(() => {
+    settle(false);
+    upReq.destroy();
+    rejectUpgrade(socket, 504);
+  }, timeoutMs);
+  timer.unref();
+
+  upReq.on('error', (err: NodeJS.ErrnoException) => {
+    if (settled) return;
+    settle(false);
+    rejectUpgrade(socket, err.code === 'ETIMEDOUT' ? 504 : 502);
+  });
+  // client left during the handshake
+  socket.once('close', () => {
+    if (!settled) {
+      settled = true;
+      clearTimeout(timer);
+      target.release(probe);
+    }
+    upReq.destroy();
+  });
+
+  upReq.on('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+    settle(true);
+    upSocket.on('error', () => socket.destroy());
+    socket.on('error', () => upSocket.destroy());
+    if (socket.destroyed) {
+      upSocket.destroy();
+      return;
+    }
+    const outHeaders = buildResponseHeaders(res.headers, route.responseHeaders, true);
+    socket.write(headerBlock(`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`, outHeaders));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    upSocket.setNoDelay(true);
+    upSocket.setTimeout(0);
+    // either side closing ends the tunnel; close (not just end) so no half-open socket lingers
+    upSocket.on('close', () => socket.destroy());
+    socket.on('close', () => upSocket.destroy());
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  });
+
+  // the upstream declined the upgrade: relay its answer as a normal response, then close
+  upReq.on('response', (res: IncomingMessage) => {
+    settle(res.statusCode !== undefined && res.statusCode < 500);
+    const outHeaders = buildResponseHeaders(res.headers, route.responseHeaders, false);
+    outHeaders.connection = 'close';
+    socket.write(headerBlock(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, outHeaders));
+    res.on('error', () => socket.destroy());
+    res.pipe(socket);
+  });
+  upReq.end();
+}

@@ -1,0 +1,149 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { IncomingMessage, ClientRequest } from 'node:http';
+import {
+  UpstreamClientError,
+  classifyErrorCode,
+  isReplayable,
+  type UpstreamClient,
+  type UpstreamClientFactory,
+  type UpstreamClientOptions,
+  type UpstreamRequestOptions,
+  type UpstreamResponse,
+} from '../../../core/upstream-client.js';
+
+/** Node's own client: one keep-alive http.Agent per target (LIFO, so idle sockets beyond need age out). */
+class AgentUpstreamClient implements UpstreamClient {
+  inFlight = 0;
+  private readonly agent: http.Agent;
+  private readonly request_: typeof http.request;
+  private readonly hostname: string;
+  private readonly port: number;
+
+  constructor(origin: URL, private readonly opts: UpstreamClientOptions) {
+    const secure = origin.protocol === 'https:';
+    const agentOptions: http.AgentOptions = {
+      keepAlive: true,
+      maxSockets: opts.maxSockets,
+      maxFreeSockets: opts.maxIdleSockets,
+      // idle keep-alive sockets are destroyed after this long (Node also honours a shorter Keep-Alive hint)
+      timeout: opts.idleMs,
+      scheduling: 'lifo',
+    };
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.request_ = secure ? https.request : http.request;
+    // URL keeps IPv6 literals bracketed; net.connect wants them bare
+    this.hostname = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
+    this.port = origin.port === '' ? (secure ? 443 : 80) : Number(origin.port);
+  }
+
+  request(options: UpstreamRequestOptions): Promise<UpstreamResponse> {
+    return new Promise((resolve, reject) => {
+      this.attempt(options, resolve, reject, true);
+    });
+  }
+
+  private attempt(
+    o: UpstreamRequestOptions,
+    resolve: (r: UpstreamResponse) => void,
+    reject: (e: unknown) => void,
+    mayRetry: boolean,
+  ): void {
+    const signal = o.signal;
+    if (signal !== null && signal.aborted) {
+      reject(new UpstreamClientError('aborted', 'request aborted'));
+      return;
+    }
+    let req: ClientRequest;
+    try {
+      req = this.request_({
+        agent: this.agent,
+        hostname: this.hostname,
+        port: this.port,
+        method: o.method,
+        path: o.path,
+        headers: o.headers,
+        setHost: false,
+      });
+    } catch (err) {
+      // invalid header value/characters: Node throws synchronously
+      reject(new UpstreamClientError('protocol', (err as Error).message, err));
+      return;
+    }
+    this.inFlight++;
+    let settled = false;
+    let finishedCounted = false;
+    let connectTimer: NodeJS.Timeout | null = null;
+    const body = o.body;
+
+    const release = (): void => {
+      if (!finishedCounted) {
+        finishedCounted = true;
+        this.inFlight--;
+      }
+    };
+    const clearTimers = (): void => {
+      clearTimeout(headersTimer);
+      if (connectTimer !== null) clearTimeout(connectTimer);
+      if (signal !== null) signal.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: UpstreamClientError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimers();
+      release();
+      if (body !== null) body.unpipe(req);
+      req.destroy();
+      if (mayRetry && err.kind === 'reset' && req.reusedSocket && body === null && isReplayable(o.method, false)) {
+        // keep-alive race: the upstream closed this idle socket as we reused it; nothing was received, so repeat once
+        this.attempt(o, resolve, reject, false);
+        return;
+      }
+      reject(err);
+    };
+    const onAbort = (): void => fail(new UpstreamClientError('aborted', 'request aborted'));
+    const headersTimer = setTimeout(() => fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`)), o.headersTimeoutMs);
+    if (signal !== null) signal.addEventListener('abort', onAbort, { once: true });
+
+    req.on('socket', (socket: Socket) => {
+      if (settled || !socket.connecting) return;
+      connectTimer = setTimeout(() => fail(new UpstreamClientError('connect-timeout', `connect timed out after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      socket.once('connect', () => {
+        if (connectTimer !== null) clearTimeout(connectTimer);
+        connectTimer = null;
+      });
+    });
+    // stays attached for the request's life: a late error (after headers) must never be unhandled
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      fail(new UpstreamClientError(classifyErrorCode(err.code), err.message, err));
+    });
+    req.on('response', (res: IncomingMessage) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settled = true;
+      clearTimers();
+      res.setTimeout(o.idleTimeoutMs, () => res.destroy(new UpstreamClientError('reset', `response body idle for ${o.idleTimeoutMs} ms`)));
+      res.once('close', release);
+      resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res });
+    });
+
+    if (body === null) {
+      req.end();
+    } else {
+      // not pipeline(): an upstream failure must not destroy the client's request (we still answer it with a 502)
+      body.on('error', (err) => req.destroy(err));
+      body.pipe(req);
+    }
+  }
+
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
+  }
+}
+
+export const createUpstreamClient: UpstreamClientFactory = (origin, options) => new AgentUpstreamClient(origin, options);

@@ -1,0 +1,75 @@
+import { Pool, errors as undiciErrors } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  UpstreamClientError,
+  classifyErrorCode,
+  isReplayable,
+  type UpstreamClient,
+  type UpstreamClientFactory,
+  type UpstreamClientOptions,
+  type UpstreamRequestOptions,
+  type UpstreamResponse,
+} from '../../../core/upstream-client.js';
+
+/** undici 7 Pool per target (undici 8 needs Node 22). */
+class UndiciUpstreamClient implements UpstreamClient {
+  inFlight = 0;
+  private readonly pool: Pool;
+
+  constructor(origin: URL, opts: UpstreamClientOptions) {
+    this.pool = new Pool(origin.origin, {
+      connections: opts.maxSockets,
+      pipelining: 1,
+      keepAliveTimeout: opts.idleMs,
+      keepAliveMaxTimeout: opts.idleMs,
+      connect: { timeout: opts.connectTimeoutMs },
+    });
+  }
+
+  async request(o: UpstreamRequestOptions): Promise<UpstreamResponse> {
+    this.inFlight++;
+    let res;
+    try {
+      res = await this.send(o, true);
+    } catch (err) {
+      this.inFlight--;
+      throw err;
+    }
+    const body = res.body;
+    body.once('close', () => this.inFlight--);
+    return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body };
+  }
+
+  private async send(o: UpstreamRequestOptions, mayRetry: boolean): Promise<Awaited<ReturnType<Pool['request']>>> {
+    try {
+      return await this.pool.request({
+        method: o.method as 'GET',
+        path: o.path,
+        headers: o.headers,
+        body: o.body,
+        headersTimeout: o.headersTimeoutMs,
+        bodyTimeout: o.idleTimeoutMs,
+        signal: o.signal ?? undefined,
+      });
+    } catch (err) {
+      const kind = errorKind(err);
+      if (mayRetry && kind === 'reset' && o.body === null && isReplayable(o.method, false) && !(o.signal?.aborted ?? false)) {
+        // keep-alive race: the upstream closed an idle connection as we wrote to it; nothing came back, repeat once
+        return this.send(o, false);
+      }
+      throw new UpstreamClientError(kind, (err as Error).message, err);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function errorKind(err: unknown): UpstreamClientError['kind'] {
+  if (err instanceof undiciErrors.InvalidArgumentError) return 'protocol';
+  const code = (err as NodeJS.ErrnoException).code;
+  return classifyErrorCode(code);
+}
+
+export const createUpstreamClient: UpstreamClientFactory = (origin, options) => new UndiciUpstreamClient(origin, options);
