@@ -24,3 +24,17 @@ export const DEFAULT_ROUTER = 'hybrid';
 
 /** Adapters around third-party routers: compared against, never the production choice. */
 export const referenceRouters: string[] = ['find-my-way', 'memoirist', 'rou3'];
+
+import { unsupported as findMyWayUnsupported } from './find-my-way/index.js';
+import { unsupported as memoiristUnsupported } from './memoirist/index.js';
+import { unsupported as rou3Unsupported } from './rou3/index.js';
+
+/**
+ * Conformance cases (test/router/common.case.ts, by name) each reference adapter cannot pass, with the
+ * reason. The suite reports them as skipped and checks they really fail. Own variants have none.
+ */
+export const routerUnsupported: Record<string, Record<string, string>> = {
+  'find-my-way': findMyWayUnsupported,
+  memoirist: memoiristUnsupported,
+  rou3: rou3Unsupported,
+};

@@ -58,3 +58,17 @@ function lookup<T>(router: Memoirist<Store<T>>, method: string, path: string): R
 export function createRouter<T>(): Router<T> {
   return new MemoiristRouter<T>();
 }
+
+/** Conformance cases this adapter cannot pass (case name → reason); see variants/router/index.ts. */
+export const unsupported: Record<string, string> = {
+  'targets that are not origin-form paths never match': 'memoirist does not require a leading \'/\' (\'\' matches /*)',
+  'several params in one segment': 'memoirist has no multi-param segments (the adapter rejects them)',
+  'multi-param segments are split on the raw text, then decoded': 'memoirist has no multi-param segments (the adapter rejects them)',
+  'params with literal text in the segment': 'memoirist has no mixed text/param segments with the shared priority (the adapter rejects them)',
+  'regex params match the whole value': 'memoirist has no regex constraints (the adapter rejects them)',
+  'regex param non-match falls back to another route': 'memoirist has no regex constraints (the adapter rejects them)',
+  'regex constraints test the raw (still encoded) text': 'memoirist has no regex constraints (the adapter rejects them)',
+  'regex params in a multi-param segment': 'memoirist has no regex constraints (the adapter rejects them)',
+  'regex constraint containing a capture group': 'memoirist has no regex constraints (the adapter rejects them)',
+  'pattern segment beats plain param, plain param beats wildcard': 'memoirist has no mixed text/param segments (the adapter rejects them)',
+};
