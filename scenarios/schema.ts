@@ -1,0 +1,341 @@
+import AjvModule, { type ErrorObject } from 'ajv';
+
+// ajv is CommonJS; under NodeNext its default export is the module namespace.
+const Ajv = AjvModule.default ?? AjvModule;
+
+/** One weighted entry of the traffic mix: a request template, or "every route of the route set". */
+export interface TrafficRequest {
+  weight: number;
+  method: string;
+  /** path (and query) template; `{name}` → random token, `{name:int}`, `{name:hex}`, `{name:uuid}` */
+  path: string;
+  headers?: Record<string, string>;
+  /** string sent as-is; anything else is sent as JSON */
+  body?: unknown;
+}
+
+export interface TrafficFromRoutes {
+  weight: number;
+  /** expand into one request per route (GET routes, or the route's first method), sharing the weight equally */
+  fromRoutes: true;
+}
+
+export type TrafficEntry = TrafficRequest | TrafficFromRoutes;
+
+export interface StaticResponseSpec {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface ScenarioRoute {
+  path: string;
+  methods: string[];
+  name?: string;
+  /** direct mode: the static answer; proxy mode routes without `response` go to the built-in upstream stub */
+  response?: StaticResponseSpec;
+}
+
+export type MatrixList = string[] | 'all';
+
+export interface VariantMatrix {
+  router?: MatrixList;
+  pool?: MatrixList;
+  metrics?: MatrixList;
+  upstream?: MatrixList;
+  /** gateway worker processes; 0 = single process */
+  workers?: number[];
+  /** number of no-op plugins loaded globally (scripts/scenario/plugins/noop.js) */
+  plugins?: number[];
+}
+
+export interface LoadSpec {
+  connections: number;
+  pipelining: number;
+  /** measured duration per run (exclusive with amount) */
+  durationS?: number;
+  /** measured request count per run (exclusive with durationS) */
+  amount?: number;
+  /** fixed overall request rate (req/s) for latency-under-load runs; omitted = as fast as possible */
+  rate?: number;
+  /** per-request timeout in seconds */
+  timeoutS?: number;
+}
+
+export interface UpstreamStubSpec {
+  /** bytes of the stub's JSON response body */
+  bodyBytes: number;
+  /** artificial delay before answering, milliseconds */
+  delayMs: number;
+}
+
+export interface Scenario {
+  $schema?: string;
+  name: string;
+  description: string;
+  mode: 'direct' | 'proxy';
+  /** partial gateway config merged over the generated one (server, logging, upstream tuning, …) */
+  gateway?: Record<string, unknown>;
+  /** inline route set (exclusive with routeTable) */
+  routes?: ScenarioRoute[];
+  /** named route table from scenarios/routes/<name>.json: `[{ "method": "GET", "path": "/repos/:owner/:repo" }, …]` */
+  routeTable?: string;
+  /** answer of every route-table route in direct mode */
+  routeResponse?: StaticResponseSpec;
+  traffic: TrafficEntry[];
+  upstreamStub?: UpstreamStubSpec;
+  matrix: VariantMatrix;
+  /** add the `baseline` variant: a bare http.createServer answering the same bytes */
+  includeBaseline: boolean;
+  /** variant id the ratios are computed against ("baseline" or e.g. "router=hybrid") */
+  baselineVariant?: string;
+  load: LoadSpec;
+  warmupS: number;
+  repetitions: number;
+  /** seed of the traffic generator and the bootstrap */
+  seed: number;
+}
+
+const name = { type: 'string', minLength: 1 } as const;
+const variantList = {
+  oneOf: [
+    { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+    { const: 'all' },
+  ],
+} as const;
+const intList = (min: number, max: number) =>
+  ({ type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: min, maximum: max } }) as const;
+const headers = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const staticResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status'],
+  properties: {
+    status: { type: 'integer', minimum: 100, maximum: 599 },
+    headers,
+    body: {},
+  },
+} as const;
+
+export const scenarioSchema = {
+  $id: 'https://ts-gateway.local/scenario.schema.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'description', 'mode', 'traffic', 'matrix', 'load'],
+  properties: {
+    $schema: { type: 'string' },
+    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' },
+    description: name,
+    mode: { enum: ['direct', 'proxy'] },
+    gateway: { type: 'object' },
+    routes: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'methods'],
+        properties: {
+          path: { type: 'string', pattern: '^/' },
+          methods: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^([A-Z]+|\\*)$' } },
+          name,
+          response: staticResponse,
+        },
+      },
+    },
+    routeTable: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' },
+    routeResponse: staticResponse,
+    traffic: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        oneOf: [
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['weight', 'method', 'path'],
+            properties: {
+              weight: { type: 'number', exclusiveMinimum: 0 },
+              method: { type: 'string', pattern: '^[A-Z]+$' },
+              path: { type: 'string', pattern: '^/' },
+              headers,
+              body: {},
+            },
+          },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['weight', 'fromRoutes'],
+            properties: {
+              weight: { type: 'number', exclusiveMinimum: 0 },
+              fromRoutes: { const: true },
+            },
+          },
+        ],
+      },
+    },
+    upstreamStub: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        bodyBytes: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 256 },
+        delayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 0 },
+      },
+    },
+    matrix: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        router: variantList,
+        pool: variantList,
+        metrics: variantList,
+        upstream: variantList,
+        workers: intList(0, 256),
+        plugins: intList(0, 1000),
+      },
+    },
+    includeBaseline: { type: 'boolean', default: false },
+    baselineVariant: { type: 'string', minLength: 1 },
+    load: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['connections'],
+      properties: {
+        connections: { type: 'integer', minimum: 1, maximum: 10_000 },
+        pipelining: { type: 'integer', minimum: 1, maximum: 1_000, default: 1 },
+        durationS: { type: 'number', exclusiveMinimum: 0, maximum: 3_600 },
+        amount: { type: 'integer', minimum: 1 },
+        rate: { type: 'number', exclusiveMinimum: 0 },
+        timeoutS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+      },
+      oneOf: [{ required: ['durationS'] }, { required: ['amount'] }],
+    },
+    warmupS: { type: 'number', minimum: 0, maximum: 600, default: 2 },
+    repetitions: { type: 'integer', minimum: 1, maximum: 1_000, default: 5 },
+    seed: { type: 'integer', minimum: 0, maximum: 4_294_967_295, default: 1 },
+  },
+  oneOf: [{ required: ['routes'] }, { required: ['routeTable'] }],
+} as const;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateSchema = ajv.compile(scenarioSchema);
+
+/** oneOf groups whose branches are just `{ required: [key] }`: reported as one "exactly one of" message. */
+const EXCLUSIVE_KEYS: Record<string, string[]> = {
+  '#/oneOf': ['routes', 'routeTable'],
+  '#/properties/load/oneOf': ['durationS', 'amount'],
+};
+const VARIANT_LIST_PATH = /^\/matrix\/(router|pool|metrics|upstream)$/;
+
+function formatError(e: ErrorObject, errors: ErrorObject[]): string | null {
+  const path = e.instancePath === '' ? '/' : e.instancePath;
+  const params = e.params as Record<string, unknown>;
+  for (const [schemaPath, keys] of Object.entries(EXCLUSIVE_KEYS)) {
+    if (e.schemaPath === schemaPath) return `${path}: must have exactly one of ${keys.map((k) => `"${k}"`).join(', ')}`;
+    if (e.schemaPath.startsWith(`${schemaPath}/`) && e.keyword === 'required') return null;
+  }
+  if (VARIANT_LIST_PATH.test(e.instancePath) && e.schemaPath.endsWith('/oneOf')) {
+    return `${path}: must be a list of variant names or "all"`;
+  }
+  if (VARIANT_LIST_PATH.test(e.instancePath) && /\/oneOf\/\d+\/(type|const)$/.test(e.schemaPath)) return null;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${path}: must NOT have additional property "${String(params.additionalProperty)}"`;
+    case 'required':
+      return `${path}: must have required property "${String(params.missingProperty)}"`;
+    case 'enum':
+      return `${path}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'const':
+      return `${path}: must be ${JSON.stringify(params.allowedValue)}`;
+    case 'oneOf':
+      // The branch errors say what is wrong; the wrapper adds only "must match exactly one schema in oneOf",
+      // which is useful on its own only when no branch said anything at this path or below.
+      if (errors.some((o) => o !== e && o.keyword !== 'oneOf' && o.instancePath.startsWith(e.instancePath))) {
+        if (params.passingSchemas !== null) return `${path}: must match exactly one schema in oneOf`;
+        return null;
+      }
+      return `${path}: ${e.message}`;
+    default:
+      return `${path}: ${e.message}`;
+  }
+}
+
+/**
+ * oneOf over object shapes makes ajv report every branch's complaints; keep the ones of the branch the input
+ * was evidently aiming at (the one whose required keys are present), so `{ "weight": 0, "method": "GET", … }`
+ * yields "/traffic/0/weight: must be > 0" and not also "must have required property fromRoutes".
+ */
+function relevant(errors: ErrorObject[], data: unknown): ErrorObject[] {
+  return errors.filter((e) => {
+    if (e.keyword === 'required' || e.keyword === 'additionalProperties' || e.keyword === 'const') {
+      const target = resolvePointer(data, e.instancePath);
+      if (target === null || typeof target !== 'object') return true;
+      const isTrafficItem = /^\/traffic\/\d+$/.test(e.instancePath);
+      if (isTrafficItem) {
+        const aimsAtRoutes = Object.prototype.hasOwnProperty.call(target, 'fromRoutes');
+        const branchIsRoutes = e.schemaPath.includes('/oneOf/1/');
+        if (aimsAtRoutes !== branchIsRoutes) return false;
+      }
+    }
+    return true;
+  });
+}
+
+function resolvePointer(data: unknown, pointer: string): unknown {
+  if (pointer === '') return data;
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+export type ScenarioValidation = { ok: true; scenario: Scenario } | { ok: false; errors: string[] };
+
+/** Validates parsed JSON; applies defaults to a copy. Never throws. */
+export function validateScenario(raw: unknown): ScenarioValidation {
+  let copy: unknown;
+  try {
+    copy = structuredClone(raw);
+  } catch {
+    return { ok: false, errors: ['/: must be plain JSON data'] };
+  }
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) return { ok: false, errors: ['/: must be object'] };
+  if (!validateSchema(copy)) {
+    const all = validateSchema.errors ?? [];
+    const kept = relevant(all, copy);
+    const out: string[] = [];
+    for (const e of kept) {
+      const msg = formatError(e, kept);
+      if (msg !== null && !out.includes(msg)) out.push(msg);
+    }
+    return { ok: false, errors: out };
+  }
+  const s = copy as Scenario;
+  const errors: string[] = [];
+  if (s.mode === 'direct' && s.routeTable !== undefined && s.routeResponse === undefined) {
+    errors.push('/routeResponse: is required in direct mode with a routeTable');
+  }
+  if (s.mode === 'direct' && s.routes !== undefined) {
+    s.routes.forEach((r, i) => {
+      if (r.response === undefined) errors.push(`/routes/${i}: must have "response" in direct mode`);
+    });
+  }
+  if (s.upstreamStub === undefined) s.upstreamStub = { bodyBytes: 256, delayMs: 0 };
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: s };
+}
+
+export class ScenarioError extends Error {
+  constructor(readonly source: string, readonly errors: string[]) {
+    super(`invalid scenario ${source}:\n  ${errors.join('\n  ')}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
+  const r = validateScenario(raw);
+  if (!r.ok) throw new ScenarioError(source, r.errors);
+  return r.scenario;
+}

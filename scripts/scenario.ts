@@ -1,0 +1,57 @@
+/**
+ * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--only dim=a,b]… [--out DIR] [--no-pin]
+ * Runs a scenario from scenarios/<name>.json and writes reports/<name>/<timestamp>/.
+ */
+import { parseArgs } from 'node:util';
+import { runScenario } from './scenario/runner.js';
+import { ScenarioError } from '../scenarios/schema.js';
+import { verdictTerminalTable } from './scenario/terminal.js';
+
+const USAGE = 'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--only dim=a,b] [--out DIR] [--no-pin]';
+
+function positiveNumber(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got ${v})`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      repetitions: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      only: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      'no-pin': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true || positionals.length !== 1) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(values.help === true ? 0 : 2);
+  }
+  const reps = positiveNumber('repetitions', values.repetitions);
+  const warmup = values.warmup !== undefined ? Number(values.warmup) : undefined;
+  if (warmup !== undefined && !(warmup >= 0)) throw new Error(`--warmup must be >= 0 (got ${values.warmup})`);
+  const { dir, results } = await runScenario({
+    scenario: positionals[0]!,
+    ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
+    ...(values.duration !== undefined ? { durationS: positiveNumber('duration', values.duration)! } : {}),
+    ...(warmup !== undefined ? { warmupS: warmup } : {}),
+    ...(values.only !== undefined ? { only: values.only } : {}),
+    ...(values.out !== undefined ? { outDir: values.out } : {}),
+    pin: values['no-pin'] !== true,
+    command: `npm run scenario -- ${process.argv.slice(2).join(' ')}`,
+  });
+  process.stdout.write(`\n${verdictTerminalTable(results)}\n`);
+  process.stdout.write(`\nreport: ${dir}/report.md\n        ${dir}/report.html\n`);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ScenarioError) process.stderr.write(`${err.message}\n`);
+  else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

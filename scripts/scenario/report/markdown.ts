@@ -1,0 +1,80 @@
+import type { Results } from '../results.js';
+import { detailTable, environmentTable, runsTable, verdictTable, type Table } from './tables.js';
+
+/** Chart files a report directory holds; the Markdown links them, the HTML embeds them. */
+export const CHARTS = {
+  throughput: { file: 'throughput.png', title: 'Throughput (median req/s, 95% CI whiskers)' },
+  latency: { file: 'latency.png', title: 'Latency percentiles (medians over repetitions, log scale)' },
+  ratio: { file: 'ratio.png', title: 'Throughput ratio to the reference (95% CI whiskers)' },
+} as const;
+
+function escapeCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+export function markdownTable(t: Table, level = '##'): string {
+  const out: string[] = [`${level} ${t.title}`, ''];
+  if (t.note !== undefined) out.push(t.note, '');
+  out.push(`| ${t.headers.map(escapeCell).join(' | ')} |`);
+  out.push(`|${t.align.map((a) => (a === 'right' ? ' ---: ' : ' --- ')).join('|')}|`);
+  for (const row of t.rows) out.push(`| ${row.map(escapeCell).join(' | ')} |`);
+  out.push('');
+  return out.join('\n');
+}
+
+/** report.md: a pure function of results.json, so `npm run report` reproduces it byte for byte. */
+export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): string {
+  const s = r.scenario;
+  const d = s.definition;
+  const load = d.load;
+  const measure = r.options.durationS !== null ? `${r.options.durationS} s` : `${r.options.amount} requests`;
+  const lines: string[] = [
+    `# Scenario \`${s.name}\``,
+    '',
+    s.description,
+    '',
+    `- mode: **${d.mode}**, ${s.routeCount} routes${d.routeTable !== undefined ? ` (route table \`${d.routeTable}\`)` : ''}`,
+    `- load: ${load.connections} connections, pipelining ${load.pipelining}${load.rate !== undefined ? `, fixed rate ${load.rate} req/s` : ', as fast as possible'}`,
+    `- per run: ${r.options.warmupS} s warmup (discarded) + ${measure} measured; ${r.options.repetitions} repetitions per variant, interleaved`,
+    `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
+    `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
+    '',
+    '## Caveats',
+    '',
+    ...r.caveats.map((c) => `- ${c}`),
+    ...(r.runs.some((x) => x.loader.bound)
+      ? [`- ${r.runs.filter((x) => x.loader.bound).length} of ${r.runs.length} runs were loader-bound (the load generator saturated its core): their throughput is a lower bound for the variant.`]
+      : []),
+    ...(r.runs.some((x) => x.errors > 0 || x.timeouts > 0 || x.status['5xx'] > 0)
+      ? ['- some runs saw errors, timeouts or 5xx responses: see the runs table.']
+      : []),
+    '',
+  ];
+  const verdicts = verdictTable(r);
+  if (verdicts !== null) lines.push(markdownTable(verdicts));
+  else lines.push('## Verdicts', '', 'No reference variant in this run: no ratios, no verdicts.', '');
+  lines.push(markdownTable(detailTable(r)));
+  lines.push('## Charts', '');
+  for (const c of charts) lines.push(`### ${CHARTS[c].title}`, '', `![${c}](${CHARTS[c].file})`, '');
+  lines.push(markdownTable(runsTable(r)));
+  lines.push(markdownTable(environmentTable(r)));
+  lines.push(
+    '## How to reproduce',
+    '',
+    '```sh',
+    `git checkout ${r.environment.gitCommit ?? '<commit>'}`,
+    'npm ci',
+    r.command,
+    '```',
+    '',
+    'Re-render this report (Markdown, charts, HTML) from its results.json without re-running:',
+    '',
+    '```sh',
+    'npm run report -- <this directory>',
+    '```',
+    '',
+    'Numbers from another machine are not comparable in absolute terms; compare ratios and verdicts, and only between reports with the same scenario hash.',
+    '',
+  );
+  return lines.join('\n');
+}

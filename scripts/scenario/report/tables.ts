@@ -1,0 +1,131 @@
+import type { Results } from '../results.js';
+import type { Comparison, Interval } from '../stats.js';
+
+/** A table both renderers (Markdown and HTML) print: every number formatted here, once, deterministically. */
+export interface Table {
+  title: string;
+  note?: string;
+  headers: string[];
+  /** right-align numeric columns */
+  align: Array<'left' | 'right'>;
+  rows: string[][];
+}
+
+export function fmt(n: number | null | undefined, digits = 0): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function fmtInterval(i: Interval, digits = 0): string {
+  return `${fmt(i.estimate, digits)} [${fmt(i.lo, digits)} – ${fmt(i.hi, digits)}]`;
+}
+
+export function fmtRatio(c: Comparison): string {
+  return `${c.ratio.estimate.toFixed(3)} [${c.ratio.lo.toFixed(3)} – ${c.ratio.hi.toFixed(3)}]`;
+}
+
+function verdictText(c: Comparison): string {
+  return c.verdict === 'no difference' ? 'no difference (within noise)' : `**${c.verdict}**`;
+}
+
+/** The verdict table: each variant against the reference; variants in matrix order, never ranked. */
+export function verdictTable(r: Results): Table | null {
+  const ref = r.summary.baselineVariant;
+  if (ref === null || r.summary.comparisons.length === 0) return null;
+  const refSummary = r.summary.variants.find((v) => v.variant === ref)!;
+  const rows: string[][] = [
+    [`\`${ref}\` (reference)`, fmtInterval(refSummary.rps), '1', '–', fmtInterval(refSummary.p99Ms, 2), '–'],
+  ];
+  for (const c of r.summary.comparisons) {
+    const s = r.summary.variants.find((v) => v.variant === c.variant)!;
+    rows.push([`\`${c.variant}\``, fmtInterval(s.rps), fmtRatio(c.throughput), verdictText(c.throughput), fmtInterval(s.p99Ms, 2), verdictText(c.p99)]);
+  }
+  return {
+    title: `Verdicts against \`${ref}\``,
+    note:
+      'Medians over repetitions with 95% bootstrap confidence intervals. A variant is called faster/slower only when the ' +
+      'ratio CI excludes 1 AND the two variants\' own CIs do not overlap; otherwise "no difference (within noise)". ' +
+      'For p99 latency, "faster" means lower latency.',
+    headers: ['variant', 'req/s median [95% CI]', 'throughput ratio [95% CI]', 'throughput', 'p99 ms [95% CI]', 'p99 latency'],
+    align: ['left', 'right', 'right', 'left', 'right', 'left'],
+    rows,
+  };
+}
+
+export function detailTable(r: Results): Table {
+  return {
+    title: 'Per-variant detail (medians over repetitions)',
+    note:
+      'CPU is the gateway process tree\'s CPU time over wall time (100% = one core); req/s per core = req/s ÷ CPU. ' +
+      'GC is pause time per second of wall time; event-loop delay p99 is the worst 250 ms window.',
+    headers: ['variant', 'runs', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU %', 'req/s per core', 'RSS max MB', 'GC ms/s', 'ELD p99 ms', 'loader CPU %', 'loader-bound runs', 'errors', 'timeouts', 'non-2xx'],
+    align: ['left', ...Array<'right'>(17).fill('right')],
+    rows: r.summary.variants.map((s) => [
+      `\`${s.variant}\``,
+      String(s.runs),
+      fmt(s.rps.estimate),
+      fmt(s.p50Ms.estimate, 2),
+      fmt(s.p90Ms, 2),
+      fmt(s.p99Ms.estimate, 2),
+      fmt(s.p999Ms, 2),
+      fmt(s.maxMs, 2),
+      fmt(s.gatewayCpuPct),
+      fmt(s.rpsPerCore),
+      fmt(s.rssMaxMB, 1),
+      fmt(s.gcPauseMsPerS, 2),
+      fmt(s.eventLoopDelayP99Ms, 2),
+      fmt(s.loaderCpuPct),
+      String(s.loaderBoundRuns),
+      String(s.errors),
+      String(s.timeouts),
+      String(s.non2xx),
+    ]),
+  };
+}
+
+export function runsTable(r: Results): Table {
+  return {
+    title: 'All runs (in execution order)',
+    note: 'Repetitions are interleaved across variants (A B C A B C …) so drift of the machine hits every variant alike.',
+    headers: ['#', 'variant', 'rep', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU %', 'RSS max MB', 'GC ms', 'loader CPU %', 'warnings'],
+    align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+    rows: [...r.runs]
+      .sort((a, b) => a.order - b.order)
+      .map((x) => [
+        String(x.order + 1),
+        `\`${x.variant}\``,
+        String(x.repetition + 1),
+        fmt(x.rps),
+        fmt(x.latencyMs.p50, 2),
+        fmt(x.latencyMs.p99, 2),
+        fmt(x.latencyMs.max, 2),
+        fmt(x.gateway?.cpuPct),
+        fmt(x.gateway?.rssMaxMB, 1),
+        fmt(x.diagnostics?.gcPauseMs, 1),
+        fmt(x.loader.cpuPct),
+        x.warnings.join('; '),
+      ]),
+  };
+}
+
+export function environmentTable(r: Results): Table {
+  const e = r.environment;
+  const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+  return {
+    title: 'Environment',
+    headers: ['', ''],
+    align: ['left', 'left'],
+    rows: [
+      ['Node', `${e.node} (V8 ${e.v8})`],
+      ['platform', `${e.platform} ${e.arch}`],
+      ['CPU', `${e.cpuModel} × ${e.cores}`],
+      ['memory', `${fmt(e.totalMemMB)} MB`],
+      ['load average before (1/5/15 min)', la(e.loadavgBefore)],
+      ['load average after (1/5/15 min)', la(e.loadavgAfter)],
+      ['git commit', `${e.gitCommit ?? 'unknown'}${e.gitDirty === true ? ' (working tree had uncommitted changes)' : ''}`],
+      ['CPU pinning', e.pinning.note],
+      ['scenario hash', `\`${r.scenario.hash.slice(0, 16)}\``],
+      ['started / finished', `${r.startedAt} / ${r.finishedAt}`],
+    ],
+  };
+}

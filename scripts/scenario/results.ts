@@ -1,0 +1,208 @@
+import AjvModule from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { Scenario } from '../../scenarios/schema.js';
+import type { Diagnostics } from './diagnostics.js';
+import type { ProcessUsage } from './proc-sampler.js';
+import type { Comparison, Interval } from './stats.js';
+import type { VariantSpec } from './variants.js';
+
+const Ajv = AjvModule.default ?? AjvModule;
+// CommonJS under NodeNext: the callable plugin is the namespace's default.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: InstanceType<typeof Ajv>) => void;
+
+export interface RunResult {
+  variant: string;
+  repetition: number;
+  /** position in the interleaved schedule (0-based) */
+  order: number;
+  startedAt: string;
+  durationS: number;
+  requests: number;
+  rps: number;
+  bytesPerS: number;
+  latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  status: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+  gateway: ProcessUsage | null;
+  diagnostics: Diagnostics | null;
+  loader: { cpuPct: number; bound: boolean };
+  warnings: string[];
+}
+
+export interface VariantSummary {
+  variant: string;
+  runs: number;
+  rps: Interval;
+  p50Ms: Interval;
+  p99Ms: Interval;
+  /** medians over repetitions */
+  p90Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  gatewayCpuPct: number | null;
+  rssMaxMB: number | null;
+  gcPauseMsPerS: number | null;
+  eventLoopDelayP99Ms: number | null;
+  loaderCpuPct: number;
+  loaderBoundRuns: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  /** throughput per gateway CPU-second: req/s ÷ (cpu%/100) */
+  rpsPerCore: number | null;
+}
+
+export interface VariantComparison {
+  variant: string;
+  reference: string;
+  throughput: Comparison;
+  p99: Comparison;
+}
+
+export interface Environment {
+  node: string;
+  v8: string;
+  platform: string;
+  arch: string;
+  cpuModel: string;
+  cores: number;
+  totalMemMB: number;
+  loadavgBefore: number[];
+  loadavgAfter: number[];
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+  pinning: { taskset: boolean; gatewayCpus: number[]; loaderCpus: number[]; note: string };
+}
+
+export interface Results {
+  schemaVersion: 1;
+  scenario: { name: string; description: string; hash: string; definition: Scenario; routeCount: number };
+  options: { repetitions: number; durationS: number | null; amount: number | null; warmupS: number; only: string[]; seed: number };
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  environment: Environment;
+  variants: VariantSpec[];
+  runs: RunResult[];
+  summary: { baselineVariant: string | null; variants: VariantSummary[]; comparisons: VariantComparison[] };
+  /** machine-level caveats the report must state */
+  caveats: string[];
+}
+
+const num = { type: 'number' } as const;
+const nullableNum = { type: ['number', 'null'] } as const;
+const interval = { type: 'object', required: ['estimate', 'lo', 'hi'], properties: { estimate: num, lo: num, hi: num } } as const;
+const comparison = {
+  type: 'object',
+  required: ['ratio', 'verdict', 'reason'],
+  properties: { ratio: interval, verdict: { enum: ['faster', 'slower', 'no difference'] }, reason: { type: 'string' } },
+} as const;
+const usage = {
+  type: ['object', 'null'],
+  required: ['cpuPct', 'rssMeanMB', 'rssMaxMB', 'processes', 'samples'],
+  properties: { cpuPct: num, rssMeanMB: num, rssMaxMB: num, processes: { type: 'integer' }, samples: { type: 'integer' } },
+} as const;
+const diagnostics = {
+  type: ['object', 'null'],
+  required: ['gcCount', 'gcPauseMs', 'gcPauseMsPerS', 'eventLoopDelayMeanMs', 'eventLoopDelayP99Ms', 'eventLoopDelayMaxMs'],
+} as const;
+const latency = {
+  type: 'object',
+  required: ['mean', 'p50', 'p90', 'p99', 'p999', 'max'],
+  properties: { mean: num, p50: num, p90: num, p99: num, p999: num, max: num },
+} as const;
+
+export const resultsSchema = {
+  type: 'object',
+  required: ['schemaVersion', 'scenario', 'options', 'command', 'startedAt', 'finishedAt', 'environment', 'variants', 'runs', 'summary', 'caveats'],
+  properties: {
+    schemaVersion: { const: 1 },
+    scenario: {
+      type: 'object',
+      required: ['name', 'description', 'hash', 'definition', 'routeCount'],
+      properties: { name: { type: 'string' }, hash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, definition: { type: 'object' }, routeCount: { type: 'integer' } },
+    },
+    options: { type: 'object', required: ['repetitions', 'warmupS', 'only', 'seed'] },
+    command: { type: 'string' },
+    startedAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: 'string', format: 'date-time' },
+    environment: {
+      type: 'object',
+      required: ['node', 'cpuModel', 'cores', 'loadavgBefore', 'loadavgAfter', 'gitCommit', 'pinning'],
+      properties: {
+        node: { type: 'string' },
+        cpuModel: { type: 'string' },
+        cores: { type: 'integer', minimum: 1 },
+        loadavgBefore: { type: 'array', items: num, minItems: 3, maxItems: 3 },
+        loadavgAfter: { type: 'array', items: num, minItems: 3, maxItems: 3 },
+        gitCommit: { type: ['string', 'null'] },
+      },
+    },
+    variants: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'object', required: ['id', 'kind'], properties: { id: { type: 'string' }, kind: { enum: ['gateway', 'baseline'] } } },
+    },
+    runs: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['variant', 'repetition', 'order', 'startedAt', 'durationS', 'requests', 'rps', 'latencyMs', 'errors', 'timeouts', 'non2xx', 'status', 'gateway', 'diagnostics', 'loader', 'warnings'],
+        properties: {
+          variant: { type: 'string' },
+          repetition: { type: 'integer', minimum: 0 },
+          order: { type: 'integer', minimum: 0 },
+          durationS: num,
+          requests: { type: 'integer', minimum: 0 },
+          rps: { type: 'number', minimum: 0 },
+          latencyMs: latency,
+          errors: { type: 'integer', minimum: 0 },
+          timeouts: { type: 'integer', minimum: 0 },
+          non2xx: { type: 'integer', minimum: 0 },
+          gateway: usage,
+          diagnostics,
+          loader: { type: 'object', required: ['cpuPct', 'bound'], properties: { cpuPct: num, bound: { type: 'boolean' } } },
+          warnings: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    summary: {
+      type: 'object',
+      required: ['baselineVariant', 'variants', 'comparisons'],
+      properties: {
+        baselineVariant: { type: ['string', 'null'] },
+        variants: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['variant', 'runs', 'rps', 'p50Ms', 'p99Ms', 'gatewayCpuPct', 'rssMaxMB', 'loaderBoundRuns'],
+            properties: { rps: interval, p50Ms: interval, p99Ms: interval, gatewayCpuPct: nullableNum, rssMaxMB: nullableNum },
+          },
+        },
+        comparisons: {
+          type: 'array',
+          items: { type: 'object', required: ['variant', 'reference', 'throughput', 'p99'], properties: { throughput: comparison, p99: comparison } },
+        },
+      },
+    },
+    caveats: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+type Validator = ((data: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null };
+let validator: Validator | null = null;
+
+/** Validates a parsed results.json; returns the list of problems (empty when valid). */
+export function validateResults(data: unknown): string[] {
+  if (validator === null) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv);
+    validator = ajv.compile(resultsSchema) as unknown as Validator;
+  }
+  const v = validator;
+  if (v(data)) return [];
+  return (v.errors ?? []).map((e) => `${e.instancePath === '' ? '/' : e.instancePath}: ${e.message ?? 'invalid'}`);
+}

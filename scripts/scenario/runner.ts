@@ -1,0 +1,386 @@
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
+import type { Scenario } from '../../scenarios/schema.js';
+import { readDiagnostics } from './diagnostics.js';
+import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
+import { Loader, type LoaderJob } from './loader.js';
+import { loadScenario, type LoadedScenario } from './load-scenario.js';
+import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
+import { ProcSampler } from './proc-sampler.js';
+import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
+import type { Environment, Results, RunResult } from './results.js';
+import { validateResults } from './results.js';
+import { summarize } from './summarize.js';
+import { buildAnswerTable, buildRequests, expandMix, type LoadRequest } from './traffic.js';
+import { expandMatrix, filterVariants, parseOnly, schedule, type VariantSpec } from './variants.js';
+import { reportDirName, updateLatest, writeReport } from './report/write.js';
+
+/** A loader process above this share of one core is the bottleneck: the run measures autocannon, not the gateway. */
+export const LOADER_BOUND_PCT = 90;
+const READY_TIMEOUT_MS = 20_000;
+
+export interface RunOptions {
+  /** scenario name (scenarios/<name>.json) or a path to a .json file */
+  scenario: string;
+  repetitions?: number;
+  durationS?: number;
+  warmupS?: number;
+  /** `--only` arguments, e.g. ["router=radix,hybrid"] */
+  only?: string[];
+  /** reports root; the report goes to <out>/<scenario>/<timestamp>/ (default reports/) */
+  outDir?: string;
+  /** copy the report to <out>/latest/<scenario>/ and refresh <out>/index.md (default true) */
+  updateLatest?: boolean;
+  pin?: boolean;
+  /** progress bar on a TTY, one line per run otherwise; false = silent */
+  progress?: boolean;
+  /** the command line to print under "how to reproduce" */
+  command?: string;
+}
+
+export interface ScenarioRun {
+  dir: string;
+  results: Results;
+}
+
+function git(args: string[]): string | null {
+  const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function environment(plan: CpuPlan, before: number[]): Environment {
+  const c = cpus();
+  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.release.name}`,
+    arch: process.arch,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    cores: availableParallelism(),
+    totalMemMB: Math.round(totalmem() / (1024 * 1024)),
+    loadavgBefore: before,
+    loadavgAfter: loadavg(),
+    gitCommit: git(['rev-parse', 'HEAD']),
+    gitDirty: status === null ? null : status !== '',
+    pinning: plan,
+  };
+}
+
+function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], scenario: Scenario): string[] {
+  const out: string[] = [plan.note];
+  if (env.cores <= 2) {
+    out.push(
+      `${env.cores}-core machine: the gateway has ${Math.max(1, env.cores - 1)} core(s); absolute numbers are far below a server's, ratios are what transfer.`,
+    );
+  }
+  if (env.loadavgBefore[0]! > env.cores * 0.5) {
+    out.push(`load average before the run was ${env.loadavgBefore[0]!.toFixed(2)} on ${env.cores} cores: other work was competing for the CPUs.`);
+  }
+  const maxWorkers = Math.max(0, ...variants.map((v) => v.workers ?? 0));
+  if (maxWorkers > 0 && plan.gatewayCpus.length > 0 && maxWorkers > plan.gatewayCpus.length) {
+    out.push(`variants with ${maxWorkers} workers share ${plan.gatewayCpus.length} gateway CPU(s): they measure contention, not scaling.`);
+  }
+  if (scenario.mode === 'proxy') out.push('proxy mode: the upstream stub shares the load generator\'s CPU.');
+  return out;
+}
+
+class Progress {
+  private bar: cliProgress.SingleBar | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private doneS = 0;
+  private currentStart = 0;
+  private currentPlanS = 0;
+
+  constructor(private readonly totalS: number, private readonly mode: 'bar' | 'lines' | 'off') {}
+
+  start(): void {
+    if (this.mode !== 'bar') return;
+    this.bar = new cliProgress.SingleBar(
+      { format: ' {bar} {percentage}% | ETA {eta_formatted} | {label}', etaBuffer: 50, hideCursor: true, stream: process.stderr },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar.start(Math.round(this.totalS), 0, { label: 'starting' });
+    this.timer = setInterval(() => this.tick(), 500);
+  }
+
+  private tick(): void {
+    const inRun = Math.min((performance.now() - this.currentStart) / 1000, this.currentPlanS);
+    this.bar?.update(Math.round(this.doneS + inRun));
+  }
+
+  begin(label: string, planS: number): void {
+    this.currentStart = performance.now();
+    this.currentPlanS = planS;
+    this.bar?.update({ label });
+  }
+
+  end(line: string, planS: number): void {
+    this.doneS += planS;
+    this.currentPlanS = 0;
+    this.bar?.update(Math.round(this.doneS));
+    if (this.mode === 'lines') process.stderr.write(`${line}\n`);
+  }
+
+  log(line: string): void {
+    if (this.mode === 'off') return;
+    if (this.bar !== null) this.bar.stop();
+    process.stderr.write(`${line}\n`);
+    if (this.bar !== null) this.bar.start(Math.round(this.totalS), Math.round(this.doneS), { label: '' });
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.bar?.stop();
+  }
+}
+
+interface Context {
+  loaded: LoadedScenario;
+  plan: CpuPlan;
+  work: string;
+  loader: Loader;
+  requests: LoadRequest[];
+  answersFile: string;
+  upstreamPort?: number;
+  durationS: number | undefined;
+  amount: number | undefined;
+  warmupS: number;
+}
+
+async function startVariant(
+  ctx: Context,
+  variant: VariantSpec,
+  order: number,
+): Promise<{ child: ChildProcess; port: number; diagDir: string; output: ReturnType<typeof tail> }> {
+  const port = await freePort();
+  const diagDir = join(ctx.work, 'diag', String(order));
+  mkdirSync(diagDir, { recursive: true });
+  const output = tail();
+  const env = { ...process.env, SCENARIO_DIAG_DIR: diagDir, NODE_ENV: 'production' };
+  const preload = ['--import', pathToFileURL(distScript('preload-diagnostics.js')).href];
+  let child: ChildProcess;
+  let adminPort: number | undefined;
+  if (variant.kind === 'baseline') {
+    const args = [...preload, distScript('baseline-server.js'), '--port', String(port), '--answers', ctx.answersFile];
+    if (ctx.upstreamPort !== undefined) args.push('--upstream-port', String(ctx.upstreamPort));
+    child = spawnNode(args, ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  } else {
+    adminPort = await freePort();
+    const config = buildGatewayConfig(
+      ctx.loaded.scenario,
+      ctx.loaded.routes,
+      variant,
+      { port, adminPort, ...(ctx.upstreamPort !== undefined ? { upstreamPort: ctx.upstreamPort } : {}) },
+      join(ctx.work, 'plugins', String(variant.plugins ?? 0)),
+    );
+    if ((variant.plugins ?? 0) > 0) writeNoopPlugins(join(ctx.work, 'plugins', String(variant.plugins)), variant.plugins!);
+    const file = join(ctx.work, `gateway-${order}.json`);
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    child = spawnNode([...preload, GATEWAY_CLI, '--config', file], ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: ROOT });
+  }
+  child.stdout?.on('data', (d: Buffer) => output.push(d));
+  child.stderr?.on('data', (d: Buffer) => output.push(d));
+  try {
+    await waitReady(child, { port, ...(adminPort !== undefined ? { adminPort } : {}) }, READY_TIMEOUT_MS, () => `variant ${variant.id} output:\n${output.text()}`);
+  } catch (err) {
+    await stopProcess(child, 1000);
+    throw err;
+  }
+  return { child, port, diagDir, output };
+}
+
+function job(ctx: Context, port: number, measured: boolean): LoaderJob {
+  const load = ctx.loaded.scenario.load;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connections: load.connections,
+    pipelining: load.pipelining,
+    requests: ctx.requests,
+    ...(load.rate !== undefined ? { rate: load.rate } : {}),
+    ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
+    ...(measured
+      ? ctx.amount !== undefined
+        ? { amount: ctx.amount }
+        : { durationS: ctx.durationS! }
+      : { durationS: ctx.warmupS }),
+  };
+}
+
+async function runOne(ctx: Context, variant: VariantSpec, repetition: number, order: number): Promise<RunResult> {
+  const { child, port, diagDir, output } = await startVariant(ctx, variant, order);
+  try {
+    if (ctx.warmupS > 0) await ctx.loader.run(job(ctx, port, false));
+    const sampler = new ProcSampler(child.pid!);
+    const startedAt = new Date().toISOString();
+    sampler.start();
+    const outcome = await ctx.loader.run(job(ctx, port, true));
+    const usage = sampler.stop();
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`variant ${variant.id} exited during the run\n${output.text()}`);
+    }
+    const diagnostics = readDiagnostics(diagDir, outcome.startMs, outcome.endMs);
+    const r = outcome.result;
+    const loaderCpuPct = outcome.wallMs > 0 ? (outcome.cpuUs / 1000 / outcome.wallMs) * 100 : 0;
+    const bound = loaderCpuPct >= LOADER_BOUND_PCT;
+    const warnings: string[] = [];
+    if (bound) warnings.push(`load generator at ${loaderCpuPct.toFixed(0)}% of its core: loader-bound, throughput is a lower bound`);
+    if (r.errors > 0 || r.timeouts > 0) warnings.push(`${r.errors} errors, ${r.timeouts} timeouts`);
+    if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
+    if (r.requests === 0) warnings.push('no request completed');
+    if (diagnostics === null) warnings.push('no GC / event-loop diagnostics from the process');
+    return {
+      variant: variant.id,
+      repetition,
+      order,
+      startedAt,
+      durationS: r.durationS,
+      requests: r.requests,
+      rps: r.durationS > 0 ? r.requests / r.durationS : 0,
+      bytesPerS: r.durationS > 0 ? r.bytes / r.durationS : 0,
+      latencyMs: r.latency,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      non2xx: r.non2xx,
+      status: r.status,
+      gateway: usage.samples > 0 ? usage : null,
+      diagnostics,
+      loader: { cpuPct: loaderCpuPct, bound },
+      warnings,
+    };
+  } finally {
+    await stopProcess(child, 5000);
+  }
+}
+
+async function startUpstreamStub(scenario: Scenario, plan: CpuPlan): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const stub = scenario.upstreamStub ?? { bodyBytes: 256, delayMs: 0 };
+  const out = tail();
+  const child = spawnNode(
+    [distScript('upstream-stub.js'), '--port', String(port), '--body-bytes', String(stub.bodyBytes), '--delay-ms', String(stub.delayMs)],
+    plan.loaderCpus,
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (d: Buffer) => out.push(d));
+  child.stderr?.on('data', (d: Buffer) => out.push(d));
+  await waitReady(child, { port }, READY_TIMEOUT_MS, () => `upstream stub output:\n${out.text()}`);
+  return { child, port };
+}
+
+function checkBuilt(variants: VariantSpec[]): void {
+  const needed = ['loader-child.js', 'preload-diagnostics.js', 'baseline-server.js', 'upstream-stub.js'].map(distScript);
+  if (variants.some((v) => v.kind === 'gateway')) needed.push(GATEWAY_CLI);
+  const missing = needed.filter((f) => !existsSync(f));
+  if (missing.length > 0) throw new Error(`not built (run \`npm run build\`): missing ${missing.join(', ')}`);
+}
+
+export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
+  const loaded = loadScenario(opts.scenario);
+  const scenario = loaded.scenario;
+  const repetitions = opts.repetitions ?? scenario.repetitions;
+  const warmupS = opts.warmupS ?? scenario.warmupS;
+  const amount = opts.durationS === undefined ? scenario.load.amount : undefined;
+  const durationS = amount === undefined ? (opts.durationS ?? scenario.load.durationS) : undefined;
+
+  const all = await expandMatrix(scenario);
+  const reference = scenario.baselineVariant ?? (scenario.includeBaseline ? 'baseline' : all.find((v) => v.kind === 'gateway')?.id);
+  if (reference !== undefined && !all.some((v) => v.id === reference)) {
+    throw new Error(`baselineVariant "${reference}" is not a variant of ${scenario.name} (variants: ${all.map((v) => v.id).join(', ')})`);
+  }
+  const variants = filterVariants(all, parseOnly(opts.only ?? []), reference);
+  checkBuilt(variants);
+
+  const mix = expandMix(scenario, loaded.routes);
+  const requests = buildRequests(mix, Math.min(20_000, Math.max(1000, mix.length * 4)), scenario.seed);
+  const work = mkdtempSync(join(tmpdir(), `scenario-${scenario.name}-`));
+  const answersFile = join(work, 'answers.json');
+  writeFileSync(answersFile, JSON.stringify(buildAnswerTable(requests, loaded.routes)));
+
+  const plan = planCpus(opts.pin === false);
+  const loadBefore = loadavg();
+  const startedAt = new Date().toISOString();
+  const runs: RunResult[] = [];
+  const plannedRunS = warmupS + (durationS ?? 5) + 1;
+  const sched = schedule(variants, repetitions);
+  const mode = opts.progress === false ? 'off' : process.stderr.isTTY ? 'bar' : 'lines';
+  const progress = new Progress(sched.length * plannedRunS, mode);
+  if (mode !== 'off') {
+    process.stderr.write(
+      `scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ` +
+        `${durationS !== undefined ? `${durationS} s` : `${amount} requests`} + ${warmupS} s warmup each (${plan.note})\n`,
+    );
+  }
+
+  let stub: { child: ChildProcess; port: number } | null = null;
+  let loader: Loader | null = null;
+  try {
+    if (scenario.mode === 'proxy') stub = await startUpstreamStub(scenario, plan);
+    loader = await Loader.start(plan.loaderCpus);
+    const ctx: Context = {
+      loaded,
+      plan,
+      work,
+      loader,
+      requests,
+      answersFile,
+      ...(stub !== null ? { upstreamPort: stub.port } : {}),
+      durationS,
+      amount,
+      warmupS,
+    };
+    progress.start();
+    for (const [order, item] of sched.entries()) {
+      const label = `${item.variant.id} #${item.repetition + 1}`;
+      progress.begin(label, plannedRunS);
+      const run = await runOne(ctx, item.variant, item.repetition, order);
+      runs.push(run);
+      const warn = run.warnings.length > 0 ? ` (${run.warnings.join('; ')})` : '';
+      progress.end(
+        `[${order + 1}/${sched.length}] ${label}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99} ms` +
+          `${run.gateway !== null ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}${warn}`,
+        plannedRunS,
+      );
+    }
+  } finally {
+    progress.stop();
+    if (loader !== null) await loader.stop();
+    if (stub !== null) await stopProcess(stub.child, 2000);
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const env = environment(plan, loadBefore);
+  const ids = variants.map((v) => v.id);
+  const results: Results = {
+    schemaVersion: 1,
+    scenario: { name: scenario.name, description: scenario.description, hash: loaded.hash, definition: scenario, routeCount: loaded.routes.length },
+    options: {
+      repetitions,
+      durationS: durationS ?? null,
+      amount: amount ?? null,
+      warmupS,
+      only: opts.only ?? [],
+      seed: scenario.seed,
+    },
+    command: opts.command ?? `npm run scenario -- ${scenario.name}`,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    environment: env,
+    variants,
+    runs,
+    summary: summarize(ids, runs, reference !== undefined && ids.includes(reference) ? reference : null, scenario.seed),
+    caveats: caveatsFor(env, plan, variants, scenario),
+  };
+  const problems = validateResults(results);
+  if (problems.length > 0) throw new Error(`results do not match their schema:\n  ${problems.join('\n  ')}`);
+
+  const root = opts.outDir ?? REPORTS_DIR;
+  const dir = join(root, scenario.name, reportDirName(startedAt));
+  await writeReport(results, dir);
+  if (opts.updateLatest !== false) updateLatest(root, scenario.name, dir);
+  return { dir, results };
+}

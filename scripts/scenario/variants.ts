@@ -1,0 +1,121 @@
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import type { MatrixList, Scenario } from '../../scenarios/schema.js';
+import { ROOT } from './paths.js';
+
+export const DIMENSIONS = ['router', 'pool', 'metrics', 'upstream', 'workers', 'plugins'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+const NAMED: readonly Dimension[] = ['router', 'pool', 'metrics', 'upstream'];
+
+/** One point of the matrix: a gateway configuration, or the bare-server baseline. */
+export interface VariantSpec {
+  /** "baseline", or the matrix dimensions joined: "router=radix,workers=0" ("gateway" for an empty matrix) */
+  id: string;
+  kind: 'gateway' | 'baseline';
+  router?: string;
+  pool?: string;
+  metrics?: string;
+  upstream?: string;
+  workers?: number;
+  plugins?: number;
+}
+
+export type VariantNamesByFamily = Record<'router' | 'pool' | 'metrics' | 'upstream', string[]>;
+
+/**
+ * The registries of the variant families (core/variants.ts), imported from dist/ at run time so "all" always
+ * means what the built gateway can actually select.
+ */
+export async function loadRegisteredVariants(): Promise<VariantNamesByFamily> {
+  const mod = (await import(pathToFileURL(join(ROOT, 'dist', 'core', 'variants.js')).href)) as {
+    variantNames(family: string): string[];
+  };
+  return {
+    router: mod.variantNames('router'),
+    pool: mod.variantNames('pool'),
+    metrics: mod.variantNames('metrics'),
+    upstream: mod.variantNames('upstream'),
+  };
+}
+
+function matrixUsesAll(scenario: Scenario): boolean {
+  return NAMED.some((d) => scenario.matrix[d as 'router'] === 'all');
+}
+
+/** Cartesian product of the matrix, in file order, baseline first when included. */
+export async function expandMatrix(
+  scenario: Scenario,
+  registry?: VariantNamesByFamily,
+): Promise<VariantSpec[]> {
+  const reg = registry ?? (matrixUsesAll(scenario) ? await loadRegisteredVariants() : undefined);
+  const dims: Array<[Dimension, Array<string | number>]> = [];
+  for (const d of DIMENSIONS) {
+    const v = scenario.matrix[d] as MatrixList | number[] | undefined;
+    if (v === undefined) continue;
+    if (v === 'all') dims.push([d, reg![d as 'router']]);
+    else dims.push([d, v]);
+  }
+  let combos: Array<Array<[Dimension, string | number]>> = [[]];
+  for (const [d, values] of dims) {
+    const next: typeof combos = [];
+    for (const c of combos) for (const v of values) next.push([...c, [d, v]]);
+    combos = next;
+  }
+  const out: VariantSpec[] = [];
+  if (scenario.includeBaseline) out.push({ id: 'baseline', kind: 'baseline' });
+  for (const c of combos) {
+    const spec: VariantSpec = { id: c.length === 0 ? 'gateway' : c.map(([d, v]) => `${d}=${v}`).join(','), kind: 'gateway' };
+    for (const [d, v] of c) (spec as unknown as Record<string, unknown>)[d] = v;
+    out.push(spec);
+  }
+  return out;
+}
+
+/** `--only router=radix,hybrid` (repeatable) → { router: ['radix','hybrid'] }; `--only baseline` keeps the baseline. */
+export function parseOnly(args: string[]): Map<string, Set<string>> {
+  const filters = new Map<string, Set<string>>();
+  for (const arg of args) {
+    for (const part of arg.split(/\s+/).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      if (eq === -1) {
+        if (part !== 'baseline') throw new Error(`--only ${part}: expected dimension=value[,value] or "baseline"`);
+        filters.set('baseline', new Set(['baseline']));
+        continue;
+      }
+      const dim = part.slice(0, eq);
+      if (!(DIMENSIONS as readonly string[]).includes(dim)) {
+        throw new Error(`--only ${part}: unknown dimension "${dim}" (known: ${DIMENSIONS.join(', ')})`);
+      }
+      const set = filters.get(dim) ?? new Set<string>();
+      for (const v of part.slice(eq + 1).split(',').filter(Boolean)) set.add(v);
+      filters.set(dim, set);
+    }
+  }
+  return filters;
+}
+
+/**
+ * Keeps gateway variants matching every filter; the baseline variant survives when it is the ratio reference
+ * or asked for, so ratios stay computable.
+ */
+export function filterVariants(variants: VariantSpec[], filters: Map<string, Set<string>>, keepId?: string): VariantSpec[] {
+  if (filters.size === 0) return variants;
+  const out = variants.filter((v) => {
+    if (v.kind === 'baseline') return filters.has('baseline') || keepId === 'baseline';
+    for (const [dim, values] of filters) {
+      if (dim === 'baseline') continue;
+      const value = (v as unknown as Record<string, unknown>)[dim];
+      if (value === undefined || !values.has(String(value))) return false;
+    }
+    return true;
+  });
+  if (out.length === 0) throw new Error('--only filtered out every variant');
+  return out;
+}
+
+/** Interleaved schedule: repetition-major (A B C A B C …) so slow drift of the machine hits every variant alike. */
+export function schedule(variants: VariantSpec[], repetitions: number): Array<{ variant: VariantSpec; repetition: number }> {
+  const out: Array<{ variant: VariantSpec; repetition: number }> = [];
+  for (let r = 0; r < repetitions; r++) for (const v of variants) out.push({ variant: v, repetition: r });
+  return out;
+}
