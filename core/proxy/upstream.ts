@@ -30,6 +30,14 @@ function errorStatus(kind: UpstreamErrorKind): number {
   return kind === 'connect-timeout' || kind === 'headers-timeout' ? 504 : 502;
 }
 
+function noop(): void {}
+
+/** Throw away an upstream body nobody will read; its connection is closed, not reused. */
+function discard(body: Readable): void {
+  body.on('error', noop);
+  body.destroy();
+}
+
 function hasRequestBody(ctx: RequestContext): boolean {
   const h = ctx.req!.headers;
   if (h['transfer-encoding'] !== undefined) return true;
@@ -145,7 +153,7 @@ export class UpstreamGroup {
       }
       // the response is over (or the client left) but the upstream body was not consumed — e.g. a hook replaced
       // ctx.body: destroy it so its connection is released, not leaked
-      if (staged !== null && !staged.readableEnded) staged.destroy();
+      if (staged !== null && !staged.readableEnded) discard(staged);
     };
     if (res !== null) res.once('close', onClientClose);
     else req.socket.once('close', onClientClose);
@@ -201,13 +209,13 @@ export class UpstreamGroup {
       const failed = status === 502 || status === 503 || status === 504;
       if (failed && this.mayRetry(attempt, replayable, String(status), Date.now())) {
         // discard this answer: nothing of it has reached the client
-        upstreamRes.body.destroy();
+        discard(upstreamRes.body);
         target.complete(false, probe, Date.now());
         lastError = new ProxyError(status, `upstream ${this.name}: ${status}`);
         continue;
       }
       if (status === 500 && this.mayRetry(attempt, replayable, '500', Date.now())) {
-        upstreamRes.body.destroy();
+        discard(upstreamRes.body);
         target.complete(true, probe, Date.now());
         continue;
       }
@@ -233,6 +241,8 @@ export class UpstreamGroup {
     ctx.statusCode = upstreamRes.statusCode;
     ctx.responseHeaders = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
     ctx.body = body;
+    // an upstream failure before the core starts piping (hooks still running) must not be an unhandled 'error'
+    body.on('error', noop);
     body.once('close', () => {
       detach();
       if (body.readableEnded) target.complete(!failedStatus, probe, Date.now());

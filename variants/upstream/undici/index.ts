@@ -41,23 +41,42 @@ class UndiciUpstreamClient implements UpstreamClient {
   }
 
   private async send(o: UpstreamRequestOptions, mayRetry: boolean): Promise<Awaited<ReturnType<Pool['request']>>> {
+    // undici's own headersTimeout runs on its coarse (~1 s) fast timers: keep an exact one here
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, o.headersTimeoutMs);
+    const outer = o.signal;
+    const onAbort = (): void => ac.abort();
+    if (outer !== null) {
+      if (outer.aborted) ac.abort();
+      else outer.addEventListener('abort', onAbort, { once: true });
+    }
     try {
       return await this.pool.request({
         method: o.method as 'GET',
         path: o.path,
         headers: o.headers,
         body: o.body,
-        headersTimeout: o.headersTimeoutMs,
+        headersTimeout: 0,
         bodyTimeout: o.idleTimeoutMs,
-        signal: o.signal ?? undefined,
+        signal: ac.signal,
       });
     } catch (err) {
+      if (timedOut) throw new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`, err);
       const kind = errorKind(err);
-      if (mayRetry && kind === 'reset' && o.body === null && isReplayable(o.method, false) && !(o.signal?.aborted ?? false)) {
+      if (mayRetry && kind === 'reset' && o.body === null && isReplayable(o.method, false) && !(outer?.aborted ?? false)) {
         // keep-alive race: the upstream closed an idle connection as we wrote to it; nothing came back, repeat once
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', onAbort);
         return this.send(o, false);
       }
       throw new UpstreamClientError(kind, (err as Error).message, err);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
     }
   }
 
