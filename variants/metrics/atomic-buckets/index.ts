@@ -28,6 +28,7 @@ const WORDS = HEADER_WORDS + 2 * BUCKET_COUNT;
 export const ATOMIC_BUFFER_BYTES = WORDS * Int32Array.BYTES_PER_ELEMENT;
 
 const TWO_32 = 4294967296;
+const MAX_SUM_MS = Number.MAX_SAFE_INTEGER / 1e6;
 const FLOAT32_INF_BITS = 0x7f800000;
 const NO_MAX = -1;
 
@@ -50,6 +51,11 @@ export class AtomicBucketsRecorder implements LatencyRecorder {
     if (shared === undefined) this.reset();
   }
 
+  /*
+   * record() is kept under V8's inlining budget (460 bytes of bytecode) on purpose: when it is not inlined into its
+   * caller, the double argument is boxed into a fresh HeapNumber on every call (16 bytes per record). The helpers
+   * take only int32 arguments (Smis), so they cost no allocation even when they are not inlined.
+   */
   record(latencyMs: number, isError: boolean): void {
     const w = this.words;
     // old low word == -1 (0xffffffff) means this add wrapped it
@@ -57,27 +63,44 @@ export class AtomicBucketsRecorder implements LatencyRecorder {
     if (isError && Atomics.add(w, ERR_LO, 1) === -1) Atomics.add(w, ERR_HI, 1);
     const b = HEADER_WORDS + 2 * bucketIndex(latencyMs);
     if (Atomics.add(w, b, 1) === -1) Atomics.add(w, b + 1, 1);
-
-    const v = latencyMs >= 0 ? latencyMs : 0; // also maps NaN to 0
-    let ns = Math.round(v * 1e6);
-    if (ns > Number.MAX_SAFE_INTEGER) ns = Number.MAX_SAFE_INTEGER;
-    let hi = Math.floor(ns / TWO_32);
-    const lo = ns - hi * TWO_32;
-    if ((Atomics.add(w, SUM_LO, lo) >>> 0) + lo >= TWO_32) hi++;
-    if (hi !== 0) Atomics.add(w, SUM_HI, hi);
-
+    // negative and NaN count as 0; the cap (~104 days) keeps the ns value an exact integer
+    const v = latencyMs >= 0 ? (latencyMs < MAX_SUM_MS ? latencyMs : MAX_SUM_MS) : 0;
+    const ns = Math.round(v * 1e6);
+    const hi = Math.floor(ns / TWO_32);
+    this.addSum((ns - hi * TWO_32) | 0, hi);
     this.f32[0] = v;
-    const bits = this.f32bits[0];
+    this.extremes(this.f32bits[0]);
+  }
+
+  private addSum(lo: number, hi: number): void {
+    const w = this.words;
+    if ((Atomics.add(w, SUM_LO, lo) >>> 0) + (lo >>> 0) >= TWO_32) hi++;
+    if (hi !== 0) Atomics.add(w, SUM_HI, hi);
+  }
+
+  /** a new extreme is rare, so the compare-exchange loops stay out of line */
+  private extremes(bits: number): void {
+    const w = this.words;
+    if (bits < Atomics.load(w, MIN_BITS)) this.lowerMin(bits);
+    if (bits > Atomics.load(w, MAX_BITS)) this.raiseMax(bits);
+  }
+
+  private lowerMin(bits: number): void {
+    const w = this.words;
     let cur = Atomics.load(w, MIN_BITS);
     while (bits < cur) {
       const seen = Atomics.compareExchange(w, MIN_BITS, cur, bits);
-      if (seen === cur) break;
+      if (seen === cur) return;
       cur = seen;
     }
-    cur = Atomics.load(w, MAX_BITS);
+  }
+
+  private raiseMax(bits: number): void {
+    const w = this.words;
+    let cur = Atomics.load(w, MAX_BITS);
     while (bits > cur) {
       const seen = Atomics.compareExchange(w, MAX_BITS, cur, bits);
-      if (seen === cur) break;
+      if (seen === cur) return;
       cur = seen;
     }
   }

@@ -1,0 +1,241 @@
+/**
+ * Micro-benchmark of the object-pool variants on the gateway's real pooled type (RequestContext).
+ *
+ *   npm run build && node dist/scripts/bench/pool.js [--quick]
+ *
+ * Per variant: ns per acquire+release (benchmark.js mean ± margin of error at 95 %), for a single in-flight object
+ * and for bursts of 16 (16 acquires, then 16 releases), plus heap bytes allocated per 1M acquire+release.
+ * Writes reports/micro/pool/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/pool/latest/.
+ */
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import Benchmark from 'benchmark';
+import { RequestContext, createContext, resetContext } from '../../core/context.js';
+import type { ObjectPool } from '../../core/pool.js';
+import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
+
+export interface MicroBenchOptions {
+  /** short runs to check the harness works (numbers are not meant to be quoted) */
+  quick?: boolean;
+  /** write results.json/report.md (default true); the report root defaults to reports/micro under the cwd */
+  write?: boolean;
+  outDir?: string;
+}
+
+export interface MicroBenchResult {
+  json: unknown;
+  markdown: string;
+  /** the timestamped directory written, when write is on */
+  dir?: string;
+}
+
+const OPS_PER_CALL = 1000;
+const ALLOC_CHUNK = 2000;
+const POOL_CAPACITY = 1024;
+const BURST = 16;
+
+// ---- harness (the metrics bench carries the same few helpers) -------------------------------------------------
+
+/** A callable gc without requiring --expose-gc on the command line: set the flag, then fetch gc from a new context. */
+function getGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
+interface Timing {
+  nsPerOp: number;
+  /** ± ns/op, 95 % confidence */
+  marginNs: number;
+  rmePct: number;
+  samples: number;
+}
+
+/** benchmark.js on a function that performs `opsPerCall` operations per call, so call overhead is amortised. */
+function timeOps(name: string, fn: () => void, opsPerCall: number, quick: boolean): Timing {
+  const bench = new Benchmark(name, fn, quick ? { maxTime: 0.3, minSamples: 5 } : { maxTime: 3, minSamples: 30 });
+  bench.run({ async: false });
+  if (bench.error) throw bench.error as Error;
+  const nsPerOp = (bench.stats.mean * 1e9) / opsPerCall;
+  return { nsPerOp, marginNs: (nsPerOp * bench.stats.rme) / 100, rmePct: bench.stats.rme, samples: bench.stats.sample.length };
+}
+
+interface Allocation {
+  bytesPer1M: number;
+  chunks: number;
+  /** chunks thrown away because a GC ran inside them (heap shrank) */
+  discarded: number;
+}
+
+/**
+ * Heap bytes allocated per 1M operations. Method: force a full GC, read v8 used_heap_size, run a chunk of
+ * ALLOC_CHUNK operations (small enough to stay inside the young generation, so no scavenge runs mid-chunk), read
+ * again. The median chunk delta minus the median delta around an empty chunk (the reads' own allocations) is what
+ * the operations allocated; the median keeps a chunk that ran while the JIT was still swapping in optimised code
+ * from skewing the figure. Chunks whose delta is negative had a GC inside and are discarded.
+ */
+function measureAllocation(run: (n: number) => void, chunks: number, gc: () => void): Allocation {
+  const sample = (body: (n: number) => void): { median: number; discarded: number } => {
+    const deltas: number[] = [];
+    let discarded = 0;
+    for (let c = 0; c < chunks; c++) {
+      gc();
+      const before = v8.getHeapStatistics().used_heap_size;
+      body(ALLOC_CHUNK);
+      const delta = v8.getHeapStatistics().used_heap_size - before;
+      if (delta < 0) discarded++;
+      else deltas.push(delta);
+    }
+    deltas.sort((x, y) => x - y);
+    return { median: deltas.length === 0 ? 0 : deltas[deltas.length >> 1], discarded };
+  };
+  const base = sample(() => {});
+  const ops = sample(run);
+  const perChunk = ops.median - base.median;
+  return { bytesPer1M: Math.max(0, Math.round((perChunk / ALLOC_CHUNK) * 1e6)), chunks, discarded: ops.discarded };
+}
+
+function environment(quick: boolean): Record<string, unknown> {
+  const cpu = cpus();
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    totalMemBytes: totalmem(),
+    quick,
+  };
+}
+
+function writeReport(family: string, json: unknown, markdown: string, opts: MicroBenchOptions): string {
+  const root = resolve(opts.outDir ?? join('reports', 'micro'), family);
+  const stamp = new Date().toISOString().replace(/:/g, '-');
+  const dir = join(root, stamp);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(dir, 'report.md'), markdown);
+  const latest = join(root, 'latest');
+  mkdirSync(latest, { recursive: true });
+  cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
+  cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+  return dir;
+}
+
+const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+interface PoolLoops {
+  /** n × (acquire, touch, release) with one object in flight */
+  single: (n: number) => void;
+  /** n acquires in bursts of `burst`, each burst released after it is fully acquired */
+  burst: (n: number) => void;
+}
+
+/**
+ * The measured loops, compiled from a fresh source string per variant. Closures made from one source share V8's type
+ * feedback, so with ordinary closures the `pool.acquire()` call site would go polymorphic, then megamorphic, as the
+ * variants run one after another, and the later variants would be measured without inlining. Every acquired
+ * context is stored into `escape.ctx`: in the gateway a context escapes (hooks, closures, the response path), and
+ * without that V8's escape analysis could delete `none`'s allocation altogether.
+ */
+function compileLoops(variant: string, pool: ObjectPool<RequestContext>, burst: number): PoolLoops {
+  const source = `"use strict"; // pool variant ${JSON.stringify(variant)}
+const held = new Array(burst).fill(null);
+const escape = { ctx: null, sink: 0 };
+function single(n) {
+  for (let i = 0; i < n; i++) {
+    const ctx = pool.acquire();
+    escape.ctx = ctx;
+    ctx.statusCode = 201;
+    escape.sink += ctx.method.length;
+    pool.release(ctx);
+  }
+}
+function burstLoop(n) {
+  for (let i = 0; i < n; i += burst) {
+    for (let j = 0; j < burst; j++) {
+      const ctx = pool.acquire();
+      escape.ctx = ctx;
+      ctx.statusCode = 201;
+      held[j] = ctx;
+    }
+    for (let j = 0; j < burst; j++) pool.release(held[j]);
+  }
+}
+return { single, burst: burstLoop };`;
+  return new Function('pool', 'burst', source)(pool, burst) as PoolLoops;
+}
+
+interface PoolRow {
+  variant: string;
+  single: Timing;
+  burst: Timing;
+  allocation: Allocation;
+  stats: ReturnType<ObjectPool<RequestContext>['stats']>;
+}
+
+export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroBenchResult> {
+  const quick = opts.quick === true;
+  const gc = getGc();
+  const rows: PoolRow[] = [];
+
+  for (const [variant, factory] of Object.entries(poolVariants)) {
+    const pool = factory<RequestContext>({ create: createContext, reset: resetContext, capacity: POOL_CAPACITY });
+    const { single, burst } = compileLoops(variant, pool, BURST);
+    // warm up: fills the pool and lets the JIT optimise both shapes of use before anything is measured
+    single(50_000);
+    burst(50_000);
+    gc();
+    const singleT = timeOps(`${variant} single`, () => single(OPS_PER_CALL), OPS_PER_CALL, quick);
+    const burstT = timeOps(`${variant} burst${BURST}`, () => burst(OPS_PER_CALL), OPS_PER_CALL, quick);
+    const allocation = measureAllocation(single, quick ? 30 : 500, gc);
+    rows.push({ variant, single: singleT, burst: burstT, allocation, stats: pool.stats() });
+    process.stderr.write(`pool ${variant}: ${fmt(singleT.nsPerOp)} ns/op single, ${fmt(burstT.nsPerOp)} ns/op burst, ${allocation.bytesPer1M} B/1M\n`);
+  }
+
+  const json = {
+    benchmark: 'pool',
+    startedAt: new Date().toISOString(),
+    environment: environment(quick),
+    method: {
+      timing: `benchmark.js, ${OPS_PER_CALL} acquire+release per call, ns/op = mean call time / ${OPS_PER_CALL}, margin = 95% confidence (rme)`,
+      allocation: `forced full GC (v8 --expose-gc set at runtime, gc from vm) before each chunk of ${ALLOC_CHUNK} single acquire+release; median v8 used_heap_size delta minus the median empty-chunk delta; chunks with a GC inside (negative delta) discarded; scaled to 1M ops`,
+      pooledType: 'RequestContext (core/context.ts)',
+      capacity: POOL_CAPACITY,
+      burst: BURST,
+    },
+    defaultVariant: DEFAULT_POOL,
+    results: rows,
+  };
+
+  const lines = [
+    '# Pool micro-benchmark',
+    '',
+    `Node ${process.version}, ${String((json.environment as Record<string, unknown>).cpu)} × ${cpus().length}${quick ? ' — **quick run, not for quoting**' : ''}.`,
+    `Pooled type: RequestContext, capacity ${POOL_CAPACITY}. Default variant: \`${DEFAULT_POOL}\`.`,
+    '',
+    '| variant | acquire+release, 1 in flight (ns/op) | burst of 16 (ns/op) | bytes allocated / 1M ops | hits | misses | overflows |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.variant} | ${fmt(r.single.nsPerOp)} ± ${fmt(r.single.marginNs)} | ${fmt(r.burst.nsPerOp)} ± ${fmt(r.burst.marginNs)} | ${r.allocation.bytesPer1M.toLocaleString('en-US')} | ${r.stats.hits} | ${r.stats.misses} | ${r.stats.overflows} |`,
+    ),
+    '',
+    `Timing: ${json.method.timing}.`,
+    '',
+    `Allocation: ${json.method.allocation}.`,
+    '',
+  ];
+  const markdown = lines.join('\n');
+  const dir = opts.write === false ? undefined : writeReport('pool', json, markdown, opts);
+  return { json, markdown, dir };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await runPoolBench({ quick: process.argv.includes('--quick') });
+  process.stdout.write(result.markdown);
+  if (result.dir !== undefined) process.stdout.write(`\nwritten to ${result.dir}\n`);
+}
