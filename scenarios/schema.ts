@@ -235,6 +235,8 @@ function formatError(e: ErrorObject, errors: ErrorObject[]): string | null {
     if (e.schemaPath.startsWith(`${schemaPath}/`) && e.keyword === 'required') return null;
   }
   if (VARIANT_LIST_PATH.test(e.instancePath) && e.schemaPath.endsWith('/oneOf')) {
+    // an array with a bad item: the item's own error says it all
+    if (errors.some((o) => o.instancePath.startsWith(`${e.instancePath}/`))) return null;
     return `${path}: must be a list of variant names or "all"`;
   }
   if (VARIANT_LIST_PATH.test(e.instancePath) && /\/oneOf\/\d+\/(type|const)$/.test(e.schemaPath)) return null;
