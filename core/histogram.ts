@@ -89,6 +89,11 @@ const PERCENTILES = [50, 90, 95, 99, 99.9] as const;
 export class LogLinearHistogram {
   readonly data: Float64Array;
 
+  /**
+   * Without a buffer the histogram owns fresh, reset memory. Over a caller-supplied buffer (HISTOGRAM_BYTES from
+   * byteOffset) it is a view of whatever is there, e.g. a histogram another thread filled: call reset() once to
+   * initialise new memory (an all-zero buffer reads as min = max = 0).
+   */
   constructor(buffer?: ArrayBuffer | SharedArrayBuffer, byteOffset = 0) {
     this.data = buffer === undefined ? new Float64Array(HEADER + BUCKET_COUNT) : new Float64Array(buffer, byteOffset, HEADER + BUCKET_COUNT);
     if (buffer === undefined) this.reset();
