@@ -1,0 +1,131 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startUpstream, waitFor, type GatewayUnderTest } from './helpers.js';
+
+type Closer = { close(): Promise<void> };
+
+describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', (variant) => {
+  const closers: Closer[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c.close()));
+  });
+
+  async function proxy(upstream: Record<string, unknown>): Promise<GatewayUnderTest> {
+    const gw = await startProxy(variant, { svc: upstream }, [{ path: '/*', upstream: 'svc' }]);
+    closers.push(gw);
+    return gw;
+  }
+
+  it('closed → open → half-open (limited probes) → closed, and a failed probe re-opens', async () => {
+    let failing = true;
+    let hold: Array<() => void> | null = null;
+    const up = await startUpstream('b', (_req, res) => {
+      const answer = (): void => {
+        res.statusCode = failing ? 503 : 200;
+        res.end(failing ? 'down' : 'up');
+      };
+      if (hold !== null) hold.push(answer);
+      else answer();
+    });
+    closers.push(up);
+    const gw = await proxy({
+      targets: [up.url],
+      retries: { count: 0 },
+      healthCheck: { passive: { enabled: false } },
+      circuitBreaker: { enabled: true, failureRatio: 0.5, minRequests: 4, windowMs: 10000, openMs: 300, halfOpenRequests: 2 },
+    });
+    const circuit = (): unknown => gw.stats('svc').targets[0]!.circuit;
+
+    for (let i = 0; i < 4; i++) expect((await request(gw.url, { path: '/x' })).status).toBe(503);
+    expect(circuit()).toBe('open');
+    const seen = up.received.length;
+    const shed = await request(gw.url, { path: '/x' });
+    expect(shed.status).toBe(503);
+    expect(shed.headers['retry-after']).toBe('1');
+    // shed by the gateway: the upstream did not see it
+    expect(up.received.length).toBe(seen);
+
+    // after openMs: half-open; a failed probe re-opens
+    await sleep(350);
+    expect((await request(gw.url, { path: '/x' })).status).toBe(503);
+    expect(up.received.length).toBe(seen + 1);
+    expect(circuit()).toBe('open');
+
+    // half-open again, upstream recovered; at most 2 probes in flight: a third concurrent request is shed
+    await sleep(350);
+    failing = false;
+    hold = [];
+    const probes = [request(gw.url, { path: '/p1' }), request(gw.url, { path: '/p2' })];
+    expect(await waitFor(() => hold!.length === 2)).toBe(true);
+    expect(circuit()).toBe('half-open');
+    expect((await request(gw.url, { path: '/p3' })).status).toBe(503);
+    const waiting = hold;
+    hold = null;
+    for (const f of waiting) f();
+    for (const r of await Promise.all(probes)) expect(r.status).toBe(200);
+    expect(circuit()).toBe('closed');
+    expect((await request(gw.url, { path: '/x' })).status).toBe(200);
+    expect(gw.stats('svc').targets[0]!.circuitOpens).toBe(2);
+  });
+
+  it('active health check takes a failing target out and puts it back when it recovers', async () => {
+    let sick = false;
+    const handler = (name: string) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.url === '/healthz') {
+        res.statusCode = name === 'a' && sick ? 500 : 200;
+        res.end();
+        return;
+      }
+      res.end(name);
+    };
+    const a = await startUpstream('a', handler('a'));
+    const b = await startUpstream('b', handler('b'));
+    closers.push(a, b);
+    const gw = await proxy({
+      targets: [a.url, b.url],
+      healthCheck: { active: { enabled: true, path: '/healthz', intervalMs: 30, timeoutMs: 500, healthyThreshold: 2, unhealthyThreshold: 2 } },
+    });
+    const healthy = (): unknown => gw.stats('svc').targets[0]!.healthy;
+    expect(await waitFor(() => a.received.some((r) => r.url === '/healthz'))).toBe(true);
+    sick = true;
+    expect(await waitFor(() => healthy() === false)).toBe(true);
+    const lines = gw.manager().prometheusLines();
+    expect(lines).toContain(`gateway_upstream_target_healthy{upstream="svc",target="${a.url}"} 0`);
+    expect(lines).toContain(`gateway_upstream_target_healthy{upstream="svc",target="${b.url}"} 1`);
+    for (let i = 0; i < 6; i++) expect((await request(gw.url, { path: '/x' })).body).toBe('b');
+    sick = false;
+    expect(await waitFor(() => healthy() === true)).toBe(true);
+    const bodies = new Set<string>();
+    for (let i = 0; i < 6; i++) bodies.add((await request(gw.url, { path: '/x' })).body);
+    expect([...bodies].sort()).toEqual(['a', 'b']);
+  });
+
+  it('an active check on a dead target marks it unhealthy', async () => {
+    const b = await startUpstream('b');
+    closers.push(b);
+    const dead = await closedPortUrl();
+    const gw = await proxy({
+      targets: [dead, b.url],
+      healthCheck: { active: { enabled: true, path: '/', intervalMs: 20, timeoutMs: 200, healthyThreshold: 1, unhealthyThreshold: 1 } },
+    });
+    expect(await waitFor(() => gw.stats('svc').targets[0]!.healthy === false)).toBe(true);
+    expect(gw.stats('svc').targets[1]!.healthy).toBe(true);
+  });
+
+  it('passive marking after consecutive failures', async () => {
+    const b = await startUpstream('b');
+    closers.push(b);
+    const gw = await proxy({
+      targets: [await closedPortUrl(), b.url],
+      retries: { count: 0 },
+      circuitBreaker: { enabled: false },
+      healthCheck: { passive: { enabled: true, failures: 2, windowMs: 60000 } },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await request(gw.url, { path: '/x' })).status);
+    // round-robin: the dead target fails twice, then is out of rotation
+    expect(statuses.filter((s) => s === 502).length).toBe(2);
+    expect(gw.stats('svc').targets[0]!.passiveDown).toBe(true);
+    expect(statuses.slice(4)).toEqual([200, 200, 200, 200]);
+  });
+});
