@@ -173,7 +173,8 @@ export function buildRequests(mix: TrafficRequest[], count: number, seed: number
       const req: LoadRequest = { method: m.method, path: fillTemplate(m.path, rng) };
       const headers: Record<string, string> = { ...(m.headers ?? {}) };
       if (m.body !== undefined) {
-        req.body = typeof m.body === 'string' ? m.body : JSON.stringify(m.body);
+        // templates fill inside bodies too (each request gets its own values)
+        req.body = fillTemplate(typeof m.body === 'string' ? m.body : JSON.stringify(m.body), rng);
         if (typeof m.body !== 'string' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
           headers['content-type'] = 'application/json';
         }
