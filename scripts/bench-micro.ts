@@ -1,0 +1,48 @@
+/**
+ * npm run bench:micro -- [router|pool|metrics|all] [--quick] [--out DIR]
+ * Dispatches to the per-family micro-benchmarks (scripts/bench/*.ts); each writes its own
+ * reports/micro/<family>/<timestamp>/ and returns its Markdown, printed here.
+ */
+import { parseArgs } from 'node:util';
+import { runMetricsBench } from './bench/metrics.js';
+import { runPoolBench } from './bench/pool.js';
+import { runRouterBench } from './bench/router.js';
+
+interface BenchOptions {
+  quick?: boolean;
+  outDir?: string;
+}
+type Bench = (opts: BenchOptions) => Promise<{ markdown: string; dir?: string }>;
+
+const FAMILIES: Record<string, Bench> = {
+  router: runRouterBench,
+  pool: runPoolBench,
+  metrics: runMetricsBench,
+};
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const which = positionals[0] ?? 'all';
+  if (values.help === true || positionals.length > 1 || (which !== 'all' && FAMILIES[which] === undefined)) {
+    process.stderr.write(`usage: npm run bench:micro -- [${Object.keys(FAMILIES).join('|')}|all] [--quick] [--out DIR]\n`);
+    process.exit(values.help === true ? 0 : 2);
+  }
+  const names = which === 'all' ? Object.keys(FAMILIES) : [which];
+  for (const name of names) {
+    process.stderr.write(`micro-benchmark: ${name}${values.quick === true ? ' (quick)' : ''}…\n`);
+    const result = await FAMILIES[name]!({
+      ...(values.quick === true ? { quick: true } : {}),
+      ...(values.out !== undefined ? { outDir: values.out } : {}),
+    });
+    process.stdout.write(`${result.markdown}\n`);
+    if (result.dir !== undefined) process.stdout.write(`\nreport: ${result.dir}\n\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
