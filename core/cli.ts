@@ -118,6 +118,7 @@ async function main(): Promise<void> {
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
 
   let reloadFromFile: () => Promise<ReloadResult>;
+  let rejectReload: (errors: string[]) => ReloadResult;
   let applyConfig: (c: GatewayConfig) => Promise<ReloadResult>;
   let admin: AdminServer | null = null;
 
@@ -131,7 +132,8 @@ async function main(): Promise<void> {
     }
     const port = await gateway.listen();
     applyConfig = (c) => gateway.apply(c);
-    reloadFromFile = async () => reloadFile(watcher, applyConfig, (errors) => ({ ok: false, version: gateway.version, errors }));
+    rejectReload = (errors) => gateway.rejectReload(errors);
+    reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled) admin = new AdminServer(inProcessAdminSource(gateway, () => reloadFromFile(), () => ready));
     stop = () => gateway.close();
     logger.info({ port, workers: 0 }, 'gateway listening');
@@ -146,7 +148,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     applyConfig = (c) => orchestrator.apply(c);
-    reloadFromFile = async () => reloadFile(watcher, applyConfig, (errors) => orchestrator.rejectReload(errors));
+    rejectReload = (errors) => orchestrator.rejectReload(errors);
+    reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled) admin = new AdminServer(orchestrator.adminSource(() => ready, () => reloadFromFile()));
     stop = () => orchestrator.shutdown();
     logger.info({ port, workers: config.server.workers }, 'gateway listening');
@@ -159,7 +162,10 @@ async function main(): Promise<void> {
   if (watcher !== null) {
     // The watcher validates; a valid file is applied, an invalid one only logged (the old config keeps serving).
     watcher.on('change', (c) => void applyConfig(c));
-    watcher.on('invalid', (errors) => logger.error({ errors }, 'config file rejected; previous config keeps serving'));
+    watcher.on('invalid', (errors) => {
+      logger.error({ errors }, 'config file rejected; previous config keeps serving');
+      rejectReload(errors);
+    });
     watcher.start();
   }
   ready = true;

@@ -104,11 +104,7 @@ export class Gateway {
     const built = await GatewayRuntime.build(config, version, {
       metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters,
     });
-    if ('errors' in built) {
-      this.lastReloadError = built.errors;
-      this.logger.error({ errors: built.errors }, 'config reload rejected; previous config keeps serving');
-      return { ok: false, version: this.configVersion, errors: built.errors };
-    }
+    if ('errors' in built) return this.rejectReload(built.errors);
     this.config = config;
     this.configVersion = version;
     this.lastReloadError = null;
@@ -117,15 +113,17 @@ export class Gateway {
     return { ok: true, version, errors: [] };
   }
 
+  /** Records a config that failed validation elsewhere (file watcher, SIGHUP); the current one keeps serving. */
+  rejectReload(errors: string[]): ReloadResult {
+    this.lastReloadError = errors;
+    this.logger.error({ errors }, 'config reload rejected; previous config keeps serving');
+    return { ok: false, version: this.configVersion, errors };
+  }
+
   /** Validates raw JSON and applies it. */
   async reload(raw: unknown): Promise<ReloadResult> {
     const v = validateConfig(raw);
-    if (!v.ok) {
-      this.lastReloadError = v.errors;
-      this.logger.error({ errors: v.errors }, 'config reload rejected; previous config keeps serving');
-      return { ok: false, version: this.configVersion, errors: v.errors };
-    }
-    return this.apply(v.config);
+    return v.ok ? this.apply(v.config) : this.rejectReload(v.errors);
   }
 
   exportMetrics(): WorkerMetricsExport {

@@ -8,6 +8,8 @@ export type ToWorker =
   | { type: 'SHUTDOWN'; deadlineMs: number };
 
 export type FromWorker =
+  /** sent once the worker listens for messages: IPC messages sent before that are dropped, so 'online' is too early */
+  | { type: 'HELLO'; workerId: number }
   | { type: 'READY'; workerId: number; port: number }
   | { type: 'CONFIG_APPLIED'; workerId: number; version: number }
   | { type: 'CONFIG_REJECTED'; workerId: number; version: number; errors: string[] }

@@ -82,9 +82,12 @@ export class Orchestrator {
           case 'RPC':
             answerRpc(worker, msg);
             break;
+          case 'HELLO':
+            this.send(worker, { type: 'CONFIG_UPDATE', version: this.version, config: this.config });
+            break;
           case 'READY':
             settled = true;
-            this.logger.info({ worker: slot.id, pid: worker.process.pid, port: msg.port }, 'worker ready');
+            this.logger.info({ worker: slot.id, workerPid: worker.process.pid, port: msg.port }, 'worker ready');
             resolve(msg.port);
             break;
           case 'FATAL':
@@ -106,7 +109,6 @@ export class Orchestrator {
             break;
         }
       });
-      worker.on('online', () => this.send(worker, { type: 'CONFIG_UPDATE', version: this.version, config: this.config }));
       worker.on('exit', (code, signal) => {
         if (slot.worker === worker) slot.worker = null;
         if (!settled) {
@@ -148,11 +150,7 @@ export class Orchestrator {
       metrics: dryMetrics, logger: this.logger, workerId: -1, workerCount: config.server.workers, counters: new Map(),
     });
     dryMetrics.close();
-    if ('errors' in dry) {
-      this.lastReloadError = dry.errors;
-      this.logger.error({ errors: dry.errors }, 'config reload rejected; previous config keeps serving');
-      return { ok: false, version: this.version, errors: dry.errors };
-    }
+    if ('errors' in dry) return this.rejectReload(dry.errors);
     await dry.runtime.dispose();
     // Listener and process-level settings need a restart; keep the running ones.
     config.server = { ...config.server, host: this.config.server.host, port: this.config.server.port, workers: this.config.server.workers };

@@ -53,6 +53,8 @@ export function runWorker(): void {
     }
   });
 
+  send({ type: 'HELLO', workerId });
+
   // The primary handles signals for the whole group; a worker signalled directly drains on its own.
   process.on('SIGTERM', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? 10_000));
   process.on('SIGINT', () => undefined);

@@ -91,10 +91,10 @@ describe('hot reload (cluster worker)', () => {
     writeFileSync(gw.configFile, JSON.stringify(cfg('c')));
     gw.proc.kill('SIGHUP');
     await waitFor(async () => (await request(`${gw.url}/v`)).body === 'c');
-    writeFileSync(gw.configFile, JSON.stringify({ server: { port: 'x' } }));
+    writeFileSync(gw.configFile, JSON.stringify({ routes: 'x' }));
     const bad = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body).errors).toContain('/server/port: must be integer');
+    expect(JSON.parse(bad.body).errors).toContain('/routes: must be array');
     expect((await request(`${gw.url}/v`)).body).toBe('c');
   });
 });

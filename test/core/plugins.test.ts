@@ -12,7 +12,8 @@ export default {
   name: 'trace', version: '1.0.0',
   optionsSchema: { type: 'object', properties: { tag: { type: 'string', default: 'T' } }, additionalProperties: false },
   init(options, api) {
-    const log = (globalThis.__traceLog ??= []);
+    // Looked up per call: the test swaps the array between cases.
+    const log = { push: (s) => (globalThis.__traceLog ??= []).push(s) };
     log.push('init:' + options.tag);
     return {
       preRoute(ctx) { log.push(options.tag + ':preRoute:' + (ctx.route === null)); },

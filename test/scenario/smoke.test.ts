@@ -7,6 +7,11 @@ import { ROOT } from '../../scripts/scenario/paths.js';
 import { validateResults, type Results } from '../../scripts/scenario/results.js';
 import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { rerender } from '../../scripts/scenario/report/write.js';
+import { buildGatewayConfig } from '../../scripts/scenario/gateway-config.js';
+import { loadScenario } from '../../scripts/scenario/load-scenario.js';
+import { distScript, GATEWAY_CLI } from '../../scripts/scenario/paths.js';
+import { freePort, spawnNode, stopProcess, waitReady } from '../../scripts/scenario/processes.js';
+import { buildAnswerTable, buildRequests, expandMix } from '../../scripts/scenario/traffic.js';
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -22,12 +27,13 @@ function build(): void {
   }
 }
 
+beforeAll(() => build(), 120_000);
+
 describe('scenario runner: smoke end to end (real gateway processes)', () => {
   let out: string;
   let run: ScenarioRun;
 
   beforeAll(async () => {
-    build();
     out = mkdtempSync(join(tmpdir(), 'scenario-test-'));
     run = await runScenario({ scenario: 'smoke', durationS: 1, warmupS: 0.5, repetitions: 2, outDir: out, progress: false });
   }, 120_000);
@@ -109,4 +115,44 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
     expect(readFileSync(mdFile).equals(before)).toBe(true);
     expect(readFileSync(join(run.dir, 'throughput.png')).subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
   });
+});
+
+async function fetchAll(port: number, reqs: Array<{ method: string; path: string; body?: string; headers?: Record<string, string> }>) {
+  const out: Array<{ status: number; type: string | null; body: string }> = [];
+  for (const r of reqs) {
+    const res = await fetch(`http://127.0.0.1:${port}${r.path}`, {
+      method: r.method,
+      ...(r.headers !== undefined ? { headers: r.headers } : {}),
+      ...(r.body !== undefined ? { body: r.body } : {}),
+    });
+    out.push({ status: res.status, type: res.headers.get('content-type'), body: await res.text() });
+  }
+  return out;
+}
+
+describe('baseline server', () => {
+  it('answers every request of the smoke cycle with the same status, content-type and body as the gateway', async () => {
+    const loaded = loadScenario('smoke');
+    const requests = buildRequests(expandMix(loaded.scenario, loaded.routes), 200, 3);
+    const distinct = [...new Map(requests.map((r) => [`${r.method} ${r.path}`, r])).values()].slice(0, 60);
+    const dir = mkdtempSync(join(tmpdir(), 'baseline-test-'));
+    const [bPort, gPort, aPort] = [await freePort(), await freePort(), await freePort()];
+    writeFileSync(join(dir, 'answers.json'), JSON.stringify(buildAnswerTable(requests, loaded.routes)));
+    const config = buildGatewayConfig(loaded.scenario, loaded.routes, { id: 'g', kind: 'gateway' }, { port: gPort, adminPort: aPort }, dir);
+    writeFileSync(join(dir, 'gw.json'), JSON.stringify(config));
+    const baseline = spawnNode([distScript('baseline-server.js'), '--port', String(bPort), '--answers', join(dir, 'answers.json')], [], { stdio: 'ignore' });
+    const gateway = spawnNode([GATEWAY_CLI, '--config', join(dir, 'gw.json')], [], { stdio: 'ignore' });
+    try {
+      await waitReady(baseline, { port: bPort }, 20_000, () => 'baseline');
+      await waitReady(gateway, { port: gPort, adminPort: aPort }, 20_000, () => 'gateway');
+      const fromBaseline = await fetchAll(bPort, distinct);
+      const fromGateway = await fetchAll(gPort, distinct);
+      expect(fromBaseline).toEqual(fromGateway);
+      expect(new Set(fromGateway.map((r) => r.status))).toEqual(new Set([200, 201, 404]));
+    } finally {
+      await stopProcess(baseline, 2000);
+      await stopProcess(gateway, 5000);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

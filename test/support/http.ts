@@ -11,7 +11,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 /** One HTTP/1.1 request over a real socket; the body is read whole (tests use small bodies here). */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent | false } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent | false; timeoutMs?: number } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? agent }, (res) => {
@@ -21,6 +21,8 @@ export function request(
       res.on('error', reject);
     });
     req.on('error', reject);
+    // A client without a deadline can wait forever on a connection its server lost (e.g. a killed worker).
+    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error('client timeout')));
     req.end(options.body);
   });
 }
@@ -50,7 +52,7 @@ export async function load(url: string, total: number, concurrency: number, path
     while (next < total) {
       const i = next++;
       try {
-        const r = await request(url + pathFor(i));
+        const r = await request(url + pathFor(i), { timeoutMs: 3000 });
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       } catch (err) {
         errors.push((err as Error).message);

@@ -1,0 +1,97 @@
+import { constants, createBrotliCompress, createGzip, type BrotliCompress, type Gzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { RequestContext } from '../../../context.js';
+import { addVary, stagedHeaders } from '../shared/headers.js';
+import { negotiateEncoding } from './negotiate.js';
+
+export interface CompressionOptions {
+  /** bodies smaller than this (when the size is known) are sent as they are */
+  thresholdBytes: number;
+  /** offered encodings in preference order */
+  encodings: Array<'br' | 'gzip'>;
+  /** gzip level 1-9 */
+  gzipLevel: number;
+  /** brotli quality 0-11; on-the-fly compression wants a low one (11 costs ~100× the CPU of 4) */
+  brotliQuality: number;
+}
+
+/** Types whose bytes are already compressed: recompressing costs CPU and usually grows them. */
+const INCOMPRESSIBLE = /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar))/i;
+
+/**
+ * Response compression (gzip, brotli) negotiated by Accept-Encoding q-values, streaming through zlib. Skips
+ * HEAD, 1xx/204/304, bodies already encoded, incompressible types and bodies known to be under the threshold.
+ * Every compressible response carries `Vary: Accept-Encoding` (whether or not this client got it compressed).
+ */
+export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
+  name: 'compression',
+  version: '1.0.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      thresholdBytes: { type: 'integer', minimum: 0, default: 1024 },
+      encodings: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['br', 'gzip'] }, default: ['br', 'gzip'] },
+      gzipLevel: { type: 'integer', minimum: 1, maximum: 9, default: 6 },
+      brotliQuality: { type: 'integer', minimum: 0, maximum: 11, default: 4 },
+    },
+  },
+  init(options, api): PluginInstance {
+    const compressed = api.counter('compression_responses_total', 'responses compressed by the compression plugin');
+    const makeStream = (enc: string, sizeHint: number): Gzip | BrotliCompress =>
+      enc === 'br'
+        ? createBrotliCompress({
+            params: {
+              [constants.BROTLI_PARAM_QUALITY]: options.brotliQuality,
+              ...(sizeHint > 0 ? { [constants.BROTLI_PARAM_SIZE_HINT]: sizeHint } : {}),
+            },
+          })
+        : createGzip({ level: options.gzipLevel });
+
+    return {
+      postHandler(ctx: RequestContext): void {
+        const body = ctx.body;
+        const status = ctx.statusCode;
+        if (body === null || ctx.res === null || ctx.method === 'HEAD' || status < 200 || status === 204 || status === 304) return;
+        const h = stagedHeaders(ctx);
+        if (h['content-encoding'] !== undefined && String(h['content-encoding']).toLowerCase() !== 'identity') return;
+        const type = h['content-type'];
+        if (type !== undefined && INCOMPRESSIBLE.test(String(type))) return;
+        if (/\bno-transform\b/i.test(String(h['cache-control'] ?? ''))) return;
+        let size = -1;
+        if (typeof body === 'string') size = Buffer.byteLength(body);
+        else if (Buffer.isBuffer(body)) size = body.length;
+        else if (h['content-length'] !== undefined) size = Number(h['content-length']);
+        if (size >= 0 && size < options.thresholdBytes) return;
+
+        addVary(ctx, 'Accept-Encoding');
+        if (h.vary === undefined && ctx.res.getHeader('vary') !== undefined) h.vary = ctx.res.getHeader('vary') as string;
+        const ae = ctx.req!.headers['accept-encoding'];
+        const enc = negotiateEncoding(ae, options.encodings);
+        if (enc === null) return;
+
+        const z = makeStream(enc, size);
+        if (body instanceof Readable) {
+          // If the client leaves, the server destroys ctx.body (z); propagate to the source so its socket frees.
+          z.once('close', () => {
+            if (!body.readableEnded) body.destroy();
+          });
+          body.once('error', (err) => z.destroy(err));
+          body.pipe(z);
+        } else {
+          z.end(body);
+        }
+        ctx.body = z;
+        delete h['content-length'];
+        h['content-encoding'] = enc;
+        // Another representation: a strong validator of the identity bytes no longer matches these.
+        const etag = h.etag;
+        if (typeof etag === 'string' && !etag.startsWith('W/')) h.etag = `W/${etag}`;
+        compressed.inc();
+      },
+    };
+  },
+};
+
+export default compressionPlugin;

@@ -1,0 +1,134 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { RequestContext } from '../../../context.js';
+import { addVary, stagedHeaders } from '../shared/headers.js';
+
+export interface CorsOptions {
+  /** exact origins, "*" for any, or "/regex/" strings matched against the whole Origin */
+  origins: string[];
+  credentials: boolean;
+  maxAgeS: number;
+  exposedHeaders: string[];
+  /** allowed request headers; empty = whatever the preflight asks for */
+  allowedHeaders: string[];
+  methods: string[];
+}
+
+const strings = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
+
+type OriginMatcher = (origin: string) => boolean;
+
+function compileOrigins(origins: string[]): { any: boolean; match: OriginMatcher } {
+  const exact = new Set<string>();
+  const patterns: RegExp[] = [];
+  let any = false;
+  for (const o of origins) {
+    if (o === '*') any = true;
+    else if (o.length > 2 && o.startsWith('/') && o.endsWith('/')) patterns.push(new RegExp(`^(?:${o.slice(1, -1)})$`));
+    else exact.add(o.replace(/\/$/, '').toLowerCase());
+  }
+  return {
+    any,
+    match: (origin) => {
+      if (any) return true;
+      if (exact.has(origin.toLowerCase())) return true;
+      for (const p of patterns) if (p.test(origin)) return true;
+      return false;
+    },
+  };
+}
+
+/**
+ * CORS. Preflights (OPTIONS with Access-Control-Request-Method) are answered by the gateway and never reach the
+ * upstream: in preRoute for a global entry (a preflight usually has no OPTIONS route to match), in preHandler
+ * for a route entry (the route must accept OPTIONS). Actual requests get the allow headers on whatever answer
+ * they receive, errors included, and always `Vary: Origin`.
+ */
+export const corsPlugin: GatewayPlugin<CorsOptions> = {
+  name: 'cors',
+  version: '1.0.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      origins: { ...strings, default: ['*'] },
+      credentials: { type: 'boolean', default: false },
+      maxAgeS: { type: 'integer', minimum: 0, default: 600 },
+      exposedHeaders: { ...strings, default: [] },
+      allowedHeaders: { ...strings, default: [] },
+      methods: { ...strings, default: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'] },
+    },
+  },
+  init(options): PluginInstance {
+    for (const o of options.origins) {
+      if (o.length > 2 && o.startsWith('/') && o.endsWith('/')) {
+        try {
+          new RegExp(o.slice(1, -1));
+        } catch (err) {
+          throw new Error(`cors origins: bad pattern ${o}: ${(err as Error).message}`);
+        }
+      }
+    }
+    const origins = compileOrigins(options.origins);
+    // With credentials the spec forbids "*": the request's own origin is echoed instead.
+    const wildcard = origins.any && !options.credentials;
+    const methods = options.methods.map((m) => m.toUpperCase()).join(', ');
+    const allowedHeaders = options.allowedHeaders.join(', ');
+    const exposed = options.exposedHeaders.join(', ');
+    const maxAge = String(options.maxAgeS);
+
+    const preflight = (ctx: RequestContext): void => {
+      const req = ctx.req!;
+      const origin = req.headers.origin;
+      const headers: OutgoingHttpHeaders = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers', 'content-length': '0' };
+      if (origin === undefined || !origins.match(origin)) {
+        ctx.send(403, headers, null);
+        return;
+      }
+      headers['access-control-allow-origin'] = wildcard ? '*' : origin;
+      if (options.credentials) headers['access-control-allow-credentials'] = 'true';
+      headers['access-control-allow-methods'] = methods;
+      const asked = req.headers['access-control-request-headers'];
+      const allow = allowedHeaders !== '' ? allowedHeaders : asked;
+      if (allow !== undefined && allow !== '') headers['access-control-allow-headers'] = allow;
+      headers['access-control-max-age'] = maxAge;
+      ctx.send(204, headers, null);
+    };
+
+    const isPreflight = (ctx: RequestContext): boolean =>
+      ctx.method === 'OPTIONS' && ctx.req!.headers['access-control-request-method'] !== undefined;
+
+    const decorate = (ctx: RequestContext): void => {
+      const res = ctx.res;
+      if (res === null) return;
+      addVary(ctx, 'Origin');
+      const origin = ctx.req!.headers.origin;
+      if (origin === undefined || !origins.match(origin)) return;
+      res.setHeader('access-control-allow-origin', wildcard ? '*' : origin);
+      if (options.credentials) res.setHeader('access-control-allow-credentials', 'true');
+      if (exposed !== '') res.setHeader('access-control-expose-headers', exposed);
+    };
+
+    return {
+      preRoute(ctx) {
+        if (isPreflight(ctx)) preflight(ctx);
+      },
+      preHandler(ctx) {
+        if (isPreflight(ctx)) preflight(ctx);
+        else decorate(ctx);
+      },
+      postHandler(ctx) {
+        if (ctx.res === null || isPreflight(ctx)) return;
+        // An upstream's own Vary (staged) would replace the one set on the response: merge into it.
+        const h = stagedHeaders(ctx);
+        if (h.vary !== undefined) addVary(ctx, 'Origin');
+        // The gateway's policy is the one in force: an upstream's own CORS answer would replace ours in writeHead.
+        delete h['access-control-allow-origin'];
+        delete h['access-control-allow-credentials'];
+        delete h['access-control-expose-headers'];
+      },
+    };
+  },
+};
+
+export default corsPlugin;

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { RequestContext } from '../../../context.js';
+import { clientIpResolver, trustForwardedSchema, type TrustForwarded } from '../shared/client-ip.js';
+import { sendError } from '../shared/headers.js';
+import type { Algorithm, Decision } from './algorithms.js';
+import { takeMemory } from './memory-store.js';
+import { RedisStore } from './redis-store.js';
+
+export interface RateLimitOptions {
+  limit: number;
+  windowMs: number;
+  /** "ip" | "header:<name>" | "apiKey" | "subject" */
+  key: string;
+  algorithm: Algorithm;
+  store: 'memory' | 'redis';
+  redis: { url: string; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
+  /** when the store cannot answer: let the request through ("open") or refuse it with 503 ("closed") */
+  failMode: 'open' | 'closed';
+  trustForwarded: TrustForwarded;
+  /** limiter identity: entries with the same bucket share counters. Default: derived from the options */
+  bucket?: string;
+  /** send RateLimit-* headers on allowed responses too (always on 429) */
+  headers: boolean;
+}
+
+type KeyFn = (ctx: RequestContext) => string;
+
+/**
+ * Rate limiting per client key, token bucket or sliding window. The memory store lives in the primary process
+ * when clustered (one limit across all workers), the Redis store is shared by any number of gateways. A store
+ * failure never fails the gateway: fail open or closed, with a log line and the counter
+ * gateway_plugin_rate_limit_store_errors_total.
+ */
+export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
+  name: 'rate-limit',
+  version: '1.0.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['limit', 'windowMs'],
+    properties: {
+      limit: { type: 'integer', minimum: 1 },
+      windowMs: { type: 'integer', minimum: 1 },
+      key: { type: 'string', pattern: '^(ip|apiKey|subject|header:[!#$%&\'*+.^_`|~0-9A-Za-z-]+)$', default: 'ip' },
+      algorithm: { enum: ['token-bucket', 'sliding-window'], default: 'token-bucket' },
+      store: { enum: ['memory', 'redis'], default: 'memory' },
+      redis: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['url'],
+        properties: {
+          url: { type: 'string', pattern: '^rediss?://' },
+          keyPrefix: { type: 'string', default: 'gw:rl:' },
+          connectTimeoutMs: { type: 'integer', minimum: 1, default: 1_000 },
+          commandTimeoutMs: { type: 'integer', minimum: 1, default: 500 },
+        },
+      },
+      failMode: { enum: ['open', 'closed'], default: 'open' },
+      trustForwarded: trustForwardedSchema,
+      bucket: { type: 'string', minLength: 1 },
+      headers: { type: 'boolean', default: true },
+    },
+    if: { properties: { store: { const: 'redis' } }, required: ['store'] },
+    then: { required: ['redis'] },
+  },
+
+  async init(options, api): Promise<PluginInstance> {
+    const { limit, windowMs, algorithm } = options;
+    // Deterministic across workers (each builds the same config), so all of them address the same counters.
+    const ns = options.bucket ?? createHash('sha256').update(JSON.stringify([limit, windowMs, options.key, algorithm])).digest('hex').slice(0, 16);
+    const keyOf = keyFunction(options.key, clientIpResolver(options.trustForwarded));
+    const rejected = api.counter('rate_limit_rejected_total', 'requests refused with 429 by rate-limit');
+    const storeErrors = api.counter('rate_limit_store_errors_total', 'rate-limit decisions the store could not make (fail mode applied)');
+    const limitText = String(limit);
+
+    let redis: RedisStore | null = null;
+    if (options.store === 'redis') {
+      redis = new RedisStore(options.redis, api.logger);
+      await redis.connect();
+    }
+    const take = (key: string): Decision | Promise<Decision> =>
+      redis !== null ? redis.takeToken(ns, key, algorithm, limit, windowMs) : takeMemory({ ns, key, algorithm, limit, windowMs });
+
+    let lastLog = 0;
+    let suppressed = 0;
+    const onStoreError = (ctx: RequestContext, err: unknown): void => {
+      storeErrors.inc();
+      const now = Date.now();
+      // One line per 5 s at most: a dead store under load must not turn into a log flood.
+      if (now - lastLog >= 5_000) {
+        api.logger.warn({ err: (err as Error).message, failMode: options.failMode, suppressed }, 'rate-limit store unavailable');
+        lastLog = now;
+        suppressed = 0;
+      } else suppressed++;
+      if (options.failMode === 'closed') sendError(ctx, 503, 'Service Unavailable', { 'retry-after': '1' });
+    };
+
+    const apply = (ctx: RequestContext, d: Decision): void => {
+      const resetS = String(Math.ceil(d.resetMs / 1000));
+      if (!d.allowed) {
+        rejected.inc();
+        const headers: OutgoingHttpHeaders = {
+          'retry-after': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))),
+          'ratelimit-limit': limitText,
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': resetS,
+        };
+        sendError(ctx, 429, 'Too Many Requests', headers);
+        return;
+      }
+      const res = ctx.res;
+      if (options.headers && res !== null && !res.headersSent) {
+        res.setHeader('ratelimit-limit', limitText);
+        res.setHeader('ratelimit-remaining', String(d.remaining));
+        res.setHeader('ratelimit-reset', resetS);
+      }
+    };
+
+    return {
+      preHandler(ctx: RequestContext): void | Promise<void> {
+        const key = keyOf(ctx);
+        let r: Decision | Promise<Decision>;
+        try {
+          r = take(key);
+        } catch (err) {
+          onStoreError(ctx, err);
+          return;
+        }
+        if (r instanceof Promise) {
+          return r.then(
+            (d) => apply(ctx, d),
+            (err) => onStoreError(ctx, err),
+          );
+        }
+        apply(ctx, r);
+      },
+      destroy() {
+        redis?.close();
+      },
+    };
+  },
+};
+
+function keyFunction(spec: string, clientIp: (req: import('node:http').IncomingMessage) => string): KeyFn {
+  if (spec === 'ip') return (ctx) => `ip:${clientIp(ctx.req!)}`;
+  if (spec === 'subject') {
+    // Without an identity (auth not configured before us, or anonymous access) the client address is the key.
+    return (ctx) => {
+      const sub = ctx.identity?.sub;
+      return typeof sub === 'string' && sub !== '' ? `sub:${sub}` : `ip:${clientIp(ctx.req!)}`;
+    };
+  }
+  if (spec === 'apiKey') {
+    return (ctx) => {
+      const k = ctx.identity?.apiKey;
+      if (typeof k === 'string') return `key:${k}`;
+      const raw = ctx.req!.headers['x-api-key'];
+      // Unauthenticated keys are hashed: the raw key must not sit in Redis or in memory dumps.
+      return typeof raw === 'string' ? `rawkey:${createHash('sha256').update(raw).digest('hex').slice(0, 32)}` : `ip:${clientIp(ctx.req!)}`;
+    };
+  }
+  const header = spec.slice('header:'.length).toLowerCase();
+  return (ctx) => {
+    const v = ctx.req!.headers[header];
+    if (v === undefined) return `ip:${clientIp(ctx.req!)}`;
+    return `h:${typeof v === 'string' ? v : v.join(',')}`;
+  };
+}
+
+export default rateLimitPlugin;

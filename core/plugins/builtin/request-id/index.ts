@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { RequestContext } from '../../../context.js';
+
+export interface RequestIdOptions {
+  /** header read from the client, set on the upstream request and echoed on the response */
+  header: string;
+  /** log one line per request with the id (pino, level info) */
+  log: boolean;
+}
+
+/** An incoming id is kept only when it is short and tame: it ends up in logs and upstream headers. */
+const ACCEPTABLE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** State key under which the id is available to other plugins: `ctx.get('request-id')`. */
+export const REQUEST_ID_STATE = 'request-id';
+
+export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
+  name: 'request-id',
+  version: '1.0.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      header: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", default: 'x-request-id' },
+      log: { type: 'boolean', default: true },
+    },
+  },
+  init(options, api): PluginInstance {
+    const header = options.header.toLowerCase();
+    const logger = api.logger;
+    const assign = (ctx: RequestContext): void => {
+      if (ctx.get(REQUEST_ID_STATE) !== undefined) return;
+      const req = ctx.req!;
+      const given = req.headers[header];
+      const id = typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
+      // Set on the request so the proxy forwards it (it copies end-to-end request headers).
+      req.headers[header] = id;
+      ctx.set(REQUEST_ID_STATE, id);
+      const res = ctx.res;
+      if (res !== null) {
+        res.setHeader(header, id);
+        if (options.log) {
+          const method = ctx.method;
+          const url = ctx.url;
+          const start = ctx.startTime;
+          // On the response's close, not postResponse: that one does not run for unmatched routes.
+          res.once('close', () => {
+            logger.info({ reqId: id, method, url, status: res.statusCode, ms: Math.round((performance.now() - start) * 1000) / 1000 }, 'request');
+          });
+        }
+      }
+    };
+    // preRoute covers every request of a global entry (404s too); preHandler covers per-route entries.
+    return { preRoute: assign, preHandler: assign };
+  },
+};
+
+export default requestIdPlugin;
