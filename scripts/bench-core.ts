@@ -1,0 +1,59 @@
+import { autocannon, freePort, hasTaskset, median, startProcess, stopProcess, waitForUrl, writeTempJson } from './lib/bench-tools.js';
+
+/**
+ * The core's overhead, visible from day one: req/s of the gateway serving a static route (1 process, no
+ * plugins, no access log) beside a bare http.createServer answering the same bytes, interleaved A B A B in one
+ * run, servers pinned to CPU 0 and autocannon to CPU 1.
+ *
+ * Usage: npm run bench:core -- [--reps N] [--duration S] [--connections C]
+ */
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+};
+const reps = arg('reps', 3);
+const durationS = arg('duration', 5);
+const connections = arg('connections', 50);
+
+interface Target {
+  name: string;
+  start(port: number): ReturnType<typeof startProcess>;
+}
+
+const targets: Target[] = [
+  { name: 'bare http.createServer', start: (port) => startProcess(0, ['dist/scripts/bare-server.js', String(port)]) },
+  {
+    name: 'gateway (hybrid router, 1 process)',
+    start: (port) => {
+      const config = writeTempJson('gateway.json', {
+        server: { port, workers: 0 },
+        admin: { enabled: false },
+        logging: { level: 'warn', accessLog: false },
+        routes: [{ path: '/ping', methods: ['GET'], response: { status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' } }],
+      });
+      return startProcess(0, ['dist/core/cli.js', '--config', config]);
+    },
+  },
+];
+
+const results = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+if (!hasTaskset) console.log('note: taskset not found; servers and load generator share CPUs');
+for (let r = 0; r < reps; r++) {
+  for (const t of targets) {
+    const port = await freePort();
+    const proc = t.start(port);
+    const url = `http://127.0.0.1:${port}/ping`;
+    await waitForUrl(url);
+    await autocannon(url, { connections, durationS: 1, cpu: 1 }); // warmup (JIT), discarded
+    const res = await autocannon(url, { connections, durationS, cpu: 1 });
+    await stopProcess(proc);
+    results.get(t.name)!.push(res.rps);
+    console.log(`rep ${r + 1}/${reps}  ${t.name.padEnd(36)} ${Math.round(res.rps)} req/s  p99 ${res.p99} ms  errors ${res.errors + res.non2xx}`);
+  }
+}
+const bare = median(results.get(targets[0]!.name)!);
+const gw = median(results.get(targets[1]!.name)!);
+console.log(`\nmedian over ${reps} interleaved runs of ${durationS}s, ${connections} connections (load: autocannon, CPU 1):`);
+console.log(`  bare http.createServer: ${Math.round(bare)} req/s`);
+console.log(`  gateway:                ${Math.round(gw)} req/s`);
+console.log(`  ratio gateway/bare:     ${(gw / bare).toFixed(3)}`);
