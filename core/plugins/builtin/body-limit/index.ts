@@ -78,7 +78,10 @@ function monitor(ctx: RequestContext, req: IncomingMessage, max: number, onRefus
 
 function refuse(res: import('node:http').ServerResponse, req: IncomingMessage): void {
   const abortBody = (): void => {
-    req.destroy();
+    // Destroyed with an error so a consumer piping the body (the proxy's upstream request) aborts rather than
+    // waits; the listener keeps that error from being unhandled when nobody else reads the body.
+    req.on('error', ignore);
+    req.destroy(new BodyTooLargeError());
   };
   if (res.headersSent || res.destroyed) {
     abortBody();
@@ -88,5 +91,15 @@ function refuse(res: import('node:http').ServerResponse, req: IncomingMessage): 
   // Destroying the request also destroys the socket: only after the 413 has been flushed.
   res.end(TOO_LARGE, abortBody);
 }
+
+class BodyTooLargeError extends Error {
+  readonly statusCode = 413;
+  constructor() {
+    super('request body over the limit');
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+function ignore(): void {}
 
 export default bodyLimitPlugin;

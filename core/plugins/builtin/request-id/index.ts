@@ -29,14 +29,17 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
   init(options, api): PluginInstance {
     const header = options.header.toLowerCase();
     const logger = api.logger;
+    // A global entry runs in preRoute and again in preHandler; a route entry with another header still runs.
+    const doneKey = `${REQUEST_ID_STATE}:${header}`;
     const assign = (ctx: RequestContext): void => {
-      if (ctx.get(REQUEST_ID_STATE) !== undefined) return;
+      if (ctx.get(doneKey) !== undefined) return;
       const req = ctx.req!;
       const given = req.headers[header];
       const id = typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
       // Set on the request so the proxy forwards it (it copies end-to-end request headers).
       req.headers[header] = id;
       ctx.set(REQUEST_ID_STATE, id);
+      ctx.set(doneKey, true);
       const res = ctx.res;
       if (res !== null) {
         res.setHeader(header, id);

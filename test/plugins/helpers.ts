@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { sleep } from '../support/http.js';
+
+export interface Upstream {
+  url: string;
+  received: Array<{ method: string; url: string; headers: IncomingHttpHeaders; bodyBytes: number; aborted: boolean }>;
+  close(): Promise<void>;
+}
+
+/** A real upstream on 127.0.0.1 that records what it received (headers, body size, whether the body was cut). */
+export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
+  const received: Upstream['received'] = [];
+  const server = http.createServer((req, res) => {
+    const rec = { method: req.method!, url: req.url!, headers: req.headers, bodyBytes: 0, aborted: false };
+    received.push(rec);
+    req.on('data', (c: Buffer) => (rec.bodyBytes += c.length));
+    req.on('aborted', () => (rec.aborted = true));
+    req.on('error', () => (rec.aborted = true));
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Gateway with one upstream `up` and the given routes/plugins; admin off, logs quiet. */
+export function gatewayFor(config: Record<string, unknown>): Promise<RunningGateway> {
+  return startGateway({ admin: { enabled: false }, logging: { level: 'silent' }, ...config });
+}
+
+export async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** A real redis-server on a free port, no persistence, in a temp dir; stop()/start() keep the same port. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'));
+  let proc: ChildProcess | null = null;
+  const start = async (): Promise<void> => {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (await canConnect(port)) return;
+      await sleep(20);
+    }
+    throw new Error('redis-server did not start');
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    async stop() {
+      const p = proc;
+      proc = null;
+      if (p === null || p.exitCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function stopRedisForGood(r: RedisServer): Promise<void> {
+  await r.stop();
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export function cleanupDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
