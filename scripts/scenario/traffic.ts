@@ -123,16 +123,21 @@ export class ReferenceMatcher {
   }
 }
 
-/** A static response's exact bytes: strings as-is, anything else as JSON (the gateway's rule, core/config/types.ts). */
+/**
+ * A static response's exact bytes, by the gateway's rule (core/runtime.ts encodeStaticBody): a string as-is
+ * (text/plain unless set), anything else as JSON; a missing body is the empty string the runner configures.
+ */
 export function staticAnswer(spec: StaticResponseSpec): Answer {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = v;
+  const value = spec.body === undefined ? '' : spec.body;
   let body: string;
-  if (spec.body === undefined || spec.body === null) body = '';
-  else if (typeof spec.body === 'string') body = spec.body;
-  else {
-    body = JSON.stringify(spec.body);
-    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
+  if (typeof value === 'string') {
+    body = value;
+    if (headers['content-type'] === undefined && body.length > 0) headers['content-type'] = 'text/plain; charset=utf-8';
+  } else {
+    body = JSON.stringify(value);
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json; charset=utf-8';
   }
   return { kind: 'static', status: spec.status, headers, body };
 }

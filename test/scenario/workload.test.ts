@@ -128,11 +128,13 @@ describe('answers the baseline serves', () => {
       routes,
     );
     expect(Object.keys(table)).toHaveLength(4);
-    expect(table['GET /users/list']).toEqual({ kind: 'static', status: 200, headers: {}, body: 'list' });
-    expect(table['GET /users/3']).toEqual({ kind: 'static', status: 200, headers: { 'content-type': 'application/json' }, body: '{"id":1}' });
+    expect(table['GET /users/list']).toEqual({ kind: 'static', status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'list' });
+    expect(table['GET /users/3']).toEqual({ kind: 'static', status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"id":1}' });
     expect(table['GET /proxy/x']).toEqual({ kind: 'proxy' });
     expect(table['GET /nope']).toBe(NOT_FOUND_ANSWER);
     expect(staticAnswer({ status: 202, headers: { 'X-A': 'b' } })).toEqual({ kind: 'static', status: 202, headers: { 'x-a': 'b' }, body: '' });
+    expect(staticAnswer({ status: 200, body: null })).toEqual({ kind: 'static', status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: 'null' });
+    expect(staticAnswer({ status: 200, headers: { 'Content-Type': 'x/y' }, body: [1] }).headers).toEqual({ 'content-type': 'x/y' });
   });
 });
 
