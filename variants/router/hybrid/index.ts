@@ -8,13 +8,33 @@ import type { RouteMatch, Router } from '../../../core/router.js';
 import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../../../core/route-pattern.js';
 import { EMPTY_PARAMS, RadixTree } from '../radix/tree.js';
 
+const FILTER_BITS = 15;
+
+/** Slot of a path in the static filter: its length (mod 256) and last char (mod 128). */
+function filterSlot(path: string, len: number): number {
+  return ((len & 255) << 7) | (path.charCodeAt(len - 1) & 127);
+}
+
 class Table<T> {
   readonly statics = new Map<string, RouteMatch<T>>();
+  /**
+   * Which (length, last char) pairs some static route has. Map.get must hash the whole (fresh) path first;
+   * this O(1) check lets most dynamic paths and misses skip that cost.
+   */
+  readonly staticFilter = new Uint8Array(1 << FILTER_BITS);
   tree: RadixTree<T> | null = null;
 
+  addStatic(path: string, match: RouteMatch<T>): void {
+    this.statics.set(path, match);
+    this.staticFilter[filterSlot(path, path.length)] = 1;
+  }
+
   match(path: string): RouteMatch<T> | null {
-    const s = this.statics.get(path);
-    if (s !== undefined) return s;
+    const len = path.length;
+    if (len !== 0 && this.staticFilter[filterSlot(path, len)] === 1) {
+      const s = this.statics.get(path);
+      if (s !== undefined) return s;
+    }
     return this.tree === null ? null : this.tree.find(path);
   }
 }
@@ -38,7 +58,7 @@ class HybridRouter<T> implements Router<T> {
       else if (method === ANY_METHOD) this.anyTable = table;
     }
     if (route.isStatic) {
-      table.statics.set(pattern, { value, params: EMPTY_PARAMS });
+      table.addStatic(pattern, { value, params: EMPTY_PARAMS });
     } else {
       if (table.tree === null) table.tree = new RadixTree<T>();
       table.tree.insert(route, value);

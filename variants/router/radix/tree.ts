@@ -8,6 +8,7 @@
 import type { RouteMatch } from '../../../core/router.js';
 import {
   comparePatternSegments,
+  decodeParam,
   makeParamsBuilder,
   SEG_PARAM,
   SEG_PATTERN,
@@ -20,10 +21,26 @@ import {
 /** Shared by every param-less match: static matches must not allocate. Frozen so no caller can leak state into it. */
 export const EMPTY_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
+/**
+ * Params from walk positions: value i is path.slice(s[i], e[i]), or v[i] when s[i] < 0 (pattern-segment groups,
+ * already strings). Slicing only here means abandoned branches of the walk never allocate.
+ */
+type PositionalBuilder = (s: readonly number[], e: readonly number[], v: readonly string[], path: string) => Record<string, string>;
+
+function makePositionalBuilder(names: readonly string[]): PositionalBuilder {
+  const fields = names
+    .map((n, i) => `${JSON.stringify(n)}: decode(s[${i}] < 0 ? v[${i}] : path.slice(s[${i}], e[${i}]), path)`)
+    .join(', ');
+  return new Function('decode', `return function buildParamsAt(s, e, v, path) { return { ${fields} }; };`)(decodeParam) as PositionalBuilder;
+}
+
 export class Leaf<T> {
   /** precomputed result for routes without params (returned as-is, no allocation) */
   readonly fixed: RouteMatch<T> | null;
+  /** params from a list of raw values (segment-trie) */
   readonly build: ParamsBuilder;
+  /** params from walk positions (radix) */
+  readonly buildAt: PositionalBuilder;
 
   constructor(
     readonly value: T,
@@ -31,7 +48,15 @@ export class Leaf<T> {
   ) {
     this.fixed = names.length === 0 ? { value, params: EMPTY_PARAMS } : null;
     this.build = makeParamsBuilder(names);
+    this.buildAt = makePositionalBuilder(names);
   }
+}
+
+/** Scratch state of one walk (find is synchronous and never re-entered, so one per tree is enough). */
+class Captures {
+  readonly s: number[] = [];
+  readonly e: number[] = [];
+  readonly v: string[] = [];
 }
 
 class PatternEdge<T> {
@@ -57,8 +82,7 @@ class RadixNode<T> {
 
 export class RadixTree<T> {
   private readonly root = new RadixNode<T>('');
-  /** scratch param values of the walk in progress (find is synchronous and never re-entered) */
-  private readonly vals: string[] = [];
+  private readonly caps = new Captures();
   size = 0;
 
   insert(route: ParsedRoute, value: T): void {
@@ -92,10 +116,10 @@ export class RadixTree<T> {
 
   /** Matches a query-less path. */
   find(path: string): RouteMatch<T> | null {
-    const vals = this.vals;
-    const leaf = walk(this.root, path, 0, path.length, vals, 0);
+    const caps = this.caps;
+    const leaf = walk(this.root, path, 0, path.length, caps, 0);
     if (leaf === null) return null;
-    return leaf.fixed !== null ? leaf.fixed : { value: leaf.value, params: leaf.build(vals, path) };
+    return leaf.fixed !== null ? leaf.fixed : { value: leaf.value, params: leaf.buildAt(caps.s, caps.e, caps.v, path) };
   }
 }
 
@@ -138,62 +162,92 @@ function patternChild<T>(node: RadixNode<T>, seg: PatternSegment): RadixNode<T> 
 }
 
 /**
- * Depth-first match from `node`, whose own prefix ends at `pos`. Param values go to vals[n..]; a returned
- * leaf's values are vals[0..leaf.names.length) (later writes of abandoned branches sit beyond them or
- * are overwritten by the successful branch).
+ * Depth-first match from `node`, whose own prefix ends at `pos`. Captures go to index n..; a returned leaf's
+ * captures are [0..leaf.names.length) (writes of abandoned branches sit beyond them or are overwritten by the
+ * successful branch).
  */
-function walk<T>(node: RadixNode<T>, path: string, pos: number, len: number, vals: string[], n: number): Leaf<T> | null {
-  if (pos === len) {
-    if (node.leaf !== null) return node.leaf;
-  } else {
-    const codes = node.codes;
-    const c = path.charCodeAt(pos);
-    for (let k = 0; k < codes.length; k++) {
-      if (codes[k] !== c) continue;
-      const child = node.statics[k];
-      const p = child.prefix;
-      const pl = p.length;
-      if (pos + pl <= len) {
-        let j = 1;
-        if (pl > 24) {
-          // long edges: the native comparison beats a JS loop
-          j = path.startsWith(p, pos) ? pl : 0;
-        } else {
-          while (j < pl && p.charCodeAt(j) === path.charCodeAt(pos + j)) j++;
+function walk<T>(node: RadixNode<T>, path: string, pos: number, len: number, caps: Captures, n: number): Leaf<T> | null {
+  // Loops instead of recursing whenever the branch taken is the node's last alternative (tail position):
+  // most nodes on a path have nothing to backtrack to, and a call per node is the walk's main cost.
+  for (;;) {
+    const last = node.patterns === null && node.param === null && node.wildcard === null;
+    let next: RadixNode<T> | null = null;
+    let nextPos = 0;
+    if (pos === len) {
+      if (node.leaf !== null) return node.leaf;
+    } else {
+      const codes = node.codes;
+      const c = path.charCodeAt(pos);
+      for (let k = 0; k < codes.length; k++) {
+        if (codes[k] !== c) continue;
+        const child = node.statics[k];
+        const p = child.prefix;
+        const pl = p.length;
+        if (pos + pl <= len) {
+          let j = 1;
+          if (pl > 24) {
+            // long edges: the native comparison beats a JS loop
+            j = path.startsWith(p, pos) ? pl : 0;
+          } else {
+            while (j < pl && p.charCodeAt(j) === path.charCodeAt(pos + j)) j++;
+          }
+          if (j === pl) {
+            next = child;
+            nextPos = pos + pl;
+          }
         }
-        if (j === pl) {
-          const r = walk(child, path, pos + pl, len, vals, n);
+        break; // at most one static child per first char
+      }
+    }
+    if (next !== null) {
+      if (last) {
+        node = next;
+        pos = nextPos;
+        continue;
+      }
+      const r = walk(next, path, nextPos, len, caps, n);
+      if (r !== null) return r;
+    } else if (last) {
+      return null;
+    }
+    const patterns = node.patterns;
+    const param = node.param;
+    if (patterns !== null || param !== null) {
+      let end = path.indexOf('/', pos);
+      if (end === -1) end = len;
+      if (patterns !== null) {
+        const segText = path.slice(pos, end);
+        for (let k = 0; k < patterns.length; k++) {
+          const e = patterns[k];
+          const m = e.seg.regex.exec(segText);
+          if (m === null) continue;
+          const groups = e.seg.groups;
+          for (let g = 0; g < groups.length; g++) {
+            caps.s[n + g] = -1;
+            caps.v[n + g] = m[groups[g]] ?? '';
+          }
+          const r = walk(e.node, path, end, len, caps, n + groups.length);
           if (r !== null) return r;
         }
       }
-      break; // at most one static child per first char
-    }
-  }
-  const patterns = node.patterns;
-  if (patterns !== null || node.param !== null) {
-    let end = path.indexOf('/', pos);
-    if (end === -1) end = len;
-    if (patterns !== null) {
-      const segText = path.slice(pos, end);
-      for (let k = 0; k < patterns.length; k++) {
-        const e = patterns[k];
-        const m = e.seg.regex.exec(segText);
-        if (m === null) continue;
-        const groups = e.seg.groups;
-        for (let g = 0; g < groups.length; g++) vals[n + g] = m[groups[g]] ?? '';
-        const r = walk(e.node, path, end, len, vals, n + groups.length);
+      if (param !== null && end > pos) {
+        caps.s[n] = pos;
+        caps.e[n] = end;
+        if (node.wildcard === null) {
+          node = param;
+          pos = end;
+          n++;
+          continue;
+        }
+        const r = walk(param, path, end, len, caps, n + 1);
         if (r !== null) return r;
       }
     }
-    if (node.param !== null && end > pos) {
-      vals[n] = path.slice(pos, end);
-      const r = walk(node.param, path, end, len, vals, n + 1);
-      if (r !== null) return r;
+    if (node.wildcard !== null) {
+      caps.s[n] = pos;
+      caps.e[n] = len;
+      return node.wildcard;
     }
+    return null;
   }
-  if (node.wildcard !== null) {
-    vals[n] = path.slice(pos);
-    return node.wildcard;
-  }
-  return null;
 }
