@@ -2,7 +2,13 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context.js';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import { UpstreamClientError, type UpstreamClientFactory, type UpstreamErrorKind, type UpstreamResponse } from '../upstream-client.js';
+import {
+  UpstreamClientError,
+  type UpstreamClientFactory,
+  type UpstreamErrorKind,
+  type UpstreamRequestOptions,
+  type UpstreamResponse,
+} from '../upstream-client.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
 import { ActiveHealthChecker } from './health.js';
@@ -143,13 +149,13 @@ export class UpstreamGroup {
 
     // the client may leave while we wait for the upstream: abort the attempt in flight
     const res = ctx.res;
-    const abort = new AbortController();
     let clientGone = false;
+    let inFlight: UpstreamRequestOptions | null = null;
     let staged: Readable | null = null;
     const onClientClose = (): void => {
       if (res === null || !res.writableFinished) {
         clientGone = true;
-        abort.abort();
+        if (inFlight !== null && inFlight.abort !== null) inFlight.abort();
       }
       // the response is over (or the client left) but the upstream body was not consumed — e.g. a hook replaced
       // ctx.body: destroy it so its connection is released, not leaked
@@ -172,6 +178,10 @@ export class UpstreamGroup {
         throw lastError ?? this.unavailable(now);
       }
       if (target.index <= 30) tried |= 1 << target.index;
+      if (clientGone) {
+        detach();
+        throw new ProxyError(502, 'client went away');
+      }
       const remaining = deadline - now;
       if (remaining <= 0) {
         detach();
@@ -181,15 +191,16 @@ export class UpstreamGroup {
       const probe = target.dispatch();
       let upstreamRes: UpstreamResponse;
       try {
-        upstreamRes = await target.client.request({
+        inFlight = {
           method,
           path: target.basePath === '' ? target0 : target.basePath + target0,
           headers,
           body: body ? req : null,
           headersTimeoutMs: remaining < headersMs ? remaining : headersMs,
           idleTimeoutMs: timeouts.idleMs,
-          signal: abort.signal,
-        });
+          abort: null,
+        };
+        upstreamRes = await target.client.request(inFlight);
       } catch (err) {
         const kind: UpstreamErrorKind = err instanceof UpstreamClientError ? err.kind : 'reset';
         if (clientGone || kind === 'aborted') {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, type GatewayUnderTest } from './helpers.js';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, waitFor, type GatewayUnderTest } from './helpers.js';
 
 type Closer = { close(): Promise<void> };
 
@@ -124,6 +124,21 @@ describe.each(CLIENT_VARIANTS)('error mapping (%s client)', (variant) => {
     closers.push(ok);
     const gw2 = await proxy({ targets: [ok.url] });
     expect((await request(gw2.url, { path: '/y' })).status).toBe(200);
+  });
+
+  it('upstream stalls mid-body beyond idleMs → client connection aborted', async () => {
+    const up = await startUpstream('stall', (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+    });
+    closers.push(up);
+    const gw = await proxy({ targets: [up.url], timeouts: { idleMs: 300 } });
+    const r = await getOutcome(gw.url, '/x');
+    expect(r.status).toBe(200);
+    expect(r.clean).toBe(false);
+    expect(r.bytes).toBe('partial'.length);
+    expect(await waitFor(() => gw.stats('svc').targets[0]!.active === 0)).toBe(true);
+    expect(gw.stats('svc').targets[0]!.failures).toBe(1);
   });
 
   it('no available target → 503 with Retry-After', async () => {

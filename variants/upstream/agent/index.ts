@@ -50,11 +50,6 @@ class AgentUpstreamClient implements UpstreamClient {
     reject: (e: unknown) => void,
     mayRetry: boolean,
   ): void {
-    const signal = o.signal;
-    if (signal !== null && signal.aborted) {
-      reject(new UpstreamClientError('aborted', 'request aborted'));
-      return;
-    }
     let req: ClientRequest;
     try {
       req = this.request_({
@@ -86,7 +81,7 @@ class AgentUpstreamClient implements UpstreamClient {
     const clearTimers = (): void => {
       clearTimeout(headersTimer);
       if (connectTimer !== null) clearTimeout(connectTimer);
-      if (signal !== null) signal.removeEventListener('abort', onAbort);
+      o.abort = null;
     };
     const fail = (err: UpstreamClientError): void => {
       if (settled) return;
@@ -104,7 +99,7 @@ class AgentUpstreamClient implements UpstreamClient {
     };
     const onAbort = (): void => fail(new UpstreamClientError('aborted', 'request aborted'));
     const headersTimer = setTimeout(() => fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`)), o.headersTimeoutMs);
-    if (signal !== null) signal.addEventListener('abort', onAbort, { once: true });
+    o.abort = onAbort;
 
     req.on('socket', (socket: Socket) => {
       if (settled || !socket.connecting) return;
@@ -126,7 +121,11 @@ class AgentUpstreamClient implements UpstreamClient {
       }
       settled = true;
       clearTimers();
-      res.setTimeout(o.idleTimeoutMs, () => res.destroy(new UpstreamClientError('reset', `response body idle for ${o.idleTimeoutMs} ms`)));
+      // body idle timeout on the socket; the agent resets it to its keep-alive timeout when the socket goes idle,
+      // so only touch it when it differs (setTimeout on a socket is not free)
+      const sock = res.socket as Socket;
+      if (sock.timeout !== o.idleTimeoutMs) sock.setTimeout(o.idleTimeoutMs);
+      res.on('timeout', () => res.destroy(new UpstreamClientError('reset', `response body idle for ${o.idleTimeoutMs} ms`)));
       res.once('close', release);
       resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res });
     });
