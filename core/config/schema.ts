@@ -73,6 +73,22 @@ export const gatewaySchema = {
         shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
         trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
         contextPoolSize: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024 },
+        maxUrlLength: { type: 'integer', minimum: 16, maximum: 1048576, default: 8192 },
+        maxHeaderCount: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+        maxConnectionsPerIp: { type: 'integer', minimum: 0, default: 0 },
+        connectionsCheckingIntervalMs: { type: 'integer', minimum: 1, default: 30000 },
+        overload: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxEventLoopDelayMs: { type: 'number', minimum: 0, default: 0 },
+            maxHeapUsedRatio: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+            maxHeapUsedBytes: { type: 'integer', minimum: 0, default: 0 },
+            checkIntervalMs: { type: 'integer', minimum: 10, default: 500 },
+            retryAfterS: { type: 'integer', minimum: 0, default: 1 },
+          },
+        },
       },
     },
     admin: {

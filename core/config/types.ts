@@ -80,6 +80,24 @@ export interface ServerConfig {
   trustedProxies: string[];
   /** pooled RequestContext objects kept per worker */
   contextPoolSize: number;
+  /** longest request target before 414 (a request line past maxHeaderSize is 414 too) */
+  maxUrlLength: number;
+  /** most header fields per request before 431 */
+  maxHeaderCount: number;
+  /** concurrent connections per client IP, per worker (0 = unlimited); excess connections get 503 and are closed */
+  maxConnectionsPerIp: number;
+  /** how often Node checks headersTimeoutMs/requestTimeoutMs (its `connectionsCheckingInterval`) */
+  connectionsCheckingIntervalMs: number;
+  /** load shedding (core/overload.ts): every threshold 0 = off */
+  overload: OverloadSettings;
+}
+
+export interface OverloadSettings {
+  maxEventLoopDelayMs: number;
+  maxHeapUsedRatio: number;
+  maxHeapUsedBytes: number;
+  checkIntervalMs: number;
+  retryAfterS: number;
 }
 
 export interface AdminConfig {
