@@ -7,7 +7,7 @@ import { ROOT } from '../../scripts/scenario/paths.js';
 import { validateResults, type Results } from '../../scripts/scenario/results.js';
 import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { rerender } from '../../scripts/scenario/report/write.js';
-import { buildGatewayConfig } from '../../scripts/scenario/gateway-config.js';
+import { buildGatewayConfig, writeNoopPlugins } from '../../scripts/scenario/gateway-config.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { distScript, GATEWAY_CLI } from '../../scripts/scenario/paths.js';
 import { freePort, spawnNode, stopProcess, waitReady } from '../../scripts/scenario/processes.js';
@@ -152,6 +152,37 @@ describe('baseline server', () => {
     } finally {
       await stopProcess(baseline, 2000);
       await stopProcess(gateway, 5000);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('no-op plugins for plugins-overhead', () => {
+  it('the gateway finds noop-1 … noop-N in the generated plugin dir (and nothing more)', async () => {
+    const loaded = loadScenario('plugins-overhead');
+    const dir = mkdtempSync(join(tmpdir(), 'noop-test-'));
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const write = (extra: string[]) => {
+      const config = buildGatewayConfig(loaded.scenario, loaded.routes, { id: 'p', kind: 'gateway', plugins: 3 }, { port, adminPort }, join(dir, 'plugins'));
+      config.plugins = [...(config.plugins as unknown[]), ...extra.map((name) => ({ name, enabled: true, options: {} }))];
+      writeFileSync(join(dir, 'gw.json'), JSON.stringify(config));
+    };
+    try {
+      writeNoopPlugins(join(dir, 'plugins'), 3);
+      write(['noop-4']);
+      const bad = spawnSync(process.execPath, [GATEWAY_CLI, '--config', join(dir, 'gw.json')], { encoding: 'utf8', timeout: 20_000 });
+      expect(bad.status).toBe(1);
+      expect(bad.stdout + bad.stderr).toMatch(/unknown plugin "noop-4".*noop-1, noop-2, noop-3/);
+      write([]);
+      const good = spawnNode([GATEWAY_CLI, '--config', join(dir, 'gw.json')], [], { stdio: 'ignore' });
+      try {
+        await waitReady(good, { port, adminPort }, 20_000, () => 'gateway with 3 no-op plugins');
+        const res = await fetch(`http://127.0.0.1:${port}/ping`);
+        expect(await res.text()).toBe('pong');
+      } finally {
+        await stopProcess(good, 5000);
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
