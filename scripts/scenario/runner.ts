@@ -86,6 +86,11 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
     out.push(`variants with ${maxWorkers} workers share ${plan.gatewayCpus.length} gateway CPU(s): they measure contention, not scaling.`);
   }
   if (scenario.mode === 'proxy') out.push('proxy mode: the upstream stub shares the load generator\'s CPU.');
+  if (scenario.load.rate !== undefined) {
+    out.push(
+      `fixed rate (${scenario.load.rate} req/s): throughput is set by the load generator, compare latency; latency is measured from each request's actual send time (no coordinated-omission correction).`,
+    );
+  }
   return out;
 }
 
@@ -124,13 +129,6 @@ class Progress {
     this.currentPlanS = 0;
     this.bar?.update(Math.round(this.doneS));
     if (this.mode === 'lines') process.stderr.write(`${line}\n`);
-  }
-
-  log(line: string): void {
-    if (this.mode === 'off') return;
-    if (this.bar !== null) this.bar.stop();
-    process.stderr.write(`${line}\n`);
-    if (this.bar !== null) this.bar.start(Math.round(this.totalS), Math.round(this.doneS), { label: '' });
   }
 
   stop(): void {
