@@ -61,8 +61,18 @@ function forwardedNode(ip: string): string {
   return ip.indexOf(':') === -1 ? ip : `"[${ip}]"`;
 }
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// a gateway sees few distinct Host values: remember the last one rather than re-testing it per request
+let lastHost = '';
+let lastHostValue = '';
+
+/** RFC 7239 value: a token as-is, anything else (e.g. host:port) as a quoted-string. */
 function forwardedValue(v: string): string {
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  if (v === lastHost) return lastHostValue;
+  const out = TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  lastHost = v;
+  lastHostValue = out;
+  return out;
 }
 
 function single(v: string | string[] | undefined): string | undefined {
