@@ -8,7 +8,7 @@ import bcrypt from 'bcryptjs';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
-import { request } from '../support/http.js';
+import { request, sleep } from '../support/http.js';
 import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
 
 const SECRET = 'a-very-secret-hmac-key-of-enough-length!';
@@ -75,7 +75,7 @@ beforeAll(async () => {
       },
       {
         path: '/jwks', methods: ['GET'], handler: 'echo',
-        plugins: [{ name: 'auth', options: { jwt: { jwksUrl, jwksCooldownMs: 0 } } }],
+        plugins: [{ name: 'auth', options: { jwt: { jwksUrl, jwksCooldownMs: 0, verifiedCacheMs: 0 } } }],
       },
       {
         path: '/key/*', methods: ['GET'], upstream: 'up',
@@ -124,6 +124,14 @@ describe('auth: JWT (HS256)', () => {
     expect(r.status).toBe(401);
     expect(r.headers['www-authenticate']).toBe('Bearer realm="gateway"');
     expect(up.received.length).toBe(before);
+  });
+
+  it('remembers verified tokens but never past their exp', async () => {
+    const t = await hs256({ sub: 'short' }, { exp: now() + 2 });
+    expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(200);
+    expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(200);
+    await sleep(2100);
+    expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(401);
   });
 
   it('rejects an expired token', async () => {

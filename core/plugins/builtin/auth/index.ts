@@ -19,6 +19,8 @@ export interface AuthOptions {
     jwksCacheMaxAgeMs: number;
     jwksCooldownMs: number;
     jwksTimeoutMs: number;
+    /** how long a verified token is remembered (0 = verify every request) */
+    verifiedCacheMs: number;
   };
   apiKey?: { header: string; query?: string; keys: ApiKeyConfig[]; file?: string };
   basic?: { users: Record<string, UserConfig> };
@@ -74,6 +76,7 @@ export const authPlugin: GatewayPlugin<AuthOptions> = {
           jwksCacheMaxAgeMs: { type: 'integer', minimum: 0, default: 600_000 },
           jwksCooldownMs: { type: 'integer', minimum: 0, default: 30_000 },
           jwksTimeoutMs: { type: 'integer', minimum: 1, default: 5_000 },
+          verifiedCacheMs: { type: 'integer', minimum: 0, default: 60_000 },
         },
         oneOf: [{ required: ['secret'] }, { required: ['publicKey'] }, { required: ['jwksUrl'] }],
       },
@@ -274,10 +277,22 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
     else key = createRemoteJWKSet(new URL(o.jwksUrl!), { cacheMaxAge: o.jwksCacheMaxAgeMs, cooldownDuration: o.jwksCooldownMs, timeoutDuration: o.jwksTimeoutMs });
   }
   const verifyOptions = { issuer: o.issuer, audience: o.audience, algorithms, clockTolerance: o.clockToleranceS };
+  // Clients resend the same token for its whole life: remember verified ones (keyed by the full token, signature
+  // included) instead of re-verifying every request. Bounded in count and in time, and never past the token's
+  // exp — or past a JWKS refresh interval, so a key the issuer withdraws stops being honoured.
+  const maxCacheMs = o.jwksUrl !== undefined ? Math.min(o.verifiedCacheMs, o.jwksCacheMaxAgeMs) : o.verifiedCacheMs;
+  const verified = new LRUCache<string, { id: AuthIdentity; nbf: number }>({ max: 10_000 });
+  const tolerance = o.clockToleranceS * 1000;
   return async (token, realm) => {
+    const hit = maxCacheMs > 0 ? verified.get(token) : undefined;
+    if (hit !== undefined && Date.now() + tolerance >= hit.nbf) return hit.id;
     try {
       const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions);
-      return { method: 'jwt', sub: typeof payload.sub === 'string' ? payload.sub : '', scopes: scopesOf(payload), claims: payload };
+      const id: AuthIdentity = { method: 'jwt', sub: typeof payload.sub === 'string' ? payload.sub : '', scopes: scopesOf(payload), claims: payload };
+      const untilExp = payload.exp === undefined ? maxCacheMs : payload.exp * 1000 + tolerance - Date.now();
+      const ttl = Math.min(maxCacheMs, untilExp);
+      if (ttl >= 1) verified.set(token, { id, nbf: payload.nbf === undefined ? 0 : payload.nbf * 1000 }, { ttl: Math.floor(ttl) });
+      return id;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_JWKS_TIMEOUT' || (code === undefined && o.jwksUrl !== undefined && !(err instanceof joseErrors.JOSEError))) {

@@ -1,4 +1,4 @@
-import { constants, createBrotliCompress, createGzip, type BrotliCompress, type Gzip } from 'node:zlib';
+import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
@@ -15,6 +15,12 @@ export interface CompressionOptions {
   /** brotli quality 0-11; on-the-fly compression wants a low one (11 costs ~100× the CPU of 4) */
   brotliQuality: number;
 }
+
+/**
+ * Bodies already in memory up to this size are compressed in one synchronous call: for small bodies a zlib
+ * stream's setup and thread-pool round trip cost several times the compression itself. Larger ones stream.
+ */
+const ONE_SHOT_MAX = 64 * 1024;
 
 /** Types whose bytes are already compressed: recompressing costs CPU and usually grows them. */
 const INCOMPRESSIBLE = /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar))/i;
@@ -71,6 +77,15 @@ export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
         const enc = negotiateEncoding(ae, options.encodings);
         if (enc === null) return;
 
+        if (!(body instanceof Readable) && size <= ONE_SHOT_MAX) {
+          const out = enc === 'br' ? brotliCompressSync(body, brotliOneShot(options.brotliQuality, size)) : gzipSync(body, { level: options.gzipLevel });
+          ctx.body = out;
+          h['content-length'] = String(out.length);
+          h['content-encoding'] = enc;
+          weakenEtag(h);
+          compressed.inc();
+          return;
+        }
         const z = makeStream(enc, size);
         if (body instanceof Readable) {
           // If the client leaves, the server destroys ctx.body (z); propagate to the source so its socket frees.
@@ -85,13 +100,21 @@ export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
         ctx.body = z;
         delete h['content-length'];
         h['content-encoding'] = enc;
-        // Another representation: a strong validator of the identity bytes no longer matches these.
-        const etag = h.etag;
-        if (typeof etag === 'string' && !etag.startsWith('W/')) h.etag = `W/${etag}`;
+        weakenEtag(h);
         compressed.inc();
       },
     };
   },
 };
+
+function brotliOneShot(quality: number, size: number): { params: Record<number, number> } {
+  return { params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_SIZE_HINT]: size } };
+}
+
+/** Another representation: a strong validator of the identity bytes no longer matches these. */
+function weakenEtag(h: import('node:http').OutgoingHttpHeaders): void {
+  const etag = h.etag;
+  if (typeof etag === 'string' && !etag.startsWith('W/')) h.etag = `W/${etag}`;
+}
 
 export default compressionPlugin;

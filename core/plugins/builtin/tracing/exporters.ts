@@ -12,10 +12,9 @@ const MEMORY_CAP = 10_000;
  */
 export class MemoryExporter implements SpanExporter {
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    for (const s of spans) {
-      if (finished.length >= MEMORY_CAP) finished.shift();
-      finished.push(s);
-    }
+    // Dropping the older half at once keeps this amortised O(1) (shift() per span would copy the whole array).
+    if (finished.length + spans.length > MEMORY_CAP) finished.splice(0, Math.max(MEMORY_CAP >> 1, finished.length + spans.length - MEMORY_CAP));
+    for (const s of spans) finished.push(s);
     done({ code: ExportResultCode.SUCCESS });
   }
   shutdown(): Promise<void> {
