@@ -10,6 +10,7 @@ import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
 import { AdminServer } from './admin.js';
 import { Orchestrator } from './orchestrator.js';
 import { runWorker } from './worker.js';
+import { dryRun } from './runtime.js';
 import { variantNames } from './variants.js';
 
 const HELP = `ts-gateway: high-performance API gateway
@@ -108,6 +109,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (flags.check) {
+    const problems = await dryRun(initial.config, createLogger({ level: 'silent', pretty: false }));
+    if (problems.length > 0) {
+      process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n`);
+      process.exit(1);
+    }
     process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid\n`);
     return;
   }

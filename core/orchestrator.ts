@@ -6,9 +6,7 @@ import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
 import { redactConfig } from './config/redact.js';
 import type { AdminSource } from './admin.js';
-import { GatewayMetrics } from './metrics.js';
-import { GatewayRuntime } from './runtime.js';
-import { recorderFactory } from './variants.js';
+import { dryRun } from './runtime.js';
 import type { ReloadResult } from './gateway.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
 
@@ -145,13 +143,8 @@ export class Orchestrator {
    * on different configs.
    */
   async apply(config: GatewayConfig): Promise<ReloadResult> {
-    const dryMetrics = new GatewayMetrics(recorderFactory(config.variants.metrics));
-    const dry = await GatewayRuntime.build(config, this.version + 1, {
-      metrics: dryMetrics, logger: this.logger, workerId: -1, workerCount: config.server.workers, counters: new Map(),
-    });
-    dryMetrics.close();
-    if ('errors' in dry) return this.rejectReload(dry.errors);
-    await dry.runtime.dispose();
+    const errors = await dryRun(config, this.logger);
+    if (errors.length > 0) return this.rejectReload(errors);
     // Listener and process-level settings need a restart; keep the running ones.
     config.server = { ...config.server, host: this.config.server.host, port: this.config.server.port, workers: this.config.server.workers };
     this.version++;

@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';
 import type { Router } from './router.js';
-import { routerFactory } from './variants.js';
+import { recorderFactory, routerFactory } from './variants.js';
 import { GatewayMetrics, RouteMetrics } from './metrics.js';
 import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
 import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from './plugins/executor.js';
@@ -207,6 +207,22 @@ export class GatewayRuntime {
     this.retired = true;
     this.inFlight = 0;
     await this.maybeDispose();
+  }
+}
+
+/**
+ * Builds a throwaway runtime (plugins initialised, then destroyed) to find what validation alone cannot:
+ * unknown plugins, plugin options, a plugin whose init throws, handlers nobody registered.
+ */
+export async function dryRun(config: GatewayConfig, logger: Logger): Promise<string[]> {
+  const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics));
+  try {
+    const built = await GatewayRuntime.build(config, 0, { metrics, logger, workerId: -1, workerCount: config.server.workers, counters: new Map() });
+    if ('errors' in built) return built.errors;
+    await built.runtime.dispose();
+    return [];
+  } finally {
+    metrics.close();
   }
 }
 

@@ -11,6 +11,8 @@ import { runErrorHooks, runPhase, type PluginSlot } from './plugins/executor.js'
 import { MalformedPathError } from './router.js';
 import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './errors.js';
 import type { ServerConfig } from './config/types.js';
+import { bodyPending, checkRequest, overflowStatus, PerIpConnections, rawErrorResponse, REQUEST_OK, type RequestLimits } from './limits.js';
+import { OverloadMonitor, overloadEnabled } from './overload.js';
 
 const NO_SLOTS: readonly PluginSlot[] = [];
 
@@ -35,6 +37,10 @@ export class GatewayServer {
   private draining = false;
   private accessLog: boolean;
   private readonly sockets = new Set<Socket>();
+  private readonly limits: RequestLimits;
+  private readonly perIp: PerIpConnections | null;
+  /** null when no overload threshold is configured: the request path then pays nothing for it */
+  readonly overload: OverloadMonitor | null;
 
   constructor(runtime: GatewayRuntime, private readonly opts: GatewayServerOptions) {
     this.runtime = runtime;
@@ -45,12 +51,27 @@ export class GatewayServer {
       headersTimeout: s.headersTimeoutMs,
       requestTimeout: s.requestTimeoutMs,
       maxHeaderSize: s.maxHeaderSize,
+      connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
       noDelay: true,
     });
+    this.limits = { maxUrlLength: s.maxUrlLength, maxHeaderCount: s.maxHeaderCount };
+    this.perIp = s.maxConnectionsPerIp > 0 ? new PerIpConnections(s.maxConnectionsPerIp) : null;
+    this.overload = overloadEnabled(s.overload) ? new OverloadMonitor(s.overload) : null;
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('connection', (socket: Socket) => this.onConnection(socket));
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onCheckContinue(req, res));
+    // No route tunnels CONNECT: without a listener Node would drop the socket silently; answer instead.
+    this.http.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      socket.end(rawErrorResponse(405, 'Method Not Allowed'), () => socket.destroy());
+    });
+  }
+
+  /** Connections refused by the per-IP cap, and the overload state (for /stats and /ready). */
+  limitStats(): { perIpRefused: number; overload: ReturnType<OverloadMonitor['stats']> | null } {
+    return { perIpRefused: this.perIp?.refused ?? 0, overload: this.overload?.stats() ?? null };
   }
 
   get currentRuntime(): GatewayRuntime {
@@ -85,6 +106,33 @@ export class GatewayServer {
       m.activeConnections--;
       this.sockets.delete(socket);
     });
+    if (this.perIp !== null && !this.perIp.admit(socket)) {
+      // Stop the parser reading first, so no request on this socket reaches the pipeline.
+      socket.pause();
+      socket.on('error', () => socket.destroy());
+      socket.end(rawErrorResponse(503, 'Service Unavailable', 'retry-after: 1\r\n'), () => socket.destroy());
+    }
+  }
+
+  /**
+   * `Expect: 100-continue`: Node would answer 100 before the pipeline runs, inviting a body the gateway may
+   * refuse (body-limit, auth, 404). The 100 goes out only when something starts reading the body; a request
+   * answered without reading it (413, 401, ...) never gets one, so the client never sends the body.
+   */
+  private onCheckContinue(req: IncomingMessage, res: ServerResponse): void {
+    let sent = false;
+    const go = (): void => {
+      if (sent) return;
+      sent = true;
+      req.off('newListener', onListener);
+      if (!res.headersSent && !res.writableEnded) res.writeContinue();
+    };
+    const onListener = (event: string | symbol): void => {
+      if (event === 'data' || event === 'readable') go();
+    };
+    req.on('newListener', onListener);
+    req.once('resume', go);
+    this.onRequest(req, res);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
@@ -93,18 +141,68 @@ export class GatewayServer {
       socket.destroy();
       return;
     }
+    const s = socket as HttpSocket;
+    // llhttp stays in its error state and reports again on every later packet: answer once.
+    if (s[kAnswered] === true) return;
+    s[kAnswered] = true;
+    socket.pause();
     let status = 400;
-    if (err.code === 'HPE_HEADER_OVERFLOW') status = 431;
+    if (err.code === 'HPE_HEADER_OVERFLOW') status = overflowStatus((err as { rawPacket?: unknown }).rawPacket, this.opts.server.maxUrlLength);
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
     else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
-    const body = errorBody(status);
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : status === 414 ? 'URI Too Long' : 'Bad Request'}\r\n` +
-        `content-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
-    );
+    const answer = (): void => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(rawErrorResponse(status, STATUS_CODES[status] ?? 'Bad Request'), () => socket.destroy());
+    };
+    const current = s._httpMessage;
+    if (current === null || current === undefined) {
+      answer();
+      return;
+    }
+    const incoming = s.parser?.incoming;
+    if (incoming !== null && incoming !== undefined && !incoming.complete) {
+      // The bad bytes are the body of a request being answered (or a slow POST timed out): that exchange cannot
+      // complete. A status line after a started response would corrupt it, so then the connection is just cut.
+      if (current.headersSent) socket.destroy();
+      else answer();
+      return;
+    }
+    // The bad bytes follow complete pipelined requests still being answered: their responses go out first, in
+    // order, then the error; answering now would hand the client the 400 as the answer to an earlier request.
+    whenIdle(s, answer);
+  }
+
+  /** Overload: answered at once, before routing, so no plugin and no upstream sees the request. */
+  private shed(req: IncomingMessage, res: ServerResponse, ov: OverloadMonitor): void {
+    ov.shed++;
+    this.opts.metrics.h1Requests++;
+    res.writeHead(503, errorHeaders(503, { 'retry-after': ov.retryAfter }));
+    res.end(req.method === 'HEAD' ? undefined : errorBody(503));
+    this.opts.metrics.record(this.opts.metrics.unmatched, 503, 0);
+  }
+
+  /** A request Node parsed but checkRequest refused: answered and the connection closed. */
+  private reject(req: IncomingMessage, res: ServerResponse, status: number): void {
+    this.opts.metrics.h1Requests++;
+    res.writeHead(status, errorHeaders(status, { connection: 'close' }));
+    res.end(req.method === 'HEAD' ? undefined : errorBody(status));
+    this.opts.metrics.record(this.opts.metrics.unmatched, status, 0);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ov = this.overload;
+    if (ov !== null && ov.overloaded) {
+      this.shed(req, res, ov);
+      return;
+    }
+    const bad = checkRequest(req, this.limits);
+    if (bad !== REQUEST_OK) {
+      this.reject(req, res, bad);
+      return;
+    }
     const rt = this.runtime;
     rt.inFlight++;
     this.opts.metrics.inFlight++;
@@ -184,6 +282,14 @@ export class GatewayServer {
         break;
       case RouteKind.Upstream:
         if (rt.upstreams === null) throw new HttpError(502);
+        if (bodyPending(ctx.req!)) {
+          // llhttp emits 'request' at the end of the head and parses the rest of the packet after it: one turn
+          // later, a broken body in the same packet (bad chunk, smuggling attempt) has been refused and nothing
+          // has been sent upstream. Requests without a body never wait.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          const sock = ctx.req!.socket;
+          if (sock === null || sock.destroyed || sock.writableEnded) throw new HttpError(400);
+        }
         await rt.upstreams.handle(ctx, route.config);
         break;
       case RouteKind.Handler: {
@@ -292,6 +398,12 @@ export class GatewayServer {
 
   /** Upgrade requests go through routing and the preRoute/preHandler hooks (auth applies to WebSockets). */
   private async runUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const bad = checkRequest(req, this.limits);
+    if (bad !== REQUEST_OK) {
+      socket.on('error', () => socket.destroy());
+      socket.end(rawErrorResponse(bad, STATUS_CODES[bad] ?? 'Bad Request'), () => socket.destroy());
+      return;
+    }
     const rt = this.runtime;
     const ctx = new RequestContext();
     ctx.req = req;
@@ -345,11 +457,39 @@ export class GatewayServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     clearInterval(idleSweep);
+    this.overload?.close();
     this.http.closeAllConnections();
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.runtime.dispose();
   }
+}
+
+const kAnswered = Symbol('clientErrorAnswered');
+
+/** The parts of Node's http server socket state onClientError needs (internal but stable since Node 12). */
+type HttpSocket = Duplex & {
+  _httpMessage?: ServerResponse | null;
+  parser?: { incoming?: IncomingMessage | null } | null;
+  [kAnswered]?: boolean;
+};
+
+/** Calls `done` once every response queued on this keep-alive socket has finished (or the socket closed). */
+function whenIdle(socket: HttpSocket, done: () => void): void {
+  const current = socket._httpMessage;
+  if (current === null || current === undefined || socket.destroyed) {
+    done();
+    return;
+  }
+  let fired = false;
+  const next = (): void => {
+    if (fired) return;
+    fired = true;
+    // Node assigns the next queued response to the socket in its own 'finish' listener; look again after it.
+    setImmediate(() => whenIdle(socket, done));
+  };
+  current.once('finish', next);
+  current.once('close', next);
 }
 
 function writeRawResponse(socket: Duplex, ctx: RequestContext): void {

@@ -85,6 +85,12 @@ describe('CLI startup on invalid config', () => {
     expect(bad.stderr).toContain('/routes: must be array');
   });
 
+  it('--check also resolves plugins (unknown name, bad options)', () => {
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig({ ...ok, plugins: [{ name: 'no-such-plugin' }] })], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('/plugins/0/name: unknown plugin "no-such-plugin"');
+  });
+
   it('a half-written file is a clear error', () => {
     const file = writeConfig(ok);
     const text = readFileSync(file, 'utf8');
