@@ -84,6 +84,23 @@ describe('tracing', () => {
   });
 });
 
+describe('tracing: exporter none', () => {
+  it("propagates without recording, keeping the caller's sampled flag", async () => {
+    const g = await gatewayFor({
+      plugins: [{ name: 'tracing', options: {} }],
+      routes: [{ path: '/e', methods: ['GET'], handler: 'echo' }],
+    });
+    try {
+      const sampled = JSON.parse((await request(`${g.url}/e`, { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } })).body).headers.traceparent as string;
+      expect(sampled).toMatch(new RegExp(`^00-${TRACE_ID}-(?!${PARENT})[0-9a-f]{16}-01$`));
+      const fresh = JSON.parse((await request(`${g.url}/e`)).body).headers.traceparent as string;
+      expect(fresh).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
 describe('tracing: OTLP/HTTP exporter', () => {
   it('posts spans as OTLP JSON to the collector', async () => {
     const bodies: unknown[] = [];

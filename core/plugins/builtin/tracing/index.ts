@@ -67,8 +67,9 @@ export const tracingPlugin: GatewayPlugin<TracingOptions> = {
     }
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': options.serviceName }),
-      // With no exporter nothing is recorded; ids are still generated so traceparent propagates.
-      sampler: processors.length === 0 ? new AlwaysOffSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio) }),
+      // With no exporter new traces are not recorded, but ids are generated so traceparent propagates, and a
+      // caller's sampled flag is kept (parent-based) so services further down still record their part.
+      sampler: new ParentBasedSampler({ root: processors.length === 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(options.sampleRatio) }),
       spanProcessors: processors,
     });
     const tracer = provider.getTracer('ts-gateway', tracingPlugin.version);
