@@ -187,7 +187,7 @@ export class GatewayServer {
   /** A request Node parsed but checkRequest refused: answered and the connection closed. */
   private reject(req: IncomingMessage, res: ServerResponse, status: number): void {
     this.opts.metrics.h1Requests++;
-    res.writeHead(status, errorHeaders(status, { connection: 'close' }));
+    res.writeHead(status, errorHeaders(status, req.httpVersionMajor < 2 ? { connection: 'close' } : undefined));
     res.end(req.method === 'HEAD' ? undefined : errorBody(status));
     this.opts.metrics.record(this.opts.metrics.unmatched, status, 0);
   }
@@ -342,6 +342,9 @@ export class GatewayServer {
       this.afterSend(ctx, rt, route, metricsRoute, res.headersSent ? ctx.statusCode : 499);
       return;
     }
+    // Draining: requests accepted before the signal still get their answer, marked as the connection's last.
+    // (HTTP/2 has no connection header: its drain is the GOAWAY sent when the listener closes.)
+    if (this.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
     const body = ctx.body;
     const isHead = ctx.method === 'HEAD';
     if (body instanceof Readable) {
