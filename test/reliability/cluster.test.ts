@@ -1,0 +1,242 @@
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, type CliGateway } from '../support/cli.js';
+import { request } from '../support/http.js';
+import { exchange, parseResponses, sleep, until } from './support.js';
+
+/**
+ * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
+ * running while the fault happens and counts every request's outcome.
+ */
+const running: CliGateway[] = [];
+afterEach(async () => {
+  while (running.length > 0) await running.pop()!.stop('SIGKILL');
+});
+
+// Test-only plugins: a crash handler, a slow hook, and one whose init throws.
+const pluginDir = mkdtempSync(join(tmpdir(), 'gw-rel-plugins-'));
+writeFileSync(join(pluginDir, 'crash.mjs'), `
+export default { name: 'crash', version: '1.0.0', init(o, api) {
+  api.registerHandler('crash', (ctx) => { setImmediate(() => { throw new Error('injected crash in worker ' + api.workerId); }); ctx.send(200, null, 'bye'); });
+  return {};
+} };`);
+writeFileSync(join(pluginDir, 'slow.mjs'), `
+export default { name: 'slow', version: '1.0.0',
+  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`);
+writeFileSync(join(pluginDir, 'init-throws.mjs'), `
+export default { name: 'init-throws', version: '1.0.0', init() { throw new Error('init refuses'); } };`);
+
+let upstream: http.Server;
+let upstreamUrl = '';
+beforeAll(async () => {
+  upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(`up:${req.url}`));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => {
+  upstream.closeAllConnections();
+  upstream.close(() => r());
+}));
+
+function cfg(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    logging: { level: 'info', accessLog: false },
+    pluginDirs: [pluginDir],
+    upstreams: { app: { targets: [upstreamUrl] } },
+    routes: [
+      { path: '/v', methods: ['GET'], response: { body: version } },
+      { path: '/api/*', upstream: 'app' },
+      { path: '/crash', handler: 'crash' },
+      { path: '/slow', methods: ['GET'], response: { body: 'slow' }, plugins: [{ name: 'slow', options: { ms: 500 } }] },
+    ],
+    plugins: [{ name: 'crash' }],
+    ...extra,
+  };
+}
+
+interface Tally {
+  ok: number;
+  failedOnce: number;
+  failed: string[];
+}
+
+/**
+ * `concurrency` loops of fresh-connection requests until stop(); a transport error is retried once (what a
+ * client does when the connection it used dies), a second failure or a non-200 counts as lost.
+ */
+function loadWhile(url: string, paths: string[], concurrency: number): { stop(): Promise<Tally> } {
+  const tally: Tally = { ok: 0, failedOnce: 0, failed: [] };
+  let stopped = false;
+  const deadline = Date.now() + 30_000;
+  const loops = Array.from({ length: concurrency }, async (_, k) => {
+    let i = k;
+    while (!stopped && Date.now() < deadline) {
+      const path = paths[i++ % paths.length]!;
+      let r = await request(url + path, { agent: false, timeoutMs: 5000 }).catch((e: Error) => e);
+      if (r instanceof Error) {
+        tally.failedOnce++;
+        r = await request(url + path, { agent: false, timeoutMs: 5000 }).catch((e: Error) => e);
+      }
+      if (r instanceof Error) tally.failed.push(`${path}: ${r.message}`);
+      else if (r.status !== 200) tally.failed.push(`${path}: ${r.status}`);
+      else tally.ok++;
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      return tally;
+    },
+  };
+}
+
+interface Stats {
+  workers: Array<{ id: number; pid: number; alive: boolean; restarts: number }>;
+  lastReloadError: string[] | null;
+  configVersion: number;
+}
+const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
+
+describe('worker crashes', () => {
+  it('uncaught exception and SIGKILL: the other worker is unaffected, the crashed one restarts with backoff, retried requests all succeed', async () => {
+    const gw = await startCli(cfg('w'), ['--workers', '2']);
+    running.push(gw);
+    const s0 = await stats(gw);
+    const load = loadWhile(gw.url, ['/v', '/api/a'], 8);
+    await sleep(200);
+
+    // 1: an uncaught exception, twice in a row in the same slot → restart delays 100 ms then 200 ms.
+    const crashOnce = async (): Promise<number> => {
+      const before = await stats(gw);
+      await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
+      let crashed = -1;
+      await until(async () => {
+        const now = await stats(gw);
+        const w = now.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
+        if (w !== undefined && w.alive) crashed = w.id;
+        return crashed !== -1;
+      }, 10_000, 50);
+      return crashed;
+    };
+    const first = await crashOnce();
+    expect(first).toBeGreaterThanOrEqual(0);
+    // the survivor was not restarted
+    const mid = await stats(gw);
+    const survivor = mid.workers.find((w) => w.id !== first)!;
+    expect(survivor.pid).toBe(s0.workers.find((w) => w.id === survivor.id)!.pid);
+    expect(survivor.restarts).toBe(0);
+
+    // 2: SIGKILL the survivor from outside.
+    process.kill(survivor.pid, 'SIGKILL');
+    expect(await until(async () => {
+      const s = await stats(gw);
+      const w = s.workers.find((x) => x.id === survivor.id)!;
+      return w.alive && w.pid !== survivor.pid && w.restarts === 1;
+    }, 10_000, 50)).toBe(true);
+    await sleep(300);
+    const tally = await load.stop();
+
+    expect(tally.failed).toEqual([]);
+    expect(tally.ok).toBeGreaterThan(50);
+    // only requests that were on a dying worker needed their retry: at most the in-flight ones (8 loops) per crash
+    expect(tally.failedOnce).toBeLessThanOrEqual(16);
+    const restarts = [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
+    expect(restarts).toEqual([100, 100]);
+    expect(gw.output()).toContain('injected crash in worker');
+
+    // backoff: the same slot crashing again soon after its restart waits twice as long
+    await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
+    expect(await until(() => [...gw.output().matchAll(/"restartInMs":(\d+)/g)].length === 3, 10_000)).toBe(true);
+    const third = [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]))[2];
+    expect(third).toBe(200);
+  });
+});
+
+/** Atomic replace, as deploy tools do. */
+function replaceFile(file: string, content: string): void {
+  writeFileSync(`${file}.tmp`, content);
+  renameSync(`${file}.tmp`, file);
+}
+
+describe('hot reload under load', () => {
+  it('valid, invalid, half-written and init-throws configs: zero failed requests, the last valid one serves', async () => {
+    const gw = await startCli(cfg('v1'), ['--workers', '2']);
+    running.push(gw);
+    const load = loadWhile(gw.url, ['/v', '/api/r'], 8);
+    const body = async (): Promise<string> => (await request(`${gw.url}/v`, { agent: false })).body;
+    await sleep(200);
+
+    replaceFile(gw.configFile, JSON.stringify(cfg('v2')));
+    expect(await until(async () => (await body()) === 'v2', 10_000)).toBe(true);
+
+    const rejected = async (needle: string): Promise<boolean> =>
+      until(async () => (await stats(gw)).lastReloadError?.some((e) => e.includes(needle)) ?? false, 10_000, 50);
+
+    replaceFile(gw.configFile, JSON.stringify({ routes: [{ path: 'no-slash', response: {} }] }));
+    expect(await rejected('/routes/0/path')).toBe(true);
+
+    // half-written: a truncated file written in place (no rename)
+    writeFileSync(gw.configFile, JSON.stringify(cfg('v3')).slice(0, 40));
+    await sleep(300);
+
+    replaceFile(gw.configFile, JSON.stringify(cfg('v4', { plugins: [{ name: 'crash' }, { name: 'init-throws' }] })));
+    expect(await rejected('init refuses')).toBe(true);
+
+    await sleep(300);
+    const tally = await load.stop();
+    expect(tally.failed).toEqual([]);
+    expect(tally.failedOnce).toBe(0);
+    expect(tally.ok).toBeGreaterThan(50);
+    for (let i = 0; i < 10; i++) expect(await body()).toBe('v2');
+    const s = await stats(gw);
+    expect(s.workers.every((w) => w.alive && w.restarts === 0)).toBe(true);
+  });
+});
+
+describe('SIGTERM under load', () => {
+  it('every accepted request is answered (Connection: close), idle keep-alive sockets are closed, exit 0 within the drain deadline', async () => {
+    const gw = await startCli(cfg('t', { server: { shutdownTimeoutMs: 4000 } }), ['--workers', '2']);
+    running.push(gw);
+    // idle keep-alive connections: one answered request each, then silence
+    const idle: Array<{ socket: net.Socket; closed: Promise<void> }> = [];
+    for (let i = 0; i < 6; i++) {
+      const socket = net.connect(gw.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      await new Promise((r) => socket.once('connect', r));
+      const got = new Promise<string>((r) => socket.once('data', (c: Buffer) => r(c.toString())));
+      socket.write('GET /v HTTP/1.1\r\nHost: gw\r\n\r\n');
+      expect((await got).startsWith('HTTP/1.1 200')).toBe(true);
+      idle.push({ socket, closed });
+    }
+    // in-flight: slow requests on keep-alive connections, accepted before the signal
+    const inflight = Array.from({ length: 12 }, () => exchange(gw.port, ['GET /slow HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true, timeoutMs: 8000 }));
+    await sleep(200);
+    const t0 = Date.now();
+    const code = gw.stop('SIGTERM');
+    const results = await Promise.all(inflight);
+    for (const r of results) {
+      expect(r.responses.map((x) => x.status)).toEqual([200]);
+      expect(r.responses[0]!.headers.connection).toBe('close');
+      expect(r.closed).toBe(true);
+    }
+    expect(await until(async () => {
+      await Promise.all(idle.map((i) => i.closed));
+      return true;
+    }, 5000)).toBe(true);
+    expect(await code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4000 + 2000);
+    // nothing listens any more
+    const after = await exchange(gw.port, ['GET /v HTTP/1.1\r\nHost: gw\r\n\r\n'], { timeoutMs: 1000 });
+    expect(parseResponses(after.raw, true)).toEqual([]);
+  });
+});
