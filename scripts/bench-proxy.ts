@@ -9,7 +9,7 @@
  * Every run is bounded by --duration; servers are child processes killed by pid at the end.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -54,6 +54,8 @@ s.listen(Number(process.env.PORT), '127.0.0.1', () => process.send && process.se
 interface Row {
   name: string;
   reqPerSec: number;
+  /** CPU time of the server process under test per request (Linux /proc), -1 when unavailable */
+  cpuUsPerReq: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -106,7 +108,7 @@ async function waitReady(url: string, ms = 15000): Promise<void> {
 }
 
 function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
   return new Promise((resolve) => {
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
     child.once('exit', () => {
@@ -121,12 +123,26 @@ async function load(url: string, duration: number, connections: number): Promise
   return autocannon({ url, connections, duration, pipelining: 1 });
 }
 
-async function measure(name: string, url: string, o: { duration: number; warmup: number; connections: number }): Promise<Omit<Row, 'ofDirect'>> {
+/** utime+stime of a process in seconds (Linux), or -1. CPU per request is steadier than req/s on a shared box. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return -1;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return -1;
+  }
+}
+
+async function measure(name: string, url: string, server: ChildProcess, o: { duration: number; warmup: number; connections: number }): Promise<Omit<Row, 'ofDirect'>> {
   await waitReady(url);
   if (o.warmup > 0) await load(url, o.warmup, o.connections);
+  const c0 = cpuSeconds(server.pid);
   const r = await load(url, o.duration, o.connections);
-  const row = { name, reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
-  process.stderr.write(`  ${name}: ${row.reqPerSec} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
+  const c1 = cpuSeconds(server.pid);
+  const cpuUsPerReq = c0 < 0 || c1 < 0 || r.requests.total === 0 ? -1 : Math.round(((c1 - c0) * 1e6) / r.requests.total);
+  const row = { name, reqPerSec: Math.round(r.requests.average), cpuUsPerReq, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  process.stderr.write(`  ${name}: ${row.reqPerSec} req/s, ${cpuUsPerReq} µs CPU/req, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
   return row;
 }
 
@@ -160,12 +176,12 @@ async function main(): Promise<void> {
     const upstream = launch(sideCpu, ['-e', UPSTREAM_SRC], { PORT: String(upPort), BODY_BYTES: String(values.body) });
     children.push(upstream);
     const upUrl = `http://127.0.0.1:${upPort}`;
-    rows.push(await measure('direct', `${upUrl}/bench`, o));
+    rows.push(await measure('direct', `${upUrl}/bench`, upstream, o));
 
     const hwPort = await freePort();
     const hw = launch(proxyCpu, ['-e', HANDWRITTEN_SRC], { PORT: String(hwPort), UP_HOST: '127.0.0.1', UP_PORT: String(upPort) });
     children.push(hw);
-    rows.push(await measure('hand-written proxy', `http://127.0.0.1:${hwPort}/bench`, o));
+    rows.push(await measure('hand-written proxy', `http://127.0.0.1:${hwPort}/bench`, hw, o));
     await stop(hw);
 
     for (const variant of Object.keys(upstreamClientVariants)) {
@@ -184,7 +200,7 @@ async function main(): Promise<void> {
       );
       const gw = launch(proxyCpu, [CLI, '--config', file], {});
       children.push(gw);
-      rows.push(await measure(`gateway (${variant})`, `http://127.0.0.1:${port}/bench`, o));
+      rows.push(await measure(`gateway (${variant})`, `http://127.0.0.1:${port}/bench`, gw, o));
       await stop(gw);
     }
   } finally {
@@ -195,9 +211,9 @@ async function main(): Promise<void> {
   const direct = rows[0]!.reqPerSec || 1;
   const table: Row[] = rows.map((r) => ({ ...r, ofDirect: Math.round((r.reqPerSec / direct) * 1000) / 10 }));
   const md = [
-    `| case | req/s | % of direct | p50 ms | p99 ms | errors | non-2xx |`,
-    `|---|---:|---:|---:|---:|---:|---:|`,
-    ...table.map((r) => `| ${r.name} | ${r.reqPerSec} | ${r.ofDirect}% | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`),
+    `| case | req/s | % of direct | server CPU µs/req | p50 ms | p99 ms | errors | non-2xx |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|`,
+    ...table.map((r) => `| ${r.name} | ${r.reqPerSec} | ${r.ofDirect}% | ${r.cpuUsPerReq < 0 ? 'n/a' : r.cpuUsPerReq} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`),
   ].join('\n');
   process.stdout.write(`${md}\n`);
   if (values.out !== undefined) {
