@@ -148,6 +148,26 @@ describe.each(CLIENT_VARIANTS)('balancer distribution through the gateway (%s cl
     expect(await hits('least-connections', null, 60)).toEqual({ a: 20, b: 20, c: 20 });
   });
 
+  it('least-connections steers concurrent load away from a slow target', async () => {
+    const slow = await startUpstream('slow', (_req, res) => setTimeout(() => res.end('slow'), 150));
+    const fast = await startUpstream('fast');
+    const gw = await startProxy(variant, { svc: { targets: [slow.url, fast.url], balancer: 'least-connections' } }, [{ path: '/*', upstream: 'svc' }]);
+    gws.push(gw);
+    const c: Record<string, number> = { slow: 0, fast: 0 };
+    let issued = 0;
+    const worker = async (): Promise<void> => {
+      while (issued < 40) {
+        issued++;
+        c[(await request(gw.url, { path: '/x' })).body]!++;
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    await slow.close();
+    await fast.close();
+    expect(c.slow! + c.fast!).toBe(40);
+    expect(c.slow! * 3).toBeLessThan(c.fast!);
+  });
+
   it('p2c reaches every target', async () => {
     const c = await hits('p2c', null, 90);
     expect(c.a! + c.b! + c.c!).toBe(90);
