@@ -90,6 +90,59 @@ export interface ServerConfig {
   connectionsCheckingIntervalMs: number;
   /** load shedding (core/overload.ts): every threshold 0 = off */
   overload: OverloadSettings;
+  /** TLS termination (core/tls.ts); absent = cleartext listener */
+  tls?: TlsConfig;
+  /**
+   * HTTP/2 on the client side (core/h2.ts). true: with `tls`, ALPN offers h2 and falls back to http/1.1 on the
+   * same listener (no effect without tls); false: HTTP/1.1 only; "h2c": cleartext HTTP/2 with prior knowledge
+   * (internal hops; no HTTP/1.1 on that listener; not combinable with tls)
+   */
+  http2: boolean | 'h2c';
+  http2Limits: Http2Limits;
+  /** extra cleartext listener answering every request with 308 to https (needs tls) */
+  redirectHttp?: RedirectHttpConfig;
+  /** Strict-Transport-Security on every TLS response (needs tls) */
+  hsts?: HstsConfig;
+}
+
+export interface TlsKeyPair {
+  /** PEM file paths */
+  cert: string;
+  key: string;
+}
+
+export interface TlsConfig extends TlsKeyPair {
+  /** PEM file of extra CA certificates (chain sent to clients) */
+  ca?: string;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.2 suites; TLS 1.3 suites are OpenSSL's defaults) */
+  ciphers?: string;
+  /** per server name (SNI) certificates; "*.example.com" matches one label */
+  sni: Record<string, TlsKeyPair>;
+}
+
+export interface Http2Limits {
+  maxConcurrentStreams: number;
+  /** uncompressed header list bytes per request; default server.maxHeaderSize */
+  maxHeaderListSize?: number;
+  /** an HTTP/2 session without any frame for this long is closed gracefully (GOAWAY); 0 = never */
+  idleTimeoutMs: number;
+  /** CVE-2023-44487 guard: more than maxResets client-reset streams within windowMs closes the session */
+  rapidReset: { maxResets: number; windowMs: number };
+}
+
+export interface RedirectHttpConfig {
+  port: number;
+  /** address of the redirect listener (default server.host) */
+  host?: string;
+  /** port put in the Location header (default: the TLS listener's bound port; omitted when 443) */
+  httpsPort?: number;
+}
+
+export interface HstsConfig {
+  maxAgeS: number;
+  includeSubDomains: boolean;
+  preload: boolean;
 }
 
 export interface OverloadSettings {
