@@ -89,6 +89,71 @@ export const gatewaySchema = {
             retryAfterS: { type: 'integer', minimum: 0, default: 1 },
           },
         },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: {
+            cert: { type: 'string', minLength: 1 },
+            key: { type: 'string', minLength: 1 },
+            ca: { type: 'string', minLength: 1 },
+            minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+            ciphers: { type: 'string', minLength: 1 },
+            sni: {
+              type: 'object',
+              default: {},
+              propertyNames: { pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$' },
+              additionalProperties: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['cert', 'key'],
+                properties: {
+                  cert: { type: 'string', minLength: 1 },
+                  key: { type: 'string', minLength: 1 },
+                },
+              },
+            },
+          },
+        },
+        http2: { anyOf: [{ type: 'boolean' }, { const: 'h2c' }], default: true },
+        http2Limits: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 4294967295, default: 128 },
+            maxHeaderListSize: { type: 'integer', minimum: 1024, maximum: 16777215 },
+            idleTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
+            rapidReset: {
+              type: 'object',
+              additionalProperties: false,
+              default: {},
+              properties: {
+                maxResets: { type: 'integer', minimum: 1, default: 200 },
+                windowMs: { type: 'integer', minimum: 1, default: 10000 },
+              },
+            },
+          },
+        },
+        redirectHttp: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          properties: {
+            port: { type: 'integer', minimum: 0, maximum: 65535 },
+            host: { type: 'string', minLength: 1 },
+            httpsPort: { type: 'integer', minimum: 1, maximum: 65535 },
+          },
+        },
+        hsts: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            maxAgeS: { type: 'integer', minimum: 0, default: 31536000 },
+            includeSubDomains: { type: 'boolean', default: false },
+            preload: { type: 'boolean', default: false },
+          },
+        },
       },
     },
     admin: {
