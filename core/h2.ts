@@ -1,0 +1,421 @@
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import https from 'node:https';
+import type { Server as NetServer } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { ServerConfig } from './config/types.js';
+import type { GatewayMetrics } from './metrics.js';
+import { errorBody, errorHeaders } from './errors.js';
+import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from './tls.js';
+
+/**
+ * The client-facing listener and its protocols: cleartext HTTP/1.1 (Node's http server, built by the caller),
+ * HTTPS/1.1, HTTPS with ALPN h2 + http/1.1 fallback on one listener, or cleartext h2c (prior knowledge).
+ *
+ * The request pipeline (core/server.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat API
+ * (Http2ServerRequest/Http2ServerResponse). The subclasses below close the gaps between the two APIs, only on
+ * the TLS/h2 listeners, so the cleartext HTTP/1.1 path runs exactly the code it ran before:
+ *  - request headers without pseudo-headers, `:authority` as Host (upstreams and plugins read `req.headers`);
+ *  - connection-specific response headers dropped instead of throwing ERR_HTTP2_INVALID_CONNECTION_HEADERS;
+ *  - `res.destroyed` (the pipeline checks it; the compat response lacks it);
+ *  - Strict-Transport-Security on every TLS response when configured.
+ */
+
+export type ListenerKind = 'http' | 'https' | 'h2' | 'h2c';
+
+export function listenerKind(s: ServerConfig): ListenerKind {
+  if (s.tls !== undefined) return s.http2 === false ? 'https' : 'h2';
+  return s.http2 === 'h2c' ? 'h2c' : 'http';
+}
+
+/** Requests counted per protocol (the h1/h2 counters of /stats and Prometheus). */
+export function countProtocol(m: GatewayMetrics, req: IncomingMessage): void {
+  if (req.httpVersionMajor === 2) m.h2Requests++;
+  else m.h1Requests++;
+}
+
+/**
+ * An HTTP/2 CONNECT request: Node's compat API hands the 'connect' listener (request, response) instead of
+ * (request, socket). No route tunnels CONNECT, so it gets a 405 like its HTTP/1.1 counterpart.
+ */
+export function rejectH2Connect(res: unknown): void {
+  const r = res as http2.Http2ServerResponse;
+  r.writeHead(405, errorHeaders(405));
+  r.end(errorBody(405));
+}
+
+/** RFC 9113 §8.2.2: fields that must not appear in an HTTP/2 message (Node throws on them). */
+const CONNECTION_SPECIFIC: Record<string, true> = Object.assign(Object.create(null) as Record<string, true>, {
+  connection: true,
+  'keep-alive': true,
+  'proxy-connection': true,
+  'transfer-encoding': true,
+  upgrade: true,
+  'http2-settings': true,
+  te: true,
+});
+
+function hasConnectionSpecific(h: OutgoingHttpHeaders): boolean {
+  // Five lookups instead of a key walk: the common case (none present) must stay cheap.
+  return (
+    h.connection !== undefined || h['keep-alive'] !== undefined || h['transfer-encoding'] !== undefined ||
+    h.upgrade !== undefined || h['proxy-connection'] !== undefined || h.te !== undefined || h['http2-settings'] !== undefined
+  );
+}
+
+function withoutConnectionSpecific(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in h) {
+    if (CONNECTION_SPECIFIC[name.toLowerCase()] === true) continue;
+    out[name] = h[name];
+  }
+  return out;
+}
+
+/** HTTP/2 request headers as the pipeline expects them: no pseudo-headers, `:authority` as Host (RFC 9113 §8.3.1). */
+export function normalizeH2Headers(src: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = Object.create(null) as IncomingHttpHeaders;
+  for (const name in src) {
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    out[name] = src[name];
+  }
+  // :authority wins over a Host field: the authority is what TLS (SNI) and routing saw.
+  const authority = src[':authority'];
+  if (typeof authority === 'string' && authority !== '') out.host = authority;
+  return out;
+}
+
+/** Listener state a hot reload may change without a restart; read per response / per reset. */
+interface ListenerState {
+  hsts: string | null;
+  maxResets: number;
+  resetWindowMs: number;
+}
+
+/** Streams the gateway reset itself (broken upstream body): not the client's doing, not counted as rapid reset. */
+const serverResets = new WeakSet<ServerHttp2Stream>();
+
+type AnyFn = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+const NORMALIZED = Symbol('normalizedHeaders');
+
+/**
+ * Per-listener subclasses of Node's compat classes. The overrides are installed on the prototypes because
+ * @types/node declares `headers`/`destroyed` as fields and narrows writeHead's overloads per class.
+ */
+function compatClasses(state: ListenerState) {
+  class GatewayH2Request extends http2.Http2ServerRequest {}
+  class GatewayH2Response extends http2.Http2ServerResponse {}
+  class GatewayTlsH1Response extends http.ServerResponse {}
+
+  const baseHeaders = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'headers')!.get!;
+  // Copied once per HTTP/2 request, lazily; plugins that edit req.headers edit this copy, which persists.
+  Object.defineProperty(GatewayH2Request.prototype, 'headers', {
+    configurable: true,
+    get(this: { [NORMALIZED]?: IncomingHttpHeaders }): IncomingHttpHeaders {
+      let h = this[NORMALIZED];
+      if (h === undefined) {
+        h = normalizeH2Headers(baseHeaders.call(this) as IncomingHttpHeaders);
+        this[NORMALIZED] = h;
+      }
+      return h;
+    },
+  });
+
+  const h2 = http2.Http2ServerResponse.prototype as unknown as Record<string, AnyFn>;
+  const r2 = GatewayH2Response.prototype as unknown as Record<string, AnyFn>;
+  Object.defineProperty(GatewayH2Response.prototype, 'destroyed', {
+    configurable: true,
+    get(this: http2.Http2ServerResponse): boolean {
+      return this.stream.destroyed;
+    },
+  });
+  r2.setHeader = function setHeader(this: http2.Http2ServerResponse, name: string, value: unknown): unknown {
+    if (CONNECTION_SPECIFIC[name.toLowerCase()] === true) return this;
+    return h2.setHeader!.call(this, name, value);
+  };
+  r2.writeHead = function writeHead(this: http2.Http2ServerResponse, statusCode: number, a?: unknown, b?: unknown): unknown {
+    let headers = (typeof a === 'object' && a !== null ? a : b) as OutgoingHttpHeaders | undefined;
+    if (state.hsts !== null && !this.headersSent) h2.setHeader!.call(this, 'strict-transport-security', state.hsts);
+    if (headers !== undefined && !Array.isArray(headers) && hasConnectionSpecific(headers)) headers = withoutConnectionSpecific(headers);
+    return headers === undefined ? h2.writeHead!.call(this, statusCode) : h2.writeHead!.call(this, statusCode, headers);
+  };
+  r2.destroy = function destroy(this: http2.Http2ServerResponse, err?: Error): unknown {
+    serverResets.add(this.stream);
+    return h2.destroy!.call(this, err);
+  };
+
+  const h1 = http.ServerResponse.prototype as unknown as Record<string, AnyFn>;
+  (GatewayTlsH1Response.prototype as unknown as Record<string, AnyFn>).writeHead = function writeHead(
+    this: http.ServerResponse,
+    statusCode: number,
+    a?: unknown,
+    b?: unknown,
+  ): unknown {
+    if (state.hsts !== null && !this.headersSent) this.setHeader('strict-transport-security', state.hsts);
+    return h1.writeHead!.call(this, statusCode, a, b);
+  };
+
+  return { GatewayH2Request, GatewayH2Response, GatewayTlsH1Response };
+}
+
+export interface ProtocolStats {
+  /** failed TLS handshakes ('tlsClientError': bad version/cipher, unknown CA on the client side, garbage) */
+  tlsHandshakeErrors: number;
+  h2Sessions: number;
+  h2ActiveSessions: number;
+  /** streams the client reset before the gateway finished answering */
+  h2ClientResets: number;
+  /** sessions closed by the rapid-reset guard (GOAWAY ENHANCE_YOUR_CALM) */
+  h2RapidResetCloses: number;
+  /** 308 answers of the HTTP→HTTPS redirect listener */
+  redirects: number;
+}
+
+interface ResetWindow {
+  count: number;
+  windowStart: number;
+}
+
+/** What a hot reload of the listener settings needs: errors (reload rejected) or a commit to run at the swap. */
+export interface ListenerReload {
+  errors: string[];
+  /** notes for the log: settings that need a restart and were kept */
+  kept: string[];
+  commit(): void;
+}
+
+type Settable = Record<string, unknown>;
+
+/**
+ * Owns the data-plane listener. For cleartext HTTP/1.1 it uses the server `plain()` builds (core/server.ts keeps
+ * its options); every other kind is built here from the same ServerConfig.
+ */
+export class ClientProtocols {
+  readonly server: NetServer;
+  readonly kind: ListenerKind;
+  readonly tls: TlsContexts | null;
+  readonly stats: ProtocolStats = {
+    tlsHandshakeErrors: 0, h2Sessions: 0, h2ActiveSessions: 0, h2ClientResets: 0, h2RapidResetCloses: 0, redirects: 0,
+  };
+  private readonly state: ListenerState;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly resetWindows = new WeakMap<ServerHttp2Session, ResetWindow>();
+  private redirect: http.Server | null = null;
+  private config: ServerConfig;
+
+  /** Throws TlsLoadError when a PEM file cannot be read or parsed (the validator normally caught it first). */
+  constructor(s: ServerConfig, plain: () => http.Server) {
+    this.config = s;
+    this.kind = listenerKind(s);
+    this.state = { hsts: hstsValue(s), maxResets: s.http2Limits.rapidReset.maxResets, resetWindowMs: s.http2Limits.rapidReset.windowMs };
+    this.tls = s.tls === undefined ? null : new TlsContexts(loadTlsMaterial(s.tls));
+    const classes = compatClasses(this.state);
+    switch (this.kind) {
+      case 'http':
+        this.server = plain();
+        return;
+      case 'https':
+        this.server = https.createServer({
+          ...this.tls!.defaultOptions,
+          SNICallback: this.tls!.sniCallback,
+          ALPNProtocols: ['http/1.1'],
+          keepAliveTimeout: s.keepAliveTimeoutMs,
+          headersTimeout: s.headersTimeoutMs,
+          requestTimeout: s.requestTimeoutMs,
+          maxHeaderSize: s.maxHeaderSize,
+          connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
+          noDelay: true,
+          ServerResponse: classes.GatewayTlsH1Response as typeof http.ServerResponse,
+        });
+        break;
+      case 'h2': {
+        const srv = http2.createSecureServer({
+          ...this.tls!.defaultOptions,
+          SNICallback: this.tls!.sniCallback,
+          allowHTTP1: true,
+          settings: h2Settings(s),
+          maxHeaderListPairs: Math.max(128, s.maxHeaderCount + 8),
+          Http1ServerResponse: classes.GatewayTlsH1Response as typeof http.ServerResponse,
+          Http2ServerRequest: classes.GatewayH2Request,
+          Http2ServerResponse: classes.GatewayH2Response as unknown as typeof http2.Http2ServerResponse,
+          noDelay: true,
+        } as http2.SecureServerOptions);
+        // The HTTP/1.1 fallback runs Node's http connection code against this server object: give it the same
+        // limits the cleartext listener has (Node reads them as properties; it sets only some defaults itself).
+        const o = srv as unknown as Settable;
+        o.keepAliveTimeout = s.keepAliveTimeoutMs;
+        o.headersTimeout = s.headersTimeoutMs;
+        o.requestTimeout = s.requestTimeoutMs;
+        o.maxHeaderSize = s.maxHeaderSize;
+        o.connectionsCheckingInterval = s.connectionsCheckingIntervalMs;
+        o.requireHostHeader = true;
+        this.server = srv;
+        this.watchSessions(srv);
+        break;
+      }
+      case 'h2c': {
+        const srv = http2.createServer({
+          settings: h2Settings(s),
+          maxHeaderListPairs: Math.max(128, s.maxHeaderCount + 8),
+          Http2ServerRequest: classes.GatewayH2Request,
+          Http2ServerResponse: classes.GatewayH2Response as unknown as typeof http2.Http2ServerResponse,
+        } as http2.ServerOptions);
+        this.server = srv;
+        this.watchSessions(srv);
+        break;
+      }
+    }
+    this.server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
+      this.stats.tlsHandshakeErrors++;
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Loads what a new config needs (certificates) without touching the live listener; `commit()` swaps it in.
+   * The listener kind, ports and HTTP/2 SETTINGS of open sessions need a restart; new sessions get new SETTINGS.
+   */
+  prepareReload(next: ServerConfig): ListenerReload {
+    const kept: string[] = [];
+    if (listenerKind(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
+    let material: TlsMaterial | null = null;
+    if (this.tls !== null && next.tls !== undefined) {
+      try {
+        material = loadTlsMaterial(next.tls);
+      } catch (err) {
+        if (err instanceof TlsLoadError) return { errors: err.errors, kept, commit: () => undefined };
+        throw err;
+      }
+    }
+    return {
+      errors: [],
+      kept,
+      commit: () => {
+        this.config = next;
+        if (material !== null) this.tls!.swap(this.server as TlsServer, material);
+        if (this.tls !== null) this.state.hsts = hstsValue(next);
+        this.state.maxResets = next.http2Limits.rapidReset.maxResets;
+        this.state.resetWindowMs = next.http2Limits.rapidReset.windowMs;
+        if (this.kind === 'h2' || this.kind === 'h2c') (this.server as http2.Http2Server).updateSettings(h2Settings(next));
+      },
+    };
+  }
+
+  private watchSessions(srv: http2.Http2Server | http2.Http2SecureServer): void {
+    srv.on('session', (session: ServerHttp2Session) => {
+      const stats = this.stats;
+      stats.h2Sessions++;
+      stats.h2ActiveSessions++;
+      this.sessions.add(session);
+      const win: ResetWindow = { count: 0, windowStart: 0 };
+      this.resetWindows.set(session, win);
+      // One listener function per session, shared by all its streams ('close' fires once; `this` is the stream).
+      const self = this;
+      const onStreamClose = function (this: ServerHttp2Stream): void {
+        self.onStreamClose(session, win, this);
+      };
+      session.on('stream', (stream: ServerHttp2Stream) => {
+        stream.on('close', onStreamClose);
+      });
+      session.once('close', () => {
+        stats.h2ActiveSessions--;
+        this.sessions.delete(session);
+      });
+      const idle = this.config.http2Limits.idleTimeoutMs;
+      // Graceful: GOAWAY, streams in flight finish, no new ones.
+      if (idle > 0) session.setTimeout(idle, () => session.close());
+    });
+    // Protocol errors of one session are that client's problem; Node already tears the session down.
+    srv.on('sessionError', () => undefined);
+  }
+
+  /**
+   * Rapid-reset guard (CVE-2023-44487). A stream closed with an error code or before the gateway finished
+   * writing was reset by the client (unless the gateway destroyed it itself). A stream the gateway already
+   * answered synchronously costs nothing when reset; the attack's cost is work started for streams that are
+   * reset at once, which is exactly what this counts. Too many in the window: GOAWAY ENHANCE_YOUR_CALM.
+   */
+  private onStreamClose(session: ServerHttp2Session, win: ResetWindow, stream: ServerHttp2Stream): void {
+    if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && !stream.aborted) return;
+    if (serverResets.has(stream)) return;
+    this.stats.h2ClientResets++;
+    const now = Date.now();
+    if (now - win.windowStart > this.state.resetWindowMs) {
+      win.windowStart = now;
+      win.count = 0;
+    }
+    if (++win.count > this.state.maxResets && !session.destroyed) {
+      this.stats.h2RapidResetCloses++;
+      session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+  }
+
+  /** Starts the HTTP→HTTPS redirect listener when configured; resolves to its port (null when none). */
+  async listenRedirect(tlsPort: number): Promise<number | null> {
+    const r = this.config.redirectHttp;
+    if (r === undefined || this.kind === 'http' || this.kind === 'h2c') return null;
+    const publicPort = r.httpsPort ?? tlsPort;
+    const suffix = publicPort === 443 ? '' : `:${publicPort}`;
+    const srv = http.createServer({ keepAliveTimeout: this.config.keepAliveTimeoutMs, maxHeaderSize: this.config.maxHeaderSize }, (req, res) => {
+      const host = hostOnly(req.headers.host);
+      if (host === null) {
+        res.writeHead(400, { 'content-type': 'text/plain', 'content-length': '13', connection: 'close' });
+        res.end('missing Host\n');
+        return;
+      }
+      this.stats.redirects++;
+      res.writeHead(308, { location: `https://${host}${suffix}${req.url ?? '/'}`, 'content-length': '0' });
+      res.end();
+    });
+    this.redirect = srv;
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(r.port, r.host ?? this.config.host, () => {
+        srv.off('error', reject);
+        const a = srv.address();
+        resolve(typeof a === 'object' && a !== null ? a.port : r.port);
+      });
+    });
+  }
+
+  /** Drain step: GOAWAY to HTTP/2 sessions (in-flight streams finish), idle HTTP/1.1 keep-alive sockets closed. */
+  closeIdle(): void {
+    for (const s of this.sessions) if (!s.closed) s.close();
+    if (this.redirect !== null) {
+      this.redirect.close();
+      this.redirect.closeIdleConnections();
+    }
+    // Node's HTTP/1.1 connection tracking also exists on the h2 listener (allowHTTP1) and on https servers.
+    if (this.kind !== 'h2c') http.Server.prototype.closeIdleConnections.call(this.server as http.Server);
+  }
+
+  /** Drain deadline passed: everything is cut. */
+  closeAll(): void {
+    for (const s of this.sessions) s.destroy();
+    this.redirect?.closeAllConnections();
+    if (this.kind !== 'h2c') http.Server.prototype.closeAllConnections.call(this.server as http.Server);
+  }
+
+  exportStats(): ProtocolStats & { listener: ListenerKind } {
+    return { listener: this.kind, ...this.stats };
+  }
+}
+
+function h2Settings(s: ServerConfig): http2.Settings {
+  return {
+    maxConcurrentStreams: s.http2Limits.maxConcurrentStreams,
+    maxHeaderListSize: s.http2Limits.maxHeaderListSize ?? s.maxHeaderSize,
+  };
+}
+
+/** The Host header without its port, or null when absent or not a plausible host (it goes into Location). */
+function hostOnly(h: string | undefined): string | null {
+  if (h === undefined || h === '') return null;
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    return end > 0 && /^\[[0-9A-Fa-f:.]+\]$/.test(h.slice(0, end + 1)) ? h.slice(0, end + 1) : null;
+  }
+  const colon = h.indexOf(':');
+  const name = colon === -1 ? h : h.slice(0, colon);
+  return /^[A-Za-z0-9.-]+$/.test(name) ? name : null;
+}
