@@ -5,6 +5,7 @@ import { normalizeUpstream } from './upstream-schema.js';
 import type { GatewayConfig } from './types.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { RoutePatternError } from '../router.js';
+import { tlsConfigErrors } from '../tls.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;
@@ -104,6 +105,9 @@ export function validateConfig(raw: unknown): ValidationResult {
       }
     }
   });
+
+  // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
+  errors.push(...tlsConfigErrors(config.server));
 
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }
