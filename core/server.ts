@@ -1,5 +1,5 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline, Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -13,6 +13,7 @@ import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './error
 import type { ServerConfig } from './config/types.js';
 import { bodyPending, checkRequest, overflowStatus, PerIpConnections, rawErrorResponse, REQUEST_OK, type RequestLimits } from './limits.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
+import { ClientProtocols, countProtocol, rejectH2Connect } from './h2.js';
 
 const NO_SLOTS: readonly PluginSlot[] = [];
 
@@ -32,7 +33,9 @@ export interface GatewayServerOptions {
  * A static route without hooks takes a synchronous fast path (no promise, no closure, no listener).
  */
 export class GatewayServer {
-  readonly http: Server;
+  /** the data-plane listener: node:http, https, or http2 (TLS with ALPN h2 + http/1.1, or h2c): see core/h2.ts */
+  readonly http: NetServer;
+  readonly protocols: ClientProtocols;
   private runtime: GatewayRuntime;
   private draining = false;
   private accessLog: boolean;
@@ -46,14 +49,15 @@ export class GatewayServer {
     this.runtime = runtime;
     this.accessLog = opts.accessLog;
     const s = opts.server;
-    this.http = createServer({
+    this.protocols = new ClientProtocols(s, () => createServer({
       keepAliveTimeout: s.keepAliveTimeoutMs,
       headersTimeout: s.headersTimeoutMs,
       requestTimeout: s.requestTimeoutMs,
       maxHeaderSize: s.maxHeaderSize,
       connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
       noDelay: true,
-    });
+    }));
+    this.http = this.protocols.server;
     this.limits = { maxUrlLength: s.maxUrlLength, maxHeaderCount: s.maxHeaderCount };
     this.perIp = s.maxConnectionsPerIp > 0 ? new PerIpConnections(s.maxConnectionsPerIp) : null;
     this.overload = overloadEnabled(s.overload) ? new OverloadMonitor(s.overload) : null;
@@ -63,7 +67,8 @@ export class GatewayServer {
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
     this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onCheckContinue(req, res));
     // No route tunnels CONNECT: without a listener Node would drop the socket silently; answer instead.
-    this.http.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    this.http.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      if (req.httpVersionMajor === 2) return rejectH2Connect(socket);
       socket.on('error', () => socket.destroy());
       socket.end(rawErrorResponse(405, 'Method Not Allowed'), () => socket.destroy());
     });
@@ -178,7 +183,7 @@ export class GatewayServer {
   /** Overload: answered at once, before routing, so no plugin and no upstream sees the request. */
   private shed(req: IncomingMessage, res: ServerResponse, ov: OverloadMonitor): void {
     ov.shed++;
-    this.opts.metrics.h1Requests++;
+    countProtocol(this.opts.metrics, req);
     res.writeHead(503, errorHeaders(503, { 'retry-after': ov.retryAfter }));
     res.end(req.method === 'HEAD' ? undefined : errorBody(503));
     this.opts.metrics.record(this.opts.metrics.unmatched, 503, 0);
@@ -186,7 +191,7 @@ export class GatewayServer {
 
   /** A request Node parsed but checkRequest refused: answered and the connection closed. */
   private reject(req: IncomingMessage, res: ServerResponse, status: number): void {
-    this.opts.metrics.h1Requests++;
+    countProtocol(this.opts.metrics, req);
     res.writeHead(status, errorHeaders(status, req.httpVersionMajor < 2 ? { connection: 'close' } : undefined));
     res.end(req.method === 'HEAD' ? undefined : errorBody(status));
     this.opts.metrics.record(this.opts.metrics.unmatched, status, 0);
@@ -206,7 +211,7 @@ export class GatewayServer {
     const rt = this.runtime;
     rt.inFlight++;
     this.opts.metrics.inFlight++;
-    this.opts.metrics.h1Requests++;
+    countProtocol(this.opts.metrics, req);
     const ctx = this.opts.pool.acquire();
     ctx.req = req;
     ctx.res = res;
@@ -453,15 +458,15 @@ export class GatewayServer {
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
-    const idleSweep = setInterval(() => this.http.closeIdleConnections(), 50);
+    this.protocols.closeIdle();
+    const idleSweep = setInterval(() => this.protocols.closeIdle(), 50);
     const deadline = Date.now() + deadlineMs;
     while (this.opts.metrics.inFlight > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     clearInterval(idleSweep);
     this.overload?.close();
-    this.http.closeAllConnections();
+    this.protocols.closeAll();
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.runtime.dispose();
