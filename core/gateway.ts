@@ -13,6 +13,7 @@ import { AdminServer, type AdminSource } from './admin.js';
 import { aggregateMetrics } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
 import { redactConfig } from './config/redact.js';
+import { TlsLoadError } from './tls.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -39,6 +40,8 @@ export class Gateway {
   private lastReloadError: string[] | null = null;
   private readonly counters = new Map<string, { help: string; value: number }>();
   port = 0;
+  /** port of the HTTP→HTTPS redirect listener (server.redirectHttp), null when none */
+  redirectPort: number | null = null;
 
   private constructor(
     private config: GatewayConfig,
@@ -75,7 +78,15 @@ export class Gateway {
       metrics.close();
       throw new ConfigError(built.errors);
     }
-    return new Gateway(config, built.runtime, logger, metrics, pool, workerId, workerCount, counters);
+    try {
+      return new Gateway(config, built.runtime, logger, metrics, pool, workerId, workerCount, counters);
+    } catch (err) {
+      // A certificate that vanished or changed between validation and listener creation.
+      if (!(err instanceof TlsLoadError)) throw err;
+      await built.runtime.dispose();
+      metrics.close();
+      throw new ConfigError(err.errors);
+    }
   }
 
   get currentConfig(): GatewayConfig {
@@ -92,6 +103,7 @@ export class Gateway {
 
   async listen(port = this.config.server.port, host = this.config.server.host): Promise<number> {
     this.port = await this.server.listen(port, host);
+    this.redirectPort = await this.server.protocols.listenRedirect(this.port);
     return this.port;
   }
 
@@ -101,6 +113,9 @@ export class Gateway {
    * Listener settings (host/port/workers) and the pool/metrics variants need a restart and are kept.
    */
   async apply(config: GatewayConfig, version = this.configVersion + 1): Promise<ReloadResult> {
+    // Certificates are read before the runtime is built: a broken PEM rejects the reload with nothing to undo.
+    const listener = this.server.protocols.prepareReload(config.server);
+    if (listener.errors.length > 0) return this.rejectReload(listener.errors);
     const built = await GatewayRuntime.build(config, version, {
       metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters,
     });
@@ -108,6 +123,8 @@ export class Gateway {
     this.config = config;
     this.configVersion = version;
     this.lastReloadError = null;
+    listener.commit();
+    if (listener.kept.length > 0) this.logger.warn({ kept: listener.kept }, 'listener settings need a restart');
     void this.server.swap(built.runtime, config.logging.accessLog);
     this.logger.info({ version }, 'config applied');
     return { ok: true, version, errors: [] };
@@ -141,6 +158,7 @@ export class Gateway {
       counters,
       upstreams: rt.upstreams?.stats() ?? {},
       upstreamPrometheus: rt.upstreams?.prometheusLines() ?? [],
+      tls: this.server.protocols.exportStats(),
     });
   }
 
@@ -200,7 +218,7 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
   return {
     gateway,
     port,
-    url: `http://${host}:${port}`,
+    url: `${config.server.tls === undefined ? 'http' : 'https'}://${host}:${port}`,
     admin,
     adminPort,
     adminUrl: `http://${config.admin.host}:${adminPort}`,
