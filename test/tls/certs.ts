@@ -1,0 +1,75 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Certificates generated at test time with the openssl CLI (node:crypto cannot sign X.509 on Node 20):
+ * one CA and leaf certificates it signs, each a PEM file pair in a temp dir. EC P-256 keeps generation fast.
+ */
+export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+export interface Leaf {
+  cert: string;
+  key: string;
+  /** SHA-256 fingerprint as Node's TLS peer certificate reports it (AA:BB:...) */
+  fingerprint256: string;
+}
+
+export class TestCa {
+  readonly dir: string;
+  readonly caCert: string;
+  readonly caKey: string;
+  private serial = 1;
+
+  constructor() {
+    if (!hasOpenssl) throw new Error('openssl CLI not found: TLS tests need it to create certificates (apt-get install openssl)');
+    this.dir = mkdtempSync(join(tmpdir(), 'gw-tls-'));
+    this.caKey = join(this.dir, 'ca.key');
+    this.caCert = join(this.dir, 'ca.pem');
+    openssl([
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', this.caKey,
+      '-out', this.caCert, '-days', '2', '-subj', '/CN=gateway test CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
+  }
+
+  get caPem(): Buffer {
+    return readFileSync(this.caCert);
+  }
+
+  /** A leaf for the given DNS names (and 127.0.0.1), signed by this CA. */
+  leaf(name: string, dnsNames: string[] = [name]): Leaf {
+    const n = this.serial++;
+    const key = join(this.dir, `${name.replace(/[^a-z0-9.-]/gi, '_')}-${n}.key`);
+    const csr = join(this.dir, `${n}.csr`);
+    const cert = join(this.dir, `${name.replace(/[^a-z0-9.-]/gi, '_')}-${n}.pem`);
+    const ext = join(this.dir, `${n}.ext`);
+    writeFileSync(ext, `subjectAltName=${[...dnsNames.map((d) => `DNS:${d}`), 'IP:127.0.0.1'].join(',')}\nextendedKeyUsage=serverAuth\n`);
+    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
+    openssl(['x509', '-req', '-in', csr, '-CA', this.caCert, '-CAkey', this.caKey, '-set_serial', String(1000 + n), '-days', '2', '-out', cert, '-extfile', ext]);
+    return { cert, key, fingerprint256: new X509Certificate(readFileSync(cert)).fingerprint256 };
+  }
+
+  /** A self-signed pair outside this CA (a client trusting only the CA must refuse it). */
+  selfSigned(name: string): Leaf {
+    const n = this.serial++;
+    const key = join(this.dir, `self-${n}.key`);
+    const cert = join(this.dir, `self-${n}.pem`);
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`]);
+    return { cert, key, fingerprint256: new X509Certificate(readFileSync(cert)).fingerprint256 };
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+export function sha256(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
