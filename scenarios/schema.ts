@@ -58,6 +58,11 @@ export interface LoadSpec {
   amount?: number;
   /** fixed overall request rate (req/s) for latency-under-load runs; omitted = as fast as possible */
   rate?: number;
+  /**
+   * fixed rate as a fraction of a measured maximum (exclusive with rate): before the schedule the runner measures
+   * `variant`'s throughput at full speed (default: the reference variant) and runs every variant at fraction × it
+   */
+  rateOfMax?: { fraction: number; variant?: string };
   /** per-request timeout in seconds */
   timeoutS?: number;
 }
@@ -67,6 +72,23 @@ export interface UpstreamStubSpec {
   bodyBytes: number;
   /** artificial delay before answering, milliseconds */
   delayMs: number;
+}
+
+/** Peer proxies a proxy-mode scenario runs next to the gateway (scripts/scenario/peers/). */
+export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx';
+
+/**
+ * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
+ * ratio ≥ min (throughput-like) or ratio ≤ max (latency-like).
+ */
+export interface TargetSpec {
+  variant: string;
+  reference: string;
+  metric: 'throughput' | 'p99';
+  min?: number;
+  max?: number;
+  /** where the target comes from, e.g. "issue 8" */
+  source?: string;
 }
 
 export interface Scenario {
@@ -89,6 +111,10 @@ export interface Scenario {
   includeBaseline: boolean;
   /** variant id the ratios are computed against ("baseline" or e.g. "router=hybrid") */
   baselineVariant?: string;
+  /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
+  peers?: PeerName[];
+  /** ratio targets the report marks as met / missed */
+  targets?: TargetSpec[];
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -196,6 +222,29 @@ export const scenarioSchema = {
     },
     includeBaseline: { type: 'boolean', default: false },
     baselineVariant: { type: 'string', minLength: 1 },
+    peers: {
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx'] },
+    },
+    targets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['variant', 'reference', 'metric'],
+        properties: {
+          variant: { type: 'string', minLength: 1 },
+          reference: { type: 'string', minLength: 1 },
+          metric: { enum: ['throughput', 'p99'] },
+          min: { type: 'number', exclusiveMinimum: 0 },
+          max: { type: 'number', exclusiveMinimum: 0 },
+          source: { type: 'string' },
+        },
+        oneOf: [{ required: ['min'] }, { required: ['max'] }],
+      },
+    },
     load: {
       type: 'object',
       additionalProperties: false,
@@ -206,6 +255,12 @@ export const scenarioSchema = {
         durationS: { type: 'number', exclusiveMinimum: 0, maximum: 3_600 },
         amount: { type: 'integer', minimum: 1 },
         rate: { type: 'number', exclusiveMinimum: 0 },
+        rateOfMax: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['fraction'],
+          properties: { fraction: { type: 'number', exclusiveMinimum: 0, maximum: 1 }, variant: { type: 'string', minLength: 1 } },
+        },
         timeoutS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
       },
       oneOf: [{ required: ['durationS'] }, { required: ['amount'] }],
@@ -325,6 +380,8 @@ export function validateScenario(raw: unknown): ScenarioValidation {
       if (r.response === undefined) errors.push(`/routes/${i}: must have "response" in direct mode`);
     });
   }
+  if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
+  if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');
   if (s.upstreamStub === undefined) s.upstreamStub = { bodyBytes: 256, delayMs: 0 };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, scenario: s };
 }

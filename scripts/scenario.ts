@@ -1,5 +1,5 @@
 /**
- * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--only dim=a,b]… [--out DIR] [--no-pin]
+ * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate R] [--only dim=a,b]… [--out DIR] [--no-pin]
  * Runs a scenario from scenarios/<name>.json and writes reports/<name>/<timestamp>/.
  */
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { runScenario } from './scenario/runner.js';
 import { ScenarioError } from '../scenarios/schema.js';
 import { verdictTerminalTable } from './scenario/terminal.js';
 
-const USAGE = 'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--only dim=a,b] [--out DIR] [--no-pin]';
+const USAGE = 'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin]';
 
 function positiveNumber(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
       repetitions: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      rate: { type: 'string' },
       only: { type: 'string', multiple: true },
       out: { type: 'string' },
       'no-pin': { type: 'boolean' },
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
     ...(values.duration !== undefined ? { durationS: positiveNumber('duration', values.duration)! } : {}),
     ...(warmup !== undefined ? { warmupS: warmup } : {}),
+    ...(values.rate !== undefined ? { rate: positiveNumber('rate', values.rate)! } : {}),
     ...(values.only !== undefined ? { only: values.only } : {}),
     ...(values.out !== undefined ? { outDir: values.out } : {}),
     pin: values['no-pin'] !== true,

@@ -5,6 +5,13 @@ import type { Diagnostics } from './diagnostics.js';
 import type { ProcessUsage } from './proc-sampler.js';
 import type { Comparison, Interval } from './stats.js';
 import type { VariantSpec } from './variants.js';
+import type { AnswerCheck } from './answer-check.js';
+import type { TargetResult } from './targets.js';
+
+/** Where a fixed-rate scenario's rate came from. */
+export type Calibration =
+  | { source: 'option'; rate: number }
+  | { source: 'rateOfMax'; variant: string; maxRps: number; fraction: number; rate: number; loaderBound: boolean };
 
 const Ajv = AjvModule.default ?? AjvModule;
 // CommonJS under NodeNext: the callable plugin is the namespace's default.
@@ -89,6 +96,14 @@ export interface Results {
   summary: { baselineVariant: string | null; variants: VariantSummary[]; comparisons: VariantComparison[] };
   /** machine-level caveats the report must state */
   caveats: string[];
+  /** the scenario's ratio targets, judged */
+  targets?: TargetResult[];
+  /** proxy mode: each variant's pre-measurement answer check */
+  answerChecks?: AnswerCheck[];
+  /** fixed-rate scenarios: where the rate came from */
+  calibration?: Calibration;
+  /** variants that could not run on this machine (e.g. nginx absent), with why */
+  skipped?: Array<{ variant: string; reason: string }>;
 }
 
 const num = { type: 'number' } as const;
@@ -143,7 +158,7 @@ export const resultsSchema = {
     variants: {
       type: 'array',
       minItems: 1,
-      items: { type: 'object', required: ['id', 'kind'], properties: { id: { type: 'string' }, kind: { enum: ['gateway', 'baseline'] } } },
+      items: { type: 'object', required: ['id', 'kind'], properties: { id: { type: 'string' }, kind: { enum: ['gateway', 'baseline', 'peer'] } } },
     },
     runs: {
       type: 'array',

@@ -12,10 +12,14 @@ import { loadScenario, type LoadedScenario } from './load-scenario.js';
 import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
-import type { Environment, Results, RunResult } from './results.js';
+import type { Calibration, Environment, Results, RunResult } from './results.js';
 import { validateResults } from './results.js';
 import { summarize } from './summarize.js';
-import { buildAnswerTable, buildRequests, expandMix, type LoadRequest } from './traffic.js';
+import { buildAnswerTable, buildRequests, expandMix, type Answer, type LoadRequest } from './traffic.js';
+import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
+import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer } from './peers/index.js';
+import { stubBody } from './stub-body.js';
+import { evaluateTargets } from './targets.js';
 import { expandMatrix, filterVariants, parseOnly, schedule, type VariantSpec } from './variants.js';
 import { reportDirName, updateLatest, writeReport } from './report/write.js';
 
@@ -40,6 +44,8 @@ export interface RunOptions {
   progress?: boolean;
   /** the command line to print under "how to reproduce" */
   command?: string;
+  /** fixed request rate (req/s) for every run; overrides the scenario's load.rate / load.rateOfMax */
+  rate?: number;
 }
 
 export interface ScenarioRun {
@@ -71,8 +77,15 @@ function environment(plan: CpuPlan, before: number[]): Environment {
   };
 }
 
-function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], scenario: Scenario): string[] {
+function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], scenario: Scenario, rate: number | undefined, skipped: Map<string, string>): string[] {
   const out: string[] = [plan.note];
+  for (const [id, why] of skipped) out.push(`${id} skipped: ${why}.`);
+  if (variants.some((v) => v.kind === 'peer')) {
+    out.push('peers run with their defaults plus keep-alive to the upstream stub; every variant was checked to answer 200 with the stub\'s exact body before it was measured.');
+  }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
+    out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
+  }
   if (env.cores <= 2) {
     out.push(
       `${env.cores}-core machine: the gateway has ${Math.max(1, env.cores - 1)} core(s); absolute numbers are far below a server's, ratios are what transfer.`,
@@ -86,9 +99,12 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
     out.push(`variants with ${maxWorkers} workers share ${plan.gatewayCpus.length} gateway CPU(s): they measure contention, not scaling.`);
   }
   if (scenario.mode === 'proxy') out.push('proxy mode: the upstream stub shares the load generator\'s CPU.');
-  if (scenario.load.rate !== undefined) {
+  if (rate !== undefined) {
     out.push(
-      `fixed rate (${scenario.load.rate} req/s): throughput is set by the load generator, compare latency; latency is measured from each request's actual send time (no coordinated-omission correction).`,
+      `fixed rate (${rate} req/s): throughput is set by the load generator, compare latency. autocannon paces per connection and per second ` +
+        '(each connection sends its share of the second back to back, then waits for the next second), and latency is measured from ' +
+        'each request\'s actual send time: no coordinated-omission correction. A stall therefore delays the following sends instead ' +
+        'of showing as latency, so p99 here is a lower bound of what an open-loop client would see.',
     );
   }
   return out;
@@ -148,6 +164,13 @@ interface Context {
   durationS: number | undefined;
   amount: number | undefined;
   warmupS: number;
+  /** fixed rate of every measured run (undefined = as fast as possible) */
+  rate: number | undefined;
+  answers: Record<string, Answer>;
+  /** proxy mode: the requests each variant must answer with the stub's body before it is measured */
+  checkSample: LoadRequest[];
+  expectedBody: Buffer;
+  checks: Map<string, AnswerCheck>;
 }
 
 async function startVariant(
@@ -163,7 +186,20 @@ async function startVariant(
   const preload = ['--import', pathToFileURL(distScript('preload-diagnostics.js')).href];
   let child: ChildProcess;
   let adminPort: number | undefined;
-  if (variant.kind === 'baseline') {
+  if (variant.kind === 'peer') {
+    if (ctx.upstreamPort === undefined) throw new Error(`peer ${variant.peer}: peers need a proxy-mode scenario`);
+    if (!isPeerName(variant.peer ?? '')) throw new Error(`unknown peer "${variant.peer}"`);
+    const name = variant.peer as Parameters<typeof spawnPeer>[0];
+    child = spawnPeer(name, {
+      port,
+      upstreamPort: ctx.upstreamPort,
+      prefixes: routePrefixes(ctx.loaded.routes.map((r) => r.path)),
+      cpus: ctx.plan.gatewayCpus,
+      dir: join(ctx.work, 'peer', String(order)),
+      nodeArgs: peerIsNode(name) ? preload : [],
+      spawn: { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: ROOT },
+    });
+  } else if (variant.kind === 'baseline') {
     const args = [...preload, distScript('baseline-server.js'), '--port', String(port), '--answers', ctx.answersFile];
     if (ctx.upstreamPort !== undefined) args.push('--upstream-port', String(ctx.upstreamPort));
     child = spawnNode(args, ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -199,7 +235,7 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
     connections: load.connections,
     pipelining: load.pipelining,
     requests: ctx.requests,
-    ...(load.rate !== undefined ? { rate: load.rate } : {}),
+    ...(ctx.rate !== undefined && measured ? { rate: ctx.rate } : {}),
     ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
     ...(measured
       ? ctx.amount !== undefined
@@ -212,6 +248,11 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
 async function runOne(ctx: Context, variant: VariantSpec, repetition: number, order: number): Promise<RunResult> {
   const { child, port, diagDir, output } = await startVariant(ctx, variant, order);
   try {
+    if (ctx.checkSample.length > 0) {
+      const check = await checkProxyAnswers(variant.id, port, ctx.checkSample, ctx.expectedBody);
+      if (!check.identical) throw new Error(`variant ${variant.id} answered wrongly: ${check.mismatch}\n${output.text()}`);
+      if (!ctx.checks.has(variant.id)) ctx.checks.set(variant.id, check);
+    }
     if (ctx.warmupS > 0) await ctx.loader.run(job(ctx, port, false));
     const sampler = new ProcSampler(child.pid!);
     const startedAt = new Date().toISOString();
@@ -230,7 +271,11 @@ async function runOne(ctx: Context, variant: VariantSpec, repetition: number, or
     if (r.errors > 0 || r.timeouts > 0) warnings.push(`${r.errors} errors, ${r.timeouts} timeouts`);
     if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
     if (r.requests === 0) warnings.push('no request completed');
-    if (diagnostics === null) warnings.push('no GC / event-loop diagnostics from the process');
+    if (ctx.rate !== undefined && r.durationS > 0 && r.requests / r.durationS < ctx.rate * 0.95) {
+      warnings.push(`achieved ${Math.round(r.requests / r.durationS)} req/s, below the fixed rate ${ctx.rate}: the variant could not keep up, its latency is not at that rate`);
+    }
+    const nodeProcess = variant.kind !== 'peer' || peerIsNode(variant.peer as Parameters<typeof peerIsNode>[0]);
+    if (diagnostics === null && nodeProcess) warnings.push('no GC / event-loop diagnostics from the process');
     return {
       variant: variant.id,
       repetition,
@@ -270,9 +315,32 @@ async function startUpstreamStub(scenario: Scenario, plan: CpuPlan): Promise<{ c
   return { child, port };
 }
 
+/**
+ * rateOfMax: one full-speed run of the calibration variant (warmup + the scenario's measured duration), whose
+ * throughput × fraction becomes the fixed rate of every measured run. One run, not a median: the fixed rate
+ * only has to be "about half of the maximum", and the latency comparison is between variants at the same rate.
+ */
+async function calibrate(ctx: Context, variants: VariantSpec[], id: string | undefined, fraction: number, verbose: boolean): Promise<Calibration> {
+  const variant = variants.find((v) => v.id === id);
+  if (variant === undefined) throw new Error(`rateOfMax: calibration variant "${id}" is not among the variants to run`);
+  const saved = ctx.rate;
+  ctx.rate = undefined;
+  try {
+    const run = await runOne(ctx, variant, 0, 10_000);
+    const rate = Math.max(1, Math.round(run.rps * fraction));
+    if (verbose) process.stderr.write(`calibration: ${variant.id} at full speed ${Math.round(run.rps)} req/s → fixed rate ${rate} req/s (${fraction} ×)\n`);
+    return { source: 'rateOfMax', variant: variant.id, maxRps: run.rps, fraction, rate, loaderBound: run.loader.bound };
+  } finally {
+    ctx.rate = saved;
+  }
+}
+
 function checkBuilt(variants: VariantSpec[]): void {
   const needed = ['loader-child.js', 'preload-diagnostics.js', 'baseline-server.js', 'upstream-stub.js'].map(distScript);
   if (variants.some((v) => v.kind === 'gateway')) needed.push(GATEWAY_CLI);
+  for (const v of variants) {
+    if (v.kind === 'peer' && isPeerName(v.peer ?? '') && v.peer !== 'nginx') needed.push(peerScript(v.peer as Parameters<typeof peerScript>[0]));
+  }
   const missing = needed.filter((f) => !existsSync(f));
   if (missing.length > 0) throw new Error(`not built (run \`npm run build\`): missing ${missing.join(', ')}`);
 }
@@ -290,19 +358,29 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   if (reference !== undefined && !all.some((v) => v.id === reference)) {
     throw new Error(`baselineVariant "${reference}" is not a variant of ${scenario.name} (variants: ${all.map((v) => v.id).join(', ')})`);
   }
-  const variants = filterVariants(all, parseOnly(opts.only ?? []), reference);
+  const skipped = new Map<string, string>();
+  const runnable = all.filter((v) => {
+    const why = v.kind === 'peer' && isPeerName(v.peer ?? '') ? peerUnavailable(v.peer as Parameters<typeof peerUnavailable>[0]) : null;
+    if (why !== null) skipped.set(v.id, why);
+    return why === null;
+  });
+  const variants = filterVariants(runnable, parseOnly(opts.only ?? []), reference);
   checkBuilt(variants);
 
   const mix = expandMix(scenario, loaded.routes);
   const requests = buildRequests(mix, Math.min(20_000, Math.max(1000, mix.length * 4)), scenario.seed);
   const work = mkdtempSync(join(tmpdir(), `scenario-${scenario.name}-`));
   const answersFile = join(work, 'answers.json');
-  writeFileSync(answersFile, JSON.stringify(buildAnswerTable(requests, loaded.routes)));
+  const answers = buildAnswerTable(requests, loaded.routes);
+  writeFileSync(answersFile, JSON.stringify(answers));
 
   const plan = planCpus(opts.pin === false);
   const loadBefore = loadavg();
   const startedAt = new Date().toISOString();
   const runs: RunResult[] = [];
+  const checks = new Map<string, AnswerCheck>();
+  let rate = opts.rate ?? scenario.load.rate;
+  let calibration: Calibration | undefined = opts.rate !== undefined ? { source: 'option', rate: opts.rate } : undefined;
   const plannedRunS = warmupS + (durationS ?? 5) + 1;
   const sched = schedule(variants, repetitions);
   const mode = opts.progress === false ? 'off' : process.stderr.isTTY ? 'bar' : 'lines';
@@ -330,7 +408,18 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
       durationS,
       amount,
       warmupS,
+      rate,
+      answers,
+      checkSample: scenario.mode === 'proxy' ? sampleRequests(requests, answers) : [],
+      expectedBody: stubBody((scenario.upstreamStub ?? { bodyBytes: 256 }).bodyBytes),
+      checks,
     };
+    const rom = scenario.load.rateOfMax;
+    if (rate === undefined && rom !== undefined) {
+      calibration = await calibrate(ctx, variants, rom.variant ?? reference, rom.fraction, mode !== 'off');
+      rate = calibration.rate;
+      ctx.rate = rate;
+    }
     progress.start();
     for (const [order, item] of sched.entries()) {
       const label = `${item.variant.id} #${item.repetition + 1}`;
@@ -371,7 +460,11 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     variants,
     runs,
     summary: summarize(ids, runs, reference !== undefined && ids.includes(reference) ? reference : null, scenario.seed),
-    caveats: caveatsFor(env, plan, variants, scenario),
+    caveats: caveatsFor(env, plan, variants, scenario, rate, skipped),
+    ...(scenario.targets !== undefined ? { targets: evaluateTargets(scenario.targets, runs, scenario.seed, skipped) } : {}),
+    ...(checks.size > 0 ? { answerChecks: [...checks.values()] } : {}),
+    ...(calibration !== undefined ? { calibration } : {}),
+    ...(skipped.size > 0 ? { skipped: [...skipped].map(([variant, reason]) => ({ variant, reason })) } : {}),
   };
   const problems = validateResults(results);
   if (problems.length > 0) throw new Error(`results do not match their schema:\n  ${problems.join('\n  ')}`);

@@ -1,5 +1,5 @@
 import type { Results } from './results.js';
-import { detailTable, verdictTable, type Table } from './report/tables.js';
+import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
 
 function plain(s: string): string {
   return s.replace(/`/g, '').replace(/\*\*/g, '');
@@ -22,5 +22,7 @@ export function verdictTerminalTable(r: Results): string {
     align: d.align.slice(0, 9).concat(d.align.slice(14, 15)),
     rows: d.rows.map((row) => row.slice(0, 9).concat(row.slice(14, 15))),
   };
-  return v !== null ? `${textTable(v)}\n\n${textTable(compact)}` : textTable(compact);
+  const t = targetsTable(r);
+  const main = v !== null ? `${textTable(v)}\n\n${textTable(compact)}` : textTable(compact);
+  return t !== null ? `${main}\n\n${textTable(t)}` : main;
 }

@@ -7,6 +7,7 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { stubBody } from './stub-body.js';
 
 const { values } = parseArgs({
   options: { port: { type: 'string' }, 'body-bytes': { type: 'string' }, 'delay-ms': { type: 'string' } },
@@ -15,13 +16,7 @@ const port = Number(values.port);
 const bodyBytes = Number(values['body-bytes'] ?? 256);
 const delayMs = Number(values['delay-ms'] ?? 0);
 
-function makeBody(n: number): Buffer {
-  const head = '{"ok":true,"pad":"';
-  const tailStr = '"}';
-  const pad = Math.max(0, n - head.length - tailStr.length);
-  return Buffer.from(head + 'x'.repeat(pad) + tailStr);
-}
-const body = makeBody(bodyBytes);
+const body = stubBody(bodyBytes);
 const headers = { 'content-type': 'application/json', 'content-length': body.length };
 
 const server = createServer((req, res) => {

@@ -7,11 +7,13 @@ export const DIMENSIONS = ['router', 'pool', 'metrics', 'upstream', 'workers', '
 export type Dimension = (typeof DIMENSIONS)[number];
 const NAMED: readonly Dimension[] = ['router', 'pool', 'metrics', 'upstream'];
 
-/** One point of the matrix: a gateway configuration, or the bare-server baseline. */
+/** One point of the matrix: a gateway configuration, the bare-server baseline, or a peer proxy. */
 export interface VariantSpec {
-  /** "baseline", or the matrix dimensions joined: "router=radix,workers=0" ("gateway" for an empty matrix) */
+  /** "baseline", "peer=<name>", or the matrix dimensions joined: "router=radix,workers=0" ("gateway" for an empty matrix) */
   id: string;
-  kind: 'gateway' | 'baseline';
+  kind: 'gateway' | 'baseline' | 'peer';
+  /** kind "peer": which one (scripts/scenario/peers/index.ts) */
+  peer?: string;
   router?: string;
   pool?: string;
   metrics?: string;
@@ -42,7 +44,7 @@ function matrixUsesAll(scenario: Scenario): boolean {
   return NAMED.some((d) => scenario.matrix[d as 'router'] === 'all');
 }
 
-/** Cartesian product of the matrix, in file order, baseline first when included. */
+/** Cartesian product of the matrix, in file order, baseline first when included, peers last. */
 export async function expandMatrix(
   scenario: Scenario,
   registry?: VariantNamesByFamily,
@@ -68,10 +70,14 @@ export async function expandMatrix(
     for (const [d, v] of c) (spec as unknown as Record<string, unknown>)[d] = v;
     out.push(spec);
   }
+  for (const peer of scenario.peers ?? []) out.push({ id: `peer=${peer}`, kind: 'peer', peer });
   return out;
 }
 
-/** `--only router=radix,hybrid` (repeatable) → { router: ['radix','hybrid'] }; `--only baseline` keeps the baseline. */
+/**
+ * `--only router=radix,hybrid` (repeatable) → { router: ['radix','hybrid'] }; `--only baseline` keeps the baseline;
+ * `--only peer=nginx,handwritten` keeps those peers.
+ */
 export function parseOnly(args: string[]): Map<string, Set<string>> {
   const filters = new Map<string, Set<string>>();
   for (const arg of args) {
@@ -83,8 +89,8 @@ export function parseOnly(args: string[]): Map<string, Set<string>> {
         continue;
       }
       const dim = part.slice(0, eq);
-      if (!(DIMENSIONS as readonly string[]).includes(dim)) {
-        throw new Error(`--only ${part}: unknown dimension "${dim}" (known: ${DIMENSIONS.join(', ')})`);
+      if (!(DIMENSIONS as readonly string[]).includes(dim) && dim !== 'peer') {
+        throw new Error(`--only ${part}: unknown dimension "${dim}" (known: ${DIMENSIONS.join(', ')}, peer)`);
       }
       const set = filters.get(dim) ?? new Set<string>();
       for (const v of part.slice(eq + 1).split(',').filter(Boolean)) set.add(v);
@@ -95,15 +101,17 @@ export function parseOnly(args: string[]): Map<string, Set<string>> {
 }
 
 /**
- * Keeps gateway variants matching every filter; the baseline variant survives when it is the ratio reference
- * or asked for, so ratios stay computable.
+ * Keeps gateway variants matching every gateway filter and the peers a `peer=` filter names; the ratio reference
+ * (keepId) always survives, and the baseline when asked for, so ratios stay computable.
  */
 export function filterVariants(variants: VariantSpec[], filters: Map<string, Set<string>>, keepId?: string): VariantSpec[] {
   if (filters.size === 0) return variants;
   const out = variants.filter((v) => {
-    if (v.kind === 'baseline') return filters.has('baseline') || keepId === 'baseline';
+    if (v.id === keepId) return true;
+    if (v.kind === 'baseline') return filters.has('baseline');
+    if (v.kind === 'peer') return filters.get('peer')?.has(v.peer!) === true;
     for (const [dim, values] of filters) {
-      if (dim === 'baseline') continue;
+      if (dim === 'baseline' || dim === 'peer') continue;
       const value = (v as unknown as Record<string, unknown>)[dim];
       if (value === undefined || !values.has(String(value))) return false;
     }

@@ -1,5 +1,5 @@
 import type { Results } from '../results.js';
-import { detailTable, environmentTable, runsTable, verdictTable, type Table } from './tables.js';
+import { detailTable, environmentTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
 /** Chart files a report directory holds; the Markdown links them, the HTML embeds them. */
 export const CHARTS = {
@@ -22,6 +22,16 @@ export function markdownTable(t: Table, level = '##'): string {
   return out.join('\n');
 }
 
+function rateText(r: Results): string {
+  const c = r.calibration;
+  if (c?.source === 'rateOfMax') {
+    return `, fixed rate ${c.rate} req/s = ${c.fraction} × \`${c.variant}\`'s measured maximum (${Math.round(c.maxRps)} req/s in a calibration run${c.loaderBound ? ', loader-bound: a lower bound' : ''})`;
+  }
+  if (c?.source === 'option') return `, fixed rate ${c.rate} req/s (--rate)`;
+  const rate = r.scenario.definition.load.rate;
+  return rate !== undefined ? `, fixed rate ${rate} req/s` : ', as fast as possible';
+}
+
 /** report.md: a pure function of results.json, so `npm run report` reproduces it byte for byte. */
 export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): string {
   const s = r.scenario;
@@ -34,10 +44,13 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     s.description,
     '',
     `- mode: **${d.mode}**, ${s.routeCount} routes${d.routeTable !== undefined ? ` (route table \`${d.routeTable}\`)` : ''}`,
-    `- load: ${load.connections} connections, pipelining ${load.pipelining}${load.rate !== undefined ? `, fixed rate ${load.rate} req/s` : ', as fast as possible'}`,
+    `- load: ${load.connections} connections, pipelining ${load.pipelining}${rateText(r)}`,
     `- per run: ${r.options.warmupS} s warmup (discarded) + ${measure} measured; ${r.options.repetitions} repetitions per variant, interleaved`,
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
+    ...(r.answerChecks !== undefined
+      ? [`- answer check: before measuring, each variant answered ${r.answerChecks.map((c) => `\`${c.variant}\` ${c.requests}/${c.requests}`).join(', ')} sample requests with 200 and the upstream stub's exact body`]
+      : []),
     '',
     '## Caveats',
     '',
@@ -50,6 +63,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
       : []),
     '',
   ];
+  const targets = targetsTable(r);
+  if (targets !== null) lines.push(markdownTable(targets));
   const verdicts = verdictTable(r);
   if (verdicts !== null) lines.push(markdownTable(verdicts));
   else lines.push('## Verdicts', '', 'No reference variant in this run: no ratios, no verdicts.', '');

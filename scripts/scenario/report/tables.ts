@@ -129,3 +129,25 @@ export function environmentTable(r: Results): Table {
     ],
   };
 }
+
+/** The scenario's ratio targets (issue 8's), met / missed, with the ratio's CI. */
+export function targetsTable(r: Results): Table | null {
+  if (r.targets === undefined || r.targets.length === 0) return null;
+  const metricName = { throughput: 'throughput', p99: 'p99 latency' } as const;
+  return {
+    title: 'Targets',
+    note:
+      'ratio = median of the variant ÷ median of the reference over the interleaved repetitions of this one run, 95% bootstrap CI. ' +
+      '"met" / "missed" is judged on the point estimate; the last column says whether the CI agrees.',
+    headers: ['target', 'metric', 'ratio [95% CI]', 'required', 'status', 'confidence'],
+    align: ['left', 'left', 'right', 'right', 'left', 'left'],
+    rows: r.targets.map((t) => [
+      `\`${t.variant}\` ÷ \`${t.reference}\`${t.source !== undefined ? ` (${t.source})` : ''}`,
+      metricName[t.metric],
+      t.ratio === null ? '–' : `${t.ratio.estimate.toFixed(3)} [${t.ratio.lo.toFixed(3)} – ${t.ratio.hi.toFixed(3)}]`,
+      t.min !== undefined ? `≥ ${t.min}` : `≤ ${t.max}`,
+      t.status === 'not run' ? 'not run' : `**${t.status}**`,
+      t.note,
+    ]),
+  };
+}

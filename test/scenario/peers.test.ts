@@ -1,0 +1,213 @@
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseScenario } from '../../scenarios/schema.js';
+import { loadScenario } from '../../scripts/scenario/load-scenario.js';
+import { distScript, ROOT } from '../../scripts/scenario/paths.js';
+import { nginxConfig } from '../../scripts/scenario/peers/nginx.js';
+import { PEER_NAMES, peerUnavailable, routePrefixes, spawnPeer, which, type PeerName } from '../../scripts/scenario/peers/index.js';
+import { freePort, spawnNode, stopProcess, tail, waitReady } from '../../scripts/scenario/processes.js';
+import { validateResults, type Results } from '../../scripts/scenario/results.js';
+import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
+import { stubBody } from '../../scripts/scenario/stub-body.js';
+import { evaluateTargets } from '../../scripts/scenario/targets.js';
+import { expandMatrix, filterVariants, parseOnly } from '../../scripts/scenario/variants.js';
+import type { RunResult } from '../../scripts/scenario/results.js';
+
+const HAS_NGINX = which('nginx') !== null;
+const NO_NGINX_REASON = 'nginx is not on the PATH: the peers scenario skips it (and says so in the report)';
+
+// Peers, gateway, stub and loader run from dist/: build first (tsc emits even when files others are editing
+// have type errors, so only a missing output is fatal).
+beforeAll(() => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
+  for (const f of ['dist/core/cli.js', 'dist/scripts/scenario/peers/fast-gateway.js', 'dist/scripts/scenario/upstream-stub.js']) {
+    if (!existsSync(join(ROOT, f))) throw new Error(`build did not produce ${f}:\n${r.stdout}\n${r.stderr}`);
+  }
+}, 120_000);
+
+describe('peers: definitions', () => {
+  it('route patterns become the prefixes peers forward', () => {
+    expect(routePrefixes(['/api/*', '/users/:id'])).toEqual(['/api', '/users']);
+    expect(routePrefixes(['/a/b/:x/c', '/a/b/*', '/static/file'])).toEqual(['/a/b', '/static/file']);
+    expect(routePrefixes(['/api/*', '/:tenant/x'])).toEqual(['']);
+  });
+
+  it('nginx config: one worker, foreground, private paths, keep-alive upstream', () => {
+    const conf = nginxConfig({ port: 8081, upstreamPort: 9091, prefixes: ['/api', '/users'], dir: '/tmp/ngx-x' });
+    expect(conf).toMatch(/^daemon off;$/m);
+    expect(conf).toMatch(/^worker_processes 1;$/m);
+    expect(conf).toContain('pid /tmp/ngx-x/nginx.pid;');
+    expect(conf).toContain('error_log /tmp/ngx-x/error.log');
+    for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) expect(conf).toContain(`${t}_temp_path /tmp/ngx-x/${t};`);
+    expect(conf).toMatch(/upstream stub \{\s*server 127\.0\.0\.1:9091;\s*keepalive 64;/);
+    expect(conf).toContain('listen 127.0.0.1:8081;');
+    expect(conf.match(/proxy_http_version 1\.1;/g)).toHaveLength(2);
+    expect(conf.match(/proxy_set_header Connection "";/g)).toHaveLength(2);
+    expect(conf).toContain('location /api/ {');
+    expect(conf).toContain('location /users/ {');
+  });
+
+  it('the scenario lists every peer; peers need proxy mode; --only peer= keeps the reference', async () => {
+    const loaded = loadScenario('peers');
+    expect(loaded.scenario.peers).toEqual([...PEER_NAMES]);
+    const vs = await expandMatrix(loaded.scenario);
+    expect(vs.map((v) => v.id)).toEqual(['gateway', 'peer=fast-gateway', 'peer=fastify-http-proxy', 'peer=handwritten', 'peer=nginx']);
+    expect(filterVariants(vs, parseOnly(['peer=nginx']), 'gateway').map((v) => v.id)).toEqual(['gateway', 'peer=nginx']);
+    const direct = { ...JSON.parse(readFileSync(join(ROOT, 'scenarios/peers.json'), 'utf8')), mode: 'direct' };
+    expect(() => parseScenario(direct)).toThrow(/peers/);
+    const bad = { ...JSON.parse(readFileSync(join(ROOT, 'scenarios/peers.json'), 'utf8')), peers: ['haproxy'] };
+    expect(() => parseScenario(bad)).toThrow(/peers/);
+  });
+
+  it('targets: met / missed on the ratio of medians, "clear" only when the CI agrees', () => {
+    const run = (variant: string, rps: number) => ({ variant, rps, latencyMs: { p99: 1000 / rps } }) as unknown as RunResult;
+    const runs = [...[1500, 1520, 1490].map((x) => run('g', x)), ...[1000, 1010, 990].map((x) => run('p', x))];
+    const [a, b, c] = evaluateTargets(
+      [
+        { variant: 'g', reference: 'p', metric: 'throughput', min: 1.4 },
+        { variant: 'g', reference: 'p', metric: 'throughput', min: 1.6 },
+        { variant: 'g', reference: 'nginx', metric: 'throughput', min: 0.8 },
+      ],
+      runs,
+      1,
+      new Map([['nginx', 'nginx is not on the PATH']]),
+    );
+    expect(a!.status).toBe('met');
+    expect(a!.confidence).toBe('clear');
+    expect(a!.ratio!.estimate).toBeCloseTo(1.5, 5);
+    expect(b!.status).toBe('missed');
+    expect(c!.status).toBe('not run');
+    expect(c!.note).toContain('PATH');
+    const [d] = evaluateTargets([{ variant: 'g', reference: 'p', metric: 'p99', max: 1.2 }], runs, 1, new Map());
+    expect(d!.status).toBe('met');
+    expect(d!.ratio!.estimate).toBeCloseTo(1 / 1.5, 5);
+  });
+});
+
+async function send(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('peers: each proxy forwards to the upstream stub', () => {
+  let stub: ChildProcess;
+  let stubPort: number;
+  let dir: string;
+  const expected = stubBody(256).toString();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'peers-test-'));
+    stubPort = await freePort();
+    stub = spawnNode([distScript('upstream-stub.js'), '--port', String(stubPort), '--body-bytes', '256'], [], { stdio: 'ignore' });
+    await waitReady(stub, { port: stubPort }, 20_000, () => 'upstream stub');
+  }, 30_000);
+
+  afterAll(async () => {
+    if (stub !== undefined) await stopProcess(stub, 2000);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cases: Array<[PeerName, boolean]> = PEER_NAMES.map((p) => [p, p === 'nginx' && !HAS_NGINX]);
+  for (const [peer, skip] of cases) {
+    it.skipIf(skip)(`${peer} answers GET and POST on every prefix with the stub's exact body${skip ? ` (skipped: ${NO_NGINX_REASON})` : ''}`, async () => {
+      const port = await freePort();
+      const out = tail();
+      const child = spawnPeer(peer, {
+        port,
+        upstreamPort: stubPort,
+        prefixes: ['/api', '/users'],
+        cpus: [],
+        dir: join(dir, peer),
+        nodeArgs: [],
+        spawn: { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+      });
+      child.stdout?.on('data', (d: Buffer) => out.push(d));
+      child.stderr?.on('data', (d: Buffer) => out.push(d));
+      try {
+        await waitReady(child, { port }, 20_000, () => `${peer}:\n${out.text()}`);
+        const answers = [
+          await send(port, 'GET', '/api/items/7'),
+          await send(port, 'GET', '/users/42?x=1'),
+          await send(port, 'POST', '/api/orders', '{"item":"a","qty":2}'),
+        ];
+        for (const a of answers) expect(a).toEqual({ status: 200, body: expected });
+      } finally {
+        await stopProcess(child, 3000);
+      }
+      expect(child.exitCode !== null || child.signalCode !== null).toBe(true);
+    }, 30_000);
+  }
+
+  it.skipIf(HAS_NGINX)('without nginx on the PATH the peer is reported unavailable', () => {
+    expect(peerUnavailable('nginx')).toBe('nginx is not on the PATH');
+  });
+});
+
+describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
+  let out: string;
+  let run: ScenarioRun;
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'peers-scenario-'));
+    run = await runScenario({ scenario: 'peers', repetitions: 1, durationS: 1, warmupS: 0.3, outDir: out, progress: false });
+  }, 90_000);
+
+  afterAll(() => {
+    if (out !== undefined) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('ran the gateway and every available peer, each checked to answer with the stub body, without errors', () => {
+    const expectedPeers = PEER_NAMES.filter((p) => peerUnavailable(p) === null);
+    expect(run.results.runs.map((r) => r.variant)).toEqual(['gateway', ...expectedPeers.map((p) => `peer=${p}`)]);
+    for (const r of run.results.runs) {
+      expect(r.requests, r.variant).toBeGreaterThan(0);
+      expect(r.errors, r.variant).toBe(0);
+      expect(r.non2xx, r.variant).toBe(0);
+      expect(r.gateway, r.variant).not.toBeNull();
+      expect(r.gateway!.cpuPct, r.variant).toBeGreaterThan(0);
+    }
+    const checks = run.results.answerChecks!;
+    expect(checks.map((c) => c.variant)).toEqual(run.results.runs.map((r) => r.variant));
+    for (const c of checks) expect(c).toMatchObject({ identical: true, requests: 3 });
+  });
+
+  it.skipIf(!HAS_NGINX)('nginx ran as a peer (its worker counted with its master)', () => {
+    const r = run.results.runs.find((x) => x.variant === 'peer=nginx')!;
+    expect(r.gateway!.processes).toBeGreaterThanOrEqual(2);
+    expect(r.warnings.join(' ')).not.toContain('diagnostics');
+  });
+
+  it.skipIf(HAS_NGINX)(`without nginx the report says it was skipped (${NO_NGINX_REASON})`, () => {
+    expect(run.results.skipped).toEqual([{ variant: 'peer=nginx', reason: 'nginx is not on the PATH' }]);
+    expect(run.results.targets!.find((t) => t.reference === 'peer=nginx')!.status).toBe('not run');
+  });
+
+  it('writes a valid results.json and a report with the four targets judged', () => {
+    const parsed = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as Results;
+    expect(validateResults(parsed)).toEqual([]);
+    expect(parsed.targets!.map((t) => [t.reference, t.min])).toEqual([
+      ['peer=fast-gateway', 1.5],
+      ['peer=fastify-http-proxy', 1.5],
+      ['peer=handwritten', 1.1],
+      ['peer=nginx', 0.8],
+    ]);
+    for (const t of parsed.targets!) {
+      if (t.status === 'not run') continue;
+      expect(['met', 'missed']).toContain(t.status);
+      const g = parsed.summary.variants.find((v) => v.variant === 'gateway')!.rps.estimate;
+      const p = parsed.summary.variants.find((v) => v.variant === t.reference)!.rps.estimate;
+      expect(t.ratio!.estimate).toBeCloseTo(g / p, 6);
+    }
+    const md = readFileSync(join(run.dir, 'report.md'), 'utf8');
+    expect(md).toContain('## Targets');
+    expect(md).toMatch(/`gateway` ÷ `peer=fast-gateway` \(issue 8\) \| throughput \| [\d.]+ \[/);
+    expect(md).toContain('answer check');
+    expect(readFileSync(join(run.dir, 'report.html'), 'utf8')).toContain('<h2>Targets</h2>');
+  });
+});
