@@ -5,6 +5,7 @@ import { normalizeUpstream } from './upstream-schema.js';
 import type { GatewayConfig } from './types.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { RoutePatternError } from '../router.js';
+import { TrustedProxies } from '../proxy/trust.js';
 import { tlsConfigErrors } from '../tls.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
@@ -82,6 +83,14 @@ export function validateConfig(raw: unknown): ValidationResult {
       errors.push(`/variants/${family}: unknown ${family} variant "${name}" (known: ${variantNames(family).join(', ')})`);
     }
   }
+
+  config.server.trustedProxies.forEach((entry, i) => {
+    try {
+      new TrustedProxies([entry]);
+    } catch {
+      errors.push(`/server/trustedProxies/${i}: must be an IP address or CIDR range, got ${JSON.stringify(entry)}`);
+    }
+  });
 
   for (const name of Object.keys(config.upstreams)) {
     config.upstreams[name] = normalizeUpstream(config.upstreams[name]);

@@ -46,6 +46,7 @@ describe('config validation', () => {
     [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
     [{ routes: [{ path: '/a/:id(', response: {} }] }, '/routes/0/path: '],
     [[], '/: must be object'],
+    [{ server: { trustedProxies: ['10.0.0.0/8', 'not-an-ip'] } }, '/server/trustedProxies/1: must be an IP address or CIDR range, got "not-an-ip"'],
     [{ plugins: [{ options: {} }] }, '/plugins/0: must have required property "name"'],
   ])('rejects %j with its path and rule', (raw, message) => {
     const errors = errorsOf(raw);
