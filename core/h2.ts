@@ -111,10 +111,13 @@ function compatClasses(state: ListenerState) {
   // Copied once per HTTP/2 request, lazily; plugins that edit req.headers edit this copy, which persists.
   Object.defineProperty(GatewayH2Request.prototype, 'headers', {
     configurable: true,
-    get(this: { [NORMALIZED]?: IncomingHttpHeaders }): IncomingHttpHeaders {
+    get(this: http2.Http2ServerRequest & { [NORMALIZED]?: IncomingHttpHeaders }): IncomingHttpHeaders {
       let h = this[NORMALIZED];
       if (h === undefined) {
         h = normalizeH2Headers(baseHeaders.call(this) as IncomingHttpHeaders);
+        // HTTP/2 frames the body itself (no Content-Length needed). The pipeline and the HTTP/1.1 upstream
+        // detect a body from the HTTP/1.1 framing fields, so a body of unannounced length reads as chunked.
+        if (!this.stream.endAfterHeaders && h['content-length'] === undefined) h['transfer-encoding'] = 'chunked';
         this[NORMALIZED] = h;
       }
       return h;
@@ -170,6 +173,8 @@ export interface ProtocolStats {
   /** 308 answers of the HTTP→HTTPS redirect listener */
   redirects: number;
 }
+
+const RAPID_RESET_GRACE_MS = 1000;
 
 interface ResetWindow {
   count: number;
@@ -344,9 +349,15 @@ export class ClientProtocols {
       win.windowStart = now;
       win.count = 0;
     }
-    if (++win.count > this.state.maxResets && !session.destroyed) {
+    if (++win.count > this.state.maxResets && !session.closed && !session.destroyed) {
       this.stats.h2RapidResetCloses++;
-      session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      // GOAWAY first (destroying at once can drop the frame): no new streams are accepted from here on; the
+      // few already open get a short grace period, then the connection is cut whatever the client does.
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.close();
+      setTimeout(() => {
+        if (!session.destroyed) session.destroy();
+      }, RAPID_RESET_GRACE_MS).unref();
     }
   }
 
