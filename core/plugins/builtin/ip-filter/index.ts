@@ -31,10 +31,23 @@ export const ipFilterPlugin: GatewayPlugin<IpFilterOptions> = {
     const deny = new CidrSet(options.deny, 'ip-filter deny');
     const clientIp = clientIpResolver(options.trustForwarded);
     const denied = api.counter('ip_filter_denied_total', 'requests refused by ip-filter');
+    const refused = (ip: string): boolean => (deny.size > 0 && deny.has(ip)) || (allow.size > 0 && !allow.has(ip));
+    // Without forwarded headers the verdict is a property of the connection: decide once per keep-alive socket
+    // (BlockList parses the address on every check).
+    const perSocket = options.trustForwarded === false || (Array.isArray(options.trustForwarded) && options.trustForwarded.length === 0);
+    const verdicts = new WeakMap<object, boolean>();
     return {
       preHandler(ctx: RequestContext): void {
-        const ip = clientIp(ctx.req!);
-        if ((deny.size > 0 && deny.has(ip)) || (allow.size > 0 && !allow.has(ip))) {
+        const req = ctx.req!;
+        let no: boolean | undefined;
+        if (perSocket) {
+          no = verdicts.get(req.socket);
+          if (no === undefined) {
+            no = refused(clientIp(req));
+            verdicts.set(req.socket, no);
+          }
+        } else no = refused(clientIp(req));
+        if (no) {
           denied.inc();
           sendError(ctx, 403, 'Forbidden');
         }
