@@ -6,6 +6,7 @@
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import type { LoadRequest } from './traffic.js';
+import { runOpenLoop } from './open-loop.js';
 
 export interface LoaderJob {
   url: string;
@@ -98,7 +99,8 @@ function run(job: LoaderJob): Promise<LoaderOutcome> {
 
 process.on('message', (msg: Msg) => {
   if (msg.type !== 'run') return;
-  run(msg.job).then(
+  // fixed rate: open loop with latency from each request's due time (open-loop.ts says why not autocannon's rate)
+  (msg.job.rate !== undefined ? runOpenLoop(msg.job as LoaderJob & { rate: number }) : run(msg.job)).then(
     (outcome) => process.send!({ type: 'result', id: msg.id, outcome }),
     (err: Error) => process.send!({ type: 'error', id: msg.id, message: err.message }),
   );

@@ -101,10 +101,11 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
   if (scenario.mode === 'proxy') out.push('proxy mode: the upstream stub shares the load generator\'s CPU.');
   if (rate !== undefined) {
     out.push(
-      `fixed rate (${rate} req/s): throughput is set by the load generator, compare latency. autocannon paces per connection and per second ` +
-        '(each connection sends its share of the second back to back, then waits for the next second), and latency is measured from ' +
-        'each request\'s actual send time: no coordinated-omission correction. A stall therefore delays the following sends instead ' +
-        'of showing as latency, so p99 here is a lower bound of what an open-loop client would see.',
+      `fixed rate (${rate} req/s, open loop): throughput is set by the load generator, compare latency. Request i is due at ` +
+        't0 + i/rate and its latency runs from that due time (coordinated omission corrected, the wrk2 method), so a stall ' +
+        'counts against every request that should have been sent during it. Requests are issued from a 1 ms timer over an ' +
+        'undici Pool with the scenario\'s connection count (queueing in the pool counts as latency). autocannon is not used ' +
+        'for fixed rates: its rate limit is per connection and per second (bursts, then idles) and its latency is not CO-corrected.',
     );
   }
   return out;
