@@ -5,6 +5,8 @@ import { createServer as createNetServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { sleep } from '../support/http.js';
 
 export interface Upstream {
@@ -38,8 +40,23 @@ export async function startUpstream(handler: (req: IncomingMessage, res: ServerR
 }
 
 /** Gateway with one upstream `up` and the given routes/plugins; admin off, logs quiet. */
-export function gatewayFor(config: Record<string, unknown>): Promise<RunningGateway> {
-  return startGateway({ admin: { enabled: false }, logging: { level: 'silent' }, ...config });
+export function gatewayFor(config: Record<string, unknown>, logger?: Logger): Promise<RunningGateway> {
+  return startGateway({ admin: { enabled: false }, logging: { level: 'silent' }, ...config }, logger === undefined ? {} : { logger });
+}
+
+/** A pino logger whose lines are kept in memory (to assert that something was logged). */
+export function captureLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
+  const out: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.push(chunk.toString());
+      cb();
+    },
+  });
+  return {
+    logger: pino({ level: 'info' }, stream),
+    lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 export async function freePort(): Promise<number> {
@@ -55,6 +72,8 @@ export interface RedisServer {
   url: string;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** stop and remove the temp dir */
+  close(): Promise<void>;
 }
 
 /** A real redis-server on a free port, no persistence, in a temp dir; stop()/start() keep the same port. */
@@ -72,23 +91,24 @@ export async function startRedis(): Promise<RedisServer> {
     throw new Error('redis-server did not start');
   };
   await start();
+  const stop = async (): Promise<void> => {
+    const p: ChildProcess | null = proc;
+    proc = null;
+    if (p === null || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  };
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     start,
-    async stop() {
-      const p = proc;
-      proc = null;
-      if (p === null || p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await exited;
+    stop,
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export async function stopRedisForGood(r: RedisServer): Promise<void> {
-  await r.stop();
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -100,8 +120,4 @@ function canConnect(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-export function cleanupDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request, sleep } from '../support/http.js';
-import { gatewayFor, startRedis, type RedisServer } from './helpers.js';
+import { captureLogger, gatewayFor, startRedis, type RedisServer } from './helpers.js';
 
 /** Every request on a fresh connection, several in parallel, so the cluster spreads them over the workers. */
 async function burst(url: string, total: number, concurrency: number): Promise<Map<number, number>> {
@@ -57,6 +57,7 @@ describe('rate-limit Redis store', () => {
   let a: RunningGateway;
   let b: RunningGateway;
   let closedGw: RunningGateway;
+  const log = captureLogger();
 
   const config = (failMode: 'open' | 'closed', limit: number): Record<string, unknown> => ({
     routes: [
@@ -69,13 +70,13 @@ describe('rate-limit Redis store', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    a = await gatewayFor(config('open', 6));
+    a = await gatewayFor(config('open', 6), log.logger);
     b = await gatewayFor(config('open', 6));
     closedGw = await gatewayFor({ ...config('closed', 1000) });
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close(), closedGw?.close()]);
-    await redis?.stop();
+    await redis?.close();
   });
 
   it('two gateway instances sharing one Redis enforce one limit', async () => {
@@ -104,7 +105,9 @@ describe('rate-limit Redis store', () => {
     expect(closed.status).toBe(503);
     expect(closed.headers['retry-after']).toBe('1');
     const counters = JSON.stringify(a.gateway.exportMetrics());
-    expect(counters).toMatch(/rate_limit_store_errors_total/);
+    expect(counters).toMatch(/"rate_limit_store_errors_total":\{[^}]*"value":[1-9]/);
+    const line = log.lines().find((l) => l.msg === 'rate-limit store unavailable');
+    expect(line).toMatchObject({ level: 40, failMode: 'open', plugin: 'rate-limit' });
 
     // Redis back: the limit applies again (its state was not persisted, so the budget starts fresh)
     await redis.start();
