@@ -24,6 +24,8 @@ export interface BadInputCase {
   neverUpstream?: string;
   /** an `Expect: 100-continue` request that must not be invited to send its body */
   noContinue?: boolean;
+  /** an `Expect: 100-continue` request whose body is wanted: 100 must precede the final response */
+  continueFirst?: boolean;
   /** a control: a valid request the harness must see forwarded (proves "zero bytes" is observable) */
   control?: boolean;
 }
@@ -43,6 +45,7 @@ export const badInputCases: BadInputCase[] = [
   { name: 'control: GET', group: 'control', send: [req(['GET /api/x HTTP/1.1', H])], status: 200, close: false, forwarded: 1, control: true },
   { name: 'control: POST with Content-Length', group: 'control', send: [post(['Content-Length: 5'], 'hello')], status: 200, close: false, forwarded: 1, control: true },
   { name: 'control: chunked POST', group: 'control', send: [post(['Transfer-Encoding: chunked'], '5\r\nhello\r\n0\r\n\r\n')], status: 200, close: false, forwarded: 1, control: true },
+  { name: 'control: Expect: 100-continue within the limit', group: 'control', send: [post(['Content-Length: 5', 'Expect: 100-continue'], ''), 150, 'hello'], status: 200, close: false, forwarded: 1, continueFirst: true, control: true },
   { name: 'control: absolute-form, authority = Host', group: 'control', send: [req(['GET http://gw/api/x HTTP/1.1', H])], status: 200, close: false, forwarded: 1, control: true },
 
   // Request smuggling: Content-Length and Transfer-Encoding together.
@@ -130,6 +133,7 @@ export const badInputCases: BadInputCase[] = [
   { name: 'too many headers', group: 'limits', send: [req(['GET /api/x HTTP/1.1', H, ...Array.from({ length: 60 }, (_, i) => `X-N${i}: 1`)])], status: 431, close: true },
   { name: 'body over the limit (Content-Length)', group: 'limits', send: [post(['Content-Length: 2000'], 'd'.repeat(2000))], status: 413, close: true },
   { name: 'body over the limit, Content-Length only (body not sent)', group: 'limits', send: [post(['Content-Length: 100000'], '')], status: 413, close: true },
+  { name: 'chunked body over the limit', group: 'limits', send: [post(['Transfer-Encoding: chunked'], `800\r\n${'e'.repeat(2048)}\r\n0\r\n\r\n`)], status: 413, close: true },
   { name: 'Expect: 100-continue over the limit', group: 'limits', send: [post(['Content-Length: 5000', 'Expect: 100-continue'], '')], status: [413, 417], close: true, noContinue: true },
   { name: 'Expect: something-else', group: 'limits', send: [post(['Content-Length: 5', 'Expect: teapot'], 'hello')], status: 417, close: false },
 

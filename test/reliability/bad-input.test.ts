@@ -22,6 +22,7 @@ async function runCase(c: BadInputCase, gw: RunningGateway, up: RecordingUpstrea
     expect(finals.map((r) => r.status), detail).toEqual([...c.responses]);
   }
   if (c.close) expect(ex.closed, `${c.name}: connection left open`).toBe(true);
+  if (c.continueFirst) expect(ex.responses.map((r) => r.status), detail).toEqual([100, 200]);
   if (c.noContinue) expect(ex.responses.some((r) => r.status === 100), `${c.name}: 100 Continue was sent`).toBe(false);
   const forwarded = c.forwarded ?? 0;
   if (forwarded === 0) {
