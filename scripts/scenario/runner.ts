@@ -22,6 +22,7 @@ import { stubBody } from './stub-body.js';
 import { evaluateTargets } from './targets.js';
 import { expandMatrix, filterVariants, parseOnly, schedule, type VariantSpec } from './variants.js';
 import { reportDirName, updateLatest, writeReport } from './report/write.js';
+import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
 
 /** A loader process above this share of one core is the bottleneck: the run measures autocannon, not the gateway. */
 export const LOADER_BOUND_PCT = 90;
@@ -347,6 +348,8 @@ function checkBuilt(variants: VariantSpec[]): void {
 }
 
 export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
+  // `"mode": "h2"` scenarios (TLS / HTTP/2 client side) are loaded by h2load, not autocannon: see h2load.ts.
+  if (isH2LoadScenario(opts.scenario)) return runH2LoadScenario(opts);
   const loaded = loadScenario(opts.scenario);
   const scenario = loaded.scenario;
   const repetitions = opts.repetitions ?? scenario.repetitions;
