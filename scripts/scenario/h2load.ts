@@ -1,6 +1,6 @@
 /**
  * The scenario runner's `h2` mode: TLS and HTTP/2 cost measured with h2load (Debian's nghttp2-client), since
- * autocannon speaks cleartext-capable HTTP/1.1 only. A scenario file with `"mode": "h2"` (scenarios/h2.json) is
+ * autocannon speaks HTTP/1.1 only. A scenario file with `"mode": "h2"` (scenarios/h2load/h2.json) is
  * dispatched here by runScenario; the report is the runner's usual results.json / report.md / report.html.
  *
  * Every variant is the same gateway serving the same static route, reached over a different client protocol:
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Scenario } from '../../scenarios/schema.js';
 import { canonicalJson, scenarioPath } from './load-scenario.js';
-import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
+import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT, SCENARIO_DIR } from './paths.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import { readDiagnostics } from './diagnostics.js';
@@ -59,10 +59,18 @@ export function hasH2load(): boolean {
   return spawnSync('h2load', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** True when the named scenario file declares `"mode": "h2"` (read before the runner's schema sees it). */
+/**
+ * h2 scenarios live in scenarios/h2load/ (the runner's schema, which every scenarios/*.json must pass, has no
+ * h2 mode): `npm run scenario -- h2` finds scenarios/h2load/h2.json; a path to a .json file works too.
+ */
+export function h2ScenarioPath(nameOrPath: string): string {
+  return nameOrPath.endsWith('.json') ? scenarioPath(nameOrPath) : join(SCENARIO_DIR, 'h2load', `${nameOrPath}.json`);
+}
+
+/** True when the scenario file declares `"mode": "h2"` (read before the runner's schema sees it). */
 export function isH2LoadScenario(nameOrPath: string): boolean {
   try {
-    const raw = JSON.parse(readFileSync(scenarioPath(nameOrPath), 'utf8')) as { mode?: unknown };
+    const raw = JSON.parse(readFileSync(h2ScenarioPath(nameOrPath), 'utf8')) as { mode?: unknown };
     return raw.mode === 'h2';
   } catch {
     return false;
@@ -70,7 +78,7 @@ export function isH2LoadScenario(nameOrPath: string): boolean {
 }
 
 function loadH2Scenario(nameOrPath: string): { scenario: H2Scenario; hash: string } {
-  const text = readFileSync(scenarioPath(nameOrPath), 'utf8');
+  const text = readFileSync(h2ScenarioPath(nameOrPath), 'utf8');
   const s = JSON.parse(text) as H2Scenario;
   const problems: string[] = [];
   if (typeof s.name !== 'string' || s.name === '') problems.push('/name: required');
