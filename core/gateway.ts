@@ -171,7 +171,8 @@ export class Gateway {
 /** An AdminSource over one in-process Gateway (workers: 0, tests). */
 export function inProcessAdminSource(gw: Gateway, reload: () => Promise<ReloadResult>, isReady: () => boolean): AdminSource {
   return {
-    ready: isReady,
+    // Shedding load is not ready: a balancer in front should send new traffic elsewhere until it recovers.
+    ready: () => isReady() && !(gw.server.overload?.overloaded ?? false),
     async stats() {
       const w = gw.exportMetrics();
       return { configVersion: gw.version, lastReloadError: gw.reloadError, metrics: aggregateMetrics([w]), workers: [w.sections] };

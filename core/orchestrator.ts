@@ -37,6 +37,9 @@ export class Orchestrator {
   private shuttingDown = false;
   private started = false;
   private nextRequestId = 1;
+  /** last overload state each worker reported (ready() is synchronous, so it reads this cache) */
+  private readonly overloaded = new Map<number, boolean>();
+  private overloadPoll: NodeJS.Timeout | null = null;
   private readonly pending = new Map<number, { results: WorkerMetricsExport[]; expected: number; done: () => void }>();
   port = 0;
 
@@ -66,6 +69,12 @@ export class Orchestrator {
     const ports = await Promise.all(ready);
     this.port = ports[0]!;
     this.started = true;
+    const ov = this.config.server.overload;
+    if (ov.maxEventLoopDelayMs > 0 || ov.maxHeapUsedRatio > 0 || ov.maxHeapUsedBytes > 0) {
+      // Keep the per-worker overload flags fresh for /ready even when nobody scrapes /stats.
+      this.overloadPoll = setInterval(() => void this.collect(), Math.max(100, ov.checkIntervalMs));
+      this.overloadPoll.unref();
+    }
     return this.port;
   }
 
@@ -93,6 +102,8 @@ export class Orchestrator {
             reject(new Error(msg.errors.join('\n')));
             break;
           case 'METRICS_RESPONSE': {
+            const limits = msg.metrics.sections.limits as { overload?: { overloaded?: boolean } | null } | undefined;
+            this.overloaded.set(slot.id, limits?.overload?.overloaded ?? false);
             const p = this.pending.get(msg.id);
             if (p !== undefined) {
               p.results.push(msg.metrics);
@@ -185,7 +196,10 @@ export class Orchestrator {
 
   adminSource(isReady: () => boolean, reload: () => Promise<ReloadResult>): AdminSource {
     return {
-      ready: () => isReady() && !this.shuttingDown && this.liveWorkers().length > 0,
+      ready: () => {
+        const live = this.slots.filter((s) => s.worker !== null && s.worker.isConnected());
+        return isReady() && !this.shuttingDown && live.length > 0 && !live.every((s) => this.overloaded.get(s.id) === true);
+      },
       stats: async () => {
         const list = await this.collect();
         return {
@@ -207,6 +221,7 @@ export class Orchestrator {
   /** Drain: every worker stops accepting and finishes in-flight requests; resolves when all have exited. */
   async shutdown(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
     this.shuttingDown = true;
+    if (this.overloadPoll !== null) clearInterval(this.overloadPoll);
     for (const s of this.slots) if (s.timer !== null) clearTimeout(s.timer);
     const exits = this.slots
       .map((s) => s.worker)

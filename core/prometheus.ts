@@ -47,6 +47,12 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   metric('gateway_worker_cpu_percent', 'gauge', 'CPU use per worker over the last second (100 = one core).', workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]));
   metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [['{protocol="h1"}', m.protocols.h1], ['{protocol="h2"}', m.protocols.h2]]);
 
+  const limits = workers.map((w) => ({ id: w.workerId, l: w.sections.limits as { perIpRefused: number; overload: { overloaded: boolean; shed: number } | null } | undefined }));
+  metric('gateway_overloaded', 'gauge', '1 while the worker sheds new requests (event-loop delay or heap over threshold).',
+    limits.map(({ id, l }) => [`{worker="${id}"}`, l?.overload?.overloaded ? 1 : 0]));
+  metric('gateway_overload_shed_total', 'counter', 'Requests answered 503 by overload protection.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.overload?.shed ?? 0]));
+  metric('gateway_per_ip_refused_total', 'counter', 'Connections refused by the per-IP connection cap.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.perIpRefused ?? 0]));
+
   // Plugin hook statistics and plugin-owned counters, summed over workers.
   const hookSamples = new Map<string, HookStats>();
   const counters = new Map<string, { help: string; value: number }>();
