@@ -392,9 +392,10 @@ export class ClientProtocols {
   /** Drain step: GOAWAY to HTTP/2 sessions (in-flight streams finish), idle HTTP/1.1 keep-alive sockets closed. */
   closeIdle(): void {
     for (const s of this.sessions) if (!s.closed) s.close();
-    if (this.redirect !== null) {
-      this.redirect.close();
-      this.redirect.closeIdleConnections();
+    const r = this.redirect;
+    if (r !== null) {
+      if (r.listening) r.close();
+      r.closeIdleConnections();
     }
     // Node's HTTP/1.1 connection tracking also exists on the h2 listener (allowHTTP1) and on https servers.
     if (this.kind !== 'h2c') http.Server.prototype.closeIdleConnections.call(this.server as http.Server);
