@@ -53,6 +53,14 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   metric('gateway_overload_shed_total', 'counter', 'Requests answered 503 by overload protection.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.overload?.shed ?? 0]));
   metric('gateway_per_ip_refused_total', 'counter', 'Connections refused by the per-IP connection cap.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.perIpRefused ?? 0]));
 
+  const tls = (key: string): number => workers.reduce((sum, w) => sum + Number((w.sections.tls as Record<string, number> | undefined)?.[key] ?? 0), 0);
+  metric('gateway_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes.', [['', tls('tlsHandshakeErrors')]]);
+  metric('gateway_h2_sessions_total', 'counter', 'HTTP/2 sessions opened.', [['', tls('h2Sessions')]]);
+  metric('gateway_h2_active_sessions', 'gauge', 'HTTP/2 sessions open now.', [['', tls('h2ActiveSessions')]]);
+  metric('gateway_h2_client_resets_total', 'counter', 'HTTP/2 streams reset by the client before the answer was finished.', [['', tls('h2ClientResets')]]);
+  metric('gateway_h2_rapid_reset_closes_total', 'counter', 'HTTP/2 sessions closed by the rapid-reset guard.', [['', tls('h2RapidResetCloses')]]);
+  metric('gateway_redirects_total', 'counter', 'HTTP to HTTPS redirects answered.', [['', tls('redirects')]]);
+
   // Plugin hook statistics and plugin-owned counters, summed over workers.
   const hookSamples = new Map<string, HookStats>();
   const counters = new Map<string, { help: string; value: number }>();
