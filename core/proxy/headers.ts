@@ -105,6 +105,8 @@ export function buildRequestHeaders(
   const out = Object.create(null) as Record<string, string | string[]>;
   const tokens = connectionTokens(src.connection);
   for (const name in src) {
+    // HTTP/2 pseudo-headers (core/h2.ts already hides them; this keeps the rule where the header rules live)
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const skip = REQUEST_SKIP[name];
     if (skip !== undefined && !(skip === 2 && websocket)) continue;
     if (tokens !== null && isListed(tokens, name) && !(websocket && name === 'upgrade')) continue;
@@ -116,7 +118,7 @@ export function buildRequestHeaders(
     out.upgrade = 'websocket';
   }
 
-  const host = single(src.host);
+  const host = single(src.host ?? (src as Record<string, string | string[] | undefined>)[':authority']);
   const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
   const viaIn = single(src.via);
   out.via = viaIn === undefined ? VIA : `${viaIn}, ${VIA}`;
