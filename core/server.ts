@@ -115,7 +115,9 @@ export class GatewayServer {
       // Stop the parser reading first, so no request on this socket reaches the pipeline.
       socket.pause();
       socket.on('error', () => socket.destroy());
-      socket.end(rawErrorResponse(503, 'Service Unavailable', 'retry-after: 1\r\n'), () => socket.destroy());
+      // On a TLS listener this is the raw TCP socket: plaintext would only look like a broken handshake.
+      if (this.opts.server.tls !== undefined) socket.destroy();
+      else socket.end(rawErrorResponse(503, 'Service Unavailable', 'retry-after: 1\r\n'), () => socket.destroy());
     }
   }
 
