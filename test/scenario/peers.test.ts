@@ -14,6 +14,8 @@ import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js'
 import { stubBody } from '../../scripts/scenario/stub-body.js';
 import { evaluateTargets } from '../../scripts/scenario/targets.js';
 import { expandMatrix, filterVariants, parseOnly } from '../../scripts/scenario/variants.js';
+import { runOpenLoop } from '../../scripts/scenario/open-loop.js';
+import { createServer } from 'node:http';
 import type { RunResult } from '../../scripts/scenario/results.js';
 
 const HAS_NGINX = which('nginx') !== null;
@@ -210,4 +212,79 @@ describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
     expect(md).toContain('answer check');
     expect(readFileSync(join(run.dir, 'report.html'), 'utf8')).toContain('<h2>Targets</h2>');
   });
+});
+
+describe('fixed-rate load (latency scenario): open loop, latency from each request\'s due time', () => {
+  it('issues exactly rate × duration requests and charges a server stall to the requests due during it', async () => {
+    let n = 0;
+    let stalled = 0;
+    const server = createServer((req, res) => {
+      n++;
+      // the 50th request is held 300 ms: a closed-loop client would just send less meanwhile
+      if (n === 50) {
+        setTimeout(() => res.end('late'), 300);
+        stalled++;
+        return;
+      }
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const out = await runOpenLoop({
+        url: `http://127.0.0.1:${port}`,
+        connections: 1,
+        pipelining: 1,
+        durationS: 1,
+        rate: 200,
+        timeoutS: 5,
+        requests: [{ method: 'GET', path: '/a' }, { method: 'GET', path: '/b' }],
+      });
+      expect(stalled).toBe(1);
+      expect(out.result.requests).toBe(200);
+      expect(n).toBe(200);
+      expect(out.result.errors + out.result.timeouts).toBe(0);
+      expect(out.result.status['2xx']).toBe(200);
+      // one connection: every request due during the stall waited behind it, so the stall is seen in the
+      // latency of many requests (≥ 300 ms for the held one), not hidden by sending less
+      expect(out.result.latency.max).toBeGreaterThanOrEqual(300);
+      // ~60 requests (30% of the run) fell due during the 300 ms stall; those due in its first 100 ms waited
+      // ≥ 200 ms. Measured from the actual send (coordinated omission) only the held request would be slow and
+      // p90 would be a few ms. A noisy machine can only make these latencies larger.
+      expect(out.result.latency.p90).toBeGreaterThanOrEqual(100);
+      expect(out.result.durationS).toBeGreaterThan(0.9);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }, 20_000);
+});
+
+describe('latency scenario end to end (rate calibrated from the measured maximum)', () => {
+  it('calibrates on the baseline, runs both variants at half of it, and judges the p99 target', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'latency-scenario-'));
+    try {
+      const run = await runScenario({ scenario: 'latency', repetitions: 1, durationS: 1, warmupS: 0.3, outDir: out, progress: false });
+      const c = run.results.calibration!;
+      expect(c.source).toBe('rateOfMax');
+      if (c.source !== 'rateOfMax') return;
+      expect(c.variant).toBe('baseline');
+      expect(c.fraction).toBe(0.5);
+      expect(c.rate).toBe(Math.max(1, Math.round(c.maxRps * 0.5)));
+      expect(run.results.runs.map((r) => r.variant)).toEqual(['baseline', 'gateway']);
+      for (const r of run.results.runs) {
+        // open loop: exactly rate × 1 s requests were issued; all of them answered
+        expect(r.requests + r.errors + r.timeouts, r.variant).toBe(c.rate);
+        expect(r.errors, r.variant).toBe(0);
+      }
+      const t = run.results.targets![0]!;
+      expect([t.variant, t.reference, t.metric, t.max]).toEqual(['gateway', 'baseline', 'p99', 1.2]);
+      expect(['met', 'missed']).toContain(t.status);
+      const md = readFileSync(join(run.dir, 'report.md'), 'utf8');
+      expect(md).toContain(`fixed rate ${c.rate} req/s = 0.5 × \`baseline\`'s measured maximum`);
+      expect(md).toContain('coordinated omission corrected');
+      expect(validateResults(JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')))).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
