@@ -237,7 +237,8 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
     connections: load.connections,
     pipelining: load.pipelining,
     requests: ctx.requests,
-    ...(ctx.rate !== undefined && measured ? { rate: ctx.rate } : {}),
+    // the warm-up runs at the fixed rate too: a full-speed warm-up would leave GC debt paid inside the window
+    ...(ctx.rate !== undefined ? { rate: ctx.rate } : {}),
     ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
     ...(measured
       ? ctx.amount !== undefined
