@@ -47,6 +47,8 @@ export interface VariantMatrix {
   workers?: number[];
   /** number of no-op plugins loaded globally (scripts/scenario/plugins/noop.js) */
   plugins?: number[];
+  /** names of entries in the scenario's `pluginSets`: each is the gateway's global plugin list for that variant */
+  pluginSet?: string[];
 }
 
 export interface LoadSpec {
@@ -111,6 +113,8 @@ export interface Scenario {
   includeBaseline: boolean;
   /** variant id the ratios are computed against ("baseline" or e.g. "router=hybrid") */
   baselineVariant?: string;
+  /** named global plugin lists (gateway config `plugins` entries) selected by `matrix.pluginSet` */
+  pluginSets?: Record<string, Array<{ name: string; enabled?: boolean; options?: Record<string, unknown> }>>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
@@ -218,6 +222,15 @@ export const scenarioSchema = {
         upstream: variantList,
         workers: intList(0, 256),
         plugins: intList(0, 1000),
+        pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+      },
+    },
+    pluginSets: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
+      additionalProperties: {
+        type: 'array',
+        items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
       },
     },
     includeBaseline: { type: 'boolean', default: false },
@@ -380,6 +393,9 @@ export function validateScenario(raw: unknown): ScenarioValidation {
       if (r.response === undefined) errors.push(`/routes/${i}: must have "response" in direct mode`);
     });
   }
+  (s.matrix.pluginSet ?? []).forEach((set, i) => {
+    if (s.pluginSets?.[set] === undefined) errors.push(`/matrix/pluginSet/${i}: no plugin set "${set}" in /pluginSets`);
+  });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');
   if (s.upstreamStub === undefined) s.upstreamStub = { bodyBytes: 256, delayMs: 0 };

@@ -74,6 +74,7 @@ export function buildGatewayConfig(
     generated.pluginDirs = [pluginDir];
     generated.plugins = Array.from({ length: plugins }, (_, i) => ({ name: `noop-${i + 1}`, enabled: true, options: {} }));
   }
+  if (variant.pluginSet !== undefined) generated.plugins = scenario.pluginSets![variant.pluginSet]!;
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['router', 'pool', 'metrics', 'upstream', 'workers', 'plugins'] as const;
+export const DIMENSIONS = ['router', 'pool', 'metrics', 'upstream', 'workers', 'plugins', 'pluginSet'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 const NAMED: readonly Dimension[] = ['router', 'pool', 'metrics', 'upstream'];
 
@@ -20,6 +20,7 @@ export interface VariantSpec {
   upstream?: string;
   workers?: number;
   plugins?: number;
+  pluginSet?: string;
 }
 
 export type VariantNamesByFamily = Record<'router' | 'pool' | 'metrics' | 'upstream', string[]>;

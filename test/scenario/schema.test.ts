@@ -69,6 +69,12 @@ describe('scenario schema', () => {
     expect(errors(over as Record<string, unknown>)).toEqual(expected);
   });
 
+  it('a pluginSet in the matrix must name an entry of pluginSets', () => {
+    expect(errors({ matrix: { pluginSet: ['none', 'cors'] }, pluginSets: { none: [] } })).toEqual(['/matrix/pluginSet/1: no plugin set "cors" in /pluginSets']);
+    expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [{ options: {} }] } })).toEqual(['/pluginSets/none/0: must have required property "name"']);
+    expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [] } })).toEqual([]);
+  });
+
   it('reports every problem at once', () => {
     const e = errors({ load: { connections: 0, durationS: -1 }, repetitions: 0 });
     expect(e).toContain('/load/connections: must be >= 1');
