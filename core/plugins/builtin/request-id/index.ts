@@ -29,6 +29,8 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
   init(options, api): PluginInstance {
     const header = options.header.toLowerCase();
     const logger = api.logger;
+    // Decided once: a per-request close listener and closure for a log line the level would drop is pure cost.
+    const log = options.log && logger.isLevelEnabled('info');
     // A global entry runs in preRoute and again in preHandler; a route entry with another header still runs.
     const doneKey = `${REQUEST_ID_STATE}:${header}`;
     const assign = (ctx: RequestContext): void => {
@@ -43,7 +45,7 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
       const res = ctx.res;
       if (res !== null) {
         res.setHeader(header, id);
-        if (options.log) {
+        if (log) {
           const method = ctx.method;
           const url = ctx.url;
           const start = ctx.startTime;
