@@ -8,125 +8,18 @@
  * the exact sorted-array value on a seeded lognormal sample (plus the same after an export/merge round trip).
  * Writes reports/micro/metrics/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/metrics/latest/.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import Benchmark from 'benchmark';
+import { cpus } from 'node:os';
+import { environment, fmt, getGc, measureAllocation, timeOps, writeReport, type Allocation, type MicroBenchOptions, type MicroBenchResult, type Timing } from './harness.js';
+export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
 import { mergeDistributions, percentileRank } from '../../core/histogram.js';
 import type { LatencyRecorder } from '../../core/metrics-types.js';
 import { DEFAULT_METRICS, metricsAccuracy, metricsVariants } from '../../variants/metrics/index.js';
-
-export interface MicroBenchOptions {
-  /** short runs to check the harness works (numbers are not meant to be quoted) */
-  quick?: boolean;
-  /** write results.json/report.md (default true); the report root defaults to reports/micro under the cwd */
-  write?: boolean;
-  outDir?: string;
-}
-
-export interface MicroBenchResult {
-  json: unknown;
-  markdown: string;
-  /** the timestamped directory written, when write is on */
-  dir?: string;
-}
 
 const OPS_PER_CALL = 1000;
 const ALLOC_CHUNK = 10_000;
 const VALUES = 1 << 16;
 const ACCURACY_SAMPLES = 100_000;
-
-// ---- harness (the same helpers as scripts/bench/pool.ts) -------------------------------------------------
-
-/** A callable gc without requiring --expose-gc on the command line: set the flag, then fetch gc from a new context. */
-function getGc(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
-
-interface Timing {
-  nsPerOp: number;
-  /** ± ns/op, 95 % confidence */
-  marginNs: number;
-  rmePct: number;
-  samples: number;
-}
-
-/** benchmark.js on a function that performs `opsPerCall` operations per call, so call overhead is amortised. */
-function timeOps(name: string, fn: () => void, opsPerCall: number, quick: boolean): Timing {
-  const bench = new Benchmark(name, fn, quick ? { maxTime: 0.3, minSamples: 5 } : { maxTime: 3, minSamples: 30 });
-  bench.run({ async: false });
-  if (bench.error) throw bench.error as Error;
-  const nsPerOp = (bench.stats.mean * 1e9) / opsPerCall;
-  return { nsPerOp, marginNs: (nsPerOp * bench.stats.rme) / 100, rmePct: bench.stats.rme, samples: bench.stats.sample.length };
-}
-
-interface Allocation {
-  bytesPer1M: number;
-  chunks: number;
-  /** chunks thrown away because a GC ran inside them (heap shrank) */
-  discarded: number;
-}
-
-/**
- * Heap bytes allocated per 1M operations. Method: force a full GC, read v8 used_heap_size, run a chunk of
- * ALLOC_CHUNK operations (small enough to stay inside the young generation, so no scavenge runs mid-chunk), read
- * again. The median chunk delta minus the median delta around an empty chunk (the reads' own allocations) is what
- * the operations allocated; the median keeps a chunk that ran while the JIT was still swapping in optimised code
- * from skewing the figure. Chunks whose delta is negative had a GC inside and are discarded.
- */
-function measureAllocation(run: (n: number) => void, chunks: number, gc: () => void): Allocation {
-  const sample = (body: (n: number) => void): { median: number; discarded: number } => {
-    const deltas: number[] = [];
-    let discarded = 0;
-    for (let c = 0; c < chunks; c++) {
-      gc();
-      const before = v8.getHeapStatistics().used_heap_size;
-      body(ALLOC_CHUNK);
-      const delta = v8.getHeapStatistics().used_heap_size - before;
-      if (delta < 0) discarded++;
-      else deltas.push(delta);
-    }
-    deltas.sort((x, y) => x - y);
-    return { median: deltas.length === 0 ? 0 : deltas[deltas.length >> 1], discarded };
-  };
-  const base = sample(() => {});
-  const ops = sample(run);
-  const perChunk = ops.median - base.median;
-  return { bytesPer1M: Math.max(0, Math.round((perChunk / ALLOC_CHUNK) * 1e6)), chunks, discarded: ops.discarded };
-}
-
-function environment(quick: boolean): Record<string, unknown> {
-  const cpu = cpus();
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    totalMemBytes: totalmem(),
-    quick,
-  };
-}
-
-function writeReport(family: string, json: unknown, markdown: string, opts: MicroBenchOptions): string {
-  const root = resolve(opts.outDir ?? join('reports', 'micro'), family);
-  const stamp = new Date().toISOString().replace(/:/g, '-');
-  const dir = join(root, stamp);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(join(dir, 'report.md'), markdown);
-  const latest = join(root, 'latest');
-  mkdirSync(latest, { recursive: true });
-  cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
-  cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
-  return dir;
-}
-
-const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 // ---- metrics benchmark ---------------------------------------------------------------------------------------
 
@@ -210,7 +103,7 @@ export async function runMetricsBench(opts: MicroBenchOptions = {}): Promise<Mic
     const record = compileRecordLoop(variant, rec, values);
     record(200_000); // warm-up for the JIT
     const recordT = timeOps(`${variant} record`, () => record(OPS_PER_CALL), OPS_PER_CALL, quick);
-    const allocation = measureAllocation(record, quick ? 30 : 100, gc);
+    const allocation = measureAllocation(record, quick ? 30 : 100, gc, ALLOC_CHUNK);
 
     // accuracy on the full sample, as one recorder and as two merged halves (what the orchestrator reports)
     const full = factory();

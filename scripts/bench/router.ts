@@ -9,12 +9,13 @@
  * measured too; its cost is subtracted to give the router's own ns/op ("net").
  * Writes reports/micro/router/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/router/latest/.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import FindMyWay from 'find-my-way';
+import { environment, writeReport } from './harness.js';
 import type { Router } from '../../core/router.js';
 import { DEFAULT_ROUTER, referenceRouters, routerVariants } from '../../variants/router/index.js';
 
@@ -155,32 +156,6 @@ function directFindMyWay(table: RouteSpec[]): Finder {
   return { find: (method, path) => fmw.find(method as 'GET', path) };
 }
 
-function environment(quick: boolean): Record<string, unknown> {
-  const cpu = cpus();
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    totalMemBytes: totalmem(),
-    quick,
-  };
-}
-
-function writeReport(json: unknown, markdown: string, opts: RouterBenchOptions): string {
-  const root = resolve(opts.outDir ?? join('reports', 'micro'), 'router');
-  const dir = join(root, new Date().toISOString().replace(/:/g, '-'));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(join(dir, 'report.md'), markdown);
-  const latest = join(root, 'latest');
-  mkdirSync(latest, { recursive: true });
-  cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
-  cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
-  return dir;
-}
-
 const fmt = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(1));
 
 interface Row {
@@ -290,7 +265,7 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
     '',
   ];
   const markdown = lines.join('\n');
-  const dir = opts.write === false ? undefined : writeReport(json, markdown, opts);
+  const dir = opts.write === false ? undefined : writeReport('router', json, markdown, opts);
   return { json, markdown, dir };
 }
 
