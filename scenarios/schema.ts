@@ -47,6 +47,8 @@ export interface VariantMatrix {
   workers?: number[];
   /** number of no-op plugins loaded globally (scripts/scenario/plugins/noop.js) */
   plugins?: number[];
+  /** gateway builds to compare: "current", a git revision, or "revert:<rev>" (scripts/scenario/builds.ts) */
+  build?: string[];
   /** names of entries in the scenario's `pluginSets`: each is the gateway's global plugin list for that variant */
   pluginSet?: string[];
 }
@@ -126,6 +128,8 @@ export interface Scenario {
   seed: number;
 }
 
+/** mirrors scripts/scenario/builds.ts (kept here so the schema has no dependency on the runner) */
+const BUILD_PATTERN = '^(current|[0-9a-f]{7,40}|revert:[0-9a-f]{7,40})$';
 const name = { type: 'string', minLength: 1 } as const;
 const variantList = {
   oneOf: [
@@ -223,6 +227,7 @@ export const scenarioSchema = {
         workers: intList(0, 256),
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
     pluginSets: {

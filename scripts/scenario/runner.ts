@@ -10,6 +10,7 @@ import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
 import { Loader, type LoaderJob } from './loader.js';
 import { loadScenario, type LoadedScenario } from './load-scenario.js';
 import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
+import { gatewayCliFor } from './builds.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
@@ -217,7 +218,7 @@ async function startVariant(
     if ((variant.plugins ?? 0) > 0) writeNoopPlugins(join(ctx.work, 'plugins', String(variant.plugins)), variant.plugins!);
     const file = join(ctx.work, `gateway-${order}.json`);
     writeFileSync(file, JSON.stringify(config, null, 2));
-    child = spawnNode([...preload, GATEWAY_CLI, '--config', file], ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: ROOT });
+    child = spawnNode([...preload, gatewayCliFor(variant.build), '--config', file], ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: ROOT });
   }
   child.stdout?.on('data', (d: Buffer) => output.push(d));
   child.stderr?.on('data', (d: Buffer) => output.push(d));
@@ -371,6 +372,8 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   });
   const variants = filterVariants(runnable, parseOnly(opts.only ?? []), reference);
   checkBuilt(variants);
+  // Other builds are prepared (checked out and compiled) before any measurement, never inside a run.
+  for (const v of variants) if (v.kind === 'gateway') gatewayCliFor(v.build);
 
   const mix = expandMix(scenario, loaded.routes);
   const requests = buildRequests(mix, Math.min(20_000, Math.max(1000, mix.length * 4)), scenario.seed);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['router', 'pool', 'metrics', 'upstream', 'workers', 'plugins', 'pluginSet'] as const;
+export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'workers', 'plugins', 'pluginSet'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 const NAMED: readonly Dimension[] = ['router', 'pool', 'metrics', 'upstream'];
 
@@ -21,6 +21,8 @@ export interface VariantSpec {
   workers?: number;
   plugins?: number;
   pluginSet?: string;
+  /** which build of the gateway runs this variant (scripts/scenario/builds.ts); default the current one */
+  build?: string;
 }
 
 export type VariantNamesByFamily = Record<'router' | 'pool' | 'metrics' | 'upstream', string[]>;

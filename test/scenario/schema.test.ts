@@ -75,6 +75,11 @@ describe('scenario schema', () => {
     expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [] } })).toEqual([]);
   });
 
+  it('build specs are current, a revision, or revert:<revision>', () => {
+    expect(errors({ matrix: { build: ['current', 'abc1234', 'revert:abc1234'] } })).toEqual([]);
+    expect(errors({ matrix: { build: ['main'] } })).toEqual(['/matrix/build/0: must match pattern "^(current|[0-9a-f]{7,40}|revert:[0-9a-f]{7,40})$"']);
+  });
+
   it('reports every problem at once', () => {
     const e = errors({ load: { connections: 0, durationS: -1 }, repetitions: 0 });
     expect(e).toContain('/load/connections: must be >= 1');
