@@ -69,6 +69,8 @@ export interface LoadSpec {
   rateOfMax?: { fraction: number; variant?: string };
   /** per-request timeout in seconds */
   timeoutS?: number;
+  /** load engine: 'auto' = wrk when installed and the run allows it (closed loop, by duration, no pipelining) */
+  engine: 'auto' | 'autocannon' | 'wrk';
 }
 
 export interface UpstreamStubSpec {
@@ -280,6 +282,7 @@ export const scenarioSchema = {
           properties: { fraction: { type: 'number', exclusiveMinimum: 0, maximum: 1 }, variant: { type: 'string', minLength: 1 } },
         },
         timeoutS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        engine: { enum: ['auto', 'autocannon', 'wrk'], default: 'auto' },
       },
       oneOf: [{ required: ['durationS'] }, { required: ['amount'] }],
     },

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import type { LoadRequest } from './traffic.js';
 import { runOpenLoop } from './open-loop.js';
+import { runWrk, wrkCanRun } from './wrk.js';
 
 export interface LoaderJob {
   url: string;
@@ -17,6 +18,8 @@ export interface LoaderJob {
   rate?: number;
   timeoutS?: number;
   requests: LoadRequest[];
+  /** 'auto': wrk when it is installed and the run is closed-loop by duration without pipelining (wrk.ts) */
+  engine?: 'auto' | 'autocannon' | 'wrk';
 }
 
 export interface LoaderOutcome {
@@ -100,7 +103,9 @@ function run(job: LoaderJob): Promise<LoaderOutcome> {
 process.on('message', (msg: Msg) => {
   if (msg.type !== 'run') return;
   // fixed rate: open loop with latency from each request's due time (open-loop.ts says why not autocannon's rate)
-  (msg.job.rate !== undefined ? runOpenLoop(msg.job as LoaderJob & { rate: number }) : run(msg.job)).then(
+  const job = msg.job;
+  const useWrk = job.engine !== 'autocannon' && wrkCanRun(job);
+  (job.rate !== undefined ? runOpenLoop(job as LoaderJob & { rate: number }) : useWrk ? runWrk(job) : run(job)).then(
     (outcome) => process.send!({ type: 'result', id: msg.id, outcome }),
     (err: Error) => process.send!({ type: 'error', id: msg.id, message: err.message }),
   );

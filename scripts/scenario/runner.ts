@@ -11,6 +11,7 @@ import { Loader, type LoaderJob } from './loader.js';
 import { loadScenario, type LoadedScenario } from './load-scenario.js';
 import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
 import { gatewayCliFor } from './builds.js';
+import { wrkCanRun } from './wrk.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
@@ -88,6 +89,16 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
   }
+  const load = scenario.load;
+  const wrk = load.engine !== 'autocannon' && wrkCanRun({ pipelining: load.pipelining, ...(rate !== undefined ? { rate } : {}), ...(load.amount !== undefined ? { amount: load.amount } : {}) });
+  if (load.engine === 'wrk' && !wrk) out.push('load engine: wrk was asked for but is not installed or cannot run this load shape; autocannon ran instead.');
+  out.push(
+    wrk
+      ? 'load engine: wrk (C, 1 thread, Lua replay of the request mix); its CPU is the loader CPU.'
+      : rate !== undefined
+        ? 'load engine: open-loop generator (latency from each request\'s due time).'
+        : 'load engine: autocannon (programmatic); it saturates its own core near the bare-server rate on this class of machine, so check the loader-bound column.',
+  );
   if (env.cores <= 2) {
     out.push(
       `${env.cores}-core machine: the gateway has ${Math.max(1, env.cores - 1)} core(s); absolute numbers are far below a server's, ratios are what transfer.`,
@@ -238,6 +249,7 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
     connections: load.connections,
     pipelining: load.pipelining,
     requests: ctx.requests,
+    engine: load.engine,
     // the warm-up runs at the fixed rate too: a full-speed warm-up would leave GC debt paid inside the window
     ...(ctx.rate !== undefined ? { rate: ctx.rate } : {}),
     ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
