@@ -40,3 +40,14 @@ export interface LatencyRecorder {
 }
 
 export type RecorderFactory = () => LatencyRecorder;
+
+const EMPTY: LatencySnapshot = Object.freeze({ count: 0, errors: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0 });
+
+/**
+ * The snapshot every exact-counter recorder reports: count, errors, min/max and mean from its own counters,
+ * percentiles from `at(p)` (p in 0..100), which the recorder answers from whatever structure it keeps.
+ */
+export function snapshotOf(count: number, errors: number, min: number, max: number, sum: number, at: (p: number) => number): LatencySnapshot {
+  if (count === 0) return { ...EMPTY };
+  return { count, errors, min, max, mean: sum / count, p50: at(50), p90: at(90), p95: at(95), p99: at(99), p999: at(99.9) };
+}

@@ -1,6 +1,6 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { BUCKET_COUNT, bucketIndex, exportFromCounts } from '../../../core/histogram.js';
-import type { DistributionExport, LatencyRecorder, LatencySnapshot } from '../../../core/metrics-types.js';
+import { snapshotOf, type DistributionExport, type LatencyRecorder, type LatencySnapshot } from '../../../core/metrics-types.js';
 
 /** 1 hour in ns; larger values are clamped (record() throws outside [lowest, highest]). */
 const HIGHEST_NS = 3_600_000_000_000;
@@ -43,20 +43,7 @@ class NativeRecorder implements LatencyRecorder {
   }
 
   snapshot(): LatencySnapshot {
-    const count = this.count;
-    if (count === 0) return { count: 0, errors: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0 };
-    return {
-      count,
-      errors: this.errors,
-      min: this.min,
-      max: this.max,
-      mean: this.sum / count,
-      p50: this.at(50),
-      p90: this.at(90),
-      p95: this.at(95),
-      p99: this.at(99),
-      p999: this.at(99.9),
-    };
+    return snapshotOf(this.count, this.errors, this.min, this.max, this.sum, (p) => this.at(p));
   }
 
   /**

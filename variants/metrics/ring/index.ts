@@ -1,5 +1,5 @@
 import { exportFromCounts, bucketIndex, BUCKET_COUNT, percentileRank } from '../../../core/histogram.js';
-import type { DistributionExport, LatencyRecorder, LatencySnapshot } from '../../../core/metrics-types.js';
+import { snapshotOf, type DistributionExport, type LatencyRecorder, type LatencySnapshot } from '../../../core/metrics-types.js';
 
 /** samples kept for percentiles; a power of two so the cursor wraps with a mask instead of a branch */
 export const WINDOW = 4096;
@@ -35,22 +35,10 @@ class RingRecorder implements LatencyRecorder {
   }
 
   snapshot(): LatencySnapshot {
-    const count = this.count;
-    if (count === 0) return { count: 0, errors: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0 };
+    if (this.count === 0) return snapshotOf(0, 0, 0, 0, 0, () => 0);
     const sorted = this.window().sort();
     const n = sorted.length;
-    return {
-      count,
-      errors: this.errors,
-      min: this.min,
-      max: this.max,
-      mean: this.sum / count,
-      p50: sorted[percentileRank(50, n) - 1],
-      p90: sorted[percentileRank(90, n) - 1],
-      p95: sorted[percentileRank(95, n) - 1],
-      p99: sorted[percentileRank(99, n) - 1],
-      p999: sorted[percentileRank(99.9, n) - 1],
-    };
+    return snapshotOf(this.count, this.errors, this.min, this.max, this.sum, (p) => sorted[percentileRank(p, n) - 1]!);
   }
 
   /**
