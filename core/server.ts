@@ -7,15 +7,13 @@ import { RequestContext } from './context.js';
 import type { ObjectPool } from './pool.js';
 import type { GatewayMetrics, RouteMetrics } from './metrics.js';
 import { GatewayRuntime, RouteKind, type CompiledRoute } from './runtime.js';
-import { runErrorHooks, runPhase, type PluginSlot } from './plugins/executor.js';
+import { runErrorHooks, runPhase } from './plugins/executor.js';
 import { MalformedPathError } from './router.js';
 import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './errors.js';
 import type { ServerConfig } from './config/types.js';
 import { bodyPending, checkRequest, overflowStatus, PerIpConnections, rawErrorResponse, REQUEST_OK, type RequestLimits } from './limits.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
 import { ClientProtocols, countProtocol, rejectH2Connect } from './h2.js';
-
-const NO_SLOTS: readonly PluginSlot[] = [];
 
 export interface GatewayServerOptions {
   server: ServerConfig;
@@ -338,7 +336,7 @@ export class GatewayServer {
     ctx.statusCode = status;
     ctx.responseHeaders = errorHeaders(status, headersOf(e));
     ctx.body = errorBody(status);
-    await runErrorHooks(route?.slots ?? rt.globalSlots ?? NO_SLOTS, ctx, e);
+    await runErrorHooks(route?.slots ?? rt.globalSlots, ctx, e);
   }
 
   private send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
