@@ -6,7 +6,9 @@ import type { Readable } from 'node:stream';
  * Variants live in variants/upstream/<name>/index.ts, each exporting `createUpstreamClient: UpstreamClientFactory`.
  *
  * Contract every variant keeps:
- * - `request` resolves as soon as the response headers arrived; the body is streamed, never buffered.
+ * - `request` resolves as soon as the response headers arrived; the body is streamed, never buffered. A variant
+ *   may hand over a Buffer instead of a stream when the complete body had already arrived with the head (nothing
+ *   is waited for): the response is then over and its connection already back in the pool.
  * - Destroying `response.body` before its end aborts the upstream request, and that connection is NOT reused.
  * - If the upstream dies mid-body, `response.body` errors (it never ends cleanly on a truncated body).
  * - A request that fails on a reused keep-alive connection before any response byte (the upstream closed the idle
@@ -36,7 +38,8 @@ export interface UpstreamResponse {
   statusCode: number;
   /** lower-cased names; repeated headers joined as Node does (set-cookie stays an array) */
   headers: IncomingHttpHeaders;
-  body: Readable;
+  /** the streamed body, or the whole body when it came with the head (see the contract above) */
+  body: Readable | Buffer;
 }
 
 export interface UpstreamClientOptions {

@@ -38,8 +38,9 @@ function errorStatus(kind: UpstreamErrorKind): number {
 
 function noop(): void {}
 
-/** Throw away an upstream body nobody will read; its connection is closed, not reused. */
-function discard(body: Readable): void {
+/** Throw away an upstream body nobody will read; a streamed one's connection is closed, not reused. */
+function discard(body: Readable | Buffer): void {
+  if (Buffer.isBuffer(body)) return;
   body.on('error', noop);
   body.destroy();
 }
@@ -231,7 +232,7 @@ export class UpstreamGroup {
         continue;
       }
 
-      staged = upstreamRes.body;
+      if (!Buffer.isBuffer(upstreamRes.body)) staged = upstreamRes.body;
       this.stage(ctx, route, upstreamRes, target, probe, failed, () => clientGone, detach);
       return;
     }
@@ -248,10 +249,22 @@ export class UpstreamGroup {
     clientGone: () => boolean,
     detach: () => void,
   ): void {
-    const body: Readable = upstreamRes.body;
+    const body = upstreamRes.body;
+    if (!Buffer.isBuffer(body) && body.destroyed && !body.readableEnded) {
+      // broke off before we got to it (e.g. a malformed chunk in the head's packet): nothing reached the client yet
+      detach();
+      target.complete(false, probe, Date.now());
+      throw new ProxyError(502, `upstream ${this.name}: response body broke off`);
+    }
     ctx.statusCode = upstreamRes.statusCode;
     ctx.responseHeaders = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
     ctx.body = body;
+    if (Buffer.isBuffer(body)) {
+      // the whole exchange is already over: nothing left to watch
+      detach();
+      target.complete(!failedStatus, probe, Date.now());
+      return;
+    }
     // an upstream failure before the core starts piping (hooks still running) must not be an unhandled 'error'
     body.on('error', noop);
     body.once('close', () => {

@@ -1,10 +1,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 
-export const CLIENT_VARIANTS = ['agent', 'undici'] as const;
+export const CLIENT_VARIANTS = Object.keys(upstreamClientVariants);
 
 export interface RecordedRequest {
   method: string;

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { badInputCases, type BadInputCase } from './bad-input.cases.js';
 import { exchange, sleep, startRecordingUpstream, type RecordingUpstream } from './support.js';
 
-/** Both upstream clients: whether a doomed request leaks bytes upstream can depend on how eagerly one writes. */
-const VARIANTS = ['agent', 'undici'] as const;
+/** Every upstream client: whether a doomed request leaks bytes upstream can depend on how eagerly one writes. */
+const VARIANTS = Object.keys(upstreamClientVariants);
 const tally = { tried: 0, passed: 0, controls: 0 };
 
 async function runCase(c: BadInputCase, gw: RunningGateway, up: RecordingUpstream): Promise<void> {

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
@@ -101,7 +102,7 @@ function upstreamActive(gw: RunningGateway, name: string): number {
 }
 
 describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
-  for (const variant of ['agent', 'undici']) {
+  for (const variant of Object.keys(upstreamClientVariants)) {
     it(`every fault kind (client ${variant})`, async () => {
       const up = await faultyUpstream();
       running.push(up);
