@@ -6,7 +6,9 @@ import { createUpstreamClient as undici } from './undici/index.js';
 export const upstreamClientVariants: Record<string, UpstreamClientFactory> = { agent, h1, undici };
 
 /**
- * Chosen with scripts/bench-proxy.ts and CPU-per-request measurements (2-core shared box, proxy pinned to CPU 0):
- * undici used ~20 % less gateway CPU per proxied request than http.Agent (≈55 vs ≈69 µs) and served more req/s.
+ * Chosen with `npm run scenario -- upstream-clients` and CPU-per-request measurements (scripts/bench-proxy.ts,
+ * proxy pinned to CPU 0): h1 needs the least gateway CPU per proxied request (≈39 µs against undici ≈50-59 and
+ * http.Agent ≈61-74 on this 2-core box) because no ClientRequest/IncomingMessage, stream or AbortSignal is built
+ * per request, and a small body that came with the head skips streaming altogether.
  */
-export const DEFAULT_UPSTREAM_CLIENT = 'undici';
+export const DEFAULT_UPSTREAM_CLIENT = 'h1';
