@@ -225,7 +225,7 @@ export class GatewayServer {
       try {
         match = rt.router.find(ctx.method, ctx.url);
       } catch (err) {
-        void this.runSlow(ctx, rt, err);
+        this.fail(ctx, rt, null, err);
         return;
       }
       if (match !== null) {
@@ -239,76 +239,99 @@ export class GatewayServer {
         }
         ctx.route = route;
         ctx.params = match.params;
+        this.advance(ctx, rt, route, Stage.PreHandler);
+        return;
       }
     }
-    void this.runSlow(ctx, rt, null);
+    this.advance(ctx, rt, null, Stage.PreRoute);
   }
 
-  /** The general pipeline: hooks may be async, the handler may proxy or stream. */
-  private async runSlow(ctx: RequestContext, rt: GatewayRuntime, early: unknown): Promise<void> {
-    let route = ctx.route as CompiledRoute | null;
+  /**
+   * The general pipeline: preRoute → match → preHandler → handler → postHandler → send. It runs synchronously
+   * for as long as every hook and the handler do (Fastify-style), so a request whose hooks are all synchronous
+   * allocates no promise and no closure; only a stage that returns a promise suspends the pipeline, which then
+   * resumes at the next stage when it settles. `route` is the route matched for this request (null before the
+   * match, or when nothing matched); errors go through fail() with it, exactly as with an async pipeline.
+   */
+  private advance(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, from: Stage): void {
     try {
-      if (early !== null) throw early;
-      if (route === null) {
+      let p: void | Promise<void>;
+      if (from === Stage.PreRoute) {
         if (rt.preRoute.length > 0) {
-          const p = runPhase(rt.preRoute, ctx);
-          if (p !== undefined) await p;
+          p = runPhase(rt.preRoute, ctx);
+          if (p !== undefined) return this.resume(p, ctx, rt, route, Stage.Match);
         }
-        if (!ctx.halted) {
-          const match = rt.router.find(ctx.method, ctx.url);
-          if (match !== null) {
-            route = match.value;
-            ctx.route = route;
-            ctx.params = match.params;
-          }
-        }
+        from = Stage.Match;
       }
-      if (!ctx.halted) {
-        if (route === null) this.stageNoRoute(ctx, rt);
-        else await this.runRoute(ctx, rt, route);
+      if (from === Stage.Match) {
+        if (ctx.halted) return this.send(ctx, rt, route);
+        const match = rt.router.find(ctx.method, ctx.url);
+        if (match === null) {
+          this.stageNoRoute(ctx, rt);
+          return this.send(ctx, rt, null);
+        }
+        route = match.value;
+        ctx.route = route;
+        ctx.params = match.params;
+        from = Stage.PreHandler;
+      }
+      // From here on a route has matched.
+      const r = route!;
+      if (from === Stage.PreHandler) {
+        if (r.preHandler.length > 0) {
+          p = runPhase(r.preHandler, ctx);
+          if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Handler);
+        }
+        from = Stage.Handler;
+      }
+      if (from === Stage.Handler) {
+        if (ctx.halted) return this.send(ctx, rt, r);
+        switch (r.kind) {
+          case RouteKind.Static:
+            ctx.statusCode = r.status;
+            ctx.responseHeaders = { ...r.headers };
+            ctx.body = r.body;
+            break;
+          case RouteKind.Upstream:
+            if (rt.upstreams === null) throw new HttpError(502);
+            return this.resume(this.proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler);
+          case RouteKind.Handler:
+            p = r.handler!(ctx);
+            if (p !== undefined && typeof (p as Promise<void>).then === 'function') return this.resume(p, ctx, rt, r, Stage.PostHandler);
+            break;
+        }
+        from = Stage.PostHandler;
+      }
+      if (from === Stage.PostHandler && r.postHandler.length > 0) {
+        // Hooks here see the staged response; halted only stops pre-send stages that were skipped anyway.
+        ctx.halted = false;
+        p = runPhase(r.postHandler, ctx);
+        if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Send);
       }
     } catch (err) {
-      await this.handleError(ctx, route, rt, err);
+      return this.fail(ctx, rt, route, err);
     }
     this.send(ctx, rt, route);
   }
 
-  private async runRoute(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute): Promise<void> {
-    if (route.preHandler.length > 0) {
-      const p = runPhase(route.preHandler, ctx);
-      if (p !== undefined) await p;
-      if (ctx.halted) return;
+  /** Continues the pipeline at `next` once a stage's promise settles (its rejection takes the error path). */
+  private resume(p: Promise<unknown>, ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage): void {
+    p.then(
+      () => this.advance(ctx, rt, route, next),
+      (err: unknown) => this.fail(ctx, rt, route, err),
+    );
+  }
+
+  private async proxy(ctx: RequestContext, upstreams: NonNullable<GatewayRuntime['upstreams']>, route: CompiledRoute): Promise<void> {
+    if (bodyPending(ctx.req!)) {
+      // llhttp emits 'request' at the end of the head and parses the rest of the packet after it: one turn
+      // later, a broken body in the same packet (bad chunk, smuggling attempt) has been refused and nothing
+      // has been sent upstream. Requests without a body never wait.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const sock = ctx.req!.socket;
+      if (sock === null || sock.destroyed || sock.writableEnded) throw new HttpError(400);
     }
-    switch (route.kind) {
-      case RouteKind.Static:
-        ctx.statusCode = route.status;
-        ctx.responseHeaders = { ...route.headers };
-        ctx.body = route.body;
-        break;
-      case RouteKind.Upstream:
-        if (rt.upstreams === null) throw new HttpError(502);
-        if (bodyPending(ctx.req!)) {
-          // llhttp emits 'request' at the end of the head and parses the rest of the packet after it: one turn
-          // later, a broken body in the same packet (bad chunk, smuggling attempt) has been refused and nothing
-          // has been sent upstream. Requests without a body never wait.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          const sock = ctx.req!.socket;
-          if (sock === null || sock.destroyed || sock.writableEnded) throw new HttpError(400);
-        }
-        await rt.upstreams.handle(ctx, route.config);
-        break;
-      case RouteKind.Handler: {
-        const p = route.handler!(ctx);
-        if (p !== undefined) await p;
-        break;
-      }
-    }
-    if (route.postHandler.length > 0) {
-      // Hooks here see the staged response; halted only stops pre-send stages that were skipped anyway.
-      ctx.halted = false;
-      const p = runPhase(route.postHandler, ctx);
-      if (p !== undefined) await p;
-    }
+    await upstreams.handle(ctx, route.config);
   }
 
   private stageNoRoute(ctx: RequestContext, rt: GatewayRuntime): void {
@@ -324,7 +347,8 @@ export class GatewayServer {
     }
   }
 
-  private async handleError(ctx: RequestContext, route: CompiledRoute | null, rt: GatewayRuntime, err: unknown): Promise<void> {
+  /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
+  private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, err: unknown): void {
     const e = err instanceof MalformedPathError ? new HttpError(400, err.message) : err;
     ctx.error = e;
     const status = statusOf(e);
@@ -336,7 +360,9 @@ export class GatewayServer {
     ctx.statusCode = status;
     ctx.responseHeaders = errorHeaders(status, headersOf(e));
     ctx.body = errorBody(status);
-    await runErrorHooks(route?.slots ?? rt.globalSlots, ctx, e);
+    const p = runErrorHooks(route?.slots ?? rt.globalSlots, ctx, e);
+    if (p === undefined) this.send(ctx, rt, route);
+    else void p.then(() => this.send(ctx, rt, route));
   }
 
   private send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
@@ -471,6 +497,16 @@ export class GatewayServer {
     await closed;
     await this.runtime.dispose();
   }
+}
+
+/** Where advance() (re)starts the general pipeline. */
+const enum Stage {
+  PreRoute,
+  Match,
+  PreHandler,
+  Handler,
+  PostHandler,
+  Send,
 }
 
 const kAnswered = Symbol('clientErrorAnswered');
