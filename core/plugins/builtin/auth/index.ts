@@ -164,7 +164,9 @@ export const authPlugin: GatewayPlugin<AuthOptions> = {
       sendError(ctx, f.status, f.status === 401 ? 'Unauthorized' : f.status === 403 ? 'Forbidden' : 'Service Unavailable', headers);
     };
 
-    const authenticate = async (ctx: RequestContext): Promise<AuthIdentity | AuthFailure> => {
+    // Synchronous unless a check really waits (a JWT not yet verified, a password hash): a remembered token or an
+    // API key is decided without a promise, so the request stays on the pipeline's synchronous path.
+    const authenticate = (ctx: RequestContext): AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure> => {
       const req = ctx.req!;
       const authz = req.headers.authorization;
       if (authz !== undefined) {
@@ -215,24 +217,33 @@ export const authPlugin: GatewayPlugin<AuthOptions> = {
       return { method: 'basic', sub: name, scopes: user.scopes };
     };
 
-    return {
-      async preHandler(ctx: RequestContext): Promise<void> {
-        const req = ctx.req!;
-        // Identity headers are ours to set: a client must not be able to send its own.
-        for (const [h] of identityHeaders) delete req.headers[h];
-        const result = await authenticate(ctx);
-        if (result instanceof AuthFailure) {
-          fail(ctx, result);
+    const conclude = (ctx: RequestContext, result: AuthIdentity | AuthFailure): void => {
+      if (result instanceof AuthFailure) {
+        fail(ctx, result);
+        return;
+      }
+      for (const s of options.scopes) {
+        if (!result.scopes.includes(s)) {
+          fail(ctx, new AuthFailure(403, `Bearer realm="${realm}", error="insufficient_scope", scope="${options.scopes.join(' ')}"`));
           return;
         }
-        for (const s of options.scopes) {
-          if (!result.scopes.includes(s)) {
-            fail(ctx, new AuthFailure(403, `Bearer realm="${realm}", error="insufficient_scope", scope="${options.scopes.join(' ')}"`));
-            return;
-          }
+      }
+      ctx.identity = result;
+      setIdentityHeaders(ctx.req!, identityHeaders, result);
+    };
+
+    return {
+      preHandler(ctx: RequestContext): void | Promise<void> {
+        const headers = ctx.req!.headers;
+        // Identity headers are ours to set: a client must not be able to send its own. (Only when present:
+        // a delete turns the headers object into a slow dictionary for every later lookup.)
+        for (let i = 0; i < identityHeaders.length; i++) {
+          const h = identityHeaders[i]![0];
+          if (headers[h] !== undefined) delete headers[h];
         }
-        ctx.identity = result;
-        setIdentityHeaders(req, identityHeaders, result);
+        const result = authenticate(ctx);
+        if (result instanceof Promise) return result.then((r) => conclude(ctx, r));
+        conclude(ctx, result);
       },
     };
   },
@@ -262,7 +273,7 @@ function scopesOf(payload: JWTPayload): string[] {
   return [];
 }
 
-function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, realm: string) => Promise<AuthIdentity | AuthFailure> {
+function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, realm: string) => AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure> {
   let key: Uint8Array | KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   if (o.secret !== undefined) {
@@ -283,9 +294,7 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
   const maxCacheMs = o.jwksUrl !== undefined ? Math.min(o.verifiedCacheMs, o.jwksCacheMaxAgeMs) : o.verifiedCacheMs;
   const verified = new LRUCache<string, { id: AuthIdentity; nbf: number }>({ max: 10_000 });
   const tolerance = o.clockToleranceS * 1000;
-  return async (token, realm) => {
-    const hit = maxCacheMs > 0 ? verified.get(token) : undefined;
-    if (hit !== undefined && Date.now() + tolerance >= hit.nbf) return hit.id;
+  const verify = async (token: string, realm: string): Promise<AuthIdentity | AuthFailure> => {
     try {
       const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions);
       const id: AuthIdentity = { method: 'jwt', sub: typeof payload.sub === 'string' ? payload.sub : '', scopes: scopesOf(payload), claims: payload };
@@ -300,6 +309,12 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
       }
       return new AuthFailure(401, `Bearer realm="${realm}", error="invalid_token", error_description="${describe(code)}"`);
     }
+  };
+  // A remembered token is answered without a promise; only a real verification is async.
+  return (token, realm) => {
+    const hit = maxCacheMs > 0 ? verified.get(token) : undefined;
+    if (hit !== undefined && Date.now() + tolerance >= hit.nbf) return hit.id;
+    return verify(token, realm);
   };
 }
 
