@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { randomId } from '../../core/plugins/builtin/request-id/index.js';
 
 let gw: RunningGateway;
 let up: Upstream;
@@ -26,6 +27,16 @@ afterAll(async () => {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('request-id', () => {
+  it('generates version 4 UUIDs, all distinct, across many refills of its random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const id = randomId();
+      expect(id).toMatch(UUID);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(20_000);
+  });
+
   it('generates an id, echoes it and passes it on', async () => {
     const r = await request(`${gw.url}/echo`);
     const id = r.headers['x-request-id'] as string;
