@@ -134,6 +134,27 @@ describe('auth: JWT (HS256)', () => {
     expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(401);
   });
 
+  it('on one keep-alive connection: a remembered token still ends at its exp, another token is checked on its own', async () => {
+    const one = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    one.on('free', (socket: { localPort?: number }) => ports.add(socket.localPort ?? -1));
+    try {
+      const t = await hs256({ sub: 'conn' }, { exp: now() + 2 });
+      expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
+      expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
+      // The same connection presents a token with a forged signature: it is not the remembered one.
+      const [h, p] = t.split('.');
+      const forged = await new SignJWT({ sub: 'conn' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-0123456789abcdef0123'));
+      expect((await request(`${gw.url}/hs/a`, { headers: bearer(`${h}.${p}.${forged.split('.')[2]}`), agent: one })).status).toBe(401);
+      expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
+      await sleep(2100);
+      expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(401);
+      expect(ports.size).toBe(1);
+    } finally {
+      one.destroy();
+    }
+  });
+
   it('rejects an expired token', async () => {
     const r = await request(`${gw.url}/hs/a`, { headers: bearer(await hs256({}, { exp: now() - 60 })) });
     expect(r.status).toBe(401);

@@ -173,7 +173,7 @@ export const authPlugin: GatewayPlugin<AuthOptions> = {
         const sp = authz.indexOf(' ');
         const scheme = (sp === -1 ? authz : authz.slice(0, sp)).toLowerCase();
         const value = sp === -1 ? '' : authz.slice(sp + 1).trim();
-        if (scheme === 'bearer' && jwt !== null) return jwt(value, realm);
+        if (scheme === 'bearer' && jwt !== null) return jwt(value, realm, req.socket ?? undefined);
         if (scheme === 'basic' && users.size > 0) return basic(value);
       }
       if (apiKeys !== null) {
@@ -273,7 +273,16 @@ function scopesOf(payload: JWTPayload): string[] {
   return [];
 }
 
-function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, realm: string) => AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure> {
+/** A verified token as remembered: valid until expiresAt (Date.now() ms; its exp + tolerance or sooner), from nbf on. */
+interface VerifiedToken {
+  id: AuthIdentity;
+  nbf: number;
+  expiresAt: number;
+}
+
+type JwtVerifier = (token: string, realm: string, conn: object | undefined) => AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure>;
+
+function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): JwtVerifier {
   let key: Uint8Array | KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   if (o.secret !== undefined) {
@@ -292,7 +301,11 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
   // included) instead of re-verifying every request. Bounded in count and in time, and never past the token's
   // exp — or past a JWKS refresh interval, so a key the issuer withdraws stops being honoured.
   const maxCacheMs = o.jwksUrl !== undefined ? Math.min(o.verifiedCacheMs, o.jwksCacheMaxAgeMs) : o.verifiedCacheMs;
-  const verified = new LRUCache<string, { id: AuthIdentity; nbf: number }>({ max: 10_000 });
+  const verified = new LRUCache<string, VerifiedToken>({ max: 10_000 });
+  // A keep-alive connection presents the same token request after request: the last one seen on each
+  // connection is remembered next to the LRU, so the common case is a string comparison instead of hashing a
+  // ~200-character token for the LRU lookup. Bounded by the open connections (an entry goes with its socket).
+  const lastOnConnection = new WeakMap<object, { token: string; entry: VerifiedToken }>();
   const tolerance = o.clockToleranceS * 1000;
   const verify = async (token: string, realm: string): Promise<AuthIdentity | AuthFailure> => {
     try {
@@ -300,7 +313,10 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
       const id: AuthIdentity = { method: 'jwt', sub: typeof payload.sub === 'string' ? payload.sub : '', scopes: scopesOf(payload), claims: payload };
       const untilExp = payload.exp === undefined ? maxCacheMs : payload.exp * 1000 + tolerance - Date.now();
       const ttl = Math.min(maxCacheMs, untilExp);
-      if (ttl >= 1) verified.set(token, { id, nbf: payload.nbf === undefined ? 0 : payload.nbf * 1000 }, { ttl: Math.floor(ttl) });
+      if (ttl >= 1) {
+        const nbf = payload.nbf === undefined ? 0 : payload.nbf * 1000;
+        verified.set(token, { id, nbf, expiresAt: Date.now() + Math.floor(ttl) }, { ttl: Math.floor(ttl) });
+      }
       return id;
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -311,9 +327,23 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): (token: string, re
     }
   };
   // A remembered token is answered without a promise; only a real verification is async.
-  return (token, realm) => {
-    const hit = maxCacheMs > 0 ? verified.get(token) : undefined;
-    if (hit !== undefined && Date.now() + tolerance >= hit.nbf) return hit.id;
+  const remembered = (token: string, conn: object | undefined, now: number): VerifiedToken | undefined => {
+    if (conn !== undefined) {
+      const last = lastOnConnection.get(conn);
+      if (last !== undefined && last.token === token && now < last.entry.expiresAt) return last.entry;
+    }
+    const entry = verified.get(token);
+    if (entry !== undefined && conn !== undefined) lastOnConnection.set(conn, { token, entry });
+    return entry;
+  };
+  // A remembered token is answered without a promise; only a real verification is async. exp (via expiresAt)
+  // and nbf are checked at every use, wherever the entry came from.
+  return (token, realm, conn) => {
+    if (maxCacheMs > 0) {
+      const now = Date.now();
+      const hit = remembered(token, conn, now);
+      if (hit !== undefined && now < hit.expiresAt && now + tolerance >= hit.nbf) return hit.id;
+    }
     return verify(token, realm);
   };
 }
