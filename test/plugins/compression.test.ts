@@ -82,11 +82,12 @@ describe('compression', () => {
     expect(negotiateEncoding(undefined, ['br', 'gzip'])).toBeNull();
   });
 
-  it('brotli for a proxied body, content-length dropped, Vary set, ETag weakened', async () => {
+  it('brotli for a proxied body, content-length of the compressed bytes (or none), Vary set, ETag weakened', async () => {
     const r = await getRaw(`${gw.url}/data`, { 'accept-encoding': 'gzip, deflate, br' });
     expect(r.status).toBe(200);
     expect(r.headers['content-encoding']).toBe('br');
-    expect(r.headers['content-length']).toBeUndefined();
+    // a body that arrived whole is compressed in one shot and sized; a streamed one goes out chunked
+    if (r.headers['content-length'] !== undefined) expect(r.headers['content-length']).toBe(String(r.body.length));
     expect(r.headers.vary).toBe('Accept-Encoding');
     expect(brotliDecompressSync(r.body).toString()).toBe(BIG);
     expect(r.body.length).toBeLessThan(BIG.length / 3);
