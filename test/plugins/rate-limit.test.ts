@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { slidingWindow, tokenBucket, type KeyState } from '../../core/plugins/builtin/rate-limit/algorithms.js';
@@ -19,6 +20,8 @@ beforeAll(async () => {
           { name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'subject' } },
         ],
       },
+      { path: '/conn-header', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'header:x-tenant' } }] },
+      { path: '/conn-ip', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 2, windowMs: 60_000 } }] },
       { path: '/a', methods: ['GET'], response: { body: 'a' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, bucket: 'shared' } }] },
       { path: '/b', methods: ['GET'], response: { body: 'b' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, bucket: 'shared' } }] },
     ],
@@ -59,6 +62,30 @@ describe('rate-limit (memory store, single process)', () => {
     expect((await request(`${gw.url}/by-header`, { headers: { 'x-tenant': 't2' } })).status).toBe(200);
     expect((await request(`${gw.url}/by-header`)).status).toBe(200);
     expect((await request(`${gw.url}/by-header`)).status).toBe(429);
+  });
+
+  it('one keep-alive connection switching keys gets each key its own budget; connections from one address share it', async () => {
+    const one = new Agent({ keepAlive: true, maxSockets: 1 });
+    const other = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    one.on('free', (socket: { localPort?: number }) => ports.add(socket.localPort ?? -1));
+    try {
+      const get = (path: string, tenant: string | null, agent: Agent): Promise<number> =>
+        request(`${gw.url}${path}`, { agent, headers: tenant === null ? {} : { 'x-tenant': tenant } }).then((r) => r.status);
+      expect(await get('/conn-header', 'a', one)).toBe(200);
+      expect(await get('/conn-header', 'b', one)).toBe(200);
+      expect(await get('/conn-header', 'a', one)).toBe(429);
+      expect(await get('/conn-header', 'b', one)).toBe(429);
+      expect(await get('/conn-header', 'c', one)).toBe(200);
+      expect(ports.size).toBe(1);
+      expect(await get('/conn-ip', null, one)).toBe(200);
+      expect(await get('/conn-ip', null, other)).toBe(200);
+      expect(await get('/conn-ip', null, one)).toBe(429);
+      expect(await get('/conn-ip', null, other)).toBe(429);
+    } finally {
+      one.destroy();
+      other.destroy();
+    }
   });
 
   it('keys by the authenticated subject', async () => {

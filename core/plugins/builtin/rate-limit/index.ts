@@ -5,7 +5,7 @@ import type { RequestContext } from '../../../context.js';
 import { clientIpResolver, trustForwardedSchema, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';
 import type { Algorithm, Decision } from './algorithms.js';
-import { takeMemory } from './memory-store.js';
+import { storeId, takeMemory } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
 
 export interface RateLimitOptions {
@@ -80,8 +80,23 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
       redis = new RedisStore(options.redis, api.logger);
       await redis.connect();
     }
-    const take = (key: string): Decision | Promise<Decision> =>
-      redis !== null ? redis.takeToken(ns, key, algorithm, limit, windowMs) : takeMemory({ ns, key, algorithm, limit, windowMs });
+    // A keep-alive connection asks with the same key request after request (always, when the key is the peer
+    // address): its last key and the memory store's id for it are remembered per connection, so the store's
+    // lookup gets a string it has hashed before instead of a freshly built one.
+    const keyIsPeer = options.key === 'ip' && (options.trustForwarded === false || (Array.isArray(options.trustForwarded) && options.trustForwarded.length === 0));
+    const lastOnConnection = new WeakMap<object, { key: string; id: string }>();
+    const keyFor = (ctx: RequestContext): { key: string; id: string } => {
+      const conn = ctx.req!.socket as object | null;
+      const last = conn === null ? undefined : lastOnConnection.get(conn);
+      if (last !== undefined && keyIsPeer) return last;
+      const key = keyOf(ctx);
+      if (last !== undefined && last.key === key) return last;
+      const next = { key, id: storeId(ns, key) };
+      if (conn !== null) lastOnConnection.set(conn, next);
+      return next;
+    };
+    const take = (k: { key: string; id: string }): Decision | Promise<Decision> =>
+      redis !== null ? redis.takeToken(ns, k.key, algorithm, limit, windowMs) : takeMemory({ ns, key: k.key, algorithm, limit, windowMs, id: k.id });
 
     let lastLog = 0;
     let suppressed = 0;
@@ -120,7 +135,7 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
 
     return {
       preHandler(ctx: RequestContext): void | Promise<void> {
-        const key = keyOf(ctx);
+        const key = keyFor(ctx);
         let r: Decision | Promise<Decision>;
         try {
           r = take(key);

@@ -9,6 +9,8 @@ export interface TakeRequest {
   algorithm: Algorithm;
   limit: number;
   windowMs: number;
+  /** `${ns}\0${key}` when the caller keeps one (a string used before has its hash computed already) */
+  id?: string;
 }
 
 const SERVICE = 'rate-limit/memory';
@@ -25,7 +27,7 @@ class Counters {
   private timer: NodeJS.Timeout | null = null;
 
   take(r: TakeRequest): Decision {
-    const id = `${r.ns}\0${r.key}`;
+    const id = r.id ?? storeId(r.ns, r.key);
     const now = Date.now();
     let s = this.states.get(id);
     if (s !== undefined && s.expiresAt <= now) s = undefined;
@@ -59,6 +61,11 @@ class Counters {
       this.timer = null;
     }
   }
+}
+
+/** The counters' key for one client key of one limiter. */
+export function storeId(ns: string, key: string): string {
+  return `${ns}\0${key}`;
 }
 
 const counters = new Counters();
