@@ -9,6 +9,12 @@ const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
 
+/**
+ * One read buffer for every plain-TCP upstream connection of the process: a read's callback runs to completion
+ * before the next read is issued, so the bytes are always consumed (or copied) before they can be overwritten.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** What a connection needs from its pool. */
 export interface ConnectionOwner {
   readonly connectTimeoutMs: number;
@@ -86,6 +92,8 @@ export class H1Connection implements ResponseSink {
   /** the request body being sent, if any */
   private sending: { ex: Exchange; body: Readable; onData: (d: Buffer) => void; onEnd: () => void; onClose: () => void } | null = null;
   private gone = false;
+  /** reads land in the shared READ_BUFFER: anything kept past the read callback must be copied */
+  private volatile = false;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -93,9 +101,19 @@ export class H1Connection implements ResponseSink {
     idleMs: number,
   ) {
     this.idleLimitMs = idleMs;
-    this.socket = origin.secure
-      ? tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: origin.host, port: origin.port });
+    if (origin.secure) {
+      this.socket = tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, ALPNProtocols: ['http/1.1'] });
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    } else {
+      // Plain TCP reads straight into a shared buffer: no Readable push/'data' per read. Bytes kept beyond the
+      // callback are copied (see `volatile`).
+      this.volatile = true;
+      this.socket = net.connect({
+        host: origin.host,
+        port: origin.port,
+        onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+      });
+    }
     const s = this.socket;
     s.setNoDelay(true);
     s.setKeepAlive(true, 30_000);
@@ -107,7 +125,6 @@ export class H1Connection implements ResponseSink {
       if (this.connectTimer !== null) clearTimeout(this.connectTimer);
       this.connectTimer = null;
     });
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('end', () => this.onEof());
     s.on('error', (err: NodeJS.ErrnoException) => this.fail(classifyErrorCode(err.code), err.message, err));
     s.on('close', () => this.onClose());
@@ -171,6 +188,11 @@ export class H1Connection implements ResponseSink {
     snd.body.removeListener('close', snd.onClose);
   }
 
+  private onRead(n: number, buf: Uint8Array): boolean {
+    this.onData((buf as Buffer).subarray(0, n));
+    return true;
+  }
+
   private onData(chunk: Buffer): void {
     if (this.exchange === null) {
       // bytes nobody asked for (or a close notice) on an idle connection: it is out of step
@@ -200,7 +222,7 @@ export class H1Connection implements ResponseSink {
     ex.timer = null;
     ex.o.abort = null;
     let body: Readable | Buffer;
-    if (wholeBody !== null) body = wholeBody;
+    if (wholeBody !== null) body = this.volatile ? Buffer.from(wholeBody) : wholeBody;
     else if (head.framing === Framing.None) body = EMPTY;
     else {
       const b = new H1Body(this, ex);
@@ -213,7 +235,8 @@ export class H1Connection implements ResponseSink {
 
   onBody(chunk: Buffer): void {
     const b = this.exchange!.body!;
-    if (!b.push(chunk)) this.socket.pause();
+    // net.Socket#pause/resume also stop and restart reads in onread mode
+    if (!b.push(this.volatile ? Buffer.from(chunk) : chunk)) this.socket.pause();
   }
 
   onEnd(trailing: boolean): void {

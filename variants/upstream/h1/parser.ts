@@ -87,11 +87,17 @@ function trimOws(v: string): string {
 }
 
 function hasToken(list: string, token: string): boolean {
+  // the values real upstreams send: no lower-casing or splitting for them
+  if (list === 'keep-alive') return token === 'keep-alive';
+  if (list === 'close') return token === 'close';
   const l = list.toLowerCase();
   if (l === token) return true;
   for (const t of l.split(',')) if (t.trim() === token) return true;
   return false;
 }
+
+let lastHint = '';
+let lastHintMs = -1;
 
 /** Parse one response head (status line + fields, without the blank line). */
 export function parseHead(text: string, requestWasHead: boolean): ParsedHead {
@@ -172,8 +178,13 @@ export function parseHead(text: string, requestWasHead: boolean): ParsedHead {
   }
   let keepAliveHintMs = -1;
   if (keepAliveHint !== null) {
-    const t = KEEP_ALIVE_TIMEOUT.exec(keepAliveHint);
-    if (t !== null) keepAliveHintMs = Number(t[1]) * 1000;
+    // an upstream sends the same hint every time: parse it once
+    if (keepAliveHint !== lastHint) {
+      const t = KEEP_ALIVE_TIMEOUT.exec(keepAliveHint);
+      lastHint = keepAliveHint;
+      lastHintMs = t === null ? -1 : Number(t[1]) * 1000;
+    }
+    keepAliveHintMs = lastHintMs;
   }
   return { statusCode, headers, framing, contentLength: contentLength === -1 ? 0 : contentLength, keepAlive, keepAliveHintMs };
 }
