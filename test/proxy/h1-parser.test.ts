@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Framing, ParseError, ResponseParser, type ParsedHead, type ResponseSink } from '../../variants/upstream/h1/parser.js';
+import { Framing, HeadCache, ParseError, ResponseParser, type ParsedHead, type ResponseSink } from '../../variants/upstream/h1/parser.js';
 
 /** Records what the parser reports for one response. */
 class Recorder implements ResponseSink {
@@ -165,5 +165,29 @@ describe('h1 response parser', () => {
       expect(r.whole?.toString()).toBe(String(i));
     }
     expect(r.ends).toEqual([false, false, false]);
+  });
+
+  it('a repeated head is recognised byte for byte; any difference, or HEAD vs GET, is parsed afresh', () => {
+    const cache = new HeadCache();
+    const r = new Recorder();
+    const p = new ResponseParser(r, cache);
+    const answer = (date: string, body: string): string => `HTTP/1.1 200 OK\r\nDate: ${date}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    p.start(false);
+    p.execute(Buffer.from(answer('Mon', 'abc')));
+    const first = r.head!;
+    p.start(false);
+    p.execute(Buffer.from(answer('Mon', 'xyz')));
+    expect(cache.hits).toBe(1);
+    expect(r.head).toBe(first);
+    expect(r.whole?.toString()).toBe('xyz');
+    expect(Object.isFrozen(first.headers)).toBe(true);
+    p.start(false);
+    p.execute(Buffer.from(answer('Tue', 'abc')));
+    expect(r.head?.headers.date).toBe('Tue');
+    p.start(true);
+    p.execute(Buffer.from('HTTP/1.1 200 OK\r\nDate: Tue\r\nContent-Length: 3\r\n\r\n'));
+    expect(r.head?.framing).toBe(Framing.None);
+    expect(cache.hits).toBe(1);
+    expect(r.ends).toEqual([false, false, false, false]);
   });
 });

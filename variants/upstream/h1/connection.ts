@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { UpstreamClientError, classifyErrorCode, type UpstreamErrorKind, type UpstreamRequestOptions, type UpstreamResponse } from '../../../core/upstream-client.js';
-import { Framing, ParseError, ResponseParser, type ParsedHead, type ResponseSink } from './parser.js';
+import { Framing, ParseError, ResponseParser, type HeadCache, type ParsedHead, type ResponseSink } from './parser.js';
 import type { RequestHead } from './request-head.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -79,7 +79,7 @@ export class H1Body extends Readable {
  */
 export class H1Connection implements ResponseSink {
   readonly socket: net.Socket;
-  private readonly parser = new ResponseParser(this);
+  private readonly parser: ResponseParser;
   exchange: Exchange | null = null;
   /** false once the upstream said close, the socket ended, or the exchange ended out of step */
   reusable = true;
@@ -99,7 +99,9 @@ export class H1Connection implements ResponseSink {
     private readonly owner: ConnectionOwner,
     origin: { host: string; port: number; secure: boolean; servername: string | undefined },
     idleMs: number,
+    heads: HeadCache,
   ) {
+    this.parser = new ResponseParser(this, heads);
     this.idleLimitMs = idleMs;
     if (origin.secure) {
       this.socket = tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, ALPNProtocols: ['http/1.1'] });

@@ -9,6 +9,7 @@ import {
   type UpstreamResponse,
 } from '../../../core/upstream-client.js';
 import { Exchange, H1Connection, type ConnectionOwner } from './connection.js';
+import { HeadCache } from './parser.js';
 import { InvalidRequestError, serializeRequestHead, type RequestHead } from './request-head.js';
 
 function onHeadersTimeout(client: H1UpstreamClient, ex: Exchange): void {
@@ -35,6 +36,8 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
   private sweeper: NodeJS.Timeout | null = null;
   private closing: (() => void) | null = null;
   private isClosed = false;
+  /** shared by this target's connections */
+  private readonly heads = new HeadCache();
 
   constructor(origin: URL, private readonly opts: UpstreamClientOptions) {
     const secure = origin.protocol === 'https:';
@@ -80,7 +83,7 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
     }
     if (this.total < this.opts.maxSockets) {
       this.total++;
-      new H1Connection(this, this.origin, this.opts.idleMs).begin(ex);
+      new H1Connection(this, this.origin, this.opts.idleMs, this.heads).begin(ex);
       return;
     }
     this.queue.push(ex);

@@ -189,6 +189,37 @@ export function parseHead(text: string, requestWasHead: boolean): ParsedHead {
   return { statusCode, headers, framing, contentLength: contentLength === -1 ? 0 : contentLength, keepAlive, keepAliveHintMs };
 }
 
+/**
+ * The last response head parsed for one target, byte for byte. An upstream answers with the same head over
+ * and over (only Date changes, once a second), so a byte comparison usually replaces the parse. The headers
+ * object is then shared between responses: it is frozen, and every consumer copies it (buildResponseHeaders).
+ */
+export class HeadCache {
+  private bytes: Buffer | null = null;
+  private wasHead = false;
+  private head: ParsedHead | null = null;
+  hits = 0;
+
+  parse(buf: Buffer, start: number, end: number, requestWasHead: boolean): ParsedHead {
+    const cached = this.bytes;
+    const len = end - start;
+    if (cached !== null && cached.length === len && this.wasHead === requestWasHead && buf.compare(cached, 0, len, start, end) === 0) {
+      this.hits++;
+      return this.head!;
+    }
+    const head = parseHead(buf.toString('latin1', start, end), requestWasHead);
+    Object.freeze(head.headers);
+    for (const name in head.headers) {
+      const v = head.headers[name];
+      if (Array.isArray(v)) Object.freeze(v);
+    }
+    this.bytes = Buffer.from(buf.subarray(start, end));
+    this.wasHead = requestWasHead;
+    this.head = head;
+    return head;
+  }
+}
+
 /** One connection's response parser: feed it every chunk read from the socket with execute(). */
 export class ResponseParser {
   private phase = Phase.Done;
@@ -204,7 +235,10 @@ export class ResponseParser {
   private crlfSeen = 0;
   private halted = false;
 
-  constructor(private readonly sink: ResponseSink) {}
+  constructor(
+    private readonly sink: ResponseSink,
+    private readonly cache: HeadCache = new HeadCache(),
+  ) {}
 
   /** Expect the response to a new request. */
   start(requestWasHead: boolean): void {
@@ -329,7 +363,7 @@ export class ResponseParser {
       return chunk.length;
     }
     if (end - base > MAX_HEAD_BYTES) throw new ParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
-    const head = parseHead(buf.toString('latin1', base, end), this.requestWasHead);
+    const head = this.cache.parse(buf, base, end, this.requestWasHead);
     const bodyStart = end + 4;
     // where the body starts in `chunk` (a pending prefix was all head)
     const consumed = this.pending === null ? bodyStart : chunk.length - (buf.length - bodyStart);
