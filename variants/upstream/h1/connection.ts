@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { UpstreamClientError, classifyErrorCode, type UpstreamErrorKind, type UpstreamRequestOptions, type UpstreamResponse } from '../../../core/upstream-client.js';
 import { Framing, ParseError, ResponseParser, type HeadCache, type ParsedHead, type ResponseSink } from './parser.js';
 import type { RequestHead } from './request-head.js';
+import type { Deadline } from './deadlines.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -20,6 +21,8 @@ export interface ConnectionOwner {
   readonly connectTimeoutMs: number;
   /** the exchange is over (response complete, failed or abandoned): count it out */
   exchangeDone(ex: Exchange): void;
+  /** the response head arrived: the headers deadline no longer applies */
+  headArrived(ex: Exchange): void;
   /** the connection finished its exchange cleanly and may serve another */
   release(conn: H1Connection): void;
   /**
@@ -32,7 +35,12 @@ export interface ConnectionOwner {
 }
 
 /** One request/response over the pool: waits in the queue, is written on a connection, streams its answer. */
-export class Exchange {
+export class Exchange implements Deadline {
+  /** response-head deadline (ms epoch) and its links in the client's DeadlineList */
+  deadline = 0;
+  prev: Exchange | null = null;
+  next: Exchange | null = null;
+  linked = false;
   conn: H1Connection | null = null;
   /** the promise is settled (headers arrived or it failed) */
   settled = false;
@@ -41,7 +49,6 @@ export class Exchange {
   /** written on a connection that had served an earlier request (keep-alive race candidate) */
   reused = false;
   retried = false;
-  timer: NodeJS.Timeout | null = null;
   body: H1Body | null = null;
 
   constructor(
@@ -220,8 +227,7 @@ export class H1Connection implements ResponseSink {
       else if (limit < this.idleLimitMs) this.idleLimitMs = limit;
     }
     ex.settled = true;
-    if (ex.timer !== null) clearTimeout(ex.timer);
-    ex.timer = null;
+    this.owner.headArrived(ex);
     ex.o.abort = null;
     let body: Readable | Buffer;
     if (wholeBody !== null) body = this.volatile ? Buffer.from(wholeBody) : wholeBody;

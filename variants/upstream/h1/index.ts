@@ -10,12 +10,8 @@ import {
 } from '../../../core/upstream-client.js';
 import { Exchange, H1Connection, type ConnectionOwner } from './connection.js';
 import { HeadCache } from './parser.js';
+import { DeadlineList } from './deadlines.js';
 import { InvalidRequestError, serializeRequestHead, type RequestHead } from './request-head.js';
-
-function onHeadersTimeout(client: H1UpstreamClient, ex: Exchange): void {
-  ex.timer = null;
-  client.abandon(ex, 'headers-timeout', `no response headers within ${ex.o.headersTimeoutMs} ms`);
-}
 
 /**
  * The gateway's own HTTP/1.1 client: a LIFO pool of keep-alive sockets per target, a hand-written response
@@ -38,6 +34,9 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
   private isClosed = false;
   /** shared by this target's connections */
   private readonly heads = new HeadCache();
+  private readonly deadlines = new DeadlineList<Exchange>((ex) =>
+    this.abandon(ex, 'headers-timeout', `no response headers within ${ex.o.headersTimeoutMs} ms`),
+  );
 
   constructor(origin: URL, private readonly opts: UpstreamClientOptions) {
     const secure = origin.protocol === 'https:';
@@ -64,7 +63,7 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
     return new Promise<UpstreamResponse>((resolve, reject) => {
       const ex = new Exchange(o, head, resolve, reject);
       this.inFlight++;
-      ex.timer = setTimeout(onHeadersTimeout, o.headersTimeoutMs, this, ex);
+      this.deadlines.add(ex, Date.now() + o.headersTimeoutMs);
       o.abort = () => this.abandon(ex, 'aborted', 'request aborted');
       this.dispatch(ex, false);
     });
@@ -115,11 +114,14 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
 
   private settleFailed(ex: Exchange, err: UpstreamClientError): void {
     ex.settled = true;
-    if (ex.timer !== null) clearTimeout(ex.timer);
-    ex.timer = null;
+    this.deadlines.remove(ex);
     ex.o.abort = null;
     this.exchangeDone(ex);
     ex.reject(err);
+  }
+
+  headArrived(ex: Exchange): void {
+    this.deadlines.remove(ex);
   }
 
   exchangeDone(ex: Exchange): void {
