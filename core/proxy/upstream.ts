@@ -162,8 +162,9 @@ export class UpstreamGroup {
       // ctx.body: destroy it so its connection is released, not leaked
       if (staged !== null && !staged.readableEnded) discard(staged);
     };
-    if (res !== null) res.once('close', onClientClose);
-    else req.socket.once('close', onClientClose);
+    // on(), not once(): once() wraps the listener in two more objects per request; detach() always runs
+    if (res !== null) res.on('close', onClientClose);
+    else req.socket.on('close', onClientClose);
     const detach = (): void => {
       if (res !== null) res.removeListener('close', onClientClose);
       else req.socket.removeListener('close', onClientClose);
