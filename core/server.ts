@@ -376,8 +376,14 @@ export class GatewayServer {
     // Draining: requests accepted before the signal still get their answer, marked as the connection's last.
     // (HTTP/2 has no connection header: its drain is the GOAWAY sent when the listener closes.)
     if (this.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
-    const body = ctx.body;
+    let body = ctx.body;
     const isHead = ctx.method === 'HEAD';
+    if (body instanceof Readable && body.destroyed && !body.readableEnded) {
+      // the staged body broke off while hooks ran (e.g. the upstream died): nothing is sent yet, so say so
+      ctx.statusCode = 502;
+      ctx.responseHeaders = errorHeaders(502);
+      body = ctx.body = errorBody(502);
+    }
     if (body instanceof Readable) {
       res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
       if (isHead) {
@@ -545,6 +551,12 @@ function noop(): void {}
  * A client that goes away destroys the body, which aborts the upstream request.
  */
 function streamBody(body: Readable, res: Writable, done: (failed: boolean) => void): void {
+  if (body.destroyed && !body.readableEnded) {
+    // it broke off while hooks were still running: its 'close' has been emitted already, nobody will hear it again
+    res.destroy();
+    done(true);
+    return;
+  }
   let settled = false;
   const settle = (failed: boolean): void => {
     if (settled) return;

@@ -3,6 +3,9 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
@@ -139,6 +142,28 @@ describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
         expect(good, path).toEqual({ status: 200, clean: true, error: null });
         if (path !== '/refused' && path !== '/f/hang') expect(up.connections(), `${path}: socket reused`).toBeGreaterThan(before);
       }
+      expect(await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0)).toBe(true);
+    });
+  }
+});
+
+describe('upstream body breaks off while a hook is still running', () => {
+  // postHandler waits 80 ms; the upstream sends its head and part of the body, then dies after 30 ms
+  const dir = mkdtempSync(join(tmpdir(), 'gw-faults-'));
+  writeFileSync(join(dir, 'slow-post.mjs'), `export default { name: 'slow-post', version: '1.0.0',
+    init() { return { postHandler: () => new Promise((r) => setTimeout(r, 80)) }; } };`);
+  for (const variant of Object.keys(upstreamClientVariants)) {
+    it(`answers 502 instead of a truncated 200 (client ${variant})`, async () => {
+      const up = await faultyUpstream();
+      running.push(up);
+      const gw = await gateway({
+        pluginDirs: [dir],
+        variants: { upstream: variant },
+        upstreams: { faulty: { targets: [up.url], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } } },
+        routes: [{ path: '/f/*', upstream: 'faulty', plugins: [{ name: 'slow-post' }] }],
+      });
+      expect(await outcome(`${gw.url}/f/mid-body`)).toEqual({ status: 502, clean: true, error: null });
+      expect(await outcome(`${gw.url}/f/ok`)).toEqual({ status: 200, clean: true, error: null });
       expect(await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0)).toBe(true);
     });
   }
