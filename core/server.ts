@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { RequestContext } from './context.js';
 import type { ObjectPool } from './pool.js';
 import type { GatewayMetrics, RouteMetrics } from './metrics.js';
-import { GatewayRuntime, RouteKind, type CompiledRoute } from './runtime.js';
+import { GatewayRuntime, ONE_WRITE_MAX, RouteKind, type CompiledRoute } from './runtime.js';
 import { runErrorHooks, runPhase } from './plugins/executor.js';
 import { MalformedPathError } from './router.js';
 import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './errors.js';
@@ -232,7 +232,9 @@ export class GatewayServer {
         const route = match.value;
         if (route.kind === RouteKind.Static && !route.hasHooks) {
           res.writeHead(route.status, route.headers);
-          res.end(ctx.method === 'HEAD' ? undefined : route.body);
+          if (ctx.method === 'HEAD') res.end();
+          else if (route.bodyText !== null) res.end(route.bodyText, 'latin1');
+          else res.end(route.body);
           ctx.route = route;
           this.finish(ctx, rt, route.status, route.metrics);
           return;
@@ -400,7 +402,10 @@ export class GatewayServer {
       return;
     }
     res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
-    res.end(isHead || body === null ? undefined : body);
+    if (isHead || body === null) res.end();
+    // a small buffer as latin1 (byte for byte): node:http joins it to the head for one write (see ONE_WRITE_MAX)
+    else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
+    else res.end(body);
     this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
   }
 
