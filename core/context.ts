@@ -25,6 +25,12 @@ export class RequestContext {
   statusCode = 200;
   responseHeaders: OutgoingHttpHeaders | null = null;
   body: ResponseBody = null;
+  /**
+   * Headers hooks add to whatever answer goes out (flat name, value pairs, lower-case names), merged under
+   * responseHeaders when the core sends. Cheaper than res.setHeader, after which node:http's writeHead re-sets
+   * every header one by one.
+   */
+  extraHeaders: string[] = [];
   /** set once the core (or a hook) has started writing the response; later stages then do nothing */
   responded = false;
   /** the error that sent this request down the onError path */
@@ -46,6 +52,11 @@ export class RequestContext {
 
   /** set by send(): the pipeline skips the remaining pre-send stages and sends what is staged */
   halted = false;
+
+  /** Add a header to the response, whatever it turns out to be (the staged response's own headers win). */
+  addResponseHeader(name: string, value: string): void {
+    this.extraHeaders.push(name, value);
+  }
 
   get(name: string): unknown {
     return this.pluginState === null ? undefined : this.pluginState.get(name);
@@ -78,6 +89,7 @@ export class RequestContext {
     this.startTime = 0;
     this.statusCode = 200;
     this.responseHeaders = null;
+    if (this.extraHeaders.length > 0) this.extraHeaders = [];
     this.body = null;
     this.responded = false;
     this.error = null;

@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Readable, type Writable } from 'node:stream';
@@ -387,7 +387,7 @@ export class GatewayServer {
       body = ctx.body = errorBody(502);
     }
     if (body instanceof Readable) {
-      res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
+      res.writeHead(ctx.statusCode, headersToSend(ctx));
       if (isHead) {
         // A HEAD answer has no body: draining it (rather than destroying) keeps the upstream connection reusable.
         body.on('error', noop);
@@ -401,7 +401,7 @@ export class GatewayServer {
       });
       return;
     }
-    res.writeHead(ctx.statusCode, ctx.responseHeaders ?? undefined);
+    res.writeHead(ctx.statusCode, headersToSend(ctx));
     if (isHead || body === null) res.end();
     // a small buffer as latin1 (byte for byte): node:http joins it to the head for one write (see ONE_WRITE_MAX)
     else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
@@ -549,6 +549,17 @@ function whenIdle(socket: HttpSocket, done: () => void): void {
 
 function noop(): void {}
 
+/** The staged headers with the hooks' extra headers under them (the staged ones win on a name clash). */
+function headersToSend(ctx: RequestContext): OutgoingHttpHeaders | undefined {
+  const extra = ctx.extraHeaders;
+  if (extra.length === 0) return ctx.responseHeaders ?? undefined;
+  const out = Object.create(null) as OutgoingHttpHeaders;
+  for (let i = 0; i < extra.length; i += 2) out[extra[i]!] = extra[i + 1];
+  const staged = ctx.responseHeaders;
+  if (staged !== null) for (const name in staged) out[name] = staged[name];
+  return out;
+}
+
 /**
  * body → res with backpressure, like stream.pipeline but without its per-call AbortController (which builds a
  * DOMException on every completion in Node 20 and measured as a third of the CPU of a proxied request).
@@ -586,7 +597,7 @@ function streamBody(body: Readable, res: Writable, done: (failed: boolean) => vo
 function writeRawResponse(socket: Duplex, ctx: RequestContext): void {
   const body = ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
   let head = `HTTP/1.1 ${ctx.statusCode} ${STATUS_CODES[ctx.statusCode] ?? 'Error'}\r\n`;
-  const headers = { ...(ctx.responseHeaders ?? {}), 'content-length': String(body.length), connection: 'close' };
+  const headers = { ...(headersToSend(ctx) ?? {}), 'content-length': String(body.length), connection: 'close' };
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;

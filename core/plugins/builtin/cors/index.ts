@@ -104,9 +104,9 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
       addVary(ctx, 'Origin');
       const origin = ctx.req!.headers.origin;
       if (origin === undefined || !origins.match(origin)) return;
-      res.setHeader('access-control-allow-origin', wildcard ? '*' : origin);
-      if (options.credentials) res.setHeader('access-control-allow-credentials', 'true');
-      if (exposed !== '') res.setHeader('access-control-expose-headers', exposed);
+      ctx.addResponseHeader('access-control-allow-origin', wildcard ? '*' : origin);
+      if (options.credentials) ctx.addResponseHeader('access-control-allow-credentials', 'true');
+      if (exposed !== '') ctx.addResponseHeader('access-control-expose-headers', exposed);
     };
 
     return {

@@ -127,9 +127,9 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
       }
       const res = ctx.res;
       if (options.headers && res !== null && !res.headersSent) {
-        res.setHeader('ratelimit-limit', limitText);
-        res.setHeader('ratelimit-remaining', String(d.remaining));
-        res.setHeader('ratelimit-reset', resetS);
+        ctx.addResponseHeader('ratelimit-limit', limitText);
+        ctx.addResponseHeader('ratelimit-remaining', String(d.remaining));
+        ctx.addResponseHeader('ratelimit-reset', resetS);
       }
     };
 

@@ -77,7 +77,7 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
       ctx.set(doneKey, true);
       const res = ctx.res;
       if (res !== null) {
-        res.setHeader(header, id);
+        ctx.addResponseHeader(header, id);
         if (log) {
           const method = ctx.method;
           const url = ctx.url;
