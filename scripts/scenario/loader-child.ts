@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import type { LoadRequest } from './traffic.js';
 import { runOpenLoop } from './open-loop.js';
+import { openLoopBinary, runOpenLoopC } from './open-loop-c.js';
 import { runWrk, wrkCanRun } from './wrk.js';
 
 export interface LoaderJob {
@@ -105,7 +106,10 @@ process.on('message', (msg: Msg) => {
   // fixed rate: open loop with latency from each request's due time (open-loop.ts says why not autocannon's rate)
   const job = msg.job;
   const useWrk = job.engine !== 'autocannon' && wrkCanRun(job);
-  (job.rate !== undefined ? runOpenLoop(job as LoaderJob & { rate: number }) : useWrk ? runWrk(job) : run(job)).then(
+  // open loop in C when it can be compiled here and needs no pipelining (open-loop-c.ts); else the Node one
+  const openLoopC = job.rate !== undefined && job.pipelining === 1 ? openLoopBinary() : null;
+  const fixedRate = (j: LoaderJob & { rate: number }): Promise<LoaderOutcome> => (openLoopC !== null ? runOpenLoopC(j, openLoopC) : runOpenLoop(j));
+  (job.rate !== undefined ? fixedRate(job as LoaderJob & { rate: number }) : useWrk ? runWrk(job) : run(job)).then(
     (outcome) => process.send!({ type: 'result', id: msg.id, outcome }),
     (err: Error) => process.send!({ type: 'error', id: msg.id, message: err.message }),
   );

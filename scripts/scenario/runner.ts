@@ -11,6 +11,7 @@ import { Loader, type LoaderJob } from './loader.js';
 import { loadScenario, type LoadedScenario } from './load-scenario.js';
 import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
 import { gatewayCliFor } from './builds.js';
+import { openLoopBinary } from './open-loop-c.js';
 import { wrkCanRun } from './wrk.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
@@ -96,7 +97,9 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
     wrk
       ? 'load engine: wrk (C, 1 thread, Lua replay of the request mix); its CPU is the loader CPU.'
       : rate !== undefined
-        ? 'load engine: open-loop generator (latency from each request\'s due time).'
+        ? load.pipelining === 1 && openLoopBinary() !== null
+          ? 'load engine: open-loop generator in C (scripts/scenario/openloop.c, epoll, latency from each request\'s due time); its CPU is the loader CPU.'
+          : 'load engine: open-loop generator in Node (no C compiler here; latency from each request\'s due time). It saturates its core near 20k req/s on a 2-core box: check the loader-bound column.'
         : 'load engine: autocannon (programmatic); it saturates its own core near the bare-server rate on this class of machine, so check the loader-bound column.',
   );
   if (env.cores <= 2) {

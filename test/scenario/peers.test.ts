@@ -15,6 +15,7 @@ import { stubBody } from '../../scripts/scenario/stub-body.js';
 import { evaluateTargets } from '../../scripts/scenario/targets.js';
 import { expandMatrix, filterVariants, parseOnly } from '../../scripts/scenario/variants.js';
 import { runOpenLoop } from '../../scripts/scenario/open-loop.js';
+import { openLoopBinary, runOpenLoopC } from '../../scripts/scenario/open-loop-c.js';
 import { createServer } from 'node:http';
 import type { RunResult } from '../../scripts/scenario/results.js';
 
@@ -214,8 +215,15 @@ describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
   });
 });
 
-describe('fixed-rate load (latency scenario): open loop, latency from each request\'s due time', () => {
-  it('issues exactly rate × duration requests and charges a server stall to the requests due during it', async () => {
+const OPEN_LOOP_C = openLoopBinary();
+const engines: Array<[string, ((job: Parameters<typeof runOpenLoop>[0]) => ReturnType<typeof runOpenLoop>) | null]> = [
+  ['node', runOpenLoop],
+  ['c', OPEN_LOOP_C === null ? null : (job) => runOpenLoopC(job, OPEN_LOOP_C)],
+];
+
+describe.each(engines)('fixed-rate load (latency scenario, %s engine): open loop, latency from each request\'s due time', (_name, engine) => {
+  // the C engine needs a C compiler (cc); without one the scenario falls back to the Node engine and says so
+  it.skipIf(engine === null)('issues exactly rate × duration requests and charges a server stall to the requests due during it', async () => {
     let n = 0;
     let stalled = 0;
     const server = createServer((req, res) => {
@@ -231,7 +239,7 @@ describe('fixed-rate load (latency scenario): open loop, latency from each reque
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     try {
-      const out = await runOpenLoop({
+      const out = await engine!({
         url: `http://127.0.0.1:${port}`,
         connections: 1,
         pipelining: 1,
