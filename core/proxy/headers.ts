@@ -141,8 +141,28 @@ export function buildRequestHeaders(
   return out;
 }
 
+/**
+ * The last response headers built from a frozen upstream headers object (a client that recognises a repeated
+ * response head hands over the same frozen object, see variants/upstream/h1/parser.ts HeadCache): copying the
+ * result is cheaper than filtering again. Frozen input cannot change, so the template stays right.
+ */
+let lastSrc: IncomingHttpHeaders | null = null;
+let lastEdits: HeaderEdits | undefined;
+let lastTemplate: OutgoingHttpHeaders | null = null;
+
 /** Headers for the client response: upstream's end-to-end fields, Via, then the route's edits. */
 export function buildResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdits | undefined, websocket: boolean): OutgoingHttpHeaders {
+  if (!websocket && src === lastSrc && edits === lastEdits) return Object.assign(Object.create(null) as OutgoingHttpHeaders, lastTemplate);
+  const out = filterResponseHeaders(src, edits, websocket);
+  if (!websocket && Object.isFrozen(src)) {
+    lastSrc = src;
+    lastEdits = edits;
+    lastTemplate = Object.assign(Object.create(null) as OutgoingHttpHeaders, out);
+  }
+  return out;
+}
+
+function filterResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdits | undefined, websocket: boolean): OutgoingHttpHeaders {
   const out = Object.create(null) as OutgoingHttpHeaders;
   const tokens = connectionTokens(src.connection);
   for (const name in src) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../../core/config/types.js';
 import { ProxyError } from '../../core/proxy/errors.js';
+import { buildResponseHeaders } from '../../core/proxy/headers.js';
 import { compileProxyPath, upstreamTarget } from '../../core/proxy/path.js';
 import { TrustedProxies, normalizeIp } from '../../core/proxy/trust.js';
 
@@ -76,5 +77,19 @@ describe('TrustedProxies', () => {
     expect(t.clientIp('10.0.0.1', '10.1.1.1, 10.2.2.2')).toBe('10.1.1.1');
     expect(t.clientIp('8.8.8.8', '1.1.1.1')).toBe('8.8.8.8');
     expect(t.clientIp('10.0.0.1', undefined)).toBe('10.0.0.1');
+  });
+});
+
+describe('buildResponseHeaders with a repeated (frozen) upstream head', () => {
+  it('gives a fresh, equal object each time: changing one answer never reaches the next', () => {
+    const src = Object.freeze({ 'content-type': 'application/json', connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-a': '1' });
+    const edits = { add: { 'x-edge': 'yes' }, remove: ['x-a'] };
+    const first = buildResponseHeaders(src, edits, false);
+    first['x-plugin'] = 'mutated';
+    const second = buildResponseHeaders(src, edits, false);
+    expect(second).not.toBe(first);
+    expect({ ...second }).toEqual({ 'content-type': 'application/json', via: '1.1 ts-gateway', 'x-edge': 'yes' });
+    // other edits on the same head are not served from the remembered result
+    expect({ ...buildResponseHeaders(src, undefined, false) }).toEqual({ 'content-type': 'application/json', via: '1.1 ts-gateway', 'x-a': '1' });
   });
 });

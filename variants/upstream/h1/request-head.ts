@@ -6,6 +6,8 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Node's rule for request targets: no control characters, no space */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 
+const validNames = new Set<string>();
+
 export class InvalidRequestError extends Error {}
 
 export interface RequestHead {
@@ -28,7 +30,11 @@ export function serializeRequestHead(o: UpstreamRequestOptions): RequestHead {
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    if (!TOKEN.test(name)) throw new InvalidRequestError(`invalid header name ${JSON.stringify(name)}`);
+    if (!validNames.has(name)) {
+      if (!TOKEN.test(name)) throw new InvalidRequestError(`invalid header name ${JSON.stringify(name)}`);
+      // the same few dozen names come back on every request: test each once (bounded, so junk cannot grow it)
+      if (validNames.size < 1024) validNames.add(name);
+    }
     if (!Array.isArray(value)) {
       const v = typeof value === 'string' ? value : String(value);
       if (INVALID_VALUE.test(v)) throw new InvalidRequestError(`invalid character in header ${name}`);
