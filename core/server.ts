@@ -403,6 +403,8 @@ export class GatewayServer {
     }
     res.writeHead(ctx.statusCode, headersToSend(ctx));
     if (isHead || body === null) res.end();
+    // the static route's own body: its latin1 text is precomputed
+    else if (route !== null && body === route.body && route.bodyText !== null) res.end(route.bodyText, 'latin1');
     // a small buffer as latin1 (byte for byte): node:http joins it to the head for one write (see ONE_WRITE_MAX)
     else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
     else res.end(body);
