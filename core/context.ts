@@ -30,7 +30,7 @@ export class RequestContext {
    * responseHeaders when the core sends. Cheaper than res.setHeader, after which node:http's writeHead re-sets
    * every header one by one.
    */
-  extraHeaders: string[] = [];
+  extraHeaders: string[] = NO_EXTRA_HEADERS;
   /** set once the core (or a hook) has started writing the response; later stages then do nothing */
   responded = false;
   /** the error that sent this request down the onError path */
@@ -55,6 +55,7 @@ export class RequestContext {
 
   /** Add a header to the response, whatever it turns out to be (the staged response's own headers win). */
   addResponseHeader(name: string, value: string): void {
+    if (this.extraHeaders === NO_EXTRA_HEADERS) this.extraHeaders = [];
     this.extraHeaders.push(name, value);
   }
 
@@ -89,7 +90,7 @@ export class RequestContext {
     this.startTime = 0;
     this.statusCode = 200;
     this.responseHeaders = null;
-    if (this.extraHeaders.length > 0) this.extraHeaders = [];
+    this.extraHeaders = NO_EXTRA_HEADERS;
     this.body = null;
     this.responded = false;
     this.error = null;
@@ -109,3 +110,5 @@ export function createContext(): RequestContext {
 export function resetContext(ctx: RequestContext): void {
   ctx.reset();
 }
+/** shared until a hook adds a header: no array per request for the common case (never mutated: frozen) */
+const NO_EXTRA_HEADERS: string[] = Object.freeze([]) as unknown as string[];
