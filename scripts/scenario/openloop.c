@@ -49,6 +49,8 @@ static size_t nlat;
 static long errors, timeouts, non2xx, status[6];
 static unsigned long long bytes;
 static int have_pwait2 = 1;
+static long done;     /* requests answered, failed or timed out */
+static int inflight;  /* requests written and not yet answered */
 
 static double now_s(void) {
   struct timespec ts;
@@ -123,6 +125,14 @@ static long response_length(const char *buf, size_t len, int *code) {
   if (cl < 0) cl = 0; /* our servers always frame their answers; a missing length means an empty body */
   if (len < head + (size_t)cl) return 0;
   return (long)(head + (size_t)cl);
+}
+
+/* The request in flight on c failed (broken, malformed answer): count it and start over on a new connection. */
+static void request_failed(conn_t *c) {
+  errors++;
+  done++;
+  inflight--;
+  conn_reopen(c);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -216,8 +226,6 @@ int main(int argc, char **argv) {
   const double interval = 1.0 / rate;
   const double t0 = now_s();
   long next = 0;      /* next request index to send (all below it are out) */
-  long done = 0;      /* answered, failed or timed out */
-  int inflight = 0;
   double send_end = t0;
   double last_timeout_check = t0;
 
@@ -281,10 +289,7 @@ int main(int argc, char **argv) {
       if ((evs[i].events & EPOLLOUT) && c->busy && c->out_len > 0) {
         int w = flush_out(c);
         if (w < 0) {
-          errors++;
-          done++;
-          inflight--;
-          conn_reopen(c);
+          request_failed(c);
           continue;
         }
         if (w == 1) want_write(c, 0);
@@ -305,22 +310,15 @@ int main(int argc, char **argv) {
         }
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         /* closed or broken: the request in flight failed; reconnect */
-        if (c->busy) {
-          errors++;
-          done++;
-          inflight--;
-        }
-        conn_reopen(c);
+        if (c->busy) request_failed(c);
+        else conn_reopen(c);
         goto next_event;
       }
       if (c->busy && c->in_len > 0) {
         int code = 0;
         long len = response_length(c->in, c->in_len, &code);
         if (len < 0) {
-          errors++;
-          done++;
-          inflight--;
-          conn_reopen(c);
+          request_failed(c);
           continue;
         }
         if (len > 0) {
