@@ -405,7 +405,7 @@ export class GatewayServer {
     if (isHead || body === null) res.end();
     // the static route's own body: its latin1 text is precomputed
     else if (route !== null && body === route.body && route.bodyText !== null) res.end(route.bodyText, 'latin1');
-    // a small buffer as latin1 (byte for byte): node:http joins it to the head for one write (see ONE_WRITE_MAX)
+    // a small buffer as latin1 (byte for byte): node:http joins it to the head in one chunk (see ONE_WRITE_MAX)
     else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
     else res.end(body);
     this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
@@ -569,12 +569,6 @@ function headersToSend(ctx: RequestContext): OutgoingHttpHeaders | undefined {
  * A client that goes away destroys the body, which aborts the upstream request.
  */
 function streamBody(body: Readable, res: Writable, done: (failed: boolean) => void): void {
-  if (body.destroyed && !body.readableEnded) {
-    // it broke off while hooks were still running: its 'close' has been emitted already, nobody will hear it again
-    res.destroy();
-    done(true);
-    return;
-  }
   let settled = false;
   const settle = (failed: boolean): void => {
     if (settled) return;

@@ -261,7 +261,7 @@ export class UpstreamGroup {
     ctx.responseHeaders = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
     ctx.body = body;
     if (Buffer.isBuffer(body)) {
-      // the whole exchange is already over: nothing left to watch
+      // the whole exchange is already over (the client had the body with the head): nothing left to watch
       detach();
       target.complete(!failedStatus, probe, Date.now());
       return;

@@ -223,7 +223,7 @@ const engines: Array<[string, ((job: Parameters<typeof runOpenLoop>[0]) => Retur
 
 describe.each(engines)('fixed-rate load (latency scenario, %s engine): open loop, latency from each request\'s due time', (_name, engine) => {
   // the C engine needs a C compiler (cc); without one the scenario falls back to the Node engine and says so
-  it.skipIf(engine === null)('issues exactly rate × duration requests and charges a server stall to the requests due during it', async () => {
+  it.skipIf(engine === null)(`issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ' (skipped: no C compiler (cc) to build scripts/scenario/openloop.c)' : ''}`, async () => {
     let n = 0;
     let stalled = 0;
     const server = createServer((req, res) => {

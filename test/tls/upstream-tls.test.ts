@@ -51,7 +51,7 @@ describe.skipIf(!hasOpenssl)('h1 client to an https upstream', () => {
     await client.close();
   });
 
-  it.skipIf(!existsSync(H1))('speaks HTTP/1.1 over a verified connection, with SNI, and reuses it', async () => {
+  it('speaks HTTP/1.1 over a verified connection, with SNI, and reuses it', async () => {
     const script = `
       const { createUpstreamClient } = await import(${JSON.stringify(H1)});
       const c = createUpstreamClient(new URL('https://localhost:${port}'), { connectTimeoutMs: 2000, maxSockets: 2, maxIdleSockets: 2, idleMs: 5000 });
@@ -62,6 +62,8 @@ describe.skipIf(!hasOpenssl)('h1 client to an https upstream', () => {
       }
       await c.close();
       console.log(JSON.stringify(out));`;
+    // npm test builds first; the child process runs the compiled client
+    expect(existsSync(H1), `${H1} missing: run npm run build`).toBe(true);
     const handshakesBefore = handshakes;
     const stdout = await new Promise<string>((res, rej) => {
       execFile(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.caCert }, timeout: 15_000 }, (err, out, errOut) =>

@@ -97,7 +97,7 @@ export class H1Connection implements ResponseSink {
   idleLimitMs: number;
   private connectTimer: NodeJS.Timeout | null = null;
   /** the request body being sent, if any */
-  private sending: { ex: Exchange; body: Readable; onData: (d: Buffer) => void; onEnd: () => void; onClose: () => void } | null = null;
+  private sending: { body: Readable; onData: (d: Buffer) => void; onEnd: () => void; onClose: () => void } | null = null;
   private gone = false;
   /** reads land in the shared READ_BUFFER: anything kept past the read callback must be copied */
   private volatile = false;
@@ -155,10 +155,10 @@ export class H1Connection implements ResponseSink {
     this.served++;
     this.parser.start(ex.o.method === 'HEAD');
     this.socket.write(ex.head.text, 'latin1');
-    if (ex.o.body !== null) this.sendBody(ex, ex.o.body, ex.head.chunked);
+    if (ex.o.body !== null) this.sendBody(ex.o.body, ex.head.chunked);
   }
 
-  private sendBody(ex: Exchange, body: Readable, chunked: boolean): void {
+  private sendBody(body: Readable, chunked: boolean): void {
     const s = this.socket;
     const onData = (d: Buffer): void => {
       if (d.length === 0) return;
@@ -180,7 +180,7 @@ export class H1Connection implements ResponseSink {
     const onClose = (): void => {
       if (this.sending !== null && this.sending.body === body) this.fail('reset', 'the client request body ended early');
     };
-    this.sending = { ex, body, onData, onEnd, onClose };
+    this.sending = { body, onData, onEnd, onClose };
     // stays attached: the client's request may error (reset) long after this exchange let go of it
     if (body.listenerCount('error') === 0) body.on('error', noop);
     body.on('data', onData);

@@ -251,18 +251,9 @@ export class ResponseParser {
     this.crlfSeen = 0;
   }
 
-  get idle(): boolean {
-    return this.phase === Phase.Done;
-  }
-
   /** true while some of the response has been received (a head byte or more) */
   get started(): boolean {
     return this.phase !== Phase.Head || this.pending !== null;
-  }
-
-  /** The body runs until the connection ends. */
-  get untilClose(): boolean {
-    return this.phase === Phase.UntilClose;
   }
 
   /** The connection ended: completes an until-close body; anything else unfinished is the caller's error. */
