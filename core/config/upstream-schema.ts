@@ -22,6 +22,9 @@ const headerEditsSchema = {
   },
 } as const;
 
+/** The active-check settings an upstream without a `healthCheck.active` block gets (disabled). */
+const ACTIVE_DEFAULTS = { enabled: false, path: '/health', intervalMs: 5000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3 } as const;
+
 export const upstreamSchema = {
   type: 'object',
   required: ['targets'],
@@ -94,17 +97,21 @@ export const upstreamSchema = {
       additionalProperties: false,
       default: {},
       properties: {
+        /**
+         * No default: a written block is how an operator asks for probes, so it is on unless it says
+         * `enabled: false`; an absent block becomes a disabled one in normalizeUpstream.
+         */
         active: {
           type: 'object',
           additionalProperties: false,
-          default: {},
+          description: 'active probes: a configured block is enabled unless it says "enabled": false; absent = no probes',
           properties: {
-            enabled: { type: 'boolean', default: false },
-            path: { type: 'string', pattern: '^/', default: '/health' },
-            intervalMs: { type: 'integer', minimum: 10, default: 5000 },
-            timeoutMs: { type: 'integer', minimum: 1, default: 2000 },
-            healthyThreshold: { type: 'integer', minimum: 1, default: 2 },
-            unhealthyThreshold: { type: 'integer', minimum: 1, default: 3 },
+            enabled: { type: 'boolean', default: true },
+            path: { type: 'string', pattern: '^/', default: ACTIVE_DEFAULTS.path },
+            intervalMs: { type: 'integer', minimum: 10, default: ACTIVE_DEFAULTS.intervalMs },
+            timeoutMs: { type: 'integer', minimum: 1, default: ACTIVE_DEFAULTS.timeoutMs },
+            healthyThreshold: { type: 'integer', minimum: 1, default: ACTIVE_DEFAULTS.healthyThreshold },
+            unhealthyThreshold: { type: 'integer', minimum: 1, default: ACTIVE_DEFAULTS.unhealthyThreshold },
           },
         },
         passive: {
@@ -159,11 +166,18 @@ export const routeProxyOptionsSchema = {
 
 type RawTarget = string | { url: string; weight?: number };
 
-/** Turn a validated (defaults-applied) upstream into UpstreamConfig: string targets become { url, weight: 1 }. */
+/**
+ * Turn a validated (defaults-applied) upstream into UpstreamConfig: string targets become { url, weight: 1 }, an
+ * absent `healthCheck.active` becomes a disabled one.
+ */
 export function normalizeUpstream(raw: unknown): UpstreamConfig {
-  const r = raw as Omit<UpstreamConfig, 'targets'> & { targets: RawTarget[] };
+  const r = raw as Omit<UpstreamConfig, 'targets' | 'healthCheck'> & {
+    targets: RawTarget[];
+    healthCheck: { active?: UpstreamConfig['healthCheck']['active']; passive: UpstreamConfig['healthCheck']['passive'] };
+  };
   const targets: UpstreamTargetConfig[] = r.targets.map((t) =>
     typeof t === 'string' ? { url: t, weight: 1 } : { url: t.url, weight: t.weight ?? 1 },
   );
-  return { ...r, targets };
+  const healthCheck = { passive: r.healthCheck.passive, active: r.healthCheck.active ?? { ...ACTIVE_DEFAULTS } };
+  return { ...r, targets, healthCheck };
 }

@@ -100,6 +100,21 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
     expect([...bodies].sort()).toEqual(['a', 'b']);
   });
 
+  it('an active block without "enabled" probes (the README writes it that way); enabled: false does not', async () => {
+    const probed = await startUpstream('p');
+    const off = await startUpstream('o');
+    closers.push(probed, off);
+    // README shape: path and intervalMs only
+    const gw = await proxy({ targets: [probed.url], healthCheck: { active: { path: '/probe', intervalMs: 20 } } });
+    const gwOff = await startProxy(variant, { svc: { targets: [off.url], healthCheck: { active: { enabled: false, path: '/probe', intervalMs: 20 } } } }, [{ path: '/*', upstream: 'svc' }]);
+    closers.push(gwOff);
+    const probes = (u: typeof probed): number => u.received.filter((r) => r.url === '/probe').length;
+    expect(await waitFor(() => probes(probed) >= 3), `probes seen: ${probes(probed)}`).toBe(true);
+    expect(gw.stats('svc').healthChecks).toBeGreaterThanOrEqual(3);
+    // by the time the first gateway made three probes, the disabled one had as long to make one
+    expect(probes(off)).toBe(0);
+  });
+
   it('an active check on a dead target marks it unhealthy', async () => {
     const b = await startUpstream('b');
     closers.push(b);

@@ -28,6 +28,20 @@ describe('upstream schema', () => {
     expect(u.keepAlive.maxSockets).toBeGreaterThan(0);
   });
 
+  it('a written healthCheck.active block is enabled unless it says enabled: false', () => {
+    const given = (active: Record<string, unknown>): boolean => {
+      const raw: Record<string, unknown> = { targets: ['http://x'], healthCheck: { active } };
+      expect(validate(raw), JSON.stringify(validate.errors)).toBe(true);
+      return normalizeUpstream(raw).healthCheck.active.enabled;
+    };
+    expect(given({ path: '/health', intervalMs: 5000 })).toBe(true);
+    expect(given({})).toBe(true);
+    expect(given({ enabled: false, path: '/health' })).toBe(false);
+    const raw: Record<string, unknown> = { targets: ['http://x'], healthCheck: { passive: { failures: 2 } } };
+    expect(validate(raw)).toBe(true);
+    expect(normalizeUpstream(raw).healthCheck.active).toEqual({ enabled: false, path: '/health', intervalMs: 5000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3 });
+  });
+
   it('rejects bad targets, non-idempotent retry methods and unknown balancers', () => {
     expect(validate({ targets: [] })).toBe(false);
     expect(validate({ targets: ['ftp://x'] })).toBe(false);
