@@ -1,7 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { ensureBuilt } from '../../scripts/build.mjs';
 
-/** Tests that spawn the CLI need dist/; `npm test` builds first, a bare `npx vitest` builds here if missing. */
+/**
+ * Tests that spawn the CLI or the scenario scripts run dist/. `npm test` builds first; a bare `npx vitest` gets
+ * the same freshness check as `npm start`, so it never runs JavaScript older than its TypeScript. Type errors
+ * in a file someone is still editing do not stop the run: tsc emits anyway, and the tests judge the behaviour.
+ */
 export default function setup(): void {
-  if (!existsSync('dist/core/cli.js')) execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
+  if (!ensureBuilt({ allowTypeErrors: true })) throw new Error('build failed: dist/core/cli.js was not produced (see the tsc output above)');
 }
