@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Framing, HeadCache, ParseError, ResponseParser, type ParsedHead, type ResponseSink } from '../../variants/upstream/h1/parser.js';
 
 /** Records what the parser reports for one response. */
@@ -189,5 +189,172 @@ describe('h1 response parser', () => {
     expect(r.head?.framing).toBe(Framing.None);
     expect(cache.hits).toBe(1);
     expect(r.ends).toEqual([false, false, false, false]);
+  });
+});
+
+/** Feeds `raw` as one read (or `pieces`) and reports whether the parser accepted a complete response. */
+function accepts(pieces: Array<string | Buffer>, head = false): boolean {
+  try {
+    const r = parse(pieces, { head, eof: true });
+    return r.ends.length === 1;
+  } catch (err) {
+    if (err instanceof ParseError) return false;
+    throw err;
+  }
+}
+
+/** Every byte the issue lists (RFC 9110 §5.5 field-value excludes them); NUL, CR and LF are covered elsewhere. */
+const CONTROL_BYTES = [1, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, ...Array.from({ length: 0x1f - 0x0e + 1 }, (_, i) => 0x0e + i), 0x7f];
+
+describe('h1 response parser: hostile heads', () => {
+  it.each(CONTROL_BYTES.map((b) => [b.toString(16).padStart(2, '0'), b] as const))('refuses control byte 0x%s in a header value (node would throw writing it)', (_hex, b) => {
+    const raw = `HTTP/1.1 200 OK\r\nX-A: a${String.fromCharCode(b)}b\r\nContent-Length: 2\r\n\r\nok`;
+    expect(() => parse([raw])).toThrow(ParseError);
+    // and split across reads, so the head is assembled from pieces
+    expect(() => parse(raw.split(''))).toThrow(ParseError);
+  });
+
+  it('keeps HTAB and obs-text (bytes >= 0x80) in values, as llhttp and node:http do', () => {
+    const r = parse([Buffer.from('HTTP/1.1 200 OK\r\nX-A: a\tb\xe9\xff\r\nContent-Length: 2\r\n\r\nok', 'latin1')]);
+    expect(r.head?.headers['x-a']).toBe('a\tb\xe9\xff');
+  });
+
+  it.each([
+    ['000', 'HTTP/1.1 000 x\r\nContent-Length: 0\r\n\r\n'],
+    ['099', 'HTTP/1.1 099 x\r\nContent-Length: 0\r\n\r\n'],
+    ['99', 'HTTP/1.1 99 x\r\nContent-Length: 0\r\n\r\n'],
+    ['1000', 'HTTP/1.1 1000 x\r\nContent-Length: 0\r\n\r\n'],
+    ['2a0', 'HTTP/1.1 2a0 x\r\nContent-Length: 0\r\n\r\n'],
+    ['200x', 'HTTP/1.1 200x\r\nContent-Length: 0\r\n\r\n'],
+    ['-20', 'HTTP/1.1 -20 x\r\nContent-Length: 0\r\n\r\n'],
+  ])('refuses status code %s', (_s, raw) => {
+    expect(() => parse([raw])).toThrow(ParseError);
+  });
+
+  it('accepts every 3-digit status from 200 to 999 (what node:http writeHead accepts)', () => {
+    for (const s of [200, 299, 418, 599, 600, 999]) expect(parse([`HTTP/1.1 ${s} X\r\nContent-Length: 0\r\n\r\n`]).head?.statusCode).toBe(s);
+  });
+
+  it('refuses a bare-LF head at once, before any CRLFCRLF could end it', () => {
+    // no CRLFCRLF ever comes: without an eager check the exchange waits for the headers deadline
+    expect(() => parse(['HTTP/1.1 200 OK\nContent-Length: 2\n\nok'])).toThrow(ParseError);
+    const dripped = 'HTTP/1.1 200 OK\r\nX: y\nContent-Length: 2\r\n\r\nok';
+    const r = new Recorder();
+    const p = new ResponseParser(r);
+    p.start(false);
+    let failedAt = -1;
+    for (let i = 0; i < dripped.length && failedAt === -1; i++) {
+      try {
+        p.execute(Buffer.from(dripped[i]!, 'latin1'));
+      } catch (err) {
+        expect(err).toBeInstanceOf(ParseError);
+        failedAt = i;
+      }
+    }
+    expect(failedAt).toBe(dripped.indexOf('\n', 17));
+  });
+
+  it('a bare CR in a head arriving in pieces is refused without waiting for more', () => {
+    expect(() => parse(['HTTP/1.1 200 OK\r\nX: a\rb', '\r\n'])).toThrow(ParseError);
+  });
+
+  it('finds the end of a head whose CRLFCRLF is split across reads at every position', () => {
+    const raw = 'HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok';
+    const end = raw.indexOf('\r\n\r\n');
+    for (let i = end - 2; i <= end + 4; i++) {
+      for (let j = i + 1; j <= end + 5; j++) {
+        const r = parse([raw.slice(0, i), raw.slice(i, j), raw.slice(j)]);
+        expect(r.head?.headers['x-a']).toBe('1');
+        expect(r.body()).toBe('ok');
+      }
+    }
+  });
+
+  it('buffers a head dripped byte by byte in linear time: no re-concatenation per read', () => {
+    // what is measured is copying, not time: each read used to re-concatenate everything received so far
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      const raw = `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(60 * 1024)}\r\nContent-Length: 2\r\n\r\nok`;
+      const r = new Recorder();
+      const p = new ResponseParser(r);
+      p.start(false);
+      for (let i = 0; i < raw.length; i++) p.execute(Buffer.from(raw[i]!, 'latin1'));
+      expect(r.body()).toBe('ok');
+      expect(concat.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      concat.mockRestore();
+    }
+  });
+
+  const chunked = (sizeLine: string, trailer = ''): string =>
+    `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${sizeLine}\r\nok\r\n0\r\n${trailer}\r\n`;
+
+  it.each([
+    ['leading space', ' 2'],
+    ['trailing space', '2 '],
+    ['trailing tab', '2\t'],
+    ['0x prefix', '0x2'],
+    ['plus sign', '+2'],
+    ['empty', ''],
+    ['huge', 'f'.repeat(17)],
+    ['space before extension', '2 ;a=b'],
+    ['space after semicolon', '2; a=b'],
+    ['space around =', '2;a = b'],
+    ['bare semicolon', '2;'],
+    ['unquoted value with space', '2;a=b c'],
+    ['control byte in extension', '2;a=\x01'],
+    ['unterminated quoted value', '2;a="b'],
+  ])('refuses a chunk-size line with %s', (_n, line) => {
+    expect(accepts([chunked(line)])).toBe(false);
+    expect(accepts(chunked(line).split(''))).toBe(false);
+  });
+
+  it.each([
+    ['plain', '2'],
+    ['upper-case hex', '0002'],
+    ['leading zeros of any length', '0'.repeat(40) + '2'],
+    ['extension name', '2;a'],
+    ['extension with token value', '2;a=b;c=d'],
+    ['extension with quoted value', '2;a="x y\\" z"'],
+  ])('accepts a chunk-size line: %s', (_n, line) => {
+    expect(accepts([chunked(line)])).toBe(true);
+    expect(accepts(chunked(line).split(''))).toBe(true);
+  });
+
+  it.each([
+    ['a control byte in a value', 'X: a\x01b\r\n'],
+    ['a bad name', 'Bad Name: x\r\n'],
+    ['no colon', 'nocolon\r\n'],
+    ['obs-fold', 'X: a\r\n b\r\n'],
+    ['a bare LF', 'X: a\nY: b\r\n'],
+    ['an empty name', ': x\r\n'],
+  ])('refuses a trailer with %s', (_n, trailer) => {
+    expect(accepts([chunked('2', trailer)])).toBe(false);
+    expect(accepts(chunked('2', trailer).split(''))).toBe(false);
+  });
+
+  it('accepts well-formed trailers', () => {
+    expect(accepts([chunked('2', 'X-T: 1\r\nX-U: \t2\xe9\r\n')])).toBe(true);
+  });
+
+  it('a HEAD answer, and a 1xx/204/304 head announcing a body, never leave the connection reusable', () => {
+    expect(parse(['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n'], { head: true }).head?.keepAlive).toBe(false);
+    expect(parse(['HTTP/1.1 200 OK\r\n\r\n'], { head: true }).head?.keepAlive).toBe(false);
+    expect(parse(['HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n']).head?.keepAlive).toBe(false);
+    expect(parse(['HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n']).head?.keepAlive).toBe(false);
+    expect(parse(['HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n']).head?.keepAlive).toBe(false);
+    // no body announced: reuse stays safe
+    expect(parse(['HTTP/1.1 204 No Content\r\n\r\n']).head?.keepAlive).toBe(true);
+    expect(parse(['HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n']).head?.keepAlive).toBe(true);
+    expect(parse(['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n']).head?.keepAlive).toBe(true);
+    // an interim head that announces a body taints the exchange
+    const r = new Recorder();
+    const p = new ResponseParser(r);
+    p.start(false);
+    p.execute(Buffer.from('HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+    expect(r.head?.statusCode).toBe(200);
+    expect(p.reuseForbidden).toBe(true);
+    p.start(false);
+    expect(p.reuseForbidden).toBe(false);
   });
 });

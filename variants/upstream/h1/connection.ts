@@ -219,7 +219,9 @@ export class H1Connection implements ResponseSink {
 
   onHead(head: ParsedHead, wholeBody: Buffer | null): void {
     const ex = this.exchange!;
-    if (!head.keepAlive) this.reusable = false;
+    // keepAlive is also false after a HEAD answer or a bodiless status announcing a body (parser.ts parseHead):
+    // bytes the upstream might still write would be read as the next exchange's answer
+    if (!head.keepAlive || this.parser.reuseForbidden) this.reusable = false;
     if (head.keepAliveHintMs >= 0) {
       // the upstream announced when it closes idle connections: stop reusing a second before that
       const limit = head.keepAliveHintMs - 1000;

@@ -5,8 +5,17 @@ import type { IncomingHttpHeaders } from 'node:http';
  * then the body framed by Content-Length, chunked coding or the connection's end.
  *
  * Strict where leniency would let an upstream smuggle or desynchronise a pooled connection: bare CR/LF/NUL,
- * obs-fold, repeated differing Content-Length, Content-Length together with Transfer-Encoding, malformed chunk
- * sizes and oversize heads are all protocol errors (the proxy answers 502 and the connection is closed).
+ * control bytes, obs-fold, repeated differing Content-Length, Content-Length together with Transfer-Encoding,
+ * malformed chunk-size lines or trailers and oversize heads are all protocol errors (the proxy answers 502 and
+ * the connection is closed). Control bytes matter beyond smuggling: node:http's writeHead throws on a header
+ * value that holds one (and on a status outside 100-999), so such a head must never reach the server side.
+ *
+ * It refuses everything llhttp (node's own client parser) refuses — test/proxy/h1-parser.test.ts checks that
+ * differentially — and is stricter where llhttp 9 lets through what cannot be forwarded or is pointless:
+ * - control bytes in the reason phrase (never forwarded, but no legitimate server sends them);
+ * - a chunk extension with an empty value (`;a=`): RFC 9112 §7.1.1 requires a token or quoted-string;
+ * - a chunk size above 2^48 after leading zeros (llhttp allows up to 2^64): no real chunk is 256 TiB, and
+ *   larger sizes would lose precision as a JS number.
  */
 
 /** How the response body is delimited. */
@@ -64,11 +73,21 @@ const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** NUL, a CR not followed by LF, or an LF not preceded by CR */
-const BAD_LINE_BREAK = /\0|\r(?!\n)|(?<!\r)\n/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |$)/;
+/**
+ * A control byte (HTAB excepted; RFC 9110 §5.5), a CR not followed by LF, or an LF not preceded by CR: the
+ * bytes node:http's validateHeaderValue refuses, plus bare line breaks. obs-text (0x80-0xff) stays legal.
+ */
+const BAD_HEAD_BYTE = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/;
 const DIGITS = /^\d+$/;
-const HEX = /^[0-9a-fA-F]{1,12}$/;
+/**
+ * RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ).
+ * No BWS at all: llhttp 9 refuses it (HPE_STRICT), and upstreams that send it are not seen in practice.
+ */
+const CHUNK_LINE =
+  /^([0-9A-Fa-f]+)(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*\r\n$/;
+/** 12 significant hex digits: 2^48 bytes, exact as a JS number */
+const MAX_CHUNK_SIZE_DIGITS = 12;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
 
 /** Node's rules for repeated fields (IncomingMessage#headers): these keep the first value. */
@@ -96,19 +115,25 @@ function hasToken(list: string, token: string): boolean {
   return false;
 }
 
+/** The KMP step for CRLFCRLF: `m` bytes of it matched so far, then byte `b`. */
+function nextMatch(m: number, b: number): number {
+  if (b === (m === 0 || m === 2 ? 13 : 10)) return m + 1;
+  return b === 13 ? 1 : 0;
+}
+
 let lastHint = '';
 let lastHintMs = -1;
 
 /** Parse one response head (status line + fields, without the blank line). */
 export function parseHead(text: string, requestWasHead: boolean): ParsedHead {
-  if (BAD_LINE_BREAK.test(text)) throw new ParseError('bare CR, LF or NUL in the response head');
+  if (BAD_HEAD_BYTE.test(text)) throw new ParseError('control byte or bare CR/LF in the response head');
   let eol = text.indexOf('\r\n');
   const statusLine = eol === -1 ? text : text.slice(0, eol);
   const m = STATUS_LINE.exec(statusLine);
   if (m === null) throw new ParseError(`malformed status line: ${JSON.stringify(statusLine.slice(0, 64))}`);
   const minor = m[1] === '1';
+  // 3 digits, first non-zero: 100-999, exactly what node:http's writeHead accepts
   const statusCode = Number(m[2]);
-  if (statusCode < 100) throw new ParseError(`invalid status code ${statusCode}`);
 
   const headers = Object.create(null) as Record<string, string | string[]>;
   let contentLength = -1;
@@ -160,6 +185,12 @@ export function parseHead(text: string, requestWasHead: boolean): ParsedHead {
   let framing: Framing;
   if (requestWasHead || statusCode === 204 || statusCode === 304 || statusCode < 200) {
     framing = Framing.None;
+    // No body is read here, whatever the head says. If the upstream writes one anyway, those bytes would be
+    // read as the answer to the next request on this connection — another client's (response-queue
+    // poisoning). A HEAD answer's Content-Length describes the GET body, so nothing tells a harmless HEAD
+    // answer from one followed by a body: never reuse after HEAD; after 1xx/204/304 only when no body is
+    // announced. See docs/reliability.md "Bodies where none may be".
+    if (requestWasHead || transferEncoding !== null || contentLength > 0) keepAlive = false;
   } else if (transferEncoding !== null) {
     if (contentLength !== -1) throw new ParseError('both content-length and transfer-encoding');
     const codings = transferEncoding.toLowerCase().split(',');
@@ -224,8 +255,18 @@ export class HeadCache {
 export class ResponseParser {
   private phase = Phase.Done;
   private requestWasHead = false;
-  /** bytes of a head split over several reads */
-  private pending: Buffer | null = null;
+  /**
+   * Bytes of a head split over several reads, kept as a list and joined once when the head is complete:
+   * joining on every read made a head dripped byte by byte quadratic (64 KiB cost ~0.5 s of CPU).
+   */
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  /** how many bytes of CRLFCRLF end the pending bytes (0..3): the terminator may straddle reads */
+  private matched = 0;
+  /** the last pending byte (a CR there makes an LF at the start of the next read legal) */
+  private lastByte = -1;
+  /** an interim (1xx) head of this exchange announced a body: the connection must not be reused */
+  reuseForbidden = false;
   /** body bytes still expected (Length), or left in the current chunk (ChunkData) */
   private remaining = 0;
   /** a chunk-size or trailer line split over several reads */
@@ -244,7 +285,11 @@ export class ResponseParser {
   start(requestWasHead: boolean): void {
     this.phase = Phase.Head;
     this.requestWasHead = requestWasHead;
-    this.pending = null;
+    this.pending.length = 0;
+    this.pendingLen = 0;
+    this.matched = 0;
+    this.lastByte = -1;
+    this.reuseForbidden = false;
     this.remaining = 0;
     this.line = '';
     this.trailerBytes = 0;
@@ -253,7 +298,7 @@ export class ResponseParser {
 
   /** true while some of the response has been received (a head byte or more) */
   get started(): boolean {
-    return this.phase !== Phase.Head || this.pending !== null;
+    return this.phase !== Phase.Head || this.pendingLen > 0;
   }
 
   /** The connection ended: completes an until-close body; anything else unfinished is the caller's error. */
@@ -339,30 +384,46 @@ export class ResponseParser {
   private head(chunk: Buffer, off: number): number {
     let buf = chunk;
     let base = off;
-    let searchFrom = off;
-    if (this.pending !== null) {
-      const prevLen = this.pending.length;
-      buf = Buffer.concat([this.pending, off === 0 ? chunk : chunk.subarray(off)]);
+    let end: number;
+    let consumed: number;
+    if (this.pendingLen === 0) {
+      end = chunk.indexOf('\r\n\r\n', off, 'latin1');
+      if (end === -1) return this.holdHead(chunk, off);
+      consumed = end + 4;
+    } else {
+      // a terminator begun in the pending bytes completes within this read's first 3 bytes
+      let headEnd = -1;
+      let m = this.matched;
+      for (let i = off; m > 0 && i < chunk.length && i < off + 3; i++) {
+        m = nextMatch(m, chunk[i]!);
+        if (m === 4) {
+          headEnd = i + 1;
+          break;
+        }
+      }
+      if (headEnd === -1) {
+        const e = chunk.indexOf('\r\n\r\n', off, 'latin1');
+        if (e === -1) return this.holdHead(chunk, off);
+        headEnd = e + 4;
+      }
+      if (this.pendingLen + headEnd - off - 4 > MAX_HEAD_BYTES) throw new ParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
+      this.pending.push(chunk.subarray(off, headEnd));
+      buf = Buffer.concat(this.pending, this.pendingLen + headEnd - off);
       base = 0;
-      // the terminator may straddle the two pieces
-      searchFrom = prevLen > 3 ? prevLen - 3 : 0;
-    }
-    const end = buf.indexOf('\r\n\r\n', searchFrom, 'latin1');
-    if (end === -1) {
-      if (buf.length - base > MAX_HEAD_BYTES) throw new ParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
-      this.pending = buf !== chunk ? buf : Buffer.from(chunk.subarray(base));
-      return chunk.length;
+      end = buf.length - 4;
+      consumed = headEnd;
+      this.pending.length = 0;
+      this.pendingLen = 0;
     }
     if (end - base > MAX_HEAD_BYTES) throw new ParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
     const head = this.cache.parse(buf, base, end, this.requestWasHead);
-    const bodyStart = end + 4;
-    // where the body starts in `chunk` (a pending prefix was all head)
-    const consumed = this.pending === null ? bodyStart : chunk.length - (buf.length - bodyStart);
-    this.pending = null;
     if (head.statusCode < 200) {
       // 1xx interim answers (100 Continue, 103 Early Hints) are not forwarded; the final response follows.
       // 101 would switch protocols, which a plain request never asks for.
       if (head.statusCode === 101) throw new ParseError('unexpected 101 Switching Protocols');
+      if (!head.keepAlive) this.reuseForbidden = true;
+      this.matched = 0;
+      this.lastByte = -1;
       return consumed;
     }
     switch (head.framing) {
@@ -392,6 +453,37 @@ export class ResponseParser {
     return consumed;
   }
 
+  /**
+   * Keep a head's bytes until its end arrives. Only the new bytes are looked at: a bare LF (or a CR followed
+   * by anything but LF) is refused at once, since such a head never ends with CRLFCRLF and would otherwise
+   * wait for the headers deadline.
+   */
+  private holdHead(chunk: Buffer, off: number): number {
+    const len = chunk.length;
+    if (this.pendingLen + len - off > MAX_HEAD_BYTES) throw new ParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
+    for (let i = chunk.indexOf(10, off); i !== -1; i = chunk.indexOf(10, i + 1)) {
+      if ((i > off ? chunk[i - 1] : this.lastByte) !== 13) throw new ParseError('bare LF in the response head');
+    }
+    if (this.lastByte === 13 && chunk[off] !== 10) throw new ParseError('bare CR in the response head');
+    for (let i = chunk.indexOf(13, off); i !== -1 && i < len - 1; i = chunk.indexOf(13, i + 1)) {
+      if (chunk[i + 1] !== 10) throw new ParseError('bare CR in the response head');
+    }
+    // a CRLFCRLF prefix can only sit in the last 3 bytes
+    let m = this.matched;
+    let i = off;
+    if (len - off > 3) {
+      m = 0;
+      i = len - 3;
+    }
+    for (; i < len; i++) m = nextMatch(m, chunk[i]!);
+    this.matched = m;
+    this.lastByte = chunk[len - 1]!;
+    // copied: the read buffer may be reused (see connection.ts READ_BUFFER)
+    this.pending.push(Buffer.from(chunk.subarray(off)));
+    this.pendingLen += len - off;
+    return len;
+  }
+
   /** Read a line ending in CRLF into this.line; returns the new offset and whether the line is complete. */
   private readLine(chunk: Buffer, off: number, max: number): [number, boolean] {
     const lf = chunk.indexOf(10, off);
@@ -407,12 +499,15 @@ export class ResponseParser {
     const line = this.line;
     this.line = '';
     if (line.length < 2 || line.charCodeAt(line.length - 2) !== 13) throw new ParseError('chunk-size line without CRLF');
-    let sizeEnd = line.length - 2;
-    const semi = line.indexOf(';');
-    if (semi !== -1 && semi < sizeEnd) sizeEnd = semi;
-    const sizeText = trimOws(line.slice(0, sizeEnd));
-    if (!HEX.test(sizeText)) throw new ParseError(`invalid chunk size: ${JSON.stringify(sizeText.slice(0, 32))}`);
-    if (BAD_LINE_BREAK.test(line.slice(0, -2))) throw new ParseError('bare CR, LF or NUL in a chunk-size line');
+    const m = CHUNK_LINE.exec(line);
+    if (m === null) throw new ParseError(`invalid chunk-size line: ${JSON.stringify(line.slice(0, 32))}`);
+    let digits = m[1]!;
+    // leading zeros of any length are legal (RFC 9112 §7.1 chunk-size = 1*HEXDIG)
+    let z = 0;
+    while (z < digits.length - 1 && digits.charCodeAt(z) === 48) z++;
+    if (z > 0) digits = digits.slice(z);
+    if (digits.length > MAX_CHUNK_SIZE_DIGITS) throw new ParseError('chunk size too large');
+    const sizeText = digits;
     const size = parseInt(sizeText, 16);
     if (size === 0) {
       this.phase = Phase.Trailers;
@@ -433,7 +528,17 @@ export class ResponseParser {
     const line = this.line;
     this.line = '';
     if (line.length < 2 || line.charCodeAt(line.length - 2) !== 13) throw new ParseError('trailer line without CRLF');
-    if (line.length === 2) this.phase = Phase.Done;
+    if (line.length === 2) {
+      this.phase = Phase.Done;
+      return next;
+    }
+    // validated like header lines: a bad trailer is as much a sign of a broken or hostile upstream
+    const field = line.slice(0, -2);
+    const c0 = field.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) throw new ParseError('obsolete line folding in a trailer');
+    const colon = field.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(field.slice(0, colon))) throw new ParseError(`malformed trailer line: ${JSON.stringify(field.slice(0, 64))}`);
+    if (BAD_HEAD_BYTE.test(field)) throw new ParseError('control byte or bare CR/LF in a trailer');
     return next;
   }
 }
