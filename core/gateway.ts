@@ -8,7 +8,8 @@ import { GatewayRuntime } from './runtime.js';
 import { GatewayServer } from './server.js';
 import { poolFactory, recorderFactory } from './variants.js';
 import type { ObjectPool } from './pool.js';
-import type { HookStats } from './plugins/types.js';
+import type { PluginSection } from './metrics.js';
+import { splitRestartOnly } from './restart-only.js';
 import { AdminServer, type AdminSource } from './admin.js';
 import { aggregateMetrics } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
@@ -39,6 +40,8 @@ export class Gateway {
   private configVersion = 1;
   private lastReloadError: string[] | null = null;
   private readonly counters = new Map<string, { help: string; value: number }>();
+  /** applies run one after another: two overlapping builds would otherwise swap in finishing order, not arrival order */
+  private applying: Promise<unknown> = Promise.resolve();
   port = 0;
   /** port of the HTTP→HTTPS redirect listener (server.redirectHttp), null when none */
   redirectPort: number | null = null;
@@ -110,9 +113,18 @@ export class Gateway {
   /**
    * Applies a new validated config atomically: the new runtime is fully built (plugins initialised, upstream
    * pools created) before it is swapped in; if building fails the old one keeps serving untouched.
-   * Listener settings (host/port/workers) and the pool/metrics variants need a restart and are kept.
+   * Process-level fields (core/restart-only.ts: listener, pool/metrics variants, server options fixed at
+   * creation) keep their running values, and the reload logs which ones wait for a restart.
+   * Calls are serialised; `version` defaults to one past the version current when this call's turn comes.
    */
-  async apply(config: GatewayConfig, version = this.configVersion + 1): Promise<ReloadResult> {
+  apply(config: GatewayConfig, version?: number): Promise<ReloadResult> {
+    const run = this.applying.then(() => this.applyNow(config, version ?? this.configVersion + 1));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(next: GatewayConfig, version: number): Promise<ReloadResult> {
+    const { config, pending } = splitRestartOnly(this.config, next, this.port);
     // Certificates are read before the runtime is built: a broken PEM rejects the reload with nothing to undo.
     const listener = this.server.protocols.prepareReload(config.server);
     if (listener.errors.length > 0) return this.rejectReload(listener.errors);
@@ -124,9 +136,12 @@ export class Gateway {
     this.configVersion = version;
     this.lastReloadError = null;
     listener.commit();
-    if (listener.kept.length > 0) this.logger.warn({ kept: listener.kept }, 'listener settings need a restart');
     void this.server.swap(built.runtime, config.logging.accessLog);
-    this.logger.info({ version }, 'config applied');
+    if (pending.length > 0) {
+      this.logger.warn({ version, restartRequired: pending }, `config applied; ${pending.join(', ')} keep their running values until a restart`);
+    } else {
+      this.logger.info({ version }, 'config applied');
+    }
     return { ok: true, version, errors: [] };
   }
 
@@ -145,7 +160,7 @@ export class Gateway {
 
   exportMetrics(): WorkerMetricsExport {
     const rt = this.server.currentRuntime;
-    const plugins: Record<string, { scope: string; version: string; hooks: Record<string, HookStats> }> = {};
+    const plugins: Record<string, PluginSection> = {};
     for (const slot of rt.allSlots) {
       plugins[slot.scope === '' ? slot.name : `${slot.name}@${slot.scope}`] = { scope: slot.scope || 'global', version: slot.version, hooks: slot.stats };
     }
@@ -159,6 +174,7 @@ export class Gateway {
       upstreams: rt.upstreams?.stats() ?? {},
       upstreamPrometheus: rt.upstreams?.prometheusLines() ?? [],
       tls: this.server.protocols.exportStats(),
+      limits: this.server.limitStats(),
     });
   }
 

@@ -10,7 +10,8 @@ export type ToWorker =
 export type FromWorker =
   /** sent once the worker listens for messages: IPC messages sent before that are dropped, so 'online' is too early */
   | { type: 'HELLO'; workerId: number }
-  | { type: 'READY'; workerId: number; port: number }
+  /** the worker listens, serving config `version` (sent once per process) */
+  | { type: 'READY'; workerId: number; port: number; version: number }
   | { type: 'CONFIG_APPLIED'; workerId: number; version: number }
   | { type: 'CONFIG_REJECTED'; workerId: number; version: number; errors: string[] }
   | { type: 'METRICS_RESPONSE'; workerId: number; id: number; metrics: WorkerMetricsExport }

@@ -1,5 +1,10 @@
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './metrics-types.js';
 import { mergeDistributions } from './histogram.js';
+import type { PoolStats } from './pool.js';
+import type { HookStats } from './plugins/types.js';
+import type { ListenerKind, ProtocolStats } from './h2.js';
+import type { OverloadStats } from './overload.js';
+import type { UpstreamManager } from './proxy/index.js';
 
 /** Requests, errors and latency for one route (or for unmatched requests). Survives config reloads by name. */
 export class RouteMetrics {
@@ -15,6 +20,37 @@ export interface RouteMetricsExport {
   requests: number;
   errors: number;
   latency: DistributionExport;
+}
+
+export interface PluginSection {
+  scope: string;
+  version: string;
+  hooks: Record<string, HookStats>;
+}
+
+/** The per-IP connection cap and load shedding of one worker (what /ready and the overload series read). */
+export interface LimitsSection {
+  perIpRefused: number;
+  /** null when no overload threshold is configured */
+  overload: OverloadStats | null;
+}
+
+/**
+ * Everything beyond the core counters that a worker reports. Every section is required: a section the
+ * exporter forgets is a compile error, not a silently zero series on the other side of the IPC channel.
+ */
+export interface WorkerSections {
+  configVersion: number;
+  pool: PoolStats;
+  /** keyed by plugin name, or `name@scope` for route-scoped instances */
+  plugins: Record<string, PluginSection>;
+  /** plugin-owned counters (api.counter) */
+  counters: Record<string, { help: string; value: number }>;
+  upstreams: ReturnType<UpstreamManager['stats']>;
+  /** Prometheus lines rendered by the proxy module; summed over workers by name+labels */
+  upstreamPrometheus: string[];
+  tls: ProtocolStats & { listener: ListenerKind };
+  limits: LimitsSection;
 }
 
 /** What a worker reports to the orchestrator (plain data: it crosses process boundaries). */
@@ -36,8 +72,7 @@ export interface WorkerMetricsExport {
   /** percent of one core over the last sampling interval */
   cpuPercent: number;
   protocols: { h1: number; h2: number };
-  /** free-form sections: pool stats, plugin stats, upstream stats, plugin counters */
-  sections: Record<string, unknown>;
+  sections: WorkerSections;
 }
 
 const RATE_INTERVAL_MS = 1000;
@@ -107,7 +142,7 @@ export class GatewayMetrics {
     this.lastSample = now;
   }
 
-  export(sections: Record<string, unknown> = {}): WorkerMetricsExport {
+  export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
       routes[m.name] = { requests: m.requests, errors: m.errors, latency: m.recorder.exportDistribution() };

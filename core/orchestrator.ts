@@ -9,6 +9,7 @@ import type { AdminSource } from './admin.js';
 import { dryRun } from './runtime.js';
 import type { ReloadResult } from './gateway.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
+import { splitRestartOnly } from './restart-only.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
@@ -16,9 +17,30 @@ const RESTART_MAX_MS = 10_000;
 /** a worker that lived this long is considered healthy again: its next crash restarts after the base delay */
 const STABLE_AFTER_MS = 10_000;
 
+/**
+ * starting: forked, not listening yet (booting, or waiting for its config); ready: listening and serving;
+ * stopping: asked to drain; exited: gone (a restart may be scheduled).
+ */
+export type SlotState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+export interface WorkerInfo {
+  id: number;
+  pid: number | undefined;
+  state: SlotState;
+  /** listening and serving (state "ready"), not merely forked */
+  alive: boolean;
+  restarts: number;
+  /** the config version the worker last reported serving (0 before it first listens) */
+  configVersion: number;
+}
+
 interface Slot {
   id: number;
   worker: Worker | null;
+  state: SlotState;
+  /** the worker's message listener is up (HELLO): config sent before that would be lost */
+  greeted: boolean;
+  configVersion: number;
   startedAt: number;
   failures: number;
   restarts: number;
@@ -41,6 +63,8 @@ export class Orchestrator {
   private readonly overloaded = new Map<number, boolean>();
   private overloadPoll: NodeJS.Timeout | null = null;
   private readonly pending = new Map<number, { results: WorkerMetricsExport[]; expected: number; done: () => void }>();
+  /** reloads run one after another, so versions are handed out in the order reloads arrive */
+  private applying: Promise<unknown> = Promise.resolve();
   port = 0;
 
   constructor(
@@ -62,7 +86,7 @@ export class Orchestrator {
     const n = this.config.server.workers;
     const ready: Promise<number>[] = [];
     for (let i = 0; i < n; i++) {
-      const slot: Slot = { id: i, worker: null, startedAt: 0, failures: 0, restarts: 0, timer: null };
+      const slot: Slot = { id: i, worker: null, state: 'starting', greeted: false, configVersion: 0, startedAt: 0, failures: 0, restarts: 0, timer: null };
       this.slots.push(slot);
       ready.push(this.spawn(slot));
     }
@@ -82,6 +106,9 @@ export class Orchestrator {
     return new Promise((resolve, reject) => {
       const worker = cluster.fork({ GATEWAY_WORKER_ID: String(slot.id), GATEWAY_WORKER_COUNT: String(this.config.server.workers) });
       slot.worker = worker;
+      slot.state = 'starting';
+      slot.greeted = false;
+      slot.configVersion = 0;
       slot.startedAt = Date.now();
       let settled = false;
       worker.on('message', (msg: FromWorker | RpcRequest) => {
@@ -90,11 +117,14 @@ export class Orchestrator {
             answerRpc(worker, msg);
             break;
           case 'HELLO':
+            slot.greeted = true;
             this.send(worker, { type: 'CONFIG_UPDATE', version: this.version, config: this.config });
             break;
           case 'READY':
             settled = true;
-            this.logger.info({ worker: slot.id, workerPid: worker.process.pid, port: msg.port }, 'worker ready');
+            if (slot.worker === worker && slot.state === 'starting') slot.state = 'ready';
+            slot.configVersion = Math.max(slot.configVersion, msg.version);
+            this.logger.info({ worker: slot.id, workerPid: worker.process.pid, port: msg.port, version: msg.version }, 'worker ready');
             resolve(msg.port);
             break;
           case 'FATAL':
@@ -102,8 +132,7 @@ export class Orchestrator {
             reject(new Error(msg.errors.join('\n')));
             break;
           case 'METRICS_RESPONSE': {
-            const limits = msg.metrics.sections.limits as { overload?: { overloaded?: boolean } | null } | undefined;
-            this.overloaded.set(slot.id, limits?.overload?.overloaded ?? false);
+            this.overloaded.set(slot.id, msg.metrics.sections.limits.overload?.overloaded ?? false);
             const p = this.pending.get(msg.id);
             if (p !== undefined) {
               p.results.push(msg.metrics);
@@ -115,11 +144,17 @@ export class Orchestrator {
             this.logger.error({ worker: slot.id, errors: msg.errors }, 'worker rejected config');
             break;
           case 'CONFIG_APPLIED':
+            slot.configVersion = Math.max(slot.configVersion, msg.version);
             break;
         }
       });
       worker.on('exit', (code, signal) => {
-        if (slot.worker === worker) slot.worker = null;
+        if (slot.worker === worker) {
+          slot.worker = null;
+          slot.state = 'exited';
+          slot.greeted = false;
+          this.overloaded.delete(slot.id);
+        }
         if (!settled) {
           settled = true;
           reject(new Error(`worker ${slot.id} exited during startup (code ${code}, signal ${signal})`));
@@ -144,25 +179,47 @@ export class Orchestrator {
     if (worker.isConnected()) worker.send(msg);
   }
 
-  private liveWorkers(): Worker[] {
-    return this.slots.map((s) => s.worker).filter((w): w is Worker => w !== null && w.isConnected());
+  /** Workers that take config updates: greeted and not on their way out (a booting one holds the update until it listens). */
+  private configurableWorkers(): Worker[] {
+    return this.slots
+      .filter((s) => s.greeted && (s.state === 'starting' || s.state === 'ready'))
+      .map((s) => s.worker)
+      .filter((w): w is Worker => w !== null && w.isConnected());
+  }
+
+  /** Workers that listen and answer metrics requests (a booting one would only make collect() wait for its timeout). */
+  private readyWorkers(): Worker[] {
+    return this.slots
+      .filter((s) => s.state === 'ready')
+      .map((s) => s.worker)
+      .filter((w): w is Worker => w !== null && w.isConnected());
   }
 
   /**
    * Applies a validated config to every worker. Plugins are first initialised once here (a dry run, then
    * destroyed) so a plugin whose init throws rejects the config before any worker swaps: workers never end up
-   * on different configs.
+   * on different configs. Process-level fields keep their running values (core/restart-only.ts), so a worker
+   * restarted later matches the others; the reload logs which fields wait for a restart.
    */
-  async apply(config: GatewayConfig): Promise<ReloadResult> {
-    const errors = await dryRun(config, this.logger);
+  apply(config: GatewayConfig): Promise<ReloadResult> {
+    const run = this.applying.then(() => this.applyNow(config));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(next: GatewayConfig): Promise<ReloadResult> {
+    const errors = await dryRun(next, this.logger);
     if (errors.length > 0) return this.rejectReload(errors);
-    // Listener and process-level settings need a restart; keep the running ones.
-    config.server = { ...config.server, host: this.config.server.host, port: this.config.server.port, workers: this.config.server.workers };
+    const { config, pending } = splitRestartOnly(this.config, next);
     this.version++;
     this.config = config;
     this.lastReloadError = null;
-    for (const w of this.liveWorkers()) this.send(w, { type: 'CONFIG_UPDATE', version: this.version, config });
-    this.logger.info({ version: this.version }, 'config pushed to workers');
+    for (const w of this.configurableWorkers()) this.send(w, { type: 'CONFIG_UPDATE', version: this.version, config });
+    if (pending.length > 0) {
+      this.logger.warn({ version: this.version, restartRequired: pending }, `config pushed to workers; ${pending.join(', ')} keep their running values until a restart`);
+    } else {
+      this.logger.info({ version: this.version }, 'config pushed to workers');
+    }
     return { ok: true, version: this.version, errors: [] };
   }
 
@@ -174,7 +231,7 @@ export class Orchestrator {
 
   /** Asks every live worker for its metrics; answers with what arrived within the timeout. */
   collect(): Promise<WorkerMetricsExport[]> {
-    const workers = this.liveWorkers();
+    const workers = this.readyWorkers();
     if (workers.length === 0) return Promise.resolve([]);
     const id = this.nextRequestId++;
     return new Promise((resolve) => {
@@ -190,14 +247,18 @@ export class Orchestrator {
     });
   }
 
-  workerInfo(): Array<{ id: number; pid: number | undefined; alive: boolean; restarts: number }> {
-    return this.slots.map((s) => ({ id: s.id, pid: s.worker?.process.pid, alive: s.worker !== null && !s.worker.isDead(), restarts: s.restarts }));
+  workerInfo(): WorkerInfo[] {
+    return this.slots.map((s) => ({
+      id: s.id, pid: s.worker?.process.pid, state: s.state, alive: s.state === 'ready', restarts: s.restarts, configVersion: s.configVersion,
+    }));
   }
 
   adminSource(isReady: () => boolean, reload: () => Promise<ReloadResult>): AdminSource {
     return {
       ready: () => {
-        const live = this.slots.filter((s) => s.worker !== null && s.worker.isConnected());
+        // Ready while at least one listening worker is not shedding: the primary still spreads connections
+        // over all of them, but a balancer in front would only make things worse by taking this node out.
+        const live = this.slots.filter((s) => s.state === 'ready' && s.worker !== null && s.worker.isConnected());
         return isReady() && !this.shuttingDown && live.length > 0 && !live.every((s) => this.overloaded.get(s.id) === true);
       },
       stats: async () => {
@@ -206,7 +267,8 @@ export class Orchestrator {
           configVersion: this.version,
           lastReloadError: this.lastReloadError,
           metrics: aggregateMetrics(list),
-          workers: this.workerInfo().map((w) => ({ ...w, ...(list.find((m) => m.workerId === w.id)?.sections ?? {}) })),
+          // The slot's own fields last: its state and version are the primary's view, which a booting worker has no metrics for.
+          workers: this.workerInfo().map((w) => ({ ...(list.find((m) => m.workerId === w.id)?.sections ?? {}), ...w })),
         };
       },
       metricsText: async () => {
@@ -222,7 +284,10 @@ export class Orchestrator {
   async shutdown(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
     this.shuttingDown = true;
     if (this.overloadPoll !== null) clearInterval(this.overloadPoll);
-    for (const s of this.slots) if (s.timer !== null) clearTimeout(s.timer);
+    for (const s of this.slots) {
+      if (s.timer !== null) clearTimeout(s.timer);
+      if (s.worker !== null && !s.worker.isDead()) s.state = 'stopping';
+    }
     const exits = this.slots
       .map((s) => s.worker)
       .filter((w): w is Worker => w !== null && !w.isDead())

@@ -18,6 +18,15 @@ export function overloadEnabled(c: OverloadConfig): boolean {
   return c.maxEventLoopDelayMs > 0 || c.maxHeapUsedRatio > 0 || c.maxHeapUsedBytes > 0;
 }
 
+export interface OverloadStats {
+  overloaded: boolean;
+  reason: string;
+  shed: number;
+  episodes: number;
+  eventLoopDelayP99Ms: number;
+  heapUsed: number;
+}
+
 /**
  * Load shedding for one process. Pressure is sampled on a timer, never per request: the request path reads
  * one boolean. While `overloaded` is set the server answers new requests 503 + Retry-After without routing
@@ -75,7 +84,7 @@ export class OverloadMonitor {
     return over;
   }
 
-  stats(): { overloaded: boolean; reason: string; shed: number; episodes: number; eventLoopDelayP99Ms: number; heapUsed: number } {
+  stats(): OverloadStats {
     return {
       overloaded: this.overloaded,
       reason: this.reason,

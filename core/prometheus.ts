@@ -1,5 +1,6 @@
 import type { AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
 import type { HookStats } from './plugins/types.js';
+import type { ProtocolStats } from './h2.js';
 
 /** Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series. */
 export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[]): string {
@@ -47,13 +48,14 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   metric('gateway_worker_cpu_percent', 'gauge', 'CPU use per worker over the last second (100 = one core).', workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]));
   metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [['{protocol="h1"}', m.protocols.h1], ['{protocol="h2"}', m.protocols.h2]]);
 
-  const limits = workers.map((w) => ({ id: w.workerId, l: w.sections.limits as { perIpRefused: number; overload: { overloaded: boolean; shed: number } | null } | undefined }));
   metric('gateway_overloaded', 'gauge', '1 while the worker sheds new requests (event-loop delay or heap over threshold).',
-    limits.map(({ id, l }) => [`{worker="${id}"}`, l?.overload?.overloaded ? 1 : 0]));
-  metric('gateway_overload_shed_total', 'counter', 'Requests answered 503 by overload protection.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.overload?.shed ?? 0]));
-  metric('gateway_per_ip_refused_total', 'counter', 'Connections refused by the per-IP connection cap.', limits.map(({ id, l }) => [`{worker="${id}"}`, l?.perIpRefused ?? 0]));
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.overloaded === true ? 1 : 0]));
+  metric('gateway_overload_shed_total', 'counter', 'Requests answered 503 by overload protection.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.shed ?? 0]));
+  metric('gateway_per_ip_refused_total', 'counter', 'Connections refused by the per-IP connection cap.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.perIpRefused]));
 
-  const tls = (key: string): number => workers.reduce((sum, w) => sum + Number((w.sections.tls as Record<string, number> | undefined)?.[key] ?? 0), 0);
+  const tls = (key: keyof ProtocolStats): number => workers.reduce((sum, w) => sum + w.sections.tls[key], 0);
   metric('gateway_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes.', [['', tls('tlsHandshakeErrors')]]);
   metric('gateway_h2_sessions_total', 'counter', 'HTTP/2 sessions opened.', [['', tls('h2Sessions')]]);
   metric('gateway_h2_active_sessions', 'gauge', 'HTTP/2 sessions open now.', [['', tls('h2ActiveSessions')]]);
@@ -65,8 +67,7 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   const hookSamples = new Map<string, HookStats>();
   const counters = new Map<string, { help: string; value: number }>();
   for (const w of workers) {
-    const plugins = (w.sections.plugins ?? {}) as Record<string, { hooks: Record<string, HookStats> }>;
-    for (const [plugin, p] of Object.entries(plugins)) {
+    for (const [plugin, p] of Object.entries(w.sections.plugins)) {
       for (const [hook, s] of Object.entries(p.hooks)) {
         if (s.calls === 0 && s.errors === 0) continue;
         const key = `{plugin="${esc(plugin)}",hook="${hook}"}`;
@@ -77,7 +78,7 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
         hookSamples.set(key, acc);
       }
     }
-    for (const [name, c] of Object.entries((w.sections.counters ?? {}) as Record<string, { help: string; value: number }>)) {
+    for (const [name, c] of Object.entries(w.sections.counters)) {
       const acc = counters.get(name) ?? { help: c.help, value: 0 };
       acc.value += c.value;
       counters.set(name, acc);
@@ -92,7 +93,7 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   const upstream = new Map<string, number>();
   const headers: string[] = [];
   for (const w of workers) {
-    for (const line of (w.sections.upstreamPrometheus ?? []) as string[]) {
+    for (const line of w.sections.upstreamPrometheus) {
       if (line.startsWith('#')) {
         if (!headers.includes(line)) headers.push(line);
         continue;

@@ -1,17 +1,28 @@
 import cluster from 'node:cluster';
 import { Gateway } from './gateway.js';
 import { ConfigError } from './config/validator.js';
+import type { GatewayConfig } from './config/types.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import { createLogger, type Logger } from './logger.js';
 
 /**
  * A cluster worker: waits for its first CONFIG_UPDATE, serves on the shared listening socket, applies later
  * config updates, answers metrics requests, and drains on SHUTDOWN (or SIGTERM from outside).
+ *
+ * Boot and updates go through one queue: an update that arrives while the gateway is still being created
+ * (plugin init, listen) is held and applied once it listens, so a worker never creates or listens twice.
+ * Only the newest waiting update is kept: intermediate versions would be replaced at once anyway.
  */
 export function runWorker(): void {
   const workerId = Number(process.env.GATEWAY_WORKER_ID ?? cluster.worker?.id ?? 0);
   const workerCount = Number(process.env.GATEWAY_WORKER_COUNT ?? 1);
   let gateway: Gateway | null = null;
   let shuttingDown = false;
+  let appliedVersion = 0;
+  let waiting: { version: number; config: GatewayConfig } | null = null;
+  let busy = false;
+  // Created from the first config so that what happens before the gateway exists can be logged too.
+  let logger: Logger | null = null;
   const send = (msg: FromWorker): void => {
     if (process.connected) process.send!(msg);
   };
@@ -23,26 +34,48 @@ export function runWorker(): void {
     process.exit(0);
   };
 
+  const boot = async (version: number, config: GatewayConfig): Promise<boolean> => {
+    try {
+      const gw = await Gateway.create(config, { workerId, workerCount, logger: logger ?? undefined });
+      const port = await gw.listen(config.server.port, config.server.host);
+      gateway = gw;
+      appliedVersion = version;
+      send({ type: 'READY', workerId, port, version });
+      return true;
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.errors : [(err as Error).message];
+      send({ type: 'FATAL', workerId, errors });
+      setTimeout(() => process.exit(1), 50);
+      return false;
+    }
+  };
+
+  const drain = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    while (waiting !== null && !shuttingDown) {
+      const next = waiting;
+      waiting = null;
+      if (gateway === null) {
+        if (!(await boot(next.version, next.config))) break;
+        continue;
+      }
+      // The orchestrator's versions only grow; an older one (a greeting answered after a reload) is stale.
+      if (next.version <= appliedVersion) continue;
+      const r = await gateway.apply(next.config, next.version);
+      if (r.ok) appliedVersion = next.version;
+      send(r.ok ? { type: 'CONFIG_APPLIED', workerId, version: next.version } : { type: 'CONFIG_REJECTED', workerId, version: next.version, errors: r.errors });
+    }
+    busy = false;
+  };
+
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'CONFIG_UPDATE':
-        if (gateway === null) {
-          void (async () => {
-            try {
-              gateway = await Gateway.create(msg.config, { workerId, workerCount });
-              const port = await gateway.listen(msg.config.server.port, msg.config.server.host);
-              send({ type: 'READY', workerId, port });
-            } catch (err) {
-              const errors = err instanceof ConfigError ? err.errors : [(err as Error).message];
-              send({ type: 'FATAL', workerId, errors });
-              setTimeout(() => process.exit(1), 50);
-            }
-          })();
-        } else {
-          void gateway.apply(msg.config, msg.version).then((r) =>
-            send(r.ok ? { type: 'CONFIG_APPLIED', workerId, version: msg.version } : { type: 'CONFIG_REJECTED', workerId, version: msg.version, errors: r.errors }),
-          );
-        }
+        logger ??= createLogger(msg.config.logging, { pid: process.pid, worker: workerId });
+        if (gateway === null && busy) logger.info({ version: msg.version }, 'config update arrived while the worker boots; applied once it listens');
+        if (waiting === null || msg.version > waiting.version) waiting = { version: msg.version, config: msg.config };
+        void drain();
         break;
       case 'METRICS_REQUEST':
         if (gateway !== null) send({ type: 'METRICS_RESPONSE', workerId, id: msg.id, metrics: gateway.exportMetrics() });

@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
-import { exchange, parseResponses, sleep, until } from './support.js';
+import { until, eventually } from '../support/wait.js';
+import { exchange, parseResponses } from './support.js';
 
 /**
  * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
- * running while the fault happens and counts every request's outcome.
+ * running while the fault happens and counts every request's outcome. Every wait is on a real event: a slot's
+ * state in /stats, a number of answered requests, a log line; never on time passing.
  */
 const running: CliGateway[] = [];
 afterEach(async () => {
@@ -55,7 +57,7 @@ function cfg(version: string, extra: Record<string, unknown> = {}): Record<strin
       { path: '/v', methods: ['GET'], response: { body: version } },
       { path: '/api/*', upstream: 'app' },
       { path: '/crash', handler: 'crash' },
-      { path: '/slow', methods: ['GET'], response: { body: 'slow' }, plugins: [{ name: 'slow', options: { ms: 500 } }] },
+      { path: '/slow', methods: ['GET'], response: { body: 'slow' }, plugins: [{ name: 'slow', options: { ms: 2000 } }] },
     ],
     plugins: [{ name: 'crash' }],
     ...extra,
@@ -72,7 +74,7 @@ interface Tally {
  * `concurrency` loops of fresh-connection requests until stop(); a transport error is retried once (what a
  * client does when the connection it used dies), a second failure or a non-200 counts as lost.
  */
-function loadWhile(url: string, paths: string[], concurrency: number): { stop(): Promise<Tally> } {
+function loadWhile(url: string, paths: string[], concurrency: number): { tally: Tally; answered(n: number, what: string): Promise<void>; stop(): Promise<Tally> } {
   const tally: Tally = { ok: 0, failedOnce: 0, failed: [] };
   let stopped = false;
   const deadline = Date.now() + 30_000;
@@ -91,6 +93,12 @@ function loadWhile(url: string, paths: string[], concurrency: number): { stop():
     }
   });
   return {
+    tally,
+    /** resolves once `n` more requests than now were answered 200: the load really runs across what follows */
+    async answered(n: number, what: string) {
+      const target = tally.ok + n;
+      await until(() => tally.ok >= target, { timeoutMs: 15_000, message: () => `${n} requests answered ${what} (ok ${tally.ok}, failed ${JSON.stringify(tally.failed.slice(0, 5))})` });
+    },
     async stop() {
       stopped = true;
       await Promise.all(loops);
@@ -100,64 +108,73 @@ function loadWhile(url: string, paths: string[], concurrency: number): { stop():
 }
 
 interface Stats {
-  workers: Array<{ id: number; pid: number; alive: boolean; restarts: number }>;
+  workers: Array<{ id: number; pid: number; state: string; alive: boolean; restarts: number; configVersion: number }>;
   lastReloadError: string[] | null;
   configVersion: number;
 }
 const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
 
+/** Every slot listens: /ready answers 200 as soon as one does, which is not enough before killing the other. */
+async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
+  let last: Stats | null = null;
+  await until(async () => {
+    last = await stats(gw);
+    return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
+  }, { timeoutMs: 15_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
+  return last!;
+}
+
 describe('worker crashes', () => {
   it('uncaught exception and SIGKILL: the other worker is unaffected, the crashed one restarts with backoff, retried requests all succeed', async () => {
     const gw = await startCli(cfg('w'), ['--workers', '2']);
     running.push(gw);
-    const s0 = await stats(gw);
+    const s0 = await allReady(gw);
     const load = loadWhile(gw.url, ['/v', '/api/a'], 8);
-    await sleep(200);
+    await load.answered(20, 'before the first crash');
 
     // 1: an uncaught exception, twice in a row in the same slot → restart delays 100 ms then 200 ms.
+    // Waits until the crashed slot's replacement listens: killing the other worker before that would leave the
+    // primary with no worker on the shared socket, and it would close it (a new one gets another ephemeral port).
     const crashOnce = async (): Promise<number> => {
       const before = await stats(gw);
       await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
-      let crashed = -1;
-      await until(async () => {
-        const now = await stats(gw);
-        const w = now.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
-        if (w !== undefined && w.alive) crashed = w.id;
-        return crashed !== -1;
-      }, 10_000, 50);
-      return crashed;
+      let last: Stats | null = null;
+      return eventually(async () => {
+        last = await stats(gw);
+        const w = last.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
+        return w !== undefined && w.state === 'ready' ? w.id : undefined;
+      }, { timeoutMs: 15_000, message: () => `a crashed worker restarted and listening: ${JSON.stringify(last?.workers)}` });
     };
     const first = await crashOnce();
-    expect(first).toBeGreaterThanOrEqual(0);
     // the survivor was not restarted
-    const mid = await stats(gw);
+    const mid = await allReady(gw);
     const survivor = mid.workers.find((w) => w.id !== first)!;
     expect(survivor.pid).toBe(s0.workers.find((w) => w.id === survivor.id)!.pid);
     expect(survivor.restarts).toBe(0);
+    await load.answered(20, 'after the first restart');
 
     // 2: SIGKILL the survivor from outside.
     process.kill(survivor.pid, 'SIGKILL');
-    expect(await until(async () => {
-      const s = await stats(gw);
-      const w = s.workers.find((x) => x.id === survivor.id)!;
-      return w.alive && w.pid !== survivor.pid && w.restarts === 1;
-    }, 10_000, 50)).toBe(true);
-    await sleep(300);
+    let last: Stats | null = null;
+    await until(async () => {
+      last = await stats(gw);
+      const w = last.workers.find((x) => x.id === survivor.id)!;
+      return w.state === 'ready' && w.pid !== survivor.pid && w.restarts === 1;
+    }, { timeoutMs: 15_000, message: () => `killed worker ${survivor.id} replaced and listening: ${JSON.stringify(last?.workers)}` });
+    await load.answered(20, 'after the SIGKILL restart');
     const tally = await load.stop();
 
     expect(tally.failed).toEqual([]);
-    expect(tally.ok).toBeGreaterThan(50);
     // only requests that were on a dying worker needed their retry: at most the in-flight ones (8 loops) per crash
     expect(tally.failedOnce).toBeLessThanOrEqual(16);
-    const restarts = [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
-    expect(restarts).toEqual([100, 100]);
+    const restartDelays = (): number[] => [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
+    expect(restartDelays()).toEqual([100, 100]);
     expect(gw.output()).toContain('injected crash in worker');
 
-    // backoff: the same slot crashing again soon after its restart waits twice as long
+    // backoff: a slot crashing again soon after its restart waits twice as long (both slots restarted just now)
     await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
-    expect(await until(() => [...gw.output().matchAll(/"restartInMs":(\d+)/g)].length === 3, 10_000)).toBe(true);
-    const third = [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]))[2];
-    expect(third).toBe(200);
+    await until(() => restartDelays().length === 3, { timeoutMs: 15_000, message: () => `a third restart logged: ${JSON.stringify(restartDelays())}` });
+    expect(restartDelays()[2]).toBe(200);
   });
 });
 
@@ -171,34 +188,42 @@ describe('hot reload under load', () => {
   it('valid, invalid, half-written and init-throws configs: zero failed requests, the last valid one serves', async () => {
     const gw = await startCli(cfg('v1'), ['--workers', '2']);
     running.push(gw);
+    await allReady(gw, 1);
     const load = loadWhile(gw.url, ['/v', '/api/r'], 8);
     const body = async (): Promise<string> => (await request(`${gw.url}/v`, { agent: false })).body;
-    await sleep(200);
+    await load.answered(20, 'on v1');
 
     replaceFile(gw.configFile, JSON.stringify(cfg('v2')));
-    expect(await until(async () => (await body()) === 'v2', 10_000)).toBe(true);
+    await allReady(gw, 2);
+    await load.answered(20, 'on v2');
 
-    const rejected = async (needle: string): Promise<boolean> =>
-      until(async () => (await stats(gw)).lastReloadError?.some((e) => e.includes(needle)) ?? false, 10_000, 50);
+    let lastError: string[] | null = null;
+    const rejected = async (what: string, test: (errors: string[]) => boolean): Promise<string[]> => {
+      await until(async () => {
+        lastError = (await stats(gw)).lastReloadError;
+        return lastError !== null && test(lastError);
+      }, { timeoutMs: 15_000, message: () => `${what} rejected; lastReloadError ${JSON.stringify(lastError)}` });
+      return lastError!;
+    };
 
     replaceFile(gw.configFile, JSON.stringify({ routes: [{ path: 'no-slash', response: {} }] }));
-    expect(await rejected('/routes/0/path')).toBe(true);
+    const invalid = await rejected('a config with an invalid path', (e) => e.some((x) => x.includes('/routes/0/path')));
 
-    // half-written: a truncated file written in place (no rename)
+    // half-written: a truncated file written in place (no rename); the watcher reports it like any invalid file
     writeFileSync(gw.configFile, JSON.stringify(cfg('v3')).slice(0, 40));
-    await sleep(300);
+    await rejected('a truncated file', (e) => JSON.stringify(e) !== JSON.stringify(invalid));
 
     replaceFile(gw.configFile, JSON.stringify(cfg('v4', { plugins: [{ name: 'crash' }, { name: 'init-throws' }] })));
-    expect(await rejected('init refuses')).toBe(true);
+    await rejected('a plugin whose init throws', (e) => e.some((x) => x.includes('init refuses')));
 
-    await sleep(300);
+    await load.answered(20, 'after the rejected reloads');
     const tally = await load.stop();
     expect(tally.failed).toEqual([]);
     expect(tally.failedOnce).toBe(0);
-    expect(tally.ok).toBeGreaterThan(50);
     for (let i = 0; i < 10; i++) expect(await body()).toBe('v2');
     const s = await stats(gw);
-    expect(s.workers.every((w) => w.alive && w.restarts === 0)).toBe(true);
+    expect(s.configVersion).toBe(2);
+    expect(s.workers.map((w) => [w.state, w.restarts, w.configVersion])).toEqual([['ready', 0, 2], ['ready', 0, 2]]);
   });
 });
 
@@ -220,7 +245,12 @@ describe('SIGTERM under load', () => {
     }
     // in-flight: slow requests on keep-alive connections, accepted before the signal
     const inflight = Array.from({ length: 12 }, () => exchange(gw.port, ['GET /slow HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true, timeoutMs: 8000 }));
-    await sleep(200);
+    // every slow request is inside a worker's pipeline (its preHandler waits 2 s: long enough to see all 12 at once) before the signal
+    let inFlight = -1;
+    await until(async () => {
+      inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
+      return inFlight === 12;
+    }, { timeoutMs: 10_000, message: () => `12 slow requests in flight (saw ${inFlight})` });
     const t0 = Date.now();
     const code = gw.stop('SIGTERM');
     const results = await Promise.all(inflight);
@@ -229,10 +259,9 @@ describe('SIGTERM under load', () => {
       expect(r.responses[0]!.headers.connection).toBe('close');
       expect(r.closed).toBe(true);
     }
-    expect(await until(async () => {
-      await Promise.all(idle.map((i) => i.closed));
-      return true;
-    }, 5000)).toBe(true);
+    let closedIdle = 0;
+    for (const i of idle) void i.closed.then(() => closedIdle++);
+    await until(() => closedIdle === idle.length, { timeoutMs: 5000, message: () => `idle keep-alive sockets closed by the drain (${closedIdle}/${idle.length})` });
     expect(await code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(4000 + 2000);
     // nothing listens any more

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { until as waitUntil } from '../support/wait.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -182,12 +183,12 @@ export function exchange(
   });
 }
 
-/** Waits until `cond()` holds or the deadline passes; returns the final value of cond(). */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await sleep(stepMs);
-  }
-  return cond();
+/**
+ * Waits until `cond()` holds; throws when the deadline passes first, so a caller that does not look at the
+ * result still fails instead of carrying on with a condition that never came true. Resolves true (kept for
+ * `expect(await until(...)).toBe(true)` callers). New tests: test/support/wait.ts, which takes a message.
+ */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 20): Promise<true> {
+  await waitUntil(cond, { timeoutMs, stepMs, message: `condition ${cond.toString().slice(0, 200)} never held` });
+  return true;
 }
