@@ -12,8 +12,9 @@ import type { IncomingHttpHeaders } from 'node:http';
  *
  * It refuses everything llhttp (node's own client parser) refuses — test/proxy/h1-parser.test.ts checks that
  * differentially — and is stricter where llhttp 9 lets through what cannot be forwarded or is pointless:
+ * - a status code below 100 (`000`, `099`): node:http's writeHead throws on it, so it cannot be forwarded;
  * - control bytes in the reason phrase (never forwarded, but no legitimate server sends them);
- * - a chunk extension with an empty value (`;a=`): RFC 9112 §7.1.1 requires a token or quoted-string;
+ * - a chunk extension with an empty name or value (`;=b`, `;a=`): RFC 9112 §7.1.1 requires tokens there;
  * - a chunk size above 2^48 after leading zeros (llhttp allows up to 2^64): no real chunk is 256 TiB, and
  *   larger sizes would lose precision as a JS number.
  */
