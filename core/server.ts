@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Readable, type Writable } from 'node:stream';
@@ -231,11 +231,16 @@ export class GatewayServer {
       if (match !== null) {
         const route = match.value;
         if (route.kind === RouteKind.Static && !route.hasHooks) {
-          res.writeHead(route.status, route.headers);
-          if (ctx.method === 'HEAD') res.end();
-          else if (route.bodyText !== null) res.end(route.bodyText, 'latin1');
-          else res.end(route.body);
           ctx.route = route;
+          try {
+            res.writeHead(route.status, route.headers);
+            if (ctx.method === 'HEAD') res.end();
+            else if (route.bodyText !== null) res.end(route.bodyText, 'latin1');
+            else res.end(route.body);
+          } catch (err) {
+            this.writeFailed(ctx, rt, route, route.metrics, err);
+            return;
+          }
           this.finish(ctx, rt, route.status, route.metrics);
           return;
         }
@@ -321,7 +326,7 @@ export class GatewayServer {
     p.then(
       () => this.advance(ctx, rt, route, next),
       (err: unknown) => this.fail(ctx, rt, route, err),
-    );
+    ).catch((err: unknown) => this.pipelineBroke(ctx, err));
   }
 
   private async proxy(ctx: RequestContext, upstreams: NonNullable<GatewayRuntime['upstreams']>, route: CompiledRoute): Promise<void> {
@@ -362,9 +367,27 @@ export class GatewayServer {
     ctx.statusCode = status;
     ctx.responseHeaders = errorHeaders(status, headersOf(e));
     ctx.body = errorBody(status);
-    const p = runErrorHooks(route?.slots ?? rt.globalSlots, ctx, e);
+    let p: void | Promise<void>;
+    try {
+      p = runErrorHooks(route?.slots ?? rt.globalSlots, ctx, e);
+    } catch {
+      p = undefined; // an onError hook that throws is counted in its stats; the staged error answer still goes out
+    }
     if (p === undefined) this.send(ctx, rt, route);
-    else void p.then(() => this.send(ctx, rt, route));
+    else {
+      const sendAnyway = (): void => this.send(ctx, rt, route);
+      p.then(sendAnyway, sendAnyway).catch((err: unknown) => this.pipelineBroke(ctx, err));
+    }
+  }
+
+  /**
+   * Last line of defence: something threw where nothing should (send() and finish() catch what they know of).
+   * The request's socket is cut so the client is not left waiting; the process and every other request go on.
+   */
+  private pipelineBroke(ctx: RequestContext, err: unknown): void {
+    this.opts.logger.error({ err, url: ctx.url }, 'request pipeline broke; connection closed');
+    const res = ctx.res;
+    if (res !== null && !res.destroyed) res.destroy();
   }
 
   private send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
@@ -386,29 +409,65 @@ export class GatewayServer {
       ctx.responseHeaders = errorHeaders(502);
       body = ctx.body = errorBody(502);
     }
-    if (body instanceof Readable) {
-      res.writeHead(ctx.statusCode, headersToSend(ctx));
-      if (isHead) {
-        // A HEAD answer has no body: draining it (rather than destroying) keeps the upstream connection reusable.
-        body.on('error', noop);
-        body.resume();
-        res.end();
-        this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+    // writeHead throws on a status or header node:http refuses (set by a plugin, a handler or an upstream client),
+    // and end() on a body of the wrong type: each costs this request, never the process.
+    try {
+      if (body instanceof Readable) {
+        res.writeHead(ctx.statusCode, headersToSend(ctx));
+        if (isHead) {
+          // A HEAD answer has no body: draining it (rather than destroying) keeps the upstream connection reusable.
+          body.on('error', noop);
+          body.resume();
+          res.end();
+          this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+          return;
+        }
+        streamBody(body, res, (failed) => {
+          this.afterSend(ctx, rt, route, metricsRoute, failed ? (res.headersSent ? 502 : 499) : ctx.statusCode);
+        });
         return;
       }
-      streamBody(body, res, (failed) => {
-        this.afterSend(ctx, rt, route, metricsRoute, failed ? (res.headersSent ? 502 : 499) : ctx.statusCode);
-      });
+      if (body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) throw new TypeError('ctx.body must be a Buffer, a string, a Readable or null');
+      res.writeHead(ctx.statusCode, headersToSend(ctx));
+      if (isHead || body === null) res.end();
+      // the static route's own body: its latin1 text is precomputed
+      else if (route !== null && body === route.body && route.bodyText !== null) res.end(route.bodyText, 'latin1');
+      // a small buffer as latin1 (byte for byte): node:http joins it to the head in one chunk (see ONE_WRITE_MAX)
+      else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
+      else res.end(body);
+    } catch (err) {
+      this.writeFailed(ctx, rt, route, metricsRoute, err);
       return;
     }
-    res.writeHead(ctx.statusCode, headersToSend(ctx));
-    if (isHead || body === null) res.end();
-    // the static route's own body: its latin1 text is precomputed
-    else if (route !== null && body === route.body && route.bodyText !== null) res.end(route.bodyText, 'latin1');
-    // a small buffer as latin1 (byte for byte): node:http joins it to the head in one chunk (see ONE_WRITE_MAX)
-    else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_MAX) res.end(body.toString('latin1'), 'latin1');
-    else res.end(body);
     this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+  }
+
+  /**
+   * The staged answer could not be written. With nothing on the wire yet the client gets a plain 502 (the answer
+   * came from an upstream) or 500 (a plugin or handler staged it); once the head is out only cutting this one
+   * connection keeps the client from reading a truncated answer as complete. Either way the request is finished
+   * (context released, metrics recorded) like any other.
+   */
+  private writeFailed(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, err: unknown): void {
+    const res = ctx.res!;
+    const body = ctx.body;
+    if (body instanceof Readable && !body.destroyed) body.destroy();
+    const status = route !== null && route.kind === RouteKind.Upstream && ctx.error === null ? 502 : 500;
+    this.opts.logger.error({ err, url: ctx.url, route: route?.name, status: ctx.statusCode }, 'response could not be written');
+    let answered = 0;
+    if (!res.headersSent && !res.destroyed) {
+      try {
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        if (this.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
+        res.writeHead(status, errorHeaders(status));
+        res.end(ctx.method === 'HEAD' ? undefined : errorBody(status));
+        answered = status;
+      } catch {
+        // nothing more to try: fall through to cutting the connection
+      }
+    }
+    if (answered === 0 && !res.destroyed) res.destroy();
+    this.afterSend(ctx, rt, route, m, answered === 0 ? 502 : answered);
   }
 
   private afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
@@ -420,7 +479,8 @@ export class GatewayServer {
         p = undefined; // counted in the hook's stats; the response is already out
       }
       if (p !== undefined) {
-        p.catch(() => undefined).finally(() => this.finish(ctx, rt, status, m));
+        const finish = (): void => this.finish(ctx, rt, status, m);
+        p.then(finish, finish).catch((err: unknown) => this.pipelineBroke(ctx, err));
         return;
       }
     }
@@ -440,7 +500,10 @@ export class GatewayServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    void this.runUpgrade(req, socket, head);
+    this.runUpgrade(req, socket, head).catch((err: unknown) => {
+      this.opts.logger.error({ err, url: req.url }, 'upgrade failed; connection closed');
+      socket.destroy();
+    });
   }
 
   /** Upgrade requests go through routing and the preRoute/preHandler hooks (auth applies to WebSockets). */
@@ -590,13 +653,28 @@ function streamBody(body: Readable, res: Writable, done: (failed: boolean) => vo
   body.pipe(res);
 }
 
+function isSendableHeader(name: string, value: string): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function writeRawResponse(socket: Duplex, ctx: RequestContext): void {
   const body = ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
-  let head = `HTTP/1.1 ${ctx.statusCode} ${STATUS_CODES[ctx.statusCode] ?? 'Error'}\r\n`;
+  const status = Number.isInteger(ctx.statusCode) && ctx.statusCode >= 100 && ctx.statusCode <= 999 ? ctx.statusCode : 500;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
   const headers = { ...(headersToSend(ctx) ?? {}), 'content-length': String(body.length), connection: 'close' };
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+    for (const one of Array.isArray(v) ? v : [v]) {
+      // Written raw, not through node:http's checks: a name or value it would refuse could split the response.
+      if (!isSendableHeader(k, String(one))) continue;
+      head += `${k}: ${one}\r\n`;
+    }
   }
   socket.end(Buffer.concat([Buffer.from(head + '\r\n'), body]));
 }
