@@ -4,7 +4,10 @@ import { basename, dirname, resolve } from 'node:path';
 import { validateConfig, type ValidationResult } from './validator.js';
 import type { GatewayConfig } from './types.js';
 
-/** Reads, parses and validates a config file. Never throws: unreadable or half-written files are errors too. */
+/**
+ * Reads, parses and validates a config file. Never throws: unreadable or half-written files are errors too.
+ * Relative paths inside it resolve against the file's folder, on the first load and on every reload alike.
+ */
 export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown = (r) => r): ValidationResult {
   let text: string;
   try {
@@ -18,7 +21,7 @@ export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown 
   } catch (err) {
     return { ok: false, errors: [`/: invalid JSON in ${file}: ${(err as Error).message}`] };
   }
-  return validateConfig(prepare(raw));
+  return validateConfig(prepare(raw), { baseDir: dirname(resolve(file)) });
 }
 
 export interface ConfigWatcherEvents {

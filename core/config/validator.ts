@@ -7,6 +7,7 @@ import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantF
 import { RoutePatternError } from '../router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { tlsConfigErrors } from '../tls.js';
+import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;
@@ -20,6 +21,11 @@ export class ConfigError extends Error {
 }
 
 export type ValidationResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
+
+export interface ValidateOptions {
+  /** the config file's folder: relative file paths in the config resolve against it (default: left as written, i.e. the cwd) */
+  baseDir?: string;
+}
 
 // Compiled once per process: validation of a hot-reloaded file costs a function call, not a schema compile.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -60,7 +66,7 @@ function dedupe(errors: ErrorObject[]): string[] {
  * one handler kind per route, upstream references, variant names, route patterns the selected router accepts.
  * Never throws on any input; the input object is not mutated (defaults are applied to a copy).
  */
-export function validateConfig(raw: unknown): ValidationResult {
+export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
   let copy: unknown;
   try {
     copy = raw === undefined ? {} : structuredClone(raw);
@@ -74,6 +80,8 @@ export function validateConfig(raw: unknown): ValidationResult {
 
   const config = copy as GatewayConfig;
   const errors: string[] = [];
+  if (opts.baseDir !== undefined) resolveConfigPaths(config, opts.baseDir);
+  errors.push(...pluginDirErrors(config.pluginDirs));
 
   if (config.server.workers === undefined) config.server.workers = availableParallelism();
   for (const family of Object.keys(variantFamilies) as VariantFamily[]) {

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { validateConfig } from '../../core/config/validator.js';
+import { ConfigWatcher, loadConfigFile } from '../../core/config/loader.js';
 import { writeConfig } from '../support/cli.js';
+import { hasOpenssl, TestCa } from '../tls/certs.js';
+
+const CLI = resolve('dist/core/cli.js');
 
 const ok = { routes: [{ path: '/ping', methods: ['GET'], response: { status: 200, body: 'pong' } }] };
 
@@ -99,5 +106,59 @@ describe('CLI startup on invalid config', () => {
     const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', file], { encoding: 'utf8', timeout: 15_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('invalid JSON');
+  });
+});
+
+describe('relative paths in a config file', () => {
+  /** A config folder as an operator lays it out: the file, ./plugins, ./tls/*.pem, ./keys.txt, all named relatively. */
+  function configFolder(): { dir: string; file: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-rel-'));
+    mkdirSync(join(dir, 'plugins'));
+    writeFileSync(join(dir, 'plugins', 'stamp.mjs'), `export default { name: 'stamp', version: '1.0.0', init() { return { postHandler() {} }; } };`);
+    mkdirSync(join(dir, 'tls'));
+    const ca = new TestCa();
+    const leaf = ca.leaf('localhost');
+    copyFileSync(leaf.cert, join(dir, 'tls', 'cert.pem'));
+    copyFileSync(leaf.key, join(dir, 'tls', 'key.pem'));
+    copyFileSync(ca.caCert, join(dir, 'tls', 'ca.pem'));
+    ca.cleanup();
+    writeFileSync(join(dir, 'keys.txt'), `ci:${createHash('sha256').update('k1').digest('hex')}\n`);
+    const file = join(dir, 'gateway.json');
+    writeFileSync(file, JSON.stringify({
+      server: { workers: 0, tls: { cert: 'tls/cert.pem', key: './tls/key.pem', ca: 'tls/ca.pem', sni: { 'a.test': { cert: 'tls/cert.pem', key: 'tls/key.pem' } } } },
+      pluginDirs: ['./plugins'],
+      routes: [{ path: '/s', methods: ['GET'], response: { body: 's' }, plugins: [{ name: 'stamp' }, { name: 'auth', options: { apiKey: { file: 'keys.txt' } } }] }],
+    }));
+    return { dir, file };
+  }
+  const elsewhere = mkdtempSync(join(tmpdir(), 'gw-cwd-'));
+
+  it.skipIf(!hasOpenssl)('resolve against the config file\'s folder, not the cwd (--check from another directory)', () => {
+    const { file } = configFolder();
+    const r = spawnSync(process.execPath, [CLI, '--check', '--config', file], { cwd: elsewhere, encoding: 'utf8', timeout: 15_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it.skipIf(!hasOpenssl)('the loader and the reload path both resolve them (to absolute paths in the effective config)', () => {
+    const { dir, file } = configFolder();
+    for (const r of [loadConfigFile(file), new ConfigWatcher(file).read()]) {
+      if (!r.ok) throw new Error(r.errors.join('\n'));
+      expect(r.config.pluginDirs).toEqual([join(dir, 'plugins')]);
+      expect(r.config.server.tls).toMatchObject({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem'), ca: join(dir, 'tls/ca.pem') });
+      expect(r.config.server.tls!.sni['a.test']).toEqual({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
+      expect(r.config.routes[0]!.plugins[1]!.options).toEqual({ apiKey: { file: join(dir, 'keys.txt') } });
+    }
+  });
+
+  it('a missing file or folder is an error at its JSON path, naming where it was looked for', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-rel-'));
+    const file = join(dir, 'gateway.json');
+    writeFileSync(file, JSON.stringify({ ...ok, pluginDirs: ['/', 'missing'], server: { tls: { cert: 'nope.pem', key: 'nope.key' } } }));
+    const r = spawnSync(process.execPath, [CLI, '--check', '--config', file], { cwd: elsewhere, encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`/pluginDirs/1: cannot read ${join(dir, 'missing')} (ENOENT)`);
+    expect(r.stderr).toContain(`/server/tls/cert: cannot read ${join(dir, 'nope.pem')} (ENOENT)`);
+    expect(r.stderr).toContain(`/server/tls/key: cannot read ${join(dir, 'nope.key')} (ENOENT)`);
   });
 });
