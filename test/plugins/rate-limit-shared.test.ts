@@ -4,6 +4,10 @@ import type { RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request, sleep } from '../support/http.js';
 import { captureLogger, gatewayFor, startRedis, type RedisServer } from './helpers.js';
+import { needService } from '../support/services.js';
+
+// The Redis store is tested against a real redis-server that the tests start on a free port.
+const redisServer = needService('redis-server');
 
 /** Every request on a fresh connection, several in parallel, so the cluster spreads them over the workers. */
 async function burst(url: string, total: number, concurrency: number): Promise<Map<number, number>> {
@@ -52,7 +56,7 @@ describe('rate-limit memory store across 2 workers', () => {
   });
 });
 
-describe('rate-limit Redis store', () => {
+describe.skipIf(!redisServer.available)('rate-limit Redis store', () => {
   let redis: RedisServer;
   let a: RunningGateway;
   let b: RunningGateway;

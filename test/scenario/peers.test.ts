@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { parseScenario } from '../../scenarios/schema.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { distScript, ROOT } from '../../scripts/scenario/paths.js';
 import { nginxConfig } from '../../scripts/scenario/peers/nginx.js';
-import { PEER_NAMES, peerUnavailable, routePrefixes, spawnPeer, which, type PeerName } from '../../scripts/scenario/peers/index.js';
+import { PEER_NAMES, peerUnavailable, routePrefixes, spawnPeer, type PeerName } from '../../scripts/scenario/peers/index.js';
 import { freePort, spawnNode, stopProcess, tail, waitReady } from '../../scripts/scenario/processes.js';
 import { validateResults, type Results } from '../../scripts/scenario/results.js';
 import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
@@ -18,18 +18,20 @@ import { runOpenLoop } from '../../scripts/scenario/open-loop.js';
 import { openLoopBinary, runOpenLoopC } from '../../scripts/scenario/open-loop-c.js';
 import { createServer } from 'node:http';
 import type { RunResult } from '../../scripts/scenario/results.js';
+import { needService } from '../support/services.js';
 
-const HAS_NGINX = which('nginx') !== null;
-const NO_NGINX_REASON = 'nginx is not on the PATH: the peers scenario skips it (and says so in the report)';
+// nginx is one of the peers; without it the scenario reports it skipped (tested below), and this file says how
+// to install it (a failure under CI=true, where .ci/run installs it).
+const nginx = needService('nginx');
+const HAS_NGINX = nginx.available;
+const NO_NGINX_REASON = `${nginx.skipReason}: the peers scenario skips it (and says so in the report)`;
 
-// Peers, gateway, stub and loader run from dist/: build first (tsc emits even when files others are editing
-// have type errors, so only a missing output is fatal).
+// Peers, gateway, stub and loader run from dist/, which the global setup rebuilt if any source was newer.
 beforeAll(() => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
   for (const f of ['dist/core/cli.js', 'dist/scripts/scenario/peers/fast-gateway.js', 'dist/scripts/scenario/upstream-stub.js']) {
-    if (!existsSync(join(ROOT, f))) throw new Error(`build did not produce ${f}:\n${r.stdout}\n${r.stderr}`);
+    if (!existsSync(join(ROOT, f))) throw new Error(`build did not produce ${f} (test/support/global-setup.ts builds dist/)`);
   }
-}, 120_000);
+});
 
 describe('peers: definitions', () => {
   it('route patterns become the prefixes peers forward', () => {
@@ -216,6 +218,8 @@ describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
 });
 
 const OPEN_LOOP_C = openLoopBinary();
+// openloop.c is compiled with cc on first use and cached in the temp dir; only without either is cc needed.
+const cc = OPEN_LOOP_C === null ? needService('cc') : { available: true, skipReason: '' };
 const engines: Array<[string, ((job: Parameters<typeof runOpenLoop>[0]) => ReturnType<typeof runOpenLoop>) | null]> = [
   ['node', runOpenLoop],
   ['c', OPEN_LOOP_C === null ? null : (job) => runOpenLoopC(job, OPEN_LOOP_C)],
@@ -223,7 +227,7 @@ const engines: Array<[string, ((job: Parameters<typeof runOpenLoop>[0]) => Retur
 
 describe.each(engines)('fixed-rate load (latency scenario, %s engine): open loop, latency from each request\'s due time', (_name, engine) => {
   // the C engine needs a C compiler (cc); without one the scenario falls back to the Node engine and says so
-  it.skipIf(engine === null)(`issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ' (skipped: no C compiler (cc) to build scripts/scenario/openloop.c)' : ''}`, async () => {
+  it.skipIf(engine === null)(`issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ` (skipped: ${cc.skipReason})` : ''}`, async () => {
     let n = 0;
     let stalled = 0;
     const server = createServer((req, res) => {

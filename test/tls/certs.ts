@@ -1,14 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { INSTALL, onPath } from '../support/services.js';
 
 /**
  * Certificates generated at test time with the openssl CLI (node:crypto cannot sign X.509 on Node 20):
  * one CA and leaf certificates it signs, each a PEM file pair in a temp dir. EC P-256 keeps generation fast.
  */
-export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+export const hasOpenssl = onPath('openssl') !== null;
 
 export interface Leaf {
   cert: string;
@@ -24,7 +25,7 @@ export class TestCa {
   private serial = 1;
 
   constructor() {
-    if (!hasOpenssl) throw new Error('openssl CLI not found: TLS tests need it to create certificates (apt-get install openssl)');
+    if (!hasOpenssl) throw new Error(`openssl not installed: TLS tests need it to create certificates (${INSTALL.openssl})`);
     this.dir = mkdtempSync(join(tmpdir(), 'gw-tls-'));
     this.caKey = join(this.dir, 'ca.key');
     this.caCert = join(this.dir, 'ca.pem');

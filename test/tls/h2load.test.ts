@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { hasH2load, isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
+import { isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
 import { TestCa } from './certs.js';
+import { needService } from '../support/services.js';
 
 const execFileP = promisify(execFile);
+// A real h2load run against the gateway over TLS (certificates from openssl).
+const h2load = needService('h2load');
+const openssl = needService('openssl');
+const canRun = h2load.available && openssl.available;
 
 describe('scenario h2 mode (h2load)', () => {
   it('finds scenarios/h2load/h2.json by name and leaves autocannon scenarios alone', () => {
@@ -29,7 +34,7 @@ describe('scenario h2 mode (h2load)', () => {
 
   const gwState: { gw?: RunningGateway; ca?: TestCa; dir?: string } = {};
   beforeAll(async () => {
-    if (!hasH2load()) return;
+    if (!canRun) return;
     gwState.ca = new TestCa();
     const leaf = gwState.ca.leaf('localhost');
     gwState.gw = await startGateway({ server: { host: '127.0.0.1', tls: { cert: leaf.cert, key: leaf.key } }, routes: [{ path: '/ping', response: { body: 'pong' } }] });
@@ -41,7 +46,7 @@ describe('scenario h2 mode (h2load)', () => {
     if (gwState.dir) rmSync(gwState.dir, { recursive: true, force: true });
   });
 
-  it.skipIf(!hasH2load())('parses a real h2load run against the gateway over h2 and over HTTPS/1.1', async () => {
+  it.skipIf(!canRun)('parses a real h2load run against the gateway over h2 and over HTTPS/1.1', async () => {
     const gw = gwState.gw!;
     for (const h1 of [false, true]) {
       const log = join(gwState.dir!, `${h1 ? 'h1' : 'h2'}.log`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import http from 'node:http';
@@ -8,9 +8,12 @@ import { validateConfig } from '../../core/config/validator.js';
 import { ConfigError } from '../../core/config/validator.js';
 import { TestCa, type Leaf } from './certs.js';
 import { closeSession, h1, h2, h2session, handshake } from './clients.js';
+import { needService } from '../support/services.js';
 
 const execFileP = promisify(execFile);
-const hasCurl = spawnSync('curl', ['--version']).status === 0;
+// Certificates come from the openssl CLI; curl is a second, independent TLS client for one check.
+const openssl = needService('openssl');
+const curl = needService('curl');
 
 function config(tls: Record<string, unknown>, server: Record<string, unknown> = {}) {
   return {
@@ -19,7 +22,7 @@ function config(tls: Record<string, unknown>, server: Record<string, unknown> = 
   };
 }
 
-describe('TLS termination', () => {
+describe.skipIf(!openssl.available)('TLS termination', () => {
   let ca: TestCa;
   let main: Leaf;
   let alpha: Leaf;
@@ -50,7 +53,7 @@ describe('TLS termination', () => {
     await expect(h1(`https://localhost:${gw.port}/hello`, Buffer.from(''))).rejects.toThrow(/certificate/i);
   });
 
-  it.skipIf(!hasCurl)('curl --cacert verifies the chain and gets the response (HTTP/2 where curl supports it)', async () => {
+  it.skipIf(!curl.available)('curl --cacert verifies the chain and gets the response (HTTP/2 where curl supports it)', async () => {
     // Async: the gateway serves from this process, a synchronous spawn would block it.
     const { stdout } = await execFileP('curl', ['-sS', '--max-time', '10', '--cacert', ca.caCert, '--resolve', `localhost:${gw.port}:127.0.0.1`, '-w', '\\n%{http_version}', `https://localhost:${gw.port}/hello`]);
     const [body, version] = stdout.split('\n');
@@ -139,7 +142,7 @@ describe('TLS termination', () => {
   });
 });
 
-describe('TLS config validation', () => {
+describe.skipIf(!openssl.available)('TLS config validation', () => {
   let ca: TestCa;
   let leaf: Leaf;
   beforeAll(() => {
@@ -185,7 +188,7 @@ describe('TLS config validation', () => {
   });
 });
 
-describe('HSTS and the HTTP→HTTPS redirect listener', () => {
+describe.skipIf(!openssl.available)('HSTS and the HTTP→HTTPS redirect listener', () => {
   let ca: TestCa;
   let gw: RunningGateway;
   beforeAll(async () => {

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
-import { hasOpenssl, TestCa } from './certs.js';
+import { TestCa } from './certs.js';
+import { needService } from '../support/services.js';
 
 /**
  * The h1 upstream client over TLS: it verifies the upstream's certificate against the trusted roots (system CAs
@@ -16,7 +17,9 @@ import { hasOpenssl, TestCa } from './certs.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const H1 = join(ROOT, 'dist/variants/upstream/h1/index.js');
 
-describe.skipIf(!hasOpenssl)('h1 client to an https upstream', () => {
+const openssl = needService('openssl');
+
+describe.skipIf(!openssl.available)('h1 client to an https upstream', () => {
   let ca: TestCa;
   let server: https.Server;
   let port = 0;
