@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
 export type ResponseBody = Buffer | string | Readable | null;
@@ -41,6 +42,18 @@ export class RequestContext {
   private pluginState: Map<string, unknown> | null = null;
   /** true while the request is a WebSocket/upgrade request (no ServerResponse; see `socket`) */
   upgrade = false;
+  /**
+   * The id the request-id plugin assigned (or accepted from the client), '' without it: read by the access log,
+   * which must not go through the plugin state map.
+   */
+  requestId = '';
+  /**
+   * The server's `trustedProxies` of the runtime serving this request (set before the first hook runs), so
+   * that every plugin resolves the client address the same way the proxy's X-Forwarded-For does.
+   */
+  trustedProxies: TrustedProxies | null = null;
+  /** memo of `clientIp` ('' until first asked): resolving walks X-Forwarded-For, once per request is enough */
+  private resolvedClientIp = '';
 
   /** Stage a complete response (status, headers, body). Hooks call this to answer early (e.g. 401, 429). */
   send(statusCode: number, headers: OutgoingHttpHeaders | null, body: ResponseBody): void {
@@ -66,6 +79,38 @@ export class RequestContext {
   set(name: string, value: unknown): void {
     if (this.pluginState === null) this.pluginState = new Map();
     this.pluginState.set(name, value);
+  }
+
+  /**
+   * The client's address: the socket peer, or, when the peer is one of `server.trustedProxies`, the right-most
+   * X-Forwarded-For entry that is not itself a trusted proxy. Computed on first use, then remembered for the
+   * request (not for the connection: a trusted proxy's keep-alive connection carries many clients).
+   */
+  get clientIp(): string {
+    let ip = this.resolvedClientIp;
+    if (ip === '') {
+      const peer = this.peerIp;
+      const trust = this.trustedProxies;
+      if (trust === null || trust.empty) ip = peer;
+      else {
+        const xff = this.req!.headers['x-forwarded-for'];
+        ip = trust.clientIp(peer, xff === undefined ? undefined : typeof xff === 'string' ? xff : (xff as string[]).join(','));
+      }
+      this.resolvedClientIp = ip;
+    }
+    return ip;
+  }
+
+  /** The socket peer's address (IPv4-mapped IPv6 as plain IPv4), whatever any forwarding header says. */
+  get peerIp(): string {
+    const req = this.req;
+    return req === null ? '' : normalizeIp(req.socket.remoteAddress ?? '');
+  }
+
+  /** Whether the socket peer is one of `server.trustedProxies` (so clientIp may come from X-Forwarded-For). */
+  get peerIsTrustedProxy(): boolean {
+    const trust = this.trustedProxies;
+    return trust !== null && !trust.empty && trust.trusts(this.peerIp);
   }
 
   /** Path without the query string. */
@@ -97,6 +142,9 @@ export class RequestContext {
     this.identity = null;
     this.pluginState = null;
     this.upgrade = false;
+    this.requestId = '';
+    this.trustedProxies = null;
+    this.resolvedClientIp = '';
     this.halted = false;
   }
 }

@@ -44,3 +44,26 @@ export function errorHeaders(status: number, extra?: Record<string, string>): Ou
   if (extra !== undefined) for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
   return headers;
 }
+
+/**
+ * A plugin hook threw (or rejected) something that is not an intended HTTP answer: the request gets a 500 and
+ * the log line says which plugin and hook failed. The original error is the `cause` (pino's err serializer
+ * appends its message and stack); onError hooks still receive the original. No `statusCode`, on purpose: the
+ * server logs only errors without one, and statusOf() maps this one to 500.
+ */
+export class PluginHookError extends Error {
+  constructor(
+    /** the plugin's name */
+    readonly plugin: string,
+    /** preRoute, preHandler, postHandler or postResponse */
+    readonly hook: string,
+    /** the route the request matched, or null before/without a match */
+    readonly route: string | null,
+    /** for a route's own plugin entry, the route the entry belongs to; '' for a global entry */
+    readonly scope: string,
+    cause: unknown,
+  ) {
+    super(`plugin "${plugin}" ${hook} hook failed`, { cause });
+    this.name = 'PluginHookError';
+  }
+}

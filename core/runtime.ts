@@ -8,7 +8,9 @@ import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
 import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from './plugins/executor.js';
 import type { PluginApi, RouteHandler } from './plugins/types.js';
 import { UpstreamManager } from './proxy/index.js';
+import { TrustedProxies } from './proxy/trust.js';
 import { coreHandlers } from './handlers.js';
+import { errorBody, errorHeaders } from './errors.js';
 
 export const enum RouteKind {
   Static = 0,
@@ -36,6 +38,13 @@ export interface CompiledRoute {
   /** the same bytes as a latin1 string when small (see ONE_WRITE_MAX) */
   readonly bodyText: string | null;
   readonly handler: RouteHandler | null;
+  /** methods the route answers (HEAD along with GET; `['*']` for any): what CORS may advertise for it */
+  readonly accepts: readonly string[];
+  /**
+   * true for the OPTIONS entry the runtime adds on a path whose routes carry cors but do not accept OPTIONS:
+   * the route's own hooks answer a preflight; anything else gets the 405 the path would have had without it
+   */
+  readonly preflightOnly: boolean;
   readonly slots: readonly PluginSlot[];
   readonly preHandler: PhaseChain;
   readonly postHandler: PhaseChain;
@@ -151,15 +160,17 @@ export class GatewayRuntime {
       return { errors: problems };
     }
 
+    const trust = new TrustedProxies(config.server.trustedProxies);
     const router = routerFactory(config.variants.router)<CompiledRoute>();
     const methods = new Set<string>();
-    const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics));
+    const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics, trust));
     for (const route of routes) {
       for (const m of route.config.methods) {
         router.add(m, route.config.path, route);
         methods.add(m);
       }
     }
+    if (addPreflightRoutes(router, routes)) methods.add('OPTIONS');
 
     let upstreams: UpstreamManager | null = null;
     if (Object.keys(config.upstreams).length > 0) {
@@ -174,7 +185,7 @@ export class GatewayRuntime {
     return {
       runtime: new GatewayRuntime(
         version, config, router, routes, [...methods], globalSlots, allSlots,
-        new PhaseChain('preRoute', globalSlots), upstreams,
+        new PhaseChain('preRoute', globalSlots, trust), upstreams,
       ),
     };
   }
@@ -185,7 +196,8 @@ export class GatewayRuntime {
     for (const m of this.methods) {
       if (m === '*') continue;
       try {
-        if (this.router.find(m, path) !== null) allowed.push(m);
+        const match = this.router.find(m, path);
+        if (match !== null && !match.value.preflightOnly) allowed.push(m);
       } catch {
         return [];
       }
@@ -239,17 +251,70 @@ export function routeName(route: RouteConfig): string {
   return route.name ?? `${route.methods.join(',')} ${route.path}`;
 }
 
+/**
+ * A browser's CORS preflight is an OPTIONS request; on a route that does not accept OPTIONS it would match
+ * nothing, get a 405 without CORS headers, and the browser would refuse the real request. So each path whose
+ * routes carry a cors entry and none of which accepts OPTIONS (or any method) gets an OPTIONS entry running the
+ * first such route's hooks: its cors preHandler answers the preflight, advertising the methods the path's
+ * routes accept; an OPTIONS that is not a preflight gets the path's 405. Returns whether any was added.
+ */
+function addPreflightRoutes(router: Router<CompiledRoute>, routes: readonly CompiledRoute[]): boolean {
+  const byPath = new Map<string, CompiledRoute[]>();
+  for (const route of routes) {
+    const list = byPath.get(route.config.path);
+    if (list === undefined) byPath.set(route.config.path, [route]);
+    else list.push(route);
+  }
+  let added = false;
+  for (const [path, list] of byPath) {
+    if (list.some((r) => r.config.methods.includes('OPTIONS') || r.config.methods.includes('*'))) continue;
+    const template = list.find((r) => r.slots.some((s) => s.name === 'cors'));
+    if (template === undefined) continue;
+    const accepts = [...new Set(list.flatMap((r) => r.accepts))];
+    const allow = errorHeaders(405, { allow: accepts.join(', ') });
+    const body = errorBody(405);
+    const preflight: CompiledRoute = {
+      ...template,
+      kind: RouteKind.Static,
+      status: 405,
+      headers: allow,
+      body,
+      bodyText: body.toString('latin1'),
+      handler: null,
+      accepts,
+      preflightOnly: true,
+    };
+    try {
+      router.add('OPTIONS', path, preflight);
+      added = true;
+    } catch {
+      // A router variant that cannot hold this entry (e.g. it conflicts with another pattern): preflights on
+      // this path keep the 405 they had before; the real routes were added without trouble.
+    }
+  }
+  return added;
+}
+
+/** The methods a route answers: its own, plus HEAD with GET (the router falls back from HEAD to GET). */
+function acceptedMethods(rc: RouteConfig): string[] {
+  if (rc.methods.includes('*')) return ['*'];
+  const out = [...rc.methods];
+  if (out.includes('GET') && !out.includes('HEAD')) out.push('HEAD');
+  return out;
+}
+
 function compileRoute(
   rc: RouteConfig,
   index: number,
   slots: PluginSlot[],
   handlers: Map<string, RouteHandler>,
   metrics: GatewayMetrics,
+  trust: TrustedProxies,
 ): CompiledRoute {
   const name = routeName(rc);
-  const preHandler = new PhaseChain('preHandler', slots);
-  const postHandler = new PhaseChain('postHandler', slots);
-  const postResponse = new PhaseChain('postResponse', slots);
+  const preHandler = new PhaseChain('preHandler', slots, trust);
+  const postHandler = new PhaseChain('postHandler', slots, trust);
+  const postResponse = new PhaseChain('postResponse', slots, trust);
   const hasHooks = preHandler.length + postHandler.length + postResponse.length > 0 || slots.some((s) => s.instance.onError !== undefined);
   let kind = RouteKind.Static;
   let status = 200;
@@ -266,6 +331,7 @@ function compileRoute(
   return {
     index, name, config: rc, kind, status, headers, body, bodyText: body.length <= ONE_WRITE_MAX ? body.toString('latin1') : null,
     handler: rc.handler !== undefined ? handlers.get(rc.handler)! : null,
+    accepts: acceptedMethods(rc), preflightOnly: false,
     slots, preHandler, postHandler, postResponse, hasHooks,
     metrics: metrics.route(name),
   };

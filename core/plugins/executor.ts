@@ -1,4 +1,6 @@
 import type { RequestContext } from '../context.js';
+import { PluginHookError } from '../errors.js';
+import type { TrustedProxies } from '../proxy/trust.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
@@ -23,12 +25,20 @@ type Phase = 'preRoute' | 'preHandler' | 'postHandler' | 'postResponse';
 export class PhaseChain {
   readonly fns: RequestHook[] = [];
   readonly stats: HookStats[] = [];
-  constructor(readonly phase: Phase, slots: readonly PluginSlot[]) {
+  /** who owns each hook, read only when one throws (to name it in the error) */
+  readonly slots: PluginSlot[] = [];
+  constructor(
+    readonly phase: Phase,
+    slots: readonly PluginSlot[],
+    /** the runtime's server.trustedProxies, handed to the context so ctx.clientIp resolves as the proxy does */
+    readonly trustedProxies: TrustedProxies | null = null,
+  ) {
     for (const slot of slots) {
       const fn = slot.instance[phase];
       if (fn !== undefined) {
         this.fns.push(fn.bind(slot.instance));
         this.stats.push(slot.stats[phase]);
+        this.slots.push(slot);
       }
     }
   }
@@ -40,7 +50,8 @@ export class PhaseChain {
 /**
  * Runs a phase's hooks in order. Stays synchronous while the hooks are (no promise is created for sync
  * plugins); switches to async at the first hook that returns a thenable. Stops early once a hook has answered
- * the request (ctx.halted). A throwing hook is counted and its error propagates to the caller's onError path.
+ * the request (ctx.halted). A throwing hook is counted and its error propagates to the caller's onError path,
+ * wrapped in a PluginHookError naming the plugin and hook unless it carries its own HTTP status.
  * Consecutive synchronous hooks share clock reads (one hook's end is the next one's start): half the
  * performance.now() calls, and the loop's own few instructions land in the hook's time.
  */
@@ -49,6 +60,8 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
   const n = fns.length;
   if (from >= n) return;
   const always = chain.phase === 'postResponse';
+  // Every hook of a request sees the same runtime's proxies; one store per phase, no allocation.
+  ctx.trustedProxies = chain.trustedProxies;
   let t0 = performance.now();
   for (let i = from; i < n; i++) {
     if (ctx.halted && !always) return;
@@ -60,7 +73,7 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
     } catch (err) {
       stats.errors++;
       stats.totalMs += performance.now() - t0;
-      throw err;
+      throw hookError(chain, i, ctx, err);
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       return finishAsync(chain, ctx, i, result as Promise<void>, t0);
@@ -77,7 +90,7 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
     await pending;
   } catch (err) {
     stats.errors++;
-    throw err;
+    throw hookError(chain, i, ctx, err);
   } finally {
     stats.totalMs += performance.now() - t0;
   }
@@ -86,10 +99,28 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
 }
 
 /**
+ * An error a hook threw, named after the hook. Errors that carry a status (HttpError and the like) are answers a
+ * plugin chose and pass through unchanged, as do errors already wrapped by a nested phase.
+ */
+function hookError(chain: PhaseChain, i: number, ctx: RequestContext, err: unknown): unknown {
+  if (err instanceof PluginHookError) return err;
+  if (err !== null && typeof err === 'object' && (err as { statusCode?: unknown }).statusCode !== undefined) return err;
+  const slot = chain.slots[i]!;
+  const route = (ctx.route as { name?: unknown } | null)?.name;
+  return new PluginHookError(slot.name, chain.phase, typeof route === 'string' ? route : null, slot.scope, err);
+}
+
+/** What onError hooks are given: the hook's own error, not the wrapper that names it for the log. */
+function originalError(error: unknown): unknown {
+  return error instanceof PluginHookError ? error.cause : error;
+}
+
+/**
  * onError hooks: every one runs (an onError that throws or rejects is counted and skipped, never masks the
  * original). Synchronous while the hooks are, like runPhase.
  */
 export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext, error: unknown, from = 0): void | Promise<void> {
+  if (from === 0) error = originalError(error);
   for (let i = from; i < slots.length; i++) {
     const slot = slots[i]!;
     const fn = slot.instance.onError;

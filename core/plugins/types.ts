@@ -53,6 +53,16 @@ export interface GatewayPlugin<Options = Record<string, unknown>> {
   init(options: Options, api: PluginApi): PluginInstance | Promise<PluginInstance>;
 }
 
+/**
+ * What a plugin may read from `ctx.route` (typed `unknown` on the context): the matched route, or null in
+ * preRoute and when nothing matched.
+ */
+export interface RouteInfo {
+  readonly name: string;
+  /** methods the route answers, HEAD included with GET; `['*']` when it answers any */
+  readonly accepts: readonly string[];
+}
+
 export const HOOK_NAMES = ['preRoute', 'preHandler', 'postHandler', 'postResponse', 'onError', 'destroy'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 

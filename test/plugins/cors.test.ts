@@ -29,8 +29,8 @@ afterAll(async () => {
   await up.close();
 });
 
-const preflight = (origin: string, path = '/api'): Promise<import('../support/http.js').SimpleResponse> =>
-  request(`${gw.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+const preflight = (origin: string, path = '/api', method = 'POST'): Promise<import('../support/http.js').SimpleResponse> =>
+  request(`${gw.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type' } });
 
 describe('cors', () => {
   it('answers an allowed preflight itself with 204 and the policy', async () => {
@@ -38,7 +38,8 @@ describe('cors', () => {
     expect(r.status).toBe(204);
     expect(r.headers['access-control-allow-origin']).toBe('https://app.example.com');
     expect(r.headers['access-control-allow-credentials']).toBe('true');
-    expect(r.headers['access-control-allow-methods']).toBe('GET, HEAD, PUT, PATCH, POST, DELETE');
+    // only what /api accepts (GET and POST; HEAD with GET), of the options' methods
+    expect(r.headers['access-control-allow-methods']).toBe('GET, HEAD, POST');
     expect(r.headers['access-control-allow-headers']).toBe('Content-Type, Authorization');
     expect(r.headers['access-control-max-age']).toBe('300');
     expect(r.headers.vary).toMatch(/Origin/);
@@ -84,5 +85,13 @@ describe('cors', () => {
     const r = await request(`${gw.url}/public`, { headers: { origin: 'https://anyone.example' } });
     expect(r.headers['access-control-allow-origin']).toBe('*');
     expect(r.headers['access-control-allow-credentials']).toBeUndefined();
+    // preflights too: the route's entry answers them, not the global one
+    const p = await preflight('https://anyone.example', '/public', 'GET');
+    expect(p.status).toBe(204);
+    expect(p.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('a preflight for a path without a route gets the 404 (no route, no policy)', async () => {
+    expect((await preflight('https://app.example.com', '/nowhere')).status).toBe(404);
   });
 });

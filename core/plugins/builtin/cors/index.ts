@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { GatewayPlugin, PluginInstance, RouteInfo } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
 import { addVary, stagedHeaders } from '../shared/headers.js';
 
@@ -40,9 +40,12 @@ function compileOrigins(origins: string[]): { any: boolean; match: OriginMatcher
 
 /**
  * CORS. Preflights (OPTIONS with Access-Control-Request-Method) are answered by the gateway and never reach the
- * upstream: in preRoute for a global entry (a preflight usually has no OPTIONS route to match), in preHandler
- * for a route entry (the route must accept OPTIONS). Actual requests get the allow headers on whatever answer
- * they receive, errors included, and always `Vary: Origin`.
+ * upstream, in preHandler, by the cors entry in force on the route the preflight targets (a route's own entry
+ * replaces the global one there too). A route that does not accept OPTIONS still gets its preflights: the
+ * runtime adds an OPTIONS entry for them (core/runtime.ts addPreflightRoutes). Only the methods the route
+ * accepts (and the options allow) are advertised; a preflight for another method, like one from an origin not
+ * allowed, gets a 403 without CORS headers. Actual requests get the allow headers on whatever answer they
+ * receive, errors included, and always `Vary: Origin`.
  */
 export const corsPlugin: GatewayPlugin<CorsOptions> = {
   name: 'cors',
@@ -72,7 +75,21 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
     const origins = compileOrigins(options.origins);
     // With credentials the spec forbids "*": the request's own origin is echoed instead.
     const wildcard = origins.any && !options.credentials;
-    const methods = options.methods.map((m) => m.toUpperCase()).join(', ');
+    const methodList = options.methods.map((m) => m.toUpperCase());
+    const methods = methodList.join(', ');
+    // Per route (routes live as long as this instance: both belong to one runtime): what to advertise for it.
+    const perRoute = new WeakMap<object, { allowed: ReadonlySet<string>; header: string }>();
+    const anyRoute = { allowed: new Set(methodList), header: methods };
+    const policyFor = (route: RouteInfo | null): { allowed: ReadonlySet<string>; header: string } => {
+      if (route === null || route.accepts.includes('*')) return anyRoute;
+      let p = perRoute.get(route);
+      if (p === undefined) {
+        const list = methodList.filter((m) => route.accepts.includes(m));
+        p = { allowed: new Set(list), header: list.join(', ') };
+        perRoute.set(route, p);
+      }
+      return p;
+    };
     const allowedHeaders = options.allowedHeaders.join(', ');
     const exposed = options.exposedHeaders.join(', ');
     const maxAge = String(options.maxAgeS);
@@ -81,15 +98,17 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
       const req = ctx.req!;
       const origin = req.headers.origin;
       const headers: OutgoingHttpHeaders = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers', 'content-length': '0' };
-      if (origin === undefined || !origins.match(origin)) {
+      const policy = policyFor(ctx.route as RouteInfo | null);
+      const asked = req.headers['access-control-request-method'];
+      if (origin === undefined || !origins.match(origin) || typeof asked !== 'string' || !policy.allowed.has(asked)) {
         ctx.send(403, headers, null);
         return;
       }
       headers['access-control-allow-origin'] = wildcard ? '*' : origin;
       if (options.credentials) headers['access-control-allow-credentials'] = 'true';
-      headers['access-control-allow-methods'] = methods;
-      const asked = req.headers['access-control-request-headers'];
-      const allow = allowedHeaders !== '' ? allowedHeaders : asked;
+      headers['access-control-allow-methods'] = policy.header;
+      const askedHeaders = req.headers['access-control-request-headers'];
+      const allow = allowedHeaders !== '' ? allowedHeaders : askedHeaders;
       if (allow !== undefined && allow !== '') headers['access-control-allow-headers'] = allow;
       headers['access-control-max-age'] = maxAge;
       ctx.send(204, headers, null);
@@ -110,9 +129,6 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
     };
 
     return {
-      preRoute(ctx) {
-        if (isPreflight(ctx)) preflight(ctx);
-      },
       preHandler(ctx) {
         if (isPreflight(ctx)) preflight(ctx);
         else decorate(ctx);

@@ -1,7 +1,7 @@
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
 import { CidrSet } from '../shared/cidr.js';
-import { clientIpResolver, trustForwardedSchema, type TrustForwarded } from '../shared/client-ip.js';
+import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';
 
 export interface IpFilterOptions {
@@ -9,8 +9,15 @@ export interface IpFilterOptions {
   allow: string[];
   /** IPs/CIDRs denied; checked first */
   deny: string[];
-  trustForwarded: TrustForwarded;
+  /** where the client address comes from (default: server.trustedProxies' resolution, ctx.clientIp) */
+  clientIp?: ClientIpSource;
+  /** deprecated: see shared/client-ip.ts */
+  trustForwarded?: TrustForwarded;
 }
+
+const ALLOW = 0;
+const DENY = 1;
+const PER_REQUEST = 2;
 
 const list = { type: 'array', items: { type: 'string', minLength: 1 }, default: [] } as const;
 
@@ -24,29 +31,27 @@ export const ipFilterPlugin: GatewayPlugin<IpFilterOptions> = {
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: { allow: list, deny: list, trustForwarded: trustForwardedSchema },
+    properties: { allow: list, deny: list, clientIp: clientIpSchema, trustForwarded: trustForwardedSchema },
   },
   init(options, api): PluginInstance {
     const allow = new CidrSet(options.allow, 'ip-filter allow');
     const deny = new CidrSet(options.deny, 'ip-filter deny');
-    const clientIp = clientIpResolver(options.trustForwarded);
+    const client = clientAddress('ip-filter', options, (msg) => api.logger.warn(msg));
     const denied = api.counter('ip_filter_denied_total', 'requests refused by ip-filter');
     const refused = (ip: string): boolean => (deny.size > 0 && deny.has(ip)) || (allow.size > 0 && !allow.has(ip));
-    // Without forwarded headers the verdict is a property of the connection: decide once per keep-alive socket
-    // (BlockList parses the address on every check).
-    const perSocket = options.trustForwarded === false || (Array.isArray(options.trustForwarded) && options.trustForwarded.length === 0);
-    const verdicts = new WeakMap<object, boolean>();
+    // When the address comes from the peer alone the verdict is a property of the connection: decided once per
+    // keep-alive socket (BlockList parses the address on every check). A trusted proxy's connection carries
+    // many clients: PER_REQUEST marks it, and each of its requests is judged by its own forwarded address.
+    const verdicts = new WeakMap<object, number>();
     return {
       preHandler(ctx: RequestContext): void {
-        const req = ctx.req!;
-        let no: boolean | undefined;
-        if (perSocket) {
-          no = verdicts.get(req.socket);
-          if (no === undefined) {
-            no = refused(clientIp(req));
-            verdicts.set(req.socket, no);
-          }
-        } else no = refused(clientIp(req));
+        const socket = ctx.req!.socket;
+        let v = verdicts.get(socket);
+        if (v === undefined) {
+          v = client.fixedPerConnection(ctx) ? (refused(client.of(ctx)) ? DENY : ALLOW) : PER_REQUEST;
+          verdicts.set(socket, v);
+        }
+        const no = v === PER_REQUEST ? refused(client.of(ctx)) : v === DENY;
         if (no) {
           denied.inc();
           sendError(ctx, 403, 'Forbidden');

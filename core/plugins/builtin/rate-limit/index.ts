@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
-import { clientIpResolver, trustForwardedSchema, type TrustForwarded } from '../shared/client-ip.js';
+import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientAddress, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';
 import type { Algorithm, Decision } from './algorithms.js';
 import { storeId, takeMemory } from './memory-store.js';
@@ -18,7 +18,10 @@ export interface RateLimitOptions {
   redis: { url: string; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
   /** when the store cannot answer: let the request through ("open") or refuse it with 503 ("closed") */
   failMode: 'open' | 'closed';
-  trustForwarded: TrustForwarded;
+  /** where the client address comes from (default: server.trustedProxies' resolution, ctx.clientIp) */
+  clientIp?: ClientIpSource;
+  /** deprecated: see shared/client-ip.ts */
+  trustForwarded?: TrustForwarded;
   /** limiter identity: entries with the same bucket share counters. Default: derived from the options */
   bucket?: string;
   /** send RateLimit-* headers on allowed responses too (always on 429) */
@@ -58,6 +61,7 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
         },
       },
       failMode: { enum: ['open', 'closed'], default: 'open' },
+      clientIp: clientIpSchema,
       trustForwarded: trustForwardedSchema,
       bucket: { type: 'string', minLength: 1 },
       headers: { type: 'boolean', default: true },
@@ -70,7 +74,8 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
     const { limit, windowMs, algorithm } = options;
     // Deterministic across workers (each builds the same config), so all of them address the same counters.
     const ns = options.bucket ?? createHash('sha256').update(JSON.stringify([limit, windowMs, options.key, algorithm])).digest('hex').slice(0, 16);
-    const keyOf = keyFunction(options.key, clientIpResolver(options.trustForwarded));
+    const client = clientAddress('rate-limit', options, (msg) => api.logger.warn(msg));
+    const keyOf = keyFunction(options.key, client);
     const rejected = api.counter('rate_limit_rejected_total', 'requests refused with 429 by rate-limit');
     const storeErrors = api.counter('rate_limit_store_errors_total', 'rate-limit decisions the store could not make (fail mode applied)');
     const limitText = String(limit);
@@ -80,18 +85,19 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
       redis = new RedisStore(options.redis, api.logger);
       await redis.connect();
     }
-    // A keep-alive connection asks with the same key request after request (always, when the key is the peer
-    // address): its last key and the memory store's id for it are remembered per connection, so the store's
-    // lookup gets a string it has hashed before instead of a freshly built one.
-    const keyIsPeer = options.key === 'ip' && (options.trustForwarded === false || (Array.isArray(options.trustForwarded) && options.trustForwarded.length === 0));
-    const lastOnConnection = new WeakMap<object, { key: string; id: string }>();
+    // A keep-alive connection asks with the same key request after request (always, when the key is the client
+    // address and that comes from the peer alone): its last key and the memory store's id for it are remembered
+    // per connection, so the store's lookup gets a string it has hashed before instead of a freshly built one.
+    // A trusted proxy's connection carries many clients: its key is derived again for every request.
+    const keyIsClient = options.key === 'ip';
+    const lastOnConnection = new WeakMap<object, { key: string; id: string; fixed: boolean }>();
     const keyFor = (ctx: RequestContext): { key: string; id: string } => {
       const conn = ctx.req!.socket as object | null;
       const last = conn === null ? undefined : lastOnConnection.get(conn);
-      if (last !== undefined && keyIsPeer) return last;
+      if (last !== undefined && last.fixed) return last;
       const key = keyOf(ctx);
       if (last !== undefined && last.key === key) return last;
-      const next = { key, id: storeId(ns, key) };
+      const next = { key, id: storeId(ns, key), fixed: keyIsClient && client.fixedPerConnection(ctx) };
       if (conn !== null) lastOnConnection.set(conn, next);
       return next;
     };
@@ -158,13 +164,13 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
   },
 };
 
-function keyFunction(spec: string, clientIp: (req: import('node:http').IncomingMessage) => string): KeyFn {
-  if (spec === 'ip') return (ctx) => `ip:${clientIp(ctx.req!)}`;
+function keyFunction(spec: string, client: ClientAddress): KeyFn {
+  if (spec === 'ip') return (ctx) => `ip:${client.of(ctx)}`;
   if (spec === 'subject') {
     // Without an identity (auth not configured before us, or anonymous access) the client address is the key.
     return (ctx) => {
       const sub = ctx.identity?.sub;
-      return typeof sub === 'string' && sub !== '' ? `sub:${sub}` : `ip:${clientIp(ctx.req!)}`;
+      return typeof sub === 'string' && sub !== '' ? `sub:${sub}` : `ip:${client.of(ctx)}`;
     };
   }
   if (spec === 'apiKey') {
@@ -173,13 +179,13 @@ function keyFunction(spec: string, clientIp: (req: import('node:http').IncomingM
       if (typeof k === 'string') return `key:${k}`;
       const raw = ctx.req!.headers['x-api-key'];
       // Unauthenticated keys are hashed: the raw key must not sit in Redis or in memory dumps.
-      return typeof raw === 'string' ? `rawkey:${createHash('sha256').update(raw).digest('hex').slice(0, 32)}` : `ip:${clientIp(ctx.req!)}`;
+      return typeof raw === 'string' ? `rawkey:${createHash('sha256').update(raw).digest('hex').slice(0, 32)}` : `ip:${client.of(ctx)}`;
     };
   }
   const header = spec.slice('header:'.length).toLowerCase();
   return (ctx) => {
     const v = ctx.req!.headers[header];
-    if (v === undefined) return `ip:${clientIp(ctx.req!)}`;
+    if (v === undefined) return `ip:${client.of(ctx)}`;
     return `h:${typeof v === 'string' ? v : v.join(',')}`;
   };
 }

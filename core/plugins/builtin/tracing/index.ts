@@ -84,7 +84,7 @@ export const tracingPlugin: GatewayPlugin<TracingOptions> = {
         {
           kind: SpanKind.SERVER,
           startTime: performance.timeOrigin + ctx.startTime,
-          attributes: { 'http.request.method': ctx.method, 'url.path': ctx.pathname, 'url.query': ctx.search, 'network.peer.address': req.socket.remoteAddress ?? '' },
+          attributes: { 'http.request.method': ctx.method, 'url.path': ctx.pathname, 'url.query': ctx.search, 'network.peer.address': req.socket.remoteAddress ?? '', 'client.address': ctx.clientIp },
         },
         parent,
       );
