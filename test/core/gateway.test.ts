@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { rawPath, request } from '../support/http.js';
@@ -103,5 +105,60 @@ describe('direct responses and routing through the real server', () => {
     expect(after.requests - before.requests).toBe(200);
     const pool = after.sections.pool as { hits: number; size: number };
     expect(pool.hits).toBeGreaterThan(100);
+  });
+});
+
+describe('hot reload in a single process', () => {
+  const routes = (body: string): unknown[] => [{ path: '/r', methods: ['GET'], response: { body } }];
+  const capture = (): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    return { logger: pino({ level: 'info' }, sink), lines };
+  };
+
+  it('restart-only fields: a warning names them, their running values stay, the rest applies', async () => {
+    const { logger, lines } = capture();
+    const g = await startGateway({ routes: routes('a') }, { logger });
+    try {
+      const running = g.gateway.currentConfig;
+      const r = await g.reload({
+        routes: routes('b'),
+        server: { contextPoolSize: running.server.contextPoolSize + 1, maxUrlLength: running.server.maxUrlLength + 1 },
+        variants: { pool: 'none', metrics: 'ring' },
+      });
+      expect(r).toEqual({ ok: true, version: 2, errors: [] });
+      expect((await request(`${g.url}/r`)).body).toBe('b');
+      const warn = lines.find((l) => Array.isArray(l.restartRequired));
+      expect(warn?.restartRequired).toEqual(['server.contextPoolSize', 'server.maxUrlLength', 'variants.pool', 'variants.metrics']);
+      expect(String(warn?.msg)).toContain('server.contextPoolSize, server.maxUrlLength, variants.pool, variants.metrics');
+      expect(lines.some((l) => l.msg === 'config applied')).toBe(false);
+      expect(g.gateway.currentConfig.variants.pool).toBe(running.variants.pool);
+      expect(g.gateway.currentConfig.server.contextPoolSize).toBe(running.server.contextPoolSize);
+
+      // nothing restart-only changed: the plain message
+      lines.length = 0;
+      await g.reload({ routes: routes('c') });
+      expect(lines.filter((l) => l.msg === 'config applied').length).toBe(1);
+      expect(lines.some((l) => Array.isArray(l.restartRequired))).toBe(false);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('overlapping reloads are applied in the order they arrive, each with its own version', async () => {
+    const g = await startGateway({ routes: routes('a') }, { logger: capture().logger });
+    try {
+      const results = await Promise.all([g.reload({ routes: routes('b') }), g.reload({ routes: routes('c') })]);
+      expect(results.map((r) => r.version)).toEqual([2, 3]);
+      expect(g.gateway.version).toBe(3);
+      expect((await request(`${g.url}/r`)).body).toBe('c');
+    } finally {
+      await g.close();
+    }
   });
 });
