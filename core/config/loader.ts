@@ -3,6 +3,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { validateConfig, type ValidationResult } from './validator.js';
 import type { GatewayConfig } from './types.js';
+import { locateJsonError } from './json-error.js';
 
 /**
  * Reads, parses and validates a config file. Never throws: unreadable or half-written files are errors too.
@@ -15,11 +16,15 @@ export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown 
   } catch (err) {
     return { ok: false, errors: [`/: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
   }
+  // A byte-order mark (some Windows editors write one) is invisible to the person and fatal to JSON.parse.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { ok: false, errors: [`/: invalid JSON in ${file}: ${(err as Error).message}`] };
+    const at = locateJsonError(text);
+    if (at === null) return { ok: false, errors: [`/: invalid JSON in ${file}: ${(err as Error).message}`] };
+    return { ok: false, errors: [`/: invalid JSON in ${file} at line ${at.line}, column ${at.column}: ${at.reason}`] };
   }
   return validateConfig(prepare(raw), { baseDir: dirname(resolve(file)) });
 }

@@ -91,6 +91,11 @@ describe('hot reload (cluster worker)', () => {
     writeFileSync(gw.configFile, JSON.stringify(cfg('c')));
     gw.proc.kill('SIGHUP');
     await waitFor(async () => (await request(`${gw.url}/v`)).body === 'c');
+    // the reload path reads through the same loader: a syntax error names its line and column there too
+    writeFileSync(gw.configFile, '{\n  "routes": [\n    { "path": "/v", "response": { "body": "d" } }\n  ],\n}\n');
+    const syntax = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
+    expect(syntax.status).toBe(400);
+    expect(JSON.parse(syntax.body).errors).toEqual([`/: invalid JSON in ${gw.configFile} at line 5, column 1: expected a property name (no comma before "}"), found "}"`]);
     writeFileSync(gw.configFile, JSON.stringify({ routes: 'x' }));
     const bad = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
     expect(bad.status).toBe(400);

@@ -99,6 +99,14 @@ describe('CLI startup on invalid config', () => {
     expect(r.stderr).toContain('/plugins/0/name: unknown plugin "no-such-plugin"');
   });
 
+  it('a JSON syntax error names its line and column', () => {
+    const file = writeConfig(ok);
+    writeFileSync(file, '{\n  "routes": [\n    { "path": "/a", "response": {} },\n  ]\n}\n');
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', file], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`/: invalid JSON in ${file} at line 4, column 3: expected a value (no comma before "]")`);
+  });
+
   it('a half-written file is a clear error', () => {
     const file = writeConfig(ok);
     const text = readFileSync(file, 'utf8');
