@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { request, sleep } from '../support/http.js';
+import { request } from '../support/http.js';
+import { until } from '../support/wait.js';
 
 /**
  * The general pipeline is sync-first: it stays synchronous while hooks and handlers return undefined and only
@@ -105,9 +106,12 @@ const mixes: Array<[string, string[]]> = [
   ['sync pre-stages, async post-stages', ['postHandler', 'postResponse']],
 ];
 
+/**
+ * postResponse runs after the answer is out. The server counts a request out of flight only after its
+ * postResponse stage finished (release → metrics), so in-flight 0 means every hook of the answered requests ran.
+ */
 async function settled(): Promise<void> {
-  // postResponse runs after the answer is out; give async ones time to land in the log.
-  await sleep(20);
+  await until(() => gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `requests finished their pipeline (in flight: ${gw.gateway.metrics.inFlight}, log ${JSON.stringify(log())})` });
 }
 
 describe('sync-first pipeline', () => {
