@@ -1,0 +1,68 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from '../support/http.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const execFileP = promisify(execFile);
+const npm = (args: string[], cwd: string) => execFileP('npm', args, { cwd, encoding: 'utf8', timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
+
+/**
+ * The README's production install: the files `npm pack` ships (package.json "files": dist/core, dist/variants…)
+ * plus package-lock.json, then `npm ci --omit=dev`. The gateway must run from that alone: no TypeScript, no
+ * sources, no dev dependency. --prefer-offline reuses the npm cache the development install filled.
+ */
+describe('production install: npm ci --omit=dev on the packed files', () => {
+  let dir: string;
+  let proc: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-prod-'));
+    const { stdout } = await npm(['pack', '--json', '--pack-destination', dir, '--ignore-scripts'], ROOT);
+    const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
+    await execFileP('tar', ['-xzf', join(dir, filename), '-C', dir, '--strip-components=1']);
+    copyFileSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+    await npm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], dir);
+  }, 240_000);
+
+  afterAll(() => {
+    if (proc !== undefined && proc.exitCode === null) proc.kill('SIGKILL');
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ships the runtime only: dist/core and dist/variants, no sources, tests, scripts or dev tools', () => {
+    expect(existsSync(join(dir, 'dist/core/cli.js'))).toBe(true);
+    expect(readdirSync(join(dir, 'dist')).sort()).toEqual(['core', 'variants']);
+    for (const absent of ['core', 'test', 'scripts', 'node_modules/typescript', 'node_modules/vitest']) expect(existsSync(join(dir, absent)), absent).toBe(false);
+  });
+
+  it('the bin entry runs as a command (npx ts-gateway --help)', async () => {
+    const { stdout } = await npm(['exec', '--no', '--', 'ts-gateway', '--help'], dir);
+    expect(stdout).toContain('ts-gateway: high-performance API gateway');
+  }, 60_000);
+
+  it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
+    const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = p;
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    let out = '';
+    const port = await new Promise<number>((res, rej) => {
+      const onData = (c: Buffer): void => {
+        out += c.toString();
+        const m = /"port":(\d+)[^\n]*"msg":"gateway listening"/.exec(out);
+        if (m) res(Number(m[1]));
+      };
+      p.stdout!.on('data', onData);
+      p.stderr!.on('data', onData);
+      p.once('exit', (code) => rej(new Error(`gateway exited ${code}:\n${out}`)));
+    });
+    const r = await request(`http://127.0.0.1:${port}/hello`);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ message: 'Hello from ts-gateway' });
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
