@@ -84,6 +84,8 @@ export class GatewayRuntime {
     readonly allSlots: readonly PluginSlot[],
     readonly preRoute: PhaseChain,
     readonly upstreams: UpstreamManager | null,
+    /** server.trustedProxies of this generation: what ctx.clientIp resolves with (runPhase hands it over) */
+    readonly trustedProxies: TrustedProxies,
   ) {}
 
   static async build(config: GatewayConfig, version: number, deps: RuntimeDeps): Promise<{ runtime: GatewayRuntime } | { errors: string[] }> {
@@ -185,7 +187,7 @@ export class GatewayRuntime {
     return {
       runtime: new GatewayRuntime(
         version, config, router, routes, [...methods], globalSlots, allSlots,
-        new PhaseChain('preRoute', globalSlots, trust), upstreams,
+        new PhaseChain('preRoute', globalSlots, trust), upstreams, trust,
       ),
     };
   }
