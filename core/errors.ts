@@ -1,4 +1,5 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+import { inspect } from 'node:util';
 
 /** An error that carries the HTTP status the client should see (4xx/5xx), e.g. 400 for a malformed path. */
 export class HttpError extends Error {
@@ -63,7 +64,12 @@ export class PluginHookError extends Error {
     readonly scope: string,
     cause: unknown,
   ) {
-    super(`plugin "${plugin}" ${hook} hook failed`, { cause });
+    // pino appends an Error cause's message and stack; anything else thrown would vanish from the line
+    super(`plugin "${plugin}" ${hook} hook failed${isErrorLike(cause) ? '' : `: threw ${inspect(cause, { depth: 1, breakLength: Infinity }).slice(0, 200)}`}`, { cause });
     this.name = 'PluginHookError';
   }
+}
+
+function isErrorLike(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string';
 }

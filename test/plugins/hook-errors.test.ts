@@ -18,6 +18,7 @@ export default {
     return {
       preHandler(ctx) {
         if (ctx.url === '/sync') throw new Error('kaboom');
+        if (ctx.url === '/not-an-error') throw 'just a string';
         if (ctx.url === '/teapot') throw Object.assign(new Error('short and stout'), { statusCode: 418 });
       },
       async postHandler(ctx) {
@@ -49,6 +50,7 @@ beforeAll(async () => {
       routes: [
         { name: 'sync-route', path: '/sync', methods: ['GET'], response: { body: 's' }, plugins: [{ name: 'careless' }] },
         { path: '/async', methods: ['GET'], response: { body: 'a' }, plugins: [{ name: 'careless' }] },
+        { path: '/not-an-error', methods: ['GET'], response: { body: 'n' }, plugins: [{ name: 'careless' }] },
         { path: '/teapot', methods: ['GET'], response: { body: 't' }, plugins: [{ name: 'careless' }] },
         { path: '/with-id', methods: ['GET'], response: { body: 'w' }, plugins: [{ name: 'request-id', options: { log: false } }, { name: 'reqid-reader' }] },
         { path: '/without-id', methods: ['GET'], response: { body: 'w' }, plugins: [{ name: 'reqid-reader' }] },
@@ -85,6 +87,12 @@ describe('a throwing hook', () => {
     expect(r.headers['x-seen-error']).toBe('TypeError:late kaboom');
     const [line] = failures('/async');
     expect(line!.err).toMatchObject({ plugin: 'careless', hook: 'postHandler', route: 'GET /async' });
+  });
+
+  it('something thrown that is not an Error still shows in the line', async () => {
+    expect((await request(`${gw.url}/not-an-error`)).status).toBe(500);
+    const [line] = failures('/not-an-error');
+    expect(line!.err).toMatchObject({ plugin: 'careless', hook: 'preHandler', message: "plugin \"careless\" preHandler hook failed: threw 'just a string'" });
   });
 
   it('an error carrying its own status is the answer the plugin chose: unchanged, not logged as a failure', async () => {
