@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { rawPath, request } from '../support/http.js';
@@ -110,7 +110,7 @@ describe('direct responses and routing through the real server', () => {
 
 describe('hot reload in a single process', () => {
   const routes = (body: string): unknown[] => [{ path: '/r', methods: ['GET'], response: { body } }];
-  const capture = (): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } => {
+  const capture = (): { logger: Logger; lines: Array<Record<string, unknown>> } => {
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -118,7 +118,8 @@ describe('hot reload in a single process', () => {
         done();
       },
     });
-    return { logger: pino({ level: 'info' }, sink), lines };
+    const logger: Logger = pino({ level: 'info' }, sink);
+    return { logger, lines };
   };
 
   it('restart-only fields: a warning names them, their running values stay, the rest applies', async () => {
