@@ -491,7 +491,10 @@ export class GatewayServer {
   private finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
     const latency = performance.now() - ctx.startTime;
     if (this.accessLog) {
-      this.opts.logger.info({ method: ctx.method, url: ctx.url, status, ms: Math.round(latency * 1000) / 1000 }, 'access');
+      const ms = Math.round(latency * 1000) / 1000;
+      // requestId is set by the request-id plugin: it lets an operator join this line with the upstream's logs
+      if (ctx.requestId === '') this.opts.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
+      else this.opts.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
     }
     this.opts.pool.release(ctx);
     this.opts.metrics.inFlight--;
