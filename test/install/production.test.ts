@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../support/http.js';
@@ -21,10 +21,13 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-prod-'));
-    const { stdout } = await npm(['pack', '--json', '--pack-destination', dir, '--ignore-scripts'], ROOT);
-    const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
-    await execFileP('tar', ['-xzf', join(dir, filename), '-C', dir, '--strip-components=1']);
-    copyFileSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+    // The file list npm would pack, copied as is (no tarball: tar is not among the promised prerequisites).
+    const { stdout } = await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT);
+    const [{ files }] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>;
+    for (const { path } of [...files, { path: 'package-lock.json' }]) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      copyFileSync(join(ROOT, path), join(dir, path));
+    }
     await npm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], dir);
   }, 240_000);
 
