@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request as httpRequest } from 'node:http';
 import type { RunningGateway } from '../../core/gateway.js';
-import { gatewayFor } from './helpers.js';
+import { captureLogger, gatewayFor } from './helpers.js';
 
 /**
  * server.trustedProxies is the one notion of the client address: plugins keyed on the client (rate-limit,
@@ -124,6 +124,23 @@ describe('client IP when the peer is not a trusted proxy', () => {
 });
 
 describe('trustForwarded (deprecated) keeps its meaning', () => {
+  it('still believes its own proxy list, with a warning at load', async () => {
+    const log = captureLogger();
+    const gw = await gatewayFor(
+      { routes: [{ path: '/x', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'ip-filter', options: { deny: ['203.0.113.0/24'], trustForwarded: ['127.0.0.1'] } }] }] },
+      log.logger,
+    );
+    try {
+      const c = connection(gw.url);
+      expect((await c.get('/x', '198.51.100.1')).status).toBe(200);
+      expect((await c.get('/x', '203.0.113.1')).status).toBe(403);
+      c.close();
+      expect(log.lines().some((l) => l.level === 40 && l.plugin === 'ip-filter' && /trustForwarded.*deprecated/.test(String(l.msg)))).toBe(true);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('cannot be combined with clientIp', async () => {
     await expect(
       gatewayFor({ routes: [{ path: '/x', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'ip-filter', options: { deny: ['10.0.0.1'], clientIp: 'peer', trustForwarded: true } }] }] }),
