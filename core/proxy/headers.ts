@@ -162,6 +162,17 @@ export function buildResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdit
   return out;
 }
 
+/**
+ * Body framing a bodiless answer must not carry. RFC 9110 §8.6: no Content-Length in a 1xx or 204 answer (an
+ * upstream that sends one anyway must not have it forwarded); Transfer-Encoding is hop-by-hop and already
+ * dropped for every status. A 304 keeps its Content-Length: §8.6 lets it carry the length the 200 answer would
+ * have had, which only the upstream knows (§15.4.5 names the fields a 304 repeats; Content-Length is allowed,
+ * not required). Runs after the route's edits, so an added Content-Length does not slip through either.
+ */
+export function dropBodyFraming(headers: OutgoingHttpHeaders, status: number): void {
+  if ((status < 200 || status === 204) && headers['content-length'] !== undefined) delete headers['content-length'];
+}
+
 function filterResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdits | undefined, websocket: boolean): OutgoingHttpHeaders {
   const out = Object.create(null) as OutgoingHttpHeaders;
   const tokens = connectionTokens(src.connection);

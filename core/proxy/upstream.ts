@@ -12,7 +12,7 @@ import {
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
 import { ActiveHealthChecker } from './health.js';
-import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
+import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { Target } from './target.js';
 import type { TrustedProxies } from './trust.js';
@@ -257,8 +257,11 @@ export class UpstreamGroup {
       target.complete(false, probe, Date.now());
       throw new ProxyError(502, `upstream ${this.name}: response body broke off`);
     }
-    ctx.statusCode = upstreamRes.statusCode;
-    ctx.responseHeaders = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
+    const status = upstreamRes.statusCode;
+    ctx.statusCode = status;
+    const headers = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
+    if (status === 204 || status < 200) dropBodyFraming(headers, status);
+    ctx.responseHeaders = headers;
     ctx.body = body;
     if (Buffer.isBuffer(body)) {
       // the whole exchange is already over (the client had the body with the head): nothing left to watch

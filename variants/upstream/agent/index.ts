@@ -13,6 +13,11 @@ import {
   type UpstreamResponse,
 } from '../../../core/upstream-client.js';
 
+function announcesBody(h: http.IncomingHttpHeaders): boolean {
+  const cl = h['content-length'];
+  return h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
 /** Node's own client: one keep-alive http.Agent per target (LIFO, so idle sockets beyond need age out). */
 class AgentUpstreamClient implements UpstreamClient {
   inFlight = 0;
@@ -60,6 +65,10 @@ class AgentUpstreamClient implements UpstreamClient {
         path: o.path,
         headers: o.headers,
         setHost: false,
+        // Strict llhttp refuses what node:http's server would refuse to write (validateHeaderName/Value: control
+        // bytes, non-tchar names), so no per-header check is needed here. Pinned to strict so that a process
+        // started with --insecure-http-parser cannot let such a head through to res.writeHead (which throws).
+        insecureHTTPParser: false,
       });
     } catch (err) {
       // invalid header value/characters: Node throws synchronously
@@ -70,6 +79,7 @@ class AgentUpstreamClient implements UpstreamClient {
     let settled = false;
     let finishedCounted = false;
     let connectTimer: NodeJS.Timeout | null = null;
+    let response: IncomingMessage | null = null;
     const body = o.body;
 
     const release = (): void => {
@@ -111,7 +121,14 @@ class AgentUpstreamClient implements UpstreamClient {
     });
     // stays attached for the request's life: a late error (after headers) must never be unhandled
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (settled) return;
+      if (settled) {
+        // A parse error in the body (a bad chunk size or trailer) is reported on the request, and the response
+        // is only destroyed when its socket closes, a tick later. Destroyed now, a fault that came in the same
+        // read as the head is seen before the head is forwarded, and the client gets a 502 (core/server.ts).
+        // (Junk after a complete response is no reason to drop the response: `complete` keeps it.)
+        if (response !== null && !response.complete && !response.destroyed) response.destroy(new UpstreamClientError('protocol', err.message, err));
+        return;
+      }
       fail(new UpstreamClientError(classifyErrorCode(err.code), err.message, err));
     });
     req.on('response', (res: IncomingMessage) => {
@@ -119,7 +136,23 @@ class AgentUpstreamClient implements UpstreamClient {
         res.destroy();
         return;
       }
+      const status = res.statusCode ?? 0;
+      // llhttp takes any 3 digits ("000", "099"); node:http's writeHead throws outside 100-999
+      if (status < 100 || status > 999) {
+        res.destroy();
+        fail(new UpstreamClientError('protocol', `invalid upstream status code ${status}`));
+        return;
+      }
+      if (o.method === 'HEAD' || ((status === 204 || status === 304) && announcesBody(res.headers))) {
+        // No body is read after this head, so bytes the upstream writes anyway would be parsed as the next
+        // request's answer on this pooled socket — another client's (see docs/reliability.md "Bodies where none
+        // may be"). A HEAD answer's Content-Length describes the GET body, so no HEAD answer can be trusted.
+        // Node closes the socket at the response's end instead of returning it to the agent. (1xx heads need
+        // nothing: node parses whatever follows one as the same request's final answer.)
+        req.shouldKeepAlive = false;
+      }
       settled = true;
+      response = res;
       clearTimers();
       // body idle timeout on the socket; the agent resets it to its keep-alive timeout when the socket goes idle,
       // so only touch it when it differs (setTimeout on a socket is not free)

@@ -12,6 +12,10 @@ import {
   type UpstreamResponse,
 } from '../../../core/upstream-client.js';
 
+const EMPTY = Buffer.alloc(0);
+
+function noop(): void {}
+
 /** undici 7 Pool per target (undici 8 needs Node 22). */
 class UndiciUpstreamClient implements UpstreamClient {
   inFlight = 0;
@@ -38,7 +42,17 @@ class UndiciUpstreamClient implements UpstreamClient {
     }
     const body = res.body;
     body.once('close', () => this.inFlight--);
-    return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body };
+    const status = res.statusCode;
+    if (status === 204 || status === 304 || o.method === 'HEAD') {
+      // These answers have no body whatever their head says. undici still holds a 204/304 to its Content-Length
+      // and errors the (empty) body stream with a length mismatch, which would turn a valid answer into a broken
+      // one; the mismatch also makes undici close that connection, so nothing the upstream writes after the head
+      // can reach another request.
+      body.on('error', noop);
+      body.resume();
+      return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body: EMPTY };
+    }
+    return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body };
   }
 
   private async send(o: UpstreamRequestOptions, mayRetry: boolean): Promise<Awaited<ReturnType<Pool['request']>>> {
@@ -61,7 +75,7 @@ class UndiciUpstreamClient implements UpstreamClient {
       if (signal.why === 'headers-timeout') throw new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`, err);
       if (signal.why === 'aborted') throw new UpstreamClientError('aborted', 'request aborted', err);
       const kind = errorKind(err);
-      if (mayRetry && kind === 'reset' && o.body === null && isReplayable(o.method, false)) {
+      if (mayRetry && kind === 'reset' && keepAliveRace(err) && o.body === null && isReplayable(o.method, false)) {
         // keep-alive race: the upstream closed an idle connection as we wrote to it; nothing came back, repeat once
         clearTimeout(timer);
         return this.send(o, false);
@@ -95,8 +109,26 @@ class AbortEmitter extends EventEmitter {
 
 function errorKind(err: unknown): UpstreamClientError['kind'] {
   if (err instanceof undiciErrors.InvalidArgumentError) return 'protocol';
+  // A malformed answer. undici's HTTPParserError carries no `code`, a Content-Length mismatch has its own, and a
+  // status below 100 trips an assert in its parser: all of them would otherwise count as a reset (and be replayed).
+  if (err instanceof undiciErrors.HTTPParserError || err instanceof undiciErrors.ResponseContentLengthMismatchError) return 'protocol';
   const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ERR_ASSERTION' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return 'protocol';
   return classifyErrorCode(code);
+}
+
+/**
+ * Whether a reset can be the keep-alive race (the upstream closed an idle connection as we reused it), the only
+ * failure this client repeats on its own; everything else follows the gateway's retry policy. undici does not
+ * say whether the connection was reused: a SocketError carries the socket's byte counts, and a connection that
+ * had read nothing at all was a fresh one. An RST (ECONNRESET/EPIPE) carries no such detail and counts as the race.
+ */
+function keepAliveRace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true;
+  if (code !== 'UND_ERR_SOCKET') return false;
+  const info = (err as { socket?: { bytesRead?: number } }).socket;
+  return info?.bytesRead === undefined || info.bytesRead > 0;
 }
 
 export const createUpstreamClient: UpstreamClientFactory = (origin, options) => new UndiciUpstreamClient(origin, options);
