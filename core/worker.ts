@@ -62,7 +62,13 @@ export function runWorker(): void {
       }
       // The orchestrator's versions only grow; an older one (a greeting answered after a reload) is stale.
       if (next.version <= appliedVersion) continue;
-      const r = await gateway.apply(next.config, next.version);
+      let r: { ok: boolean; errors: string[] };
+      try {
+        r = await gateway.apply(next.config, next.version);
+      } catch (err) {
+        // A throw here would leave `busy` set and every later update queued forever.
+        r = { ok: false, errors: [`/: applying config ${next.version} failed: ${(err as Error).message}`] };
+      }
       if (r.ok) appliedVersion = next.version;
       send(r.ok ? { type: 'CONFIG_APPLIED', workerId, version: next.version } : { type: 'CONFIG_REJECTED', workerId, version: next.version, errors: r.errors });
     }
