@@ -1,4 +1,5 @@
 import AjvModule, { type ErrorObject } from 'ajv';
+import { METHODS } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { gatewaySchema } from './schema.js';
 import { normalizeUpstream } from './upstream-schema.js';
@@ -26,6 +27,12 @@ export interface ValidateOptions {
   /** the config file's folder: relative file paths in the config resolve against it (default: left as written, i.e. the cwd) */
   baseDir?: string;
 }
+
+/** What node:http's parser accepts: a route for any other method could never match. */
+const KNOWN_METHODS = new Set(METHODS);
+
+/** Shared with the orchestrator's start(), which refuses the same thing for a config that skipped validation. */
+export const THREADS_UNSUPPORTED = '"threads" needs server.listen({ reusePort }), which this Node runtime lacks; use "cluster"';
 
 // Compiled once per process: validation of a hot-reloaded file costs a function call, not a schema compile.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -92,6 +99,13 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     }
   }
 
+  if (config.server.workerMode === 'threads' && config.server.workers > 0) errors.push(`/server/workerMode: ${THREADS_UNSUPPORTED}`);
+
+  const { admin, server } = config;
+  if (admin.enabled && admin.port !== 0 && admin.port === server.port && sameListenAddress(admin.host, server.host)) {
+    errors.push(`/admin/port: ${admin.port} is also server.port (the second listener could not bind)`);
+  }
+
   config.server.trustedProxies.forEach((entry, i) => {
     try {
       new TrustedProxies([entry]);
@@ -110,6 +124,9 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     if (kinds.length !== 1) {
       errors.push(`/routes/${i}: must have exactly one of "response", "upstream", "handler" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
     }
+    route.methods.forEach((m, j) => {
+      if (m !== '*' && !KNOWN_METHODS.has(m)) errors.push(`/routes/${i}/methods/${j}: unknown HTTP method "${m}" (known: ${METHODS.join(', ')})`);
+    });
     if (route.upstream !== undefined && !Object.prototype.hasOwnProperty.call(config.upstreams, route.upstream)) {
       errors.push(`/routes/${i}/upstream: unknown upstream "${route.upstream}"`);
     }
@@ -127,6 +144,12 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   errors.push(...tlsConfigErrors(config.server));
 
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** Whether two listen addresses on one port collide: the same address, or one is a wildcard covering the other. */
+function sameListenAddress(a: string, b: string): boolean {
+  const v4Wildcard = (h: string, other: string): boolean => h === '0.0.0.0' && !other.includes(':');
+  return a === b || a === '::' || b === '::' || v4Wildcard(a, b) || v4Wildcard(b, a);
 }
 
 /** Like validateConfig, but throws ConfigError. */

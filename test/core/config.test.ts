@@ -55,6 +55,9 @@ describe('config validation', () => {
     [[], '/: must be object'],
     [{ server: { trustedProxies: ['10.0.0.0/8', 'not-an-ip'] } }, '/server/trustedProxies/1: must be an IP address or CIDR range, got "not-an-ip"'],
     [{ plugins: [{ options: {} }] }, '/plugins/0: must have required property "name"'],
+    [{ routes: [{ path: '/a', methods: ['GET', 'GETT'], response: {} }] }, '/routes/0/methods/1: unknown HTTP method "GETT" (known: ACL,'],
+    [{ server: { workers: 2, workerMode: 'threads' } }, '/server/workerMode: "threads" needs server.listen({ reusePort })'],
+    [{ server: { port: 8080 }, admin: { host: '0.0.0.0', port: 8080 } }, '/admin/port: 8080 is also server.port'],
   ])('rejects %j with its path and rule', (raw, message) => {
     const errors = errorsOf(raw);
     expect(errors.some((e) => e.startsWith(message))).toBe(true);
@@ -97,6 +100,37 @@ describe('CLI startup on invalid config', () => {
     const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig({ ...ok, plugins: [{ name: 'no-such-plugin' }] })], { encoding: 'utf8', timeout: 15_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('/plugins/0/name: unknown plugin "no-such-plugin"');
+  });
+
+  it('start refuses what --check refuses, naming the JSON path (threads on this runtime, unknown methods)', () => {
+    const file = writeConfig({ server: { workers: 1, workerMode: 'threads' }, routes: [{ path: '/a', methods: ['FETCH'], response: {} }] });
+    for (const args of [['--check'], ['--port', '0', '--admin-port', '0']]) {
+      const r = spawnSync(process.execPath, ['dist/core/cli.js', ...args, '--config', file], { encoding: 'utf8', timeout: 15_000 });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain('/server/workerMode: "threads" needs server.listen({ reusePort }), which this Node runtime lacks; use "cluster"');
+      expect(r.stderr).toContain('/routes/0/methods/0: unknown HTTP method "FETCH"');
+    }
+  });
+
+  it('--check warns about what is suspicious, and exits 0 for a config with only warnings', () => {
+    const file = writeConfig({
+      server: { workers: 0, workerMode: 'threads' },
+      admin: { host: '0.0.0.0', port: 0 },
+      upstreams: { billing: { targets: ['http://127.0.0.1:9'] } },
+    });
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', file], { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('is valid (4 warnings)');
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'warning: /routes: no routes: every request will be answered 404',
+      'warning: /upstreams/billing: no route uses this upstream',
+      'warning: /admin/host: 0.0.0.0 is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config and trigger reloads)',
+      'warning: /server/workerMode: ignored with server.workers 0 (the gateway serves in one process)',
+    ]);
+    const clean = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig(ok)], { encoding: 'utf8', timeout: 15_000 });
+    expect(clean.status).toBe(0);
+    expect(clean.stderr).toBe('');
+    expect(clean.stdout).toMatch(/is valid\n$/);
   });
 
   it('a JSON syntax error names its line and column', () => {
