@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { loadConfigFile, ConfigWatcher } from './config/loader.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
+import { configWarnings } from './config/warnings.js';
 import type { GatewayConfig } from './config/types.js';
 import { defaultConfig } from './default-config.js';
 import { createLogger } from './logger.js';
@@ -19,7 +21,7 @@ Usage: npm start -- [options]      (or: node dist/core/cli.js [options])
 
 Options:
   --config FILE           JSON config file (watched and hot-reloaded). Without it, an embedded demo config.
-  --check                 validate the config and exit (0 valid, 1 invalid)
+  --check                 validate the config and exit (0 valid, possibly with warnings; 1 invalid)
   --port N                data-plane port (server.port)
   --host H                data-plane address (server.host)
   --workers N             worker processes; 0 = serve in this process (server.workers; default: CPU count)
@@ -108,17 +110,23 @@ async function main(): Promise<void> {
     process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${initial.errors.join('\n  ')}\n`);
     process.exit(1);
   }
+  const warnings = configWarnings(initial.config);
+  const source = flags.config !== undefined ? resolve(flags.config) : 'embedded default config';
   if (flags.check) {
     const problems = await dryRun(initial.config, createLogger({ level: 'silent', pretty: false }));
+    const warned = warnings.map((w) => `warning: ${w}\n`).join('');
     if (problems.length > 0) {
-      process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n`);
+      process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n${warned}`);
       process.exit(1);
     }
-    process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid\n`);
+    process.stderr.write(warned);
+    const note = warnings.length === 0 ? '' : ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})`;
+    process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid${note}\n`);
     return;
   }
   const config = initial.config;
   const logger = createLogger(config.logging, { pid: process.pid, role: config.server.workers === 0 ? 'gateway' : 'orchestrator' });
+  if (warnings.length > 0) logger.warn({ config: source, warnings }, 'config warnings (run --check to list them)');
   let ready = false;
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
@@ -127,6 +135,7 @@ async function main(): Promise<void> {
   let rejectReload: (errors: string[]) => ReloadResult;
   let applyConfig: (c: GatewayConfig) => Promise<ReloadResult>;
   let admin: AdminServer | null = null;
+  let listening = 0;
 
   if (config.server.workers === 0) {
     let gateway: Gateway;
@@ -142,7 +151,7 @@ async function main(): Promise<void> {
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled) admin = new AdminServer(inProcessAdminSource(gateway, () => reloadFromFile(), () => ready));
     stop = () => gateway.close();
-    logger.info({ port, workers: 0 }, 'gateway listening');
+    listening = port;
   } else {
     const orchestrator = new Orchestrator(config, logger);
     let port: number;
@@ -158,13 +167,20 @@ async function main(): Promise<void> {
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled) admin = new AdminServer(orchestrator.adminSource(() => ready, () => reloadFromFile()));
     stop = () => orchestrator.shutdown();
-    logger.info({ port, workers: config.server.workers }, 'gateway listening');
+    listening = port;
   }
 
+  // One line that answers "which file, which address": logged once every listener is bound, so the ports are real.
+  let adminAddress: string | null = null;
   if (admin !== null) {
     const adminPort = await admin.listen(config.admin.port, config.admin.host);
-    logger.info({ adminPort }, 'admin listening');
+    adminAddress = hostPort(config.admin.host, adminPort);
+    logger.info({ adminPort, address: adminAddress }, 'admin listening');
   }
+  logger.info(
+    { port: listening, address: hostPort(config.server.host, listening), tls: config.server.tls !== undefined, admin: adminAddress ?? 'disabled', config: source, workers: config.server.workers },
+    'gateway listening',
+  );
   if (watcher !== null) {
     // The watcher validates; a valid file is applied, an invalid one only logged (the old config keeps serving).
     watcher.on('change', (c) => void applyConfig(c));
@@ -192,6 +208,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Re-read the file now; the watcher is told not to emit so the result is applied exactly once, here. */

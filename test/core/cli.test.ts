@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,5 +187,50 @@ describe('admin API', () => {
     const r = await request(`${gw.adminUrl}/ready`, { agent: false }).catch(() => ({ status: 503 }));
     expect(r.status).toBe(503);
     expect((await slow).status).toBe(200);
+  });
+});
+
+/** The JSON log line with this msg, once the process has written it (or a clear failure with what it did write). */
+async function logLine(output: () => string, exited: () => boolean, msg: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    for (const line of output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (j.msg === msg) return j;
+    }
+    if (exited() || Date.now() > deadline) throw new Error(`no "${msg}" log line; output:\n${output()}`);
+    await sleep(25);
+  }
+}
+
+describe('startup log', () => {
+  it.each([0, 1])('names the config file, the listen address and the admin address (workers %i)', async (workers) => {
+    const gw = await startCli(cfg('s'), ['--workers', String(workers)]);
+    running.push(gw);
+    const line = await logLine(gw.output, () => gw.proc.exitCode !== null, 'gateway listening');
+    expect(line).toMatchObject({
+      port: gw.port,
+      address: `127.0.0.1:${gw.port}`,
+      admin: `127.0.0.1:${gw.adminPort}`,
+      config: gw.configFile,
+      workers,
+    });
+  });
+
+  it('says "embedded default config" without --config', async () => {
+    const proc = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const line = await logLine(() => out, () => proc.exitCode !== null, 'gateway listening');
+      expect(line.config).toBe('embedded default config');
+      expect(line.address).toBe(`127.0.0.1:${line.port as number}`);
+      expect(line.admin).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(line.port).toBeGreaterThan(0);
+    } finally {
+      proc.kill('SIGKILL');
+    }
   });
 });
