@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   });
   const scenario = COMPARISONS[positionals[0] ?? ''];
   if (positionals.length !== 1 || scenario === undefined) {
+    if (positionals.length === 1) process.stderr.write(`unknown comparison "${positionals[0]}"; available: ${Object.keys(COMPARISONS).join(', ')}\n`);
     process.stderr.write(`usage: npm run compare -- ${Object.keys(COMPARISONS).join('|')} [--repetitions N] [--duration S] [--only dim=a,b]\n`);
     process.exit(2);
   }

@@ -14,7 +14,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildGatewayConfig, writeNoopPlugins } from './scenario/gateway-config.js';
 import { Loader, type LoaderJob } from './scenario/loader.js';
-import { loadScenario } from './scenario/load-scenario.js';
+import { loadScenario, UnknownScenarioError } from './scenario/load-scenario.js';
 import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './scenario/paths.js';
 import { ProcSampler } from './scenario/proc-sampler.js';
 import { freePort, planCpus, processTree, spawnNode, stopProcess, tail, waitReady } from './scenario/processes.js';
@@ -188,6 +188,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UnknownScenarioError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

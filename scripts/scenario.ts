@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { runScenario } from './scenario/runner.js';
 import { ScenarioError } from '../scenarios/schema.js';
 import { verdictTerminalTable } from './scenario/terminal.js';
+import { assertScenarioExists, scenarioPath, UnknownScenarioError } from './scenario/load-scenario.js';
+import { h2ScenarioPath } from './scenario/h2load.js';
 
 const USAGE = 'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin]';
 
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
     process.stderr.write(`${USAGE}\n`);
     process.exit(values.help === true ? 0 : 2);
   }
+  // before anything slow (build checks, CPU planning): a typo gets the list of names at once
+  assertScenarioExists(positionals[0]!, [scenarioPath(positionals[0]!), h2ScenarioPath(positionals[0]!)]);
   const reps = positiveNumber('repetitions', values.repetitions);
   const warmup = values.warmup !== undefined ? Number(values.warmup) : undefined;
   if (warmup !== undefined && !(warmup >= 0)) throw new Error(`--warmup must be >= 0 (got ${values.warmup})`);
@@ -53,6 +57,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UnknownScenarioError) {
+    process.stderr.write(`${err.message}\n${USAGE}\n`);
+    process.exit(2);
+  }
   if (err instanceof ScenarioError) process.stderr.write(`${err.message}\n`);
   else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);

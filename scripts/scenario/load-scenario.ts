@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseScenario, ScenarioError, type Scenario } from '../../scenarios/schema.js';
 import { SCENARIO_DIR } from './paths.js';
@@ -27,6 +27,33 @@ export function canonicalJson(value: unknown): string {
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/** A scenario name or file that does not exist: the scripts print the message (and the names there are) and exit 2. */
+export class UnknownScenarioError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownScenarioError';
+  }
+}
+
+/** What `npm run scenario -- NAME` accepts: scenarios/*.json, and scenarios/h2load/*.json (the h2load runner's). */
+export function scenarioNames(): string[] {
+  const names = (dir: string): string[] => {
+    try {
+      return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+    } catch {
+      return [];
+    }
+  };
+  return [...new Set([...names(SCENARIO_DIR), ...names(join(SCENARIO_DIR, 'h2load'))])].sort();
+}
+
+/** Throws UnknownScenarioError unless nameOrPath names a scenario file that exists (among `candidates`, if given). */
+export function assertScenarioExists(nameOrPath: string, candidates: string[] = [scenarioPath(nameOrPath)]): void {
+  if (candidates.some((f) => existsSync(f))) return;
+  if (nameOrPath.endsWith('.json')) throw new UnknownScenarioError(`scenario file not found: ${candidates[0]}`);
+  throw new UnknownScenarioError(`unknown scenario "${nameOrPath}"; available: ${scenarioNames().join(', ')}`);
 }
 
 export function scenarioPath(nameOrPath: string): string {
@@ -68,7 +95,7 @@ export function resolveRoutes(scenario: Scenario, source: string): ResolvedRoute
 
 export function loadScenario(nameOrPath: string): LoadedScenario {
   const file = scenarioPath(nameOrPath);
-  if (!existsSync(file)) throw new Error(`scenario not found: ${file}`);
+  assertScenarioExists(nameOrPath, [file]);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
