@@ -77,7 +77,8 @@ interface Tally {
 function loadWhile(url: string, paths: string[], concurrency: number): { tally: Tally; answered(n: number, what: string): Promise<void>; stop(): Promise<Tally> } {
   const tally: Tally = { ok: 0, failedOnce: 0, failed: [] };
   let stopped = false;
-  const deadline = Date.now() + 30_000;
+  // a safety net for a test that dies without stop(); the test's own timeout is the real bound
+  const deadline = Date.now() + 120_000;
   const loops = Array.from({ length: concurrency }, async (_, k) => {
     let i = k;
     while (!stopped && Date.now() < deadline) {
@@ -97,7 +98,7 @@ function loadWhile(url: string, paths: string[], concurrency: number): { tally: 
     /** resolves once `n` more requests than now were answered 200: the load really runs across what follows */
     async answered(n: number, what: string) {
       const target = tally.ok + n;
-      await until(() => tally.ok >= target, { timeoutMs: 15_000, message: () => `${n} requests answered ${what} (ok ${tally.ok}, failed ${JSON.stringify(tally.failed.slice(0, 5))})` });
+      await until(() => tally.ok >= target, { timeoutMs: 30_000, message: () => `${n} requests answered ${what} (ok ${tally.ok}, failed ${JSON.stringify(tally.failed.slice(0, 5))})` });
     },
     async stop() {
       stopped = true;
@@ -120,7 +121,7 @@ async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
   await until(async () => {
     last = await stats(gw);
     return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-  }, { timeoutMs: 15_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
+  }, { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
   return last!;
 }
 
@@ -132,7 +133,7 @@ describe('worker crashes', () => {
     const load = loadWhile(gw.url, ['/v', '/api/a'], 8);
     await load.answered(20, 'before the first crash');
 
-    // 1: an uncaught exception, twice in a row in the same slot → restart delays 100 ms then 200 ms.
+    // 1: an uncaught exception in one slot → restarted after 100 ms.
     // Waits until the crashed slot's replacement listens: killing the other worker before that would leave the
     // primary with no worker on the shared socket, and it would close it (a new one gets another ephemeral port).
     const crashOnce = async (): Promise<number> => {
@@ -143,7 +144,7 @@ describe('worker crashes', () => {
         last = await stats(gw);
         const w = last.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
         return w !== undefined && w.state === 'ready' ? w.id : undefined;
-      }, { timeoutMs: 15_000, message: () => `a crashed worker restarted and listening: ${JSON.stringify(last?.workers)}` });
+      }, { timeoutMs: 30_000, message: () => `a crashed worker restarted and listening: ${JSON.stringify(last?.workers)}` });
     };
     const first = await crashOnce();
     // the survivor was not restarted
@@ -154,28 +155,36 @@ describe('worker crashes', () => {
     await load.answered(20, 'after the first restart');
 
     // 2: SIGKILL the survivor from outside.
+    const restarted = async (pid: number, restarts: number): Promise<number> => {
+      let last: Stats | null = null;
+      return eventually(async () => {
+        last = await stats(gw);
+        const w = last.workers.find((x) => x.id === survivor.id)!;
+        return w.state === 'ready' && w.pid !== pid && w.restarts === restarts ? w.pid : undefined;
+      }, { timeoutMs: 30_000, message: () => `killed worker ${survivor.id} replaced and listening: ${JSON.stringify(last?.workers)}` });
+    };
     process.kill(survivor.pid, 'SIGKILL');
-    let last: Stats | null = null;
-    await until(async () => {
-      last = await stats(gw);
-      const w = last.workers.find((x) => x.id === survivor.id)!;
-      return w.state === 'ready' && w.pid !== survivor.pid && w.restarts === 1;
-    }, { timeoutMs: 15_000, message: () => `killed worker ${survivor.id} replaced and listening: ${JSON.stringify(last?.workers)}` });
-    await load.answered(20, 'after the SIGKILL restart');
+    const second = await restarted(survivor.pid, 1);
+    const restartDelays = (): number[] => [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
+    // the primary's log is written asynchronously: wait for the lines, then look at them
+    const delays = async (n: number): Promise<number[]> => {
+      await until(() => restartDelays().length >= n, { timeoutMs: 30_000, message: () => `${n} restarts logged: ${JSON.stringify(restartDelays())}` });
+      return restartDelays();
+    };
+    expect(await delays(2)).toEqual([100, 100]);
+
+    // 3: backoff: the same slot dying again soon after its restart (well within STABLE_AFTER_MS) waits twice as long.
+    process.kill(second, 'SIGKILL');
+    await restarted(second, 2);
+    expect(await delays(3)).toEqual([100, 100, 200]);
+    await load.answered(20, 'after the SIGKILL restarts');
     const tally = await load.stop();
 
     expect(tally.failed).toEqual([]);
     // only requests that were on a dying worker needed their retry: at most the in-flight ones (8 loops) per crash
-    expect(tally.failedOnce).toBeLessThanOrEqual(16);
-    const restartDelays = (): number[] => [...gw.output().matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
-    expect(restartDelays()).toEqual([100, 100]);
+    expect(tally.failedOnce).toBeLessThanOrEqual(24);
     expect(gw.output()).toContain('injected crash in worker');
-
-    // backoff: a slot crashing again soon after its restart waits twice as long (both slots restarted just now)
-    await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
-    await until(() => restartDelays().length === 3, { timeoutMs: 15_000, message: () => `a third restart logged: ${JSON.stringify(restartDelays())}` });
-    expect(restartDelays()[2]).toBe(200);
-  });
+  }, 120_000);
 });
 
 /** Atomic replace, as deploy tools do. */
@@ -202,7 +211,7 @@ describe('hot reload under load', () => {
       await until(async () => {
         lastError = (await stats(gw)).lastReloadError;
         return lastError !== null && test(lastError);
-      }, { timeoutMs: 15_000, message: () => `${what} rejected; lastReloadError ${JSON.stringify(lastError)}` });
+      }, { timeoutMs: 30_000, message: () => `${what} rejected; lastReloadError ${JSON.stringify(lastError)}` });
       return lastError!;
     };
 
@@ -224,7 +233,7 @@ describe('hot reload under load', () => {
     const s = await stats(gw);
     expect(s.configVersion).toBe(2);
     expect(s.workers.map((w) => [w.state, w.restarts, w.configVersion])).toEqual([['ready', 0, 2], ['ready', 0, 2]]);
-  });
+  }, 120_000);
 });
 
 describe('SIGTERM under load', () => {
@@ -267,5 +276,5 @@ describe('SIGTERM under load', () => {
     // nothing listens any more
     const after = await exchange(gw.port, ['GET /v HTTP/1.1\r\nHost: gw\r\n\r\n'], { timeoutMs: 1000 });
     expect(parseResponses(after.raw, true)).toEqual([]);
-  });
+  }, 120_000);
 });

@@ -52,7 +52,7 @@ async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
   await until(async () => {
     last = await stats(gw);
     return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-  }, { timeoutMs: 15_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
+  }, { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
   return last!;
 }
 
@@ -104,23 +104,23 @@ describe('overload with workers', () => {
     expect((await series(gw, 'gateway_overloaded')).samples).toBe(2);
 
     writeFileSync(flag, '');
-    await until(async () => (await readyStatus(gw)) === 503, { timeoutMs: 15_000, message: '/ready → 503 while both workers are overloaded' });
+    await until(async () => (await readyStatus(gw)) === 503, { timeoutMs: 30_000, message: '/ready → 503 while both workers are overloaded' });
     let last = 0;
     await until(async () => {
       const r = await request(`${gw.url}/v`, { agent: false, timeoutMs: 5000 });
       last = r.status;
       return r.status === 503 && r.headers['retry-after'] === '1';
-    }, { timeoutMs: 15_000, message: () => `a request shed with 503 + Retry-After (last status ${last})` });
+    }, { timeoutMs: 30_000, message: () => `a request shed with 503 + Retry-After (last status ${last})` });
     expect((await series(gw, 'gateway_overloaded')).sum).toBeGreaterThanOrEqual(1);
     expect((await series(gw, 'gateway_overload_shed_total')).sum).toBeGreaterThanOrEqual(1);
 
     rmSync(flag);
-    await until(async () => (await readyStatus(gw)) === 200, { timeoutMs: 15_000, message: '/ready back to 200 once the pressure is gone' });
-    await until(async () => (await series(gw, 'gateway_overloaded')).sum === 0, { timeoutMs: 15_000, message: 'gateway_overloaded back to 0 on every worker' });
+    await until(async () => (await readyStatus(gw)) === 200, { timeoutMs: 30_000, message: '/ready back to 200 once the pressure is gone' });
+    await until(async () => (await series(gw, 'gateway_overloaded')).sum === 0, { timeoutMs: 30_000, message: 'gateway_overloaded back to 0 on every worker' });
     expect((await request(`${gw.url}/v`, { agent: false })).status).toBe(200);
     // the counter is monotonic: recovering does not reset it
     expect((await series(gw, 'gateway_overload_shed_total')).sum).toBeGreaterThanOrEqual(1);
-  }, 60_000);
+  }, 120_000);
 
   it('gateway_per_ip_refused_total counts connections over maxConnectionsPerIp in any worker', async () => {
     const gw = await startCli({
@@ -153,7 +153,7 @@ describe('overload with workers', () => {
     } finally {
       for (const s of sockets) s.destroy();
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('config updates while a worker boots', () => {
@@ -178,7 +178,7 @@ describe('config updates while a worker boots', () => {
     await until(async () => {
       booting = (await stats(gw)).workers.find((w) => w.id === 0 && w.pid !== old.pid && w.pid !== undefined && w.state !== 'ready');
       return booting !== undefined && existsSync(join(dir, `init-${booting.pid}-v1`));
-    }, { timeoutMs: 15_000, message: () => `worker 0 replaced and inside its first plugin init: ${JSON.stringify(booting)}` });
+    }, { timeoutMs: 30_000, message: () => `worker 0 replaced and inside its first plugin init: ${JSON.stringify(booting)}` });
     const pid = booting!.pid;
     expect(booting!.state).toBe('starting');
 
@@ -187,7 +187,7 @@ describe('config updates while a worker boots', () => {
     // whose plugin init records itself).
     await until(
       () => gw.output().includes('config update arrived while the worker boots') || existsSync(join(dir, `init-${pid}-v2`)),
-      { timeoutMs: 15_000, message: 'the config update reached the booting worker' },
+      { timeoutMs: 30_000, message: 'the config update reached the booting worker' },
     );
     expect(existsSync(join(dir, `init-${pid}-v2`)), 'a second gateway was created during boot').toBe(false);
 
@@ -199,7 +199,7 @@ describe('config updates while a worker boots', () => {
     expect(readyLogs.map((l) => l.version)).toEqual([1]);
     expect(gw.output()).not.toContain('EADDRINUSE');
     for (let i = 0; i < 6; i++) expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v2');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('restart-only fields on a hot reload', () => {
@@ -223,5 +223,5 @@ describe('restart-only fields on a hot reload', () => {
     const shown = JSON.parse((await request(`${gw.adminUrl}/config`, { agent: false })).body) as { server: { keepAliveTimeoutMs: number }; variants: { pool: string } };
     expect(shown.variants.pool).toBe('stack');
     expect(shown.server.keepAliveTimeoutMs).not.toBe(1234);
-  }, 60_000);
+  }, 120_000);
 });
