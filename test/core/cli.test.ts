@@ -50,6 +50,7 @@ describe('hot reload (cluster worker)', () => {
     running.push(gw);
     let stop = false;
     const seen = new Set<string>();
+    let answers = 0;
     const failures: string[] = [];
     const loops = Array.from({ length: 6 }, async () => {
       while (!stop) {
@@ -57,12 +58,13 @@ describe('hot reload (cluster worker)', () => {
           const r = await request(`${gw.url}/v`);
           if (r.status !== 200) failures.push(String(r.status));
           seen.add(r.body);
+          answers++;
         } catch (err) {
           failures.push((err as Error).message);
         }
       }
     });
-    await sleep(300);
+    await waitFor(async () => seen.has('v1'));
     replaceFile(gw.configFile, cfg('v2'));
     await waitFor(async () => seen.has('v2'));
     // Invalid and half-written files are rejected; v2 keeps answering.
@@ -72,9 +74,14 @@ describe('hot reload (cluster worker)', () => {
       return s.lastReloadError !== null && s.lastReloadError.includes('/routes/0/path: must start with "/"');
     });
     writeFileSync(gw.configFile, JSON.stringify(cfg('v3')).slice(0, 30));
-    await sleep(400);
+    await waitFor(async () => {
+      const s = JSON.parse((await request(`${gw.adminUrl}/stats`)).body) as { lastReloadError: string[] | null };
+      return s.lastReloadError !== null && s.lastReloadError.some((e) => e.includes('invalid JSON'));
+    });
+    // after the rejection, only v2 answers
     seen.clear();
-    await sleep(200);
+    const from = answers;
+    await waitFor(async () => answers - from >= 60);
     stop = true;
     await Promise.all(loops);
     expect(failures).toEqual([]);
