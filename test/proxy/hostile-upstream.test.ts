@@ -6,6 +6,7 @@ import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { exchange, type Exchange } from '../reliability/support.js';
+import { UpstreamClientError, type UpstreamResponse } from '../../core/upstream-client.js';
 
 /**
  * A hostile upstream — a raw TCP server writing exact bytes — against every upstream client variant. Each
@@ -294,3 +295,32 @@ for (const variant of VARIANTS) {
     }
   });
 }
+
+/**
+ * The client contract on its own (no gateway around it, whose send() would also turn a head it cannot write
+ * into an error answer): a head node:http's writeHead would refuse is a 'protocol' failure of the request —
+ * never a response, and never a 'reset' (which the keep-alive retry would replay).
+ */
+describe.each(VARIANTS)('client %s refuses heads the server side cannot write', (variant) => {
+  const heads: Record<string, string> = {
+    'status-000': `HTTP/1.1 000 Zero\r\n${OK_TAIL}`,
+    'status-099': `HTTP/1.1 099 Low\r\n${OK_TAIL}`,
+    'ctl-value-01': `HTTP/1.1 200 OK\r\nX-Evil: a\x01b\r\n${OK_TAIL}`,
+    'ctl-value-7f': `HTTP/1.1 200 OK\r\nX-Evil: a\x7fb\r\n${OK_TAIL}`,
+    'ctl-name': `HTTP/1.1 200 OK\r\nX\x01Evil: y\r\n${OK_TAIL}`,
+  };
+  it.each(Object.keys(heads))('%s', async (name) => {
+    if (CASES[name] === undefined) throw new Error(`no case ${name}`);
+    const client = upstreamClientVariants[variant]!(new URL(hostile.url), { connectTimeoutMs: 2000, maxSockets: 2, maxIdleSockets: 2, idleMs: 10_000 });
+    try {
+      const before = hostile.arrivals.get(`/h/${name}`) ?? 0;
+      const outcome = await client
+        .request({ method: 'GET', path: `/h/${name}`, headers: { host: 'x' }, body: null, headersTimeoutMs: 5000, idleTimeoutMs: 5000, abort: null })
+        .then((r: UpstreamResponse) => `answered ${r.statusCode}`, (e: unknown) => (e instanceof UpstreamClientError ? e.kind : String(e)));
+      expect(outcome).toBe('protocol');
+      expect((hostile.arrivals.get(`/h/${name}`) ?? 0) - before).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+});
