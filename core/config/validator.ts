@@ -1,5 +1,5 @@
 import AjvModule, { type ErrorObject } from 'ajv';
-import { METHODS } from 'node:http';
+import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { gatewaySchema } from './schema.js';
 import { normalizeUpstream } from './upstream-schema.js';
@@ -127,6 +127,11 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     route.methods.forEach((m, j) => {
       if (m !== '*' && !KNOWN_METHODS.has(m)) errors.push(`/routes/${i}/methods/${j}: unknown HTTP method "${m}" (known: ${METHODS.join(', ')})`);
     });
+    // node:http refuses these at write time: caught here, the route is refused with its path instead of every
+    // request on it answering 500.
+    headerErrors(route.response?.headers, `/routes/${i}/response/headers`, errors);
+    headerErrors(route.requestHeaders?.add, `/routes/${i}/requestHeaders/add`, errors);
+    headerErrors(route.responseHeaders?.add, `/routes/${i}/responseHeaders/add`, errors);
     if (route.upstream !== undefined && !Object.prototype.hasOwnProperty.call(config.upstreams, route.upstream)) {
       errors.push(`/routes/${i}/upstream: unknown upstream "${route.upstream}"`);
     }
@@ -144,6 +149,23 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   errors.push(...tlsConfigErrors(config.server));
 
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+function headerErrors(headers: Record<string, string> | undefined, at: string, errors: string[]): void {
+  if (headers === undefined) return;
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+    } catch {
+      errors.push(`${at}: header name ${JSON.stringify(name)} is not an HTTP token`);
+      continue;
+    }
+    try {
+      validateHeaderValue(name, value);
+    } catch {
+      errors.push(`${at}/${name}: header value has a character HTTP forbids (a control character other than tab)`);
+    }
+  }
 }
 
 /** Whether two listen addresses on one port collide: the same address, or one is a wildcard covering the other. */
