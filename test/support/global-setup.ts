@@ -1,4 +1,5 @@
 import { ensureBuilt } from '../../scripts/build.mjs';
+import { missingServicesLine } from './services.js';
 
 /**
  * Tests that spawn the CLI or the scenario scripts run dist/. `npm test` builds first; a bare `npx vitest` gets
@@ -7,4 +8,6 @@ import { ensureBuilt } from '../../scripts/build.mjs';
  */
 export default function setup(): void {
   if (!ensureBuilt({ allowTypeErrors: true })) throw new Error('build failed: dist/core/cli.js was not produced (see the tsc output above)');
+  const missing = missingServicesLine();
+  if (missing !== null) process.stderr.write(`${missing}\n`);
 }

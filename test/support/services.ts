@@ -61,7 +61,10 @@ export function needTool(name: string, install: string, env: NodeJS.ProcessEnv =
   return tool;
 }
 
-/** The services the suite uses, with the Debian/Ubuntu package that provides each. */
+/**
+ * The services the suite uses, with the Debian/Ubuntu package that provides each. wrk is not among them: the
+ * scenario runner falls back to autocannon without it, and no test depends on which loader ran.
+ */
 export const INSTALL = {
   'redis-server': 'apt-get install redis-server',
   nginx: 'apt-get install nginx',
@@ -69,11 +72,18 @@ export const INSTALL = {
   h2load: 'apt-get install nghttp2-client',
   curl: 'apt-get install curl',
   cc: 'apt-get install gcc',
-  wrk: 'apt-get install wrk',
 } as const;
 
 export type ServiceName = keyof typeof INSTALL;
 
 export function needService(name: ServiceName): Tool {
   return needTool(name, INSTALL[name]);
+}
+
+/** One line naming every missing service, for the start of a run (the default reporter hides skip notes). */
+export function missingServicesLine(env: NodeJS.ProcessEnv = process.env): string | null {
+  const missing = (Object.keys(INSTALL) as ServiceName[]).filter((n) => onPath(n, env.PATH ?? '') === null);
+  if (missing.length === 0) return null;
+  const list = missing.map((n) => `${n} (${INSTALL[n]})`).join(', ');
+  return inCi(env) ? `not installed, so their tests FAIL under CI=true: ${list}` : `not installed, so their tests are skipped: ${list}`;
 }
