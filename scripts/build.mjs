@@ -59,7 +59,13 @@ export function staleReason(entry = 'dist/core/cli.js') {
   const list = files.map((f) => relative(ROOT, f)).join('\n');
   if (stamp.sources !== list) return 'the set of source files changed';
   for (const f of files) {
-    if (statSync(f).mtimeMs > stamp.startedAt) return `${relative(ROOT, f)} changed`;
+    let mtimeMs;
+    try {
+      mtimeMs = statSync(f).mtimeMs;
+    } catch {
+      return `${relative(ROOT, f)} vanished while checking`;
+    }
+    if (mtimeMs > stamp.startedAt) return `${relative(ROOT, f)} changed`;
   }
   return null;
 }

@@ -36,16 +36,21 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ships the runtime only: dist/core and dist/variants, no sources, tests, scripts or dev tools', () => {
+  it('ships the runtime only: dist/core, dist/variants and the launcher; no sources, tests or dev tools', () => {
     expect(existsSync(join(dir, 'dist/core/cli.js'))).toBe(true);
     expect(readdirSync(join(dir, 'dist')).sort()).toEqual(['core', 'variants']);
-    for (const absent of ['core', 'test', 'scripts', 'node_modules/typescript', 'node_modules/vitest']) expect(existsSync(join(dir, absent)), absent).toBe(false);
+    expect(readdirSync(join(dir, 'scripts')).sort()).toEqual(['build.mjs', 'run.mjs']);
+    for (const absent of ['core', 'test', 'node_modules/typescript', 'node_modules/vitest']) expect(existsSync(join(dir, absent)), absent).toBe(false);
   });
 
-  it('the bin entry runs as a command (npx ts-gateway --help)', async () => {
+  it('the bin entry runs as a command (npx ts-gateway --help), and npm start runs dist/ as built', async () => {
     const { stdout } = await npm(['exec', '--no', '--', 'ts-gateway', '--help'], dir);
     expect(stdout).toContain('ts-gateway: high-performance API gateway');
-  }, 60_000);
+    // no compiler and no sources here: the launcher must not try to build
+    const start = await npm(['start', '--', '--help'], dir);
+    expect(start.stdout).toContain('ts-gateway: high-performance API gateway');
+    expect(start.stderr).not.toContain('building');
+  }, 90_000);
 
   it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
     const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
