@@ -14,7 +14,10 @@ import { splitRestartOnly } from './restart-only.js';
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 10_000;
-/** a worker that lived this long is considered healthy again: its next crash restarts after the base delay */
+/**
+ * a worker that served this long is considered healthy again: its next crash restarts after the base delay.
+ * Counted from READY, not from the fork: a worker that takes 10 s to boot and dies at once is not healthy.
+ */
 const STABLE_AFTER_MS = 10_000;
 
 /**
@@ -41,7 +44,8 @@ interface Slot {
   /** the worker's message listener is up (HELLO): config sent before that would be lost */
   greeted: boolean;
   configVersion: number;
-  startedAt: number;
+  /** when the current worker reported READY (0 while it boots) */
+  readyAt: number;
   failures: number;
   restarts: number;
   timer: NodeJS.Timeout | null;
@@ -86,7 +90,7 @@ export class Orchestrator {
     const n = this.config.server.workers;
     const ready: Promise<number>[] = [];
     for (let i = 0; i < n; i++) {
-      const slot: Slot = { id: i, worker: null, state: 'starting', greeted: false, configVersion: 0, startedAt: 0, failures: 0, restarts: 0, timer: null };
+      const slot: Slot = { id: i, worker: null, state: 'starting', greeted: false, configVersion: 0, readyAt: 0, failures: 0, restarts: 0, timer: null };
       this.slots.push(slot);
       ready.push(this.spawn(slot));
     }
@@ -109,7 +113,7 @@ export class Orchestrator {
       slot.state = 'starting';
       slot.greeted = false;
       slot.configVersion = 0;
-      slot.startedAt = Date.now();
+      slot.readyAt = 0;
       let settled = false;
       worker.on('message', (msg: FromWorker | RpcRequest) => {
         switch (msg.type) {
@@ -122,7 +126,10 @@ export class Orchestrator {
             break;
           case 'READY':
             settled = true;
-            if (slot.worker === worker && slot.state === 'starting') slot.state = 'ready';
+            if (slot.worker === worker && slot.state === 'starting') {
+              slot.state = 'ready';
+              slot.readyAt = Date.now();
+            }
             slot.configVersion = Math.max(slot.configVersion, msg.version);
             this.logger.info({ worker: slot.id, workerPid: worker.process.pid, port: msg.port, version: msg.version }, 'worker ready');
             resolve(msg.port);
@@ -161,8 +168,8 @@ export class Orchestrator {
           return;
         }
         if (this.shuttingDown || !this.started) return;
-        const lived = Date.now() - slot.startedAt;
-        slot.failures = lived > STABLE_AFTER_MS ? 1 : slot.failures + 1;
+        const served = slot.readyAt === 0 ? 0 : Date.now() - slot.readyAt;
+        slot.failures = served > STABLE_AFTER_MS ? 1 : slot.failures + 1;
         const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (slot.failures - 1));
         this.logger.warn({ worker: slot.id, code, signal, restartInMs: delay }, 'worker exited; restarting');
         slot.timer = setTimeout(() => {

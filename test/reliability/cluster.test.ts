@@ -184,7 +184,7 @@ describe('worker crashes', () => {
     // only requests that were on a dying worker needed their retry: at most the in-flight ones (8 loops) per crash
     expect(tally.failedOnce).toBeLessThanOrEqual(24);
     expect(gw.output()).toContain('injected crash in worker');
-  }, 120_000);
+  }, 180_000);
 });
 
 /** Atomic replace, as deploy tools do. */

@@ -18,15 +18,16 @@ afterEach(async () => {
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-workers-'));
-// Blocks its worker's event loop 80 ms out of every ~90 ms while the flag file exists (sustained overload that
-// the test can switch off). The primary's dry run (workerId -1) never burns.
+// Blocks its worker's event loop 700 ms out of every ~710 ms while the flag file exists: sustained overload the
+// test can switch off, far above what a loaded test machine causes by itself. The primary's dry run
+// (workerId -1) never burns.
 writeFileSync(join(dir, 'burn.mjs'), `
 import { existsSync } from 'node:fs';
 export default { name: 'burn', version: '1.0.0', init(o, api) {
   if (api.workerId < 0) return {};
   const t = setInterval(() => {
     if (!existsSync(o.flag)) return;
-    const end = performance.now() + 80;
+    const end = performance.now() + 700;
     while (performance.now() < end);
   }, 10);
   return { destroy() { clearInterval(t); } };
@@ -94,13 +95,13 @@ describe('overload with workers', () => {
     const gw = await startCli({
       logging: { level: 'info', accessLog: false },
       pluginDirs: [dir],
-      server: { overload: { maxEventLoopDelayMs: 40, checkIntervalMs: 100, retryAfterS: 1 } },
+      server: { overload: { maxEventLoopDelayMs: 300, checkIntervalMs: 100, retryAfterS: 1 } },
       plugins: [{ name: 'burn', options: { flag } }],
       routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
     }, ['--workers', '2']);
     running.push(gw);
     await allReady(gw);
-    expect(await readyStatus(gw)).toBe(200);
+    await until(async () => (await readyStatus(gw)) === 200, { timeoutMs: 30_000, message: '/ready 200 before any pressure' });
     expect((await series(gw, 'gateway_overloaded')).samples).toBe(2);
 
     writeFileSync(flag, '');

@@ -35,7 +35,9 @@ export async function startCli(config: unknown, args: string[] = [], file?: stri
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 20_000;
+  // A bound, not a speed check: on a loaded 2-core machine (the suite runs files in parallel) a cluster start
+  // with two workers has taken over 20 s.
+  const deadline = Date.now() + 60_000;
   let port = 0;
   let adminPort = 0;
   while (Date.now() < deadline && (port === 0 || adminPort === 0)) {
