@@ -84,7 +84,7 @@ export class GatewayRuntime {
     readonly allSlots: readonly PluginSlot[],
     readonly preRoute: PhaseChain,
     readonly upstreams: UpstreamManager | null,
-    /** server.trustedProxies of this generation: what ctx.clientIp resolves with (runPhase hands it over) */
+    /** server.trustedProxies of this generation: what ctx.clientIp resolves with (the server sets it per request) */
     readonly trustedProxies: TrustedProxies,
   ) {}
 
@@ -165,7 +165,7 @@ export class GatewayRuntime {
     const trust = new TrustedProxies(config.server.trustedProxies);
     const router = routerFactory(config.variants.router)<CompiledRoute>();
     const methods = new Set<string>();
-    const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics, trust));
+    const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics));
     for (const route of routes) {
       for (const m of route.config.methods) {
         router.add(m, route.config.path, route);
@@ -187,7 +187,7 @@ export class GatewayRuntime {
     return {
       runtime: new GatewayRuntime(
         version, config, router, routes, [...methods], globalSlots, allSlots,
-        new PhaseChain('preRoute', globalSlots, trust), upstreams, trust,
+        new PhaseChain('preRoute', globalSlots), upstreams, trust,
       ),
     };
   }
@@ -311,12 +311,11 @@ function compileRoute(
   slots: PluginSlot[],
   handlers: Map<string, RouteHandler>,
   metrics: GatewayMetrics,
-  trust: TrustedProxies,
 ): CompiledRoute {
   const name = routeName(rc);
-  const preHandler = new PhaseChain('preHandler', slots, trust);
-  const postHandler = new PhaseChain('postHandler', slots, trust);
-  const postResponse = new PhaseChain('postResponse', slots, trust);
+  const preHandler = new PhaseChain('preHandler', slots);
+  const postHandler = new PhaseChain('postHandler', slots);
+  const postResponse = new PhaseChain('postResponse', slots);
   const hasHooks = preHandler.length + postHandler.length + postResponse.length > 0 || slots.some((s) => s.instance.onError !== undefined);
   let kind = RouteKind.Static;
   let status = 200;

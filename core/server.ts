@@ -9,7 +9,7 @@ import type { GatewayMetrics, RouteMetrics } from './metrics.js';
 import { GatewayRuntime, ONE_WRITE_MAX, RouteKind, type CompiledRoute } from './runtime.js';
 import { runErrorHooks, runPhase } from './plugins/executor.js';
 import { MalformedPathError } from './router.js';
-import { errorBody, errorHeaders, headersOf, HttpError, statusOf } from './errors.js';
+import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from './errors.js';
 import type { ServerConfig } from './config/types.js';
 import { bodyPending, checkRequest, overflowStatus, PerIpConnections, rawErrorResponse, REQUEST_OK, type RequestLimits } from './limits.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
@@ -218,6 +218,8 @@ export class GatewayServer {
     ctx.method = req.method!;
     ctx.url = req.url!;
     ctx.startTime = performance.now();
+    // what ctx.clientIp resolves with, for hooks, handlers and the access log alike
+    ctx.trustedProxies = rt.trustedProxies;
     if (this.draining) res.setHeader('connection', 'close');
 
     if (rt.preRoute.length === 0) {
@@ -360,7 +362,8 @@ export class GatewayServer {
     ctx.error = e;
     const status = statusOf(e);
     if (status >= 500 && (e as { statusCode?: number } | null)?.statusCode === undefined) {
-      this.opts.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
+      if (e instanceof PluginHookError) this.opts.logger.error({ err: e, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
+      else this.opts.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
     }
     // Discard any streamed body that was staged before the failure so its socket is released.
     if (ctx.body instanceof Readable) ctx.body.destroy();
@@ -475,16 +478,26 @@ export class GatewayServer {
       let p: void | Promise<void>;
       try {
         p = runPhase(route.postResponse, ctx);
-      } catch {
-        p = undefined; // counted in the hook's stats; the response is already out
+      } catch (err) {
+        // counted in the hook's stats; the response is already out, so the log is all the operator gets
+        this.postResponseFailed(ctx, route, err);
+        p = undefined;
       }
       if (p !== undefined) {
         const finish = (): void => this.finish(ctx, rt, status, m);
-        p.then(finish, finish).catch((err: unknown) => this.pipelineBroke(ctx, err));
+        p.then(finish, (err: unknown) => {
+          this.postResponseFailed(ctx, route, err);
+          finish();
+        }).catch((err: unknown) => this.pipelineBroke(ctx, err));
         return;
       }
     }
     this.finish(ctx, rt, status, m);
+  }
+
+  private postResponseFailed(ctx: RequestContext, route: CompiledRoute, err: unknown): void {
+    const where = err instanceof PluginHookError ? { plugin: err.plugin, hook: err.hook } : {};
+    this.opts.logger.warn({ err, url: ctx.url, route: route.name, ...where }, 'postResponse hook failed');
   }
 
   /** release context → record metrics (after the response, per the seed's order). */
@@ -524,6 +537,7 @@ export class GatewayServer {
     ctx.url = req.url!;
     ctx.upgrade = true;
     ctx.startTime = performance.now();
+    ctx.trustedProxies = rt.trustedProxies;
     socket.on('error', () => socket.destroy());
     let route: CompiledRoute | null = null;
     try {

@@ -1,6 +1,5 @@
 import type { RequestContext } from '../context.js';
 import { PluginHookError } from '../errors.js';
-import type { TrustedProxies } from '../proxy/trust.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
@@ -30,8 +29,6 @@ export class PhaseChain {
   constructor(
     readonly phase: Phase,
     slots: readonly PluginSlot[],
-    /** the runtime's server.trustedProxies, handed to the context so ctx.clientIp resolves as the proxy does */
-    readonly trustedProxies: TrustedProxies | null = null,
   ) {
     for (const slot of slots) {
       const fn = slot.instance[phase];
@@ -60,8 +57,6 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
   const n = fns.length;
   if (from >= n) return;
   const always = chain.phase === 'postResponse';
-  // Every hook of a request sees the same runtime's proxies; one store per phase, no allocation.
-  ctx.trustedProxies = chain.trustedProxies;
   let t0 = performance.now();
   for (let i = from; i < n; i++) {
     if (ctx.halted && !always) return;

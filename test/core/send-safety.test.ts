@@ -64,7 +64,7 @@ function rawUpstream(answer: string): Promise<{ server: Server; port: number }> 
   });
 }
 
-const logLines: Array<{ msg: string; url?: string; err?: { code?: string } }> = [];
+const logLines: Array<{ msg: string; url?: string; plugin?: string; hook?: string; err?: { code?: string } }> = [];
 const logger = pino({ level: 'warn' }, new Writable({
   write(chunk: Buffer, _enc, done) {
     logLines.push(JSON.parse(chunk.toString()));
@@ -176,6 +176,9 @@ describe('send() never throws out of the pipeline', () => {
       expect(r.status).toBe(200);
     }
     expect((await request(`${gw.url}/plain`)).status).toBe(200);
+    // sync and async failures are both logged with the plugin and hook that failed
+    const failed = logLines.filter((l) => l.msg === 'postResponse hook failed' && l.plugin === 'careless' && l.hook === 'postResponse');
+    expect(failed.length).toBe(2);
   });
 
   it('left no promise rejection unhandled', async () => {
