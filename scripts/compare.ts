@@ -1,6 +1,7 @@
 /**
- * npm run compare -- router|pool|metrics|upstream|plugins|workers|baseline [--repetitions N] [--duration S] [--only …]
- * Shorthand: runs the matching scenario and prints its verdict table.
+ * npm run compare -- router|pool|metrics|upstream|plugins|workers|baseline [--repetitions N] [--duration S] [--only …] [--publish]
+ * Shorthand: runs the matching scenario and prints its verdict table. The report goes to the git-ignored
+ * reports/runs/ unless --publish (then reports/<scenario>/, reports/latest/ and reports/index.md).
  */
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario/runner.js';
@@ -26,12 +27,13 @@ async function main(): Promise<void> {
       only: { type: 'string', multiple: true },
       out: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      publish: { type: 'boolean' },
     },
   });
   const scenario = COMPARISONS[positionals[0] ?? ''];
   if (positionals.length !== 1 || scenario === undefined) {
     if (positionals.length === 1) process.stderr.write(`unknown comparison "${positionals[0]}"; available: ${Object.keys(COMPARISONS).join(', ')}\n`);
-    process.stderr.write(`usage: npm run compare -- ${Object.keys(COMPARISONS).join('|')} [--repetitions N] [--duration S] [--only dim=a,b]\n`);
+    process.stderr.write(`usage: npm run compare -- ${Object.keys(COMPARISONS).join('|')} [--repetitions N] [--duration S] [--only dim=a,b] [--publish]\n`);
     process.exit(2);
   }
   const num = (name: string, v: string | undefined) => {
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
     ...(values.only !== undefined ? { only: values.only } : {}),
     ...(values.out !== undefined ? { outDir: values.out } : {}),
     pin: values['no-pin'] !== true,
+    publish: values.publish === true,
     command: `npm run compare -- ${process.argv.slice(2).join(' ')}`,
   });
   process.stdout.write(`\n${verdictTerminalTable(results)}\n\nreport: ${dir}/report.md\n`);

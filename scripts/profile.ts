@@ -1,10 +1,14 @@
 /**
- * npm run profile -- <scenario> --variant router=hybrid [--variant …] --tool doctor|flame|bubbleprof|heapprofiler|0x
+ * npm run profile -- <scenario> [--variant router=hybrid] [--variant …] --tool doctor|flame|bubbleprof|heapprofiler|0x
  *                    [--duration S] [--warmup S] [--out DIR]
  *
  * Runs ONE variant of a scenario in a single gateway process under clinic (NO_INSIGHT=true, --open=false) or 0x,
  * drives it with the scenario's load, then stops it with SIGINT (as Ctrl-C would) so the tool writes its HTML.
- * Output: reports/profiles/<scenario>/<variant>-<tool>-<timestamp>/ with the tool's HTML and a summary.md.
+ * Without --variant it profiles the gateway (the scenario's reference variant when that is a gateway), never the
+ * bare-server baseline.
+ * Output: reports/runs/<timestamp>-profile-<scenario>-<variant>-<tool>/ (git-ignored; 10–40 MB each) with the
+ * tool's HTML and a summary.md. The tool runs with that folder as its working directory, so nothing it writes
+ * (.clinic/, *.0x/, isolate logs) lands anywhere else.
  * Profiler overhead distorts throughput: the numbers in summary.md describe this profiled run only.
  */
 import { spawn } from 'node:child_process';
@@ -15,10 +19,11 @@ import { parseArgs } from 'node:util';
 import { buildGatewayConfig, writeNoopPlugins } from './scenario/gateway-config.js';
 import { Loader, type LoaderJob } from './scenario/loader.js';
 import { loadScenario, UnknownScenarioError } from './scenario/load-scenario.js';
-import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './scenario/paths.js';
+import { distScript, GATEWAY_CLI, ROOT } from './scenario/paths.js';
+import { profileDir } from './scenario/output.js';
+import { profileTarget } from './scenario/profile-target.js';
 import { ProcSampler } from './scenario/proc-sampler.js';
 import { freePort, planCpus, processTree, spawnNode, stopProcess, tail, waitReady } from './scenario/processes.js';
-import { reportDirName } from './scenario/report/write.js';
 import { buildAnswerTable, buildRequests, expandMix } from './scenario/traffic.js';
 import { expandMatrix, filterVariants, parseOnly } from './scenario/variants.js';
 
@@ -56,16 +61,15 @@ async function main(): Promise<void> {
   });
   const tool = values.tool as Tool | undefined;
   if (positionals.length !== 1 || tool === undefined || !TOOLS.includes(tool)) {
-    process.stderr.write(`usage: npm run profile -- <scenario> --variant dim=value [--variant …] --tool ${TOOLS.join('|')} [--duration S] [--warmup S]\n`);
+    process.stderr.write(`usage: npm run profile -- <scenario> [--variant dim=value] [--variant …] --tool ${TOOLS.join('|')} [--duration S] [--warmup S]\n`);
     process.exit(2);
   }
   const loaded = loadScenario(positionals[0]!);
   const scenario = loaded.scenario;
+  const filtered = (values.variant ?? []).length > 0;
   const candidates = filterVariants(await expandMatrix(scenario), parseOnly(values.variant ?? []));
-  const variant = candidates[0]!;
-  if (candidates.length > 1) {
-    process.stderr.write(`--variant matches ${candidates.length} variants (${candidates.map((v) => v.id).join(', ')}); profiling the first, ${variant.id}\n`);
-  }
+  const { variant, note } = profileTarget(candidates, filtered, scenario.baselineVariant);
+  if (note !== null) process.stderr.write(`${note}\n`);
   if ((variant.workers ?? 0) > 0) {
     process.stderr.write(`profilers follow one process: running ${variant.id} with workers=0\n`);
     variant.workers = 0;
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
   if (!existsSync(GATEWAY_CLI)) throw new Error(`not built: ${GATEWAY_CLI} missing (run npm run build)`);
 
   const startedAt = new Date().toISOString();
-  const outDir = join(values.out ?? join(REPORTS_DIR, 'profiles'), scenario.name, `${variant.id.replace(/[=,]/g, '-')}-${tool}-${reportDirName(startedAt)}`);
+  const outDir = profileDir(scenario.name, variant.id, tool, startedAt, values.out);
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'profile-'));
   const plan = planCpus();
@@ -118,7 +122,8 @@ async function main(): Promise<void> {
     const output = tail(20_000);
     // own process group: SIGINT to the group is exactly what Ctrl-C in a terminal does, which is what both tools expect
     const child = spawn(pinned[0], [...pinned[1]], {
-      cwd: ROOT,
+      // the tool's scratch files (.clinic/, *.0x/, V8 logs) land in the ignored run folder, not the checkout
+      cwd: outDir,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_INSIGHT: 'true', NODE_ENV: 'production' },

@@ -1,6 +1,8 @@
 /**
- * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate R] [--only dim=a,b]… [--out DIR] [--no-pin]
- * Runs a scenario from scenarios/<name>.json and writes reports/<name>/<timestamp>/.
+ * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate R] [--only dim=a,b]… [--out DIR] [--no-pin] [--publish] [--eta]
+ * Runs a scenario from scenarios/<name>.json and writes reports/runs/<timestamp>-<name>/ (git-ignored);
+ * --publish writes reports/<name>/<timestamp>/ and refreshes reports/latest/<name>/ and reports/index.md instead.
+ * --eta prints how long the run would take and exits; `--eta-table` (no name) prints the README's table.
  */
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario/runner.js';
@@ -8,8 +10,13 @@ import { ScenarioError } from '../scenarios/schema.js';
 import { verdictTerminalTable } from './scenario/terminal.js';
 import { assertScenarioExists, scenarioPath, UnknownScenarioError } from './scenario/load-scenario.js';
 import { h2ScenarioPath } from './scenario/h2load.js';
+import { etaTableMarkdown, scenarioEta, shippedScenarioEtas } from './scenario/eta-table.js';
+import { estimateSeconds, formatDuration } from './scenario/eta.js';
 
-const USAGE = 'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin]';
+const USAGE =
+  'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin] [--publish] [--eta]\n' +
+  '  reports go to reports/runs/<timestamp>-<name>/ (git-ignored); --publish updates the committed reports/<name>/, reports/latest/ and reports/index.md\n' +
+  '  --eta: print how long the run would take and exit; npm run scenario -- --eta-table: every shipped scenario';
 
 function positiveNumber(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -29,9 +36,16 @@ async function main(): Promise<void> {
       only: { type: 'string', multiple: true },
       out: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      publish: { type: 'boolean' },
+      eta: { type: 'boolean' },
+      'eta-table': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values['eta-table'] === true) {
+    process.stdout.write(`${etaTableMarkdown(await shippedScenarioEtas())}\n`);
+    return;
+  }
   if (values.help === true || positionals.length !== 1) {
     process.stderr.write(`${USAGE}\n`);
     process.exit(values.help === true ? 0 : 2);
@@ -41,6 +55,20 @@ async function main(): Promise<void> {
   const reps = positiveNumber('repetitions', values.repetitions);
   const warmup = values.warmup !== undefined ? Number(values.warmup) : undefined;
   if (warmup !== undefined && !(warmup >= 0)) throw new Error(`--warmup must be >= 0 (got ${values.warmup})`);
+  if (values.eta === true) {
+    const e = await scenarioEta(positionals[0]!);
+    const plan = {
+      ...e.plan,
+      ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
+      ...(warmup !== undefined ? { warmupS: warmup } : {}),
+      ...(values.duration !== undefined ? { durationS: positiveNumber('duration', values.duration)! } : {}),
+    };
+    process.stdout.write(
+      `${positionals[0]}: ${plan.variants} variants × ${plan.repetitions} repetitions × (${plan.warmupS} s warmup + ${plan.durationS ?? '?'} s) ` +
+        `+ start-up ≈ ${formatDuration(estimateSeconds(plan))}${values.only !== undefined ? ' (before --only narrows the variants)' : ''}\n`,
+    );
+    return;
+  }
   const { dir, results } = await runScenario({
     scenario: positionals[0]!,
     ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
@@ -50,10 +78,12 @@ async function main(): Promise<void> {
     ...(values.only !== undefined ? { only: values.only } : {}),
     ...(values.out !== undefined ? { outDir: values.out } : {}),
     pin: values['no-pin'] !== true,
+    publish: values.publish === true,
     command: `npm run scenario -- ${process.argv.slice(2).join(' ')}`,
   });
   process.stdout.write(`\n${verdictTerminalTable(results)}\n`);
   process.stdout.write(`\nreport: ${dir}/report.md\n        ${dir}/report.html\n`);
+  if (values.publish !== true) process.stdout.write('        (git-ignored scratch run; --publish writes the committed reports/ and reports/latest/)\n');
 }
 
 main().catch((err: unknown) => {

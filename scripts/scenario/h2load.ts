@@ -15,16 +15,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Scenario } from '../../scenarios/schema.js';
 import { canonicalJson, scenarioPath } from './load-scenario.js';
-import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT, SCENARIO_DIR } from './paths.js';
+import { distScript, GATEWAY_CLI, ROOT, SCENARIO_DIR } from './paths.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import { readDiagnostics } from './diagnostics.js';
 import type { Environment, Results, RunResult } from './results.js';
-import { validateResults } from './results.js';
+import { statisticsInfo, validateResults } from './results.js';
 import type { RunOptions, ScenarioRun } from './runner.js';
 import { summarize } from './summarize.js';
 import type { VariantSpec } from './variants.js';
-import { reportDirName, updateLatest, writeReport } from './report/write.js';
+import { saveRun } from './output.js';
+import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 
 export type H2Protocol = 'h1' | 'h1-tls' | 'h2-tls';
 
@@ -77,7 +78,7 @@ export function isH2LoadScenario(nameOrPath: string): boolean {
   }
 }
 
-function loadH2Scenario(nameOrPath: string): { scenario: H2Scenario; hash: string } {
+export function loadH2Scenario(nameOrPath: string): { scenario: H2Scenario; hash: string } {
   const text = readFileSync(h2ScenarioPath(nameOrPath), 'utf8');
   const s = JSON.parse(text) as H2Scenario;
   const problems: string[] = [];
@@ -222,6 +223,10 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   const variants: VariantSpec[] = scenario.variants.map((v) => ({ id: v.id, kind: 'gateway', workers: 0 }));
   const runs: RunResult[] = [];
   const verbose = opts.progress !== false;
+  const etaPlan = { variants: variants.length, repetitions, warmupS, durationS };
+  const total = repetitions * variants.length;
+  if (verbose) process.stderr.write(`scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ETA ${formatDuration(estimateSeconds(etaPlan))}\n`);
+  const t0 = performance.now();
   try {
     let order = 0;
     for (let rep = 0; rep < repetitions; rep++) {
@@ -229,7 +234,8 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
       for (const v of scenario.variants) {
         const run = await runVariant(scenario, v, rep, order++, { plan, work, cert, warmupS, durationS });
         runs.push(run);
-        if (verbose) process.stderr.write(`[${order}/${repetitions * scenario.variants.length}] ${v.id} #${rep + 1}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99.toFixed(2)} ms${run.gateway ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}\n`);
+        const left = remainingSeconds(etaPlan, order, total, (performance.now() - t0) / 1000);
+        if (verbose) process.stderr.write(`[${order}/${total}] ${v.id} #${rep + 1}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99.toFixed(2)} ms${run.gateway ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}${order < total ? ` — ETA ${formatDuration(left)}` : ''}\n`);
       }
     }
   } finally {
@@ -248,6 +254,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
     variants,
     runs,
     summary: summarize(ids, runs, scenario.baselineVariant, scenario.seed),
+    statistics: statisticsInfo(scenario.seed),
     caveats: [
       plan.note,
       `load generator: h2load (${spawnSync('h2load', ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]}), one thread; ` +
@@ -259,10 +266,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   };
   const problems = validateResults(results);
   if (problems.length > 0) throw new Error(`results do not match their schema:\n  ${problems.join('\n  ')}`);
-  const root = opts.outDir ?? REPORTS_DIR;
-  const dir = join(root, scenario.name, reportDirName(startedAt));
-  await writeReport(results, dir);
-  if (opts.updateLatest !== false) updateLatest(root, scenario.name, dir);
+  const dir = await saveRun(results, { ...(opts.outDir !== undefined ? { outDir: opts.outDir } : {}), publish: opts.publish === true });
   return { dir, results };
 }
 

@@ -3,7 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Scenario } from '../../scenarios/schema.js';
 import type { Diagnostics } from './diagnostics.js';
 import type { ProcessUsage } from './proc-sampler.js';
-import type { Comparison, Interval } from './stats.js';
+import { BOOTSTRAP_ITERATIONS, CONFIDENCE_LEVEL, MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from './stats.js';
 import type { VariantSpec } from './variants.js';
 import type { AnswerCheck } from './answer-check.js';
 import type { TargetResult } from './targets.js';
@@ -83,6 +83,58 @@ export interface Environment {
   pinning: { taskset: boolean; gatewayCpus: number[]; loaderCpus: number[]; note: string };
 }
 
+/**
+ * What every `{ estimate, lo, hi }` in results.json means, stated in the file itself so a reader of the JSON alone
+ * (no report, no source) can interpret it.
+ */
+export interface StatisticsInfo {
+  /** the per-variant point estimate: the median over repetitions of each run's value */
+  statistic: 'median';
+  over: 'repetitions';
+  interval: {
+    method: 'percentile bootstrap';
+    level: number;
+    resamples: number;
+    seed: number;
+    /** with fewer samples than this, lo = hi = estimate and there is no interval ("n=1, no CI") */
+    minSamples: number;
+  };
+  ratio: {
+    /** comparisons: median(variant) ÷ median(reference); both groups resampled independently */
+    statistic: 'ratio of medians';
+    method: 'percentile bootstrap';
+    level: number;
+  };
+  fields: Record<'estimate' | 'lo' | 'hi', string>;
+  verdict: string;
+}
+
+export function statisticsInfo(seed: number): StatisticsInfo {
+  const pct = `${Math.round(CONFIDENCE_LEVEL * 100)}%`;
+  return {
+    statistic: 'median',
+    over: 'repetitions',
+    interval: { method: 'percentile bootstrap', level: CONFIDENCE_LEVEL, resamples: BOOTSTRAP_ITERATIONS, seed, minSamples: MIN_SAMPLES_FOR_CI },
+    ratio: { statistic: 'ratio of medians', method: 'percentile bootstrap', level: CONFIDENCE_LEVEL },
+    fields: {
+      estimate: 'median over the repetitions of the per-run value (for a ratio: median of the variant ÷ median of the reference)',
+      lo: `lower bound of the ${pct} percentile-bootstrap confidence interval of that median (equal to estimate when runs < ${MIN_SAMPLES_FOR_CI})`,
+      hi: `upper bound of the ${pct} percentile-bootstrap confidence interval of that median (equal to estimate when runs < ${MIN_SAMPLES_FOR_CI})`,
+    },
+    verdict:
+      'faster/slower only when the ratio CI excludes 1 AND the two variants\' own median CIs do not overlap; otherwise "no difference"; ' +
+      `no verdict with fewer than ${MIN_SAMPLES_FOR_CI} repetitions`,
+  };
+}
+
+/** The share of the request cycle whose correct answer is not 2xx (e.g. the mix's deliberate misses → 404). */
+export interface TrafficInfo {
+  /** requests in the replayed cycle */
+  cycle: number;
+  /** expected share of responses per non-2xx status code, e.g. { "404": 0.1 } */
+  expectedStatusShare: Record<string, number>;
+}
+
 export interface Results {
   schemaVersion: 1;
   scenario: { name: string; description: string; hash: string; definition: Scenario; routeCount: number };
@@ -104,6 +156,10 @@ export interface Results {
   calibration?: Calibration;
   /** variants that could not run on this machine (e.g. nginx absent), with why */
   skipped?: Array<{ variant: string; reason: string }>;
+  /** what estimate / lo / hi mean (absent in reports written before it existed) */
+  statistics?: StatisticsInfo;
+  /** non-2xx answers the traffic mix asks for on purpose (absent in older reports) */
+  traffic?: TrafficInfo;
 }
 
 const num = { type: 'number' } as const;
@@ -204,6 +260,23 @@ export const resultsSchema = {
       },
     },
     caveats: { type: 'array', items: { type: 'string' } },
+    statistics: {
+      type: 'object',
+      required: ['statistic', 'interval', 'fields'],
+      properties: {
+        statistic: { const: 'median' },
+        interval: {
+          type: 'object',
+          required: ['method', 'level', 'resamples', 'minSamples'],
+          properties: { method: { type: 'string' }, level: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, resamples: { type: 'integer', minimum: 1 } },
+        },
+      },
+    },
+    traffic: {
+      type: 'object',
+      required: ['cycle', 'expectedStatusShare'],
+      properties: { cycle: { type: 'integer', minimum: 1 }, expectedStatusShare: { type: 'object', additionalProperties: { type: 'number', minimum: 0, maximum: 1 } } },
+    },
   },
 } as const;
 

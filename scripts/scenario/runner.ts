@@ -9,14 +9,17 @@ import { readDiagnostics } from './diagnostics.js';
 import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
 import { Loader, type LoaderJob } from './loader.js';
 import { loadScenario, type LoadedScenario } from './load-scenario.js';
-import { distScript, GATEWAY_CLI, REPORTS_DIR, ROOT } from './paths.js';
+import { distScript, GATEWAY_CLI, ROOT } from './paths.js';
 import { gatewayCliFor } from './builds.js';
 import { openLoopBinary } from './open-loop-c.js';
 import { wrkCanRun } from './wrk.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
-import { validateResults } from './results.js';
+import { statisticsInfo, validateResults } from './results.js';
+import { SATURATED_PCT, trafficInfo } from './interpret.js';
+import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
+import { saveRun } from './output.js';
 import { summarize } from './summarize.js';
 import { buildAnswerTable, buildRequests, expandMix, type Answer, type LoadRequest } from './traffic.js';
 import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
@@ -24,11 +27,10 @@ import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spa
 import { stubBody } from './stub-body.js';
 import { evaluateTargets } from './targets.js';
 import { expandMatrix, filterVariants, parseOnly, schedule, type VariantSpec } from './variants.js';
-import { reportDirName, updateLatest, writeReport } from './report/write.js';
 import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
 
 /** A loader process above this share of one core is the bottleneck: the run measures autocannon, not the gateway. */
-export const LOADER_BOUND_PCT = 90;
+export const LOADER_BOUND_PCT = SATURATED_PCT;
 const READY_TIMEOUT_MS = 20_000;
 
 export interface RunOptions {
@@ -39,10 +41,13 @@ export interface RunOptions {
   warmupS?: number;
   /** `--only` arguments, e.g. ["router=radix,hybrid"] */
   only?: string[];
-  /** reports root; the report goes to <out>/<scenario>/<timestamp>/ (default reports/) */
+  /**
+   * reports root. Default: the git-ignored reports/runs/, the report in <out>/<timestamp>-<scenario>/.
+   * With publish: reports/, the report in <out>/<scenario>/<timestamp>/ (scripts/scenario/output.ts).
+   */
   outDir?: string;
-  /** copy the report to <out>/latest/<scenario>/ and refresh <out>/index.md (default true) */
-  updateLatest?: boolean;
+  /** the committed reference layout: also copy to <out>/latest/<scenario>/ and refresh <out>/index.md (default false) */
+  publish?: boolean;
   pin?: boolean;
   /** progress bar on a TTY, one line per run otherwise; false = silent */
   progress?: boolean;
@@ -127,41 +132,48 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
   return out;
 }
 
+/** Progress on stderr: a bar on a TTY, one line per finished run otherwise; both carry an ETA updated per run. */
 class Progress {
   private bar: cliProgress.SingleBar | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private doneS = 0;
+  private done = 0;
+  private t0 = 0;
   private currentStart = 0;
-  private currentPlanS = 0;
 
-  constructor(private readonly totalS: number, private readonly mode: 'bar' | 'lines' | 'off') {}
+  constructor(private readonly plan: EtaPlan, private readonly total: number, private readonly mode: 'bar' | 'lines' | 'off') {}
+
+  private eta(): string {
+    const elapsed = this.done > 0 ? (performance.now() - this.t0) / 1000 : 0;
+    return formatDuration(remainingSeconds(this.plan, this.done, this.total, elapsed));
+  }
 
   start(): void {
+    this.t0 = performance.now();
     if (this.mode !== 'bar') return;
     this.bar = new cliProgress.SingleBar(
-      { format: ' {bar} {percentage}% | ETA {eta_formatted} | {label}', etaBuffer: 50, hideCursor: true, stream: process.stderr },
+      { format: ' {bar} {value}/{total} runs | ETA {myEta} | {label}', hideCursor: true, stream: process.stderr },
       cliProgress.Presets.shades_classic,
     );
-    this.bar.start(Math.round(this.totalS), 0, { label: 'starting' });
-    this.timer = setInterval(() => this.tick(), 500);
+    this.bar.start(this.total, 0, { label: 'starting', myEta: this.eta() });
+    this.timer = setInterval(() => this.tick(), 1000);
   }
 
   private tick(): void {
-    const inRun = Math.min((performance.now() - this.currentStart) / 1000, this.currentPlanS);
-    this.bar?.update(Math.round(this.doneS + inRun));
+    // between updates the ETA counts down through the current run
+    const inRun = (performance.now() - this.currentStart) / 1000;
+    const left = Math.max(0, remainingSeconds(this.plan, this.done, this.total, this.done > 0 ? (performance.now() - this.t0) / 1000 - inRun : 0) - inRun);
+    this.bar?.update({ myEta: formatDuration(left) });
   }
 
-  begin(label: string, planS: number): void {
+  begin(label: string): void {
     this.currentStart = performance.now();
-    this.currentPlanS = planS;
     this.bar?.update({ label });
   }
 
-  end(line: string, planS: number): void {
-    this.doneS += planS;
-    this.currentPlanS = 0;
-    this.bar?.update(Math.round(this.doneS));
-    if (this.mode === 'lines') process.stderr.write(`${line}\n`);
+  end(line: string): void {
+    this.done++;
+    this.bar?.update(this.done, { myEta: this.eta() });
+    if (this.mode === 'lines') process.stderr.write(`${line}${this.done < this.total ? ` — ETA ${this.eta()}` : ''}\n`);
   }
 
   stop(): void {
@@ -404,14 +416,15 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   const checks = new Map<string, AnswerCheck>();
   let rate = opts.rate ?? scenario.load.rate;
   let calibration: Calibration | undefined = opts.rate !== undefined ? { source: 'option', rate: opts.rate } : undefined;
-  const plannedRunS = warmupS + (durationS ?? 5) + 1;
   const sched = schedule(variants, repetitions);
+  const etaPlan: EtaPlan = { variants: variants.length, repetitions, warmupS, durationS, calibration: rate === undefined && scenario.load.rateOfMax !== undefined };
   const mode = opts.progress === false ? 'off' : process.stderr.isTTY ? 'bar' : 'lines';
-  const progress = new Progress(sched.length * plannedRunS, mode);
+  const progress = new Progress(etaPlan, sched.length, mode);
   if (mode !== 'off') {
     process.stderr.write(
       `scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ` +
-        `${durationS !== undefined ? `${durationS} s` : `${amount} requests`} + ${warmupS} s warmup each (${plan.note})\n`,
+        `${durationS !== undefined ? `${durationS} s` : `${amount} requests`} + ${warmupS} s warmup each (${plan.note})\n` +
+        `ETA ${formatDuration(estimateSeconds(etaPlan))} (updated as runs finish)\n`,
     );
   }
 
@@ -446,14 +459,13 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     progress.start();
     for (const [order, item] of sched.entries()) {
       const label = `${item.variant.id} #${item.repetition + 1}`;
-      progress.begin(label, plannedRunS);
+      progress.begin(label);
       const run = await runOne(ctx, item.variant, item.repetition, order);
       runs.push(run);
       const warn = run.warnings.length > 0 ? ` (${run.warnings.join('; ')})` : '';
       progress.end(
         `[${order + 1}/${sched.length}] ${label}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99} ms` +
           `${run.gateway !== null ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}${warn}`,
-        plannedRunS,
       );
     }
   } finally {
@@ -484,6 +496,8 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     runs,
     summary: summarize(ids, runs, reference !== undefined && ids.includes(reference) ? reference : null, scenario.seed),
     caveats: caveatsFor(env, plan, variants, scenario, rate, skipped),
+    statistics: statisticsInfo(scenario.seed),
+    traffic: trafficInfo(requests, answers),
     ...(scenario.targets !== undefined ? { targets: evaluateTargets(scenario.targets, runs, scenario.seed, skipped) } : {}),
     ...(checks.size > 0 ? { answerChecks: [...checks.values()] } : {}),
     ...(calibration !== undefined ? { calibration } : {}),
@@ -492,9 +506,6 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   const problems = validateResults(results);
   if (problems.length > 0) throw new Error(`results do not match their schema:\n  ${problems.join('\n  ')}`);
 
-  const root = opts.outDir ?? REPORTS_DIR;
-  const dir = join(root, scenario.name, reportDirName(startedAt));
-  await writeReport(results, dir);
-  if (opts.updateLatest !== false) updateLatest(root, scenario.name, dir);
+  const dir = await saveRun(results, { ...(opts.outDir !== undefined ? { outDir: opts.outDir } : {}), publish: opts.publish === true });
   return { dir, results };
 }

@@ -47,6 +47,13 @@ export interface BootstrapOptions {
   level?: number;
 }
 
+/** Resamples per interval unless a caller asks otherwise (results.json's `statistics` block states it). */
+export const BOOTSTRAP_ITERATIONS = 4000;
+/** Confidence level of every interval in a report. */
+export const CONFIDENCE_LEVEL = 0.95;
+/** Below this many samples an interval is not computed: estimate only, printed as "n=1, no CI". */
+export const MIN_SAMPLES_FOR_CI = 2;
+
 function resampleMedian(values: readonly number[], rng: () => number, scratch: number[]): number {
   const n = values.length;
   for (let i = 0; i < n; i++) scratch[i] = values[(rng() * n) | 0]!;
@@ -55,8 +62,8 @@ function resampleMedian(values: readonly number[], rng: () => number, scratch: n
 
 /** Percentile-bootstrap CI of the median. */
 export function bootstrapMedianCI(values: readonly number[], opts: BootstrapOptions = {}): Interval {
-  const iterations = opts.iterations ?? 4000;
-  const level = opts.level ?? 0.95;
+  const iterations = opts.iterations ?? BOOTSTRAP_ITERATIONS;
+  const level = opts.level ?? CONFIDENCE_LEVEL;
   const estimate = median(values);
   if (values.length < 2) return { estimate, lo: estimate, hi: estimate };
   const rng = createRng(opts.seed ?? 1);
@@ -73,8 +80,8 @@ export function bootstrapMedianCI(values: readonly number[], opts: BootstrapOpti
  * b's medians must be positive (throughputs and latencies are).
  */
 export function bootstrapRatioCI(a: readonly number[], b: readonly number[], opts: BootstrapOptions = {}): Interval {
-  const iterations = opts.iterations ?? 4000;
-  const level = opts.level ?? 0.95;
+  const iterations = opts.iterations ?? BOOTSTRAP_ITERATIONS;
+  const level = opts.level ?? CONFIDENCE_LEVEL;
   const estimate = median(a) / median(b);
   if (a.length < 2 && b.length < 2) return { estimate, lo: estimate, hi: estimate };
   const rng = createRng(opts.seed ?? 1);

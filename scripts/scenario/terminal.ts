@@ -1,5 +1,7 @@
 import type { Results } from './results.js';
 import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
+import { statisticsText } from './report/markdown.js';
+import { non2xxText, readingLines } from './interpret.js';
 
 function plain(s: string): string {
   return s.replace(/`/g, '').replace(/\*\*/g, '');
@@ -24,5 +26,18 @@ export function verdictTerminalTable(r: Results): string {
   };
   const t = targetsTable(r);
   const main = v !== null ? `${textTable(v)}\n\n${textTable(compact)}` : textTable(compact);
-  return t !== null ? `${main}\n\n${textTable(t)}` : main;
+  const parts = [main];
+  if (t !== null) parts.push(textTable(t));
+  parts.push(readingText(r));
+  return parts.join('\n\n');
+}
+
+/** Statistics used, then per variant: what bounded the run, and the non-2xx split into intended and not. */
+export function readingText(r: Results): string {
+  const lines = ['Reading the numbers', `statistics: ${statisticsText(r)}`];
+  for (const l of readingLines(r)) {
+    lines.push(`${l.variant}: ${l.saturation.text}`);
+    if (l.non2xx.total > 0 || l.non2xx.expected.length > 0) lines.push(`${' '.repeat(l.variant.length)}  ${plain(non2xxText(l.non2xx))}`);
+  }
+  return lines.join('\n');
 }

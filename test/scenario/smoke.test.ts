@@ -35,7 +35,8 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'scenario-test-'));
-    run = await runScenario({ scenario: 'smoke', durationS: 1, warmupS: 0.5, repetitions: 2, outDir: out, progress: false });
+    // publish: the committed layout (<out>/smoke/<timestamp>/, latest/, index.md), here under a temp root
+    run = await runScenario({ scenario: 'smoke', durationS: 1, warmupS: 0.5, repetitions: 2, outDir: out, publish: true, progress: false });
   }, 120_000);
 
   afterAll(() => {
@@ -100,7 +101,7 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
     expect(html).toContain('router=hybrid');
   });
 
-  it('points reports/latest/<scenario> and the index at the newest report', () => {
+  it('--publish points reports/latest/<scenario> and the index at the newest report', () => {
     expect(readFileSync(join(out, 'latest', 'smoke', 'report.md'), 'utf8')).toBe(readFileSync(join(run.dir, 'report.md'), 'utf8'));
     const index = readFileSync(join(out, 'index.md'), 'utf8');
     expect(index).toContain(`smoke/${run.dir.split('/').pop()}/report.md`);

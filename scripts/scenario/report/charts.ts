@@ -25,7 +25,8 @@ const errorBars: Plugin = {
       ctx.lineWidth = 2;
       meta.data.forEach((el, i) => {
         const iv = intervals[i];
-        if (iv === undefined) return;
+        // a zero-width "interval" (a single repetition) is no interval: draw nothing rather than a flat whisker
+        if (iv === undefined || !(iv.hi > iv.lo)) return;
         const a = valueScale.getPixelForValue(iv.lo);
         const b = valueScale.getPixelForValue(iv.hi);
         const cap = 8;
@@ -86,8 +87,70 @@ function title(text: string) {
   return { display: true, text, font: { size: 16 } };
 }
 
+/** Up to this many variants the latency chart is one line per variant; above, one row per variant (dot plot). */
+export const MAX_LATENCY_LINES = 4;
+/** Above this many variants bar charts run horizontally so the variant names never overlap. */
+const MAX_VERTICAL_BARS = 5;
+
+/**
+ * Ticks of a log axis: 1-2-5 × 10^k over up to 4 decades, powers of 10 only over more, so labels never crowd.
+ * Chart.js's default puts a labelled tick at every integer mantissa (1, 2, 3 … 9), which overlap.
+ */
+export function logTicks(min: number, max: number): number[] {
+  if (!(min > 0) || !(max >= min)) return [];
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const mantissas = hi - lo > 4 ? [1] : [1, 2, 5];
+  const out: number[] = [];
+  for (let e = lo; e <= hi; e++) {
+    for (const m of mantissas) {
+      const v = Number((m * 10 ** e).toPrecision(12));
+      if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+    }
+  }
+  return out;
+}
+
+/** 0.05, 0.5, 2, 20, 500, 2k, 10k */
+export function formatTick(v: number): string {
+  if (v >= 1000) return `${Number((v / 1000).toPrecision(3))}k`;
+  return String(Number(v.toPrecision(3)));
+}
+
+/** A Chart.js logarithmic axis with min/max snapped to the 1-2-5 grid around the data and only those ticks. */
+function logAxis(values: number[], label: string) {
+  const finite = values.filter((v) => Number.isFinite(v) && v > 0);
+  const lo = finite.length > 0 ? Math.min(...finite) : 0.1;
+  const hi = finite.length > 0 ? Math.max(...finite) : 1;
+  // snap to the 1-2-5 grid just outside the data (the tick labels may then thin to powers of 10)
+  const snap = (x: number, up: boolean) => {
+    const e = Math.floor(Math.log10(x));
+    const grid = [1, 2, 5, 10].map((m) => Number((m * 10 ** e).toPrecision(12)));
+    return up ? (grid.find((t) => t >= x * (1 - 1e-9)) ?? x) : ([...grid].reverse().find((t) => t <= x * (1 + 1e-9)) ?? x);
+  };
+  const min = snap(lo, false);
+  const max = snap(hi, true);
+  return {
+    type: 'logarithmic',
+    min,
+    max,
+    title: { display: true, text: label },
+    afterBuildTicks(scale: { ticks: Array<{ value: number }> }) {
+      scale.ticks = logTicks(min, max).map((value) => ({ value }));
+    },
+    ticks: { autoSkip: false, callback: (v: number | string) => formatTick(Number(v)) },
+  };
+}
+
+function ciLabel(r: Results): string {
+  const n = Math.min(...r.summary.variants.map((v) => v.runs));
+  return n < 2 ? `, n=${n}, no CI` : ', 95% CI';
+}
+
 export async function throughputChart(r: Results): Promise<Buffer> {
   const vs = r.summary.variants;
+  const horizontal = vs.length > MAX_VERTICAL_BARS;
+  const ci = ciLabel(r);
   const config = {
     type: 'bar',
     data: {
@@ -102,22 +165,63 @@ export async function throughputChart(r: Results): Promise<Buffer> {
       ],
     },
     options: {
-      plugins: { title: title(`${r.scenario.name}: throughput (median, 95% CI)`), legend: { display: false } },
-      scales: { y: { beginAtZero: true, title: { display: true, text: 'requests / s' } } },
+      ...(horizontal ? { indexAxis: 'y' } : {}),
+      plugins: { title: title(`${r.scenario.name}: throughput (median${ci})`), legend: { display: false } },
+      // room for the whiskers: the axis ends past the highest CI bound, not the highest bar
+      scales: { [horizontal ? 'x' : 'y']: { beginAtZero: true, suggestedMax: Math.max(0, ...vs.map((v) => v.rps.hi)) * 1.03, title: { display: true, text: 'requests / s' } } },
     },
   } as unknown as ChartConfiguration;
-  return render(config, 500);
+  return render(config, horizontal ? Math.max(300, 90 + vs.length * 40) : 500);
 }
 
+const PERCENTILES = ['p50', 'p90', 'p99', 'p99.9', 'max'] as const;
+const POINT_STYLES = ['circle', 'rect', 'triangle', 'rectRot', 'crossRot'] as const;
+
+function latencyValues(v: Results['summary']['variants'][number]): number[] {
+  return [v.p50Ms.estimate, v.p90Ms, v.p99Ms.estimate, v.p999Ms, v.maxMs].map((x) => Math.max(x, 0.01));
+}
+
+/**
+ * Latency percentiles. Up to MAX_LATENCY_LINES variants: one line per variant across p50 … max. More: one row per
+ * variant with its five percentiles as marked points on a shared log axis (9 crossing lines are unreadable).
+ */
 export async function latencyChart(r: Results): Promise<Buffer> {
-  const labels = ['p50', 'p90', 'p99', 'p99.9', 'max'];
+  const vs = r.summary.variants;
+  const all = vs.flatMap(latencyValues);
+  if (vs.length > MAX_LATENCY_LINES) {
+    const config = {
+      type: 'line',
+      data: {
+        labels: vs.map((v) => v.variant),
+        datasets: PERCENTILES.map((p, i) => ({
+          label: p,
+          data: vs.map((v) => latencyValues(v)[i]),
+          showLine: false,
+          pointStyle: POINT_STYLES[i],
+          pointRadius: 7,
+          pointBorderWidth: 2,
+          borderColor: PALETTE[i],
+          backgroundColor: PALETTE[i],
+        })),
+      },
+      options: {
+        indexAxis: 'y',
+        plugins: {
+          title: title(`${r.scenario.name}: latency percentiles per variant (medians over repetitions, log scale)`),
+          legend: { labels: { usePointStyle: true } },
+        },
+        scales: { x: logAxis(all, 'latency ms (log)'), y: { offset: true, grid: { display: true } } },
+      },
+    } as unknown as ChartConfiguration;
+    return render(config, Math.max(320, 110 + vs.length * 42));
+  }
   const config = {
     type: 'line',
     data: {
-      labels,
-      datasets: r.summary.variants.map((v, i) => ({
+      labels: [...PERCENTILES],
+      datasets: vs.map((v, i) => ({
         label: v.variant,
-        data: [v.p50Ms.estimate, v.p90Ms, v.p99Ms.estimate, v.p999Ms, v.maxMs].map((x) => Math.max(x, 0.01)),
+        data: latencyValues(v),
         borderColor: PALETTE[i % PALETTE.length],
         backgroundColor: PALETTE[i % PALETTE.length],
         fill: false,
@@ -126,7 +230,7 @@ export async function latencyChart(r: Results): Promise<Buffer> {
     },
     options: {
       plugins: { title: title(`${r.scenario.name}: latency percentiles (medians over repetitions)`) },
-      scales: { y: { type: 'logarithmic', title: { display: true, text: 'latency ms (log)' } }, x: { title: { display: true, text: 'percentile' } } },
+      scales: { y: logAxis(all, 'latency ms (log)'), x: { title: { display: true, text: 'percentile' } } },
     },
   } as unknown as ChartConfiguration;
   return render(config, 500);
@@ -136,6 +240,7 @@ export async function ratioChart(r: Results): Promise<Buffer | null> {
   const cs = r.summary.comparisons;
   if (cs.length === 0) return null;
   const hi = Math.max(1.1, ...cs.map((c) => c.throughput.ratio.hi)) * 1.05;
+  const ref = r.summary.baselineVariant ?? 'reference';
   const config = {
     type: 'bar',
     data: {
@@ -151,6 +256,7 @@ export async function ratioChart(r: Results): Promise<Buffer | null> {
     },
     options: {
       indexAxis: 'y',
+      layout: { padding: { top: 18 } },
       plugins: {
         title: title(`${r.scenario.name}: throughput ÷ ${r.summary.baselineVariant} (green faster, red slower, grey no difference)`),
         legend: { display: false },
@@ -170,6 +276,13 @@ export async function ratioChart(r: Results): Promise<Buffer | null> {
           ctx.moveTo(x, chart.chartArea.top);
           ctx.lineTo(x, chart.chartArea.bottom);
           ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillStyle = '#000';
+          ctx.font = 'bold 13px sans-serif';
+          ctx.textAlign = 'left';
+          ctx.textAlign = 'center';
+          ctx.textBaseline = 'bottom';
+          ctx.fillText(`1.0 = ${ref}`, x, chart.chartArea.top - 3);
           ctx.restore();
         },
       },

@@ -1,6 +1,6 @@
 import type { Results } from '../results.js';
-import { CHARTS } from './markdown.js';
-import { detailTable, environmentTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
+import { CHARTS, statisticsText } from './markdown.js';
+import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -45,12 +45,14 @@ img { max-width: 100%; border: 1px solid #ddd; }
 <body>
 <h1>Scenario <code>${esc(r.scenario.name)}</code></h1>
 <p>${esc(r.scenario.description)}</p>
+<p>Statistics: ${esc(statisticsText(r))}.</p>
 <h2>Caveats</h2>
 <ul>
 ${r.caveats.map((c) => `<li>${esc(c)}</li>`).join('\n')}
 </ul>
 ${targetsTable(r) !== null ? table(targetsTable(r)!) : ''}
 ${verdicts !== null ? table(verdicts) : '<h2>Verdicts</h2><p>No reference variant in this run.</p>'}
+${table(readingTable(r))}
 ${table(detailTable(r))}
 <h2>Charts</h2>
 ${chartHtml}

@@ -1,5 +1,5 @@
 import type { Results } from '../results.js';
-import { detailTable, environmentTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
+import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
 /** Chart files a report directory holds; the Markdown links them, the HTML embeds them. */
 export const CHARTS = {
@@ -32,6 +32,17 @@ function rateText(r: Results): string {
   return rate !== undefined ? `, fixed rate ${rate} req/s` : ', as fast as possible';
 }
 
+/** One line naming what the intervals are (from results.json's `statistics`, or the defaults older reports used). */
+export function statisticsText(r: Results): string {
+  const st = r.statistics;
+  const level = Math.round((st?.interval.level ?? 0.95) * 100);
+  const resamples = st?.interval.resamples ?? 4000;
+  if (r.options.repetitions < (st?.interval.minSamples ?? 2)) {
+    return `median over repetitions; n=${r.options.repetitions}, no CI (intervals need at least ${st?.interval.minSamples ?? 2} repetitions), no verdicts`;
+  }
+  return `median over repetitions, [lo – hi] = ${level}% percentile-bootstrap CI of the median (${resamples.toLocaleString('en-US')} resamples); ratios are median ÷ median with their own bootstrap CI`;
+}
+
 /** report.md: a pure function of results.json, so `npm run report` reproduces it byte for byte. */
 export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): string {
   const s = r.scenario;
@@ -46,6 +57,7 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     `- mode: **${d.mode}**, ${s.routeCount} routes${d.routeTable !== undefined ? ` (route table \`${d.routeTable}\`)` : ''}`,
     `- load: ${load.connections} connections, pipelining ${load.pipelining}${rateText(r)}`,
     `- per run: ${r.options.warmupS} s warmup (discarded) + ${measure} measured; ${r.options.repetitions} repetitions per variant, interleaved`,
+    `- statistics: ${statisticsText(r)}`,
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
     ...(r.answerChecks !== undefined
@@ -68,6 +80,7 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
   const verdicts = verdictTable(r);
   if (verdicts !== null) lines.push(markdownTable(verdicts));
   else lines.push('## Verdicts', '', 'No reference variant in this run: no ratios, no verdicts.', '');
+  lines.push(markdownTable(readingTable(r)));
   lines.push(markdownTable(detailTable(r)));
   lines.push('## Charts', '');
   for (const c of charts) lines.push(`### ${CHARTS[c].title}`, '', `![${c}](${CHARTS[c].file})`, '');

@@ -1,5 +1,6 @@
 import type { Results } from '../results.js';
-import type { Comparison, Interval } from '../stats.js';
+import { MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from '../stats.js';
+import { non2xxText, readingLines, SATURATED_PCT } from '../interpret.js';
 
 /** A table both renderers (Markdown and HTML) print: every number formatted here, once, deterministically. */
 export interface Table {
@@ -16,15 +17,25 @@ export function fmt(n: number | null | undefined, digits = 0): string {
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-export function fmtInterval(i: Interval, digits = 0): string {
+/** "n=1, no CI" instead of a zero-width interval when there are too few repetitions for one. */
+export function noCi(n: number): string {
+  return `n=${n}, no CI`;
+}
+
+/** `n`: the samples behind the interval; below MIN_SAMPLES_FOR_CI the interval is not one and is not printed. */
+export function fmtInterval(i: Interval, digits = 0, n = MIN_SAMPLES_FOR_CI): string {
+  if (n < MIN_SAMPLES_FOR_CI) return `${fmt(i.estimate, digits)} (${noCi(n)})`;
   return `${fmt(i.estimate, digits)} [${fmt(i.lo, digits)} – ${fmt(i.hi, digits)}]`;
 }
 
-export function fmtRatio(c: Comparison): string {
+/** `n`: the smaller side's repetitions. */
+export function fmtRatio(c: Comparison, n = MIN_SAMPLES_FOR_CI): string {
+  if (n < MIN_SAMPLES_FOR_CI) return `${c.ratio.estimate.toFixed(3)} (${noCi(n)})`;
   return `${c.ratio.estimate.toFixed(3)} [${c.ratio.lo.toFixed(3)} – ${c.ratio.hi.toFixed(3)}]`;
 }
 
-function verdictText(c: Comparison): string {
+function verdictText(c: Comparison, n: number): string {
+  if (n < MIN_SAMPLES_FOR_CI) return `no verdict (${noCi(n)})`;
   return c.verdict === 'no difference' ? 'no difference (within noise)' : `**${c.verdict}**`;
 }
 
@@ -34,16 +45,17 @@ export function verdictTable(r: Results): Table | null {
   if (ref === null || r.summary.comparisons.length === 0) return null;
   const refSummary = r.summary.variants.find((v) => v.variant === ref)!;
   const rows: string[][] = [
-    [`\`${ref}\` (reference)`, fmtInterval(refSummary.rps), '1', '–', fmtInterval(refSummary.p99Ms, 2), '–'],
+    [`\`${ref}\` (reference)`, fmtInterval(refSummary.rps, 0, refSummary.runs), '1', '–', fmtInterval(refSummary.p99Ms, 2, refSummary.runs), '–'],
   ];
   for (const c of r.summary.comparisons) {
     const s = r.summary.variants.find((v) => v.variant === c.variant)!;
-    rows.push([`\`${c.variant}\``, fmtInterval(s.rps), fmtRatio(c.throughput), verdictText(c.throughput), fmtInterval(s.p99Ms, 2), verdictText(c.p99)]);
+    const n = Math.min(s.runs, refSummary.runs);
+    rows.push([`\`${c.variant}\``, fmtInterval(s.rps, 0, s.runs), fmtRatio(c.throughput, n), verdictText(c.throughput, n), fmtInterval(s.p99Ms, 2, s.runs), verdictText(c.p99, n)]);
   }
   return {
     title: `Verdicts against \`${ref}\``,
     note:
-      'Medians over repetitions with 95% bootstrap confidence intervals. A variant is called faster/slower only when the ' +
+      'Medians over repetitions with 95% percentile-bootstrap confidence intervals (none with a single repetition). A variant is called faster/slower only when the ' +
       'ratio CI excludes 1 AND the two variants\' own CIs do not overlap; otherwise "no difference (within noise)". ' +
       'For p99 latency, "faster" means lower latency.',
     headers: ['variant', 'req/s median [95% CI]', 'throughput ratio [95% CI]', 'throughput', 'p99 ms [95% CI]', 'p99 latency'],
@@ -144,10 +156,28 @@ export function targetsTable(r: Results): Table | null {
     rows: r.targets.map((t) => [
       `\`${t.variant}\` ÷ \`${t.reference}\`${t.source !== undefined ? ` (${t.source})` : ''}`,
       metricName[t.metric],
-      t.ratio === null ? '–' : `${t.ratio.estimate.toFixed(3)} [${t.ratio.lo.toFixed(3)} – ${t.ratio.hi.toFixed(3)}]`,
+      t.ratio === null
+        ? '–'
+        : t.confidence === null
+          ? `${t.ratio.estimate.toFixed(3)} (${noCi(Math.min(...[t.variant, t.reference].map((v) => r.runs.filter((x) => x.variant === v).length)))})`
+          : `${t.ratio.estimate.toFixed(3)} [${t.ratio.lo.toFixed(3)} – ${t.ratio.hi.toFixed(3)}]`,
       t.min !== undefined ? `≥ ${t.min}` : `≤ ${t.max}`,
       t.status === 'not run' ? 'not run' : `**${t.status}**`,
       t.note,
     ]),
+  };
+}
+
+/** Per variant: what bounded the run, and which non-2xx the traffic mix asked for. */
+export function readingTable(r: Results): Table {
+  return {
+    title: 'Reading the numbers',
+    note:
+      `A side is saturated above ${SATURATED_PCT}% of its CPU (the gateway: of the cores its process tree can use; the loader: of its one core). ` +
+      'When neither is, req/s is what the load generator asked for and latency is the comparison; when the gateway is, req/s is its capacity. ' +
+      'Expected non-2xx are the answers the traffic mix asks for on purpose (requests for paths no route serves get 404).',
+    headers: ['variant', 'saturation', 'non-2xx'],
+    align: ['left', 'left', 'left'],
+    rows: readingLines(r).map((l) => [`\`${l.variant}\``, l.saturation.text, non2xxText(l.non2xx)]),
   };
 }

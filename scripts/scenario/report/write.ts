@@ -57,7 +57,7 @@ export function writeIndex(root: string): void {
   const lines = ['# Reports', '', 'Newest first per scenario. `latest/<scenario>/` is a copy of the newest one.', ''];
   const scenarios = existsSync(root)
     ? readdirSync(root, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && d.name !== 'latest' && d.name !== 'profiles' && d.name !== 'micro')
+        .filter((d) => d.isDirectory() && d.name !== 'latest' && d.name !== 'profiles' && d.name !== 'micro' && d.name !== 'runs')
         .map((d) => d.name)
         .sort()
     : [];

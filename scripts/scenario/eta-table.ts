@@ -1,0 +1,53 @@
+/**
+ * The README's "how long each scenario takes" table, computed from each shipped scenario's own settings with the
+ * runner's ETA function (eta.ts). `npm run scenario -- --eta-table` prints it; test/scenario/eta.test.ts checks
+ * that the README quotes exactly this.
+ */
+import { estimateSeconds, formatDuration, type EtaPlan } from './eta.js';
+import { isH2LoadScenario, loadH2Scenario } from './h2load.js';
+import { loadScenario, scenarioNames } from './load-scenario.js';
+import { expandMatrix } from './variants.js';
+
+export interface ScenarioEta {
+  name: string;
+  plan: EtaPlan;
+  seconds: number;
+}
+
+/** The ETA of one scenario at its own settings (every variant, as if every peer were installed). */
+export async function scenarioEta(name: string): Promise<ScenarioEta> {
+  if (isH2LoadScenario(name)) {
+    const s = loadH2Scenario(name).scenario;
+    const plan: EtaPlan = { variants: s.variants.length, repetitions: s.repetitions, warmupS: s.warmupS, durationS: s.load.durationS };
+    return { name, plan, seconds: estimateSeconds(plan) };
+  }
+  const s = loadScenario(name).scenario;
+  const variants = await expandMatrix(s);
+  const plan: EtaPlan = {
+    variants: variants.length,
+    repetitions: s.repetitions,
+    warmupS: s.warmupS,
+    durationS: s.load.amount !== undefined ? undefined : s.load.durationS,
+    calibration: s.load.rate === undefined && s.load.rateOfMax !== undefined,
+  };
+  return { name, plan, seconds: estimateSeconds(plan) };
+}
+
+export async function shippedScenarioEtas(): Promise<ScenarioEta[]> {
+  return Promise.all(scenarioNames().map((n) => scenarioEta(n)));
+}
+
+/** Markdown rows: | scenario | variants × repetitions | per run | about | */
+export function etaTableMarkdown(etas: ScenarioEta[]): string {
+  const rows = [
+    '| scenario | variants × repetitions | per run (warmup + measured) | takes about |',
+    '| --- | ---: | ---: | ---: |',
+    ...etas.map((e) => {
+      const p = e.plan;
+      const run = `${p.warmupS} + ${p.durationS ?? 'n'} s`;
+      const runs = `${p.variants} × ${p.repetitions}${p.calibration === true ? ' + 1 calibration' : ''}`;
+      return `| \`${e.name}\` | ${runs} | ${run} | ${formatDuration(e.seconds)} |`;
+    }),
+  ];
+  return rows.join('\n');
+}

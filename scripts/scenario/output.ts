@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import type { Results } from './results.js';
+import { REPORTS_DIR } from './paths.js';
+import { reportDirName, updateLatest, writeReport } from './report/write.js';
+
+/**
+ * Where runs land. By default a run is a scratch result: it goes to reports/runs/ (git-ignored), so running a
+ * scenario, compare or profile never changes `git status`. `--publish` writes the committed reference layout
+ * instead: reports/<scenario>/<timestamp>/, a copy in reports/latest/<scenario>/ and a refreshed reports/index.md.
+ */
+export const RUNS_DIR = join(REPORTS_DIR, 'runs');
+
+export interface OutputOptions {
+  /** root directory instead of reports/runs (default) or reports/ (with publish) */
+  outDir?: string;
+  /** write the committed reference layout: <root>/<scenario>/<timestamp>/ plus latest/ and index.md */
+  publish?: boolean;
+}
+
+/** The directory one scenario run's report goes to. */
+export function runDir(scenario: string, startedAt: string, opts: OutputOptions): string {
+  const stamp = reportDirName(startedAt);
+  if (opts.publish === true) return join(opts.outDir ?? REPORTS_DIR, scenario, stamp);
+  return join(opts.outDir ?? RUNS_DIR, `${stamp}-${scenario}`);
+}
+
+/** The directory one profile goes to (profiles are never published: 10–40 MB of tool output each). */
+export function profileDir(scenario: string, variantId: string, tool: string, startedAt: string, outDir?: string): string {
+  return join(outDir ?? RUNS_DIR, `${reportDirName(startedAt)}-profile-${scenario}-${variantId.replace(/[=,/]/g, '-')}-${tool}`);
+}
+
+/** Writes the report where `opts` says; with publish, also refreshes latest/ and index.md. Returns the directory. */
+export async function saveRun(results: Results, opts: OutputOptions): Promise<string> {
+  const dir = runDir(results.scenario.name, results.startedAt, opts);
+  await writeReport(results, dir);
+  if (opts.publish === true) updateLatest(opts.outDir ?? REPORTS_DIR, results.scenario.name, dir);
+  return dir;
+}
