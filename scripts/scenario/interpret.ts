@@ -57,7 +57,11 @@ export function saturation(r: Results, s: VariantSummary): Saturation {
   else if (loaderSaturated) text = `${gw}, ${ld}: loader-bound — req/s is a lower bound, the load generator was the limit`;
   else if (fixedRate) text = `${gw}, ${ld}: neither saturated, as a fixed rate intends — the numbers measure latency at that rate, not capacity`;
   else if (gatewayPct === null) text = `${gw}, ${ld}: loader not saturated — whether the gateway was is unknown`;
-  else text = `${gw}, ${ld}: neither saturated — the numbers measure latency, not capacity`;
+  else {
+    const load = r.environment.loadavgBefore[0] ?? 0;
+    const busy = load > r.environment.cores * 0.5 ? ` (load average ${load.toFixed(1)} on ${r.environment.cores} cores: other work held the CPUs)` : '';
+    text = `${gw}, ${ld}: neither saturated — the numbers measure latency, not capacity${busy}`;
+  }
   return { gatewayPct, capacityPct, gatewaySaturated, loaderPct: s.loaderCpuPct, loaderSaturated, text };
 }
 

@@ -16,7 +16,8 @@ import { profileTarget } from '../../scripts/scenario/profile-target.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { expandMatrix } from '../../scripts/scenario/variants.js';
 import { formatTick, logTicks } from '../../scripts/scenario/report/charts.js';
-import { validateResults, type Results } from '../../scripts/scenario/results.js';
+import { validateResults, type Results, type RunResult } from '../../scripts/scenario/results.js';
+import { non2xxBreakdown, non2xxText } from '../../scripts/scenario/interpret.js';
 
 function git(args: string[]): string {
   const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
@@ -160,6 +161,26 @@ describe('profile target', () => {
     const variants = await expandMatrix(loadScenario('smoke').scenario);
     expect(profileTarget(variants.filter((v) => v.id === 'baseline'), true, 'baseline').variant.id).toBe('baseline');
     expect(() => profileTarget([], true, undefined)).toThrow(/matches no variant/);
+  });
+});
+
+describe('non-2xx the mix intends', () => {
+  const results = { traffic: { cycle: 1000, expectedStatusShare: { '404': 0.1 } }, scenario: { definition: { load: { connections: 1 } } } } as unknown as Results;
+  const run = (status: Partial<RunResult['status']>): RunResult => {
+    const s = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, ...status };
+    return { requests: s['2xx'] + s['3xx'] + s['4xx'] + s['5xx'], non2xx: s['3xx'] + s['4xx'] + s['5xx'], status: s } as RunResult;
+  };
+
+  it('counts the mix share of 404s as expected and everything else as unexpected', () => {
+    const ok = non2xxBreakdown(results, [run({ '2xx': 9000, '4xx': 1000 })]);
+    expect(ok).toMatchObject({ total: 1000, unexpected: 0, expected: [{ label: '404', count: 1000, share: 0.1 }] });
+    expect(non2xxText(ok)).toBe("expected 404s: 1,000 (the mix's miss share, 10.0% of requests; 10.0% observed); unexpected non-2xx: 0");
+    // 5xx are never expected; 4xx far beyond the share are not either
+    expect(non2xxBreakdown(results, [run({ '2xx': 8990, '4xx': 1000, '5xx': 10 })]).unexpected).toBe(10);
+    expect(non2xxBreakdown(results, [run({ '2xx': 5000, '4xx': 5000 })]).unexpected).toBeGreaterThan(3000);
+    // a mix without misses expects none
+    const none = { ...results, traffic: { cycle: 1000, expectedStatusShare: {} } } as Results;
+    expect(non2xxBreakdown(none, [run({ '2xx': 990, '4xx': 10 })]).unexpected).toBe(10);
   });
 });
 

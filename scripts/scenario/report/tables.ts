@@ -174,7 +174,8 @@ export function readingTable(r: Results): Table {
     title: 'Reading the numbers',
     note:
       `A side is saturated above ${SATURATED_PCT}% of its CPU (the gateway: of the cores its process tree can use; the loader: of its one core). ` +
-      'When neither is, req/s is what the load generator asked for and latency is the comparison; when the gateway is, req/s is its capacity. ' +
+      'When the gateway is, req/s is its capacity; when neither is, something else paced the run (the closed loop\'s own latency, a fixed rate, ' +
+      'other work on the machine), so req/s is not capacity and latency is the comparison. ' +
       'Expected non-2xx are the answers the traffic mix asks for on purpose (requests for paths no route serves get 404).',
     headers: ['variant', 'saturation', 'non-2xx'],
     align: ['left', 'left', 'left'],
