@@ -8,7 +8,10 @@ import bcrypt from 'bcryptjs';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
-import { request, sleep } from '../support/http.js';
+import { createAuthPlugin } from '../../core/plugins/builtin/auth/index.js';
+import { builtinPlugins } from '../../core/plugins/builtin/index.js';
+import { testClock } from '../support/clock.js';
+import { request } from '../support/http.js';
 import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
 
 const SECRET = 'a-very-secret-hmac-key-of-enough-length!';
@@ -25,7 +28,12 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 let kp1: Awaited<ReturnType<typeof generateKeyPair>>;
 let kp2: Awaited<ReturnType<typeof generateKeyPair>>;
 
-const now = (): number => Math.floor(Date.now() / 1000);
+// The gateway's auth plugin reads this clock (exp, nbf, the verified-token memo): expiry tests move it instead of
+// sleeping past a whole second of JWT time.
+const clock = testClock();
+const builtinAuth = builtinPlugins.auth;
+builtinPlugins.auth = createAuthPlugin({ now: clock.now });
+const now = (): number => Math.floor(clock.now() / 1000);
 
 function hs256(claims: Record<string, unknown>, opts: { exp?: number; aud?: string } = {}): Promise<string> {
   return new SignJWT(claims)
@@ -94,6 +102,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  builtinPlugins.auth = builtinAuth;
   await gw.close();
   await up.close();
   await new Promise((r) => jwks.close(r));
@@ -127,11 +136,17 @@ describe('auth: JWT (HS256)', () => {
   });
 
   it('remembers verified tokens but never past their exp', async () => {
-    const t = await hs256({ sub: 'short' }, { exp: now() + 2 });
+    const exp = now() + 2;
+    const t = await hs256({ sub: 'short' }, { exp });
     expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(200);
     expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(200);
-    await sleep(2100);
-    expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(401);
+    // a millisecond before exp (clockToleranceS 0) it is still good; at exp it is not, remembered or not
+    clock.advance(exp * 1000 - 1 - clock.now());
+    expect((await request(`${gw.url}/hs/a`, { headers: bearer(t) })).status).toBe(200);
+    clock.advance(exp * 1000 - clock.now());
+    const r = await request(`${gw.url}/hs/a`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toContain('error_description="token expired"');
   });
 
   it('on one keep-alive connection: a remembered token still ends at its exp, another token is checked on its own', async () => {
@@ -139,7 +154,8 @@ describe('auth: JWT (HS256)', () => {
     const ports = new Set<number>();
     one.on('free', (socket: { localPort?: number }) => ports.add(socket.localPort ?? -1));
     try {
-      const t = await hs256({ sub: 'conn' }, { exp: now() + 2 });
+      const exp = now() + 2;
+      const t = await hs256({ sub: 'conn' }, { exp });
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
       // The same connection presents a token with a forged signature: it is not the remembered one.
@@ -147,7 +163,7 @@ describe('auth: JWT (HS256)', () => {
       const forged = await new SignJWT({ sub: 'conn' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-0123456789abcdef0123'));
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(`${h}.${p}.${forged.split('.')[2]}`), agent: one })).status).toBe(401);
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
-      await sleep(2100);
+      clock.advance(exp * 1000 - clock.now());
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(401);
       expect(ports.size).toBe(1);
     } finally {

@@ -2,8 +2,16 @@ import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
-import { request, sleep } from '../support/http.js';
+import { createCachePlugin } from '../../core/plugins/builtin/cache/index.js';
+import { builtinPlugins } from '../../core/plugins/builtin/index.js';
+import { testClock } from '../support/clock.js';
+import { request } from '../support/http.js';
 import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+
+// The gateway's cache plugin reads this clock (freshness, Age, entry expiry): expiry is tested by moving it.
+const clock = testClock();
+const builtinCache = builtinPlugins.cache;
+builtinPlugins.cache = createCachePlugin({ now: clock.now });
 
 let gw: RunningGateway;
 let up: Upstream;
@@ -73,6 +81,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
+  builtinPlugins.cache = builtinCache;
   await gw.close();
   await up.close();
 });
@@ -151,7 +160,12 @@ describe('cache', () => {
   it('s-maxage wins over max-age and entries expire', async () => {
     await request(`${gw.url}/short`);
     expect((await request(`${gw.url}/short`)).headers['x-cache']).toBe('HIT');
-    await sleep(1100);
+    // s-maxage=1: still fresh at 999 ms (Age 0), stale after 1 s although max-age=600
+    clock.advance(999);
+    const before = await request(`${gw.url}/short`);
+    expect(before.headers['x-cache']).toBe('HIT');
+    expect(before.headers.age).toBe('0');
+    clock.advance(2);
     const after = await request(`${gw.url}/short`);
     expect(after.headers['x-cache']).toBe('MISS');
     expect(after.body).toBe('short 2');

@@ -48,206 +48,216 @@ class AuthFailure {
   constructor(readonly status: 401 | 403 | 503, readonly challenge: string | null, readonly log?: string) {}
 }
 
+/** What can be injected into the auth plugin; production uses the defaults. */
+export interface AuthDeps {
+  /** the wall clock in epoch ms, for exp/nbf and the verified-token memo (default Date.now); a test moves it instead of sleeping */
+  now?: () => number;
+}
+
 /**
  * Authentication: JWT (HMAC secret, PEM public key, or a JWKS URL — cached, refetched on an unknown `kid`),
  * API keys (header or query, stored as sha256 digests), HTTP Basic (bcrypt/scrypt). 401 + WWW-Authenticate
  * without valid credentials, 403 when the identity lacks a required scope. Runs in preHandler, so it guards
  * WebSocket upgrades too and runs before any byte is proxied.
  */
-export const authPlugin: GatewayPlugin<AuthOptions> = {
-  name: 'auth',
-  version: '1.0.0',
-  optionsSchema: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      jwt: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          secret: { type: 'string', minLength: 1 },
-          publicKey: { type: 'string', minLength: 1 },
-          jwksUrl: { type: 'string', pattern: '^https?://' },
-          issuer: stringOrList,
-          audience: stringOrList,
-          // "none" is deliberately not an accepted value
-          algorithms: { type: 'array', minItems: 1, items: { enum: [...HMAC, ...ASYMMETRIC] } },
-          clockToleranceS: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
-          jwksCacheMaxAgeMs: { type: 'integer', minimum: 0, default: 600_000 },
-          jwksCooldownMs: { type: 'integer', minimum: 0, default: 30_000 },
-          jwksTimeoutMs: { type: 'integer', minimum: 1, default: 5_000 },
-          verifiedCacheMs: { type: 'integer', minimum: 0, default: 60_000 },
-        },
-        oneOf: [{ required: ['secret'] }, { required: ['publicKey'] }, { required: ['jwksUrl'] }],
-      },
-      apiKey: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          header: { type: 'string', minLength: 1, default: 'x-api-key' },
-          query: { type: 'string', minLength: 1 },
-          keys: {
-            type: 'array',
-            default: [],
-            items: {
-              oneOf: [
-                { type: 'string' },
-                {
-                  type: 'object',
-                  additionalProperties: false,
-                  required: ['sha256'],
-                  properties: { name: { type: 'string' }, sha256: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } },
-                },
-              ],
-            },
+export function createAuthPlugin(deps: AuthDeps = {}): GatewayPlugin<AuthOptions> {
+  return {
+    name: 'auth',
+    version: '1.0.0',
+    optionsSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        jwt: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            secret: { type: 'string', minLength: 1 },
+            publicKey: { type: 'string', minLength: 1 },
+            jwksUrl: { type: 'string', pattern: '^https?://' },
+            issuer: stringOrList,
+            audience: stringOrList,
+            // "none" is deliberately not an accepted value
+            algorithms: { type: 'array', minItems: 1, items: { enum: [...HMAC, ...ASYMMETRIC] } },
+            clockToleranceS: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+            jwksCacheMaxAgeMs: { type: 'integer', minimum: 0, default: 600_000 },
+            jwksCooldownMs: { type: 'integer', minimum: 0, default: 30_000 },
+            jwksTimeoutMs: { type: 'integer', minimum: 1, default: 5_000 },
+            verifiedCacheMs: { type: 'integer', minimum: 0, default: 60_000 },
           },
-          file: { type: 'string', minLength: 1 },
+          oneOf: [{ required: ['secret'] }, { required: ['publicKey'] }, { required: ['jwksUrl'] }],
         },
-      },
-      basic: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['users'],
-        properties: {
-          users: {
-            type: 'object',
-            additionalProperties: {
-              oneOf: [
-                { type: 'string' },
-                { type: 'object', additionalProperties: false, required: ['hash'], properties: { hash: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } } },
-              ],
+        apiKey: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            header: { type: 'string', minLength: 1, default: 'x-api-key' },
+            query: { type: 'string', minLength: 1 },
+            keys: {
+              type: 'array',
+              default: [],
+              items: {
+                oneOf: [
+                  { type: 'string' },
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['sha256'],
+                    properties: { name: { type: 'string' }, sha256: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } },
+                  },
+                ],
+              },
             },
+            file: { type: 'string', minLength: 1 },
           },
         },
+        basic: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['users'],
+          properties: {
+            users: {
+              type: 'object',
+              additionalProperties: {
+                oneOf: [
+                  { type: 'string' },
+                  { type: 'object', additionalProperties: false, required: ['hash'], properties: { hash: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } } },
+                ],
+              },
+            },
+          },
+        },
+        scopes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+        identityHeaders: {
+          type: 'object',
+          additionalProperties: { type: 'string', pattern: '^(sub|scopes|method|claims\\..+)$' },
+          default: { 'x-auth-subject': 'sub', 'x-auth-method': 'method', 'x-auth-scopes': 'scopes' },
+        },
+        realm: { type: 'string', pattern: '^[^"\\\\]*$', default: 'gateway' },
       },
-      scopes: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-      identityHeaders: {
-        type: 'object',
-        additionalProperties: { type: 'string', pattern: '^(sub|scopes|method|claims\\..+)$' },
-        default: { 'x-auth-subject': 'sub', 'x-auth-method': 'method', 'x-auth-scopes': 'scopes' },
-      },
-      realm: { type: 'string', pattern: '^[^"\\\\]*$', default: 'gateway' },
+      anyOf: [{ required: ['jwt'] }, { required: ['apiKey'] }, { required: ['basic'] }],
     },
-    anyOf: [{ required: ['jwt'] }, { required: ['apiKey'] }, { required: ['basic'] }],
-  },
 
-  init(options, api): PluginInstance {
-    const realm = options.realm;
-    const denied = api.counter('auth_denied_total', 'requests refused by auth (401/403)');
-    const jwt = options.jwt === undefined ? null : makeJwtVerifier(options.jwt);
-    const apiKeys: ApiKeyRecord[] | null = options.apiKey === undefined ? null : loadApiKeys(options.apiKey.keys, options.apiKey.file);
-    if (apiKeys !== null && apiKeys.length === 0) throw new Error('auth apiKey: no keys configured (keys or file)');
-    const apiKeyHeader = options.apiKey?.header.toLowerCase();
-    const apiKeyQuery = options.apiKey?.query;
-    const users = new Map<string, { hash: string; scopes: string[] }>();
-    for (const [name, u] of Object.entries(options.basic?.users ?? {})) {
-      const entry = typeof u === 'string' ? { hash: u, scopes: [] } : { hash: u.hash, scopes: u.scopes ?? [] };
-      checkPasswordHash(entry.hash, `auth basic.users.${name}`);
-      users.set(name, entry);
-    }
-    // Password hashes are slow by design: remember recent successes (keyed by a digest, never the password).
-    const verified = new LRUCache<string, true>({ max: 10_000, ttl: 5 * 60_000 });
-    const identityHeaders = Object.entries(options.identityHeaders).map(([h, field]) => [h.toLowerCase(), field] as const);
-
-    const challenges: string[] = [];
-    if (jwt !== null) challenges.push(`Bearer realm="${realm}"`);
-    if (options.basic !== undefined) challenges.push(`Basic realm="${realm}", charset="UTF-8"`);
-    if (apiKeyHeader !== undefined) challenges.push(`ApiKey realm="${realm}", header="${apiKeyHeader}"`);
-
-    const fail = (ctx: RequestContext, f: AuthFailure): void => {
-      denied.inc();
-      if (f.log !== undefined) api.logger.warn({ url: ctx.url }, f.log);
-      const headers: OutgoingHttpHeaders = {};
-      if (f.status === 401) headers['www-authenticate'] = f.challenge === null ? challenges : [f.challenge, ...challenges.filter((c) => !c.startsWith(f.challenge!.split(' ')[0]!))];
-      else if (f.status === 403 && f.challenge !== null) headers['www-authenticate'] = f.challenge;
-      else if (f.status === 503) headers['retry-after'] = '5';
-      sendError(ctx, f.status, f.status === 401 ? 'Unauthorized' : f.status === 403 ? 'Forbidden' : 'Service Unavailable', headers);
-    };
-
-    // Synchronous unless a check really waits (a JWT not yet verified, a password hash): a remembered token or an
-    // API key is decided without a promise, so the request stays on the pipeline's synchronous path.
-    const authenticate = (ctx: RequestContext): AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure> => {
-      const req = ctx.req!;
-      const authz = req.headers.authorization;
-      if (authz !== undefined) {
-        const sp = authz.indexOf(' ');
-        const scheme = (sp === -1 ? authz : authz.slice(0, sp)).toLowerCase();
-        const value = sp === -1 ? '' : authz.slice(sp + 1).trim();
-        if (scheme === 'bearer' && jwt !== null) return jwt(value, realm, req.socket ?? undefined);
-        if (scheme === 'basic' && users.size > 0) return basic(value);
+    init(options, api): PluginInstance {
+      const realm = options.realm;
+      const denied = api.counter('auth_denied_total', 'requests refused by auth (401/403)');
+      const jwt = options.jwt === undefined ? null : makeJwtVerifier(options.jwt, deps.now);
+      const apiKeys: ApiKeyRecord[] | null = options.apiKey === undefined ? null : loadApiKeys(options.apiKey.keys, options.apiKey.file);
+      if (apiKeys !== null && apiKeys.length === 0) throw new Error('auth apiKey: no keys configured (keys or file)');
+      const apiKeyHeader = options.apiKey?.header.toLowerCase();
+      const apiKeyQuery = options.apiKey?.query;
+      const users = new Map<string, { hash: string; scopes: string[] }>();
+      for (const [name, u] of Object.entries(options.basic?.users ?? {})) {
+        const entry = typeof u === 'string' ? { hash: u, scopes: [] } : { hash: u.hash, scopes: u.scopes ?? [] };
+        checkPasswordHash(entry.hash, `auth basic.users.${name}`);
+        users.set(name, entry);
       }
-      if (apiKeys !== null) {
-        let presented: string | undefined;
-        const hv = req.headers[apiKeyHeader!];
-        if (typeof hv === 'string') presented = hv;
-        else if (apiKeyQuery !== undefined && ctx.search !== '') {
-          const params = new URLSearchParams(ctx.search);
-          const qv = params.get(apiKeyQuery);
-          if (qv !== null) {
-            presented = qv;
-            // The key is a credential for us, not for the upstream (and must not land in its access logs).
-            params.delete(apiKeyQuery);
-            const rest = params.toString();
-            ctx.url = rest === '' ? ctx.pathname : `${ctx.pathname}?${rest}`;
+      // Password hashes are slow by design: remember recent successes (keyed by a digest, never the password).
+      const verified = new LRUCache<string, true>({ max: 10_000, ttl: 5 * 60_000 });
+      const identityHeaders = Object.entries(options.identityHeaders).map(([h, field]) => [h.toLowerCase(), field] as const);
+
+      const challenges: string[] = [];
+      if (jwt !== null) challenges.push(`Bearer realm="${realm}"`);
+      if (options.basic !== undefined) challenges.push(`Basic realm="${realm}", charset="UTF-8"`);
+      if (apiKeyHeader !== undefined) challenges.push(`ApiKey realm="${realm}", header="${apiKeyHeader}"`);
+
+      const fail = (ctx: RequestContext, f: AuthFailure): void => {
+        denied.inc();
+        if (f.log !== undefined) api.logger.warn({ url: ctx.url }, f.log);
+        const headers: OutgoingHttpHeaders = {};
+        if (f.status === 401) headers['www-authenticate'] = f.challenge === null ? challenges : [f.challenge, ...challenges.filter((c) => !c.startsWith(f.challenge!.split(' ')[0]!))];
+        else if (f.status === 403 && f.challenge !== null) headers['www-authenticate'] = f.challenge;
+        else if (f.status === 503) headers['retry-after'] = '5';
+        sendError(ctx, f.status, f.status === 401 ? 'Unauthorized' : f.status === 403 ? 'Forbidden' : 'Service Unavailable', headers);
+      };
+
+      // Synchronous unless a check really waits (a JWT not yet verified, a password hash): a remembered token or an
+      // API key is decided without a promise, so the request stays on the pipeline's synchronous path.
+      const authenticate = (ctx: RequestContext): AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure> => {
+        const req = ctx.req!;
+        const authz = req.headers.authorization;
+        if (authz !== undefined) {
+          const sp = authz.indexOf(' ');
+          const scheme = (sp === -1 ? authz : authz.slice(0, sp)).toLowerCase();
+          const value = sp === -1 ? '' : authz.slice(sp + 1).trim();
+          if (scheme === 'bearer' && jwt !== null) return jwt(value, realm, req.socket ?? undefined);
+          if (scheme === 'basic' && users.size > 0) return basic(value);
+        }
+        if (apiKeys !== null) {
+          let presented: string | undefined;
+          const hv = req.headers[apiKeyHeader!];
+          if (typeof hv === 'string') presented = hv;
+          else if (apiKeyQuery !== undefined && ctx.search !== '') {
+            const params = new URLSearchParams(ctx.search);
+            const qv = params.get(apiKeyQuery);
+            if (qv !== null) {
+              presented = qv;
+              // The key is a credential for us, not for the upstream (and must not land in its access logs).
+              params.delete(apiKeyQuery);
+              const rest = params.toString();
+              ctx.url = rest === '' ? ctx.pathname : `${ctx.pathname}?${rest}`;
+            }
+          }
+          if (presented !== undefined) {
+            const rec = findApiKey(presented, apiKeys);
+            if (rec === null) return new AuthFailure(401, `ApiKey realm="${realm}", error="invalid_key"`);
+            return { method: 'apiKey', sub: rec.name, apiKey: rec.name, scopes: rec.scopes };
           }
         }
-        if (presented !== undefined) {
-          const rec = findApiKey(presented, apiKeys);
-          if (rec === null) return new AuthFailure(401, `ApiKey realm="${realm}", error="invalid_key"`);
-          return { method: 'apiKey', sub: rec.name, apiKey: rec.name, scopes: rec.scopes };
-        }
-      }
-      return new AuthFailure(401, null);
-    };
+        return new AuthFailure(401, null);
+      };
 
-    const basic = async (value: string): Promise<AuthIdentity | AuthFailure> => {
-      const bad = new AuthFailure(401, `Basic realm="${realm}", charset="UTF-8"`);
-      const decoded = Buffer.from(value, 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      if (colon === -1) return bad;
-      const name = decoded.slice(0, colon);
-      const password = decoded.slice(colon + 1);
-      const user = users.get(name);
-      const cacheKey = createHash('sha256').update(value).digest('base64');
-      if (user !== undefined && verified.get(cacheKey) === true) return { method: 'basic', sub: name, scopes: user.scopes };
-      // Unknown users cost a hash check too, so response time does not reveal which names exist.
-      const ok = await verifyPassword(password, user?.hash ?? DUMMY_BCRYPT);
-      if (!ok || user === undefined) return bad;
-      verified.set(cacheKey, true);
-      return { method: 'basic', sub: name, scopes: user.scopes };
-    };
+      const basic = async (value: string): Promise<AuthIdentity | AuthFailure> => {
+        const bad = new AuthFailure(401, `Basic realm="${realm}", charset="UTF-8"`);
+        const decoded = Buffer.from(value, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon === -1) return bad;
+        const name = decoded.slice(0, colon);
+        const password = decoded.slice(colon + 1);
+        const user = users.get(name);
+        const cacheKey = createHash('sha256').update(value).digest('base64');
+        if (user !== undefined && verified.get(cacheKey) === true) return { method: 'basic', sub: name, scopes: user.scopes };
+        // Unknown users cost a hash check too, so response time does not reveal which names exist.
+        const ok = await verifyPassword(password, user?.hash ?? DUMMY_BCRYPT);
+        if (!ok || user === undefined) return bad;
+        verified.set(cacheKey, true);
+        return { method: 'basic', sub: name, scopes: user.scopes };
+      };
 
-    const conclude = (ctx: RequestContext, result: AuthIdentity | AuthFailure): void => {
-      if (result instanceof AuthFailure) {
-        fail(ctx, result);
-        return;
-      }
-      for (const s of options.scopes) {
-        if (!result.scopes.includes(s)) {
-          fail(ctx, new AuthFailure(403, `Bearer realm="${realm}", error="insufficient_scope", scope="${options.scopes.join(' ')}"`));
+      const conclude = (ctx: RequestContext, result: AuthIdentity | AuthFailure): void => {
+        if (result instanceof AuthFailure) {
+          fail(ctx, result);
           return;
         }
-      }
-      ctx.identity = result;
-      setIdentityHeaders(ctx.req!, identityHeaders, result);
-    };
-
-    return {
-      preHandler(ctx: RequestContext): void | Promise<void> {
-        const headers = ctx.req!.headers;
-        // Identity headers are ours to set: a client must not be able to send its own. (Only when present:
-        // a delete turns the headers object into a slow dictionary for every later lookup.)
-        for (let i = 0; i < identityHeaders.length; i++) {
-          const h = identityHeaders[i]![0];
-          if (headers[h] !== undefined) delete headers[h];
+        for (const s of options.scopes) {
+          if (!result.scopes.includes(s)) {
+            fail(ctx, new AuthFailure(403, `Bearer realm="${realm}", error="insufficient_scope", scope="${options.scopes.join(' ')}"`));
+            return;
+          }
         }
-        const result = authenticate(ctx);
-        if (result instanceof Promise) return result.then((r) => conclude(ctx, r));
-        conclude(ctx, result);
-      },
-    };
-  },
-};
+        ctx.identity = result;
+        setIdentityHeaders(ctx.req!, identityHeaders, result);
+      };
+
+      return {
+        preHandler(ctx: RequestContext): void | Promise<void> {
+          const headers = ctx.req!.headers;
+          // Identity headers are ours to set: a client must not be able to send its own. (Only when present:
+          // a delete turns the headers object into a slow dictionary for every later lookup.)
+          for (let i = 0; i < identityHeaders.length; i++) {
+            const h = identityHeaders[i]![0];
+            if (headers[h] !== undefined) delete headers[h];
+          }
+          const result = authenticate(ctx);
+          if (result instanceof Promise) return result.then((r) => conclude(ctx, r));
+          conclude(ctx, result);
+        },
+      };
+    },
+  };
+}
+
+export const authPlugin = createAuthPlugin();
 
 // bcrypt of a random string; only ever compared against, to spend the same time on unknown users.
 const DUMMY_BCRYPT = '$2b$10$rjUNuignpYGZQy20UpPCYO0zYQ5AG3i7id2grT.9v9D9Qg4a/8IuO';
@@ -273,7 +283,7 @@ function scopesOf(payload: JWTPayload): string[] {
   return [];
 }
 
-/** A verified token as remembered: valid until expiresAt (Date.now() ms; its exp + tolerance or sooner), from nbf on. */
+/** A verified token as remembered: valid until expiresAt (epoch ms; its exp + tolerance or sooner), from nbf on. */
 interface VerifiedToken {
   id: AuthIdentity;
   nbf: number;
@@ -282,7 +292,8 @@ interface VerifiedToken {
 
 type JwtVerifier = (token: string, realm: string, conn: object | undefined) => AuthIdentity | AuthFailure | Promise<AuthIdentity | AuthFailure>;
 
-function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): JwtVerifier {
+function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>, clock: (() => number) | undefined): JwtVerifier {
+  const now = clock ?? Date.now;
   let key: Uint8Array | KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   if (o.secret !== undefined) {
@@ -309,13 +320,16 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): JwtVerifier {
   const tolerance = o.clockToleranceS * 1000;
   const verify = async (token: string, realm: string): Promise<AuthIdentity | AuthFailure> => {
     try {
-      const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions);
+      // jose reads its own clock for exp/nbf unless told the time: an injected clock is passed on (a Date per
+      // verification, only then; the default path keeps the one options object).
+      const options = clock === undefined ? verifyOptions : { ...verifyOptions, currentDate: new Date(clock()) };
+      const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], options);
       const id: AuthIdentity = { method: 'jwt', sub: typeof payload.sub === 'string' ? payload.sub : '', scopes: scopesOf(payload), claims: payload };
-      const untilExp = payload.exp === undefined ? maxCacheMs : payload.exp * 1000 + tolerance - Date.now();
+      const untilExp = payload.exp === undefined ? maxCacheMs : payload.exp * 1000 + tolerance - now();
       const ttl = Math.min(maxCacheMs, untilExp);
       if (ttl >= 1) {
         const nbf = payload.nbf === undefined ? 0 : payload.nbf * 1000;
-        verified.set(token, { id, nbf, expiresAt: Date.now() + Math.floor(ttl) }, { ttl: Math.floor(ttl) });
+        verified.set(token, { id, nbf, expiresAt: now() + Math.floor(ttl) }, { ttl: Math.floor(ttl) });
       }
       return id;
     } catch (err) {
@@ -340,9 +354,9 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>): JwtVerifier {
   // and nbf are checked at every use, wherever the entry came from.
   return (token, realm, conn) => {
     if (maxCacheMs > 0) {
-      const now = Date.now();
-      const hit = remembered(token, conn, now);
-      if (hit !== undefined && now < hit.expiresAt && now + tolerance >= hit.nbf) return hit.id;
+      const t = now();
+      const hit = remembered(token, conn, t);
+      if (hit !== undefined && t < hit.expiresAt && t + tolerance >= hit.nbf) return hit.id;
     }
     return verify(token, realm);
   };
