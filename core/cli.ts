@@ -110,10 +110,10 @@ async function main(): Promise<void> {
     process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${initial.errors.join('\n  ')}\n`);
     process.exit(1);
   }
-  const warnings = configWarnings(initial.config);
+  const warnings = configWarnings(initial.value);
   const source = flags.config !== undefined ? resolve(flags.config) : 'embedded default config';
   if (flags.check) {
-    const problems = await dryRun(initial.config, createLogger({ level: 'silent', pretty: false }));
+    const problems = await dryRun(initial.value, createLogger({ level: 'silent', pretty: false }));
     const warned = warnings.map((w) => `warning: ${w}\n`).join('');
     if (problems.length > 0) {
       process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n${warned}`);
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid${note}\n`);
     return;
   }
-  const config = initial.config;
+  const config = initial.value;
   const logger = createLogger(config.logging, { pid: process.pid, role: config.server.workers === 0 ? 'gateway' : 'orchestrator' });
   if (warnings.length > 0) logger.warn({ config: source, warnings }, 'config warnings (run --check to list them)');
   let ready = false;
@@ -223,7 +223,7 @@ async function reloadFile(
   if (watcher === null) return reject(['/: the gateway runs on the embedded config; there is no file to reload']);
   const result = watcher.read();
   if (!result.ok) return reject(result.errors);
-  return apply(result.config);
+  return apply(result.value);
 }
 
 void main();

@@ -77,16 +77,16 @@ export class Gateway {
     });
     const counters = new Map<string, { help: string; value: number }>();
     const built = await GatewayRuntime.build(config, 1, { metrics, logger, workerId, workerCount, counters });
-    if ('errors' in built) {
+    if (!built.ok) {
       metrics.close();
       throw new ConfigError(built.errors);
     }
     try {
-      return new Gateway(config, built.runtime, logger, metrics, pool, workerId, workerCount, counters);
+      return new Gateway(config, built.value, logger, metrics, pool, workerId, workerCount, counters);
     } catch (err) {
       // A certificate that vanished or changed between validation and listener creation.
       if (!(err instanceof TlsLoadError)) throw err;
-      await built.runtime.dispose();
+      await built.value.dispose();
       metrics.close();
       throw new ConfigError(err.errors);
     }
@@ -131,12 +131,12 @@ export class Gateway {
     const built = await GatewayRuntime.build(config, version, {
       metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters,
     });
-    if ('errors' in built) return this.rejectReload(built.errors);
+    if (!built.ok) return this.rejectReload(built.errors);
     this.config = config;
     this.configVersion = version;
     this.lastReloadError = null;
     listener.commit();
-    void this.server.swap(built.runtime, config.logging.accessLog);
+    void this.server.swap(built.value, config.logging.accessLog);
     if (pending.length > 0) {
       this.logger.warn({ version, restartRequired: pending }, `config applied; ${pending.join(', ')} keep their running values until a restart`);
     } else {
@@ -155,7 +155,7 @@ export class Gateway {
   /** Validates raw JSON and applies it. */
   async reload(raw: unknown): Promise<ReloadResult> {
     const v = validateConfig(raw);
-    return v.ok ? this.apply(v.config) : this.rejectReload(v.errors);
+    return v.ok ? this.apply(v.value) : this.rejectReload(v.errors);
   }
 
   exportMetrics(): WorkerMetricsExport {
@@ -220,7 +220,7 @@ export interface RunningGateway {
 export async function startGateway(raw: unknown, opts: GatewayOptions & { port?: number; adminPort?: number } = {}): Promise<RunningGateway> {
   const v = validateConfig(withEphemeralPorts(raw, opts));
   if (!v.ok) throw new ConfigError(v.errors);
-  const config = v.config;
+  const config = v.value;
   const gateway = await Gateway.create(config, opts);
   const port = await gateway.listen(config.server.port, config.server.host);
   let admin: AdminServer | null = null;

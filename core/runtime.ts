@@ -11,6 +11,7 @@ import { UpstreamManager } from './proxy/index.js';
 import { TrustedProxies } from './proxy/trust.js';
 import { coreHandlers } from './handlers.js';
 import { errorBody, errorHeaders } from './errors.js';
+import { fail, ok, type Result } from './result.js';
 
 export const enum RouteKind {
   Static = 0,
@@ -18,7 +19,6 @@ export const enum RouteKind {
   Handler = 2,
 }
 
-/** A route as the request path sees it: everything precomputed at config-build time. */
 /**
  * Bodies up to this size go out as a latin1 string: node:http then joins head and body into one string chunk
  * (a Buffer body stays a separate chunk of the socket writev). Measured by hand on a bare server answering 256
@@ -26,6 +26,7 @@ export const enum RouteKind {
  */
 export const ONE_WRITE_MAX = 16 * 1024;
 
+/** A route as the request path sees it: everything precomputed at config-build time. */
 export interface CompiledRoute {
   readonly index: number;
   readonly name: string;
@@ -88,9 +89,11 @@ export class GatewayRuntime {
     readonly trustedProxies: TrustedProxies,
   ) {}
 
-  static async build(config: GatewayConfig, version: number, deps: RuntimeDeps): Promise<{ runtime: GatewayRuntime } | { errors: string[] }> {
-    const { catalog, errors } = await loadPluginCatalog(config.pluginDirs);
-    if (errors.length > 0) return { errors };
+  /** Builds every part or nothing: on errors, plugins already initialised are destroyed again. */
+  static async build(config: GatewayConfig, version: number, deps: RuntimeDeps): Promise<Result<GatewayRuntime>> {
+    const loaded = await loadPluginCatalog(config.pluginDirs);
+    if (!loaded.ok) return loaded;
+    const catalog = loaded.value;
 
     const handlers = new Map<string, RouteHandler>(Object.entries(coreHandlers));
     const api: PluginApi = {
@@ -121,12 +124,12 @@ export class GatewayRuntime {
         return null;
       }
       const r = await initPluginSlot(plugin, entry, path, scope, { ...api, logger: deps.logger.child({ plugin: entry.name }) });
-      if ('errors' in r) {
+      if (!r.ok) {
         problems.push(...r.errors);
         return null;
       }
-      allSlots.push(r.slot);
-      return r.slot;
+      allSlots.push(r.value);
+      return r.value;
     };
 
     const globalSlots: PluginSlot[] = [];
@@ -159,7 +162,7 @@ export class GatewayRuntime {
 
     if (problems.length > 0) {
       await destroySlots(allSlots);
-      return { errors: problems };
+      return fail(problems);
     }
 
     const trust = new TrustedProxies(config.server.trustedProxies);
@@ -184,12 +187,12 @@ export class GatewayRuntime {
       upstreams.start();
     }
 
-    return {
-      runtime: new GatewayRuntime(
+    return ok(
+      new GatewayRuntime(
         version, config, router, routes, [...methods], globalSlots, allSlots,
         new PhaseChain('preRoute', globalSlots), upstreams, trust,
       ),
-    };
+    );
   }
 
   /** Methods for which `path` has a route: the Allow header of a 405. Slow path only. */
@@ -241,8 +244,8 @@ export async function dryRun(config: GatewayConfig, logger: Logger): Promise<str
   const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics));
   try {
     const built = await GatewayRuntime.build(config, 0, { metrics, logger, workerId: -1, workerCount: config.server.workers, counters: new Map() });
-    if ('errors' in built) return built.errors;
-    await built.runtime.dispose();
+    if (!built.ok) return built.errors;
+    await built.value.dispose();
     return [];
   } finally {
     metrics.close();

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { validateConfig, type ValidationResult } from './validator.js';
 import type { GatewayConfig } from './types.js';
 import { locateJsonError } from './json-error.js';
+import { fail } from '../result.js';
 
 /**
  * Reads, parses and validates a config file. Never throws: unreadable or half-written files are errors too.
@@ -14,7 +15,7 @@ export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    return { ok: false, errors: [`/: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
+    return fail([`/: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
   // A byte-order mark (some Windows editors write one) is invisible to the person and fatal to JSON.parse.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -23,8 +24,8 @@ export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown 
     raw = JSON.parse(text);
   } catch (err) {
     const at = locateJsonError(text);
-    if (at === null) return { ok: false, errors: [`/: invalid JSON in ${file}: ${(err as Error).message}`] };
-    return { ok: false, errors: [`/: invalid JSON in ${file} at line ${at.line}, column ${at.column}: ${at.reason}`] };
+    if (at === null) return fail([`/: invalid JSON in ${file}: ${(err as Error).message}`]);
+    return fail([`/: invalid JSON in ${file} at line ${at.line}, column ${at.column}: ${at.reason}`]);
   }
   return validateConfig(prepare(raw), { baseDir: dirname(resolve(file)) });
 }
@@ -93,7 +94,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const result = loadConfigFile(this.file, this.prepare);
     if (result.ok) {
       this.remember();
-      this.emit('change', result.config);
+      this.emit('change', result.value);
     } else {
       this.emit('invalid', result.errors);
     }

@@ -9,6 +9,7 @@ import { RoutePatternError } from '../router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { tlsConfigErrors } from '../tls.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
+import { fail, ok, type Result } from '../result.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;
@@ -21,7 +22,8 @@ export class ConfigError extends Error {
   }
 }
 
-export type ValidationResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
+/** A validated config (defaults applied, paths resolved), or every problem found. */
+export type ValidationResult = Result<GatewayConfig>;
 
 export interface ValidateOptions {
   /** the config file's folder: relative file paths in the config resolve against it (default: left as written, i.e. the cwd) */
@@ -78,12 +80,12 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   try {
     copy = raw === undefined ? {} : structuredClone(raw);
   } catch {
-    return { ok: false, errors: ['/: must be plain JSON data'] };
+    return fail(['/: must be plain JSON data']);
   }
   if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) {
-    return { ok: false, errors: ['/: must be object'] };
+    return fail(['/: must be object']);
   }
-  if (!validateSchema(copy)) return { ok: false, errors: dedupe(validateSchema.errors ?? []) };
+  if (!validateSchema(copy)) return fail(dedupe(validateSchema.errors ?? []));
 
   const config = copy as GatewayConfig;
   const errors: string[] = [];
@@ -148,7 +150,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
   errors.push(...tlsConfigErrors(config.server));
 
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+  return errors.length > 0 ? fail(errors) : ok(config);
 }
 
 function headerErrors(headers: Record<string, string> | undefined, at: string, errors: string[]): void {
@@ -178,5 +180,5 @@ function sameListenAddress(a: string, b: string): boolean {
 export function parseConfig(raw: unknown): GatewayConfig {
   const result = validateConfig(raw);
   if (!result.ok) throw new ConfigError(result.errors);
-  return result.config;
+  return result.value;
 }

@@ -4,6 +4,7 @@ import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
 import type { PluginEntry } from '../config/types.js';
+import { fail, ok, type Result } from '../result.js';
 
 /** One initialised plugin instance (a global entry, or a route's own entry) with its per-hook statistics. */
 export interface PluginSlot {
@@ -164,21 +165,21 @@ export async function initPluginSlot(
   path: string,
   scope: string,
   api: PluginApi,
-): Promise<{ slot: PluginSlot } | { errors: string[] }> {
+): Promise<Result<PluginSlot>> {
   const opts = validatePluginOptions(plugin, entry.options, `${path}/options`);
-  if (!opts.ok) return { errors: opts.errors };
+  if (!opts.ok) return opts;
   let instance: PluginInstance;
   try {
-    instance = await plugin.init(opts.options, api);
+    instance = await plugin.init(opts.value, api);
   } catch (err) {
-    return { errors: [`${path}: plugin "${entry.name}" init failed: ${(err as Error).message}`] };
+    return fail([`${path}: plugin "${entry.name}" init failed: ${(err as Error).message}`]);
   }
   if (instance === null || typeof instance !== 'object') {
-    return { errors: [`${path}: plugin "${entry.name}" init must return an object of hooks`] };
+    return fail([`${path}: plugin "${entry.name}" init must return an object of hooks`]);
   }
   const bad = HOOK_NAMES.filter((h) => instance[h] !== undefined && typeof instance[h] !== 'function');
-  if (bad.length > 0) return { errors: bad.map((h) => `${path}: plugin "${entry.name}" hook "${h}" must be a function`) };
-  return { slot: { name: plugin.name, version: plugin.version, scope, instance, stats: emptyStats() } };
+  if (bad.length > 0) return fail(bad.map((h) => `${path}: plugin "${entry.name}" hook "${h}" must be a function`));
+  return ok({ name: plugin.name, version: plugin.version, scope, instance, stats: emptyStats() });
 }
 
 /** destroy hooks of retired slots; errors are counted, never thrown (the new config is already serving). */

@@ -5,6 +5,7 @@ import AjvModule from 'ajv';
 import type { GatewayPlugin } from './types.js';
 import { builtinPlugins } from './builtin/index.js';
 import { formatAjvError } from '../config/validator.js';
+import { fail, ok, type Result } from '../result.js';
 
 const Ajv = AjvModule.default ?? AjvModule;
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -33,29 +34,29 @@ export function checkPluginShape(p: unknown, where: string): string[] {
  * Validates options against the plugin's own schema (defaults applied to a copy). Errors are prefixed with the
  * config path of the entry, e.g. `/plugins/1/options/limit: must be >= 1`.
  */
-export function validatePluginOptions(plugin: AnyPlugin, options: unknown, path: string): { ok: true; options: Record<string, unknown> } | { ok: false; errors: string[] } {
+export function validatePluginOptions(plugin: AnyPlugin, options: unknown, path: string): Result<Record<string, unknown>> {
   const copy = structuredClone(options ?? {}) as Record<string, unknown>;
-  if (plugin.optionsSchema === undefined) return { ok: true, options: copy };
+  if (plugin.optionsSchema === undefined) return ok(copy);
   let validate = compiledOptionSchemas.get(plugin.optionsSchema);
   if (validate === undefined) {
     validate = ajv.compile(plugin.optionsSchema);
     compiledOptionSchemas.set(plugin.optionsSchema, validate);
   }
-  if (validate(copy)) return { ok: true, options: copy };
-  return {
-    ok: false,
-    errors: (validate.errors ?? []).map((e) => {
+  if (validate(copy)) return ok(copy);
+  return fail(
+    (validate.errors ?? []).map((e) => {
       const msg = formatAjvError(e);
       return `${path}${msg.startsWith('/:') ? msg.slice(1) : msg}`;
     }),
-  };
+  );
 }
 
 /**
  * The plugins available by name: first-party ones plus every module in the configured directories
  * (each `.js`/`.mjs` file default-exports a GatewayPlugin). A directory plugin may shadow a built-in one.
+ * Every directory and file is tried, so a failure lists all the unreadable folders and broken modules at once.
  */
-export async function loadPluginCatalog(dirs: string[]): Promise<{ catalog: Map<string, AnyPlugin>; errors: string[] }> {
+export async function loadPluginCatalog(dirs: string[]): Promise<Result<Map<string, AnyPlugin>>> {
   const catalog = new Map<string, AnyPlugin>(Object.entries(builtinPlugins));
   const errors: string[] = [];
   for (const dir of dirs) {
@@ -81,5 +82,5 @@ export async function loadPluginCatalog(dirs: string[]): Promise<{ catalog: Map<
       }
     }
   }
-  return { catalog, errors };
+  return errors.length > 0 ? fail(errors) : ok(catalog);
 }

@@ -24,13 +24,13 @@ describe('config validation', () => {
     const r = validateConfig(ok);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.server.host).toBe('127.0.0.1');
-    expect(r.config.server.port).toBe(8080);
-    expect(r.config.server.workers).toBeGreaterThan(0);
-    expect(r.config.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 9901 });
-    expect(r.config.variants.router).toBe('hybrid');
-    expect(r.config.routes[0]!.plugins).toEqual([]);
-    expect(r.config.logging.accessLog).toBe(true);
+    expect(r.value.server.host).toBe('127.0.0.1');
+    expect(r.value.server.port).toBe(8080);
+    expect(r.value.server.workers).toBeGreaterThan(0);
+    expect(r.value.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 9901 });
+    expect(r.value.variants.router).toBe('hybrid');
+    expect(r.value.routes[0]!.plugins).toEqual([]);
+    expect(r.value.logging.accessLog).toBe(true);
   });
 
   it('does not mutate the input', () => {
@@ -186,10 +186,10 @@ describe('relative paths in a config file', () => {
     const { dir, file } = configFolder();
     for (const r of [loadConfigFile(file), new ConfigWatcher(file).read()]) {
       if (!r.ok) throw new Error(r.errors.join('\n'));
-      expect(r.config.pluginDirs).toEqual([join(dir, 'plugins')]);
-      expect(r.config.server.tls).toMatchObject({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem'), ca: join(dir, 'tls/ca.pem') });
-      expect(r.config.server.tls!.sni['a.test']).toEqual({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
-      expect(r.config.routes[0]!.plugins[1]!.options).toEqual({ apiKey: { file: join(dir, 'keys.txt') } });
+      expect(r.value.pluginDirs).toEqual([join(dir, 'plugins')]);
+      expect(r.value.server.tls).toMatchObject({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem'), ca: join(dir, 'tls/ca.pem') });
+      expect(r.value.server.tls!.sni['a.test']).toEqual({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
+      expect(r.value.routes[0]!.plugins[1]!.options).toEqual({ apiKey: { file: join(dir, 'keys.txt') } });
     }
   });
 

@@ -23,7 +23,7 @@ function load(raw: unknown): GatewayConfig {
   writeFileSync(file, JSON.stringify(raw));
   const r = loadConfigFile(file);
   if (!r.ok) throw new Error(`config rejected:\n${r.errors.join('\n')}`);
-  return r.config;
+  return r.value;
 }
 
 const JWT_SECRET = 'jwt-hmac-secret-value';
