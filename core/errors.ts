@@ -1,7 +1,11 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { inspect } from 'node:util';
 
-/** An error that carries the HTTP status the client should see (4xx/5xx), e.g. 400 for a malformed path. */
+/**
+ * An error that carries the HTTP status the client should see (4xx/5xx), and the headers to send with it. The
+ * gateway's own errors are this family: ProxyError (core/proxy/errors.ts: 400, 502, 503 + Retry-After, 504) and
+ * MalformedPathError (core/contracts/router.ts: 400). Plugins may throw it to answer with a status of their choice.
+ */
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
@@ -13,14 +17,28 @@ export class HttpError extends Error {
   }
 }
 
+/*
+ * The three readers below also accept errors outside the HttpError family on purpose: plugins are plain
+ * JavaScript and may throw `Object.assign(new Error('…'), { statusCode: 418 })`, or even a bare object with a
+ * `statusCode` (and `headers`), as their chosen answer (docs/plugins.md). The gateway's own code throws HttpError
+ * subclasses and tests them with instanceof; only these readers look at the properties of anything else.
+ */
+
+/** Whether the error names its own answer (an HttpError, or a plugin's error with a `statusCode`): not a failure. */
+export function carriesStatus(err: unknown): boolean {
+  if (err instanceof HttpError) return true;
+  return err !== null && typeof err === 'object' && (err as { statusCode?: unknown }).statusCode !== undefined;
+}
+
 /** The status an error maps to: its own `statusCode` when it is a valid 4xx/5xx, else 500. */
 export function statusOf(err: unknown): number {
-  const code = (err as { statusCode?: unknown } | null)?.statusCode;
+  const code = err instanceof HttpError ? err.statusCode : (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
 }
 
 /** Extra headers an error asks for (e.g. Retry-After on 503). */
 export function headersOf(err: unknown): Record<string, string> | undefined {
+  if (err instanceof HttpError) return err.headers;
   const h = (err as { headers?: unknown } | null)?.headers;
   return h !== null && typeof h === 'object' ? (h as Record<string, string>) : undefined;
 }

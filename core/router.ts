@@ -1,3 +1,5 @@
+import { HttpError } from './errors.js';
+
 /**
  * The one Router interface every router variant implements (see variants/router/<name>/index.ts,
  * each exporting `createRouter<T>(): Router<T>`).
@@ -28,11 +30,10 @@ export interface Router<T> {
 
 export type RouterFactory = <T>() => Router<T>;
 
-/** Thrown by `find` when a param (or the path) carries a malformed percent-encoding. */
-export class MalformedPathError extends Error {
-  readonly statusCode = 400;
+/** Thrown by `find` when a param (or the path) carries a malformed percent-encoding: the client gets a 400. */
+export class MalformedPathError extends HttpError {
   constructor(readonly path: string) {
-    super(`malformed percent-encoding in path: ${path}`);
+    super(400, `malformed percent-encoding in path: ${path}`);
     this.name = 'MalformedPathError';
   }
 }

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../context.js';
-import { PluginHookError } from '../errors.js';
+import { carriesStatus, PluginHookError } from '../errors.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
@@ -95,12 +95,13 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
 }
 
 /**
- * An error a hook threw, named after the hook. Errors that carry a status (HttpError and the like) are answers a
- * plugin chose and pass through unchanged, as do errors already wrapped by a nested phase.
+ * An error a hook threw, named after the hook. Errors that carry a status (HttpError, or a plugin's own error with
+ * a `statusCode`: see carriesStatus) are answers a plugin chose and pass through unchanged, as do errors already
+ * wrapped by a nested phase.
  */
 function hookError(chain: PhaseChain, i: number, ctx: RequestContext, err: unknown): unknown {
   if (err instanceof PluginHookError) return err;
-  if (err !== null && typeof err === 'object' && (err as { statusCode?: unknown }).statusCode !== undefined) return err;
+  if (carriesStatus(err)) return err;
   const slot = chain.slots[i]!;
   const route = (ctx.route as { name?: unknown } | null)?.name;
   return new PluginHookError(slot.name, chain.phase, typeof route === 'string' ? route : null, slot.scope, err);

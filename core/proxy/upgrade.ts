@@ -5,11 +5,14 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../context.js';
 import type { RouteConfig } from '../config/types.js';
-import { ProxyError } from './errors.js';
+import { HttpError } from '../errors.js';
 import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import type { TrustedProxies } from './trust.js';
 import type { UpstreamGroup } from './upstream.js';
+
+/** How long a rejected upgrade's socket may linger for the client to read the answer before it is destroyed. */
+const REJECT_LINGER_MS = 1000;
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
@@ -19,7 +22,7 @@ export function rejectUpgrade(socket: Duplex, status: number, headers?: Record<s
   let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n`;
   if (headers !== undefined) for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
   socket.end(`${head}\r\n`);
-  setTimeout(() => socket.destroy(), 1000).unref();
+  setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
 }
 
 function headerBlock(statusLine: string, headers: http.OutgoingHttpHeaders): string {
@@ -58,7 +61,7 @@ export function tunnel(
   try {
     forwardPath = upstreamTarget(ctx.url, ctx.params, path);
   } catch (err) {
-    rejectUpgrade(socket, err instanceof ProxyError ? err.statusCode : 400);
+    rejectUpgrade(socket, err instanceof HttpError ? err.statusCode : 400);
     return;
   }
   const now = Date.now();
