@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
@@ -32,8 +32,6 @@ export class RequestContext {
    * every header one by one.
    */
   extraHeaders: string[] = NO_EXTRA_HEADERS;
-  /** set once the core (or a hook) has started writing the response; later stages then do nothing */
-  responded = false;
   /** the error that sent this request down the onError path */
   error: unknown = null;
   /** the authenticated identity, set by auth plugins and read by others (e.g. rate limiting by subject) */
@@ -42,6 +40,10 @@ export class RequestContext {
   private pluginState: Map<string, unknown> | null = null;
   /** true while the request is a WebSocket/upgrade request (no ServerResponse; see `socket`) */
   upgrade = false;
+  /** an upgrade's client socket: the pipeline hands it to the upstream or writes its refusal on it raw */
+  socket: Duplex | null = null;
+  /** an upgrade's first bytes after the request head (Node's `head`), forwarded once the tunnel is up */
+  upgradeHead: Buffer | null = null;
   /**
    * The id the request-id plugin assigned (or accepted from the client), '' without it: read by the access log,
    * which must not go through the plugin state map.
@@ -137,11 +139,12 @@ export class RequestContext {
     this.responseHeaders = null;
     this.extraHeaders = NO_EXTRA_HEADERS;
     this.body = null;
-    this.responded = false;
     this.error = null;
     this.identity = null;
     this.pluginState = null;
     this.upgrade = false;
+    this.socket = null;
+    this.upgradeHead = null;
     this.requestId = '';
     this.trustedProxies = null;
     this.resolvedClientIp = '';

@@ -1,4 +1,4 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import https from 'node:https';
 import type { Server as NetServer } from 'node:net';
@@ -7,14 +7,17 @@ import type { ServerConfig } from './config/types.js';
 import type { GatewayMetrics } from './metrics.js';
 import { errorBody, errorHeaders } from './errors.js';
 import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from './tls.js';
+import { compatClasses, serverResets, type ListenerState } from './http/h2-compat.js';
 
 /**
- * The client-facing listener and its protocols: cleartext HTTP/1.1 (Node's http server, built by the caller),
- * HTTPS/1.1, HTTPS with ALPN h2 + http/1.1 fallback on one listener, or cleartext h2c (prior knowledge).
+ * Every listener the data plane opens, built from one ServerConfig: cleartext HTTP/1.1 (node:http), HTTPS/1.1,
+ * HTTPS with ALPN h2 + http/1.1 fallback on one listener, cleartext h2c (prior knowledge), and the optional
+ * HTTP→HTTPS redirect listener; plus what the protocols need around them (HTTP/2 sessions, the rapid-reset
+ * guard, certificate reloads, drain steps).
  *
- * The request pipeline (core/server.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat API
- * (Http2ServerRequest/Http2ServerResponse). The subclasses below close the gaps between the two APIs, only on
- * the TLS/h2 listeners, so the cleartext HTTP/1.1 path runs exactly the code it ran before:
+ * The request pipeline (core/http/pipeline.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat
+ * API (Http2ServerRequest/Http2ServerResponse). The subclasses below close the gaps between the two APIs, only on
+ * the TLS/h2 listeners, so the cleartext HTTP/1.1 path runs Node's own classes untouched:
  *  - request headers without pseudo-headers, `:authority` as Host (upstreams and plugins read `req.headers`);
  *  - connection-specific response headers dropped instead of throwing ERR_HTTP2_INVALID_CONNECTION_HEADERS;
  *  - `res.destroyed` (the pipeline checks it; the compat response lacks it);
@@ -42,123 +45,6 @@ export function rejectH2Connect(res: unknown): void {
   const r = res as http2.Http2ServerResponse;
   r.writeHead(405, errorHeaders(405));
   r.end(errorBody(405));
-}
-
-/** RFC 9113 §8.2.2: fields that must not appear in an HTTP/2 message (Node throws on them). */
-const CONNECTION_SPECIFIC: Record<string, true> = Object.assign(Object.create(null) as Record<string, true>, {
-  connection: true,
-  'keep-alive': true,
-  'proxy-connection': true,
-  'transfer-encoding': true,
-  upgrade: true,
-  'http2-settings': true,
-  te: true,
-});
-
-function hasConnectionSpecific(h: OutgoingHttpHeaders): boolean {
-  // Five lookups instead of a key walk: the common case (none present) must stay cheap.
-  return (
-    h.connection !== undefined || h['keep-alive'] !== undefined || h['transfer-encoding'] !== undefined ||
-    h.upgrade !== undefined || h['proxy-connection'] !== undefined || h.te !== undefined || h['http2-settings'] !== undefined
-  );
-}
-
-function withoutConnectionSpecific(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const name in h) {
-    if (CONNECTION_SPECIFIC[name.toLowerCase()] === true) continue;
-    out[name] = h[name];
-  }
-  return out;
-}
-
-/** HTTP/2 request headers as the pipeline expects them: no pseudo-headers, `:authority` as Host (RFC 9113 §8.3.1). */
-export function normalizeH2Headers(src: IncomingHttpHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = Object.create(null) as IncomingHttpHeaders;
-  for (const name in src) {
-    if (name.charCodeAt(0) === 58 /* : */) continue;
-    out[name] = src[name];
-  }
-  // :authority wins over a Host field: the authority is what TLS (SNI) and routing saw.
-  const authority = src[':authority'];
-  if (typeof authority === 'string' && authority !== '') out.host = authority;
-  return out;
-}
-
-/** Listener state a hot reload may change without a restart; read per response / per reset. */
-interface ListenerState {
-  hsts: string | null;
-  maxResets: number;
-  resetWindowMs: number;
-}
-
-/** Streams the gateway reset itself (broken upstream body): not the client's doing, not counted as rapid reset. */
-const serverResets = new WeakSet<ServerHttp2Stream>();
-
-type AnyFn = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-const NORMALIZED = Symbol('normalizedHeaders');
-
-/**
- * Per-listener subclasses of Node's compat classes. The overrides are installed on the prototypes because
- * @types/node declares `headers`/`destroyed` as fields and narrows writeHead's overloads per class.
- */
-function compatClasses(state: ListenerState) {
-  class GatewayH2Request extends http2.Http2ServerRequest {}
-  class GatewayH2Response extends http2.Http2ServerResponse {}
-  class GatewayTlsH1Response extends http.ServerResponse {}
-
-  const baseHeaders = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.prototype, 'headers')!.get!;
-  // Copied once per HTTP/2 request, lazily; plugins that edit req.headers edit this copy, which persists.
-  Object.defineProperty(GatewayH2Request.prototype, 'headers', {
-    configurable: true,
-    get(this: http2.Http2ServerRequest & { [NORMALIZED]?: IncomingHttpHeaders }): IncomingHttpHeaders {
-      let h = this[NORMALIZED];
-      if (h === undefined) {
-        h = normalizeH2Headers(baseHeaders.call(this) as IncomingHttpHeaders);
-        // HTTP/2 frames the body itself (no Content-Length needed). The pipeline and the HTTP/1.1 upstream
-        // detect a body from the HTTP/1.1 framing fields, so a body of unannounced length reads as chunked.
-        if (!this.stream.endAfterHeaders && h['content-length'] === undefined) h['transfer-encoding'] = 'chunked';
-        this[NORMALIZED] = h;
-      }
-      return h;
-    },
-  });
-
-  const h2 = http2.Http2ServerResponse.prototype as unknown as Record<string, AnyFn>;
-  const r2 = GatewayH2Response.prototype as unknown as Record<string, AnyFn>;
-  Object.defineProperty(GatewayH2Response.prototype, 'destroyed', {
-    configurable: true,
-    get(this: http2.Http2ServerResponse): boolean {
-      return this.stream.destroyed;
-    },
-  });
-  r2.setHeader = function setHeader(this: http2.Http2ServerResponse, name: string, value: unknown): unknown {
-    if (CONNECTION_SPECIFIC[name.toLowerCase()] === true) return this;
-    return h2.setHeader!.call(this, name, value);
-  };
-  r2.writeHead = function writeHead(this: http2.Http2ServerResponse, statusCode: number, a?: unknown, b?: unknown): unknown {
-    let headers = (typeof a === 'object' && a !== null ? a : b) as OutgoingHttpHeaders | undefined;
-    if (state.hsts !== null && !this.headersSent) h2.setHeader!.call(this, 'strict-transport-security', state.hsts);
-    if (headers !== undefined && !Array.isArray(headers) && hasConnectionSpecific(headers)) headers = withoutConnectionSpecific(headers);
-    return headers === undefined ? h2.writeHead!.call(this, statusCode) : h2.writeHead!.call(this, statusCode, headers);
-  };
-  r2.destroy = function destroy(this: http2.Http2ServerResponse, err?: Error): unknown {
-    serverResets.add(this.stream);
-    return h2.destroy!.call(this, err);
-  };
-
-  const h1 = http.ServerResponse.prototype as unknown as Record<string, AnyFn>;
-  (GatewayTlsH1Response.prototype as unknown as Record<string, AnyFn>).writeHead = function writeHead(
-    this: http.ServerResponse,
-    statusCode: number,
-    a?: unknown,
-    b?: unknown,
-  ): unknown {
-    if (state.hsts !== null && !this.headersSent) this.setHeader('strict-transport-security', state.hsts);
-    return h1.writeHead!.call(this, statusCode, a, b);
-  };
-
-  return { GatewayH2Request, GatewayH2Response, GatewayTlsH1Response };
 }
 
 export interface ProtocolStats {
@@ -191,10 +77,7 @@ export interface ListenerReload {
 
 type Settable = Record<string, unknown>;
 
-/**
- * Owns the data-plane listener. For cleartext HTTP/1.1 it uses the server `plain()` builds (core/server.ts keeps
- * its options); every other kind is built here from the same ServerConfig.
- */
+/** Owns the data-plane listener (and the redirect listener), whatever its kind. */
 export class ClientProtocols {
   readonly server: NetServer;
   readonly kind: ListenerKind;
@@ -209,7 +92,7 @@ export class ClientProtocols {
   private config: ServerConfig;
 
   /** Throws TlsLoadError when a PEM file cannot be read or parsed (the validator normally caught it first). */
-  constructor(s: ServerConfig, plain: () => http.Server) {
+  constructor(s: ServerConfig) {
     this.config = s;
     this.kind = listenerKind(s);
     this.state = { hsts: hstsValue(s), maxResets: s.http2Limits.rapidReset.maxResets, resetWindowMs: s.http2Limits.rapidReset.windowMs };
@@ -217,19 +100,15 @@ export class ClientProtocols {
     const classes = compatClasses(this.state);
     switch (this.kind) {
       case 'http':
-        this.server = plain();
+        // Node's own request/response classes: the fastest path is the one with nothing overridden.
+        this.server = http.createServer(h1Options(s));
         return;
       case 'https':
         this.server = https.createServer({
           ...this.tls!.defaultOptions,
           SNICallback: this.tls!.sniCallback,
           ALPNProtocols: ['http/1.1'],
-          keepAliveTimeout: s.keepAliveTimeoutMs,
-          headersTimeout: s.headersTimeoutMs,
-          requestTimeout: s.requestTimeoutMs,
-          maxHeaderSize: s.maxHeaderSize,
-          connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
-          noDelay: true,
+          ...h1Options(s),
           ServerResponse: classes.GatewayTlsH1Response as typeof http.ServerResponse,
         });
         break;
@@ -411,6 +290,18 @@ export class ClientProtocols {
   exportStats(): ProtocolStats & { listener: ListenerKind } {
     return { listener: this.kind, ...this.stats };
   }
+}
+
+/** The HTTP/1.1 connection limits of the cleartext and HTTPS listeners (the h2 listener's fallback sets the same). */
+function h1Options(s: ServerConfig): http.ServerOptions {
+  return {
+    keepAliveTimeout: s.keepAliveTimeoutMs,
+    headersTimeout: s.headersTimeoutMs,
+    requestTimeout: s.requestTimeoutMs,
+    maxHeaderSize: s.maxHeaderSize,
+    connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
+    noDelay: true,
+  };
 }
 
 function h2Settings(s: ServerConfig): http2.Settings {

@@ -2,7 +2,7 @@ import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFact
 import { mergeDistributions } from './histogram.js';
 import type { PoolStats } from './pool.js';
 import type { HookStats } from './plugins/types.js';
-import type { ListenerKind, ProtocolStats } from './h2.js';
+import type { ListenerKind, ProtocolStats } from './listeners.js';
 import type { OverloadStats } from './overload.js';
 import type { UpstreamManager } from './proxy/index.js';
 

@@ -1,6 +1,9 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
+/** Event-loop delay sampling period: finer sampling costs a timer wakeup per tick, and thresholds worth shedding on are far above it. */
+const EVENT_LOOP_SAMPLE_MS = 10;
+
 export interface OverloadConfig {
   /** shed while the event loop's p99 delay over the last interval exceeds this (ms); 0 = not checked */
   maxEventLoopDelayMs: number;
@@ -47,8 +50,7 @@ export class OverloadMonitor {
   private readonly heapLimit: number;
 
   constructor(private readonly cfg: OverloadConfig) {
-    // 10 ms resolution: finer sampling costs a timer wakeup per tick and thresholds worth shedding on are far above it.
-    this.histogram = cfg.maxEventLoopDelayMs > 0 ? monitorEventLoopDelay({ resolution: 10 }) : null;
+    this.histogram = cfg.maxEventLoopDelayMs > 0 ? monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS }) : null;
     this.histogram?.enable();
     this.heapLimit = getHeapStatistics().heap_size_limit;
     this.timer = setInterval(() => this.sample(), cfg.checkIntervalMs);

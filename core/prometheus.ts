@@ -1,6 +1,6 @@
 import type { AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
 import type { HookStats } from './plugins/types.js';
-import type { ProtocolStats } from './h2.js';
+import type { ProtocolStats } from './listeners.js';
 
 /** Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series. */
 export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[]): string {

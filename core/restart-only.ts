@@ -1,5 +1,5 @@
 import type { GatewayConfig } from './config/types.js';
-import { listenerKind } from './h2.js';
+import { listenerKind } from './listeners.js';
 
 /**
  * Config fields read once per process (listener, object pool, metrics recorders, server options handed to

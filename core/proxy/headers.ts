@@ -105,7 +105,7 @@ export function buildRequestHeaders(
   const out = Object.create(null) as Record<string, string | string[]>;
   const tokens = connectionTokens(src.connection);
   for (const name in src) {
-    // HTTP/2 pseudo-headers (core/h2.ts already hides them; this keeps the rule where the header rules live)
+    // HTTP/2 pseudo-headers (core/http/h2-compat.ts already hides them; this keeps the rule where the header rules live)
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const skip = REQUEST_SKIP[name];
     if (skip !== undefined && !(skip === 2 && websocket)) continue;

@@ -52,7 +52,6 @@ export function dirtyEveryField(ctx: RequestContext): void {
   ctx.route = { path: '/users/:id' };
   ctx.startTime = 987.65;
   ctx.send(418, { 'x-teapot': '1' }, Buffer.from('body'));
-  ctx.responded = true;
   ctx.error = new Error('boom');
   ctx.identity = { sub: 'alice' };
   ctx.set('rate-limit', { remaining: 3 });
