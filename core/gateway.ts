@@ -7,7 +7,7 @@ import { GatewayMetrics, type WorkerMetricsExport } from './metrics.js';
 import { GatewayRuntime } from './runtime.js';
 import { GatewayServer } from './server.js';
 import { poolFactory, recorderFactory } from './variants.js';
-import type { ObjectPool } from './pool.js';
+import type { ObjectPool } from './contracts/pool.js';
 import type { PluginSection } from './metrics.js';
 import { splitRestartOnly } from './restart-only.js';
 import { AdminServer, type AdminSource } from './admin.js';

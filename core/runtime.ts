@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';
-import type { Router } from './router.js';
+import type { Router } from './contracts/router.js';
 import { recorderFactory, routerFactory } from './variants.js';
 import { GatewayMetrics, RouteMetrics } from './metrics.js';
 import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';

@@ -1,13 +1,17 @@
-import type { RouterFactory } from './router.js';
-import type { PoolFactory } from './pool.js';
-import type { RecorderFactory } from './metrics-types.js';
-import type { UpstreamClientFactory } from './upstream-client.js';
+import type { RouterFactory } from './contracts/router.js';
+import type { PoolFactory } from './contracts/pool.js';
+import type { RecorderFactory } from './contracts/metrics.js';
+import type { UpstreamClientFactory } from './contracts/upstream.js';
 import { routerVariants, DEFAULT_ROUTER } from '../variants/router/index.js';
 import { poolVariants, DEFAULT_POOL } from '../variants/pool/index.js';
 import { metricsVariants, DEFAULT_METRICS } from '../variants/metrics/index.js';
 import { upstreamClientVariants, DEFAULT_UPSTREAM_CLIENT } from '../variants/upstream/index.js';
 
-/** Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from. */
+/**
+ * Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from.
+ * The one place core resolves a variant name to its factory; each family implements its contract in
+ * core/contracts/ (router, pool, metrics, upstream).
+ */
 export const variantFamilies = {
   router: { variants: routerVariants as Record<string, RouterFactory>, default: DEFAULT_ROUTER },
   pool: { variants: poolVariants as Record<string, PoolFactory>, default: DEFAULT_POOL },
@@ -35,4 +39,8 @@ export function poolFactory(name: string): PoolFactory {
 
 export function recorderFactory(name: string): RecorderFactory {
   return variantFamilies.metrics.variants[name]!;
+}
+
+export function upstreamClientFactory(name: string): UpstreamClientFactory {
+  return variantFamilies.upstream.variants[name]!;
 }

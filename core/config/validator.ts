@@ -5,7 +5,7 @@ import { gatewaySchema } from './schema.js';
 import { normalizeUpstream } from './upstream-schema.js';
 import type { GatewayConfig } from './types.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
-import { RoutePatternError } from '../router.js';
+import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { tlsConfigErrors } from '../tls.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';

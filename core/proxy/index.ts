@@ -2,8 +2,7 @@ import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import type { RequestContext } from '../context.js';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { UpstreamClientFactory } from '../upstream-client.js';
-import { upstreamClientVariants, DEFAULT_UPSTREAM_CLIENT } from '../../variants/upstream/index.js';
+import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
@@ -31,9 +30,9 @@ export class UpstreamManager {
   private readonly logger: pino.Logger;
 
   constructor(upstreams: Record<string, UpstreamConfig>, options: UpstreamManagerOptions) {
-    const factory: UpstreamClientFactory | undefined =
-      upstreamClientVariants[options.clientVariant || DEFAULT_UPSTREAM_CLIENT] ?? undefined;
-    if (factory === undefined) throw new Error(`unknown upstream client variant: ${options.clientVariant}`);
+    const variant = options.clientVariant || variantFamilies.upstream.default;
+    if (!hasVariant('upstream', variant)) throw new Error(`unknown upstream client variant: ${options.clientVariant}`);
+    const factory = upstreamClientFactory(variant);
     this.logger = options.logger;
     this.trust = new TrustedProxies(options.trustedProxies);
     for (const name of Object.keys(upstreams)) {

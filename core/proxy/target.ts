@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
-import type { UpstreamClient, UpstreamClientFactory } from '../upstream-client.js';
+import type { UpstreamClient, UpstreamClientFactory } from '../contracts/upstream.js';
 import { CircuitBreaker, CircuitState, CIRCUIT_STATE_NAMES } from './breaker.js';
 
 /** One upstream target: its connection pool, health, circuit breaker and counters. */

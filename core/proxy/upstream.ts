@@ -8,7 +8,7 @@ import {
   type UpstreamErrorKind,
   type UpstreamRequestOptions,
   type UpstreamResponse,
-} from '../upstream-client.js';
+} from '../contracts/upstream.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
 import { ActiveHealthChecker } from './health.js';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
-import type { UpstreamClient, UpstreamRequestOptions, UpstreamResponse } from '../../core/upstream-client.js';
+import type { UpstreamClient, UpstreamRequestOptions, UpstreamResponse } from '../../core/contracts/upstream.js';
 import { sleep, startRawServer, startUpstream, waitFor, type TestUpstream } from './helpers.js';
 
 /** The h1 client's own pool behaviour, driven directly against real upstreams on 127.0.0.1. */

@@ -5,8 +5,8 @@ import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
-import { exchange, type Exchange } from '../reliability/support.js';
-import { UpstreamClientError, type UpstreamResponse } from '../../core/upstream-client.js';
+import { exchange, type Exchange } from '../support/raw.js';
+import { UpstreamClientError, type UpstreamResponse } from '../../core/contracts/upstream.js';
 
 /**
  * A hostile upstream — a raw TCP server writing exact bytes — against every upstream client variant. Each

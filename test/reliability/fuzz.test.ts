@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MalformedPathError, type Router } from '../../core/router.js';
+import { MalformedPathError, type Router } from '../../core/contracts/router.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { referenceRouters, routerVariants } from '../../variants/router/index.js';
 

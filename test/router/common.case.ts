@@ -5,7 +5,7 @@
  * so a skip list can neither hide a case silently nor go stale.
  */
 import { describe, expect, it } from 'vitest';
-import { MalformedPathError, RoutePatternError, type Router, type RouterFactory } from '../../core/router.js';
+import { MalformedPathError, RoutePatternError, type Router, type RouterFactory } from '../../core/contracts/router.js';
 
 type Expect = { value: string; params?: Record<string, string> } | null | 'malformed';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRoutePattern } from '../../core/route-pattern.js';
+import { parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 import { referenceRouters, routerVariants } from '../../variants/router/index.js';
 
 // few literals and several overlapping pattern shapes, so routes compete for the same segments

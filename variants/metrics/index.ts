@@ -1,4 +1,4 @@
-import type { RecorderFactory } from '../../core/metrics-types.js';
+import type { RecorderFactory } from '../../core/contracts/metrics.js';
 import * as ring from './ring/index.js';
 import * as hdr from './hdr/index.js';
 import * as native from './native/index.js';

@@ -1,4 +1,4 @@
-import type { PoolFactory } from '../../core/pool.js';
+import type { PoolFactory } from '../../core/contracts/pool.js';
 import { createPool as none } from './none/index.js';
 import { createPool as stack } from './stack/index.js';
 import { createPool as ring } from './ring/index.js';

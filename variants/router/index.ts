@@ -1,5 +1,5 @@
 /** Router family: every variant by name (config `variants.router`, CLI --router). */
-import type { RouterFactory } from '../../core/router.js';
+import type { RouterFactory } from '../../core/contracts/router.js';
 import { createRouter as hybrid } from './hybrid/index.js';
 import { createRouter as radix } from './radix/index.js';
 import { createRouter as segmentTrie } from './segment-trie/index.js';

@@ -1,4 +1,4 @@
-import type { UpstreamClientFactory } from '../../core/upstream-client.js';
+import type { UpstreamClientFactory } from '../../core/contracts/upstream.js';
 import { createUpstreamClient as agent } from './agent/index.js';
 import { createUpstreamClient as h1 } from './h1/index.js';
 import { createUpstreamClient as undici } from './undici/index.js';

@@ -1,4 +1,4 @@
-import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/pool.js';
+import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/contracts/pool.js';
 
 /**
  * `stack` plus a double-release guard. Why a fourth variant: with any plain pool, releasing the same object twice

@@ -1,4 +1,4 @@
-import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/pool.js';
+import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/contracts/pool.js';
 
 /**
  * The baseline: no pooling at all. acquire() always allocates (a miss), release() resets the object (so a caller

@@ -1,4 +1,4 @@
-import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/pool.js';
+import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/contracts/pool.js';
 
 /**
  * FIFO ring buffer over a preallocated slot array with head (next to acquire) and tail (next free slot) cursors.

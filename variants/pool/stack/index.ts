@@ -1,4 +1,4 @@
-import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/pool.js';
+import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/contracts/pool.js';
 
 /**
  * LIFO stack in a fixed-size array. LIFO hands back the most recently released object, which is the one most likely

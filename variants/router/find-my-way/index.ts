@@ -5,8 +5,7 @@
  * Syntax find-my-way cannot express the same way is rejected with RoutePatternError.
  */
 import FindMyWay from 'find-my-way';
-import type { RouteMatch, Router } from '../../../core/router.js';
-import { MalformedPathError, RoutePatternError } from '../../../core/router.js';
+import { EMPTY_PARAMS, MalformedPathError, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import {
   ANY_METHOD,
   checkMethod,
@@ -16,7 +15,7 @@ import {
   SEG_PATTERN,
   SEG_STATIC,
   type ParsedRoute,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 
 const HTTP_METHODS = new Set<string>([
   'ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE',
@@ -64,6 +63,8 @@ export function toFindMyWayPattern(route: ParsedRoute): string {
 
 interface Store<T> {
   value: T;
+  /** false for a param-less route: its matches share EMPTY_PARAMS */
+  hasParams: boolean;
 }
 
 type Instance = ReturnType<typeof FindMyWay>;
@@ -94,7 +95,7 @@ class FindMyWayRouter<T> implements Router<T> {
       throw new RoutePatternError(pattern, `find-my-way only knows standard HTTP methods, not ${method}`);
     }
     const fmwPattern = toFindMyWayPattern(route);
-    const store: Store<T> = { value };
+    const store: Store<T> = { value, hasParams: route.paramNames.length > 0 };
     try {
       if (method === ANY_METHOD) {
         this.any.on('GET', fmwPattern, noop, store);
@@ -128,7 +129,8 @@ function lookup<T>(fmw: Instance, method: string, target: string): RouteMatch<T>
   const r = fmw.find(method as 'GET', target);
   if (r === null) return null;
   if (r.store === null) throw new MalformedPathError(target);
-  return { value: (r.store as Store<T>).value, params: r.params as Record<string, string> };
+  const store = r.store as Store<T>;
+  return { value: store.value, params: store.hasParams ? (r.params as Record<string, string>) : EMPTY_PARAMS };
 }
 
 export function createRouter<T>(): Router<T> {

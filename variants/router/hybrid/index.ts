@@ -4,9 +4,9 @@
  * A fully static route always wins over dynamic ones in a depth-first priority walk (static is tried
  * first at every segment), so checking the Map first gives exactly the tree's answer.
  */
-import type { RouteMatch, Router } from '../../../core/router.js';
-import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../../../core/route-pattern.js';
-import { EMPTY_PARAMS, RadixTree } from '../radix/tree.js';
+import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
+import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../shared/route-pattern.js';
+import { RadixTree } from '../radix/tree.js';
 
 const FILTER_BITS = 15;
 

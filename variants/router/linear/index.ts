@@ -4,7 +4,7 @@
  * routers' depth-first walk finds. Deliberately simple and independent of the tree code: the property
  * tests compare every other variant against it.
  */
-import type { RouteMatch, Router } from '../../../core/router.js';
+import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import {
   compareRoutes,
   decodeParam,
@@ -12,7 +12,7 @@ import {
   SEG_PATTERN,
   SEG_STATIC,
   type ParsedRoute,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
 
 interface Compiled<T> {
@@ -67,8 +67,9 @@ class LinearRouter<T> extends MethodRouter<T, Compiled<T>[]> {
     for (const c of list) {
       const values = matchRoute(c.route, path);
       if (values === null) continue;
-      const params: Record<string, string> = {};
       const names = c.route.paramNames;
+      if (names.length === 0) return { value: c.value, params: EMPTY_PARAMS };
+      const params: Record<string, string> = {};
       for (let i = 0; i < names.length; i++) params[names[i]] = decodeParam(values[i], path);
       return { value: c.value, params };
     }

@@ -4,8 +4,7 @@
  * rejected with RoutePatternError. Query stripping, param decoding and the method order are added here.
  */
 import { Memoirist } from 'memoirist';
-import type { RouteMatch, Router } from '../../../core/router.js';
-import { RoutePatternError } from '../../../core/router.js';
+import { EMPTY_PARAMS, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import {
   ANY_METHOD,
   checkMethod,
@@ -14,10 +13,12 @@ import {
   pathOf,
   RouteRegistry,
   SEG_PATTERN,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 
 interface Store<T> {
   value: T;
+  /** false for a param-less route: its matches share EMPTY_PARAMS */
+  hasParams: boolean;
 }
 
 class MemoiristRouter<T> implements Router<T> {
@@ -32,7 +33,7 @@ class MemoiristRouter<T> implements Router<T> {
     if (route.segments.some((s) => s.kind === SEG_PATTERN)) {
       throw new RoutePatternError(pattern, 'memoirist supports only whole-segment params (no multi-param, regex or mixed segments)');
     }
-    const store: Store<T> = { value };
+    const store: Store<T> = { value, hasParams: route.paramNames.length > 0 };
     if (method === ANY_METHOD) this.any.add('GET', pattern, store);
     else this.exact.add(method, pattern, store);
     this.registry.remember(method, route);
@@ -50,6 +51,7 @@ class MemoiristRouter<T> implements Router<T> {
 function lookup<T>(router: Memoirist<Store<T>>, method: string, path: string): RouteMatch<T> | null {
   const r = router.find(method, path);
   if (r === null) return null;
+  if (!r.store.hasParams) return { value: r.store.value, params: EMPTY_PARAMS };
   const params: Record<string, string> = {};
   for (const k in r.params) params[k] = decodeParam(r.params[k] as string, path);
   return { value: r.store.value, params };

@@ -1,6 +1,6 @@
 /** `radix`: every route (static and dynamic) in one character-level radix tree per method. */
-import type { RouteMatch, Router } from '../../../core/router.js';
-import type { ParsedRoute } from '../../../core/route-pattern.js';
+import type { RouteMatch, Router } from '../../../core/contracts/router.js';
+import type { ParsedRoute } from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
 import { RadixTree } from './tree.js';
 

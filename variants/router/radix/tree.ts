@@ -5,7 +5,7 @@
  * static > pattern segments > plain param > wildcard, backtracking when a branch dead-ends.
  * Used by the `radix` variant (all routes) and the `hybrid` variant (dynamic routes only).
  */
-import type { RouteMatch } from '../../../core/router.js';
+import { EMPTY_PARAMS, type RouteMatch } from '../../../core/contracts/router.js';
 import {
   comparePatternSegments,
   decodeParam,
@@ -16,10 +16,7 @@ import {
   type ParamsBuilder,
   type ParsedRoute,
   type PatternSegment,
-} from '../../../core/route-pattern.js';
-
-/** Shared by every param-less match: static matches must not allocate. Frozen so no caller can leak state into it. */
-export const EMPTY_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+} from '../shared/route-pattern.js';
 
 /**
  * Params from walk positions: value i is path.slice(s[i], e[i]), or v[i] when s[i] < 0 (pattern-segment groups,

@@ -4,7 +4,7 @@
  * Each alternative is wrapped in its own capture group; that group captures the whole path, and no param
  * group can (params never contain the leading '/'), so `match.indexOf(path, 1)` finds the route.
  */
-import type { RouteMatch, Router } from '../../../core/router.js';
+import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import {
   compareRoutes,
   escapeRegExp,
@@ -14,9 +14,8 @@ import {
   SEG_STATIC,
   type ParamsBuilder,
   type ParsedRoute,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
-import { EMPTY_PARAMS } from '../radix/tree.js';
 
 interface Entry<T> {
   readonly route: ParsedRoute;

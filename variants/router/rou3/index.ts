@@ -6,8 +6,7 @@
  * `*` optional) are listed as skips in the conformance suite.
  */
 import { addRoute, createRouter as createRou3, findRoute, type RouterContext } from 'rou3';
-import type { RouteMatch, Router } from '../../../core/router.js';
-import { RoutePatternError } from '../../../core/router.js';
+import { EMPTY_PARAMS, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import {
   ANY_METHOD,
   checkMethod,
@@ -19,7 +18,7 @@ import {
   SEG_PATTERN,
   SEG_STATIC,
   type ParsedRoute,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 
 const escapeLiteral = (s: string): string => s.replace(/[\\:*?+(){}]/g, '\\$&');
 
@@ -46,6 +45,8 @@ export function toRou3Pattern(route: ParsedRoute): string {
 
 interface Entry<T> {
   value: T;
+  /** false for a param-less route: its matches share EMPTY_PARAMS */
+  hasParams: boolean;
 }
 
 class Rou3Router<T> implements Router<T> {
@@ -59,8 +60,9 @@ class Rou3Router<T> implements Router<T> {
     this.registry.assertNew(method, route);
     const translated = toRou3Pattern(route);
     try {
-      if (method === ANY_METHOD) addRoute(this.any, '', translated, { value });
-      else addRoute(this.exact, method, translated, { value });
+      const entry: Entry<T> = { value, hasParams: route.paramNames.length > 0 };
+      if (method === ANY_METHOD) addRoute(this.any, '', translated, entry);
+      else addRoute(this.exact, method, translated, entry);
     } catch (err) {
       throw new RoutePatternError(pattern, `rou3: ${(err as Error).message}`);
     }
@@ -79,6 +81,7 @@ class Rou3Router<T> implements Router<T> {
 function lookup<T>(router: RouterContext<Entry<T>>, method: string, path: string): RouteMatch<T> | null {
   const r = findRoute(router, method, path);
   if (r === undefined) return null;
+  if (!r.data.hasParams) return { value: r.data.value, params: EMPTY_PARAMS };
   const params: Record<string, string> = {};
   if (r.params !== undefined) {
     for (const k in r.params) {

@@ -3,7 +3,7 @@
  * (a Map, not an object, so `__proto__`/`constructor` segments are ordinary keys), then pattern
  * segments, the plain param, and the wildcard, in the shared priority order with backtracking.
  */
-import type { RouteMatch, Router } from '../../../core/router.js';
+import type { RouteMatch, Router } from '../../../core/contracts/router.js';
 import {
   comparePatternSegments,
   SEG_PARAM,
@@ -11,7 +11,7 @@ import {
   SEG_STATIC,
   type ParsedRoute,
   type PatternSegment,
-} from '../../../core/route-pattern.js';
+} from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
 import { Leaf } from '../radix/tree.js';
 

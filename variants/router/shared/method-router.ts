@@ -2,8 +2,8 @@
  * Common frame of the straightforward variants: one table per method, looked up in the shared order
  * exact method → '*' → GET (for HEAD). The hybrid router inlines this for speed instead.
  */
-import type { RouteMatch, Router } from '../../../core/router.js';
-import { ANY_METHOD, checkMethod, parseRoutePattern, pathOf, RouteRegistry, type ParsedRoute } from '../../../core/route-pattern.js';
+import type { RouteMatch, Router } from '../../../core/contracts/router.js';
+import { ANY_METHOD, checkMethod, parseRoutePattern, pathOf, RouteRegistry, type ParsedRoute } from './route-pattern.js';
 
 export abstract class MethodRouter<T, Table> implements Router<T> {
   private readonly tables = new Map<string, Table>();

@@ -11,7 +11,7 @@ import {
   type UpstreamClientOptions,
   type UpstreamRequestOptions,
   type UpstreamResponse,
-} from '../../../core/upstream-client.js';
+} from '../../../core/contracts/upstream.js';
 
 function announcesBody(h: http.IncomingHttpHeaders): boolean {
   const cl = h['content-length'];

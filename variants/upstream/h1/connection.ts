@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
-import { UpstreamClientError, classifyErrorCode, type UpstreamErrorKind, type UpstreamRequestOptions, type UpstreamResponse } from '../../../core/upstream-client.js';
+import { UpstreamClientError, classifyErrorCode, type UpstreamErrorKind, type UpstreamRequestOptions, type UpstreamResponse } from '../../../core/contracts/upstream.js';
 import { Framing, ParseError, ResponseParser, type HeadCache, type ParsedHead, type ResponseSink } from './parser.js';
 import type { RequestHead } from './request-head.js';
 import type { Deadline } from './deadlines.js';

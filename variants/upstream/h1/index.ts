@@ -7,7 +7,7 @@ import {
   type UpstreamClientOptions,
   type UpstreamRequestOptions,
   type UpstreamResponse,
-} from '../../../core/upstream-client.js';
+} from '../../../core/contracts/upstream.js';
 import { Exchange, H1Connection, type ConnectionOwner } from './connection.js';
 import { HeadCache } from './parser.js';
 import { DeadlineList } from './deadlines.js';

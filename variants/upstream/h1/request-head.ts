@@ -1,4 +1,4 @@
-import type { UpstreamRequestOptions } from '../../../core/upstream-client.js';
+import type { UpstreamRequestOptions } from '../../../core/contracts/upstream.js';
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Node's own rule for header values (checkInvalidHeaderChar): HTAB, visible ASCII, obs-text */

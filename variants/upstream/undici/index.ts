@@ -10,7 +10,7 @@ import {
   type UpstreamClientOptions,
   type UpstreamRequestOptions,
   type UpstreamResponse,
-} from '../../../core/upstream-client.js';
+} from '../../../core/contracts/upstream.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
 /**
- * The upstream client interface: one client per target (origin), pooling keep-alive connections to it.
- * Variants live in variants/upstream/<name>/index.ts, each exporting `createUpstreamClient: UpstreamClientFactory`.
+ * The upstream contract: the client interface every upstream variant implements. One client per target
+ * (origin), pooling keep-alive connections to it. Variants live in variants/upstream/<name>/index.ts, each exporting `createUpstreamClient: UpstreamClientFactory`.
  *
  * Contract every variant keeps:
  * - `request` resolves as soon as the response headers arrived; the body is streamed, never buffered. A variant
