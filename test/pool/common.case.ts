@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { RequestContext, createContext, resetContext } from '../../core/context.js';
-import type { ObjectPool, PoolFactory } from '../../core/pool.js';
+import type { ObjectPool, PoolFactory } from '../../core/contracts/pool.js';
 
 /** `none` keeps nothing; every other variant must hand released objects back out. */
 export interface PoolCaseOptions {
