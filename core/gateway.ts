@@ -202,6 +202,9 @@ export function inProcessAdminSource(gw: Gateway, reload: () => Promise<ReloadRe
   };
 }
 
+/** Drain deadline of RunningGateway.close(): in-process gateways are for tests and embedding, not for draining long. */
+const RUNNING_CLOSE_DEADLINE_MS = 1000;
+
 export interface RunningGateway {
   gateway: Gateway;
   port: number;
@@ -243,7 +246,7 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
     async close() {
       ready = false;
       await admin?.close();
-      await gateway.close(1000);
+      await gateway.close(RUNNING_CLOSE_DEADLINE_MS);
     },
   };
 }

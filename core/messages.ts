@@ -1,7 +1,10 @@
 import type { GatewayConfig } from './config/types.js';
 import type { WorkerMetricsExport } from './metrics.js';
 
-/** The orchestrator ⇄ worker protocol (the same messages for cluster processes and worker threads). */
+/**
+ * The orchestrator ⇄ worker protocol, over the cluster IPC channel of each worker process (core/worker.ts).
+ * Workers are processes only: workerMode "threads" is refused (see THREADS_UNSUPPORTED in core/config/validator.ts).
+ */
 export type ToWorker =
   | { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig }
   | { type: 'METRICS_REQUEST'; id: number }

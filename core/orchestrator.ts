@@ -19,6 +19,10 @@ const RESTART_MAX_MS = 10_000;
  * Counted from READY, not from the fork: a worker that takes 10 s to boot and dies at once is not healthy.
  */
 const STABLE_AFTER_MS = 10_000;
+/** Floor of the overload poll that keeps /ready current: a shorter checkIntervalMs would flood the IPC channel. */
+const MIN_OVERLOAD_POLL_MS = 100;
+/** On shutdown, workers still alive this long after their own drain deadline are killed. */
+const HARD_STOP_GRACE_MS = 2000;
 
 /**
  * starting: forked, not listening yet (booting, or waiting for its config); ready: listening and serving;
@@ -100,7 +104,7 @@ export class Orchestrator {
     const ov = this.config.server.overload;
     if (ov.maxEventLoopDelayMs > 0 || ov.maxHeapUsedRatio > 0 || ov.maxHeapUsedBytes > 0) {
       // Keep the per-worker overload flags fresh for /ready even when nobody scrapes /stats.
-      this.overloadPoll = setInterval(() => void this.collect(), Math.max(100, ov.checkIntervalMs));
+      this.overloadPoll = setInterval(() => void this.collect(), Math.max(MIN_OVERLOAD_POLL_MS, ov.checkIntervalMs));
       this.overloadPoll.unref();
     }
     return this.port;
@@ -304,7 +308,7 @@ export class Orchestrator {
       }));
     const hardStop = setTimeout(() => {
       for (const s of this.slots) if (s.worker !== null && !s.worker.isDead()) s.worker.process.kill('SIGKILL');
-    }, deadlineMs + 2000);
+    }, deadlineMs + HARD_STOP_GRACE_MS);
     await Promise.all(exits);
     clearTimeout(hardStop);
   }

@@ -5,6 +5,13 @@ import type { GatewayConfig } from './config/types.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { createLogger, type Logger } from './logger.js';
 
+/** After a FATAL boot error: time for the message to cross the IPC channel before the process exits. */
+const FATAL_EXIT_DELAY_MS = 50;
+/** Drain deadline of a worker signalled directly before it ever had a config (else server.shutdownTimeoutMs). */
+const UNCONFIGURED_SHUTDOWN_MS = 10_000;
+/** Drain deadline when the primary is gone (IPC disconnected): nobody waits on this worker's answers any more. */
+const ORPHAN_SHUTDOWN_MS = 1000;
+
 /**
  * A cluster worker: waits for its first CONFIG_UPDATE, serves on the shared listening socket, applies later
  * config updates, answers metrics requests, and drains on SHUTDOWN (or SIGTERM from outside).
@@ -45,7 +52,7 @@ export function runWorker(): void {
     } catch (err) {
       const errors = err instanceof ConfigError ? err.errors : [(err as Error).message];
       send({ type: 'FATAL', workerId, errors });
-      setTimeout(() => process.exit(1), 50);
+      setTimeout(() => process.exit(1), FATAL_EXIT_DELAY_MS);
       return false;
     }
   };
@@ -95,7 +102,7 @@ export function runWorker(): void {
   send({ type: 'HELLO', workerId });
 
   // The primary handles signals for the whole group; a worker signalled directly drains on its own.
-  process.on('SIGTERM', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? 10_000));
+  process.on('SIGTERM', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? UNCONFIGURED_SHUTDOWN_MS));
   process.on('SIGINT', () => undefined);
-  process.on('disconnect', () => void shutdown(1000));
+  process.on('disconnect', () => void shutdown(ORPHAN_SHUTDOWN_MS));
 }

@@ -1,6 +1,7 @@
 /**
- * The load generator process: runs autocannon (programmatic API) on request from the runner over IPC and
- * answers with the result and its own CPU usage. It lives in its own process, pinned to its own CPU, so its
+ * The load generator process: runs one load job per request from the runner over IPC (wrk when it can run the
+ * job, else autocannon's programmatic API; a fixed-rate job uses the open-loop generator, in C when it compiles
+ * here) and answers with the result and its own CPU usage. It lives in its own process, pinned to its own CPU, so its
  * cost is measurable and it never shares an event loop with the runner's samplers and progress bar.
  */
 import autocannon from 'autocannon';

@@ -2,6 +2,12 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Algorithm, Decision } from './algorithms.js';
 
+/** Reconnect backoff after a lost Redis connection: 50 ms doubling per attempt, capped at 2 s. */
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_MAX_MS = 2_000;
+/** At most one connection-error log line per this interval (a down Redis errors on every reconnect attempt). */
+const ERROR_LOG_INTERVAL_MS = 5_000;
+
 /**
  * One atomic round trip per decision. Mirrors algorithms.ts; time comes from the Redis server (TIME), so
  * gateways on machines with skewed clocks still share one consistent limit.
@@ -96,7 +102,7 @@ export class RedisStore {
       maxRetriesPerRequest: 0,
       connectTimeout: opts.connectTimeoutMs,
       commandTimeout: opts.commandTimeoutMs,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+      retryStrategy: (times: number) => Math.min(RECONNECT_BASE_MS * 2 ** Math.min(times, 6), RECONNECT_MAX_MS),
       // reconnect on READONLY (failover) rather than fail every command
       reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     });
@@ -104,7 +110,7 @@ export class RedisStore {
     // An 'error' listener is mandatory: without one ioredis' connection errors would crash the process.
     this.client.on('error', (err: Error) => {
       const now = Date.now();
-      if (now - lastErrorLog > 5_000) {
+      if (now - lastErrorLog > ERROR_LOG_INTERVAL_MS) {
         lastErrorLog = now;
         logger.warn({ err: err.message, url: redactUrl(opts.url) }, 'rate-limit redis connection error');
       }
