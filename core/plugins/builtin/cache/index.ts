@@ -74,8 +74,9 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
         max: options.maxEntries,
         maxSize: options.maxBytes,
         sizeCalculation: (e) => Math.max(1, e.body.length + 256),
-        // entry ttls run on the same clock as freshness (lru-cache's default is performance.now)
-        ...(deps.now === undefined ? {} : { perf: { now: deps.now } }),
+        // entry ttls run on the same clock as freshness (lru-cache's default is performance.now), read at every
+        // check: with the default ttlResolution lru-cache reuses one reading for 1 ms of real time
+        ...(deps.now === undefined ? {} : { perf: { now: deps.now }, ttlResolution: 0 }),
       });
       /** primary key → the Vary field names its last stored response named */
       const varySpecs = new LRUCache<string, string[]>({ max: options.maxEntries });
