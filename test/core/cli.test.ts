@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { load, request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 import { eventually, until } from '../support/wait.js';
 
 const running: CliGateway[] = [];
@@ -13,10 +12,11 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop('SIGKILL');
 });
 
-const pluginDir = mkdtempSync(join(tmpdir(), 'gw-slow-'));
-writeFileSync(join(pluginDir, 'slow.mjs'), `
+const pluginDir = writePlugins({
+  slow: `
 export default { name: 'slow', version: '1.0.0',
-  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`);
+  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`,
+}, 'gw-slow-');
 
 function cfg(body: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

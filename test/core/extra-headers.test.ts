@@ -1,16 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 
 /**
  * ctx.addResponseHeader: headers a hook adds in preRoute reach whatever answer goes out (a static route, a 404,
  * an early answer from a later hook, an error), and the staged response's own header of the same name wins.
  */
-const dir = mkdtempSync(join(tmpdir(), 'gw-extra-headers-'));
-writeFileSync(join(dir, 'tagger.mjs'), `export default { name: 'tagger', version: '1.0.0',
+const dir = writePlugins({
+  tagger: `export default { name: 'tagger', version: '1.0.0',
   init() { return {
     preRoute(ctx) {
       ctx.addResponseHeader('x-tag', 'from-hook');
@@ -21,7 +19,8 @@ writeFileSync(join(dir, 'tagger.mjs'), `export default { name: 'tagger', version
       if (ctx.url === '/early') ctx.send(429, { 'content-type': 'text/plain' }, 'slow down');
       if (ctx.url === '/boom') throw new Error('boom');
     },
-  }; } };`);
+  }; } };`,
+}, 'gw-extra-headers-');
 
 let gw: RunningGateway;
 beforeAll(async () => {

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 
 /** Plugin modules are real files loaded from a plugin directory, as users ship them. */
-const dir = mkdtempSync(join(tmpdir(), 'gw-plugins-'));
-writeFileSync(join(dir, 'trace.mjs'), `
+const dir = writePlugins({
+  trace: `
 export default {
   name: 'trace', version: '1.0.0',
   optionsSchema: { type: 'object', properties: { tag: { type: 'string', default: 'T' } }, additionalProperties: false },
@@ -24,8 +22,8 @@ export default {
       destroy() { log.push('destroy:' + options.tag); },
     };
   },
-};`);
-writeFileSync(join(dir, 'boom.mjs'), `
+};`,
+  boom: `
 export default {
   name: 'boom', version: '0.1.0',
   init() {
@@ -33,8 +31,8 @@ export default {
       preHandler(ctx) { if (ctx.url.startsWith('/boom')) throw new Error('kaboom'); },
     };
   },
-};`);
-writeFileSync(join(dir, 'guard.mjs'), `
+};`,
+  guard: `
 export default {
   name: 'guard', version: '1.2.3',
   init(options) {
@@ -44,17 +42,18 @@ export default {
       },
     };
   },
-};`);
-writeFileSync(join(dir, 'hello-handler.mjs'), `
+};`,
+  'hello-handler': `
 export default {
   name: 'hello-handler', version: '1.0.0',
   init(options, api) {
     api.registerHandler('hello', (ctx) => { ctx.statusCode = 200; ctx.responseHeaders = { 'content-type': 'text/plain' }; ctx.body = 'hello ' + ctx.params.name; });
     return {};
   },
-};`);
-writeFileSync(join(dir, 'bad-init.mjs'), `
-export default { name: 'bad-init', version: '1.0.0', init() { throw new Error('cannot start'); } };`);
+};`,
+  'bad-init': `
+export default { name: 'bad-init', version: '1.0.0', init() { throw new Error('cannot start'); } };`,
+}, 'gw-plugins-');
 
 const log = (): string[] => ((globalThis as Record<string, unknown>).__traceLog as string[]) ?? [];
 const reset = (): void => void ((globalThis as Record<string, unknown>).__traceLog = []);

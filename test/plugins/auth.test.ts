@@ -12,15 +12,16 @@ import { createAuthPlugin } from '../../core/plugins/builtin/auth/index.js';
 import { builtinPlugins } from '../../core/plugins/builtin/index.js';
 import { testClock } from '../support/clock.js';
 import { request } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 const SECRET = 'a-very-secret-hmac-key-of-enough-length!';
 const secretKey = new TextEncoder().encode(SECRET);
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let gw: RunningGateway;
-let up: Upstream;
-let jwks: http.Server;
+let up: RecordingUpstream;
+let jwks: RecordingUpstream;
 let jwksUrl = '';
 let jwksKeys: JWK[] = [];
 let jwksFetches = 0;
@@ -50,15 +51,14 @@ beforeAll(async () => {
   kp1 = await generateKeyPair('ES256');
   kp2 = await generateKeyPair('ES256');
   jwksKeys = [{ ...(await exportJWK(kp1.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }];
-  jwks = http.createServer((_req, res) => {
+  jwks = await startUpstream('jwks', (_req, res) => {
     jwksFetches++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: jwksKeys }));
   });
-  await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
-  jwksUrl = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
+  jwksUrl = `${jwks.url}/jwks.json`;
 
-  up = await startUpstream((req, res) => {
+  up = await startUpstream('up', (req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(req.headers));
   });
@@ -105,7 +105,7 @@ afterAll(async () => {
   builtinPlugins.auth = builtinAuth;
   await gw.close();
   await up.close();
-  await new Promise((r) => jwks.close(r));
+  await jwks.close();
 });
 
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });

@@ -6,7 +6,8 @@ import { createCachePlugin } from '../../core/plugins/builtin/cache/index.js';
 import { builtinPlugins } from '../../core/plugins/builtin/index.js';
 import { testClock } from '../support/clock.js';
 import { request } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 // The gateway's cache plugin reads this clock (freshness, Age, entry expiry): expiry is tested by moving it.
 const clock = testClock();
@@ -14,12 +15,12 @@ const builtinCache = builtinPlugins.cache;
 builtinPlugins.cache = createCachePlugin({ now: clock.now });
 
 let gw: RunningGateway;
-let up: Upstream;
+let up: RecordingUpstream;
 let version = 1;
 const LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT';
 
 beforeAll(async () => {
-  up = await startUpstream((req, res) => {
+  up = await startUpstream('up', (req, res) => {
     const path = req.url!.split('?')[0];
     const n = up.received.filter((r) => r.url.split('?')[0] === path).length;
     switch (path) {

@@ -4,14 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { negotiateEncoding } from '../../core/plugins/builtin/compression/negotiate.js';
 import { request } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 let gw: RunningGateway;
-let up: Upstream;
+let up: RecordingUpstream;
 const BIG = JSON.stringify({ items: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item-${i}` })) });
 
 beforeAll(async () => {
-  up = await startUpstream((req, res) => {
+  up = await startUpstream('up', (req, res) => {
     if (req.url === '/stream') {
       // chunked, no content-length: must be compressed as a stream
       res.writeHead(200, { 'content-type': 'application/json', etag: '"v1"' });

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 let gw: RunningGateway;
-let up: Upstream;
+let up: RecordingUpstream;
 
 beforeAll(async () => {
-  up = await startUpstream((_req, res) => {
+  up = await startUpstream('up', (_req, res) => {
     res.setHeader('vary', 'Accept-Language');
     res.setHeader('access-control-allow-origin', 'https://upstream-says.example');
     res.end('up');

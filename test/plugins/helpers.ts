@@ -1,43 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { sleep } from '../support/http.js';
-
-export interface Upstream {
-  url: string;
-  received: Array<{ method: string; url: string; headers: IncomingHttpHeaders; bodyBytes: number; aborted: boolean }>;
-  close(): Promise<void>;
-}
-
-/** A real upstream on 127.0.0.1 that records what it received (headers, body size, whether the body was cut). */
-export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
-  const received: Upstream['received'] = [];
-  const server = http.createServer((req, res) => {
-    const rec = { method: req.method!, url: req.url!, headers: req.headers, bodyBytes: 0, aborted: false };
-    received.push(rec);
-    req.on('data', (c: Buffer) => (rec.bodyBytes += c.length));
-    req.on('aborted', () => (rec.aborted = true));
-    req.on('error', () => (rec.aborted = true));
-    handler(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
+import { freePort } from '../support/upstream.js';
+import { sleep } from '../support/wait.js';
 
 /** Gateway with one upstream `up` and the given routes/plugins; admin off, logs quiet. */
 export function gatewayFor(config: Record<string, unknown>, logger?: Logger): Promise<RunningGateway> {
@@ -57,14 +27,6 @@ export function captureLogger(): { logger: Logger; lines: () => Array<Record<str
     logger: pino({ level: 'info' }, stream),
     lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-export async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 export interface RedisServer {

@@ -1,17 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 import { captureLogger, gatewayFor } from './helpers.js';
+import { writePlugins } from '../support/plugins.js';
 
 /**
  * A careless plugin's throwing hook must be findable from the log: the 'request failed' line names the plugin
  * and the hook (and the route). Plugins are real modules loaded from a plugin directory.
  */
-const dir = mkdtempSync(join(tmpdir(), 'gw-hook-errors-'));
-writeFileSync(join(dir, 'careless.mjs'), `
+const dir = writePlugins({
+  careless: `
 export default {
   name: 'careless', version: '0.0.1',
   init() {
@@ -30,15 +29,16 @@ export default {
       },
     };
   },
-};`);
+};`,
 // Reads ctx.requestId after request-id has run: the field the access log reads.
-writeFileSync(join(dir, 'reqid-reader.mjs'), `
+  'reqid-reader': `
 export default {
   name: 'reqid-reader', version: '0.0.1',
   init() {
     return { postHandler(ctx) { ctx.addResponseHeader('x-ctx-request-id', ctx.requestId === '' ? '(none)' : ctx.requestId); } };
   },
-};`);
+};`,
+}, 'gw-hook-errors-');
 
 const log = captureLogger();
 let gw: RunningGateway;

@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
-import { request, sleep } from '../support/http.js';
+import { request } from '../support/http.js';
+import { sleep } from '../support/wait.js';
 import { captureLogger, gatewayFor, startRedis, type RedisServer } from './helpers.js';
 import { needService } from '../support/services.js';
 

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { randomId } from '../../core/plugins/builtin/request-id/index.js';
 
 let gw: RunningGateway;
-let up: Upstream;
+let up: RecordingUpstream;
 
 beforeAll(async () => {
-  up = await startUpstream((_req, res) => res.end('ok'));
+  up = await startUpstream('up', (_req, res) => res.end('ok'));
   gw = await gatewayFor({
     upstreams: { up: { targets: [up.url] } },
     plugins: [{ name: 'request-id', options: {} }],

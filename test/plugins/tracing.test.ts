@@ -1,18 +1,19 @@
-import http from 'node:http';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { finishedSpans, resetFinishedSpans } from '../../core/plugins/builtin/tracing/index.js';
-import { request, sleep } from '../support/http.js';
-import { gatewayFor, startUpstream, type Upstream } from './helpers.js';
+import { request } from '../support/http.js';
+import { sleep, until } from '../support/wait.js';
+import { gatewayFor } from './helpers.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 let gw: RunningGateway;
-let up: Upstream;
+let up: RecordingUpstream;
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
 
 beforeAll(async () => {
-  up = await startUpstream((req, res) => {
+  up = await startUpstream('up', (req, res) => {
     res.statusCode = req.url === '/fail' ? 500 : 200;
     res.end('up');
   });
@@ -32,7 +33,7 @@ afterAll(async () => {
 beforeEach(() => resetFinishedSpans());
 
 async function spansSettled(n: number): Promise<ReturnType<typeof finishedSpans>> {
-  for (let i = 0; i < 100 && finishedSpans().length < n; i++) await sleep(10);
+  await until(() => finishedSpans().length >= n, { timeoutMs: 5000, message: () => `${n} finished spans (have ${finishedSpans().length})` });
   return finishedSpans();
 }
 
@@ -103,27 +104,21 @@ describe('tracing: exporter none', () => {
 
 describe('tracing: OTLP/HTTP exporter', () => {
   it('posts spans as OTLP JSON to the collector', async () => {
-    const bodies: unknown[] = [];
-    const collector = http.createServer((req, res) => {
-      let s = '';
-      req.on('data', (c: Buffer) => (s += c.toString()));
-      req.on('end', () => {
-        bodies.push({ path: req.url, type: req.headers['content-type'], body: JSON.parse(s) });
-        res.end('{}');
-      });
+    const collector = await startUpstream('collector', (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
     });
-    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
-    const otlpUrl = `http://127.0.0.1:${(collector.address() as { port: number }).port}/v1/traces`;
+    const otlpUrl = `${collector.url}/v1/traces`;
     const g = await gatewayFor({
       plugins: [{ name: 'tracing', options: { exporter: 'otlp', otlpUrl, otlpBatchDelayMs: 50, serviceName: 'otlp-test' } }],
       routes: [{ path: '/x', methods: ['GET'], response: { body: 'x' } }],
     });
     await request(`${g.url}/x`, { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
-    for (let i = 0; i < 100 && bodies.length === 0; i++) await sleep(20);
+    await until(() => collector.requests.length > 0, { timeoutMs: 5000, message: 'the exporter posted a batch to the collector' });
     await g.close();
-    await new Promise((r) => collector.close(r));
-    expect(bodies.length).toBeGreaterThan(0);
-    const first = bodies[0] as { path: string; type: string; body: { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }> } };
+    await collector.close();
+    const posted = collector.requests[0]!;
+    const first = { path: posted.url, type: posted.headers['content-type'], body: JSON.parse(posted.body.toString()) } as { path: string; type: string; body: { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }> } };
     expect(first.path).toBe('/v1/traces');
     expect(first.type).toBe('application/json');
     const rs = first.body.resourceSpans[0]!;

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { badInputCases, type BadInputCase } from './bad-input.cases.js';
-import { exchange, sleep, startRecordingUpstream, type RecordingUpstream } from './support.js';
+import { exchange } from '../support/raw.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { sleep } from '../support/wait.js';
 
 /** Every upstream client: whether a doomed request leaks bytes upstream can depend on how eagerly one writes. */
 const VARIANTS = Object.keys(upstreamClientVariants);
@@ -40,7 +42,7 @@ for (const variant of VARIANTS) {
     let gw: RunningGateway;
 
     beforeAll(async () => {
-      up = await startRecordingUpstream();
+      up = await startUpstream('rec');
       gw = await startGateway({
         server: { host: '127.0.0.1', maxHeaderSize: 8192, maxUrlLength: 2048, maxHeaderCount: 50 },
         admin: { enabled: false },

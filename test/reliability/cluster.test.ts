@@ -1,14 +1,12 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { until, eventually } from '../support/wait.js';
-import { exchange, parseResponses } from './support.js';
+import { exchange, parseResponses } from '../support/raw.js';
+import { writePlugins } from '../support/plugins.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 /**
  * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
@@ -21,32 +19,29 @@ afterEach(async () => {
 });
 
 // Test-only plugins: a crash handler, a slow hook, and one whose init throws.
-const pluginDir = mkdtempSync(join(tmpdir(), 'gw-rel-plugins-'));
-writeFileSync(join(pluginDir, 'crash.mjs'), `
+const pluginDir = writePlugins({
+  crash: `
 export default { name: 'crash', version: '1.0.0', init(o, api) {
   api.registerHandler('crash', (ctx) => { setImmediate(() => { throw new Error('injected crash in worker ' + api.workerId); }); ctx.send(200, null, 'bye'); });
   return {};
-} };`);
-writeFileSync(join(pluginDir, 'slow.mjs'), `
+} };`,
+  slow: `
 export default { name: 'slow', version: '1.0.0',
-  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`);
-writeFileSync(join(pluginDir, 'init-throws.mjs'), `
-export default { name: 'init-throws', version: '1.0.0', init() { throw new Error('init refuses'); } };`);
+  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`,
+  'init-throws': `
+export default { name: 'init-throws', version: '1.0.0', init() { throw new Error('init refuses'); } };`,
+}, 'gw-rel-plugins-');
 
-let upstream: http.Server;
+let upstream: RecordingUpstream;
 let upstreamUrl = '';
 beforeAll(async () => {
-  upstream = http.createServer((req, res) => {
+  upstream = await startUpstream('app', (req, res) => {
     req.resume();
     req.on('end', () => res.end(`up:${req.url}`));
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  upstreamUrl = upstream.url;
 });
-afterAll(() => new Promise<void>((r) => {
-  upstream.closeAllConnections();
-  upstream.close(() => r());
-}));
+afterAll(() => upstream.close());
 
 function cfg(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

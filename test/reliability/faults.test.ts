@@ -3,14 +3,14 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
-import { exchange, sleep, startRecordingUpstream, until, type RecordingUpstream } from './support.js';
+import { exchange } from '../support/raw.js';
+import { freePort, startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { sleep, until } from '../support/wait.js';
+import { writePlugins } from '../support/plugins.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -142,16 +142,17 @@ describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
         expect(good, path).toEqual({ status: 200, clean: true, error: null });
         if (path !== '/refused' && path !== '/f/hang') expect(up.connections(), `${path}: socket reused`).toBeGreaterThan(before);
       }
-      expect(await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0)).toBe(true);
+      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})` });
     });
   }
 });
 
 describe('upstream body breaks off while a hook is still running', () => {
   // postHandler waits 80 ms; the upstream sends its head and part of the body, then dies after 30 ms
-  const dir = mkdtempSync(join(tmpdir(), 'gw-faults-'));
-  writeFileSync(join(dir, 'slow-post.mjs'), `export default { name: 'slow-post', version: '1.0.0',
-    init() { return { postHandler: () => new Promise((r) => setTimeout(r, 80)) }; } };`);
+  const dir = writePlugins({
+    'slow-post': `export default { name: 'slow-post', version: '1.0.0',
+    init() { return { postHandler: () => new Promise((r) => setTimeout(r, 80)) }; } };`,
+  }, 'gw-faults-');
   for (const variant of Object.keys(upstreamClientVariants)) {
     it(`answers 502 instead of a truncated 200 (client ${variant})`, async () => {
       const up = await faultyUpstream();
@@ -164,23 +165,15 @@ describe('upstream body breaks off while a hook is still running', () => {
       });
       expect(await outcome(`${gw.url}/f/mid-body`)).toEqual({ status: 502, clean: true, error: null });
       expect(await outcome(`${gw.url}/f/ok`)).toEqual({ status: 200, clean: true, error: null });
-      expect(await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0)).toBe(true);
+      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})` });
     });
   }
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 describe('slow clients', () => {
   let up: RecordingUpstream;
   beforeAll(async () => {
-    up = await startRecordingUpstream();
+    up = await startUpstream('rec');
   });
   afterAll(() => up.close());
 
@@ -204,7 +197,7 @@ describe('slow clients', () => {
     const ex = await exchange(gw.port, drip, { waitClose: true, timeoutMs: 4000 });
     expect(ex.responses[0]?.status).toBe(408);
     expect(ex.closed).toBe(true);
-    expect(await until(() => upstreamActive(gw, 'rec') === 0 && gw.gateway.metrics.inFlight === 0)).toBe(true);
+    await until(() => upstreamActive(gw, 'rec') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchange released (active ${upstreamActive(gw, 'rec')}, in flight ${gw.gateway.metrics.inFlight})` });
     expect(up.requests.filter((r) => r.body.length === 100)).toEqual([]);
   });
 });
@@ -218,7 +211,7 @@ describe('per-IP connection cap', () => {
       await new Promise((r) => s.once('connect', r));
       held.push(s);
     }
-    await until(() => gw.gateway.metrics.activeConnections === 3);
+    await until(() => gw.gateway.metrics.activeConnections === 3, { timeoutMs: 5000, message: () => `3 connections held (${gw.gateway.metrics.activeConnections})` });
     const refused = await exchange(gw.port, ['GET /ok HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true });
     expect(refused.responses[0]?.status).toBe(503);
     expect(refused.responses[0]?.headers['retry-after']).toBe('1');
@@ -231,7 +224,7 @@ describe('per-IP connection cap', () => {
     });
     expect(onHeld.startsWith('HTTP/1.1 200')).toBe(true);
     held.pop()!.destroy();
-    await until(() => gw.gateway.metrics.activeConnections === 2);
+    await until(() => gw.gateway.metrics.activeConnections === 2, { timeoutMs: 5000, message: () => `a slot freed (${gw.gateway.metrics.activeConnections} connections)` });
     const again = await exchange(gw.port, ['GET /ok HTTP/1.1\r\nHost: gw\r\n\r\n']);
     expect(again.responses[0]?.status).toBe(200);
     for (const s of held) s.destroy();
@@ -240,7 +233,7 @@ describe('per-IP connection cap', () => {
 
 describe('overload protection', () => {
   it('event-loop delay over the threshold → immediate 503 + Retry-After, no upstream call; recovers when it drops', async () => {
-    const up = await startRecordingUpstream();
+    const up = await startUpstream('rec');
     running.push(up);
     const gw = await gateway({
       server: { overload: { maxEventLoopDelayMs: 40, checkIntervalMs: 100, retryAfterS: 2 } },
@@ -278,7 +271,7 @@ describe('overload protection', () => {
     expect(stats.episodes).toBeGreaterThanOrEqual(1);
     // shed requests never reached the upstream: it saw exactly the ones answered 200
     expect(up.requests.filter((r) => r.url === '/api/during').length).toBe(ok);
-    expect(await until(async () => (await request(`${gw.url}/api/after`)).status === 200, 5000)).toBe(true);
+    await until(async () => (await request(`${gw.url}/api/after`)).status === 200, { timeoutMs: 5000, message: '200 again once the pressure stopped' });
     expect(gw.gateway.server.limitStats().overload!.overloaded).toBe(false);
     expect((await request(`${gw.adminUrl}/ready`)).status).toBe(200);
   });
@@ -292,18 +285,18 @@ describe('overload protection', () => {
     });
     expect((await request(`${gw.url}/ok`)).status).toBe(200);
     let ballast: number[][] | null = Array.from({ length: 200 }, () => Array.from({ length: 100_000 }, (_, i) => i + 0.5));
-    expect(await until(async () => (await request(`${gw.url}/ok`)).status === 503, 5000)).toBe(true);
+    await until(async () => (await request(`${gw.url}/ok`)).status === 503, { timeoutMs: 5000, message: '503 while overloaded' });
     expect(ballast.length).toBe(200);
     ballast = null;
     gc();
-    expect(await until(async () => (await request(`${gw.url}/ok`)).status === 200, 5000)).toBe(true);
+    await until(async () => (await request(`${gw.url}/ok`)).status === 200, { timeoutMs: 5000, message: '200 once the overload passed' });
   });
 });
 
 describe('client disconnects', () => {
   it('2,000 aborts mid-request and mid-response: sockets, in-flight and upstream requests and heap return to baseline', async () => {
     const big = Buffer.alloc(256 * 1024, 'z');
-    const upServer = http.createServer((req, res) => {
+    const upServer = await startUpstream('app', (req, res) => {
       if (req.url!.startsWith('/api/big')) {
         res.writeHead(200, { 'content-length': big.length });
         res.end(big);
@@ -312,9 +305,8 @@ describe('client disconnects', () => {
       req.resume();
       req.on('end', () => res.end('ok'));
     });
-    await new Promise<void>((r) => upServer.listen(0, '127.0.0.1', r));
-    running.push({ close: () => new Promise<void>((r) => { upServer.closeAllConnections(); upServer.close(() => r()); }) });
-    const upUrl = `http://127.0.0.1:${(upServer.address() as AddressInfo).port}`;
+    running.push(upServer);
+    const upUrl = upServer.url;
     const gw = await gateway({ admin: { enabled: true }, upstreams: { app: { targets: [upUrl] } }, routes: [{ path: '/api/*', upstream: 'app' }] });
 
     const stats = async (): Promise<{ active: number; inFlight: number; upstream: number }> => {
@@ -326,7 +318,7 @@ describe('client disconnects', () => {
     };
     // warm up (pools, JIT) before measuring the heap baseline
     for (let i = 0; i < 50; i++) await request(`${gw.url}/api/big`, { agent: false });
-    await until(async () => (await stats()).active === 0);
+    await until(async () => (await stats()).active === 0, { timeoutMs: 5000, message: 'warm-up connections closed' });
     gc();
     const heapBase = process.memoryUsage().heapUsed;
 
@@ -355,11 +347,12 @@ describe('client disconnects', () => {
     };
     await Promise.all(Array.from({ length: 32 }, loop));
 
-    const settled = await until(async () => {
+    let last: unknown = null;
+    await until(async () => {
       const s = await stats();
+      last = s;
       return s.active <= 1 && s.inFlight === 0 && s.upstream === 0; // <= 1: the admin request's own socket is on another server
-    }, 10_000, 50);
-    expect(settled, JSON.stringify(await stats())).toBe(true);
+    }, { timeoutMs: 10_000, stepMs: 50, message: () => `sockets, in-flight and upstream requests back to baseline: ${JSON.stringify(last)}` });
     // still serving
     expect((await request(`${gw.url}/api/up`, { method: 'POST', body: 'x', agent: false })).status).toBe(200);
     await sleep(50);

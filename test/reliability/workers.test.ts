@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -17,11 +17,11 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop('SIGKILL');
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'gw-workers-'));
-// Blocks its worker's event loop 700 ms out of every ~710 ms while the flag file exists: sustained overload the
-// test can switch off, far above what a loaded test machine causes by itself. The primary's dry run
-// (workerId -1) never burns.
-writeFileSync(join(dir, 'burn.mjs'), `
+const dir = writePlugins({
+  // Blocks its worker's event loop 700 ms out of every ~710 ms while the flag file exists: sustained overload the
+  // test can switch off, far above what a loaded test machine causes by itself. The primary's dry run
+  // (workerId -1) never burns.
+  burn: `
 import { existsSync } from 'node:fs';
 export default { name: 'burn', version: '1.0.0', init(o, api) {
   if (api.workerId < 0) return {};
@@ -31,17 +31,18 @@ export default { name: 'burn', version: '1.0.0', init(o, api) {
     while (performance.now() < end);
   }, 10);
   return { destroy() { clearInterval(t); } };
-} };`);
-// Records each init (per process and config tag) and holds the init of worker 0 while its gate file exists:
-// a worker that is booting for as long as the test needs.
-writeFileSync(join(dir, 'gate.mjs'), `
+} };`,
+  // Records each init (per process and config tag) and holds the init of worker 0 while its gate file exists:
+  // a worker that is booting for as long as the test needs.
+  gate: `
 import { existsSync, writeFileSync } from 'node:fs';
 export default { name: 'gate', version: '1.0.0', async init(o, api) {
   if (api.workerId < 0) return {};
   writeFileSync(o.dir + '/init-' + process.pid + '-' + o.tag, '');
   while (existsSync(o.dir + '/gate-' + api.workerId)) await new Promise((r) => setTimeout(r, 10));
   return {};
-} };`);
+} };`,
+}, 'gw-workers-');
 
 interface WorkerRow { id: number; pid: number; state: string; restarts: number; configVersion: number }
 interface Stats { configVersion: number; workers: WorkerRow[] }

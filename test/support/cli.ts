@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request, sleep } from './http.js';
+import { request } from './http.js';
+import { sleep } from './wait.js';
 
 export interface CliGateway {
   proc: ChildProcess;

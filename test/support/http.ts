@@ -1,4 +1,4 @@
-import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 
 export interface SimpleResponse {
   status: number;
@@ -8,13 +8,22 @@ export interface SimpleResponse {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-/** One HTTP/1.1 request over a real socket; the body is read whole (tests use small bodies here). */
-export function request(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent | false; timeoutMs?: number } = {},
-): Promise<SimpleResponse> {
+export interface RequestOptions {
+  method?: string;
+  /** the request target as sent, not normalised by URL (e.g. `/a/../b`, `/%E0%A4%A`); replaces the url's path */
+  path?: string;
+  headers?: OutgoingHttpHeaders;
+  body?: string | Buffer;
+  /** a shared keep-alive agent by default; `false` for a fresh connection */
+  agent?: Agent | false;
+  timeoutMs?: number;
+}
+
+/** The suite's one HTTP/1.1 request helper: a real socket, the body read whole (tests use small bodies here). */
+export function request(url: string, options: RequestOptions = {}): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? agent }, (res) => {
+    const opts = { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? agent, ...(options.path === undefined ? {} : { path: options.path }) };
+    const req = httpRequest(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
@@ -26,22 +35,6 @@ export function request(
     req.end(options.body);
   });
 }
-
-/** A raw request target (bypasses URL normalisation, e.g. `/a/../b` or malformed percent-encoding). */
-export function rawPath(base: string, path: string, method = 'GET'): Promise<SimpleResponse> {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, method, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Sends `total` requests over `concurrency` keep-alive loops; returns status counts and transport errors. */
 export async function load(url: string, total: number, concurrency: number, pathFor: (i: number) => string = () => ''): Promise<{ statuses: Map<number, number>; errors: string[] }> {

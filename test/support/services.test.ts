@@ -44,7 +44,7 @@ describe('needTool', () => {
     expect(inCi({ CI: 'false' })).toBe(false);
   });
 
-  const base = { ...process.env, NEEDS_TOOL: 'gw-fixture-missing-tool', NO_COLOR: '1' };
+  const base: NodeJS.ProcessEnv = { ...process.env, NEEDS_TOOL: 'gw-fixture-missing-tool', NO_COLOR: '1' };
   delete base.CI;
   delete base.FORCE_COLOR;
   delete base.VITEST;

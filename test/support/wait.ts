@@ -1,3 +1,6 @@
+/** The suite's one sleep: for pacing what a test sends, never as a wait for something to happen (see until). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /**
  * Polls `cond` until it returns true; throws `message` (with the last value seen, if any) when `timeoutMs`
  * passes first. The deadline is a bound on a real condition, never a stand-in for one: tests wait on what
@@ -21,7 +24,7 @@ export async function until(
       lastError = err;
     }
     if (Date.now() >= deadline) break;
-    await new Promise((r) => setTimeout(r, stepMs));
+    await sleep(stepMs);
   }
   const text = typeof opts.message === 'string' ? opts.message : await opts.message();
   const suffix = lastError === null ? '' : ` (last attempt threw: ${(lastError as Error).message})`;
