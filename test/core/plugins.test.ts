@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
+import { until } from '../support/wait.js';
 
 /** Plugin modules are real files loaded from a plugin directory, as users ship them. */
 const dir = writePlugins({
@@ -85,7 +86,8 @@ describe('plugin hooks', () => {
     const r = await request(`${gw.url}/items/7`);
     expect(r.status).toBe(200);
     expect(r.headers['x-g']).toBe('seen');
-    await new Promise((res) => setTimeout(res, 20));
+    // postResponse runs after the answer went out: wait for it, then check the whole order
+    await until(() => log().includes('G:postResponse'), { timeoutMs: 5000, message: () => `postResponse logged: ${JSON.stringify(log())}` });
     expect(log()).toEqual(['G:preRoute:true', 'G:preHandler:{"id":"7"}', 'G:postHandler:200', 'G:postResponse']);
   });
 
@@ -134,8 +136,7 @@ describe('plugin hooks', () => {
     const r = await request(`${gw.url}/items/1`);
     expect(r.headers['x-g']).toBeUndefined();
     expect((await request(`${gw.url}/boom`)).status).toBe(200);
-    await new Promise((res) => setTimeout(res, 20));
-    expect(log()).toContain('destroy:G');
+    await until(() => log().includes('destroy:G'), { timeoutMs: 5000, message: () => `the disabled instance destroyed: ${JSON.stringify(log())}` });
     const on = await gw.reload(config([{ name: 'trace', options: { tag: 'G' } }, { name: 'hello-handler' }]));
     expect(on.ok).toBe(true);
     expect((await request(`${gw.url}/items/1`)).headers['x-g']).toBe('seen');

@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { ATOMIC_BUFFER_BYTES, createRecorder } from '../../variants/metrics/atomic-buckets/index.js';
 import { BUCKET_COUNT } from '../../core/histogram.js';
+import { until } from '../support/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -78,9 +79,8 @@ describe('atomic-buckets across threads', () => {
     const flags = new Int32Array(flag);
     const N = 200_000;
     const done = Promise.all([runWorker(main.buffer, flag, N, 1, 3), runWorker(main.buffer, flag, N, 50, 4)]);
-    // release both workers together once both are parked (bounded wait)
-    const deadline = Date.now() + 20_000;
-    while (Atomics.load(flags, 1) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // release both workers together once both are parked
+    await until(() => Atomics.load(flags, 1) >= 2, { timeoutMs: 20_000, stepMs: 5, message: () => `both workers parked (${Atomics.load(flags, 1)}/2)` });
     Atomics.store(flags, 0, 1);
     Atomics.notify(flags, 0);
     await done;

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, waitFor, type GatewayUnderTest } from './helpers.js';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, type GatewayUnderTest } from './helpers.js';
+import { until } from '../support/wait.js';
 
 type Closer = { close(): Promise<void> };
 
@@ -137,7 +138,7 @@ describe.each(CLIENT_VARIANTS)('error mapping (%s client)', (variant) => {
     expect(r.status).toBe(200);
     expect(r.clean).toBe(false);
     expect(r.bytes).toBe('partial'.length);
-    expect(await waitFor(() => gw.stats('svc').targets[0]!.active === 0)).toBe(true);
+    await until(() => gw.stats('svc').targets[0]!.active === 0, { timeoutMs: 5000, message: 'the stalled exchange released its target slot' });
     expect(gw.stats('svc').targets[0]!.failures).toBe(1);
   });
 

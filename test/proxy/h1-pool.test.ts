@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
 import type { UpstreamClient, UpstreamRequestOptions, UpstreamResponse } from '../../core/contracts/upstream.js';
-import { sleep, startRawServer, startUpstream, waitFor, type TestUpstream } from './helpers.js';
+import { sleep, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 /** The h1 client's own pool behaviour, driven directly against real upstreams on 127.0.0.1. */
 
@@ -71,7 +72,7 @@ describe('h1 upstream client pool', () => {
     const c = client(up.url, { idleMs: 150 });
     await text(await c.request(opts('/')));
     const sock = [...up.sockets][0]!;
-    expect(await waitFor(() => sock.destroyed, 2000)).toBe(true);
+    await until(() => sock.destroyed, { timeoutMs: 2000, message: 'the socket destroyed' });
     // and the next request simply opens a new one
     expect(await text(await c.request(opts('/')))).toBe('ok');
     expect(up.sockets.size).toBe(2);
@@ -93,7 +94,7 @@ describe('h1 upstream client pool', () => {
     const up = await upstream((_req, res) => setTimeout(() => res.end('ok'), 20));
     const c = client(up.url, { maxSockets: 6, maxIdleSockets: 2 });
     await Promise.all(Array.from({ length: 6 }, () => c.request(opts('/')).then(text)));
-    expect(await waitFor(() => [...up.sockets].filter((s) => !s.destroyed).length === 2, 2000)).toBe(true);
+    await until(() => [...up.sockets].filter((s) => !s.destroyed).length === 2, { timeoutMs: 2000, message: () => `2 upstream sockets open (${[...up.sockets].filter((s) => !s.destroyed).length})` });
   });
 
   it('streams a body that does not come with the head, with the connection reused afterwards', async () => {
@@ -172,6 +173,6 @@ describe('h1 upstream client pool', () => {
     const closed = c.close();
     expect(await text(await slow)).toBe('late');
     await closed;
-    expect(await waitFor(() => [...up.sockets].every((s) => s.destroyed), 2000)).toBe(true);
+    await until(() => [...up.sockets].every((s) => s.destroyed), { timeoutMs: 2000, message: 'every upstream socket closed' });
   });
 });

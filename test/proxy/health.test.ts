@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startUpstream, waitFor, type GatewayUnderTest } from './helpers.js';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startUpstream, type GatewayUnderTest } from './helpers.js';
+import { until } from '../support/wait.js';
 
 type Closer = { close(): Promise<void> };
 
@@ -56,7 +57,7 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
     failing = false;
     hold = [];
     const probes = [request(gw.url, { path: '/p1' }), request(gw.url, { path: '/p2' })];
-    expect(await waitFor(() => hold!.length === 2)).toBe(true);
+    await until(() => hold!.length === 2, { timeoutMs: 5000, message: () => `2 requests held upstream (${hold!.length})` });
     expect(circuit()).toBe('half-open');
     expect((await request(gw.url, { path: '/p3' })).status).toBe(503);
     const waiting = hold;
@@ -86,15 +87,15 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
       healthCheck: { active: { enabled: true, path: '/healthz', intervalMs: 30, timeoutMs: 500, healthyThreshold: 2, unhealthyThreshold: 2 } },
     });
     const healthy = (): unknown => gw.stats('svc').targets[0]!.healthy;
-    expect(await waitFor(() => a.received.some((r) => r.url === '/healthz'))).toBe(true);
+    await until(() => a.received.some((r) => r.url === '/healthz'), { timeoutMs: 5000, message: 'an active probe of /healthz arrived' });
     sick = true;
-    expect(await waitFor(() => healthy() === false)).toBe(true);
+    await until(() => healthy() === false, { timeoutMs: 5000, message: 'the target marked unhealthy' });
     const lines = gw.manager().prometheusLines();
     expect(lines).toContain(`gateway_upstream_target_healthy{upstream="svc",target="${a.url}"} 0`);
     expect(lines).toContain(`gateway_upstream_target_healthy{upstream="svc",target="${b.url}"} 1`);
     for (let i = 0; i < 6; i++) expect((await request(gw.url, { path: '/x' })).body).toBe('b');
     sick = false;
-    expect(await waitFor(() => healthy() === true)).toBe(true);
+    await until(() => healthy() === true, { timeoutMs: 5000, message: 'the target healthy again' });
     const bodies = new Set<string>();
     for (let i = 0; i < 6; i++) bodies.add((await request(gw.url, { path: '/x' })).body);
     expect([...bodies].sort()).toEqual(['a', 'b']);
@@ -109,7 +110,7 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
     const gwOff = await startProxy(variant, { svc: { targets: [off.url], healthCheck: { active: { enabled: false, path: '/probe', intervalMs: 20 } } } }, [{ path: '/*', upstream: 'svc' }]);
     closers.push(gwOff);
     const probes = (u: typeof probed): number => u.received.filter((r) => r.url === '/probe').length;
-    expect(await waitFor(() => probes(probed) >= 3), `probes seen: ${probes(probed)}`).toBe(true);
+    await until(() => probes(probed) >= 3, { timeoutMs: 5000, message: () => `3 probes (seen ${probes(probed)})` });
     expect(gw.stats('svc').healthChecks).toBeGreaterThanOrEqual(3);
     // by the time the first gateway made three probes, the disabled one had as long to make one
     expect(probes(off)).toBe(0);
@@ -123,7 +124,7 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
       targets: [dead, b.url],
       healthCheck: { active: { enabled: true, path: '/', intervalMs: 20, timeoutMs: 200, healthyThreshold: 1, unhealthyThreshold: 1 } },
     });
-    expect(await waitFor(() => gw.stats('svc').targets[0]!.healthy === false)).toBe(true);
+    await until(() => gw.stats('svc').targets[0]!.healthy === false, { timeoutMs: 5000, message: 'the dead target marked unhealthy' });
     expect(gw.stats('svc').targets[1]!.healthy).toBe(true);
   });
 
