@@ -1,6 +1,6 @@
-import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './metrics-types.js';
+import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './contracts/metrics.js';
 import { mergeDistributions } from './histogram.js';
-import type { PoolStats } from './pool.js';
+import type { PoolStats } from './contracts/pool.js';
 import type { HookStats } from './plugins/types.js';
 import type { ListenerKind, ProtocolStats } from './listeners.js';
 import type { OverloadStats } from './overload.js';

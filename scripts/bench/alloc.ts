@@ -24,7 +24,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import type { Router } from '../../core/router.js';
+import type { Router } from '../../core/contracts/router.js';
 import { routerVariants } from '../../variants/router/index.js';
 
 const SEMI_SPACE_MB = 512;

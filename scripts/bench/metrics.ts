@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { environment, fmt, getGc, measureAllocation, timeOps, writeReport, type Allocation, type MicroBenchOptions, type MicroBenchResult, type Timing } from './harness.js';
 export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
 import { mergeDistributions, percentileRank } from '../../core/histogram.js';
-import type { LatencyRecorder } from '../../core/metrics-types.js';
+import type { LatencyRecorder } from '../../core/contracts/metrics.js';
 import { DEFAULT_METRICS, metricsAccuracy, metricsVariants } from '../../variants/metrics/index.js';
 
 const OPS_PER_CALL = 1000;

@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { environment, fmt, getGc, measureAllocation, timeOps, writeReport, type Allocation, type MicroBenchOptions, type MicroBenchResult, type Timing } from './harness.js';
 export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
 import { RequestContext, createContext, resetContext } from '../../core/context.js';
-import type { ObjectPool } from '../../core/pool.js';
+import type { ObjectPool } from '../../core/contracts/pool.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 
 const OPS_PER_CALL = 1000;
