@@ -6,6 +6,7 @@ import { createRouter as segmentTrie } from './segment-trie/index.js';
 import { createRouter as linear } from './linear/index.js';
 import { createRouter as regex } from './regex/index.js';
 import { createRouter as findMyWay } from './find-my-way/index.js';
+import { createRouter as findMyWayCompiled } from './find-my-way-compiled/index.js';
 import { createRouter as memoirist } from './memoirist/index.js';
 import { createRouter as rou3 } from './rou3/index.js';
 
@@ -16,6 +17,7 @@ export const routerVariants: Record<string, RouterFactory> = {
   linear,
   regex,
   'find-my-way': findMyWay,
+  'find-my-way-compiled': findMyWayCompiled,
   memoirist,
   rou3,
 };
@@ -23,9 +25,10 @@ export const routerVariants: Record<string, RouterFactory> = {
 export const DEFAULT_ROUTER = 'hybrid';
 
 /** Adapters around third-party routers: compared against, never the production choice. */
-export const referenceRouters: string[] = ['find-my-way', 'memoirist', 'rou3'];
+export const referenceRouters: string[] = ['find-my-way', 'find-my-way-compiled', 'memoirist', 'rou3'];
 
 import { unsupported as findMyWayUnsupported } from './find-my-way/index.js';
+import { unsupported as findMyWayCompiledUnsupported } from './find-my-way-compiled/index.js';
 import { unsupported as memoiristUnsupported } from './memoirist/index.js';
 import { unsupported as rou3Unsupported } from './rou3/index.js';
 
@@ -35,6 +38,7 @@ import { unsupported as rou3Unsupported } from './rou3/index.js';
  */
 export const routerUnsupported: Record<string, Record<string, string>> = {
   'find-my-way': findMyWayUnsupported,
+  'find-my-way-compiled': findMyWayCompiledUnsupported,
   memoirist: memoiristUnsupported,
   rou3: rou3Unsupported,
 };
