@@ -1,6 +1,7 @@
 /** Router family: every variant by name (config `variants.router`, CLI --router). */
 import type { RouterFactory } from '../../core/contracts/router.js';
 import { createRouter as hybrid } from './hybrid/index.js';
+import { createRouter as compiled } from './compiled/index.js';
 import { createRouter as radix } from './radix/index.js';
 import { createRouter as segmentTrie } from './segment-trie/index.js';
 import { createRouter as linear } from './linear/index.js';
@@ -12,6 +13,7 @@ import { createRouter as rou3 } from './rou3/index.js';
 
 export const routerVariants: Record<string, RouterFactory> = {
   hybrid,
+  compiled,
   radix,
   'segment-trie': segmentTrie,
   linear,
