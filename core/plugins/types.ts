@@ -16,6 +16,9 @@ import type { RequestContext } from '../context.js';
  * A hook may answer the request itself with `ctx.send(status, headers, body)`: the remaining pre-send stages
  * are skipped and the staged response is sent (postResponse still runs).
  * A hook that throws (or rejects) sends the request to onError and yields a 500 for that request only.
+ * A WebSocket upgrade (ctx.upgrade; no ctx.res) runs the same machine up to the handler: preRoute, preHandler
+ * and onError as above; its handler is the upstream tunnel, and postHandler and postResponse do not run for it.
+ * A refusal staged with ctx.send is written raw on the socket and the connection closed.
  */
 export type HookResult = void | Promise<void>;
 export type RequestHook = (ctx: RequestContext) => HookResult;
