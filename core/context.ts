@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import { EMPTY_PARAMS } from './contracts/router.js';
 import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
@@ -151,8 +152,6 @@ export class RequestContext {
     this.halted = false;
   }
 }
-
-const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null)) as Record<string, string>;
 
 export function createContext(): RequestContext {
   return new RequestContext();

@@ -9,7 +9,7 @@ import { overflowStatus, PerIpConnections, rawErrorResponse } from './limits.js'
 import { ClientProtocols, rejectH2Connect } from './listeners.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
-import type { ObjectPool } from './pool.js';
+import type { ObjectPool } from './contracts/pool.js';
 import type { GatewayRuntime } from './runtime.js';
 
 /**

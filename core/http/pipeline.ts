@@ -2,14 +2,13 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
-import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
+import { carriesStatus, errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
 import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
 import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
 import { runErrorHooks, runPhase } from '../plugins/executor.js';
-import type { ObjectPool } from '../pool.js';
-import { MalformedPathError } from '../router.js';
+import type { ObjectPool } from '../contracts/pool.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
@@ -261,11 +260,11 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
-  private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, err: unknown): void {
-    const e = err instanceof MalformedPathError ? new HttpError(400, err.message) : err;
+  private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
     ctx.error = e;
     const status = statusOf(e);
-    if (status >= 500 && (e as { statusCode?: number } | null)?.statusCode === undefined) {
+    // an error that carries its own status is the answer someone chose; anything else is a failure to log
+    if (status >= 500 && !carriesStatus(e)) {
       if (e instanceof PluginHookError) this.logger.error({ err: e, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
       else this.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
     }
