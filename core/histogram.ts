@@ -101,64 +101,65 @@ export class LogLinearHistogram {
 
   record(valueMs: number, isError = false): void {
     const d = this.data;
-    d[COUNT]++;
-    if (isError) d[ERRORS]++;
-    d[SUM] += valueMs;
-    if (valueMs < d[MIN]) d[MIN] = valueMs;
-    if (valueMs > d[MAX]) d[MAX] = valueMs;
-    d[BUCKETED]++;
-    d[HEADER + bucketIndex(valueMs)]++;
+    // every index below is a fixed header slot or HEADER + bucketIndex() (< BUCKET_COUNT), inside the array
+    d[COUNT]!++;
+    if (isError) d[ERRORS]!++;
+    d[SUM]! += valueMs;
+    if (valueMs < d[MIN]!) d[MIN] = valueMs;
+    if (valueMs > d[MAX]!) d[MAX] = valueMs;
+    d[BUCKETED]!++;
+    d[HEADER + bucketIndex(valueMs)]!++;
   }
 
   get count(): number {
-    return this.data[COUNT];
+    return this.data[COUNT]!;
   }
 
   get errors(): number {
-    return this.data[ERRORS];
+    return this.data[ERRORS]!;
   }
 
   /** p in 0..100; 0 when empty. */
   percentile(p: number): number {
     const d = this.data;
-    const total = d[BUCKETED];
+    const total = d[BUCKETED]!;
     if (total === 0) return 0;
     const rank = percentileRank(p, total);
     let seen = 0;
     for (let i = 0; i < BUCKET_COUNT; i++) {
-      seen += d[HEADER + i];
+      seen += d[HEADER + i]!;
       if (seen >= rank) return this.clamp(bucketValue(i));
     }
-    return d[MAX];
+    return d[MAX]!;
   }
 
   snapshot(): LatencySnapshot {
     const d = this.data;
-    const count = d[COUNT];
+    const count = d[COUNT]!;
     const out: LatencySnapshot = {
       count,
-      errors: d[ERRORS],
-      min: count === 0 ? 0 : d[MIN],
-      max: count === 0 ? 0 : d[MAX],
-      mean: count === 0 ? 0 : d[SUM] / count,
+      errors: d[ERRORS]!,
+      min: count === 0 ? 0 : d[MIN]!,
+      max: count === 0 ? 0 : d[MAX]!,
+      mean: count === 0 ? 0 : d[SUM]! / count,
       p50: 0,
       p90: 0,
       p95: 0,
       p99: 0,
       p999: 0,
     };
-    const total = d[BUCKETED];
+    const total = d[BUCKETED]!;
     if (total === 0) return out;
     // one pass over the buckets for all five percentiles (they are increasing)
-    const values = [0, 0, 0, 0, 0];
+    const values: [number, number, number, number, number] = [0, 0, 0, 0, 0];
     let k = 0;
     let rank = percentileRank(PERCENTILES[0], total);
     let seen = 0;
     for (let i = 0; i < BUCKET_COUNT && k < PERCENTILES.length; i++) {
-      seen += d[HEADER + i];
+      seen += d[HEADER + i]!;
       while (k < PERCENTILES.length && seen >= rank) {
         values[k++] = this.clamp(bucketValue(i));
-        if (k < PERCENTILES.length) rank = percentileRank(PERCENTILES[k], total);
+        if (k < PERCENTILES.length) rank = percentileRank(PERCENTILES[k]!, total);
       }
     }
     out.p50 = values[0];
@@ -173,16 +174,16 @@ export class LogLinearHistogram {
     const d = this.data;
     const buckets: number[] = [];
     for (let i = 0; i < BUCKET_COUNT; i++) {
-      const c = d[HEADER + i];
+      const c = d[HEADER + i]!;
       if (c !== 0) buckets.push(i, c);
     }
-    const count = d[COUNT];
+    const count = d[COUNT]!;
     return {
       count,
-      errors: d[ERRORS],
-      min: count === 0 ? 0 : d[MIN],
-      max: count === 0 ? 0 : d[MAX],
-      sum: d[SUM],
+      errors: d[ERRORS]!,
+      min: count === 0 ? 0 : d[MIN]!,
+      max: count === 0 ? 0 : d[MAX]!,
+      sum: d[SUM]!,
       buckets,
     };
   }
@@ -190,27 +191,28 @@ export class LogLinearHistogram {
   merge(e: DistributionExport): void {
     const d = this.data;
     if (e.count > 0) {
-      if (e.min < d[MIN]) d[MIN] = e.min;
-      if (e.max > d[MAX]) d[MAX] = e.max;
+      if (e.min < d[MIN]!) d[MIN] = e.min;
+      if (e.max > d[MAX]!) d[MAX] = e.max;
     }
-    d[COUNT] += e.count;
-    d[ERRORS] += e.errors;
-    d[SUM] += e.sum;
+    d[COUNT]! += e.count;
+    d[ERRORS]! += e.errors;
+    d[SUM]! += e.sum;
     const b = e.buckets;
     for (let i = 0; i + 1 < b.length; i += 2) {
-      const index = b[i];
+      const index = b[i]!;
+      const c = b[i + 1]!;
       if (!(index >= 0 && index < BUCKET_COUNT) || index !== Math.floor(index)) {
         throw new RangeError(`bucket index ${index} is outside the standard layout (0..${BUCKET_COUNT - 1})`);
       }
-      d[HEADER + index] += b[i + 1];
-      d[BUCKETED] += b[i + 1];
+      d[HEADER + index]! += c;
+      d[BUCKETED]! += c;
     }
   }
 
   /** Adds one bucket's count directly (used by variants converting their own representation to this layout). */
   addToBucket(index: number, count: number): void {
-    this.data[HEADER + index] += count;
-    this.data[BUCKETED] += count;
+    this.data[HEADER + index]! += count;
+    this.data[BUCKETED]! += count;
   }
 
   reset(): void {
@@ -222,7 +224,9 @@ export class LogLinearHistogram {
 
   private clamp(v: number): number {
     const d = this.data;
-    return v < d[MIN] ? d[MIN] : v > d[MAX] ? d[MAX] : v;
+    const min = d[MIN]!;
+    const max = d[MAX]!;
+    return v < min ? min : v > max ? max : v;
   }
 }
 
@@ -243,7 +247,7 @@ export function exportFromCounts(
 ): DistributionExport {
   const buckets: number[] = [];
   for (let i = 0; i < BUCKET_COUNT; i++) {
-    const c = counts[i];
+    const c = counts[i]!; // counts covers the layout (BUCKET_COUNT entries)
     if (c !== 0) buckets.push(i, c);
   }
   const empty = summary.count === 0;

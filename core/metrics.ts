@@ -121,7 +121,7 @@ export class GatewayMetrics {
   record(route: RouteMetrics, status: number, latencyMs: number): void {
     const isError = status >= 500;
     this.requests++;
-    this.statusClasses[(status / 100) | 0]++;
+    this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
     route.requests++;
     if (isError) {
       this.errors++;

@@ -69,7 +69,7 @@ export class AtomicBucketsRecorder implements LatencyRecorder {
     const hi = Math.floor(ns / TWO_32);
     this.addSum((ns - hi * TWO_32) | 0, hi);
     this.f32[0] = v;
-    this.extremes(this.f32bits[0]);
+    this.extremes(this.f32bits[0]!);
   }
 
   private addSum(lo: number, hi: number): void {
@@ -112,7 +112,7 @@ export class AtomicBucketsRecorder implements LatencyRecorder {
 
   private bitsToFloat(bits: number): number {
     this.f32bits[0] = bits;
-    return this.f32[0];
+    return this.f32[0]!;
   }
 
   exportDistribution(): DistributionExport {

@@ -59,7 +59,7 @@ class HdrRecorder implements LatencyRecorder {
     const n = h.countsArrayLength;
     for (let i = 0; i < n; i++) {
       const c = h.getCountAtIndex(i);
-      if (c !== 0) counts[bucketIndex(h.medianEquivalentValue(h.valueFromIndex(i)) / 1e6)] += c;
+      if (c !== 0) counts[bucketIndex(h.medianEquivalentValue(h.valueFromIndex(i)) / 1e6)]! += c;
     }
     return exportFromCounts(counts, { count: this.count, errors: this.errors, min: this.min, max: this.max, sum: this.sum });
   }

@@ -68,7 +68,7 @@ class NativeRecorder implements LatencyRecorder {
       let v = this.h.percentile(p) / 1e6;
       if (v < this.min) v = this.min;
       else if (v > this.max) v = this.max;
-      counts[bucketIndex(v)] += rank - prevRank;
+      counts[bucketIndex(v)]! += rank - prevRank;
       prevRank = rank;
     }
     return exportFromCounts(counts, { count: n, errors: this.errors, min: this.min, max: this.max, sum: this.sum });

@@ -49,7 +49,7 @@ class RingRecorder implements LatencyRecorder {
   exportDistribution(): DistributionExport {
     const counts = new Float64Array(BUCKET_COUNT);
     const n = this.count < WINDOW ? this.count : WINDOW;
-    for (let i = 0; i < n; i++) counts[bucketIndex(this.samples[i])]++;
+    for (let i = 0; i < n; i++) counts[bucketIndex(this.samples[i]!)]!++;
     return exportFromCounts(counts, { count: this.count, errors: this.errors, min: this.min, max: this.max, sum: this.sum });
   }
 
