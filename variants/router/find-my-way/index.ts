@@ -37,7 +37,7 @@ export function toFindMyWayPattern(route: ParsedRoute): string {
     } else if (seg.kind === SEG_PATTERN) {
       const parts = seg.parts;
       for (let i = 0; i < parts.length; i++) {
-        const p = parts[i];
+        const p = parts[i]!;
         if (p.name === null) {
           // a param name only ends at '-', '.', '(' or '/' in find-my-way's grammar
           if (i > 0 && p.literal[0] !== '-' && p.literal[0] !== '.') {

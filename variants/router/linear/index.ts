@@ -27,7 +27,7 @@ function matchRoute(route: ParsedRoute, path: string): string[] | null {
   let pos = 1; // start of the current segment
   const segs = route.segments;
   for (let i = 0; i < segs.length; i++) {
-    const seg = segs[i];
+    const seg = segs[i]!;
     if (pos > path.length) return null; // the path has fewer segments than the route
     if (seg.kind !== SEG_STATIC && seg.kind !== SEG_PARAM && seg.kind !== SEG_PATTERN) {
       values.push(path.slice(pos));
@@ -70,7 +70,7 @@ class LinearRouter<T> extends MethodRouter<T, Compiled<T>[]> {
       const names = c.route.paramNames;
       if (names.length === 0) return { value: c.value, params: EMPTY_PARAMS };
       const params: Record<string, string> = {};
-      for (let i = 0; i < names.length; i++) params[names[i]] = decodeParam(values[i], path);
+      for (let i = 0; i < names.length; i++) params[names[i]!] = decodeParam(values[i]!, path); // one value per name
       return { value: c.value, params };
     }
     return null;

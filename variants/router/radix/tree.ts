@@ -87,7 +87,7 @@ export class RadixTree<T> {
     let node = this.root;
     let text = '/';
     for (let i = 0; i < segs.length; i++) {
-      const seg = segs[i];
+      const seg = segs[i]!;
       const last = i === segs.length - 1;
       if (seg.kind === SEG_STATIC) {
         text += last ? seg.text : seg.text + '/';
@@ -130,7 +130,7 @@ function insertStatic<T>(start: RadixNode<T>, text: string): RadixNode<T> {
       node.statics.push(child);
       return child;
     }
-    let child = node.statics[idx];
+    let child = node.statics[idx]!; // codes and statics are parallel
     const p = child.prefix;
     let common = 1;
     const max = Math.min(p.length, text.length);
@@ -177,7 +177,7 @@ function walk<T>(node: RadixNode<T>, path: string, pos: number, len: number, cap
       const c = path.charCodeAt(pos);
       for (let k = 0; k < codes.length; k++) {
         if (codes[k] !== c) continue;
-        const child = node.statics[k];
+        const child = node.statics[k]!;
         const p = child.prefix;
         const pl = p.length;
         if (pos + pl <= len) {
@@ -215,13 +215,13 @@ function walk<T>(node: RadixNode<T>, path: string, pos: number, len: number, cap
       if (patterns !== null) {
         const segText = path.slice(pos, end);
         for (let k = 0; k < patterns.length; k++) {
-          const e = patterns[k];
+          const e = patterns[k]!;
           const m = e.seg.regex.exec(segText);
           if (m === null) continue;
           const groups = e.seg.groups;
           for (let g = 0; g < groups.length; g++) {
             caps.s[n + g] = -1;
-            caps.v[n + g] = m[groups[g]] ?? '';
+            caps.v[n + g] = m[groups[g]!] ?? '';
           }
           const r = walk(e.node, path, end, len, caps, n + groups.length);
           if (r !== null) return r;

@@ -56,7 +56,7 @@ class Table<T> {
     const groups = e.groups;
     if (groups.length === 0) return { value: e.value, params: EMPTY_PARAMS };
     const vals = this.vals;
-    for (let i = 0; i < groups.length; i++) vals[i] = m[groups[i]] ?? '';
+    for (let i = 0; i < groups.length; i++) vals[i] = m[groups[i]!] ?? '';
     return { value: e.value, params: e.build(vals, path) };
   }
 }
@@ -72,7 +72,7 @@ function routeBody(route: ParsedRoute, first: number): { body: string; groups: n
   const groups: number[] = [];
   const segs = route.segments;
   for (let i = 0; i < segs.length; i++) {
-    const seg = segs[i];
+    const seg = segs[i]!;
     body += '/';
     if (seg.kind === SEG_STATIC) {
       body += escapeRegExp(seg.text);

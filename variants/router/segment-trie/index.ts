@@ -81,7 +81,7 @@ function walk<T>(node: SegNode<T>, path: string, pos: number, len: number, vals:
     for (const { seg, node: child } of node.patterns) {
       const m = seg.regex.exec(text);
       if (m === null) continue;
-      for (let g = 0; g < seg.groups.length; g++) vals[n + g] = m[seg.groups[g]] ?? '';
+      for (let g = 0; g < seg.groups.length; g++) vals[n + g] = m[seg.groups[g]!] ?? '';
       const next = n + seg.groups.length;
       const r = last ? child.leaf : walk(child, path, end + 1, len, vals, next);
       if (r !== null) return r;

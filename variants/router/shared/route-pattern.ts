@@ -167,8 +167,9 @@ function parsePatternSegment(pattern: string, text: string, names: string[]): Se
   }
   if (literal.length > 0) parts.push({ literal, name: null, constraint: null });
 
-  if (parts.length === 1 && parts[0].name !== null && parts[0].constraint === null) {
-    return { kind: SEG_PARAM, name: parts[0].name };
+  if (parts.length === 1) {
+    const only = parts[0]!;
+    if (only.name !== null && only.constraint === null) return { kind: SEG_PARAM, name: only.name };
   }
 
   let body = '';
@@ -219,8 +220,8 @@ export function parseRoutePattern(pattern: string): ParsedRoute {
   // split() cuts regex constraints that contain '/'; glue the pieces of a still-open '(' back together.
   const texts: string[] = [];
   for (let k = 0; k < raw.length; k++) {
-    let t = raw[k];
-    while (hasOpenConstraint(t) && k + 1 < raw.length) t += '/' + raw[++k];
+    let t = raw[k]!;
+    while (hasOpenConstraint(t) && k + 1 < raw.length) t += '/' + raw[++k]!;
     texts.push(t);
   }
   const segments: Segment[] = [];
@@ -228,7 +229,7 @@ export function parseRoutePattern(pattern: string): ParsedRoute {
   let key = '';
   let isStatic = true;
   for (let k = 0; k < texts.length; k++) {
-    const t = texts[k];
+    const t = texts[k]!;
     let seg: Segment;
     if (t.includes(':')) {
       seg = parsePatternSegment(pattern, t, names);
@@ -323,7 +324,7 @@ export function compareSegments(a: Segment, b: Segment): number {
 export function compareRoutes(a: ParsedRoute, b: ParsedRoute): number {
   const n = Math.min(a.segments.length, b.segments.length);
   for (let i = 0; i < n; i++) {
-    const c = compareSegments(a.segments[i], b.segments[i]);
+    const c = compareSegments(a.segments[i]!, b.segments[i]!);
     if (c !== 0) return c;
   }
   return a.segments.length - b.segments.length;
