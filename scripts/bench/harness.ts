@@ -75,7 +75,7 @@ export function measureAllocation(run: (n: number) => void, chunks: number, gc: 
       else deltas.push(delta);
     }
     deltas.sort((x, y) => x - y);
-    return { median: deltas.length === 0 ? 0 : deltas[deltas.length >> 1], discarded };
+    return { median: deltas.length === 0 ? 0 : deltas[deltas.length >> 1]!, discarded };
   };
   const base = sample(() => {});
   const ops = sample(run);

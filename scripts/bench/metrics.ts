@@ -95,7 +95,7 @@ export async function runMetricsBench(opts: MicroBenchOptions = {}): Promise<Mic
   const values = lognormalSample(VALUES, 1);
   const sample = lognormalSample(ACCURACY_SAMPLES, 2);
   const sorted = Float64Array.from(sample).sort();
-  const exactAt = (p: number) => sorted[percentileRank(p, sorted.length) - 1];
+  const exactAt = (p: number) => sorted[percentileRank(p, sorted.length) - 1]!;
   const rows: MetricsRow[] = [];
 
   for (const [variant, factory] of Object.entries(metricsVariants)) {
@@ -110,8 +110,9 @@ export async function runMetricsBench(opts: MicroBenchOptions = {}): Promise<Mic
     const halfA = factory();
     const halfB = factory();
     for (let i = 0; i < sample.length; i++) {
-      full.record(sample[i], false);
-      (i & 1 ? halfA : halfB).record(sample[i], false);
+      const v = sample[i]!;
+      full.record(v, false);
+      (i & 1 ? halfA : halfB).record(v, false);
     }
     const s = full.snapshot();
     const m = mergeDistributions([halfA.exportDistribution(), halfB.exportDistribution()]);
@@ -119,7 +120,7 @@ export async function runMetricsBench(opts: MicroBenchOptions = {}): Promise<Mic
     const exportUs = meanMicros(() => full.exportDistribution(), quick ? 5 : 50);
     rows.push({
       variant,
-      accuracy: metricsAccuracy[variant],
+      accuracy: metricsAccuracy[variant]!, // same keys as metricsVariants
       record: recordT,
       allocation,
       snapshotUs,

@@ -22,6 +22,7 @@ export interface LoadRequest {
 export type Answer =
   | { kind: 'static'; status: number; headers: Record<string, string>; body: string }
   | { kind: 'proxy' };
+export type StaticAnswer = Extract<Answer, { kind: 'static' }>;
 
 /** The gateway's answer to a request no route matches; the baseline mimics it. */
 export const NOT_FOUND_ANSWER: Answer = {
@@ -127,7 +128,7 @@ export class ReferenceMatcher {
  * A static response's exact bytes, by the gateway's rule (core/runtime.ts encodeStaticBody): a string as-is
  * (text/plain unless set), anything else as JSON; a missing body is the empty string the runner configures.
  */
-export function staticAnswer(spec: StaticResponseSpec): Answer {
+export function staticAnswer(spec: StaticResponseSpec): StaticAnswer {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = v;
   const value = spec.body === undefined ? '' : spec.body;

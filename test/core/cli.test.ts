@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
+import { startCli, type CliGateway } from '../support/cli.js';
 import { load, request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { eventually, until } from '../support/wait.js';

@@ -23,7 +23,7 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-prod-'));
     // The file list npm would pack, copied as is (no tarball: tar is not among the promised prerequisites).
     const { stdout } = await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT);
-    const [{ files }] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>;
+    const [{ files }] = JSON.parse(stdout) as [{ files: Array<{ path: string }> }]; // one package, one entry
     for (const { path } of [...files, { path: 'package-lock.json' }]) {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       copyFileSync(join(ROOT, path), join(dir, path));

@@ -92,7 +92,7 @@ describe('atomic-buckets across threads', () => {
     expect(s.max).toBeCloseTo(50 + 999 * 0.01, 4);
     const e = main.exportDistribution();
     let total = 0;
-    for (let i = 1; i < e.buckets.length; i += 2) total += e.buckets[i];
+    for (let i = 1; i < e.buckets.length; i += 2) total += e.buckets[i]!;
     expect(total).toBe(2 * N);
     // mean from the integer-ns sum: both streams have mean offset + 4.995
     expect(s.mean).toBeCloseTo((1 + 4.995 + 50 + 4.995) / 2, 6);

@@ -51,7 +51,7 @@ export function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 }
 
-export const DISTRIBUTIONS: Record<string, (n: number, seed: number) => number[]> = {
+export const DISTRIBUTIONS = {
   uniform: (n, seed) => {
     const r = prng(seed);
     return Array.from({ length: n }, () => 0.05 + r() * 200);
@@ -68,10 +68,10 @@ export const DISTRIBUTIONS: Record<string, (n: number, seed: number) => number[]
     const r = prng(seed);
     return Array.from({ length: n }, () => 0.003 + r() * 0.4);
   },
-};
+} satisfies Record<string, (n: number, seed: number) => number[]>;
 
 export function exactAt(sorted: ArrayLike<number>, p: number): number {
-  return sorted[percentileRank(p, sorted.length) - 1];
+  return sorted[percentileRank(p, sorted.length) - 1]!;
 }
 
 function sortedCopy(values: number[]): Float64Array {
@@ -83,7 +83,7 @@ function feed(rec: LatencyRecorder, values: number[], errorEvery = 7): number {
   for (let i = 0; i < values.length; i++) {
     const isError = i % errorEvery === 0;
     if (isError) errors++;
-    rec.record(values[i], isError);
+    rec.record(values[i]!, isError);
   }
   return errors;
 }
@@ -150,7 +150,7 @@ export function metricsConformance(name: string, factory: RecorderFactory, bound
       expect(rec.snapshot()).toEqual(empty);
       const e = rec.exportDistribution();
       expect(e).toMatchObject({ count: 0, errors: 0, sum: 0, buckets: [] });
-      const values = [5, 1, 3];
+      const values: [number, number, number] = [5, 1, 3];
       rec.record(values[0], true);
       rec.record(values[1], false);
       rec.record(values[2], false);
@@ -181,8 +181,8 @@ export function metricsConformance(name: string, factory: RecorderFactory, bound
       const slack = bound.exportRankSlack(a.length, b.length);
       for (const [p, key] of PERCENTILES) {
         const r = percentileRank(p, sorted.length);
-        const lo = sorted[r - 1];
-        const hi = sorted[Math.min(sorted.length, r + slack) - 1];
+        const lo = sorted[r - 1]!;
+        const hi = sorted[Math.min(sorted.length, r + slack) - 1]!;
         const tolLo = Math.max(bound.exportRel * lo, bound.exportAbs);
         const tolHi = Math.max(bound.exportRel * hi, bound.exportAbs);
         expect(merged[key], `${key}: ${merged[key]} not in [${lo - tolLo}, ${hi + tolHi}]`).toBeGreaterThanOrEqual(lo - tolLo - 1e-12);

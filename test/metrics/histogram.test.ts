@@ -95,7 +95,7 @@ describe('LogLinearHistogram', () => {
     for (const gen of Object.values(DISTRIBUTIONS)) {
       const values = gen(20000, 5);
       const h = new LogLinearHistogram();
-      for (let i = 0; i < values.length; i++) h.record(values[i], i % 4 === 0);
+      for (let i = 0; i < values.length; i++) h.record(values[i]!, i % 4 === 0);
       const sorted = Float64Array.from(values).sort();
       const s = h.snapshot();
       expect(s.count).toBe(20000);

@@ -32,7 +32,7 @@ let kp2: Awaited<ReturnType<typeof generateKeyPair>>;
 // The gateway's auth plugin reads this clock (exp, nbf, the verified-token memo): expiry tests move it instead of
 // sleeping past a whole second of JWT time.
 const clock = testClock();
-const builtinAuth = builtinPlugins.auth;
+const builtinAuth = builtinPlugins.auth!;
 builtinPlugins.auth = createAuthPlugin({ now: clock.now });
 const now = (): number => Math.floor(clock.now() / 1000);
 

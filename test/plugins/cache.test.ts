@@ -11,7 +11,7 @@ import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 // The gateway's cache plugin reads this clock (freshness, Age, entry expiry): expiry is tested by moving it.
 const clock = testClock();
-const builtinCache = builtinPlugins.cache;
+const builtinCache = builtinPlugins.cache!;
 builtinPlugins.cache = createCachePlugin({ now: clock.now });
 
 let gw: RunningGateway;

@@ -21,7 +21,7 @@ describe('variant-specific ordering', () => {
 
   it('stack is LIFO', () => {
     let n = 0;
-    const pool = poolVariants.stack(opts(() => ({ n: n++ })));
+    const pool = poolVariants.stack!(opts(() => ({ n: n++ })));
     const a = pool.acquire();
     const b = pool.acquire();
     pool.release(a);
@@ -32,17 +32,19 @@ describe('variant-specific ordering', () => {
 
   it('ring is FIFO and wraps its cursors', () => {
     let n = 0;
-    const pool = poolVariants.ring(opts(() => ({ n: n++ })));
+    const pool = poolVariants.ring!(opts(() => ({ n: n++ })));
     const objs = Array.from({ length: 4 }, () => pool.acquire());
     // push the cursors around the ring several times
     for (let round = 0; round < 3; round++) {
       for (const o of objs) pool.release(o);
       for (const o of objs) expect(pool.acquire()).toBe(o);
     }
-    pool.release(objs[2]);
-    pool.release(objs[0]);
-    expect(pool.acquire()).toBe(objs[2]);
-    expect(pool.acquire()).toBe(objs[0]);
+    const o0 = objs[0]!;
+    const o2 = objs[2]!;
+    pool.release(o2);
+    pool.release(o0);
+    expect(pool.acquire()).toBe(o2);
+    expect(pool.acquire()).toBe(o0);
   });
 });
 
@@ -66,7 +68,7 @@ describe('guarded pool', () => {
   });
 
   it('a plain stack would hand the same object to two callers after a double release', () => {
-    const pool = poolVariants.stack(opts());
+    const pool = poolVariants.stack!(opts());
     const a = pool.acquire();
     pool.release(a);
     pool.release(a);
@@ -79,7 +81,7 @@ describe('guarded pool', () => {
 
 describe('the RequestContext reset check itself', () => {
   it('fails for a reset that forgets a field', () => {
-    const pool = poolVariants.stack<RequestContext>({
+    const pool = poolVariants.stack!<RequestContext>({
       create: createContext,
       reset: (ctx) => {
         const keepIdentity = ctx.identity;

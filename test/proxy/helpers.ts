@@ -1,4 +1,3 @@
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';

@@ -493,7 +493,7 @@ export const cases: RouterCase[] = [
         }
       }
       for (let i = 0; i < expected.length; i++) {
-        const [path, want] = expected[i];
+        const [path, want] = expected[i]!;
         const kind = i % 5;
         const method = kind === 2 ? 'POST' : kind === 4 ? 'DELETE' : 'GET';
         expect(router.find(method, path), `${method} ${path}`).toEqual(want);

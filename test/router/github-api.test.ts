@@ -13,7 +13,7 @@ const table: RouteSpec[] = JSON.parse(readFileSync(new URL('../../scenarios/rout
 function instantiate(path: string, i: number): { path: string; params: Record<string, string> } {
   const params: Record<string, string> = {};
   let n = 0;
-  const out = path.replace(/:(\w+)|\*/g, (m, name: string | undefined) => {
+  const out = path.replace(/:(\w+)|\*/g, (_m, name: string | undefined) => {
     const value = name === undefined ? 'x/y%20z' : `v${i}_${n++}`;
     params[name ?? '*'] = name === undefined ? 'x/y z' : value;
     return value;

@@ -45,14 +45,15 @@ type Req = typeof requestArb extends fc.Arbitrary<infer R> ? R : never;
 /** A path that exercises the route's own shape: literal text kept or replaced, params filled randomly. */
 function requestPath(q: Req, routes: { segments: readonly string[] }[]): string {
   if (q.random || routes.length === 0) return '/' + q.fills.slice(0, 1 + (q.routeIdx % 5)).join('/') + q.query;
-  const segs = routes[q.routeIdx % routes.length].segments;
+  const segs = routes[q.routeIdx % routes.length]!.segments;
   const out: string[] = [];
   segs.forEach((s, i) => {
-    const fill = q.fills[i % 6];
-    const keep = q.keep[i % 6];
+    // fills and keep are generated with exactly 6 entries
+    const fill = q.fills[i % 6]!;
+    const keep = q.keep[i % 6]!;
     if (s === '*') out.push(...q.tail);
     else if (!s.includes(':')) out.push(keep ? s : fill);
-    else if (s === ':P-:Q') out.push(keep ? `${fill}-${q.fills[(i + 1) % 6]}` : fill);
+    else if (s === ':P-:Q') out.push(keep ? `${fill}-${q.fills[(i + 1) % 6]!}` : fill);
     else if (s === ':P.json') out.push(keep ? fill + '.json' : fill);
     else if (s === 'v:P') out.push(keep ? 'v' + fill : fill);
     else if (s === ':P(\\d+)') out.push(keep ? '12' : fill);
@@ -79,8 +80,8 @@ describe('router variants agree with linear on random tables', () => {
     it(name, () => {
       fc.assert(
         fc.property(fc.array(routeArb, { minLength: 1, maxLength: 12 }), fc.array(requestArb, { minLength: 1, maxLength: 25 }), (routes, requests) => {
-          const reference = routerVariants.linear<string>();
-          const candidate = routerVariants[name]<string>();
+          const reference = routerVariants.linear!<string>();
+          const candidate = routerVariants[name]!<string>();
           const seen = new Set<string>();
           routes.forEach((r, i) => {
             const pattern = routePattern(r);
@@ -104,7 +105,7 @@ describe('router variants agree with linear on random tables', () => {
   }
 
   it('the generator really produces matches, misses and backtracking (sanity)', () => {
-    const r = routerVariants.linear<string>();
+    const r = routerVariants.linear!<string>();
     r.add('GET', '/a/:p0', 'param');
     r.add('GET', '/a/b/x.json', 'static');
     r.add('GET', '/a/*', 'wild');

@@ -231,7 +231,7 @@ describe.each(engines)('fixed-rate load (latency scenario, %s engine): open loop
   it.skipIf(engine === null)(`issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ` (skipped: ${cc.skipReason})` : ''}`, async () => {
     let n = 0;
     let stalled = 0;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       n++;
       // the 50th request is held 300 ms: a closed-loop client would just send less meanwhile
       if (n === 50) {
