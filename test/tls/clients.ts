@@ -12,7 +12,9 @@ export interface Reply {
 /** One HTTPS/1.1 request verifying the server against `ca` (no agent: a fresh TLS connection each time). */
 export function h1(url: string, ca: Buffer, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; servername?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: opts.method ?? 'GET', headers: opts.headers, ca, agent: false, servername: opts.servername, ALPNProtocols: ['http/1.1'] }, (res) => {
+    // https.RequestOptions carries tls.connect's options at run time, but its type omits ALPNProtocols
+    const options: https.RequestOptions & { ALPNProtocols: string[] } = { method: opts.method ?? 'GET', headers: opts.headers, ca, agent: false, servername: opts.servername, ALPNProtocols: ['http/1.1'] };
+    const req = https.request(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -23,7 +23,7 @@ describe.skipIf(!openssl.available)('h1 client to an https upstream', () => {
   let ca: TestCa;
   let server: https.Server;
   let port = 0;
-  const sni: Array<string | false> = [];
+  const sni: Array<string | false | null> = [];
   let handshakes = 0;
 
   beforeAll(async () => {
