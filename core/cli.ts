@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AdminServer } from './admin.js';
 import { loadConfigFile, ConfigWatcher } from './config/loader.js';
+import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
 import { configWarnings } from './config/warnings.js';
-import type { GatewayConfig } from './config/types.js';
 import { defaultConfig } from './default-config.js';
-import { createLogger } from './logger.js';
 import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
-import { AdminServer } from './admin.js';
+import { createLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
-import { runWorker } from './worker.js';
 import { dryRun } from './runtime.js';
 import { variantNames } from './variants.js';
+import { runWorker } from './worker.js';
 
 const HELP = `ts-gateway: high-performance API gateway
 
@@ -149,7 +149,14 @@ async function main(): Promise<void> {
     applyConfig = (c) => gateway.apply(c);
     rejectReload = (errors) => gateway.rejectReload(errors);
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
-    if (config.admin.enabled) admin = new AdminServer(inProcessAdminSource(gateway, () => reloadFromFile(), () => ready));
+    if (config.admin.enabled)
+      admin = new AdminServer(
+        inProcessAdminSource(
+          gateway,
+          () => reloadFromFile(),
+          () => ready,
+        ),
+      );
     stop = () => gateway.close();
     listening = port;
   } else {
@@ -165,7 +172,13 @@ async function main(): Promise<void> {
     applyConfig = (c) => orchestrator.apply(c);
     rejectReload = (errors) => orchestrator.rejectReload(errors);
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
-    if (config.admin.enabled) admin = new AdminServer(orchestrator.adminSource(() => ready, () => reloadFromFile()));
+    if (config.admin.enabled)
+      admin = new AdminServer(
+        orchestrator.adminSource(
+          () => ready,
+          () => reloadFromFile(),
+        ),
+      );
     stop = () => orchestrator.shutdown();
     listening = port;
   }
@@ -178,7 +191,14 @@ async function main(): Promise<void> {
     logger.info({ adminPort, address: adminAddress }, 'admin listening');
   }
   logger.info(
-    { port: listening, address: hostPort(config.server.host, listening), tls: config.server.tls !== undefined, admin: adminAddress ?? 'disabled', config: source, workers: config.server.workers },
+    {
+      port: listening,
+      address: hostPort(config.server.host, listening),
+      tls: config.server.tls !== undefined,
+      admin: adminAddress ?? 'disabled',
+      config: source,
+      workers: config.server.workers,
+    },
     'gateway listening',
   );
   if (watcher !== null) {

@@ -83,7 +83,9 @@ export class PluginHookError extends Error {
     cause: unknown,
   ) {
     // pino appends an Error cause's message and stack; anything else thrown would vanish from the line
-    super(`plugin "${plugin}" ${hook} hook failed${isErrorLike(cause) ? '' : `: threw ${inspect(cause, { depth: 1, breakLength: Infinity }).slice(0, 200)}`}`, { cause });
+    super(`plugin "${plugin}" ${hook} hook failed${isErrorLike(cause) ? '' : `: threw ${inspect(cause, { depth: 1, breakLength: Infinity }).slice(0, 200)}`}`, {
+      cause,
+    });
     this.name = 'PluginHookError';
   }
 }

@@ -1,20 +1,19 @@
 import type { Logger } from 'pino';
-import { createContext, resetContext, type RequestContext } from './context.js';
+import { AdminServer, type AdminSource } from './admin.js';
+import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validator.js';
+import { createContext, resetContext, type RequestContext } from './context.js';
+import type { ObjectPool } from './contracts/pool.js';
 import { createLogger } from './logger.js';
-import { GatewayMetrics, type WorkerMetricsExport } from './metrics.js';
+import type { PluginSection, WorkerMetricsExport } from './metrics.js';
+import { GatewayMetrics, aggregateMetrics } from './metrics.js';
+import { renderPrometheus } from './prometheus.js';
+import { splitRestartOnly } from './restart-only.js';
 import { GatewayRuntime } from './runtime.js';
 import { GatewayServer } from './server.js';
-import { poolFactory, recorderFactory } from './variants.js';
-import type { ObjectPool } from './contracts/pool.js';
-import type { PluginSection } from './metrics.js';
-import { splitRestartOnly } from './restart-only.js';
-import { AdminServer, type AdminSource } from './admin.js';
-import { aggregateMetrics } from './metrics.js';
-import { renderPrometheus } from './prometheus.js';
-import { redactConfig } from './config/redact.js';
 import { TlsLoadError } from './tls.js';
+import { poolFactory, recorderFactory } from './variants.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -129,7 +128,11 @@ export class Gateway {
     const listener = this.server.protocols.prepareReload(config.server);
     if (listener.errors.length > 0) return this.rejectReload(listener.errors);
     const built = await GatewayRuntime.build(config, version, {
-      metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters,
+      metrics: this.metrics,
+      logger: this.logger,
+      workerId: this.workerId,
+      workerCount: this.workerCount,
+      counters: this.counters,
     });
     if (!built.ok) return this.rejectReload(built.errors);
     this.config = config;
@@ -230,7 +233,13 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
   let adminPort = 0;
   let ready = false;
   if (config.admin.enabled) {
-    admin = new AdminServer(inProcessAdminSource(gateway, async () => ({ ok: false, version: gateway.version, errors: ['/: no config file to reload from'] }), () => ready));
+    admin = new AdminServer(
+      inProcessAdminSource(
+        gateway,
+        async () => ({ ok: false, version: gateway.version, errors: ['/: no config file to reload from'] }),
+        () => ready,
+      ),
+    );
     adminPort = await admin.listen(config.admin.port, config.admin.host);
   }
   ready = true;

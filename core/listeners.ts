@@ -4,10 +4,10 @@ import https from 'node:https';
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { ServerConfig } from './config/types.js';
-import type { GatewayMetrics } from './metrics.js';
 import { errorBody, errorHeaders } from './errors.js';
-import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from './tls.js';
 import { compatClasses, serverResets, type ListenerState } from './http/h2-compat.js';
+import type { GatewayMetrics } from './metrics.js';
+import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from './tls.js';
 
 /**
  * Every listener the data plane opens, built from one ServerConfig: cleartext HTTP/1.1 (node:http), HTTPS/1.1,
@@ -83,7 +83,12 @@ export class ClientProtocols {
   readonly kind: ListenerKind;
   readonly tls: TlsContexts | null;
   readonly stats: ProtocolStats = {
-    tlsHandshakeErrors: 0, h2Sessions: 0, h2ActiveSessions: 0, h2ClientResets: 0, h2RapidResetCloses: 0, redirects: 0,
+    tlsHandshakeErrors: 0,
+    h2Sessions: 0,
+    h2ActiveSessions: 0,
+    h2ClientResets: 0,
+    h2RapidResetCloses: 0,
+    redirects: 0,
   };
   private readonly state: ListenerState;
   private readonly sessions = new Set<ServerHttp2Session>();

@@ -6,9 +6,7 @@ import type { WorkerMetricsExport } from './metrics.js';
  * Workers are processes only: workerMode "threads" is refused (see THREADS_UNSUPPORTED in core/config/validator.ts).
  */
 export type ToWorker =
-  | { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig }
-  | { type: 'METRICS_REQUEST'; id: number }
-  | { type: 'SHUTDOWN'; deadlineMs: number };
+  { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig } | { type: 'METRICS_REQUEST'; id: number } | { type: 'SHUTDOWN'; deadlineMs: number };
 
 export type FromWorker =
   /** sent once the worker listens for messages: IPC messages sent before that are dropped, so 'online' is too early */

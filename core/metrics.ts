@@ -1,9 +1,9 @@
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './contracts/metrics.js';
-import { mergeDistributions } from './histogram.js';
 import type { PoolStats } from './contracts/pool.js';
-import type { HookStats } from './plugins/types.js';
+import { mergeDistributions } from './histogram.js';
 import type { ListenerKind, ProtocolStats } from './listeners.js';
 import type { OverloadStats } from './overload.js';
+import type { HookStats } from './plugins/types.js';
 import type { UpstreamManager } from './proxy/index.js';
 
 /** Requests, errors and latency for one route (or for unmatched requests). Survives config reloads by name. */
@@ -101,7 +101,10 @@ export class GatewayMetrics {
   private readonly timer: NodeJS.Timeout;
   readonly startedAt = Date.now();
 
-  constructor(private readonly createRecorder: RecorderFactory, readonly workerId = 0) {
+  constructor(
+    private readonly createRecorder: RecorderFactory,
+    readonly workerId = 0,
+  ) {
     this.recorder = createRecorder();
     this.unmatched = new RouteMetrics('(unmatched)', createRecorder());
     this.timer = setInterval(() => this.sampleRates(), RATE_INTERVAL_MS);
@@ -201,8 +204,18 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
   const statusClasses: Record<string, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   const routeDists = new Map<string, { requests: number; errors: number; dists: DistributionExport[] }>();
   const agg = {
-    workers: list.length, requests: 0, errors: 0, rps: 0, activeConnections: 0, totalConnections: 0, inFlight: 0,
-    rss: 0, heapUsed: 0, cpuPercent: 0, h1: 0, h2: 0,
+    workers: list.length,
+    requests: 0,
+    errors: 0,
+    rps: 0,
+    activeConnections: 0,
+    totalConnections: 0,
+    inFlight: 0,
+    rss: 0,
+    heapUsed: 0,
+    cpuPercent: 0,
+    h1: 0,
+    h2: 0,
   };
   for (const w of list) {
     agg.requests += w.requests;

@@ -1,15 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { AdminSource } from './admin.js';
+import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
+import type { ReloadResult } from './gateway.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
-import { renderPrometheus } from './prometheus.js';
-import { redactConfig } from './config/redact.js';
-import type { AdminSource } from './admin.js';
-import { dryRun } from './runtime.js';
-import type { ReloadResult } from './gateway.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
+import { renderPrometheus } from './prometheus.js';
 import { splitRestartOnly } from './restart-only.js';
+import { dryRun } from './runtime.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
@@ -227,7 +227,10 @@ export class Orchestrator {
     this.lastReloadError = null;
     for (const w of this.configurableWorkers()) this.send(w, { type: 'CONFIG_UPDATE', version: this.version, config });
     if (pending.length > 0) {
-      this.logger.warn({ version: this.version, restartRequired: pending }, `config pushed to workers; ${pending.join(', ')} keep their running values until a restart`);
+      this.logger.warn(
+        { version: this.version, restartRequired: pending },
+        `config pushed to workers; ${pending.join(', ')} keep their running values until a restart`,
+      );
     } else {
       this.logger.info({ version: this.version }, 'config pushed to workers');
     }
@@ -260,7 +263,12 @@ export class Orchestrator {
 
   workerInfo(): WorkerInfo[] {
     return this.slots.map((s) => ({
-      id: s.id, pid: s.worker?.process.pid, state: s.state, alive: s.state === 'ready', restarts: s.restarts, configVersion: s.configVersion,
+      id: s.id,
+      pid: s.worker?.process.pid,
+      state: s.state,
+      alive: s.state === 'ready',
+      restarts: s.restarts,
+      configVersion: s.configVersion,
     }));
   }
 
@@ -302,10 +310,13 @@ export class Orchestrator {
     const exits = this.slots
       .map((s) => s.worker)
       .filter((w): w is Worker => w !== null && !w.isDead())
-      .map((w) => new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        this.send(w, { type: 'SHUTDOWN', deadlineMs });
-      }));
+      .map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            this.send(w, { type: 'SHUTDOWN', deadlineMs });
+          }),
+      );
     const hardStop = setTimeout(() => {
       for (const s of this.slots) if (s.worker !== null && !s.worker.isDead()) s.worker.process.kill('SIGKILL');
     }, deadlineMs + HARD_STOP_GRACE_MS);

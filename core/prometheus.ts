@@ -1,6 +1,6 @@
+import type { ProtocolStats } from './listeners.js';
 import type { AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
 import type { HookStats } from './plugins/types.js';
-import type { ProtocolStats } from './listeners.js';
 
 /** Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series. */
 export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[]): string {
@@ -9,7 +9,10 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) out.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`);
   };
-  const quantiles = (l: { p50: number; p90: number; p95: number; p99: number; p999: number; count: number; mean: number }, extra = ''): Array<[string, number]> => {
+  const quantiles = (
+    l: { p50: number; p90: number; p95: number; p99: number; p999: number; count: number; mean: number },
+    extra = '',
+  ): Array<[string, number]> => {
     const sep = extra === '' ? '' : `${extra},`;
     return [
       [`{${sep}quantile="0.5"}`, l.p50 / 1000],
@@ -20,8 +23,12 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     ];
   };
 
-  metric('gateway_requests_total', 'counter', 'Requests answered, by status class.',
-    Object.entries(m.statusClasses).map(([c, v]) => [`{code="${c}"}`, v]));
+  metric(
+    'gateway_requests_total',
+    'counter',
+    'Requests answered, by status class.',
+    Object.entries(m.statusClasses).map(([c, v]) => [`{code="${c}"}`, v]),
+  );
   metric('gateway_errors_total', 'counter', 'Requests answered with a 5xx or aborted.', [['', m.errors]]);
   metric('gateway_requests_per_second', 'gauge', 'Request rate over the last second.', [['', m.rps]]);
   metric('gateway_active_connections', 'gauge', 'Open client connections.', [['', m.activeConnections]]);
@@ -33,8 +40,18 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   out.push(`gateway_request_duration_seconds_count ${m.latency.count}`);
 
   const routeEntries = Object.entries(m.routes);
-  metric('gateway_route_requests_total', 'counter', 'Requests per route.', routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.requests]));
-  metric('gateway_route_errors_total', 'counter', 'Errors per route.', routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.errors]));
+  metric(
+    'gateway_route_requests_total',
+    'counter',
+    'Requests per route.',
+    routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.requests]),
+  );
+  metric(
+    'gateway_route_errors_total',
+    'counter',
+    'Errors per route.',
+    routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.errors]),
+  );
   out.push('# HELP gateway_route_duration_seconds Request latency per route.', '# TYPE gateway_route_duration_seconds summary');
   for (const [n, r] of routeEntries) {
     for (const [labels, v] of quantiles(r.latency, `route="${esc(n)}"`)) out.push(`gateway_route_duration_seconds${labels} ${v}`);
@@ -42,18 +59,53 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     out.push(`gateway_route_duration_seconds_count{route="${esc(n)}"} ${r.latency.count}`);
   }
 
-  metric('gateway_worker_requests_total', 'counter', 'Requests per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.requests]));
-  metric('gateway_worker_rss_bytes', 'gauge', 'Resident memory per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.rss]));
-  metric('gateway_worker_heap_used_bytes', 'gauge', 'V8 heap used per worker.', workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.heapUsed]));
-  metric('gateway_worker_cpu_percent', 'gauge', 'CPU use per worker over the last second (100 = one core).', workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]));
-  metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [['{protocol="h1"}', m.protocols.h1], ['{protocol="h2"}', m.protocols.h2]]);
+  metric(
+    'gateway_worker_requests_total',
+    'counter',
+    'Requests per worker.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.requests]),
+  );
+  metric(
+    'gateway_worker_rss_bytes',
+    'gauge',
+    'Resident memory per worker.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.rss]),
+  );
+  metric(
+    'gateway_worker_heap_used_bytes',
+    'gauge',
+    'V8 heap used per worker.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.memory.heapUsed]),
+  );
+  metric(
+    'gateway_worker_cpu_percent',
+    'gauge',
+    'CPU use per worker over the last second (100 = one core).',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]),
+  );
+  metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [
+    ['{protocol="h1"}', m.protocols.h1],
+    ['{protocol="h2"}', m.protocols.h2],
+  ]);
 
-  metric('gateway_overloaded', 'gauge', '1 while the worker sheds new requests (event-loop delay or heap over threshold).',
-    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.overloaded === true ? 1 : 0]));
-  metric('gateway_overload_shed_total', 'counter', 'Requests answered 503 by overload protection.',
-    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.shed ?? 0]));
-  metric('gateway_per_ip_refused_total', 'counter', 'Connections refused by the per-IP connection cap.',
-    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.perIpRefused]));
+  metric(
+    'gateway_overloaded',
+    'gauge',
+    '1 while the worker sheds new requests (event-loop delay or heap over threshold).',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.overloaded === true ? 1 : 0]),
+  );
+  metric(
+    'gateway_overload_shed_total',
+    'counter',
+    'Requests answered 503 by overload protection.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.overload?.shed ?? 0]),
+  );
+  metric(
+    'gateway_per_ip_refused_total',
+    'counter',
+    'Connections refused by the per-IP connection cap.',
+    workers.map((w) => [`{worker="${w.workerId}"}`, w.sections.limits.perIpRefused]),
+  );
 
   const tls = (key: keyof ProtocolStats): number => workers.reduce((sum, w) => sum + w.sections.tls[key], 0);
   metric('gateway_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes.', [['', tls('tlsHandshakeErrors')]]);
@@ -84,9 +136,24 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
       counters.set(name, acc);
     }
   }
-  metric('gateway_plugin_hook_calls_total', 'counter', 'Plugin hook invocations.', [...hookSamples].map(([k, s]) => [k, s.calls]));
-  metric('gateway_plugin_hook_errors_total', 'counter', 'Plugin hook invocations that threw.', [...hookSamples].map(([k, s]) => [k, s.errors]));
-  metric('gateway_plugin_hook_seconds_total', 'counter', 'Time spent in plugin hooks.', [...hookSamples].map(([k, s]) => [k, s.totalMs / 1000]));
+  metric(
+    'gateway_plugin_hook_calls_total',
+    'counter',
+    'Plugin hook invocations.',
+    [...hookSamples].map(([k, s]) => [k, s.calls]),
+  );
+  metric(
+    'gateway_plugin_hook_errors_total',
+    'counter',
+    'Plugin hook invocations that threw.',
+    [...hookSamples].map(([k, s]) => [k, s.errors]),
+  );
+  metric(
+    'gateway_plugin_hook_seconds_total',
+    'counter',
+    'Time spent in plugin hooks.',
+    [...hookSamples].map(([k, s]) => [k, s.totalMs / 1000]),
+  );
   for (const [name, c] of counters) metric(`gateway_plugin_${sanitize(name)}`, 'counter', c.help, [['', c.value]]);
 
   // Upstream series are rendered by the proxy module per worker; sum samples with identical name+labels.

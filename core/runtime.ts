@@ -2,16 +2,16 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';
 import type { Router } from './contracts/router.js';
-import { recorderFactory, routerFactory } from './variants.js';
+import { errorBody, errorHeaders } from './errors.js';
+import { coreHandlers } from './handlers.js';
 import { GatewayMetrics, RouteMetrics } from './metrics.js';
-import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
 import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from './plugins/executor.js';
+import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
 import type { PluginApi, RouteHandler } from './plugins/types.js';
 import { UpstreamManager } from './proxy/index.js';
 import { TrustedProxies } from './proxy/trust.js';
-import { coreHandlers } from './handlers.js';
-import { errorBody, errorHeaders } from './errors.js';
 import { fail, ok, type Result } from './result.js';
+import { recorderFactory, routerFactory } from './variants.js';
 
 export const enum RouteKind {
   Static = 0,
@@ -188,10 +188,7 @@ export class GatewayRuntime {
     }
 
     return ok(
-      new GatewayRuntime(
-        version, config, router, routes, [...methods], globalSlots, allSlots,
-        new PhaseChain('preRoute', globalSlots), upstreams, trust,
-      ),
+      new GatewayRuntime(version, config, router, routes, [...methods], globalSlots, allSlots, new PhaseChain('preRoute', globalSlots), upstreams, trust),
     );
   }
 
@@ -308,13 +305,7 @@ function acceptedMethods(rc: RouteConfig): string[] {
   return out;
 }
 
-function compileRoute(
-  rc: RouteConfig,
-  index: number,
-  slots: PluginSlot[],
-  handlers: Map<string, RouteHandler>,
-  metrics: GatewayMetrics,
-): CompiledRoute {
+function compileRoute(rc: RouteConfig, index: number, slots: PluginSlot[], handlers: Map<string, RouteHandler>, metrics: GatewayMetrics): CompiledRoute {
   const name = routeName(rc);
   const preHandler = new PhaseChain('preHandler', slots);
   const postHandler = new PhaseChain('postHandler', slots);
@@ -333,10 +324,22 @@ function compileRoute(
     headers = encoded.headers;
   }
   return {
-    index, name, config: rc, kind, status, headers, body, bodyText: body.length <= ONE_WRITE_MAX ? body.toString('latin1') : null,
+    index,
+    name,
+    config: rc,
+    kind,
+    status,
+    headers,
+    body,
+    bodyText: body.length <= ONE_WRITE_MAX ? body.toString('latin1') : null,
     handler: rc.handler !== undefined ? handlers.get(rc.handler)! : null,
-    accepts: acceptedMethods(rc), preflightOnly: false,
-    slots, preHandler, postHandler, postResponse, hasHooks,
+    accepts: acceptedMethods(rc),
+    preflightOnly: false,
+    slots,
+    preHandler,
+    postHandler,
+    postResponse,
+    hasHooks,
     metrics: metrics.route(name),
   };
 }

@@ -4,12 +4,12 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config/types.js';
 import type { RequestContext } from './context.js';
+import type { ObjectPool } from './contracts/pool.js';
 import { RequestPipeline } from './http/pipeline.js';
 import { overflowStatus, PerIpConnections, rawErrorResponse } from './limits.js';
 import { ClientProtocols, rejectH2Connect } from './listeners.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
-import type { ObjectPool } from './contracts/pool.js';
 import type { GatewayRuntime } from './runtime.js';
 
 /**
@@ -45,7 +45,10 @@ export class GatewayServer {
   /** null when no overload threshold is configured: the request path then pays nothing for it */
   readonly overload: OverloadMonitor | null;
 
-  constructor(runtime: GatewayRuntime, private readonly opts: GatewayServerOptions) {
+  constructor(
+    runtime: GatewayRuntime,
+    private readonly opts: GatewayServerOptions,
+  ) {
     const s = opts.server;
     this.protocols = new ClientProtocols(s);
     this.http = this.protocols.server;
@@ -142,7 +145,7 @@ export class GatewayServer {
 
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     // Node's parser rejected the bytes before any request object existed: answer and close, never forward.
-    if (!socket.writable || (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE') {
       socket.destroy();
       return;
     }
@@ -191,10 +194,7 @@ export class GatewayServer {
     this.protocols.closeIdle();
     const idleSweep = setInterval(() => this.protocols.closeIdle(), DRAIN_IDLE_SWEEP_MS);
     let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.pipeline.whenIdle(),
-      new Promise<void>((resolve) => (deadline = setTimeout(resolve, deadlineMs))),
-    ]);
+    await Promise.race([this.pipeline.whenIdle(), new Promise<void>((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);
     clearTimeout(deadline);
     clearInterval(idleSweep);
     this.overload?.close();

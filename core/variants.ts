@@ -1,11 +1,11 @@
-import type { RouterFactory } from './contracts/router.js';
-import type { PoolFactory } from './contracts/pool.js';
-import type { RecorderFactory } from './contracts/metrics.js';
-import type { UpstreamClientFactory } from './contracts/upstream.js';
-import { routerVariants, DEFAULT_ROUTER } from '../variants/router/index.js';
-import { poolVariants, DEFAULT_POOL } from '../variants/pool/index.js';
 import { metricsVariants, DEFAULT_METRICS } from '../variants/metrics/index.js';
+import { poolVariants, DEFAULT_POOL } from '../variants/pool/index.js';
+import { routerVariants, DEFAULT_ROUTER } from '../variants/router/index.js';
 import { upstreamClientVariants, DEFAULT_UPSTREAM_CLIENT } from '../variants/upstream/index.js';
+import type { RecorderFactory } from './contracts/metrics.js';
+import type { PoolFactory } from './contracts/pool.js';
+import type { RouterFactory } from './contracts/router.js';
+import type { UpstreamClientFactory } from './contracts/upstream.js';
 
 /**
  * Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from.

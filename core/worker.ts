@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
-import { Gateway } from './gateway.js';
-import { ConfigError } from './config/validator.js';
 import type { GatewayConfig } from './config/types.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import { ConfigError } from './config/validator.js';
+import { Gateway } from './gateway.js';
 import { createLogger, type Logger } from './logger.js';
+import type { FromWorker, ToWorker } from './messages.js';
 
 /** After a FATAL boot error: time for the message to cross the IPC channel before the process exits. */
 const FATAL_EXIT_DELAY_MS = 50;

@@ -134,10 +134,7 @@ export interface Scenario {
 const BUILD_PATTERN = '^(current|[0-9a-f]{7,40}|revert:[0-9a-f]{7,40})$';
 const name = { type: 'string', minLength: 1 } as const;
 const variantList = {
-  oneOf: [
-    { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
-    { const: 'all' },
-  ],
+  oneOf: [{ type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } }, { const: 'all' }],
 } as const;
 const intList = (min: number, max: number) =>
   ({ type: 'array', minItems: 1, uniqueItems: true, items: { type: 'integer', minimum: min, maximum: max } }) as const;
@@ -411,7 +408,10 @@ export function validateScenario(raw: unknown): ScenarioValidation {
 }
 
 export class ScenarioError extends Error {
-  constructor(readonly source: string, readonly errors: string[]) {
+  constructor(
+    readonly source: string,
+    readonly errors: string[],
+  ) {
     super(`invalid scenario ${source}:\n  ${errors.join('\n  ')}`);
     this.name = 'ScenarioError';
   }

@@ -134,15 +134,30 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-async function measure(name: string, url: string, server: ChildProcess, o: { duration: number; warmup: number; connections: number }): Promise<Omit<Row, 'ofDirect'>> {
+async function measure(
+  name: string,
+  url: string,
+  server: ChildProcess,
+  o: { duration: number; warmup: number; connections: number },
+): Promise<Omit<Row, 'ofDirect'>> {
   await waitReady(url);
   if (o.warmup > 0) await load(url, o.warmup, o.connections);
   const c0 = cpuSeconds(server.pid);
   const r = await load(url, o.duration, o.connections);
   const c1 = cpuSeconds(server.pid);
   const cpuUsPerReq = c0 < 0 || c1 < 0 || r.requests.total === 0 ? -1 : Math.round(((c1 - c0) * 1e6) / r.requests.total);
-  const row = { name, reqPerSec: Math.round(r.requests.average), cpuUsPerReq, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
-  process.stderr.write(`  ${name}: ${row.reqPerSec} req/s, ${cpuUsPerReq} µs CPU/req, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`);
+  const row = {
+    name,
+    reqPerSec: Math.round(r.requests.average),
+    cpuUsPerReq,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  };
+  process.stderr.write(
+    `  ${name}: ${row.reqPerSec} req/s, ${cpuUsPerReq} µs CPU/req, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`,
+  );
   return row;
 }
 
@@ -166,7 +181,9 @@ async function main(): Promise<void> {
   if (pinned) execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
   const proxyCpu = pinned ? 0 : null;
   const sideCpu = pinned ? 1 : null;
-  process.stderr.write(`bench-proxy: ${o.duration}s per case after ${o.warmup}s warm-up, ${o.connections} connections, ${values.body}-byte body, ${pinned ? 'pinned (proxy CPU 0; loader+upstream CPU 1)' : 'not pinned'}\n`);
+  process.stderr.write(
+    `bench-proxy: ${o.duration}s per case after ${o.warmup}s warm-up, ${o.connections} connections, ${values.body}-byte body, ${pinned ? 'pinned (proxy CPU 0; loader+upstream CPU 1)' : 'not pinned'}\n`,
+  );
 
   const children: ChildProcess[] = [];
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-proxy-'));
@@ -213,11 +230,21 @@ async function main(): Promise<void> {
   const md = [
     `| case | req/s | % of direct | server CPU µs/req | p50 ms | p99 ms | errors | non-2xx |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|`,
-    ...table.map((r) => `| ${r.name} | ${r.reqPerSec} | ${r.ofDirect}% | ${r.cpuUsPerReq < 0 ? 'n/a' : r.cpuUsPerReq} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`),
+    ...table.map(
+      (r) =>
+        `| ${r.name} | ${r.reqPerSec} | ${r.ofDirect}% | ${r.cpuUsPerReq < 0 ? 'n/a' : r.cpuUsPerReq} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.non2xx} |`,
+    ),
   ].join('\n');
   process.stdout.write(`${md}\n`);
   if (values.out !== undefined) {
-    writeFileSync(values.out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, pinned, options: { ...o, body: Number(values.body) }, rows: table }, null, 2));
+    writeFileSync(
+      values.out,
+      JSON.stringify(
+        { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, pinned, options: { ...o, body: Number(values.body) }, rows: table },
+        null,
+        2,
+      ),
+    );
   }
 }
 

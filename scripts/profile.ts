@@ -17,13 +17,13 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildGatewayConfig, writeNoopPlugins } from './scenario/gateway-config.js';
-import { Loader, type LoaderJob } from './scenario/loader.js';
 import { loadScenario, UnknownScenarioError } from './scenario/load-scenario.js';
-import { distScript, GATEWAY_CLI, ROOT } from './scenario/paths.js';
+import { Loader, type LoaderJob } from './scenario/loader.js';
 import { profileDir } from './scenario/output.js';
-import { profileTarget } from './scenario/profile-target.js';
+import { distScript, GATEWAY_CLI, ROOT } from './scenario/paths.js';
 import { ProcSampler } from './scenario/proc-sampler.js';
 import { freePort, planCpus, processTree, spawnNode, stopProcess, tail, waitReady } from './scenario/processes.js';
+import { profileTarget } from './scenario/profile-target.js';
 import { buildAnswerTable, buildRequests, expandMix } from './scenario/traffic.js';
 import { expandMatrix, filterVariants, parseOnly } from './scenario/variants.js';
 
@@ -111,14 +111,20 @@ async function main(): Promise<void> {
       adminPort = await freePort();
       const pluginDir = join(work, 'plugins');
       if ((variant.plugins ?? 0) > 0) writeNoopPlugins(pluginDir, variant.plugins!);
-      const config = buildGatewayConfig(scenario, loaded.routes, variant, { port, adminPort, ...(upstreamPort !== undefined ? { upstreamPort } : {}) }, pluginDir);
+      const config = buildGatewayConfig(
+        scenario,
+        loaded.routes,
+        variant,
+        { port, adminPort, ...(upstreamPort !== undefined ? { upstreamPort } : {}) },
+        pluginDir,
+      );
       const file = join(work, 'gateway.json');
       writeFileSync(file, JSON.stringify(config, null, 2));
       target = [GATEWAY_CLI, '--config', file];
     }
 
     const { cmd, args } = toolCommand(tool, join(outDir, tool === '0x' ? '0x' : '.clinic'), target);
-    const pinned = plan.taskset ? ['taskset', ['-c', plan.gatewayCpus.join(','), cmd, ...args]] as const : [cmd, args] as const;
+    const pinned = plan.taskset ? (['taskset', ['-c', plan.gatewayCpus.join(','), cmd, ...args]] as const) : ([cmd, args] as const);
     const output = tail(20_000);
     // own process group: SIGINT to the group is exactly what Ctrl-C in a terminal does, which is what both tools expect
     const child = spawn(pinned[0], [...pinned[1]], {
@@ -150,7 +156,9 @@ async function main(): Promise<void> {
     const outcome = await loader.run({ ...base, durationS });
     const usage = sampler.stop();
 
-    process.stderr.write(`load done (${Math.round(outcome.result.requests / outcome.result.durationS)} req/s); stopping and waiting for ${tool} to write its report…\n`);
+    process.stderr.write(
+      `load done (${Math.round(outcome.result.requests / outcome.result.durationS)} req/s); stopping and waiting for ${tool} to write its report…\n`,
+    );
     process.kill(-child.pid!, 'SIGINT');
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ANALYSIS_TIMEOUT_MS).unref());
     const code = await Promise.race([exited, timeout]);

@@ -5,13 +5,13 @@
  * --eta prints how long the run would take and exits; `--eta-table` (no name) prints the README's table.
  */
 import { parseArgs } from 'node:util';
-import { runScenario } from './scenario/runner.js';
 import { ScenarioError } from '../scenarios/schema.js';
-import { verdictTerminalTable } from './scenario/terminal.js';
-import { assertScenarioExists, scenarioPath, UnknownScenarioError } from './scenario/load-scenario.js';
-import { h2ScenarioPath } from './scenario/h2load.js';
 import { etaTableMarkdown, scenarioEta, shippedScenarioEtas } from './scenario/eta-table.js';
 import { estimateSeconds, formatDuration } from './scenario/eta.js';
+import { h2ScenarioPath } from './scenario/h2load.js';
+import { assertScenarioExists, scenarioPath, UnknownScenarioError } from './scenario/load-scenario.js';
+import { runScenario } from './scenario/runner.js';
+import { verdictTerminalTable } from './scenario/terminal.js';
 
 const USAGE =
   'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin] [--publish] [--eta]\n' +

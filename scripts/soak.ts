@@ -46,7 +46,28 @@ export interface SoakReport {
 
 type Kind = 'ok' | 'slow' | 'err' | 'abort' | 'big' | 'echo' | 'missing';
 // weights per 20 requests
-const MIX: Kind[] = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'slow', 'slow', 'err', 'err', 'abort', 'big', 'big', 'echo', 'echo', 'echo', 'missing', 'ok'];
+const MIX: Kind[] = [
+  'ok',
+  'ok',
+  'ok',
+  'ok',
+  'ok',
+  'ok',
+  'ok',
+  'ok',
+  'slow',
+  'slow',
+  'err',
+  'err',
+  'abort',
+  'big',
+  'big',
+  'echo',
+  'echo',
+  'echo',
+  'missing',
+  'ok',
+];
 const BIG = Buffer.alloc(64 * 1024, 'b');
 
 /** The fault-injecting upstream: behaviour chosen by path. */
@@ -85,10 +106,11 @@ async function startUpstream(): Promise<{ url: string; close(): Promise<void> }>
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -127,7 +149,10 @@ async function startGatewayCli(config: unknown, workers: number): Promise<Gatewa
     throw new Error(`gateway did not start:\n${out}`);
   }
   return {
-    proc, port, adminPort, output: () => out,
+    proc,
+    port,
+    adminPort,
+    output: () => out,
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
@@ -174,7 +199,10 @@ function send(agent: http.Agent, port: number, kind: Kind, i: number): Promise<O
     const payload = isPost ? Buffer.from(`payload-${i}-${'p'.repeat(i % 2000)}`) : null;
     const req = http.request(
       {
-        host: '127.0.0.1', port, agent, method: isPost ? 'POST' : 'GET',
+        host: '127.0.0.1',
+        port,
+        agent,
+        method: isPost ? 'POST' : 'GET',
         path: kind === 'missing' ? `/nowhere/${i}` : `/api/${kind}?i=${i}`,
         headers: payload ? { 'content-length': String(payload.length) } : undefined,
       },
@@ -221,25 +249,38 @@ function disconnect(port: number, i: number): Promise<void> {
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const upstream = await startUpstream();
-  const gw = await startGatewayCli({
-    server: { shutdownTimeoutMs: 5000 },
-    // info: the listening lines carry the ephemeral ports; no access log
-    logging: { level: 'info', accessLog: false },
-    upstreams: {
-      app: {
-        targets: [upstream.url],
-        retries: { count: 0 },
-        circuitBreaker: { enabled: false },
-        healthCheck: { passive: { enabled: false } },
-        timeouts: { headersMs: 5000, idleMs: 5000 },
+  const gw = await startGatewayCli(
+    {
+      server: { shutdownTimeoutMs: 5000 },
+      // info: the listening lines carry the ephemeral ports; no access log
+      logging: { level: 'info', accessLog: false },
+      upstreams: {
+        app: {
+          targets: [upstream.url],
+          retries: { count: 0 },
+          circuitBreaker: { enabled: false },
+          healthCheck: { passive: { enabled: false } },
+          timeouts: { headersMs: 5000, idleMs: 5000 },
+        },
       },
+      routes: [{ path: '/api/*', upstream: 'app' }],
     },
-    routes: [{ path: '/api/*', upstream: 'app' }],
-  }, opts.workers);
+    opts.workers,
+  );
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
   const report: SoakReport = {
-    sent: 0, answered: 0, lost: 0, byStatus: {}, errors: {}, truncatedAsExpected: 0, clientDisconnects: 0, durationS: 0, rps: 0,
-    rssBytes: { start: 0, middle: 0, end: 0 }, after: { activeConnections: -1, inFlight: -1, upstreamActive: -1 }, verdict: 'LOST REQUESTS',
+    sent: 0,
+    answered: 0,
+    lost: 0,
+    byStatus: {},
+    errors: {},
+    truncatedAsExpected: 0,
+    clientDisconnects: 0,
+    durationS: 0,
+    rps: 0,
+    rssBytes: { start: 0, middle: 0, end: 0 },
+    after: { activeConnections: -1, inFlight: -1, upstreamActive: -1 },
+    verdict: 'LOST REQUESTS',
   };
   const bump = (rec: Record<string, number>, k: string): void => {
     rec[k] = (rec[k] ?? 0) + 1;
@@ -281,7 +322,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         }
         if (!middleTaken && next >= opts.requests / 2) {
           middleTaken = true;
-          void getStats(gw.adminPort).then((s) => (report.rssBytes.middle = s.metrics.memory.rss)).catch(() => undefined);
+          void getStats(gw.adminPort)
+            .then((s) => (report.rssBytes.middle = s.metrics.memory.rss))
+            .catch(() => undefined);
         }
         const now = Date.now();
         if (now - lastLog > 5000) {
@@ -326,8 +369,16 @@ export function formatReport(r: SoakReport): string {
     `requests sent      ${r.sent} in ${r.durationS.toFixed(1)} s (${r.rps} req/s)`,
     `answered           ${r.answered} (${r.truncatedAsExpected} of them injected mid-body upstream aborts, surfaced as truncated responses)`,
     `lost               ${r.lost}`,
-    `by status          ${Object.entries(r.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ')}`,
-    `errors by class    ${Object.keys(r.errors).length === 0 ? 'none' : Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+    `by status          ${Object.entries(r.byStatus)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')}`,
+    `errors by class    ${
+      Object.keys(r.errors).length === 0
+        ? 'none'
+        : Object.entries(r.errors)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ')
+    }`,
     `client disconnects ${r.clientDisconnects} (mid-request and mid-response, not counted as sent)`,
     `worker RSS (sum)   start ${mb(r.rssBytes.start)}, middle ${mb(r.rssBytes.middle)}, end ${mb(r.rssBytes.end)}`,
     `after the run      ${r.after.activeConnections} open connections, ${r.after.inFlight} in flight, ${r.after.upstreamActive} upstream requests active`,

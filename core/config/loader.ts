@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { validateConfig, type ValidationResult } from './validator.js';
-import type { GatewayConfig } from './types.js';
-import { locateJsonError } from './json-error.js';
 import { fail } from '../result.js';
+import { locateJsonError } from './json-error.js';
+import type { GatewayConfig } from './types.js';
+import { validateConfig, type ValidationResult } from './validator.js';
 
 /**
  * Reads, parses and validates a config file. Never throws: unreadable or half-written files are errors too.

@@ -1,5 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
 import { statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import type { GatewayConfig } from './types.js';
 
 /**

@@ -53,7 +53,7 @@ export const upstreamSchema = {
       default: 'round-robin',
     },
     /** consistent-hash key: the (trusted-proxy-aware) client IP, or the value of one request header */
-    hashKey: { type: 'string', pattern: '^(ip|header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+)$', default: 'ip' },
+    hashKey: { type: 'string', pattern: "^(ip|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$", default: 'ip' },
     timeouts: {
       type: 'object',
       additionalProperties: false,
@@ -175,9 +175,7 @@ export function normalizeUpstream(raw: unknown): UpstreamConfig {
     targets: RawTarget[];
     healthCheck: { active?: UpstreamConfig['healthCheck']['active']; passive: UpstreamConfig['healthCheck']['passive'] };
   };
-  const targets: UpstreamTargetConfig[] = r.targets.map((t) =>
-    typeof t === 'string' ? { url: t, weight: 1 } : { url: t.url, weight: t.weight ?? 1 },
-  );
+  const targets: UpstreamTargetConfig[] = r.targets.map((t) => (typeof t === 'string' ? { url: t, weight: 1 } : { url: t.url, weight: t.weight ?? 1 }));
   const healthCheck = { passive: r.healthCheck.passive, active: r.healthCheck.active ?? { ...ACTIVE_DEFAULTS } };
   return { ...r, targets, healthCheck };
 }

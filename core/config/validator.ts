@@ -1,15 +1,15 @@
-import AjvModule, { type ErrorObject } from 'ajv';
 import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { gatewaySchema } from './schema.js';
-import { normalizeUpstream } from './upstream-schema.js';
-import type { GatewayConfig } from './types.js';
-import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
+import AjvModule, { type ErrorObject } from 'ajv';
 import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
-import { tlsConfigErrors } from '../tls.js';
-import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 import { fail, ok, type Result } from '../result.js';
+import { tlsConfigErrors } from '../tls.js';
+import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
+import { pluginDirErrors, resolveConfigPaths } from './paths.js';
+import { gatewaySchema } from './schema.js';
+import type { GatewayConfig } from './types.js';
+import { normalizeUpstream } from './upstream-schema.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;

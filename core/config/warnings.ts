@@ -16,7 +16,9 @@ export function configWarnings(config: GatewayConfig): string[] {
   }
 
   if (config.admin.enabled && !isLoopback(config.admin.host)) {
-    warnings.push(`/admin/host: ${config.admin.host} is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config and trigger reloads)`);
+    warnings.push(
+      `/admin/host: ${config.admin.host} is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config and trigger reloads)`,
+    );
   }
 
   if (config.server.workerMode === 'threads' && config.server.workers === 0) {

@@ -48,7 +48,10 @@ export class MalformedPathError extends HttpError {
 
 /** Thrown by `add` when a route pattern cannot be parsed. */
 export class RoutePatternError extends Error {
-  constructor(readonly pattern: string, reason: string) {
+  constructor(
+    readonly pattern: string,
+    reason: string,
+  ) {
     super(`invalid route pattern ${JSON.stringify(pattern)}: ${reason}`);
     this.name = 'RoutePatternError';
   }

@@ -96,7 +96,13 @@ export function classifyErrorCode(code: string | undefined): UpstreamErrorKind {
     if (TIMEOUT_CODES.has(code)) return 'connect-timeout';
     if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers-timeout';
     if (code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return 'aborted';
-    if (code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
+    if (
+      code === 'HPE_INVALID_CONSTANT' ||
+      code.startsWith('HPE_') ||
+      code === 'UND_ERR_INVALID_ARG' ||
+      code === 'ERR_INVALID_CHAR' ||
+      code === 'ERR_INVALID_HTTP_TOKEN'
+    ) {
       return 'protocol';
     }
   }

@@ -20,8 +20,13 @@ const CONNECTION_SPECIFIC: Record<string, true> = Object.assign(Object.create(nu
 function hasConnectionSpecific(h: OutgoingHttpHeaders): boolean {
   // Seven lookups instead of a key walk: the common case (none present) must stay cheap.
   return (
-    h.connection !== undefined || h['keep-alive'] !== undefined || h['transfer-encoding'] !== undefined ||
-    h.upgrade !== undefined || h['proxy-connection'] !== undefined || h.te !== undefined || h['http2-settings'] !== undefined
+    h.connection !== undefined ||
+    h['keep-alive'] !== undefined ||
+    h['transfer-encoding'] !== undefined ||
+    h.upgrade !== undefined ||
+    h['proxy-connection'] !== undefined ||
+    h.te !== undefined ||
+    h['http2-settings'] !== undefined
   );
 }
 

@@ -2,13 +2,13 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
+import type { ObjectPool } from '../contracts/pool.js';
 import { carriesStatus, errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
 import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
 import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
 import { runErrorHooks, runPhase } from '../plugins/executor.js';
-import type { ObjectPool } from '../contracts/pool.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 

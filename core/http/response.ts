@@ -217,7 +217,8 @@ function isSendableHeader(name: string, value: string): boolean {
  * 100–999 becomes 500 and a header name or value it would refuse is dropped: either could split the response.
  */
 export function writeRawResponse(socket: Duplex, ctx: RequestContext): number {
-  const body = ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
+  const body =
+    ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
   const status = Number.isInteger(ctx.statusCode) && ctx.statusCode >= 100 && ctx.statusCode <= 999 ? ctx.statusCode : 500;
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
   const headers = { ...(headersToSend(ctx) ?? {}), 'content-length': String(body.length), connection: 'close' };

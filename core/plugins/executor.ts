@@ -1,10 +1,10 @@
+import type { PluginEntry } from '../config/types.js';
 import type { RequestContext } from '../context.js';
 import { carriesStatus, PluginHookError } from '../errors.js';
+import { fail, ok, type Result } from '../result.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
-import type { PluginEntry } from '../config/types.js';
-import { fail, ok, type Result } from '../result.js';
 
 /** One initialised plugin instance (a global entry, or a route's own entry) with its per-hook statistics. */
 export interface PluginSlot {
@@ -140,7 +140,14 @@ export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext,
   }
 }
 
-async function finishErrorHookAsync(slots: readonly PluginSlot[], ctx: RequestContext, error: unknown, i: number, pending: Promise<void>, t0: number): Promise<void> {
+async function finishErrorHookAsync(
+  slots: readonly PluginSlot[],
+  ctx: RequestContext,
+  error: unknown,
+  i: number,
+  pending: Promise<void>,
+  t0: number,
+): Promise<void> {
   const stats = slots[i]!.stats.onError;
   try {
     await pending;
@@ -160,13 +167,7 @@ function emptyStats(): Record<HookName, HookStats> {
 }
 
 /** Calls `init` for one config entry and validates what comes back. */
-export async function initPluginSlot(
-  plugin: AnyPlugin,
-  entry: PluginEntry,
-  path: string,
-  scope: string,
-  api: PluginApi,
-): Promise<Result<PluginSlot>> {
+export async function initPluginSlot(plugin: AnyPlugin, entry: PluginEntry, path: string, scope: string, api: PluginApi): Promise<Result<PluginSlot>> {
   const opts = validatePluginOptions(plugin, entry.options, `${path}/options`);
   if (!opts.ok) return opts;
   let instance: PluginInstance;

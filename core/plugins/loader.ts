@@ -2,10 +2,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import AjvModule from 'ajv';
-import type { GatewayPlugin } from './types.js';
-import { builtinPlugins } from './builtin/index.js';
 import { formatAjvError } from '../config/validator.js';
 import { fail, ok, type Result } from '../result.js';
+import { builtinPlugins } from './builtin/index.js';
+import type { GatewayPlugin } from './types.js';
 
 const Ajv = AjvModule.default ?? AjvModule;
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -62,7 +62,9 @@ export async function loadPluginCatalog(dirs: string[]): Promise<Result<Map<stri
   for (const dir of dirs) {
     let files: string[];
     try {
-      files = readdirSync(dir).filter((f) => ['.js', '.mjs'].includes(extname(f))).sort();
+      files = readdirSync(dir)
+        .filter((f) => ['.js', '.mjs'].includes(extname(f)))
+        .sort();
     } catch (err) {
       errors.push(`/pluginDirs: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       continue;

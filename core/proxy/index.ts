@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
-import type { RequestContext } from '../context.js';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
+import type { RequestContext } from '../context.js';
 import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
 import { ProxyError } from './errors.js';
@@ -91,14 +91,24 @@ export class UpstreamManager {
   prometheusLines(): string[] {
     const now = Date.now();
     const series: Array<[string, string, string, (g: UpstreamGroup, i: number) => number]> = [
-      ['gateway_upstream_target_healthy', 'gauge', '1 if the target is in rotation health-wise (active and passive checks)', (g, i) => {
-        const t = g.targets[i]!;
-        return t.healthy && now >= t.passiveDownUntil ? 1 : 0;
-      }],
+      [
+        'gateway_upstream_target_healthy',
+        'gauge',
+        '1 if the target is in rotation health-wise (active and passive checks)',
+        (g, i) => {
+          const t = g.targets[i]!;
+          return t.healthy && now >= t.passiveDownUntil ? 1 : 0;
+        },
+      ],
       ['gateway_upstream_target_circuit_state', 'gauge', 'circuit breaker state: 0 closed, 1 open, 2 half-open', (g, i) => g.targets[i]!.breaker.state],
       ['gateway_upstream_target_active_requests', 'gauge', 'requests in flight to the target', (g, i) => g.targets[i]!.active],
       ['gateway_upstream_target_requests_total', 'counter', 'requests sent to the target (attempts, retries included)', (g, i) => g.targets[i]!.requests],
-      ['gateway_upstream_target_failures_total', 'counter', 'failed exchanges with the target (connect, timeout, reset, 502/503/504, broken body)', (g, i) => g.targets[i]!.failures],
+      [
+        'gateway_upstream_target_failures_total',
+        'counter',
+        'failed exchanges with the target (connect, timeout, reset, 502/503/504, broken body)',
+        (g, i) => g.targets[i]!.failures,
+      ],
       ['gateway_upstream_target_circuit_opens_total', 'counter', 'times the circuit breaker opened', (g, i) => g.targets[i]!.breaker.opens],
     ];
     const lines: string[] = [];

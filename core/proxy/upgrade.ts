@@ -1,10 +1,10 @@
 import http from 'node:http';
-import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { RequestContext } from '../context.js';
 import type { RouteConfig } from '../config/types.js';
+import type { RequestContext } from '../context.js';
 import { HttpError } from '../errors.js';
 import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
 import { upstreamTarget, type ProxyPath } from './path.js';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../context.js';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
+import type { RequestContext } from '../context.js';
 import {
   UpstreamClientError,
   type UpstreamClientFactory,
@@ -11,8 +11,8 @@ import {
 } from '../contracts/upstream.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
-import { ActiveHealthChecker } from './health.js';
 import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
+import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { Target } from './target.js';
 import type { TrustedProxies } from './trust.js';

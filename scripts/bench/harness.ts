@@ -24,7 +24,6 @@ export interface MicroBenchResult {
   dir?: string;
 }
 
-
 /** A callable gc without requiring --expose-gc on the command line: set the flag, then fetch gc from a new context. */
 export function getGc(): () => void {
   v8.setFlagsFromString('--expose-gc');

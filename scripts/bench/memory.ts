@@ -150,13 +150,19 @@ async function main(): Promise<void> {
       return r;
     };
 
-    process.stderr.write(`memory: ${TOTAL.toLocaleString('en-US')} proxied requests in ${CHUNKS} chunks after a ${WARMUP.toLocaleString('en-US')}-request warm-up (${plan.note}); stops after ${MAX_MS / 60_000} min\n`);
+    process.stderr.write(
+      `memory: ${TOTAL.toLocaleString('en-US')} proxied requests in ${CHUNKS} chunks after a ${WARMUP.toLocaleString('en-US')}-request warm-up (${plan.note}); stops after ${MAX_MS / 60_000} min\n`,
+    );
     const rssStart = readRss(pid)!;
     const warm = await drive(WARMUP);
     const reference = await settledRss(pid);
-    process.stderr.write(`  warm-up: ${warm.result.requests} requests, RSS ${MB(rssStart).toFixed(1)} MB at start → ${MB(reference).toFixed(1)} MB (reference)\n`);
+    process.stderr.write(
+      `  warm-up: ${warm.result.requests} requests, RSS ${MB(rssStart).toFixed(1)} MB at start → ${MB(reference).toFixed(1)} MB (reference)\n`,
+    );
 
-    const checkpoints: Checkpoint[] = [{ requests: 0, pct: 0, rssMB: MB(reference), deviationPct: 0, markCompacts: gcs.markCompacts, liveHeapMB: gcs.liveHeapMB }];
+    const checkpoints: Checkpoint[] = [
+      { requests: 0, pct: 0, rssMB: MB(reference), deviationPct: 0, markCompacts: gcs.markCompacts, liveHeapMB: gcs.liveHeapMB },
+    ];
     const during: number[] = [];
     const poll = setInterval(() => {
       const r = readRss(pid);
@@ -212,7 +218,7 @@ async function main(): Promise<void> {
       method:
         'gateway CLI, workers 0, one /api/* proxy route to the upstream stub (256-byte body), default upstream client; ' +
         'VmRSS of the gateway process from /proc; reference = after the warm-up; checkpoints after each 10% (median of 5 reads over 0.5 s, load paused); ' +
-        'live heap = heap used after the latest mark-compact, from the gateway\'s --trace-gc output',
+        "live heap = heap used after the latest mark-compact, from the gateway's --trace-gc output",
       rss: {
         startMB: MB(rssStart),
         referenceMB: MB(reference),
@@ -227,7 +233,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${md}\n`);
     if (values['no-write'] !== true) {
       const root = resolve(values.out ?? join('reports', 'micro'), 'memory');
-      const dir = join(root, started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-'));
+      const dir = join(
+        root,
+        started
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z')
+          .replace(/:/g, '-'),
+      );
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
       writeFileSync(join(dir, 'report.md'), md);

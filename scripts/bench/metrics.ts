@@ -8,13 +8,24 @@
  * the exact sorted-array value on a seeded lognormal sample (plus the same after an export/merge round trip).
  * Writes reports/micro/metrics/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/metrics/latest/.
  */
-import { pathToFileURL } from 'node:url';
 import { cpus } from 'node:os';
-import { environment, fmt, getGc, measureAllocation, timeOps, writeReport, type Allocation, type MicroBenchOptions, type MicroBenchResult, type Timing } from './harness.js';
-export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
-import { mergeDistributions, percentileRank } from '../../core/histogram.js';
+import { pathToFileURL } from 'node:url';
 import type { LatencyRecorder } from '../../core/contracts/metrics.js';
+import { mergeDistributions, percentileRank } from '../../core/histogram.js';
 import { DEFAULT_METRICS, metricsAccuracy, metricsVariants } from '../../variants/metrics/index.js';
+import {
+  environment,
+  fmt,
+  getGc,
+  measureAllocation,
+  timeOps,
+  writeReport,
+  type Allocation,
+  type MicroBenchOptions,
+  type MicroBenchResult,
+  type Timing,
+} from './harness.js';
+export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
 
 const OPS_PER_CALL = 1000;
 const ALLOC_CHUNK = 10_000;

@@ -242,7 +242,9 @@ try {
 }
 
 const usOf = (name: string, set: string): number[] => samples.get(`${name}\t${set}`)!.map((s) => s.us);
-const lines = [`| set | ${builds.map((b) => `${b.name} median µs/req (min, sys share)`).join(' | ')} | ${builds.length > 1 ? `${builds[1]!.name} ÷ ${builds[0]!.name} |` : ''}`];
+const lines = [
+  `| set | ${builds.map((b) => `${b.name} median µs/req (min, sys share)`).join(' | ')} | ${builds.length > 1 ? `${builds[1]!.name} ÷ ${builds[0]!.name} |` : ''}`,
+];
 lines.push(`| --- | ${builds.map(() => '---').join(' | ')} |${builds.length > 1 ? ' --- |' : ''}`);
 for (const set of sets) {
   const cells = builds.map((b) => {

@@ -7,13 +7,24 @@
  * and for bursts of 16 (16 acquires, then 16 releases), plus heap bytes allocated per 1M acquire+release.
  * Writes reports/micro/pool/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/pool/latest/.
  */
-import { pathToFileURL } from 'node:url';
 import { cpus } from 'node:os';
-import { environment, fmt, getGc, measureAllocation, timeOps, writeReport, type Allocation, type MicroBenchOptions, type MicroBenchResult, type Timing } from './harness.js';
-export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
+import { pathToFileURL } from 'node:url';
 import { RequestContext, createContext, resetContext } from '../../core/context.js';
 import type { ObjectPool } from '../../core/contracts/pool.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
+import {
+  environment,
+  fmt,
+  getGc,
+  measureAllocation,
+  timeOps,
+  writeReport,
+  type Allocation,
+  type MicroBenchOptions,
+  type MicroBenchResult,
+  type Timing,
+} from './harness.js';
+export type { MicroBenchOptions, MicroBenchResult } from './harness.js';
 
 const OPS_PER_CALL = 1000;
 const ALLOC_CHUNK = 2000;

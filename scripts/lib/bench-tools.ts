@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, request } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -75,7 +75,15 @@ export interface LoadResult {
 export function autocannon(url: string, opts: { connections: number; durationS: number; pipelining?: number; cpu: number }): Promise<LoadResult> {
   const bin = new URL('../../../node_modules/autocannon/autocannon.js', import.meta.url).pathname;
   const [cmd, argv] = pinned(opts.cpu, process.execPath, [
-    bin, '-j', '-c', String(opts.connections), '-d', String(opts.durationS), '-p', String(opts.pipelining ?? 1), url,
+    bin,
+    '-j',
+    '-c',
+    String(opts.connections),
+    '-d',
+    String(opts.durationS),
+    '-p',
+    String(opts.pipelining ?? 1),
+    url,
   ]);
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -39,13 +39,10 @@ const notFound = prepare(NOT_FOUND_ANSWER);
 const agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 1024 });
 
 function forward(req: IncomingMessage, res: ServerResponse): void {
-  const up = request(
-    { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent },
-    (ures) => {
-      res.writeHead(ures.statusCode ?? 502, ures.headers);
-      ures.pipe(res);
-    },
-  );
+  const up = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent }, (ures) => {
+    res.writeHead(ures.statusCode ?? 502, ures.headers);
+    ures.pipe(res);
+  });
   up.on('error', () => {
     if (!res.headersSent) res.writeHead(502);
     res.end();

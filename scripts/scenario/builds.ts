@@ -16,7 +16,6 @@ import { GATEWAY_CLI, ROOT } from './paths.js';
  * compiled with tsc once; later runs reuse them.
  */
 
-
 function git(args: string[], cwd = ROOT): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }

@@ -34,10 +34,7 @@ export function writeNoopPlugins(dir: string, count: number): void {
   mkdirSync(dir, { recursive: true });
   const impl = pathToFileURL(distScript('plugins/noop.js')).href;
   for (let i = 1; i <= count; i++) {
-    writeFileSync(
-      join(dir, `noop-${i}.mjs`),
-      `import { createNoopPlugin } from ${JSON.stringify(impl)};\nexport default createNoopPlugin('noop-${i}');\n`,
-    );
+    writeFileSync(join(dir, `noop-${i}.mjs`), `import { createNoopPlugin } from ${JSON.stringify(impl)};\nexport default createNoopPlugin('noop-${i}');\n`);
   }
 }
 
@@ -53,8 +50,7 @@ export function buildGatewayConfig(
     server: { host: '127.0.0.1', port: ports.port, workers: variant.workers ?? 0 },
     admin: { enabled: true, host: '127.0.0.1', port: ports.adminPort },
     logging: { level: 'warn', accessLog: false },
-    upstreams:
-      ports.upstreamPort !== undefined ? { stub: { targets: [`http://127.0.0.1:${ports.upstreamPort}`] } } : {},
+    upstreams: ports.upstreamPort !== undefined ? { stub: { targets: [`http://127.0.0.1:${ports.upstreamPort}`] } } : {},
     routes: routes.map((r) => ({
       ...(r.name !== undefined ? { name: r.name } : {}),
       path: r.path,

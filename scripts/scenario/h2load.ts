@@ -8,24 +8,24 @@
  * percentiles come from h2load's per-request log (`--log-file`), restricted to the measured window.
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Scenario } from '../../scenarios/schema.js';
+import { readDiagnostics } from './diagnostics.js';
+import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 import { canonicalJson, scenarioPath } from './load-scenario.js';
+import { saveRun } from './output.js';
 import { distScript, GATEWAY_CLI, ROOT, SCENARIO_DIR } from './paths.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
-import { readDiagnostics } from './diagnostics.js';
 import type { Environment, Results, RunResult } from './results.js';
 import { statisticsInfo, validateResults } from './results.js';
 import type { RunOptions, ScenarioRun } from './runner.js';
 import { summarize } from './summarize.js';
 import type { VariantSpec } from './variants.js';
-import { saveRun } from './output.js';
-import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 
 export type H2Protocol = 'h1' | 'h1-tls' | 'h2-tls';
 
@@ -99,10 +99,29 @@ export function loadH2Scenario(nameOrPath: string): { scenario: H2Scenario; hash
 function makeCert(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   return { cert, key };
 }
 
@@ -151,7 +170,14 @@ export function latencyFromLog(text: string, fromUs: number): RunResult['latency
   }
   const a = Float64Array.from(values).sort();
   const mean = a.length === 0 ? 0 : a.reduce((s, x) => s + x, 0) / a.length;
-  return { mean, p50: percentile(a, 50), p90: percentile(a, 90), p99: percentile(a, 99), p999: percentile(a, 99.9), max: a.length === 0 ? 0 : a[a.length - 1]! };
+  return {
+    mean,
+    p50: percentile(a, 50),
+    p90: percentile(a, 90),
+    p99: percentile(a, 99),
+    p999: percentile(a, 99.9),
+    max: a.length === 0 ? 0 : a[a.length - 1]!,
+  };
 }
 
 function runH2load(args: string[], plan: CpuPlan, logFile: string, warmupS: number): Promise<H2loadOutcome> {
@@ -183,7 +209,9 @@ function runH2load(args: string[], plan: CpuPlan, logFile: string, warmupS: numb
 function gatewayConfig(s: H2Scenario, v: H2Variant, port: number, adminPort: number, cert: { cert: string; key: string }): Record<string, unknown> {
   return {
     server: {
-      host: '127.0.0.1', port, workers: 0,
+      host: '127.0.0.1',
+      port,
+      workers: 0,
       ...(v.protocol === 'h1' ? {} : { tls: { cert: cert.cert, key: cert.key }, http2: v.protocol === 'h2-tls' }),
     },
     admin: { enabled: true, host: '127.0.0.1', port: adminPort },
@@ -199,9 +227,17 @@ function environment(plan: CpuPlan, before: number[]): Environment {
   };
   const status = git(['status', '--porcelain', '--untracked-files=no']);
   return {
-    node: process.version, v8: process.versions.v8, platform: `${process.platform} ${process.release.name}`, arch: process.arch,
-    cpuModel: cpus()[0]?.model.trim() ?? 'unknown', cores: availableParallelism(), totalMemMB: Math.round(totalmem() / (1024 * 1024)),
-    loadavgBefore: before, loadavgAfter: loadavg(), gitCommit: git(['rev-parse', 'HEAD']), gitDirty: status === null ? null : status !== '',
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.release.name}`,
+    arch: process.arch,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: availableParallelism(),
+    totalMemMB: Math.round(totalmem() / (1024 * 1024)),
+    loadavgBefore: before,
+    loadavgAfter: loadavg(),
+    gitCommit: git(['rev-parse', 'HEAD']),
+    gitDirty: status === null ? null : status !== '',
     pinning: plan,
   };
 }
@@ -225,7 +261,10 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   const verbose = opts.progress !== false;
   const etaPlan = { variants: variants.length, repetitions, warmupS, durationS };
   const total = repetitions * variants.length;
-  if (verbose) process.stderr.write(`scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ETA ${formatDuration(estimateSeconds(etaPlan))}\n`);
+  if (verbose)
+    process.stderr.write(
+      `scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ETA ${formatDuration(estimateSeconds(etaPlan))}\n`,
+    );
   const t0 = performance.now();
   try {
     let order = 0;
@@ -235,7 +274,10 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
         const run = await runVariant(scenario, v, rep, order++, { plan, work, cert, warmupS, durationS });
         runs.push(run);
         const left = remainingSeconds(etaPlan, order, total, (performance.now() - t0) / 1000);
-        if (verbose) process.stderr.write(`[${order}/${total}] ${v.id} #${rep + 1}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99.toFixed(2)} ms${run.gateway ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}${order < total ? ` — ETA ${formatDuration(left)}` : ''}\n`);
+        if (verbose)
+          process.stderr.write(
+            `[${order}/${total}] ${v.id} #${rep + 1}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99.toFixed(2)} ms${run.gateway ? `, cpu ${run.gateway.cpuPct.toFixed(0)}%` : ''}${order < total ? ` — ETA ${formatDuration(left)}` : ''}\n`,
+          );
       }
     }
   } finally {
@@ -260,7 +302,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
       `load generator: h2load (${spawnSync('h2load', ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]}), one thread; ` +
         'HTTP/1.1 variants use --h1 with one request in flight per connection; h2 variants use `streams` concurrent streams per connection.',
       'TLS: self-signed P-256 certificate, TLS 1.3 (what h2load and Node negotiate by default); connections are opened once per run, so the handshake cost is amortised: this measures per-request crypto and framing, not handshakes.',
-      'latency percentiles come from h2load\'s per-request log (requests started after the warmup), not from a CO-corrected open loop.',
+      "latency percentiles come from h2load's per-request log (requests started after the warmup), not from a CO-corrected open loop.",
       ...(availableParallelism() <= 2 ? [`${availableParallelism()}-core machine: absolute numbers are far below a server's, ratios are what transfer.`] : []),
     ],
   };
@@ -285,7 +327,9 @@ async function runVariant(
   const output = tail();
   const preload = ['--import', pathToFileURL(distScript('preload-diagnostics.js')).href];
   const child = spawnNode([...preload, GATEWAY_CLI, '--config', file], env.plan.gatewayCpus, {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCENARIO_DIAG_DIR: diagDir, NODE_ENV: 'production' }, cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SCENARIO_DIAG_DIR: diagDir, NODE_ENV: 'production' },
+    cwd: ROOT,
   });
   child.stdout?.on('data', (d: Buffer) => output.push(d));
   child.stderr?.on('data', (d: Buffer) => output.push(d));
@@ -295,7 +339,20 @@ async function runVariant(
     const streams = v.protocol === 'h2-tls' ? (v.streams ?? 1) : 1;
     const logFile = join(env.work, `h2load-${order}.log`);
     const url = `${v.protocol === 'h1' ? 'http' : 'https'}://127.0.0.1:${port}${s.route.path}`;
-    const args = ['-t', '1', '-c', String(connections), '-m', String(streams), '-D', String(env.durationS), '--warm-up-time', String(env.warmupS), '--log-file', logFile];
+    const args = [
+      '-t',
+      '1',
+      '-c',
+      String(connections),
+      '-m',
+      String(streams),
+      '-D',
+      String(env.durationS),
+      '--warm-up-time',
+      String(env.warmupS),
+      '--log-file',
+      logFile,
+    ];
     if (v.protocol !== 'h2-tls') args.push('--h1');
     args.push(url);
     const sampler = new ProcSampler(child.pid!);
@@ -314,9 +371,23 @@ async function runVariant(
     if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
     const non2xx = r.status['1xx'] + r.status['3xx'] + r.status['4xx'] + r.status['5xx'];
     return {
-      variant: v.id, repetition, order, startedAt, durationS: r.durationS, requests: r.requests, rps: r.rps, bytesPerS: r.bytesPerS,
-      latencyMs: r.latencyMs, errors: r.errors, timeouts: r.timeouts, non2xx, status: r.status,
-      gateway: usage.samples > 0 ? usage : null, diagnostics, loader: { cpuPct: r.cpuPct, bound }, warnings,
+      variant: v.id,
+      repetition,
+      order,
+      startedAt,
+      durationS: r.durationS,
+      requests: r.requests,
+      rps: r.rps,
+      bytesPerS: r.bytesPerS,
+      latencyMs: r.latencyMs,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      non2xx,
+      status: r.status,
+      gateway: usage.samples > 0 ? usage : null,
+      diagnostics,
+      loader: { cpuPct: r.cpuPct, bound },
+      warnings,
     };
   } finally {
     await stopProcess(child, 5000);

@@ -104,7 +104,8 @@ export function non2xxBreakdown(r: Results, runs: RunResult[]): Non2xx {
 export function non2xxText(n: Non2xx): string {
   if (n.total === 0 && n.expected.length === 0) return 'no non-2xx responses';
   const parts = n.expected.map(
-    (e) => `expected ${e.label}s: ${e.count.toLocaleString('en-US')} (the mix's miss share, ${(e.share * 100).toFixed(1)}% of requests; ${(e.observedShare * 100).toFixed(1)}% observed)`,
+    (e) =>
+      `expected ${e.label}s: ${e.count.toLocaleString('en-US')} (the mix's miss share, ${(e.share * 100).toFixed(1)}% of requests; ${(e.observedShare * 100).toFixed(1)}% observed)`,
   );
   parts.push(n.unexpected === 0 ? 'unexpected non-2xx: 0' : `**unexpected non-2xx: ${n.unexpected.toLocaleString('en-US')}**`);
   return parts.join('; ');

@@ -41,7 +41,9 @@ export class UnknownScenarioError extends Error {
 export function scenarioNames(): string[] {
   const names = (dir: string): string[] => {
     try {
-      return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -'.json'.length));
     } catch {
       return [];
     }

@@ -6,9 +6,9 @@
  */
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
-import type { LoadRequest } from './traffic.js';
-import { runOpenLoop } from './open-loop.js';
 import { openLoopBinary, runOpenLoopC } from './open-loop-c.js';
+import { runOpenLoop } from './open-loop.js';
+import type { LoadRequest } from './traffic.js';
 import { runWrk, wrkCanRun } from './wrk.js';
 
 export interface LoaderJob {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import type { LoaderJob, LoaderOutcome } from './loader-child.js';
 import { distScript } from './paths.js';
 import { spawnNode, stopProcess, tail } from './processes.js';
-import type { LoaderJob, LoaderOutcome } from './loader-child.js';
 
 export type { LoaderJob, LoaderOutcome };
 

@@ -43,7 +43,12 @@ export async function runOpenLoop(job: LoaderJob & { rate: number }): Promise<Lo
     const r = job.requests[i % job.requests.length]!;
     inFlight++;
     pool
-      .request({ method: r.method as 'GET', path: r.path, ...(r.headers !== undefined ? { headers: r.headers } : {}), ...(r.body !== undefined ? { body: r.body } : {}) })
+      .request({
+        method: r.method as 'GET',
+        path: r.path,
+        ...(r.headers !== undefined ? { headers: r.headers } : {}),
+        ...(r.body !== undefined ? { body: r.body } : {}),
+      })
       .then(async (res) => {
         for await (const chunk of res.body) bytes += (chunk as Buffer).length;
         hist.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000)));
@@ -79,10 +84,7 @@ export async function runOpenLoop(job: LoaderJob & { rate: number }): Promise<Lo
   });
   const sendEnd = performance.now();
   if (inFlight > 0) {
-    await Promise.race([
-      new Promise<void>((r) => (drained = r)),
-      new Promise<void>((r) => setTimeout(r, timeoutMs + 1000).unref()),
-    ]);
+    await Promise.race([new Promise<void>((r) => (drained = r)), new Promise<void>((r) => setTimeout(r, timeoutMs + 1000).unref())]);
   }
   timeouts += inFlight;
   await pool.destroy();

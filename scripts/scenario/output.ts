@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { Results } from './results.js';
 import { REPORTS_DIR } from './paths.js';
 import { reportDirName, updateLatest, writeReport } from './report/write.js';
+import type { Results } from './results.js';
 
 /**
  * Where runs land. By default a run is a scratch result: it goes to reports/runs/ (git-ignored), so running a

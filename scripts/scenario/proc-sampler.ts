@@ -55,7 +55,10 @@ export class ProcSampler {
   private startedAt = 0;
   private readonly seen = new Set<number>();
 
-  constructor(private readonly pid: number, private readonly intervalMs = 250) {}
+  constructor(
+    private readonly pid: number,
+    private readonly intervalMs = 250,
+  ) {}
 
   available(): boolean {
     return readCpuTicks(this.pid) !== null;

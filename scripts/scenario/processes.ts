@@ -85,12 +85,7 @@ function tcpOpen(port: number): Promise<boolean> {
 }
 
 /** Polls until the process serves (admin /ready → 200, or the port accepts), it exits, or the deadline passes. */
-export async function waitReady(
-  child: ChildProcess,
-  check: { adminPort?: number; port: number },
-  timeoutMs: number,
-  describe: () => string,
-): Promise<void> {
+export async function waitReady(child: ChildProcess, check: { adminPort?: number; port: number }, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {

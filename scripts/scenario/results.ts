@@ -1,17 +1,16 @@
 import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Scenario } from '../../scenarios/schema.js';
+import type { AnswerCheck } from './answer-check.js';
 import type { Diagnostics } from './diagnostics.js';
 import type { ProcessUsage } from './proc-sampler.js';
 import { BOOTSTRAP_ITERATIONS, CONFIDENCE_LEVEL, MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from './stats.js';
-import type { VariantSpec } from './variants.js';
-import type { AnswerCheck } from './answer-check.js';
 import type { TargetResult } from './targets.js';
+import type { VariantSpec } from './variants.js';
 
 /** Where a fixed-rate scenario's rate came from. */
 export type Calibration =
-  | { source: 'option'; rate: number }
-  | { source: 'rateOfMax'; variant: string; maxRps: number; fraction: number; rate: number; loaderBound: boolean };
+  { source: 'option'; rate: number } | { source: 'rateOfMax'; variant: string; maxRps: number; fraction: number; rate: number; loaderBound: boolean };
 
 const Ajv = AjvModule.default ?? AjvModule;
 // CommonJS under NodeNext: the callable plugin is the namespace's default.
@@ -193,7 +192,12 @@ export const resultsSchema = {
     scenario: {
       type: 'object',
       required: ['name', 'description', 'hash', 'definition', 'routeCount'],
-      properties: { name: { type: 'string' }, hash: { type: 'string', pattern: '^[0-9a-f]{64}$' }, definition: { type: 'object' }, routeCount: { type: 'integer' } },
+      properties: {
+        name: { type: 'string' },
+        hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        definition: { type: 'object' },
+        routeCount: { type: 'integer' },
+      },
     },
     options: { type: 'object', required: ['repetitions', 'warmupS', 'only', 'seed'] },
     command: { type: 'string' },
@@ -221,7 +225,24 @@ export const resultsSchema = {
       minItems: 1,
       items: {
         type: 'object',
-        required: ['variant', 'repetition', 'order', 'startedAt', 'durationS', 'requests', 'rps', 'latencyMs', 'errors', 'timeouts', 'non2xx', 'status', 'gateway', 'diagnostics', 'loader', 'warnings'],
+        required: [
+          'variant',
+          'repetition',
+          'order',
+          'startedAt',
+          'durationS',
+          'requests',
+          'rps',
+          'latencyMs',
+          'errors',
+          'timeouts',
+          'non2xx',
+          'status',
+          'gateway',
+          'diagnostics',
+          'loader',
+          'warnings',
+        ],
         properties: {
           variant: { type: 'string' },
           repetition: { type: 'integer', minimum: 0 },
@@ -268,14 +289,21 @@ export const resultsSchema = {
         interval: {
           type: 'object',
           required: ['method', 'level', 'resamples', 'minSamples'],
-          properties: { method: { type: 'string' }, level: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, resamples: { type: 'integer', minimum: 1 } },
+          properties: {
+            method: { type: 'string' },
+            level: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+            resamples: { type: 'integer', minimum: 1 },
+          },
         },
       },
     },
     traffic: {
       type: 'object',
       required: ['cycle', 'expectedStatusShare'],
-      properties: { cycle: { type: 'integer', minimum: 1 }, expectedStatusShare: { type: 'object', additionalProperties: { type: 'number', minimum: 0, maximum: 1 } } },
+      properties: {
+        cycle: { type: 'integer', minimum: 1 },
+        expectedStatusShare: { type: 'object', additionalProperties: { type: 'number', minimum: 0, maximum: 1 } },
+      },
     },
   },
 } as const;

@@ -5,29 +5,29 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Scenario } from '../../scenarios/schema.js';
-import { readDiagnostics } from './diagnostics.js';
-import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
-import { Loader, type LoaderJob } from './loader.js';
-import { loadScenario, type LoadedScenario } from './load-scenario.js';
-import { distScript, GATEWAY_CLI, ROOT } from './paths.js';
+import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
 import { gatewayCliFor } from './builds.js';
+import { readDiagnostics } from './diagnostics.js';
+import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
+import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
+import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
+import { SATURATED_PCT, trafficInfo } from './interpret.js';
+import { loadScenario, type LoadedScenario } from './load-scenario.js';
+import { Loader, type LoaderJob } from './loader.js';
 import { openLoopBinary } from './open-loop-c.js';
-import { wrkCanRun } from './wrk.js';
+import { saveRun } from './output.js';
+import { distScript, GATEWAY_CLI, ROOT } from './paths.js';
+import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer } from './peers/index.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
 import { statisticsInfo, validateResults } from './results.js';
-import { SATURATED_PCT, trafficInfo } from './interpret.js';
-import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
-import { saveRun } from './output.js';
-import { summarize } from './summarize.js';
-import { buildAnswerTable, buildRequests, expandMix, type Answer, type LoadRequest } from './traffic.js';
-import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
-import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer } from './peers/index.js';
 import { stubBody } from './stub-body.js';
+import { summarize } from './summarize.js';
 import { evaluateTargets } from './targets.js';
+import { buildAnswerTable, buildRequests, expandMix, type Answer, type LoadRequest } from './traffic.js';
 import { expandMatrix, filterVariants, parseOnly, schedule, type VariantSpec } from './variants.js';
-import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
+import { wrkCanRun } from './wrk.js';
 
 /** A loader process above this share of one core is the bottleneck: the run measures autocannon, not the gateway. */
 export const LOADER_BOUND_PCT = SATURATED_PCT;
@@ -86,25 +86,36 @@ function environment(plan: CpuPlan, before: number[]): Environment {
   };
 }
 
-function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], scenario: Scenario, rate: number | undefined, skipped: Map<string, string>): string[] {
+function caveatsFor(
+  env: Environment,
+  plan: CpuPlan,
+  variants: VariantSpec[],
+  scenario: Scenario,
+  rate: number | undefined,
+  skipped: Map<string, string>,
+): string[] {
   const out: string[] = [plan.note];
   for (const [id, why] of skipped) out.push(`${id} skipped: ${why}.`);
   if (variants.some((v) => v.kind === 'peer')) {
-    out.push('peers run with their defaults plus keep-alive to the upstream stub; every variant was checked to answer 200 with the stub\'s exact body before it was measured.');
+    out.push(
+      "peers run with their defaults plus keep-alive to the upstream stub; every variant was checked to answer 200 with the stub's exact body before it was measured.",
+    );
   }
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
   }
   const load = scenario.load;
-  const wrk = load.engine !== 'autocannon' && wrkCanRun({ pipelining: load.pipelining, ...(rate !== undefined ? { rate } : {}), ...(load.amount !== undefined ? { amount: load.amount } : {}) });
+  const wrk =
+    load.engine !== 'autocannon' &&
+    wrkCanRun({ pipelining: load.pipelining, ...(rate !== undefined ? { rate } : {}), ...(load.amount !== undefined ? { amount: load.amount } : {}) });
   if (load.engine === 'wrk' && !wrk) out.push('load engine: wrk was asked for but is not installed or cannot run this load shape; autocannon ran instead.');
   out.push(
     wrk
       ? 'load engine: wrk (C, 1 thread, Lua replay of the request mix); its CPU is the loader CPU.'
       : rate !== undefined
         ? load.pipelining === 1 && openLoopBinary() !== null
-          ? 'load engine: open-loop generator in C (scripts/scenario/openloop.c, epoll, latency from each request\'s due time); its CPU is the loader CPU.'
-          : 'load engine: open-loop generator in Node (no C compiler here; latency from each request\'s due time). It saturates its core near 20k req/s on a 2-core box: check the loader-bound column.'
+          ? "load engine: open-loop generator in C (scripts/scenario/openloop.c, epoll, latency from each request's due time); its CPU is the loader CPU."
+          : "load engine: open-loop generator in Node (no C compiler here; latency from each request's due time). It saturates its core near 20k req/s on a 2-core box: check the loader-bound column."
         : 'load engine: autocannon (programmatic); it saturates its own core near the bare-server rate on this class of machine, so check the loader-bound column.',
   );
   if (env.cores <= 2) {
@@ -119,13 +130,13 @@ function caveatsFor(env: Environment, plan: CpuPlan, variants: VariantSpec[], sc
   if (maxWorkers > 0 && plan.gatewayCpus.length > 0 && maxWorkers > plan.gatewayCpus.length) {
     out.push(`variants with ${maxWorkers} workers share ${plan.gatewayCpus.length} gateway CPU(s): they measure contention, not scaling.`);
   }
-  if (scenario.mode === 'proxy') out.push('proxy mode: the upstream stub shares the load generator\'s CPU.');
+  if (scenario.mode === 'proxy') out.push("proxy mode: the upstream stub shares the load generator's CPU.");
   if (rate !== undefined) {
     out.push(
       `fixed rate (${rate} req/s, open loop): throughput is set by the load generator, compare latency. Request i is due at ` +
         't0 + i/rate and its latency runs from that due time (coordinated omission corrected, the wrk2 method), so a stall ' +
         'counts against every request that should have been sent during it. Requests are issued from a 1 ms timer over an ' +
-        'undici Pool with the scenario\'s connection count (queueing in the pool counts as latency). autocannon is not used ' +
+        "undici Pool with the scenario's connection count (queueing in the pool counts as latency). autocannon is not used " +
         'for fixed rates: its rate limit is per connection and per second (bursts, then idles) and its latency is not CO-corrected.',
     );
   }
@@ -140,7 +151,11 @@ class Progress {
   private t0 = 0;
   private currentStart = 0;
 
-  constructor(private readonly plan: EtaPlan, private readonly total: number, private readonly mode: 'bar' | 'lines' | 'off') {}
+  constructor(
+    private readonly plan: EtaPlan,
+    private readonly total: number,
+    private readonly mode: 'bar' | 'lines' | 'off',
+  ) {}
 
   private eta(): string {
     const elapsed = this.done > 0 ? (performance.now() - this.t0) / 1000 : 0;
@@ -244,12 +259,21 @@ async function startVariant(
     if ((variant.plugins ?? 0) > 0) writeNoopPlugins(join(ctx.work, 'plugins', String(variant.plugins)), variant.plugins!);
     const file = join(ctx.work, `gateway-${order}.json`);
     writeFileSync(file, JSON.stringify(config, null, 2));
-    child = spawnNode([...preload, gatewayCliFor(variant.build), '--config', file], ctx.plan.gatewayCpus, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: ROOT });
+    child = spawnNode([...preload, gatewayCliFor(variant.build), '--config', file], ctx.plan.gatewayCpus, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      cwd: ROOT,
+    });
   }
   child.stdout?.on('data', (d: Buffer) => output.push(d));
   child.stderr?.on('data', (d: Buffer) => output.push(d));
   try {
-    await waitReady(child, { port, ...(adminPort !== undefined ? { adminPort } : {}) }, READY_TIMEOUT_MS, () => `variant ${variant.id} output:\n${output.text()}`);
+    await waitReady(
+      child,
+      { port, ...(adminPort !== undefined ? { adminPort } : {}) },
+      READY_TIMEOUT_MS,
+      () => `variant ${variant.id} output:\n${output.text()}`,
+    );
   } catch (err) {
     await stopProcess(child, 1000);
     throw err;
@@ -268,11 +292,7 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
     // the warm-up runs at the fixed rate too: a full-speed warm-up would leave GC debt paid inside the window
     ...(ctx.rate !== undefined ? { rate: ctx.rate } : {}),
     ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
-    ...(measured
-      ? ctx.amount !== undefined
-        ? { amount: ctx.amount }
-        : { durationS: ctx.durationS! }
-      : { durationS: ctx.warmupS }),
+    ...(measured ? (ctx.amount !== undefined ? { amount: ctx.amount } : { durationS: ctx.durationS! }) : { durationS: ctx.warmupS }),
   };
 }
 
@@ -303,7 +323,9 @@ async function runOne(ctx: Context, variant: VariantSpec, repetition: number, or
     if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
     if (r.requests === 0) warnings.push('no request completed');
     if (ctx.rate !== undefined && r.durationS > 0 && r.requests / r.durationS < ctx.rate * 0.95) {
-      warnings.push(`achieved ${Math.round(r.requests / r.durationS)} req/s, below the fixed rate ${ctx.rate}: the variant could not keep up, its latency is not at that rate`);
+      warnings.push(
+        `achieved ${Math.round(r.requests / r.durationS)} req/s, below the fixed rate ${ctx.rate}: the variant could not keep up, its latency is not at that rate`,
+      );
     }
     const nodeProcess = variant.kind !== 'peer' || peerIsNode(variant.peer as Parameters<typeof peerIsNode>[0]);
     if (diagnostics === null && nodeProcess) warnings.push('no GC / event-loop diagnostics from the process');
@@ -417,7 +439,13 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   let rate = opts.rate ?? scenario.load.rate;
   let calibration: Calibration | undefined = opts.rate !== undefined ? { source: 'option', rate: opts.rate } : undefined;
   const sched = schedule(variants, repetitions);
-  const etaPlan: EtaPlan = { variants: variants.length, repetitions, warmupS, durationS, calibration: rate === undefined && scenario.load.rateOfMax !== undefined };
+  const etaPlan: EtaPlan = {
+    variants: variants.length,
+    repetitions,
+    warmupS,
+    durationS,
+    calibration: rate === undefined && scenario.load.rateOfMax !== undefined,
+  };
   const mode = opts.progress === false ? 'off' : process.stderr.isTTY ? 'bar' : 'lines';
   const progress = new Progress(etaPlan, sched.length, mode);
   if (mode !== 'off') {

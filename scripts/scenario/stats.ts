@@ -113,12 +113,7 @@ function overlaps(x: Interval, y: Interval): boolean {
  * overlap: the second condition is stricter than the test needs, but it guarantees the report never shows
  * "faster" next to error bars that visibly overlap.
  */
-export function compare(
-  candidate: readonly number[],
-  reference: readonly number[],
-  higherIsBetter: boolean,
-  opts: BootstrapOptions = {},
-): Comparison {
+export function compare(candidate: readonly number[], reference: readonly number[], higherIsBetter: boolean, opts: BootstrapOptions = {}): Comparison {
   const ratio = bootstrapRatioCI(candidate, reference, opts);
   const ci = bootstrapMedianCI(candidate, opts);
   const ri = bootstrapMedianCI(reference, { ...opts, seed: (opts.seed ?? 1) + 1 });

@@ -14,8 +14,14 @@ export function summarizeVariant(variant: string, runs: RunResult[], seed: numbe
     variant,
     runs: runs.length,
     rps: bootstrapMedianCI(rps, { seed }),
-    p50Ms: bootstrapMedianCI(runs.map((r) => r.latencyMs.p50), { seed }),
-    p99Ms: bootstrapMedianCI(runs.map((r) => r.latencyMs.p99), { seed }),
+    p50Ms: bootstrapMedianCI(
+      runs.map((r) => r.latencyMs.p50),
+      { seed },
+    ),
+    p99Ms: bootstrapMedianCI(
+      runs.map((r) => r.latencyMs.p99),
+      { seed },
+    ),
     p90Ms: median(runs.map((r) => r.latencyMs.p90)),
     p999Ms: median(runs.map((r) => r.latencyMs.p999)),
     maxMs: median(runs.map((r) => r.latencyMs.max)),
@@ -52,8 +58,18 @@ export function summarize(
       comparisons.push({
         variant: id,
         reference: baselineVariant,
-        throughput: compare(mine.map((r) => r.rps), refRuns.map((r) => r.rps), true, { seed }),
-        p99: compare(mine.map((r) => r.latencyMs.p99), refRuns.map((r) => r.latencyMs.p99), false, { seed }),
+        throughput: compare(
+          mine.map((r) => r.rps),
+          refRuns.map((r) => r.rps),
+          true,
+          { seed },
+        ),
+        p99: compare(
+          mine.map((r) => r.latencyMs.p99),
+          refRuns.map((r) => r.latencyMs.p99),
+          false,
+          { seed },
+        ),
       });
     }
   }

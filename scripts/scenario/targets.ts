@@ -39,7 +39,11 @@ export function evaluateTargets(targets: TargetSpec[], runs: RunResult[], seed: 
       status: met ? 'met' : 'missed',
       ratio,
       confidence: single ? null : clear ? 'clear' : 'straddles',
-      note: single ? 'fewer than 2 repetitions: point estimate only' : clear ? '95% CI entirely on this side of the target' : '95% CI crosses the target: not decided beyond the noise',
+      note: single
+        ? 'fewer than 2 repetitions: point estimate only'
+        : clear
+          ? '95% CI entirely on this side of the target'
+          : '95% CI crosses the target: not decided beyond the noise',
     };
   });
 }

@@ -1,7 +1,7 @@
-import type { Results } from './results.js';
-import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
-import { statisticsText } from './report/markdown.js';
 import { non2xxText, readingLines } from './interpret.js';
+import { statisticsText } from './report/markdown.js';
+import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
+import type { Results } from './results.js';
 
 function plain(s: string): string {
   return s.replace(/`/g, '').replace(/\*\*/g, '');

@@ -19,9 +19,7 @@ export interface LoadRequest {
 }
 
 /** What the baseline server answers for a concrete request (the same bytes the gateway's route would send). */
-export type Answer =
-  | { kind: 'static'; status: number; headers: Record<string, string>; body: string }
-  | { kind: 'proxy' };
+export type Answer = { kind: 'static'; status: number; headers: Record<string, string>; body: string } | { kind: 'proxy' };
 export type StaticAnswer = Extract<Answer, { kind: 'static' }>;
 
 /** The gateway's answer to a request no route matches; the baseline mimics it. */
@@ -116,8 +114,7 @@ export class ReferenceMatcher {
   match(method: string, url: string): ResolvedRoute | null {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const methodOk = (r: ResolvedRoute) =>
-      r.methods.includes(method) || r.methods.includes('*') || (method === 'HEAD' && r.methods.includes('GET'));
+    const methodOk = (r: ResolvedRoute) => r.methods.includes(method) || r.methods.includes('*') || (method === 'HEAD' && r.methods.includes('GET'));
     for (const c of this.compiled) if (c.isStatic && c.route.path === path && methodOk(c.route)) return c.route;
     for (const c of this.compiled) if (!c.isStatic && methodOk(c.route) && c.regex.test(path)) return c.route;
     return null;

@@ -1,5 +1,5 @@
-import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
@@ -48,10 +48,7 @@ function matrixUsesAll(scenario: Scenario): boolean {
 }
 
 /** Cartesian product of the matrix, in file order, baseline first when included, peers last. */
-export async function expandMatrix(
-  scenario: Scenario,
-  registry?: VariantNamesByFamily,
-): Promise<VariantSpec[]> {
+export async function expandMatrix(scenario: Scenario, registry?: VariantNamesByFamily): Promise<VariantSpec[]> {
   const reg = registry ?? (matrixUsesAll(scenario) ? await loadRegisteredVariants() : undefined);
   const dims: Array<[Dimension, Array<string | number>]> = [];
   for (const d of DIMENSIONS) {
@@ -96,7 +93,11 @@ export function parseOnly(args: string[]): Map<string, Set<string>> {
         throw new Error(`--only ${part}: unknown dimension "${dim}" (known: ${DIMENSIONS.join(', ')}, peer)`);
       }
       const set = filters.get(dim) ?? new Set<string>();
-      for (const v of part.slice(eq + 1).split(',').filter(Boolean)) set.add(v);
+      for (const v of part
+        .slice(eq + 1)
+        .split(',')
+        .filter(Boolean))
+        set.add(v);
       filters.set(dim, set);
     }
   }

@@ -24,7 +24,9 @@ function lua(s: string): string {
 
 function script(job: LoaderJob, out: string): string {
   const entries = job.requests.map((r) => {
-    const headers = Object.entries(r.headers ?? {}).map(([k, v]) => `[${lua(k)}]=${lua(v)}`).join(',');
+    const headers = Object.entries(r.headers ?? {})
+      .map(([k, v]) => `[${lua(k)}]=${lua(v)}`)
+      .join(',');
     return `{${lua(r.method)},${lua(r.path)},{${headers}},${r.body === undefined ? 'nil' : lua(r.body)}}`;
   });
   return `

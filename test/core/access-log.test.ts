@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 import { eventually } from '../support/wait.js';
@@ -13,22 +13,28 @@ interface Line {
   requestId?: string;
 }
 const lines: Line[] = [];
-const logger = pino({ level: 'info' }, new Writable({
-  write(chunk: Buffer, _enc, done) {
-    lines.push(JSON.parse(chunk.toString()) as Line);
-    done();
-  },
-}));
+const logger = pino(
+  { level: 'info' },
+  new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Line);
+      done();
+    },
+  }),
+);
 
 let gw: RunningGateway;
 beforeAll(async () => {
-  gw = await startGateway({
-    logging: { level: 'info', accessLog: true },
-    routes: [
-      { path: '/with-id', methods: ['GET'], response: { body: 'a' }, plugins: [{ name: 'request-id' }] },
-      { path: '/without-id', methods: ['GET'], response: { body: 'b' } },
-    ],
-  }, { logger });
+  gw = await startGateway(
+    {
+      logging: { level: 'info', accessLog: true },
+      routes: [
+        { path: '/with-id', methods: ['GET'], response: { body: 'a' }, plugins: [{ name: 'request-id' }] },
+        { path: '/without-id', methods: ['GET'], response: { body: 'b' } },
+      ],
+    },
+    { logger },
+  );
 });
 afterAll(() => gw?.close());
 

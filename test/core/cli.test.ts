@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { load, request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
@@ -12,11 +12,14 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop('SIGKILL');
 });
 
-const pluginDir = writePlugins({
-  slow: `
+const pluginDir = writePlugins(
+  {
+    slow: `
 export default { name: 'slow', version: '1.0.0',
   init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`,
-}, 'gw-slow-');
+  },
+  'gw-slow-',
+);
 
 function cfg(body: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -51,7 +54,9 @@ describe('hot reload', () => {
     writeFileSync(gw.configFile, '{\n  "routes": [\n    { "path": "/v", "response": { "body": "d" } }\n  ],\n}\n');
     const syntax = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
     expect(syntax.status).toBe(400);
-    expect(JSON.parse(syntax.body).errors).toEqual([`/: invalid JSON in ${gw.configFile} at line 5, column 1: expected a property name (no comma before "}"), found "}"`]);
+    expect(JSON.parse(syntax.body).errors).toEqual([
+      `/: invalid JSON in ${gw.configFile} at line 5, column 1: expected a property name (no comma before "}"), found "}"`,
+    ]);
     writeFileSync(gw.configFile, JSON.stringify({ routes: 'x' }));
     const bad = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
     expect(bad.status).toBe(400);
@@ -72,7 +77,10 @@ describe('--workers', () => {
     };
     expect(stats.metrics.perWorker).toHaveLength(2);
     for (const w of stats.metrics.perWorker) expect(w.requests).toBeGreaterThan(0);
-    expect(stats.workers.map((w) => [w.alive, w.restarts])).toEqual([[true, 0], [true, 0]]);
+    expect(stats.workers.map((w) => [w.alive, w.restarts])).toEqual([
+      [true, 0],
+      [true, 0],
+    ]);
     expect(new Set(stats.workers.map((w) => w.pid)).size).toBe(2);
   });
 });
@@ -95,7 +103,11 @@ describe('admin API', () => {
     expect(s1.metrics.memory.rss).toBeGreaterThan(0);
 
     const text = (await request(`${gw.adminUrl}/metrics`)).body;
-    const families = parsePrometheusTextFormat(text) as Array<{ name: string; type: string; metrics: Array<{ value?: string; labels?: Record<string, string> }> }>;
+    const families = parsePrometheusTextFormat(text) as Array<{
+      name: string;
+      type: string;
+      metrics: Array<{ value?: string; labels?: Record<string, string> }>;
+    }>;
     const byName = new Map(families.map((f) => [f.name, f]));
     const total = byName.get('gateway_requests_total')!;
     expect(total.type).toBe('COUNTER');
@@ -114,10 +126,13 @@ describe('admin API', () => {
     expect((await request(`${gw.adminUrl}/ready`)).status).toBe(200);
     const slow = request(`${gw.url}/slow`, { agent: false });
     let inFlight = -1;
-    await until(async () => {
-      inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
-      return inFlight === 1;
-    }, { message: () => `the slow request in flight (saw ${inFlight})` });
+    await until(
+      async () => {
+        inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
+        return inFlight === 1;
+      },
+      { message: () => `the slow request in flight (saw ${inFlight})` },
+    );
     gw.proc.kill('SIGTERM');
     await logLine(gw.output, () => gw.proc.exitCode !== null, 'draining');
     // a refused connection is a failure here, not a stand-in for 503: the admin API must still answer
@@ -163,7 +178,11 @@ describe('startup log', () => {
     proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
     try {
-      const line = await logLine(() => out, () => proc.exitCode !== null, 'gateway listening');
+      const line = await logLine(
+        () => out,
+        () => proc.exitCode !== null,
+        'gateway listening',
+      );
       expect(line.config).toBe('embedded default config');
       expect(line.address).toBe(`127.0.0.1:${line.port as number}`);
       expect(line.admin).toMatch(/^127\.0\.0\.1:\d+$/);

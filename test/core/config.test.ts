@@ -1,11 +1,11 @@
-import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { validateConfig } from '../../core/config/validator.js';
+import { describe, expect, it } from 'vitest';
 import { ConfigWatcher, loadConfigFile } from '../../core/config/loader.js';
+import { validateConfig } from '../../core/config/validator.js';
 import { writeConfig } from '../support/cli.js';
 import { hasOpenssl, TestCa } from '../tls/certs.js';
 
@@ -49,7 +49,10 @@ describe('config validation', () => {
     [{ routes: [{ path: '/a', methods: ['get'], response: {} }] }, '/routes/0/methods/0: must match pattern "^(\\*|[A-Z][A-Z0-9_-]*)$"'],
     [{ routes: [{ path: '/a', upstream: 'nope' }] }, '/routes/0/upstream: unknown upstream "nope"'],
     [{ routes: [{ path: '/a' }] }, '/routes/0: must have exactly one of "response", "upstream", "handler" (found none)'],
-    [{ routes: [{ path: '/a', response: {}, handler: 'echo' }] }, '/routes/0: must have exactly one of "response", "upstream", "handler" (found response, handler)'],
+    [
+      { routes: [{ path: '/a', response: {}, handler: 'echo' }] },
+      '/routes/0: must have exactly one of "response", "upstream", "handler" (found response, handler)',
+    ],
     [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
     [{ routes: [{ path: '/a/:id(', response: {} }] }, '/routes/0/path: '],
     [[], '/: must be object'],
@@ -65,11 +68,9 @@ describe('config validation', () => {
 
   it('reports all errors at once', () => {
     const errors = errorsOf({ server: { port: -1, host: '' }, routes: [{ path: 'x', response: {} }] });
-    expect(errors).toEqual(expect.arrayContaining([
-      '/server/port: must be >= 0',
-      '/server/host: must NOT have fewer than 1 characters',
-      '/routes/0/path: must start with "/"',
-    ]));
+    expect(errors).toEqual(
+      expect.arrayContaining(['/server/port: must be >= 0', '/server/host: must NOT have fewer than 1 characters', '/routes/0/path: must start with "/"']),
+    );
   });
 
   it('exports gateway.schema.json for editors', () => {
@@ -97,7 +98,10 @@ describe('CLI startup on invalid config', () => {
   });
 
   it('--check also resolves plugins (unknown name, bad options)', () => {
-    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig({ ...ok, plugins: [{ name: 'no-such-plugin' }] })], { encoding: 'utf8', timeout: 15_000 });
+    const r = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig({ ...ok, plugins: [{ name: 'no-such-plugin' }] })], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('/plugins/0/name: unknown plugin "no-such-plugin"');
   });
@@ -166,16 +170,24 @@ describe('relative paths in a config file', () => {
     ca.cleanup();
     writeFileSync(join(dir, 'keys.txt'), `ci:${createHash('sha256').update('k1').digest('hex')}\n`);
     const file = join(dir, 'gateway.json');
-    writeFileSync(file, JSON.stringify({
-      server: { workers: 0, tls: { cert: 'tls/cert.pem', key: './tls/key.pem', ca: 'tls/ca.pem', sni: { 'a.test': { cert: 'tls/cert.pem', key: 'tls/key.pem' } } } },
-      pluginDirs: ['./plugins'],
-      routes: [{ path: '/s', methods: ['GET'], response: { body: 's' }, plugins: [{ name: 'stamp' }, { name: 'auth', options: { apiKey: { file: 'keys.txt' } } }] }],
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        server: {
+          workers: 0,
+          tls: { cert: 'tls/cert.pem', key: './tls/key.pem', ca: 'tls/ca.pem', sni: { 'a.test': { cert: 'tls/cert.pem', key: 'tls/key.pem' } } },
+        },
+        pluginDirs: ['./plugins'],
+        routes: [
+          { path: '/s', methods: ['GET'], response: { body: 's' }, plugins: [{ name: 'stamp' }, { name: 'auth', options: { apiKey: { file: 'keys.txt' } } }] },
+        ],
+      }),
+    );
     return { dir, file };
   }
   const elsewhere = mkdtempSync(join(tmpdir(), 'gw-cwd-'));
 
-  it.skipIf(!hasOpenssl)('resolve against the config file\'s folder, not the cwd (--check from another directory)', () => {
+  it.skipIf(!hasOpenssl)("resolve against the config file's folder, not the cwd (--check from another directory)", () => {
     const { file } = configFolder();
     const r = spawnSync(process.execPath, [CLI, '--check', '--config', file], { cwd: elsewhere, encoding: 'utf8', timeout: 15_000 });
     expect(r.stderr).toBe('');

@@ -7,8 +7,9 @@ import { writePlugins } from '../support/plugins.js';
  * ctx.addResponseHeader: headers a hook adds in preRoute reach whatever answer goes out (a static route, a 404,
  * an early answer from a later hook, an error), and the staged response's own header of the same name wins.
  */
-const dir = writePlugins({
-  tagger: `export default { name: 'tagger', version: '1.0.0',
+const dir = writePlugins(
+  {
+    tagger: `export default { name: 'tagger', version: '1.0.0',
   init() { return {
     preRoute(ctx) {
       ctx.addResponseHeader('x-tag', 'from-hook');
@@ -20,7 +21,9 @@ const dir = writePlugins({
       if (ctx.url === '/boom') throw new Error('boom');
     },
   }; } };`,
-}, 'gw-extra-headers-');
+  },
+  'gw-extra-headers-',
+);
 
 let gw: RunningGateway;
 beforeAll(async () => {
@@ -47,7 +50,11 @@ describe('hook-added response headers', () => {
   });
 
   it('reach a 404, an early 429 and a 500', async () => {
-    for (const [path, status] of [['/nowhere', 404], ['/early', 429], ['/boom', 500]] as const) {
+    for (const [path, status] of [
+      ['/nowhere', 404],
+      ['/early', 429],
+      ['/boom', 500],
+    ] as const) {
       const r = await request(`${gw.url}${path}`);
       expect(r.status, path).toBe(status);
       expect(r.headers['x-tag'], path).toBe('from-hook');

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { locateJsonError } from '../../core/config/json-error.js';
 
 describe('locateJsonError: line and column of a JSON syntax error', () => {
@@ -29,7 +29,13 @@ describe('locateJsonError: line and column of a JSON syntax error', () => {
     for (const text of [
       readFileSync('gateway.schema.json', 'utf8'),
       readFileSync('package.json', 'utf8'),
-      '[]', ' {} ', '-0.5e+10', '"\\u00e9\\n"', '[true,false,null,{"a":[{}]}]', '1E5', '{"":""}',
+      '[]',
+      ' {} ',
+      '-0.5e+10',
+      '"\\u00e9\\n"',
+      '[true,false,null,{"a":[{}]}]',
+      '1E5',
+      '{"":""}',
     ]) {
       expect(() => JSON.parse(text)).not.toThrow();
       expect(locateJsonError(text)).toBeNull();
@@ -37,7 +43,18 @@ describe('locateJsonError: line and column of a JSON syntax error', () => {
   });
 
   it('finds an error wherever JSON.parse finds one (every truncation and one-character deletion of a real file)', () => {
-    const text = JSON.stringify({ server: { port: 8080, tls: { cert: 'a.pem' } }, routes: [{ path: '/x', methods: ['GET'], response: { body: 'é\n"' } }], n: -1.5e3, t: true, f: false, z: null }, null, 2);
+    const text = JSON.stringify(
+      {
+        server: { port: 8080, tls: { cert: 'a.pem' } },
+        routes: [{ path: '/x', methods: ['GET'], response: { body: 'é\n"' } }],
+        n: -1.5e3,
+        t: true,
+        f: false,
+        z: null,
+      },
+      null,
+      2,
+    );
     const cases: string[] = [];
     for (let k = 0; k < text.length; k++) cases.push(text.slice(0, k), text.slice(0, k) + text.slice(k + 1));
     for (const t of cases) {

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 import { until } from '../support/wait.js';
@@ -15,7 +15,9 @@ const dir = mkdtempSync(join(tmpdir(), 'gw-pipeline-'));
 
 // Each hook is sync or async depending on the request's x-async header (a list of hook names), so one plugin
 // covers every mix. Every hook appends to a log the test reads.
-writeFileSync(join(dir, 'mix.mjs'), `
+writeFileSync(
+  join(dir, 'mix.mjs'),
+  `
 const log = (s) => (globalThis.__pipelineLog ??= []).push(s);
 const isAsync = (ctx, hook) => (ctx.req.headers['x-async'] ?? '').split(',').includes(hook);
 const step = (hook, fn) => (ctx, err) => {
@@ -56,11 +58,14 @@ export default {
       }),
     };
   },
-};`);
+};`,
+);
 
 // Records, from a microtask queued in a sync preHandler, whether the response had already been written: with
 // only synchronous stages it has (nothing in the pipeline waited for a promise).
-writeFileSync(join(dir, 'probe.mjs'), `
+writeFileSync(
+  join(dir, 'probe.mjs'),
+  `
 export default {
   name: 'probe', version: '1.0.0',
   init() {
@@ -71,7 +76,8 @@ export default {
       },
     };
   },
-};`);
+};`,
+);
 
 const g = globalThis as Record<string, unknown>;
 const log = (): string[] => (g.__pipelineLog as string[] | undefined) ?? [];
@@ -111,7 +117,10 @@ const mixes: Array<[string, string[]]> = [
  * postResponse stage finished (release → metrics), so in-flight 0 means every hook of the answered requests ran.
  */
 async function settled(): Promise<void> {
-  await until(() => gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `requests finished their pipeline (in flight: ${gw.gateway.metrics.inFlight}, log ${JSON.stringify(log())})` });
+  await until(() => gw.gateway.metrics.inFlight === 0, {
+    timeoutMs: 5000,
+    message: () => `requests finished their pipeline (in flight: ${gw.gateway.metrics.inFlight}, log ${JSON.stringify(log())})`,
+  });
 }
 
 describe('sync-first pipeline', () => {
@@ -190,7 +199,9 @@ describe('sync-first pipeline', () => {
 
   it('counts every synchronous hook call and its time', async () => {
     const hooks = (): Record<string, { calls: number; totalMs: number }> =>
-      structuredClone((gw.gateway.exportMetrics().sections.plugins as Record<string, { hooks: Record<string, { calls: number; totalMs: number }> }>).mix!.hooks);
+      structuredClone(
+        (gw.gateway.exportMetrics().sections.plugins as Record<string, { hooks: Record<string, { calls: number; totalMs: number }> }>).mix!.hooks,
+      );
     const before = hooks();
     for (let i = 0; i < 5; i++) expect((await request(`${gw.url}/static`)).status).toBe(200);
     await settled();

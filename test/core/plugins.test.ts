@@ -5,8 +5,9 @@ import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
 
 /** Plugin modules are real files loaded from a plugin directory, as users ship them. */
-const dir = writePlugins({
-  trace: `
+const dir = writePlugins(
+  {
+    trace: `
 export default {
   name: 'trace', version: '1.0.0',
   optionsSchema: { type: 'object', properties: { tag: { type: 'string', default: 'T' } }, additionalProperties: false },
@@ -24,7 +25,7 @@ export default {
     };
   },
 };`,
-  boom: `
+    boom: `
 export default {
   name: 'boom', version: '0.1.0',
   init() {
@@ -33,7 +34,7 @@ export default {
     };
   },
 };`,
-  guard: `
+    guard: `
 export default {
   name: 'guard', version: '1.2.3',
   init(options) {
@@ -44,7 +45,7 @@ export default {
     };
   },
 };`,
-  'hello-handler': `
+    'hello-handler': `
 export default {
   name: 'hello-handler', version: '1.0.0',
   init(options, api) {
@@ -52,9 +53,11 @@ export default {
     return {};
   },
 };`,
-  'bad-init': `
+    'bad-init': `
 export default { name: 'bad-init', version: '1.0.0', init() { throw new Error('cannot start'); } };`,
-}, 'gw-plugins-');
+  },
+  'gw-plugins-',
+);
 
 const log = (): string[] => ((globalThis as Record<string, unknown>).__traceLog as string[]) ?? [];
 const reset = (): void => void ((globalThis as Record<string, unknown>).__traceLog = []);

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../core/config/loader.js';
 import { redactConfig, redactUrlPassword } from '../../core/config/redact.js';
 import type { GatewayConfig } from '../../core/config/types.js';
@@ -36,8 +36,17 @@ function withSecrets(): Record<string, unknown> {
   const routes = c.routes as Array<Record<string, unknown>>;
   routes[3]!.requestHeaders = { add: { 'x-gateway': 'ts', Authorization: 'Bearer upstream-token' }, remove: ['cookie'] };
   routes[3]!.plugins = [
-    { name: 'rate-limit', options: { limit: 100, windowMs: 1000, store: 'redis', redis: { url: 'redis://:redis-pass@redis.internal:6379/0', keyPrefix: 'keys' } } },
-    { name: 'auth', options: { apiKey: { keys: [KEY_DIGEST, { name: 'ci', sha256: NAMED_DIGEST, scopes: ['deploy'] }] }, basic: { users: { alice: BCRYPT, bob: { hash: BCRYPT, scopes: ['admin'] } } } } },
+    {
+      name: 'rate-limit',
+      options: { limit: 100, windowMs: 1000, store: 'redis', redis: { url: 'redis://:redis-pass@redis.internal:6379/0', keyPrefix: 'keys' } },
+    },
+    {
+      name: 'auth',
+      options: {
+        apiKey: { keys: [KEY_DIGEST, { name: 'ci', sha256: NAMED_DIGEST, scopes: ['deploy'] }] },
+        basic: { users: { alice: BCRYPT, bob: { hash: BCRYPT, scopes: ['admin'] } } },
+      },
+    },
   ];
   c.plugins = [
     { name: 'request-id', options: {} },
@@ -49,7 +58,7 @@ function withSecrets(): Record<string, unknown> {
 }
 
 describe('GET /config redaction (by schema location, never by names the operator chose)', () => {
-  it("leaves the README example's upstream \"users\" and every non-secret value visible", () => {
+  it('leaves the README example\'s upstream "users" and every non-secret value visible', () => {
     const config = load(readmeExample());
     const shown = redactConfig(config) as GatewayConfig;
     expect(shown.upstreams.users!.targets).toEqual([
@@ -72,7 +81,7 @@ describe('GET /config redaction (by schema location, never by names the operator
     expect(shown.upstreams.users).toEqual(config.upstreams.users);
 
     const [rl, auth] = shown.routes[3]!.plugins;
-    expect((rl!.options.redis as { url: string; keyPrefix: string })).toEqual({ url: 'redis://:[redacted]@redis.internal:6379/0', keyPrefix: 'keys' });
+    expect(rl!.options.redis as { url: string; keyPrefix: string }).toEqual({ url: 'redis://:[redacted]@redis.internal:6379/0', keyPrefix: 'keys' });
     expect(auth!.options).toEqual({
       apiKey: { keys: ['[redacted]', { name: 'ci', sha256: '[redacted]', scopes: ['deploy'] }] },
       basic: { users: { alice: '[redacted]', bob: { hash: '[redacted]', scopes: ['admin'] } } },

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
 
@@ -17,7 +17,9 @@ import { request } from '../support/http.js';
 const dir = mkdtempSync(join(tmpdir(), 'gw-send-safety-'));
 
 // One careless plugin: what it stages depends on the x-bad header, synchronously or (x-async) after a promise.
-writeFileSync(join(dir, 'careless.mjs'), `
+writeFileSync(
+  join(dir, 'careless.mjs'),
+  `
 const later = (ctx, fn) => ctx.req.headers['x-async'] === '1' ? Promise.resolve().then(fn) : fn();
 const stage = (ctx) => {
   switch (ctx.req.headers['x-bad']) {
@@ -38,20 +40,27 @@ export default {
       postResponse: (ctx) => later(ctx, () => { if (ctx.req.headers['x-post-throw'] === '1') throw new Error('postResponse failed'); }),
     };
   },
-  };`);
+  };`,
+);
 // Refuses upgrades with a response whose header would split the raw answer if written unchecked.
-writeFileSync(join(dir, 'halter.mjs'), `
+writeFileSync(
+  join(dir, 'halter.mjs'),
+  `
 export default {
   name: 'halter', version: '1.0.0',
   init() {
     return { preHandler(ctx) { ctx.send(ctx.req.headers['x-status'] === 'bad' ? '401\\r\\nx-injected: 1' : 401, { 'x-bad': 'no\\r\\nx-injected: 1', 'x-good': 'yes' }, 'denied'); } };
   },
-};`);
-writeFileSync(join(dir, 'thrower.mjs'), `
+};`,
+);
+writeFileSync(
+  join(dir, 'thrower.mjs'),
+  `
 export default {
   name: 'thrower', version: '1.0.0',
   init() { return { preHandler() { throw new Error('preHandler failed'); } }; },
-};`);
+};`,
+);
 
 /** A raw upstream that answers every request with the same bytes (a hostile or broken server). */
 function rawUpstream(answer: string): Promise<{ server: Server; port: number }> {
@@ -65,12 +74,15 @@ function rawUpstream(answer: string): Promise<{ server: Server; port: number }> 
 }
 
 const logLines: Array<{ msg: string; url?: string; plugin?: string; hook?: string; err?: { code?: string } }> = [];
-const logger = pino({ level: 'warn' }, new Writable({
-  write(chunk: Buffer, _enc, done) {
-    logLines.push(JSON.parse(chunk.toString()));
-    done();
-  },
-}));
+const logger = pino(
+  { level: 'warn' },
+  new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logLines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  }),
+);
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown): void => {
@@ -84,23 +96,26 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   zeroStatus = await rawUpstream('HTTP/1.1 000 x\r\ncontent-length: 2\r\n\r\nok');
   goodUpstream = await rawUpstream('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nupstream');
-  gw = await startGateway({
-    pluginDirs: [dir],
-    // agent: node's own client parser accepts status 000 and hands it on (the h1 and undici clients refuse it)
-    variants: { upstream: 'agent' },
-    upstreams: {
-      zero: { targets: [{ url: `http://127.0.0.1:${zeroStatus.port}` }], retries: { count: 0 } },
-      good: { targets: [{ url: `http://127.0.0.1:${goodUpstream.port}` }], retries: { count: 0 } },
+  gw = await startGateway(
+    {
+      pluginDirs: [dir],
+      // agent: node's own client parser accepts status 000 and hands it on (the h1 and undici clients refuse it)
+      variants: { upstream: 'agent' },
+      upstreams: {
+        zero: { targets: [{ url: `http://127.0.0.1:${zeroStatus.port}` }], retries: { count: 0 } },
+        good: { targets: [{ url: `http://127.0.0.1:${goodUpstream.port}` }], retries: { count: 0 } },
+      },
+      routes: [
+        { path: '/plain', methods: ['GET', 'HEAD'], response: { body: 'plain' } },
+        { name: 'careless', path: '/careless', methods: ['GET', 'HEAD'], response: { body: 'careless' }, plugins: [{ name: 'careless' }] },
+        { path: '/careless-error', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'careless' }, { name: 'thrower' }] },
+        { path: '/careless-upstream', methods: ['GET'], upstream: 'good', plugins: [{ name: 'careless' }] },
+        { path: '/zero', methods: ['GET'], upstream: 'zero' },
+        { path: '/ws', methods: ['GET'], upstream: 'good', plugins: [{ name: 'halter' }] },
+      ],
     },
-    routes: [
-      { path: '/plain', methods: ['GET', 'HEAD'], response: { body: 'plain' } },
-      { name: 'careless', path: '/careless', methods: ['GET', 'HEAD'], response: { body: 'careless' }, plugins: [{ name: 'careless' }] },
-      { path: '/careless-error', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'careless' }, { name: 'thrower' }] },
-      { path: '/careless-upstream', methods: ['GET'], upstream: 'good', plugins: [{ name: 'careless' }] },
-      { path: '/zero', methods: ['GET'], upstream: 'zero' },
-      { path: '/ws', methods: ['GET'], upstream: 'good', plugins: [{ name: 'halter' }] },
-    ],
-  }, { logger });
+    { logger },
+  );
 });
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
@@ -192,7 +207,9 @@ describe('send() never throws out of the pipeline', () => {
 function rawUpgrade(port: number, extra = ''): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => {
-      s.write(`GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+      s.write(
+        `GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`,
+      );
     });
     let out = '';
     s.on('data', (d: Buffer) => (out += d.toString('latin1')));
@@ -220,12 +237,17 @@ describe('an upgrade refused by a hook is written raw, with only sendable header
 describe('headers from the config that node:http would refuse', () => {
   it('are refused by validation, naming the field, instead of answering 500 on every request', async () => {
     const bad = (headers: Record<string, string>, where: 'response' | 'responseHeaders'): Promise<unknown> =>
-      startGateway({
-        upstreams: { good: { targets: [{ url: `http://127.0.0.1:${goodUpstream.port}` }] } },
-        routes: [where === 'response'
-          ? { path: '/s', methods: ['GET'], response: { headers, body: 's' } }
-          : { path: '/s', methods: ['GET'], upstream: 'good', responseHeaders: { add: headers } }],
-      }, { logger });
+      startGateway(
+        {
+          upstreams: { good: { targets: [{ url: `http://127.0.0.1:${goodUpstream.port}` }] } },
+          routes: [
+            where === 'response'
+              ? { path: '/s', methods: ['GET'], response: { headers, body: 's' } }
+              : { path: '/s', methods: ['GET'], upstream: 'good', responseHeaders: { add: headers } },
+          ],
+        },
+        { logger },
+      );
     await expect(bad({ 'x-a': 'a\u0001b' }, 'response')).rejects.toThrow('/routes/0/response/headers/x-a: header value has a character HTTP forbids');
     await expect(bad({ 'bad name': 'v' }, 'response')).rejects.toThrow('/routes/0/response/headers: header name "bad name" is not an HTTP token');
     await expect(bad({ 'x-b': 'v\r\nx-injected: 1' }, 'responseHeaders')).rejects.toThrow('/routes/0/responseHeaders/add/x-b');

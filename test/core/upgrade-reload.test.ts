@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { until } from '../support/wait.js';
 
@@ -16,7 +16,9 @@ import { until } from '../support/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-reload-'));
 
 // `gate` holds every upgrade's preHandler until the test opens it; destroy() records when this instance died.
-writeFileSync(join(dir, 'gate.mjs'), `
+writeFileSync(
+  join(dir, 'gate.mjs'),
+  `
 const g = globalThis.__upgradeGate ??= { entered: 0, events: [] };
 export default {
   name: 'gate', version: '1.0.0',
@@ -30,7 +32,8 @@ export default {
       destroy() { g.events.push('destroyed'); },
     };
   },
-};`);
+};`,
+);
 
 interface Gate {
   entered: number;
@@ -83,7 +86,9 @@ describe('an upgrade is in flight while its hooks run', () => {
     client.on('error', () => undefined);
     let received = '';
     client.on('data', (d: Buffer) => (received += d.toString('latin1')));
-    client.write('GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    client.write(
+      'GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     await until(() => gate.entered > entered, { timeoutMs: 5000, message: 'the upgrade reached its preHandler hook' });
     expect(gw.gateway.metrics.inFlight).toBe(1);
 
@@ -99,7 +104,10 @@ describe('an upgrade is in flight while its hooks run', () => {
     // The hook ran in a live runtime: its upstream pool still tunnelled the upgrade.
     expect(received.startsWith('HTTP/1.1 101 ')).toBe(true);
     expect(received).toContain('x-config: 1\r\n');
-    await until(() => gate.events.includes('destroyed'), { timeoutMs: 5000, message: () => `the old runtime disposed (events ${JSON.stringify(gate.events)})` });
+    await until(() => gate.events.includes('destroyed'), {
+      timeoutMs: 5000,
+      message: () => `the old runtime disposed (events ${JSON.stringify(gate.events)})`,
+    });
     expect(gate.events).toEqual(['preHandler done', 'destroyed']);
     expect(gw.gateway.metrics.inFlight).toBe(0);
 

@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../support/http.js';
 import { writeConfig } from '../support/cli.js';
+import { request } from '../support/http.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -34,7 +34,17 @@ describe('scripts/run.mjs: build only when a source changed', () => {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'dist', rootDir: '.', types: [], lib: ['ES2022'], skipLibCheck: true },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          outDir: 'dist',
+          rootDir: '.',
+          types: [],
+          lib: ['ES2022'],
+          skipLibCheck: true,
+        },
         include: ['core/**/*.ts', 'scripts/**/*.ts'],
       }),
     );
@@ -78,7 +88,7 @@ describe('scripts/run.mjs: build only when a source changed', () => {
     expect(r.out).toEqual({ v: 2, args: [] });
   }, 120_000);
 
-  it('a type error stops the start with tsc\'s message and leaves the tree stale', () => {
+  it("a type error stops the start with tsc's message and leaves the tree stale", () => {
     writeFileSync(join(dir, 'core/cli.ts'), cli(3, 'const n: number = "not a number";\n'));
     const r = run();
     expect(r.code).toBe(1);

@@ -53,7 +53,10 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
   }, 90_000);
 
   it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
-    const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     proc = p;
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
     let out = '';

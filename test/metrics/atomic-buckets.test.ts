@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Worker } from 'node:worker_threads';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
-import { ATOMIC_BUFFER_BYTES, createRecorder } from '../../variants/metrics/atomic-buckets/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUCKET_COUNT } from '../../core/histogram.js';
+import { ATOMIC_BUFFER_BYTES, createRecorder } from '../../variants/metrics/atomic-buckets/index.js';
 import { until } from '../support/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import {
   ABSOLUTE_ERROR_MS,
   BUCKET_COUNT,
@@ -117,8 +117,14 @@ describe('LogLinearHistogram', () => {
     const both = new LogLinearHistogram();
     const va = DISTRIBUTIONS.lognormal(5000, 1);
     const vb = DISTRIBUTIONS.uniform(7000, 2);
-    for (const v of va) (a.record(v), both.record(v));
-    for (const v of vb) (b.record(v, true), both.record(v, true));
+    for (const v of va) {
+      a.record(v);
+      both.record(v);
+    }
+    for (const v of vb) {
+      b.record(v, true);
+      both.record(v, true);
+    }
     const merged = mergeDistributions([a.exportDistribution(), b.exportDistribution(), new LogLinearHistogram().exportDistribution()]);
     const s = both.snapshot();
     expect(merged).toEqual({ ...s, mean: merged.mean });

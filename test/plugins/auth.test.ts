@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -12,8 +12,8 @@ import { createAuthPlugin } from '../../core/plugins/builtin/auth/index.js';
 import { builtinPlugins } from '../../core/plugins/builtin/index.js';
 import { testClock } from '../support/clock.js';
 import { request } from '../support/http.js';
-import { gatewayFor } from './helpers.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { gatewayFor } from './helpers.js';
 
 const SECRET = 'a-very-secret-hmac-key-of-enough-length!';
 const secretKey = new TextEncoder().encode(SECRET);
@@ -70,31 +70,52 @@ beforeAll(async () => {
     upstreams: { up: { targets: [up.url] } },
     routes: [
       {
-        path: '/hs/*', methods: ['GET'], upstream: 'up',
+        path: '/hs/*',
+        methods: ['GET'],
+        upstream: 'up',
         plugins: [{ name: 'auth', options: { jwt: { secret: SECRET, issuer: 'https://issuer.example', audience: 'gateway-api', clockToleranceS: 0 } } }],
       },
       {
-        path: '/scoped', methods: ['GET'], handler: 'echo',
+        path: '/scoped',
+        methods: ['GET'],
+        handler: 'echo',
         plugins: [{ name: 'auth', options: { jwt: { secret: SECRET }, scopes: ['orders:read'] } }],
       },
       {
-        path: '/rs', methods: ['GET'], handler: 'echo',
+        path: '/rs',
+        methods: ['GET'],
+        handler: 'echo',
         plugins: [{ name: 'auth', options: { jwt: { publicKey: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString(), algorithms: ['RS256'] } } }],
       },
       {
-        path: '/jwks', methods: ['GET'], handler: 'echo',
+        path: '/jwks',
+        methods: ['GET'],
+        handler: 'echo',
         plugins: [{ name: 'auth', options: { jwt: { jwksUrl, jwksCooldownMs: 0, verifiedCacheMs: 0 } } }],
       },
       {
-        path: '/key/*', methods: ['GET'], upstream: 'up',
-        plugins: [{ name: 'auth', options: { apiKey: { header: 'x-api-key', query: 'api_key', keys: [sha('k-123'), { name: 'partner', sha256: sha('k-456'), scopes: ['x'] }], file: keyFile } } }],
+        path: '/key/*',
+        methods: ['GET'],
+        upstream: 'up',
+        plugins: [
+          {
+            name: 'auth',
+            options: {
+              apiKey: { header: 'x-api-key', query: 'api_key', keys: [sha('k-123'), { name: 'partner', sha256: sha('k-456'), scopes: ['x'] }], file: keyFile },
+            },
+          },
+        ],
       },
       {
-        path: '/basic', methods: ['GET'], handler: 'echo',
+        path: '/basic',
+        methods: ['GET'],
+        handler: 'echo',
         plugins: [{ name: 'auth', options: { basic: { users: { alice: pw } }, identityHeaders: { 'x-user': 'sub' } } }],
       },
       {
-        path: '/ws', methods: ['GET'], upstream: 'up',
+        path: '/ws',
+        methods: ['GET'],
+        upstream: 'up',
         plugins: [{ name: 'auth', options: { apiKey: { keys: [sha('k-123')] } } }],
       },
     ],
@@ -121,7 +142,9 @@ describe('auth: JWT (HS256)', () => {
   });
 
   it('strips identity headers a client sends itself', async () => {
-    const r = await request(`${gw.url}/hs/a`, { headers: { ...bearer(await hs256({ sub: 'real' })), 'x-auth-subject': 'admin', 'x-auth-scopes': 'everything' } });
+    const r = await request(`${gw.url}/hs/a`, {
+      headers: { ...bearer(await hs256({ sub: 'real' })), 'x-auth-subject': 'admin', 'x-auth-scopes': 'everything' },
+    });
     const seen = JSON.parse(r.body);
     expect(seen['x-auth-subject']).toBe('real');
     expect(seen['x-auth-scopes']).toBeUndefined();
@@ -160,7 +183,9 @@ describe('auth: JWT (HS256)', () => {
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
       // The same connection presents a token with a forged signature: it is not the remembered one.
       const [h, p] = t.split('.');
-      const forged = await new SignJWT({ sub: 'conn' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-0123456789abcdef0123'));
+      const forged = await new SignJWT({ sub: 'conn' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode('another-secret-0123456789abcdef0123'));
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(`${h}.${p}.${forged.split('.')[2]}`), agent: one })).status).toBe(401);
       expect((await request(`${gw.url}/hs/a`, { headers: bearer(t), agent: one })).status).toBe(200);
       clock.advance(exp * 1000 - clock.now());
@@ -281,7 +306,9 @@ describe('auth: API keys and Basic', () => {
       s.on('data', (c) => (data += c.toString()));
       s.on('end', () => resolve(data));
       s.on('error', reject);
-      s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      s.write(
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
     });
     expect(answer.startsWith('HTTP/1.1 401 ')).toBe(true);
     expect(answer.toLowerCase()).toContain('www-authenticate: apikey realm="gateway", header="x-api-key"');
@@ -289,6 +316,8 @@ describe('auth: API keys and Basic', () => {
   });
 
   it('rejects a key that is not a sha256 digest at config time', async () => {
-    await expect(gatewayFor({ routes: [{ path: '/', methods: ['GET'], handler: 'echo', plugins: [{ name: 'auth', options: { apiKey: { keys: ['plaintext'] } } }] }] })).rejects.toThrow(/sha256/);
+    await expect(
+      gatewayFor({ routes: [{ path: '/', methods: ['GET'], handler: 'echo', plugins: [{ name: 'auth', options: { apiKey: { keys: ['plaintext'] } } }] }] }),
+    ).rejects.toThrow(/sha256/);
   });
 });

@@ -2,9 +2,9 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { sleep, until } from '../support/wait.js';
 import { gatewayFor } from './helpers.js';
-import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 let gw: RunningGateway;
 let up: RecordingUpstream;

@@ -1,13 +1,13 @@
-import { gunzipSync } from 'node:zlib';
 import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { createCachePlugin } from '../../core/plugins/builtin/cache/index.js';
 import { builtinPlugins } from '../../core/plugins/builtin/index.js';
 import { testClock } from '../support/clock.js';
 import { request } from '../support/http.js';
-import { gatewayFor } from './helpers.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { gatewayFor } from './helpers.js';
 
 // The gateway's cache plugin reads this clock (freshness, Age, entry expiry): expiry is tested by moving it.
 const clock = testClock();
@@ -16,7 +16,7 @@ builtinPlugins.cache = createCachePlugin({ now: clock.now });
 
 let gw: RunningGateway;
 let up: RecordingUpstream;
-let version = 1;
+const version = 1;
 const LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT';
 
 beforeAll(async () => {
@@ -75,8 +75,14 @@ beforeAll(async () => {
       { path: '/*', methods: ['GET', 'HEAD', 'POST'], upstream: 'up' },
       // compression before cache: compressed variants are stored, keyed by Accept-Encoding
       {
-        path: '/z/*', methods: ['GET'], upstream: 'up', stripPrefix: '/z',
-        plugins: [{ name: 'compression', options: { thresholdBytes: 10 } }, { name: 'cache', options: {} }],
+        path: '/z/*',
+        methods: ['GET'],
+        upstream: 'up',
+        stripPrefix: '/z',
+        plugins: [
+          { name: 'compression', options: { thresholdBytes: 10 } },
+          { name: 'cache', options: {} },
+        ],
       },
     ],
   });
@@ -206,11 +212,13 @@ describe('cache', () => {
   it('stores compressed variants per Accept-Encoding when placed after compression', async () => {
     const get = (ae: string | null): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> =>
       new Promise((resolve, reject) => {
-        http.get(`${gw.url}/z/big`, { headers: ae === null ? {} : { 'accept-encoding': ae }, agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
-        }).on('error', reject);
+        http
+          .get(`${gw.url}/z/big`, { headers: ae === null ? {} : { 'accept-encoding': ae }, agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
       });
     const g1 = await get('gzip');
     expect(g1.headers['x-cache']).toBe('MISS');

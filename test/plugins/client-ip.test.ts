@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { captureLogger, gatewayFor } from './helpers.js';
 
@@ -32,8 +32,18 @@ function connection(base: string): { get(path: string, xff?: string): Promise<An
 }
 
 const routes = (deny: string) => [
-  { path: '/limited', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 3_600_000, bucket: `rl-${deny}` } }] },
-  { path: '/limited-peer', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 3_600_000, clientIp: 'peer', bucket: `rlp-${deny}` } }] },
+  {
+    path: '/limited',
+    methods: ['GET'],
+    response: { body: 'ok' },
+    plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 3_600_000, bucket: `rl-${deny}` } }],
+  },
+  {
+    path: '/limited-peer',
+    methods: ['GET'],
+    response: { body: 'ok' },
+    plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 3_600_000, clientIp: 'peer', bucket: `rlp-${deny}` } }],
+  },
   { path: '/filtered', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'ip-filter', options: { deny: [deny] } }] },
   { path: '/filtered-peer', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'ip-filter', options: { deny: [deny], clientIp: 'peer' } }] },
 ];
@@ -127,7 +137,16 @@ describe('trustForwarded (deprecated) keeps its meaning', () => {
   it('still believes its own proxy list, with a warning at load', async () => {
     const log = captureLogger();
     const gw = await gatewayFor(
-      { routes: [{ path: '/x', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'ip-filter', options: { deny: ['203.0.113.0/24'], trustForwarded: ['127.0.0.1'] } }] }] },
+      {
+        routes: [
+          {
+            path: '/x',
+            methods: ['GET'],
+            response: { body: 'x' },
+            plugins: [{ name: 'ip-filter', options: { deny: ['203.0.113.0/24'], trustForwarded: ['127.0.0.1'] } }],
+          },
+        ],
+      },
       log.logger,
     );
     try {
@@ -143,7 +162,16 @@ describe('trustForwarded (deprecated) keeps its meaning', () => {
 
   it('cannot be combined with clientIp', async () => {
     await expect(
-      gatewayFor({ routes: [{ path: '/x', methods: ['GET'], response: { body: 'x' }, plugins: [{ name: 'ip-filter', options: { deny: ['10.0.0.1'], clientIp: 'peer', trustForwarded: true } }] }] }),
+      gatewayFor({
+        routes: [
+          {
+            path: '/x',
+            methods: ['GET'],
+            response: { body: 'x' },
+            plugins: [{ name: 'ip-filter', options: { deny: ['10.0.0.1'], clientIp: 'peer', trustForwarded: true } }],
+          },
+        ],
+      }),
     ).rejects.toThrow(/trustForwarded.*deprecated.*clientIp/);
   });
 });

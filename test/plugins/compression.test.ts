@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { negotiateEncoding } from '../../core/plugins/builtin/compression/negotiate.js';
 import { request } from '../support/http.js';
-import { gatewayFor } from './helpers.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { gatewayFor } from './helpers.js';
 
 let gw: RunningGateway;
 let up: RecordingUpstream;

@@ -25,7 +25,10 @@ beforeAll(async () => {
 afterAll(() => gw.close());
 
 const preflight = (path: string, origin: string, method: string): Promise<SimpleResponse> =>
-  request(`${gw.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'x-custom' } });
+  request(`${gw.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'x-custom' },
+  });
 
 describe('cors preflight on routes that do not accept OPTIONS', () => {
   it("a route entry answers the preflight on a GET-only route, advertising only the route's methods", async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
-import { gatewayFor } from './helpers.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { gatewayFor } from './helpers.js';
 
 let gw: RunningGateway;
 let up: RecordingUpstream;
@@ -16,7 +16,16 @@ beforeAll(async () => {
   gw = await gatewayFor({
     upstreams: { up: { targets: [up.url] } },
     plugins: [
-      { name: 'cors', options: { origins: ['https://app.example.com', '/https://[a-z]+\\.partner\\.example/'], credentials: true, maxAgeS: 300, exposedHeaders: ['X-Total'], allowedHeaders: ['Content-Type', 'Authorization'] } },
+      {
+        name: 'cors',
+        options: {
+          origins: ['https://app.example.com', '/https://[a-z]+\\.partner\\.example/'],
+          credentials: true,
+          maxAgeS: 300,
+          exposedHeaders: ['X-Total'],
+          allowedHeaders: ['Content-Type', 'Authorization'],
+        },
+      },
     ],
     routes: [
       { path: '/api', methods: ['GET', 'POST'], handler: 'echo' },
@@ -31,7 +40,10 @@ afterAll(async () => {
 });
 
 const preflight = (origin: string, path = '/api', method = 'POST'): Promise<import('../support/http.js').SimpleResponse> =>
-  request(`${gw.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type' } });
+  request(`${gw.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type' },
+  });
 
 describe('cors', () => {
   it('answers an allowed preflight itself with 204 and the policy', async () => {

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { freePort } from '../support/upstream.js';
 import { sleep } from '../support/wait.js';
 
@@ -25,7 +25,12 @@ export function captureLogger(): { logger: Logger; lines: () => Array<Record<str
   });
   return {
     logger: pino({ level: 'info' }, stream),
-    lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      out
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 

@@ -1,16 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { request } from '../support/http.js';
-import { captureLogger, gatewayFor } from './helpers.js';
 import { writePlugins } from '../support/plugins.js';
+import { captureLogger, gatewayFor } from './helpers.js';
 
 /**
  * A careless plugin's throwing hook must be findable from the log: the 'request failed' line names the plugin
  * and the hook (and the route). Plugins are real modules loaded from a plugin directory.
  */
-const dir = writePlugins({
-  careless: `
+const dir = writePlugins(
+  {
+    careless: `
 export default {
   name: 'careless', version: '0.0.1',
   init() {
@@ -30,15 +31,17 @@ export default {
     };
   },
 };`,
-// Reads ctx.requestId after request-id has run: the field the access log reads.
-  'reqid-reader': `
+    // Reads ctx.requestId after request-id has run: the field the access log reads.
+    'reqid-reader': `
 export default {
   name: 'reqid-reader', version: '0.0.1',
   init() {
     return { postHandler(ctx) { ctx.addResponseHeader('x-ctx-request-id', ctx.requestId === '' ? '(none)' : ctx.requestId); } };
   },
 };`,
-}, 'gw-hook-errors-');
+  },
+  'gw-hook-errors-',
+);
 
 const log = captureLogger();
 let gw: RunningGateway;
@@ -92,7 +95,7 @@ describe('a throwing hook', () => {
   it('something thrown that is not an Error still shows in the line', async () => {
     expect((await request(`${gw.url}/not-an-error`)).status).toBe(500);
     const [line] = failures('/not-an-error');
-    expect(line!.err).toMatchObject({ plugin: 'careless', hook: 'preHandler', message: "plugin \"careless\" preHandler hook failed: threw 'just a string'" });
+    expect(line!.err).toMatchObject({ plugin: 'careless', hook: 'preHandler', message: 'plugin "careless" preHandler hook failed: threw \'just a string\'' });
   });
 
   it('an error carrying its own status is the answer the plugin chose: unchanged, not logged as a failure', async () => {

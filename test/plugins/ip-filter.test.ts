@@ -14,7 +14,12 @@ beforeAll(async () => {
       { path: '/open', methods: ['GET'], response: { body: 'o' }, plugins: [{ name: 'ip-filter', options: { allow: ['127.0.0.1', '::1/128'] } }] },
       { path: '/v6-only', methods: ['GET'], response: { body: 'v6' }, plugins: [{ name: 'ip-filter', options: { allow: ['2001:db8::/32'] } }] },
       // the client address from a trusted proxy's X-Forwarded-For
-      { path: '/fwd', methods: ['GET'], response: { body: 'f' }, plugins: [{ name: 'ip-filter', options: { deny: ['203.0.113.0/24'], trustForwarded: ['127.0.0.1'] } }] },
+      {
+        path: '/fwd',
+        methods: ['GET'],
+        response: { body: 'f' },
+        plugins: [{ name: 'ip-filter', options: { deny: ['203.0.113.0/24'], trustForwarded: ['127.0.0.1'] } }],
+      },
     ],
   });
 });

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
+import { needService } from '../support/services.js';
 import { sleep } from '../support/wait.js';
 import { captureLogger, gatewayFor, startRedis, type RedisServer } from './helpers.js';
-import { needService } from '../support/services.js';
 
 // The Redis store is tested against a real redis-server that the tests start on a free port.
 const redisServer = needService('redis-server');
@@ -33,7 +33,9 @@ describe('rate-limit memory store across 2 workers', () => {
       {
         // startCli reads the ports from the info-level 'listening' lines
         logging: { level: 'info' },
-        routes: [{ path: '/limited', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 10, windowMs: 600_000 } }] }],
+        routes: [
+          { path: '/limited', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 10, windowMs: 600_000 } }] },
+        ],
       },
       ['--workers', '2'],
     );
@@ -67,8 +69,15 @@ describe.skipIf(!redisServer.available)('rate-limit Redis store', () => {
   const config = (failMode: 'open' | 'closed', limit: number): Record<string, unknown> => ({
     routes: [
       {
-        path: '/r', methods: ['GET'], response: { body: 'ok' },
-        plugins: [{ name: 'rate-limit', options: { limit, windowMs: 600_000, store: 'redis', redis: { url: redis.url, connectTimeoutMs: 300, commandTimeoutMs: 300 }, failMode } }],
+        path: '/r',
+        methods: ['GET'],
+        response: { body: 'ok' },
+        plugins: [
+          {
+            name: 'rate-limit',
+            options: { limit, windowMs: 600_000, store: 'redis', redis: { url: redis.url, connectTimeoutMs: 300, commandTimeoutMs: 300 }, failMode },
+          },
+        ],
       },
     ],
   });

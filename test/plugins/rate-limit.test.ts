@@ -11,16 +11,43 @@ beforeAll(async () => {
   gw = await gatewayFor({
     routes: [
       { path: '/tb', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 3, windowMs: 60_000 } }] },
-      { path: '/sw', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 2, windowMs: 60_000, algorithm: 'sliding-window', bucket: 'sw' } }] },
-      { path: '/by-header', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'header:x-tenant' } }] },
       {
-        path: '/by-subject', methods: ['GET'], response: { body: 'ok' },
+        path: '/sw',
+        methods: ['GET'],
+        response: { body: 'ok' },
+        plugins: [{ name: 'rate-limit', options: { limit: 2, windowMs: 60_000, algorithm: 'sliding-window', bucket: 'sw' } }],
+      },
+      {
+        path: '/by-header',
+        methods: ['GET'],
+        response: { body: 'ok' },
+        plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'header:x-tenant' } }],
+      },
+      {
+        path: '/by-subject',
+        methods: ['GET'],
+        response: { body: 'ok' },
         plugins: [
-          { name: 'auth', options: { apiKey: { keys: ['2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b' /* sha256("secret") */, { name: 'other', sha256: '81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9' /* sha256("bob") */ }] } } },
+          {
+            name: 'auth',
+            options: {
+              apiKey: {
+                keys: [
+                  '2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b' /* sha256("secret") */,
+                  { name: 'other', sha256: '81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9' /* sha256("bob") */ },
+                ],
+              },
+            },
+          },
           { name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'subject' } },
         ],
       },
-      { path: '/conn-header', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'header:x-tenant' } }] },
+      {
+        path: '/conn-header',
+        methods: ['GET'],
+        response: { body: 'ok' },
+        plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, key: 'header:x-tenant' } }],
+      },
       { path: '/conn-ip', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 2, windowMs: 60_000 } }] },
       { path: '/a', methods: ['GET'], response: { body: 'a' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, bucket: 'shared' } }] },
       { path: '/b', methods: ['GET'], response: { body: 'b' }, plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000, bucket: 'shared' } }] },
@@ -37,7 +64,11 @@ describe('rate-limit (memory store, single process)', () => {
       seen.push([r.status, r.headers['ratelimit-remaining'] as string | undefined]);
       expect(r.headers['ratelimit-limit']).toBe('3');
     }
-    expect(seen).toEqual([[200, '2'], [200, '1'], [200, '0']]);
+    expect(seen).toEqual([
+      [200, '2'],
+      [200, '1'],
+      [200, '0'],
+    ]);
     const r = await request(`${gw.url}/tb`);
     expect(r.status).toBe(429);
     expect(JSON.parse(r.body)).toEqual({ error: 'Too Many Requests', statusCode: 429 });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
-import { request } from '../support/http.js';
-import { gatewayFor } from './helpers.js';
-import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { randomId } from '../../core/plugins/builtin/request-id/index.js';
+import { request } from '../support/http.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { gatewayFor } from './helpers.js';
 
 let gw: RunningGateway;
 let up: RecordingUpstream;

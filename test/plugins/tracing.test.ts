@@ -3,9 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { finishedSpans, resetFinishedSpans } from '../../core/plugins/builtin/tracing/index.js';
 import { request } from '../support/http.js';
+import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { sleep, until } from '../support/wait.js';
 import { gatewayFor } from './helpers.js';
-import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 
 let gw: RunningGateway;
 let up: RecordingUpstream;
@@ -118,7 +118,11 @@ describe('tracing: OTLP/HTTP exporter', () => {
     await g.close();
     await collector.close();
     const posted = collector.requests[0]!;
-    const first = { path: posted.url, type: posted.headers['content-type'], body: JSON.parse(posted.body.toString()) } as { path: string; type: string; body: { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }> } };
+    const first = { path: posted.url, type: posted.headers['content-type'], body: JSON.parse(posted.body.toString()) } as {
+      path: string;
+      type: string;
+      body: { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }> };
+    };
     expect(first.path).toBe('/v1/traces');
     expect(first.type).toBe('application/json');
     const rs = first.body.resourceSpans[0]!;

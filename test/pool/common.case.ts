@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import { RequestContext, createContext, resetContext } from '../../core/context.js';
 import type { ObjectPool, PoolFactory } from '../../core/contracts/pool.js';
 

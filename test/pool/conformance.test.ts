@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
-import { GuardedPool } from '../../variants/pool/guarded/index.js';
 import { RequestContext, createContext } from '../../core/context.js';
+import { GuardedPool } from '../../variants/pool/guarded/index.js';
+import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import { dirtyEveryField, expectLikeFresh, poolConformance } from './common.case.js';
 
 for (const [name, factory] of Object.entries(poolVariants)) {

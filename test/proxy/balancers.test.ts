@@ -69,7 +69,7 @@ describe('balancers (unit)', () => {
   it('p2c compares two distinct random targets and never picks the most loaded of three', () => {
     const ts = targets(URLS);
     let seed = 42;
-    const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const b = new P2C(ts, rnd);
     ts[2]!.active = 10;
     const c = count(() => b.pick(0, null, 0), 3000);
@@ -121,7 +121,12 @@ describe.each(CLIENT_VARIANTS)('balancer distribution through the gateway (%s cl
     await Promise.all(ups.map((u) => u.close()));
   });
 
-  async function hits(balancer: string, weights: number[] | null, n: number, headers?: (i: number) => http.OutgoingHttpHeaders): Promise<Record<string, number>> {
+  async function hits(
+    balancer: string,
+    weights: number[] | null,
+    n: number,
+    headers?: (i: number) => http.OutgoingHttpHeaders,
+  ): Promise<Record<string, number>> {
     const targets = ups.map((u, i) => (weights === null ? u.url : { url: u.url, weight: weights[i] }));
     const gw = await startProxy(variant, { svc: { targets, balancer, hashKey: 'header:x-user' } }, [{ path: '/*', upstream: 'svc' }]);
     gws.push(gw);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, type GatewayUnderTest } from './helpers.js';
 import { until } from '../support/wait.js';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startRawServer, startUpstream, type GatewayUnderTest } from './helpers.js';
 
 type Closer = { close(): Promise<void> };
 
@@ -160,7 +160,13 @@ describe.each(CLIENT_VARIANTS)('error mapping (%s client)', (variant) => {
   it('retries go to another target and recover the request', async () => {
     const good = await startUpstream('good');
     closers.push(good);
-    const gw = await proxy({ targets: [await closedPortUrl(), good.url], balancer: 'round-robin', retries: { budgetRatio: 1 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } });
+    const gw = await proxy({
+      targets: [await closedPortUrl(), good.url],
+      balancer: 'round-robin',
+      retries: { budgetRatio: 1 },
+      circuitBreaker: { enabled: false },
+      healthCheck: { passive: { enabled: false } },
+    });
     for (let i = 0; i < 6; i++) {
       const r = await request(gw.url, { path: '/x' });
       expect(r.status).toBe(200);
@@ -176,7 +182,12 @@ describe.each(CLIENT_VARIANTS)('error mapping (%s client)', (variant) => {
       res.end('busy');
     });
     closers.push(up);
-    const gw = await proxy({ targets: [up.url], retries: { count: 1, budgetRatio: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } });
+    const gw = await proxy({
+      targets: [up.url],
+      retries: { count: 1, budgetRatio: 0 },
+      circuitBreaker: { enabled: false },
+      healthCheck: { passive: { enabled: false } },
+    });
     for (let i = 0; i < 10; i++) {
       const r = await request(gw.url, { path: '/x' });
       expect(r.status).toBe(503);

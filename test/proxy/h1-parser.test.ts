@@ -1,6 +1,6 @@
-import { describe, expect, it, vi } from 'vitest';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
 import { Framing, HeadCache, ParseError, ResponseParser, type ParsedHead, type ResponseSink } from '../../variants/upstream/h1/parser.js';
 
 /** Records what the parser reports for one response. */
@@ -209,12 +209,15 @@ function accepts(pieces: Array<string | Buffer>, head = false): boolean {
 const CONTROL_BYTES = [1, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, ...Array.from({ length: 0x1f - 0x0e + 1 }, (_, i) => 0x0e + i), 0x7f];
 
 describe('h1 response parser: hostile heads', () => {
-  it.each(CONTROL_BYTES.map((b) => [b.toString(16).padStart(2, '0'), b] as const))('refuses control byte 0x%s in a header value (node would throw writing it)', (_hex, b) => {
-    const raw = `HTTP/1.1 200 OK\r\nX-A: a${String.fromCharCode(b)}b\r\nContent-Length: 2\r\n\r\nok`;
-    expect(() => parse([raw])).toThrow(ParseError);
-    // and split across reads, so the head is assembled from pieces
-    expect(() => parse(raw.split(''))).toThrow(ParseError);
-  });
+  it.each(CONTROL_BYTES.map((b) => [b.toString(16).padStart(2, '0'), b] as const))(
+    'refuses control byte 0x%s in a header value (node would throw writing it)',
+    (_hex, b) => {
+      const raw = `HTTP/1.1 200 OK\r\nX-A: a${String.fromCharCode(b)}b\r\nContent-Length: 2\r\n\r\nok`;
+      expect(() => parse([raw])).toThrow(ParseError);
+      // and split across reads, so the head is assembled from pieces
+      expect(() => parse(raw.split(''))).toThrow(ParseError);
+    },
+  );
 
   it('keeps HTAB and obs-text (bytes >= 0x80) in values, as llhttp and node:http do', () => {
     const r = parse([Buffer.from('HTTP/1.1 200 OK\r\nX-A: a\tb\xe9\xff\r\nContent-Length: 2\r\n\r\nok', 'latin1')]);
@@ -288,8 +291,7 @@ describe('h1 response parser: hostile heads', () => {
     }
   });
 
-  const chunked = (sizeLine: string, trailer = ''): string =>
-    `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${sizeLine}\r\nok\r\n0\r\n${trailer}\r\n`;
+  const chunked = (sizeLine: string, trailer = ''): string => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${sizeLine}\r\nok\r\n0\r\n${trailer}\r\n`;
 
   it.each([
     ['leading space', ' 2'],
@@ -384,13 +386,39 @@ describe('h1 response parser against llhttp (node:http client)', () => {
     'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n',
   ];
   const STATUSES = ['000', '099', '99', '1000', '2a0', '20', '200x', ' 200', '-20', '0200', '999', '600', '+20', '2 0'];
-  const CHUNK_LINES = [' 2', '2 ', '\t2', '2\t', '0x2', '+2', '', '02', '0000000000000000000002', '2;a', '2; a', '2 ;a', '2;a=', '2;a=b',
-    '2;a="b c"', '2;a=b c', '2;a="b', '2;=b', '2;;a', '2;a=b;c', '2;a="\\""', 'g', '2g', '2\x01', '2;a=\x01', '1' + '0'.repeat(16)];
+  const CHUNK_LINES = [
+    ' 2',
+    '2 ',
+    '\t2',
+    '2\t',
+    '0x2',
+    '+2',
+    '',
+    '02',
+    '0000000000000000000002',
+    '2;a',
+    '2; a',
+    '2 ;a',
+    '2;a=',
+    '2;a=b',
+    '2;a="b c"',
+    '2;a=b c',
+    '2;a="b',
+    '2;=b',
+    '2;;a',
+    '2;a=b;c',
+    '2;a="\\""',
+    'g',
+    '2g',
+    '2\x01',
+    '2;a=\x01',
+    '1' + '0'.repeat(16),
+  ];
   const NOISE = [0, 1, 8, 9, 0x0b, 0x0c, 0x0d, 0x0a, 0x1f, 0x7f, 0x20, 0x22, 0x28, 0x2c, 0x3a, 0x3b, 0x3d, 0x40, 0x5c, 0x80, 0xff];
 
   function generate(): string[] {
     const r = rng(13);
-    const pick = <T,>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
     const out: string[] = [...BASES];
     for (const base of BASES) {
       const headEnd = base.indexOf('\r\n\r\n');
@@ -449,12 +477,14 @@ describe('h1 response parser against llhttp (node:http client)', () => {
       });
     const out: boolean[] = new Array<boolean>(cases.length);
     let next = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < cases.length) {
-        const i = next++;
-        out[i] = await one(i);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < cases.length) {
+          const i = next++;
+          out[i] = await one(i);
+        }
+      }),
+    );
     await new Promise<void>((resolve) => server.close(() => resolve()));
     return out;
   }
@@ -463,6 +493,7 @@ describe('h1 response parser against llhttp (node:http client)', () => {
   function stricterOnPurpose(raw: string): boolean {
     const statusLine = raw.slice(0, raw.indexOf('\r\n'));
     if (/^HTTP\/1\.1 0\d\d /.test(statusLine)) return true; // status below 100: node's writeHead throws on it
+    // eslint-disable-next-line no-control-regex -- matching control bytes is the point
     if (/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(statusLine.slice(12))) return true; // control byte in the reason phrase
     const sizeLine = /\r\n\r\n([^\n]*)\r\n/.exec(raw)?.[1];
     if (raw.includes('chunked') && sizeLine !== undefined) {

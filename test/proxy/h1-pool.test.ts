@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
 import type { UpstreamClient, UpstreamRequestOptions, UpstreamResponse } from '../../core/contracts/upstream.js';
-import { sleep, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
+import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
 import { until } from '../support/wait.js';
+import { sleep, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
 
 /** The h1 client's own pool behaviour, driven directly against real upstreams on 127.0.0.1. */
 
@@ -30,7 +30,10 @@ async function text(r: UpstreamResponse): Promise<string> {
   return Buffer.concat(chunks).toString();
 }
 
-async function upstream(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void, configure?: (s: http.Server) => void): Promise<TestUpstream & { sockets: Set<Socket> }> {
+async function upstream(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  configure?: (s: http.Server) => void,
+): Promise<TestUpstream & { sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
   const up = await startUpstream('h1', handler, (s) => {
     s.on('connection', (c: Socket) => sockets.add(c));
@@ -94,7 +97,10 @@ describe('h1 upstream client pool', () => {
     const up = await upstream((_req, res) => setTimeout(() => res.end('ok'), 20));
     const c = client(up.url, { maxSockets: 6, maxIdleSockets: 2 });
     await Promise.all(Array.from({ length: 6 }, () => c.request(opts('/')).then(text)));
-    await until(() => [...up.sockets].filter((s) => !s.destroyed).length === 2, { timeoutMs: 2000, message: () => `2 upstream sockets open (${[...up.sockets].filter((s) => !s.destroyed).length})` });
+    await until(() => [...up.sockets].filter((s) => !s.destroyed).length === 2, {
+      timeoutMs: 2000,
+      message: () => `2 upstream sockets open (${[...up.sockets].filter((s) => !s.destroyed).length})`,
+    });
   });
 
   it('streams a body that does not come with the head, with the connection reused afterwards', async () => {

@@ -28,7 +28,13 @@ describe.each(CLIENT_VARIANTS)('proxy semantics (%s client)', (variant) => {
     });
     other = await startUpstream('other');
     const routes = [
-      { path: '/api/*', upstream: 'svc', stripPrefix: true, responseHeaders: { add: { 'x-gw': 'on' }, remove: ['x-remove-me'] }, requestHeaders: { add: { 'x-added': 'a' }, remove: ['x-drop-me'] } },
+      {
+        path: '/api/*',
+        upstream: 'svc',
+        stripPrefix: true,
+        responseHeaders: { add: { 'x-gw': 'on' }, remove: ['x-remove-me'] },
+        requestHeaders: { add: { 'x-added': 'a' }, remove: ['x-drop-me'] },
+      },
       { path: '/keep/*', upstream: 'svc' },
       { path: '/users/:id', upstream: 'svc', rewrite: '/v2/people/:id' },
       { path: '/files/*', upstream: 'svc', rewrite: '/store/*' },
@@ -113,7 +119,13 @@ describe.each(CLIENT_VARIANTS)('proxy semantics (%s client)', (variant) => {
   it('a trusted peer’s forwarding headers are kept and appended to', async () => {
     await request(trustedGw.url, {
       path: '/api/fwd',
-      headers: { host: 'gw.example:8443', 'x-forwarded-for': '203.0.113.7, 10.1.2.3', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.7;proto=https' },
+      headers: {
+        host: 'gw.example:8443',
+        'x-forwarded-for': '203.0.113.7, 10.1.2.3',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'shop.example',
+        forwarded: 'for=203.0.113.7;proto=https',
+      },
     });
     const h = last().headers;
     expect(h['x-forwarded-for']).toBe('203.0.113.7, 10.1.2.3, 127.0.0.1');
@@ -142,7 +154,10 @@ describe.each(CLIENT_VARIANTS)('proxy semantics (%s client)', (variant) => {
 
   it('absolute-form and //host request targets never change the destination', async () => {
     const before = other.received.length;
-    const abs = await rawExchange(gw.port, `GET http://127.0.0.1:${other.port}/api/abs?z=1 HTTP/1.1\r\nHost: 127.0.0.1:${other.port}\r\nConnection: close\r\n\r\n`);
+    const abs = await rawExchange(
+      gw.port,
+      `GET http://127.0.0.1:${other.port}/api/abs?z=1 HTTP/1.1\r\nHost: 127.0.0.1:${other.port}\r\nConnection: close\r\n\r\n`,
+    );
     expect(abs).toMatch(/^HTTP\/1\.1 (200|400|404)/);
     if (abs.startsWith('HTTP/1.1 200')) expect(last().url).toBe('/abs?z=1');
     const dbl = await rawExchange(gw.port, `GET //127.0.0.1:${other.port}/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
@@ -157,7 +172,16 @@ describe.each(CLIENT_VARIANTS)('proxy semantics (%s client)', (variant) => {
 
   it('traversal cannot escape the route prefix (.., %2e%2e, %2f); harmless dots are resolved', async () => {
     const count = up.received.length;
-    for (const p of ['/keep/../admin', '/keep/%2e%2e/admin', '/keep/.%2E/admin', '/keep/a/..%2f..%2fadmin', '/keep/..%5cadmin', '/files/..%2f..%2fetc', '/users/..', '/api/../../x']) {
+    for (const p of [
+      '/keep/../admin',
+      '/keep/%2e%2e/admin',
+      '/keep/.%2E/admin',
+      '/keep/a/..%2f..%2fadmin',
+      '/keep/..%5cadmin',
+      '/files/..%2f..%2fetc',
+      '/users/..',
+      '/api/../../x',
+    ]) {
       const r = await request(gw.url, { path: p });
       expect([400, 404], p).toContain(r.status);
     }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startUpstream, type GatewayUnderTest } from './helpers.js';
 import { until } from '../support/wait.js';
+import { CLIENT_VARIANTS, closedPortUrl, request, sleep, startProxy, startUpstream, type GatewayUnderTest } from './helpers.js';
 
 type Closer = { close(): Promise<void> };
 
@@ -107,7 +107,9 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
     closers.push(probed, off);
     // README shape: path and intervalMs only
     const gw = await proxy({ targets: [probed.url], healthCheck: { active: { path: '/probe', intervalMs: 20 } } });
-    const gwOff = await startProxy(variant, { svc: { targets: [off.url], healthCheck: { active: { enabled: false, path: '/probe', intervalMs: 20 } } } }, [{ path: '/*', upstream: 'svc' }]);
+    const gwOff = await startProxy(variant, { svc: { targets: [off.url], healthCheck: { active: { enabled: false, path: '/probe', intervalMs: 20 } } } }, [
+      { path: '/*', upstream: 'svc' },
+    ]);
     closers.push(gwOff);
     const probes = (u: typeof probed): number => u.received.filter((r) => r.url === '/probe').length;
     await until(() => probes(probed) >= 3, { timeoutMs: 5000, message: () => `3 probes (seen ${probes(probed)})` });

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import type { UpstreamManager } from '../../core/proxy/index.js';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request as supportRequest, type RequestOptions, type SimpleResponse } from '../support/http.js';
 import { until } from '../support/wait.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import type { UpstreamManager } from '../../core/proxy/index.js';
 
 // The recording upstream, sleep and closedPortUrl live in test/support/; re-exported for the proxy tests.
 export { closedPortUrl, startUpstream, type RecordingUpstream as TestUpstream } from '../support/upstream.js';

@@ -1,12 +1,12 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { upstreamClientVariants } from '../../variants/upstream/index.js';
+import { UpstreamClientError, type UpstreamResponse } from '../../core/contracts/upstream.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { exchange, type Exchange } from '../support/raw.js';
-import { UpstreamClientError, type UpstreamResponse } from '../../core/contracts/upstream.js';
 
 /**
  * A hostile upstream — a raw TCP server writing exact bytes — against every upstream client variant. Each
@@ -69,10 +69,22 @@ Object.assign(CASES, {
   'trailer-no-colon': { answer: chunked('2', 'bad trailer\r\n'), expect: { status: 502, orBroken: true } },
   'trailer-obs-fold': { answer: chunked('2', 'X-T: a\r\n b\r\n'), expect: { status: 502, orBroken: true } },
   // RFC 9110 §8.6: no Content-Length on 204; §15.4.5: a 304 may carry the representation's Content-Length
-  '204-with-cl': { answer: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n', expect: { status: 204, absent: ['content-length', 'transfer-encoding'], present: { 'x-a': '1' } } },
-  '204-with-te': { answer: 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', expect: { status: 204, absent: ['content-length', 'transfer-encoding'] } },
-  '304-with-cl': { answer: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: "e"\r\n\r\n', expect: { status: 304, absent: ['transfer-encoding'], present: { 'content-length': '5', etag: '"e"' } } },
-  '304-with-te': { answer: 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nETag: "e"\r\n\r\n', expect: { status: 304, absent: ['content-length', 'transfer-encoding'], present: { etag: '"e"' } } },
+  '204-with-cl': {
+    answer: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n',
+    expect: { status: 204, absent: ['content-length', 'transfer-encoding'], present: { 'x-a': '1' } },
+  },
+  '204-with-te': {
+    answer: 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n',
+    expect: { status: 204, absent: ['content-length', 'transfer-encoding'] },
+  },
+  '304-with-cl': {
+    answer: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: "e"\r\n\r\n',
+    expect: { status: 304, absent: ['transfer-encoding'], present: { 'content-length': '5', etag: '"e"' } },
+  },
+  '304-with-te': {
+    answer: 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nETag: "e"\r\n\r\n',
+    expect: { status: 304, absent: ['content-length', 'transfer-encoding'], present: { etag: '"e"' } },
+  },
 });
 
 const POISON = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON';
@@ -257,7 +269,10 @@ for (const variant of VARIANTS) {
       return gw;
     }
 
-    for (const [method, path] of [['HEAD', '/poison-head'], ['GET', '/poison-204']] as const) {
+    for (const [method, path] of [
+      ['HEAD', '/poison-head'],
+      ['GET', '/poison-204'],
+    ] as const) {
       it(`bytes written after a ${method} ${path.slice(8)} answer never reach the next client`, async () => {
         const g = await gateway(1);
         // client A, its own connection: the bodiless answer
@@ -267,7 +282,10 @@ for (const variant of VARIANTS) {
         // client B, another connection, through the same (single) upstream connection slot
         const b = await exchange(g.port, ['GET /own/b HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'], { waitClose: true, timeoutMs: 5000 });
         expect(b.raw).not.toContain('POISON');
-        expect(b.responses.map((r) => [r.status, r.body]), b.raw).toEqual([[200, 'own:/own/b']]);
+        expect(
+          b.responses.map((r) => [r.status, r.body]),
+          b.raw,
+        ).toEqual([[200, 'own:/own/b']]);
       });
     }
 
@@ -278,13 +296,22 @@ for (const variant of VARIANTS) {
         const ex = await exchange(g.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`], { waitClose: true, timeoutMs: 5000 });
         if (path === '/cl-short') {
           // 2 of 10 announced bytes: never a complete answer (a 502, or the response cut short)
-          expect(ex.responses.filter((r) => r.status === 200), ex.raw).toEqual([]);
+          expect(
+            ex.responses.filter((r) => r.status === 200),
+            ex.raw,
+          ).toEqual([]);
         } else if (path === '/cl-twice') {
-          expect(ex.responses.map((r) => r.status), ex.raw).toEqual([502]);
+          expect(
+            ex.responses.map((r) => r.status),
+            ex.raw,
+          ).toEqual([502]);
         } else {
           // the announced 2 bytes are a complete answer; what follows is junk that closes the connection
           // (RFC 9112 §6.3): forwarding "ok" is correct, and the junk is never forwarded
-          expect(ex.responses.map((r) => [r.status, r.body]), ex.raw).toEqual([[200, 'ok']]);
+          expect(
+            ex.responses.map((r) => [r.status, r.body]),
+            ex.raw,
+          ).toEqual([[200, 'ok']]);
           expect(ex.raw).not.toContain('more');
         }
         // a replay would arrive before the gateway answers; a second request on a fresh connection is in order
@@ -316,7 +343,10 @@ describe.each(VARIANTS)('client %s refuses heads the server side cannot write', 
       const before = hostile.arrivals.get(`/h/${name}`) ?? 0;
       const outcome = await client
         .request({ method: 'GET', path: `/h/${name}`, headers: { host: 'x' }, body: null, headersTimeoutMs: 5000, idleTimeoutMs: 5000, abort: null })
-        .then((r: UpstreamResponse) => `answered ${r.statusCode}`, (e: unknown) => (e instanceof UpstreamClientError ? e.kind : String(e)));
+        .then(
+          (r: UpstreamResponse) => `answered ${r.statusCode}`,
+          (e: unknown) => (e instanceof UpstreamClientError ? e.kind : String(e)),
+        );
       expect(outcome).toBe('protocol');
       expect((hostile.arrivals.get(`/h/${name}`) ?? 0) - before).toBe(1);
     } finally {

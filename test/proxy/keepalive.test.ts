@@ -16,7 +16,12 @@ function closeIdleAfter(server: http.Server): void {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const s = req.socket;
     clearTimeout(timers.get(s));
-    res.on('finish', () => timers.set(s, setTimeout(() => s.destroy(), IDLE_MS)));
+    res.on('finish', () =>
+      timers.set(
+        s,
+        setTimeout(() => s.destroy(), IDLE_MS),
+      ),
+    );
   });
 }
 
@@ -26,10 +31,14 @@ describe.each(CLIENT_VARIANTS)('keep-alive race (%s client)', (variant) => {
   const connections = new Set<Socket>();
 
   beforeAll(async () => {
-    up = await startUpstream('ka', (_req, res) => res.end('ok'), (s) => {
-      closeIdleAfter(s);
-      s.on('connection', (c: Socket) => connections.add(c));
-    });
+    up = await startUpstream(
+      'ka',
+      (_req, res) => res.end('ok'),
+      (s) => {
+        closeIdleAfter(s);
+        s.on('connection', (c: Socket) => connections.add(c));
+      },
+    );
     // the gateway would keep idle connections far longer than the upstream does
     gw = await startProxy(variant, { svc: { targets: [up.url], keepAlive: { idleMs: 30000, maxSockets: 4 } } }, [{ path: '/*', upstream: 'svc' }]);
   });

@@ -57,7 +57,14 @@ describe.each(CLIENT_VARIANTS)('reload and observability (%s client)', (variant)
     expect(t).toMatchObject({ url: ups[1]!.url, healthy: true, circuit: 'closed', active: 0 });
     expect(t.requests).toBeGreaterThanOrEqual(1);
     const lines = m.prometheusLines();
-    for (const metric of ['gateway_upstream_target_healthy', 'gateway_upstream_target_circuit_state', 'gateway_upstream_target_active_requests', 'gateway_upstream_target_requests_total', 'gateway_upstream_target_failures_total', 'gateway_upstream_retries_total']) {
+    for (const metric of [
+      'gateway_upstream_target_healthy',
+      'gateway_upstream_target_circuit_state',
+      'gateway_upstream_target_active_requests',
+      'gateway_upstream_target_requests_total',
+      'gateway_upstream_target_failures_total',
+      'gateway_upstream_retries_total',
+    ]) {
       expect(lines).toContain(`# TYPE ${metric} ${metric.endsWith('_total') ? 'counter' : 'gauge'}`);
       expect(lines.some((l) => l.startsWith(`${metric}{upstream="svc"`))).toBe(true);
     }

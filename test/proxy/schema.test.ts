@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
 import { normalizeUpstream, routeProxyOptionsSchema, upstreamSchema } from '../../core/config/upstream-schema.js';
 
 const AjvCtor = Ajv as unknown as typeof Ajv.default;
@@ -39,7 +39,14 @@ describe('upstream schema', () => {
     expect(given({ enabled: false, path: '/health' })).toBe(false);
     const raw: Record<string, unknown> = { targets: ['http://x'], healthCheck: { passive: { failures: 2 } } };
     expect(validate(raw)).toBe(true);
-    expect(normalizeUpstream(raw).healthCheck.active).toEqual({ enabled: false, path: '/health', intervalMs: 5000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3 });
+    expect(normalizeUpstream(raw).healthCheck.active).toEqual({
+      enabled: false,
+      path: '/health',
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+    });
   });
 
   it('rejects bad targets, non-idempotent retry methods and unknown balancers', () => {

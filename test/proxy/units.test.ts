@@ -36,8 +36,14 @@ describe('upstreamTarget', () => {
     expect(upstreamTarget('/api/a/../b?x=../..', {}, keep)).toBe('/api/b?x=../..');
     expect(upstreamTarget('/api/a/%2E/b/', {}, keep)).toBe('/api/a/b/');
     for (const p of ['/api/..', '/api/../x', '/api/%2e%2e/x', '/api/%2E./x', '/api/a/..%2F..%2Fx', '/api/..%5Cx', '/api/..\\x', '/api/a/../../x']) {
-      expect(status(() => upstreamTarget(p, {}, keep)), p).toBe(400);
-      expect(status(() => upstreamTarget(p, {}, api)), p).toBe(400);
+      expect(
+        status(() => upstreamTarget(p, {}, keep)),
+        p,
+      ).toBe(400);
+      expect(
+        status(() => upstreamTarget(p, {}, api)),
+        p,
+      ).toBe(400);
     }
   });
 

@@ -63,7 +63,10 @@ describe.each(CLIENT_VARIANTS)('websocket and client aborts (%s client)', (varia
     const port = (s.address() as net.AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
     const gw = await proxy([`http://127.0.0.1:${port}`]);
-    const out = await rawExchange(gw.port, 'GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const out = await rawExchange(
+      gw.port,
+      'GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     expect(out).toMatch(/^HTTP\/1\.1 502 /);
   });
 
@@ -118,11 +121,13 @@ describe.each(CLIENT_VARIANTS)('websocket and client aborts (%s client)', (varia
     expect(await waitFor(() => streamSocket.destroyed)).toBe(true);
     // the next request works, on a different upstream connection
     const r = await new Promise<string>((resolve, reject) => {
-      http.get({ hostname: '127.0.0.1', port: gw.port, path: '/ok', agent: false }, (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(b));
-      }).on('error', reject);
+      http
+        .get({ hostname: '127.0.0.1', port: gw.port, path: '/ok', agent: false }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     expect(r).toBe('ok');
     expect(sockets.size).toBe(2);

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { badInputCases, type BadInputCase } from './bad-input.cases.js';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { exchange } from '../support/raw.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { sleep } from '../support/wait.js';
+import { badInputCases, type BadInputCase } from './bad-input.cases.js';
 
 /** Every upstream client: whether a doomed request leaks bytes upstream can depend on how eagerly one writes. */
 const VARIANTS = Object.keys(upstreamClientVariants);
@@ -22,11 +22,22 @@ async function runCase(c: BadInputCase, gw: RunningGateway, up: RecordingUpstrea
   expect(finals.length, detail).toBeGreaterThanOrEqual(1);
   expect(allowed, detail).toContain(finals[0]!.status);
   if (c.responses !== undefined) {
-    expect(finals.map((r) => r.status), detail).toEqual([...c.responses]);
+    expect(
+      finals.map((r) => r.status),
+      detail,
+    ).toEqual([...c.responses]);
   }
   if (c.close) expect(ex.closed, `${c.name}: connection left open`).toBe(true);
-  if (c.continueFirst) expect(ex.responses.map((r) => r.status), detail).toEqual([100, 200]);
-  if (c.noContinue) expect(ex.responses.some((r) => r.status === 100), `${c.name}: 100 Continue was sent`).toBe(false);
+  if (c.continueFirst)
+    expect(
+      ex.responses.map((r) => r.status),
+      detail,
+    ).toEqual([100, 200]);
+  if (c.noContinue)
+    expect(
+      ex.responses.some((r) => r.status === 100),
+      `${c.name}: 100 Continue was sent`,
+    ).toBe(false);
   const forwarded = c.forwarded ?? 0;
   if (forwarded === 0) {
     expect(up.bytes, detail).toBe(0);
@@ -78,5 +89,7 @@ for (const variant of VARIANTS) {
 
 afterAll(() => {
   // Summary for docs/reliability.md (controls are valid requests proving forwarding is observable).
-  console.log(`bad-input: ${tally.passed}/${tally.tried} cases passed (${badInputCases.length} cases x ${VARIANTS.length} upstream clients, ${tally.controls} control runs)`);
+  console.log(
+    `bad-input: ${tally.passed}/${tally.tried} cases passed (${badInputCases.length} cases x ${VARIANTS.length} upstream clients, ${tally.controls} control runs)`,
+  );
 });

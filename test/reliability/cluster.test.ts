@@ -3,10 +3,10 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
-import { until, eventually } from '../support/wait.js';
-import { exchange, parseResponses } from '../support/raw.js';
 import { writePlugins } from '../support/plugins.js';
+import { exchange, parseResponses } from '../support/raw.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
+import { until, eventually } from '../support/wait.js';
 
 /**
  * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
@@ -19,18 +19,21 @@ afterEach(async () => {
 });
 
 // Test-only plugins: a crash handler, a slow hook, and one whose init throws.
-const pluginDir = writePlugins({
-  crash: `
+const pluginDir = writePlugins(
+  {
+    crash: `
 export default { name: 'crash', version: '1.0.0', init(o, api) {
   api.registerHandler('crash', (ctx) => { setImmediate(() => { throw new Error('injected crash in worker ' + api.workerId); }); ctx.send(200, null, 'bye'); });
   return {};
 } };`,
-  slow: `
+    slow: `
 export default { name: 'slow', version: '1.0.0',
   init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`,
-  'init-throws': `
+    'init-throws': `
 export default { name: 'init-throws', version: '1.0.0', init() { throw new Error('init refuses'); } };`,
-}, 'gw-rel-plugins-');
+  },
+  'gw-rel-plugins-',
+);
 
 let upstream: RecordingUpstream;
 let upstreamUrl = '';
@@ -69,7 +72,11 @@ interface Tally {
  * `concurrency` loops of fresh-connection requests until stop(); a transport error is retried once (what a
  * client does when the connection it used dies), a second failure or a non-200 counts as lost.
  */
-function loadWhile(url: string, paths: string[], concurrency: number): { tally: Tally; answered(n: number, what: string): Promise<void>; stop(): Promise<Tally> } {
+function loadWhile(
+  url: string,
+  paths: string[],
+  concurrency: number,
+): { tally: Tally; answered(n: number, what: string): Promise<void>; stop(): Promise<Tally> } {
   const tally: Tally = { ok: 0, failedOnce: 0, failed: [] };
   let stopped = false;
   // a safety net for a test that dies without stop(); the test's own timeout is the real bound
@@ -93,7 +100,10 @@ function loadWhile(url: string, paths: string[], concurrency: number): { tally: 
     /** resolves once `n` more requests than now were answered 200: the load really runs across what follows */
     async answered(n: number, what: string) {
       const target = tally.ok + n;
-      await until(() => tally.ok >= target, { timeoutMs: 30_000, message: () => `${n} requests answered ${what} (ok ${tally.ok}, failed ${JSON.stringify(tally.failed.slice(0, 5))})` });
+      await until(() => tally.ok >= target, {
+        timeoutMs: 30_000,
+        message: () => `${n} requests answered ${what} (ok ${tally.ok}, failed ${JSON.stringify(tally.failed.slice(0, 5))})`,
+      });
     },
     async stop() {
       stopped = true;
@@ -113,10 +123,13 @@ const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await reques
 /** Every slot listens: /ready answers 200 as soon as one does, which is not enough before killing the other. */
 async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
   let last: Stats | null = null;
-  await until(async () => {
-    last = await stats(gw);
-    return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-  }, { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
+  await until(
+    async () => {
+      last = await stats(gw);
+      return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
+    },
+    { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
+  );
   return last!;
 }
 
@@ -135,11 +148,14 @@ describe('worker crashes', () => {
       const before = await stats(gw);
       await request(`${gw.url}/crash`, { agent: false }).catch(() => null);
       let last: Stats | null = null;
-      return eventually(async () => {
-        last = await stats(gw);
-        const w = last.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
-        return w !== undefined && w.state === 'ready' ? w.id : undefined;
-      }, { timeoutMs: 30_000, message: () => `a crashed worker restarted and listening: ${JSON.stringify(last?.workers)}` });
+      return eventually(
+        async () => {
+          last = await stats(gw);
+          const w = last.workers.find((x) => before.workers.find((b) => b.id === x.id)!.restarts !== x.restarts);
+          return w !== undefined && w.state === 'ready' ? w.id : undefined;
+        },
+        { timeoutMs: 30_000, message: () => `a crashed worker restarted and listening: ${JSON.stringify(last?.workers)}` },
+      );
     };
     const first = await crashOnce();
     // the survivor was not restarted
@@ -152,11 +168,14 @@ describe('worker crashes', () => {
     // 2: SIGKILL the survivor from outside.
     const restarted = async (pid: number, restarts: number): Promise<number> => {
       let last: Stats | null = null;
-      return eventually(async () => {
-        last = await stats(gw);
-        const w = last.workers.find((x) => x.id === survivor.id)!;
-        return w.state === 'ready' && w.pid !== pid && w.restarts === restarts ? w.pid : undefined;
-      }, { timeoutMs: 30_000, message: () => `killed worker ${survivor.id} replaced and listening: ${JSON.stringify(last?.workers)}` });
+      return eventually(
+        async () => {
+          last = await stats(gw);
+          const w = last.workers.find((x) => x.id === survivor.id)!;
+          return w.state === 'ready' && w.pid !== pid && w.restarts === restarts ? w.pid : undefined;
+        },
+        { timeoutMs: 30_000, message: () => `killed worker ${survivor.id} replaced and listening: ${JSON.stringify(last?.workers)}` },
+      );
     };
     process.kill(survivor.pid, 'SIGKILL');
     const second = await restarted(survivor.pid, 1);
@@ -203,10 +222,13 @@ describe('hot reload under load', () => {
 
     let lastError: string[] | null = null;
     const rejected = async (what: string, test: (errors: string[]) => boolean): Promise<string[]> => {
-      await until(async () => {
-        lastError = (await stats(gw)).lastReloadError;
-        return lastError !== null && test(lastError);
-      }, { timeoutMs: 30_000, message: () => `${what} rejected; lastReloadError ${JSON.stringify(lastError)}` });
+      await until(
+        async () => {
+          lastError = (await stats(gw)).lastReloadError;
+          return lastError !== null && test(lastError);
+        },
+        { timeoutMs: 30_000, message: () => `${what} rejected; lastReloadError ${JSON.stringify(lastError)}` },
+      );
       return lastError!;
     };
 
@@ -235,7 +257,10 @@ describe('hot reload under load', () => {
     for (let i = 0; i < 10; i++) expect(await body()).toBe('v2');
     const s = await stats(gw);
     expect(s.configVersion).toBe(2);
-    expect(s.workers.map((w) => [w.state, w.restarts, w.configVersion])).toEqual([['ready', 0, 2], ['ready', 0, 2]]);
+    expect(s.workers.map((w) => [w.state, w.restarts, w.configVersion])).toEqual([
+      ['ready', 0, 2],
+      ['ready', 0, 2],
+    ]);
   }, 120_000);
 });
 
@@ -259,10 +284,13 @@ describe('SIGTERM under load', () => {
     const inflight = Array.from({ length: 12 }, () => exchange(gw.port, ['GET /slow HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true, timeoutMs: 8000 }));
     // every slow request is inside a worker's pipeline (its preHandler waits 2 s: long enough to see all 12 at once) before the signal
     let inFlight = -1;
-    await until(async () => {
-      inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
-      return inFlight === 12;
-    }, { timeoutMs: 10_000, message: () => `12 slow requests in flight (saw ${inFlight})` });
+    await until(
+      async () => {
+        inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
+        return inFlight === 12;
+      },
+      { timeoutMs: 10_000, message: () => `12 slow requests in flight (saw ${inFlight})` },
+    );
     let closedIdle = 0;
     for (const i of idle) void i.closed.then(() => closedIdle++);
     let inflightDone = false;
@@ -274,7 +302,10 @@ describe('SIGTERM under load', () => {
     const code = gw.stop('SIGTERM');
     // Idle sockets are closed by the drain itself, while the slow requests still run: once the process exits the
     // kernel closes every socket anyway, so waiting for the closes after the exit would prove nothing.
-    await until(() => closedIdle === idle.length, { timeoutMs: 10_000, message: () => `idle keep-alive sockets closed by the drain (${closedIdle}/${idle.length})` });
+    await until(() => closedIdle === idle.length, {
+      timeoutMs: 10_000,
+      message: () => `idle keep-alive sockets closed by the drain (${closedIdle}/${idle.length})`,
+    });
     expect(inflightDone).toBe(false);
     expect(gw.proc.exitCode).toBe(null);
     const results = await answered;

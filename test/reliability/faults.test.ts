@@ -3,14 +3,14 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 import { exchange } from '../support/raw.js';
 import { freePort, startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { sleep, until } from '../support/wait.js';
-import { writePlugins } from '../support/plugins.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -78,10 +78,11 @@ async function faultyUpstream(): Promise<{ url: string; connections: () => numbe
   return {
     url: `http://127.0.0.1:${port}`,
     connections: () => connections,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -113,7 +114,13 @@ describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
       const gw = await gateway({
         variants: { upstream: variant },
         upstreams: {
-          faulty: { targets: [up.url], timeouts: { headersMs: 300, idleMs: 300 }, retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } },
+          faulty: {
+            targets: [up.url],
+            timeouts: { headersMs: 300, idleMs: 300 },
+            retries: { count: 0 },
+            circuitBreaker: { enabled: false },
+            healthCheck: { passive: { enabled: false } },
+          },
           refused: { targets: [closed], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } },
         },
         routes: [
@@ -142,17 +149,23 @@ describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
         expect(good, path).toEqual({ status: 200, clean: true, error: null });
         if (path !== '/refused' && path !== '/f/hang') expect(up.connections(), `${path}: socket reused`).toBeGreaterThan(before);
       }
-      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})` });
+      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, {
+        timeoutMs: 5000,
+        message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})`,
+      });
     });
   }
 });
 
 describe('upstream body breaks off while a hook is still running', () => {
   // postHandler waits 80 ms; the upstream sends its head and part of the body, then dies after 30 ms
-  const dir = writePlugins({
-    'slow-post': `export default { name: 'slow-post', version: '1.0.0',
+  const dir = writePlugins(
+    {
+      'slow-post': `export default { name: 'slow-post', version: '1.0.0',
     init() { return { postHandler: () => new Promise((r) => setTimeout(r, 80)) }; } };`,
-  }, 'gw-faults-');
+    },
+    'gw-faults-',
+  );
   for (const variant of Object.keys(upstreamClientVariants)) {
     it(`answers 502 instead of a truncated 200 (client ${variant})`, async () => {
       const up = await faultyUpstream();
@@ -165,7 +178,10 @@ describe('upstream body breaks off while a hook is still running', () => {
       });
       expect(await outcome(`${gw.url}/f/mid-body`)).toEqual({ status: 502, clean: true, error: null });
       expect(await outcome(`${gw.url}/f/ok`)).toEqual({ status: 200, clean: true, error: null });
-      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})` });
+      await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, {
+        timeoutMs: 5000,
+        message: () => `upstream exchanges released (active ${upstreamActive(gw, 'faulty')}, in flight ${gw.gateway.metrics.inFlight})`,
+      });
     });
   }
 });
@@ -197,7 +213,10 @@ describe('slow clients', () => {
     const ex = await exchange(gw.port, drip, { waitClose: true, timeoutMs: 4000 });
     expect(ex.responses[0]?.status).toBe(408);
     expect(ex.closed).toBe(true);
-    await until(() => upstreamActive(gw, 'rec') === 0 && gw.gateway.metrics.inFlight === 0, { timeoutMs: 5000, message: () => `upstream exchange released (active ${upstreamActive(gw, 'rec')}, in flight ${gw.gateway.metrics.inFlight})` });
+    await until(() => upstreamActive(gw, 'rec') === 0 && gw.gateway.metrics.inFlight === 0, {
+      timeoutMs: 5000,
+      message: () => `upstream exchange released (active ${upstreamActive(gw, 'rec')}, in flight ${gw.gateway.metrics.inFlight})`,
+    });
     expect(up.requests.filter((r) => r.body.length === 100)).toEqual([]);
   });
 });
@@ -211,7 +230,10 @@ describe('per-IP connection cap', () => {
       await new Promise((r) => s.once('connect', r));
       held.push(s);
     }
-    await until(() => gw.gateway.metrics.activeConnections === 3, { timeoutMs: 5000, message: () => `3 connections held (${gw.gateway.metrics.activeConnections})` });
+    await until(() => gw.gateway.metrics.activeConnections === 3, {
+      timeoutMs: 5000,
+      message: () => `3 connections held (${gw.gateway.metrics.activeConnections})`,
+    });
     const refused = await exchange(gw.port, ['GET /ok HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true });
     expect(refused.responses[0]?.status).toBe(503);
     expect(refused.responses[0]?.headers['retry-after']).toBe('1');
@@ -224,7 +246,10 @@ describe('per-IP connection cap', () => {
     });
     expect(onHeld.startsWith('HTTP/1.1 200')).toBe(true);
     held.pop()!.destroy();
-    await until(() => gw.gateway.metrics.activeConnections === 2, { timeoutMs: 5000, message: () => `a slot freed (${gw.gateway.metrics.activeConnections} connections)` });
+    await until(() => gw.gateway.metrics.activeConnections === 2, {
+      timeoutMs: 5000,
+      message: () => `a slot freed (${gw.gateway.metrics.activeConnections} connections)`,
+    });
     const again = await exchange(gw.port, ['GET /ok HTTP/1.1\r\nHost: gw\r\n\r\n']);
     expect(again.responses[0]?.status).toBe(200);
     for (const s of held) s.destroy();
@@ -348,11 +373,14 @@ describe('client disconnects', () => {
     await Promise.all(Array.from({ length: 32 }, loop));
 
     let last: unknown = null;
-    await until(async () => {
-      const s = await stats();
-      last = s;
-      return s.active <= 1 && s.inFlight === 0 && s.upstream === 0; // <= 1: the admin request's own socket is on another server
-    }, { timeoutMs: 10_000, stepMs: 50, message: () => `sockets, in-flight and upstream requests back to baseline: ${JSON.stringify(last)}` });
+    await until(
+      async () => {
+        const s = await stats();
+        last = s;
+        return s.active <= 1 && s.inFlight === 0 && s.upstream === 0; // <= 1: the admin request's own socket is on another server
+      },
+      { timeoutMs: 10_000, stepMs: 50, message: () => `sockets, in-flight and upstream requests back to baseline: ${JSON.stringify(last)}` },
+    );
     // still serving
     expect((await request(`${gw.url}/api/up`, { method: 'POST', body: 'x', agent: false })).status).toBe(200);
     await sleep(50);

@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MalformedPathError, type Router } from '../../core/contracts/router.js';
 import { validateConfig } from '../../core/config/validator.js';
+import { MalformedPathError, type Router } from '../../core/contracts/router.js';
 import { referenceRouters, routerVariants } from '../../variants/router/index.js';
 
 const PROTO_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__'];
@@ -28,15 +28,46 @@ const ROUTES: Array<[string, string]> = [
 
 /** Segments an attacker would try: encodings, traversal, prototype names, separators, control and non-ASCII. */
 const hostileSegment = fc.oneof(
-  fc.constantFrom(...PROTO_NAMES, '..', '.', '', '%', '%2', '%zz', '%2e%2e', '%2F', '%5c', '%00', '%C0%AF', '%E2%82', '%F0%9F%98%80',
-    'users', 'files', 'orders', 'flights', 'any', 'p', 'q', '123', 'a-b', 'a.json', '*', ':id', '?', '#', ';', '\\'),
+  fc.constantFrom(
+    ...PROTO_NAMES,
+    '..',
+    '.',
+    '',
+    '%',
+    '%2',
+    '%zz',
+    '%2e%2e',
+    '%2F',
+    '%5c',
+    '%00',
+    '%C0%AF',
+    '%E2%82',
+    '%F0%9F%98%80',
+    'users',
+    'files',
+    'orders',
+    'flights',
+    'any',
+    'p',
+    'q',
+    '123',
+    'a-b',
+    'a.json',
+    '*',
+    ':id',
+    '?',
+    '#',
+    ';',
+    '\\',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 8 }),
   fc.string({ unit: 'binary', maxLength: 6 }),
   fc.stringMatching(/^(%[0-9A-Fa-f]{2}|%[0-9A-Za-z]?|[a-z])*$/, { maxLength: 12 }),
 );
 
 const hostilePath = fc.oneof(
-  fc.record({ segs: fc.array(hostileSegment, { maxLength: 6 }), query: fc.constantFrom('', '?', '?a=1', '?__proto__[x]=1', '#frag') })
+  fc
+    .record({ segs: fc.array(hostileSegment, { maxLength: 6 }), query: fc.constantFrom('', '?', '?a=1', '?__proto__[x]=1', '#frag') })
     .map(({ segs, query }) => `/${segs.join('/')}${query}`),
   fc.string({ unit: 'binary', maxLength: 40 }),
 );
@@ -61,7 +92,12 @@ function findOutcome(r: Router<number>, method: string, path: string): Outcome {
   try {
     const m = r.find(method, path);
     if (m === null) return null;
-    return { value: m.value, params: Object.keys(m.params).sort().map((k) => [k, m.params[k]!]) };
+    return {
+      value: m.value,
+      params: Object.keys(m.params)
+        .sort()
+        .map((k) => [k, m.params[k]!]),
+    };
   } catch (err) {
     if (err instanceof MalformedPathError) return 'malformed';
     throw err;
@@ -125,7 +161,10 @@ describe('router fuzz: hostile request targets', () => {
 const validBase = {
   server: { port: 0, workers: 0 },
   upstreams: { app: { targets: ['http://127.0.0.1:9'] } },
-  routes: [{ path: '/a', upstream: 'app' }, { path: '/s', response: { body: 'x' } }],
+  routes: [
+    { path: '/a', upstream: 'app' },
+    { path: '/s', response: { body: 'x' } },
+  ],
   plugins: [{ name: 'request-id' }],
 };
 
@@ -147,15 +186,41 @@ function mutate(base: unknown, keys: string[], value: unknown): unknown {
   return root;
 }
 
-const KEYS = ['server', 'admin', 'routes', '0', '1', 'path', 'upstream', 'upstreams', 'app', 'targets', 'timeouts', 'retries', 'plugins',
-  'options', 'name', 'variants', 'router', 'logging', 'level', 'overload', 'maxEventLoopDelayMs', 'methods', 'response', 'status', '__proto__', 'constructor'];
+const KEYS = [
+  'server',
+  'admin',
+  'routes',
+  '0',
+  '1',
+  'path',
+  'upstream',
+  'upstreams',
+  'app',
+  'targets',
+  'timeouts',
+  'retries',
+  'plugins',
+  'options',
+  'name',
+  'variants',
+  'router',
+  'logging',
+  'level',
+  'overload',
+  'maxEventLoopDelayMs',
+  'methods',
+  'response',
+  'status',
+  '__proto__',
+  'constructor',
+];
 
 function checkResult(raw: unknown): void {
   let r: ReturnType<typeof validateConfig>;
   try {
     r = validateConfig(raw);
   } catch (err) {
-    throw new Error(`validateConfig threw on ${JSON.stringify(raw)?.slice(0, 300)}: ${(err as Error).stack}`);
+    throw new Error(`validateConfig threw on ${JSON.stringify(raw)?.slice(0, 300)}: ${(err as Error).stack}`, { cause: err });
   }
   if (!r.ok) {
     expect(r.errors.length).toBeGreaterThan(0);
@@ -194,7 +259,16 @@ describe('config validator fuzz', () => {
   it('non-JSON values (functions, symbols, cycles, BigInt) are rejected with a path, never thrown', () => {
     const cyclic: Record<string, unknown> = { routes: [] };
     cyclic.self = cyclic;
-    for (const raw of [() => 1, Symbol('x'), 10n, cyclic, { server: { port: 10n } }, { routes: [{ path: '/a', response: { body: () => 1 } }] }, new Map(), Object.create(null)]) {
+    for (const raw of [
+      () => 1,
+      Symbol('x'),
+      10n,
+      cyclic,
+      { server: { port: 10n } },
+      { routes: [{ path: '/a', response: { body: () => 1 } }] },
+      new Map(),
+      Object.create(null),
+    ]) {
       checkResult(raw);
     }
   });

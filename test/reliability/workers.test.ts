@@ -17,11 +17,12 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop('SIGKILL');
 });
 
-const dir = writePlugins({
-  // Blocks its worker's event loop 700 ms out of every ~710 ms while the flag file exists: sustained overload the
-  // test can switch off, far above what a loaded test machine causes by itself. The primary's dry run
-  // (workerId -1) never burns.
-  burn: `
+const dir = writePlugins(
+  {
+    // Blocks its worker's event loop 700 ms out of every ~710 ms while the flag file exists: sustained overload the
+    // test can switch off, far above what a loaded test machine causes by itself. The primary's dry run
+    // (workerId -1) never burns.
+    burn: `
 import { existsSync } from 'node:fs';
 export default { name: 'burn', version: '1.0.0', init(o, api) {
   if (api.workerId < 0) return {};
@@ -32,9 +33,9 @@ export default { name: 'burn', version: '1.0.0', init(o, api) {
   }, 10);
   return { destroy() { clearInterval(t); } };
 } };`,
-  // Records each init (per process and config tag) and holds the init of worker 0 while its gate file exists:
-  // a worker that is booting for as long as the test needs.
-  gate: `
+    // Records each init (per process and config tag) and holds the init of worker 0 while its gate file exists:
+    // a worker that is booting for as long as the test needs.
+    gate: `
 import { existsSync, writeFileSync } from 'node:fs';
 export default { name: 'gate', version: '1.0.0', async init(o, api) {
   if (api.workerId < 0) return {};
@@ -42,19 +43,33 @@ export default { name: 'gate', version: '1.0.0', async init(o, api) {
   while (existsSync(o.dir + '/gate-' + api.workerId)) await new Promise((r) => setTimeout(r, 10));
   return {};
 } };`,
-}, 'gw-workers-');
+  },
+  'gw-workers-',
+);
 
-interface WorkerRow { id: number; pid: number; state: string; restarts: number; configVersion: number }
-interface Stats { configVersion: number; workers: WorkerRow[] }
+interface WorkerRow {
+  id: number;
+  pid: number;
+  state: string;
+  restarts: number;
+  configVersion: number;
+}
+interface Stats {
+  configVersion: number;
+  workers: WorkerRow[];
+}
 const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
 const readyStatus = async (gw: CliGateway): Promise<number> => (await request(`${gw.adminUrl}/ready`, { agent: false })).status;
 
 async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
   let last: Stats | null = null;
-  await until(async () => {
-    last = await stats(gw);
-    return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-  }, { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` });
+  await until(
+    async () => {
+      last = await stats(gw);
+      return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
+    },
+    { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
+  );
   return last!;
 }
 
@@ -93,13 +108,16 @@ describe('overload with workers', () => {
   it('/ready answers 503 while every worker sheds and 200 after; gateway_overloaded and gateway_overload_shed_total count it', async () => {
     const flag = join(dir, 'overloaded');
     rmSync(flag, { force: true });
-    const gw = await startCli({
-      logging: { level: 'info', accessLog: false },
-      pluginDirs: [dir],
-      server: { overload: { maxEventLoopDelayMs: 300, checkIntervalMs: 100, retryAfterS: 1 } },
-      plugins: [{ name: 'burn', options: { flag } }],
-      routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
-    }, ['--workers', '2']);
+    const gw = await startCli(
+      {
+        logging: { level: 'info', accessLog: false },
+        pluginDirs: [dir],
+        server: { overload: { maxEventLoopDelayMs: 300, checkIntervalMs: 100, retryAfterS: 1 } },
+        plugins: [{ name: 'burn', options: { flag } }],
+        routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
+      },
+      ['--workers', '2'],
+    );
     running.push(gw);
     await allReady(gw);
     await until(async () => (await readyStatus(gw)) === 200, { timeoutMs: 30_000, message: '/ready 200 before any pressure' });
@@ -108,11 +126,14 @@ describe('overload with workers', () => {
     writeFileSync(flag, '');
     await until(async () => (await readyStatus(gw)) === 503, { timeoutMs: 30_000, message: '/ready → 503 while both workers are overloaded' });
     let last = 0;
-    await until(async () => {
-      const r = await request(`${gw.url}/v`, { agent: false, timeoutMs: 5000 });
-      last = r.status;
-      return r.status === 503 && r.headers['retry-after'] === '1';
-    }, { timeoutMs: 30_000, message: () => `a request shed with 503 + Retry-After (last status ${last})` });
+    await until(
+      async () => {
+        const r = await request(`${gw.url}/v`, { agent: false, timeoutMs: 5000 });
+        last = r.status;
+        return r.status === 503 && r.headers['retry-after'] === '1';
+      },
+      { timeoutMs: 30_000, message: () => `a request shed with 503 + Retry-After (last status ${last})` },
+    );
     expect((await series(gw, 'gateway_overloaded')).sum).toBeGreaterThanOrEqual(1);
     expect((await series(gw, 'gateway_overload_shed_total')).sum).toBeGreaterThanOrEqual(1);
 
@@ -125,11 +146,14 @@ describe('overload with workers', () => {
   }, 120_000);
 
   it('gateway_per_ip_refused_total counts connections over maxConnectionsPerIp in any worker', async () => {
-    const gw = await startCli({
-      logging: { level: 'info', accessLog: false },
-      server: { maxConnectionsPerIp: 1 },
-      routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
-    }, ['--workers', '2']);
+    const gw = await startCli(
+      {
+        logging: { level: 'info', accessLog: false },
+        server: { maxConnectionsPerIp: 1 },
+        routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
+      },
+      ['--workers', '2'],
+    );
     running.push(gw);
     await allReady(gw);
     // Three connections held open over two workers, each allowed one per address: at least one worker gets two.
@@ -177,20 +201,23 @@ describe('config updates while a worker boots', () => {
     writeFileSync(gate, '');
     process.kill(old.pid, 'SIGKILL');
     let booting: WorkerRow | undefined;
-    await until(async () => {
-      booting = (await stats(gw)).workers.find((w) => w.id === 0 && w.pid !== old.pid && w.pid !== undefined && w.state !== 'ready');
-      return booting !== undefined && existsSync(join(dir, `init-${booting.pid}-v1`));
-    }, { timeoutMs: 30_000, message: () => `worker 0 replaced and inside its first plugin init: ${JSON.stringify(booting)}` });
+    await until(
+      async () => {
+        booting = (await stats(gw)).workers.find((w) => w.id === 0 && w.pid !== old.pid && w.pid !== undefined && w.state !== 'ready');
+        return booting !== undefined && existsSync(join(dir, `init-${booting.pid}-v1`));
+      },
+      { timeoutMs: 30_000, message: () => `worker 0 replaced and inside its first plugin init: ${JSON.stringify(booting)}` },
+    );
     const pid = booting!.pid;
     expect(booting!.state).toBe('starting');
 
     replaceFile(gw.configFile, JSON.stringify(cfg('v2')));
     // The update reached the booting worker: it says it holds it (without the fix: it starts a second gateway,
     // whose plugin init records itself).
-    await until(
-      () => gw.output().includes('config update arrived while the worker boots') || existsSync(join(dir, `init-${pid}-v2`)),
-      { timeoutMs: 30_000, message: 'the config update reached the booting worker' },
-    );
+    await until(() => gw.output().includes('config update arrived while the worker boots') || existsSync(join(dir, `init-${pid}-v2`)), {
+      timeoutMs: 30_000,
+      message: 'the config update reached the booting worker',
+    });
     expect(existsSync(join(dir, `init-${pid}-v2`)), 'a second gateway was created during boot').toBe(false);
 
     rmSync(gate);
@@ -222,7 +249,10 @@ describe('restart-only fields on a hot reload', () => {
     expect(String(warn?.msg)).toContain('server.keepAliveTimeoutMs, variants.pool');
     expect(logLines(gw).some((l) => l.msg === 'config pushed to workers')).toBe(false);
     // what serves is what /config shows: the running values until a restart
-    const shown = JSON.parse((await request(`${gw.adminUrl}/config`, { agent: false })).body) as { server: { keepAliveTimeoutMs: number }; variants: { pool: string } };
+    const shown = JSON.parse((await request(`${gw.adminUrl}/config`, { agent: false })).body) as {
+      server: { keepAliveTimeoutMs: number };
+      variants: { pool: string };
+    };
     expect(shown.variants.pool).toBe('stack');
     expect(shown.server.keepAliveTimeoutMs).not.toBe(1234);
   }, 120_000);

@@ -8,16 +8,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../scripts/scenario/paths.js';
-import { estimateSeconds, formatDuration, PER_RUN_OVERHEAD_S, remainingSeconds, STARTUP_S } from '../../scripts/scenario/eta.js';
 import { etaTableMarkdown, shippedScenarioEtas } from '../../scripts/scenario/eta-table.js';
-import { profileDir, runDir, RUNS_DIR } from '../../scripts/scenario/output.js';
-import { profileTarget } from '../../scripts/scenario/profile-target.js';
+import { estimateSeconds, formatDuration, PER_RUN_OVERHEAD_S, remainingSeconds, STARTUP_S } from '../../scripts/scenario/eta.js';
+import { non2xxBreakdown, non2xxText } from '../../scripts/scenario/interpret.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
-import { expandMatrix } from '../../scripts/scenario/variants.js';
+import { profileDir, runDir, RUNS_DIR } from '../../scripts/scenario/output.js';
+import { ROOT } from '../../scripts/scenario/paths.js';
+import { profileTarget } from '../../scripts/scenario/profile-target.js';
 import { formatTick, logTicks } from '../../scripts/scenario/report/charts.js';
 import { validateResults, type Results, type RunResult } from '../../scripts/scenario/results.js';
-import { non2xxBreakdown, non2xxText } from '../../scripts/scenario/interpret.js';
+import { expandMatrix } from '../../scripts/scenario/variants.js';
 
 function git(args: string[]): string {
   const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
@@ -119,7 +119,9 @@ describe('a one-repetition scenario run from the CLI (real processes)', () => {
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     for (const text of [out.stdout, md]) {
       expect(text).toContain('Reading the numbers');
-      expect(text).toMatch(/baseline\W+gateway at \d+% CPU, loader at \d+%: (neither saturated — the numbers measure latency, not capacity|gateway-bound|loader-bound|both saturated)/);
+      expect(text).toMatch(
+        /baseline\W+gateway at \d+% CPU, loader at \d+%: (neither saturated — the numbers measure latency, not capacity|gateway-bound|loader-bound|both saturated)/,
+      );
       expect(text).toMatch(/expected 404s: [\d,]+ \(the mix's miss share, 5\.0% of requests; [\d.]+% observed\); unexpected non-2xx: 0/);
     }
   });
@@ -159,13 +161,22 @@ describe('profile target', () => {
 
   it('with --variant profiles what was asked, the baseline included', async () => {
     const variants = await expandMatrix(loadScenario('smoke').scenario);
-    expect(profileTarget(variants.filter((v) => v.id === 'baseline'), true, 'baseline').variant.id).toBe('baseline');
+    expect(
+      profileTarget(
+        variants.filter((v) => v.id === 'baseline'),
+        true,
+        'baseline',
+      ).variant.id,
+    ).toBe('baseline');
     expect(() => profileTarget([], true, undefined)).toThrow(/matches no variant/);
   });
 });
 
 describe('non-2xx the mix intends', () => {
-  const results = { traffic: { cycle: 1000, expectedStatusShare: { '404': 0.1 } }, scenario: { definition: { load: { connections: 1 } } } } as unknown as Results;
+  const results = {
+    traffic: { cycle: 1000, expectedStatusShare: { '404': 0.1 } },
+    scenario: { definition: { load: { connections: 1 } } },
+  } as unknown as Results;
   const run = (status: Partial<RunResult['status']>): RunResult => {
     const s = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, ...status };
     return { requests: s['2xx'] + s['3xx'] + s['4xx'] + s['5xx'], non2xx: s['3xx'] + s['4xx'] + s['5xx'], status: s } as RunResult;

@@ -1,23 +1,23 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseScenario } from '../../scenarios/schema.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
+import { openLoopBinary, runOpenLoopC } from '../../scripts/scenario/open-loop-c.js';
+import { runOpenLoop } from '../../scripts/scenario/open-loop.js';
 import { distScript, ROOT } from '../../scripts/scenario/paths.js';
-import { nginxConfig } from '../../scripts/scenario/peers/nginx.js';
 import { PEER_NAMES, peerUnavailable, routePrefixes, spawnPeer, type PeerName } from '../../scripts/scenario/peers/index.js';
+import { nginxConfig } from '../../scripts/scenario/peers/nginx.js';
 import { freePort, spawnNode, stopProcess, tail, waitReady } from '../../scripts/scenario/processes.js';
-import { validateResults, type Results } from '../../scripts/scenario/results.js';
+import { validateResults } from '../../scripts/scenario/results.js';
+import type { RunResult, Results } from '../../scripts/scenario/results.js';
 import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { stubBody } from '../../scripts/scenario/stub-body.js';
 import { evaluateTargets } from '../../scripts/scenario/targets.js';
 import { expandMatrix, filterVariants, parseOnly } from '../../scripts/scenario/variants.js';
-import { runOpenLoop } from '../../scripts/scenario/open-loop.js';
-import { openLoopBinary, runOpenLoopC } from '../../scripts/scenario/open-loop-c.js';
-import { createServer } from 'node:http';
-import type { RunResult } from '../../scripts/scenario/results.js';
 import { needService } from '../support/services.js';
 
 // nginx is one of the peers; without it the scenario reports it skipped (tested below), and this file says how
@@ -120,33 +120,37 @@ describe('peers: each proxy forwards to the upstream stub', () => {
 
   const cases: Array<[PeerName, boolean]> = PEER_NAMES.map((p) => [p, p === 'nginx' && !HAS_NGINX]);
   for (const [peer, skip] of cases) {
-    it.skipIf(skip)(`${peer} answers GET and POST on every prefix with the stub's exact body${skip ? ` (skipped: ${NO_NGINX_REASON})` : ''}`, async () => {
-      const port = await freePort();
-      const out = tail();
-      const child = spawnPeer(peer, {
-        port,
-        upstreamPort: stubPort,
-        prefixes: ['/api', '/users'],
-        cpus: [],
-        dir: join(dir, peer),
-        nodeArgs: [],
-        spawn: { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
-      });
-      child.stdout?.on('data', (d: Buffer) => out.push(d));
-      child.stderr?.on('data', (d: Buffer) => out.push(d));
-      try {
-        await waitReady(child, { port }, 20_000, () => `${peer}:\n${out.text()}`);
-        const answers = [
-          await send(port, 'GET', '/api/items/7'),
-          await send(port, 'GET', '/users/42?x=1'),
-          await send(port, 'POST', '/api/orders', '{"item":"a","qty":2}'),
-        ];
-        for (const a of answers) expect(a).toEqual({ status: 200, body: expected });
-      } finally {
-        await stopProcess(child, 3000);
-      }
-      expect(child.exitCode !== null || child.signalCode !== null).toBe(true);
-    }, 30_000);
+    it.skipIf(skip)(
+      `${peer} answers GET and POST on every prefix with the stub's exact body${skip ? ` (skipped: ${NO_NGINX_REASON})` : ''}`,
+      async () => {
+        const port = await freePort();
+        const out = tail();
+        const child = spawnPeer(peer, {
+          port,
+          upstreamPort: stubPort,
+          prefixes: ['/api', '/users'],
+          cpus: [],
+          dir: join(dir, peer),
+          nodeArgs: [],
+          spawn: { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+        });
+        child.stdout?.on('data', (d: Buffer) => out.push(d));
+        child.stderr?.on('data', (d: Buffer) => out.push(d));
+        try {
+          await waitReady(child, { port }, 20_000, () => `${peer}:\n${out.text()}`);
+          const answers = [
+            await send(port, 'GET', '/api/items/7'),
+            await send(port, 'GET', '/users/42?x=1'),
+            await send(port, 'POST', '/api/orders', '{"item":"a","qty":2}'),
+          ];
+          for (const a of answers) expect(a).toEqual({ status: 200, body: expected });
+        } finally {
+          await stopProcess(child, 3000);
+        }
+        expect(child.exitCode !== null || child.signalCode !== null).toBe(true);
+      },
+      30_000,
+    );
   }
 
   it.skipIf(HAS_NGINX)('without nginx on the PATH the peer is reported unavailable', () => {
@@ -226,50 +230,57 @@ const engines: Array<[string, ((job: Parameters<typeof runOpenLoop>[0]) => Retur
   ['c', OPEN_LOOP_C === null ? null : (job) => runOpenLoopC(job, OPEN_LOOP_C)],
 ];
 
-describe.each(engines)('fixed-rate load (latency scenario, %s engine): open loop, latency from each request\'s due time', (_name, engine) => {
+describe.each(engines)("fixed-rate load (latency scenario, %s engine): open loop, latency from each request's due time", (_name, engine) => {
   // the C engine needs a C compiler (cc); without one the scenario falls back to the Node engine and says so
-  it.skipIf(engine === null)(`issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ` (skipped: ${cc.skipReason})` : ''}`, async () => {
-    let n = 0;
-    let stalled = 0;
-    const server = createServer((_req, res) => {
-      n++;
-      // the 50th request is held 300 ms: a closed-loop client would just send less meanwhile
-      if (n === 50) {
-        setTimeout(() => res.end('late'), 300);
-        stalled++;
-        return;
-      }
-      res.end('ok');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    try {
-      const out = await engine!({
-        url: `http://127.0.0.1:${port}`,
-        connections: 1,
-        pipelining: 1,
-        durationS: 1,
-        rate: 200,
-        timeoutS: 5,
-        requests: [{ method: 'GET', path: '/a' }, { method: 'GET', path: '/b' }],
+  it.skipIf(engine === null)(
+    `issues exactly rate × duration requests and charges a server stall to the requests due during it${engine === null ? ` (skipped: ${cc.skipReason})` : ''}`,
+    async () => {
+      let n = 0;
+      let stalled = 0;
+      const server = createServer((_req, res) => {
+        n++;
+        // the 50th request is held 300 ms: a closed-loop client would just send less meanwhile
+        if (n === 50) {
+          setTimeout(() => res.end('late'), 300);
+          stalled++;
+          return;
+        }
+        res.end('ok');
       });
-      expect(stalled).toBe(1);
-      expect(out.result.requests).toBe(200);
-      expect(n).toBe(200);
-      expect(out.result.errors + out.result.timeouts).toBe(0);
-      expect(out.result.status['2xx']).toBe(200);
-      // one connection: every request due during the stall waited behind it, so the stall is seen in the
-      // latency of many requests (≥ 300 ms for the held one), not hidden by sending less
-      expect(out.result.latency.max).toBeGreaterThanOrEqual(300);
-      // ~60 requests (30% of the run) fell due during the 300 ms stall; those due in its first 100 ms waited
-      // ≥ 200 ms. Measured from the actual send (coordinated omission) only the held request would be slow and
-      // p90 would be a few ms. A noisy machine can only make these latencies larger.
-      expect(out.result.latency.p90).toBeGreaterThanOrEqual(100);
-      expect(out.result.durationS).toBeGreaterThan(0.9);
-    } finally {
-      await new Promise<void>((r) => server.close(() => r()));
-    }
-  }, 20_000);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const out = await engine!({
+          url: `http://127.0.0.1:${port}`,
+          connections: 1,
+          pipelining: 1,
+          durationS: 1,
+          rate: 200,
+          timeoutS: 5,
+          requests: [
+            { method: 'GET', path: '/a' },
+            { method: 'GET', path: '/b' },
+          ],
+        });
+        expect(stalled).toBe(1);
+        expect(out.result.requests).toBe(200);
+        expect(n).toBe(200);
+        expect(out.result.errors + out.result.timeouts).toBe(0);
+        expect(out.result.status['2xx']).toBe(200);
+        // one connection: every request due during the stall waited behind it, so the stall is seen in the
+        // latency of many requests (≥ 300 ms for the held one), not hidden by sending less
+        expect(out.result.latency.max).toBeGreaterThanOrEqual(300);
+        // ~60 requests (30% of the run) fell due during the 300 ms stall; those due in its first 100 ms waited
+        // ≥ 200 ms. Measured from the actual send (coordinated omission) only the held request would be slow and
+        // p90 would be a few ms. A noisy machine can only make these latencies larger.
+        expect(out.result.latency.p90).toBeGreaterThanOrEqual(100);
+        expect(out.result.durationS).toBeGreaterThan(0.9);
+      } finally {
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    },
+    20_000,
+  );
 });
 
 describe('latency scenario end to end (rate calibrated from the measured maximum)', () => {

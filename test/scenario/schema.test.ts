@@ -71,7 +71,9 @@ describe('scenario schema', () => {
 
   it('a pluginSet in the matrix must name an entry of pluginSets', () => {
     expect(errors({ matrix: { pluginSet: ['none', 'cors'] }, pluginSets: { none: [] } })).toEqual(['/matrix/pluginSet/1: no plugin set "cors" in /pluginSets']);
-    expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [{ options: {} }] } })).toEqual(['/pluginSets/none/0: must have required property "name"']);
+    expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [{ options: {} }] } })).toEqual([
+      '/pluginSets/none/0: must have required property "name"',
+    ]);
     expect(errors({ matrix: { pluginSet: ['none'] }, pluginSets: { none: [] } })).toEqual([]);
   });
 

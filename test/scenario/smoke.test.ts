@@ -3,14 +3,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../scripts/scenario/paths.js';
-import { validateResults, type Results } from '../../scripts/scenario/results.js';
-import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
-import { rerender } from '../../scripts/scenario/report/write.js';
 import { buildGatewayConfig, writeNoopPlugins } from '../../scripts/scenario/gateway-config.js';
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
-import { distScript, GATEWAY_CLI } from '../../scripts/scenario/paths.js';
+import { ROOT, distScript, GATEWAY_CLI } from '../../scripts/scenario/paths.js';
 import { freePort, spawnNode, stopProcess, waitReady } from '../../scripts/scenario/processes.js';
+import { rerender } from '../../scripts/scenario/report/write.js';
+import { validateResults, type Results } from '../../scripts/scenario/results.js';
+import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { buildAnswerTable, buildRequests, expandMix } from '../../scripts/scenario/traffic.js';
 
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

@@ -63,7 +63,10 @@ describe('bootstrapMedianCI', () => {
     }
     expect(covered / trials).toBeGreaterThanOrEqual(0.9);
     // and it is not trivially wide: a CI that always covers everything would pass the line above
-    const ci = bootstrapMedianCI(Array.from({ length: 25 }, () => normal(rng, trueMedian, 50)), { seed: 1 });
+    const ci = bootstrapMedianCI(
+      Array.from({ length: 25 }, () => normal(rng, trueMedian, 50)),
+      { seed: 1 },
+    );
     expect(ci.hi - ci.lo).toBeLessThan(100);
   });
 

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 
 function run(script: string, args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [`dist/scripts/${script}`, ...args], { encoding: 'utf8', timeout: 30_000 });

@@ -71,7 +71,15 @@ describe('request cycle', () => {
   });
 
   it('largest remainder keeps the total exact with awkward weights', () => {
-    const reqs = buildRequests([{ weight: 1, method: 'GET', path: '/a' }, { weight: 1, method: 'GET', path: '/b' }, { weight: 1, method: 'GET', path: '/c' }], 100, 1);
+    const reqs = buildRequests(
+      [
+        { weight: 1, method: 'GET', path: '/a' },
+        { weight: 1, method: 'GET', path: '/b' },
+        { weight: 1, method: 'GET', path: '/c' },
+      ],
+      100,
+      1,
+    );
     expect(reqs).toHaveLength(100);
     const counts = ['/a', '/b', '/c'].map((p) => reqs.filter((r) => r.path === p).length).sort();
     expect(counts).toEqual([33, 33, 34]);
@@ -86,11 +94,17 @@ describe('request cycle', () => {
         { path: '/a/:id', methods: ['GET'], response: { status: 200 } },
         { path: '/b', methods: ['DELETE'], response: { status: 204 } },
       ],
-      traffic: [{ weight: 80, fromRoutes: true }, { weight: 20, method: 'GET', path: '/miss' }],
+      traffic: [
+        { weight: 80, fromRoutes: true },
+        { weight: 20, method: 'GET', path: '/miss' },
+      ],
       matrix: {},
       load: { connections: 1, durationS: 1 },
     });
-    const expanded = expandMix(s, s.routes!.map((r) => ({ path: r.path, methods: r.methods, response: r.response! })));
+    const expanded = expandMix(
+      s,
+      s.routes!.map((r) => ({ path: r.path, methods: r.methods, response: r.response! })),
+    );
     expect(expanded).toEqual([
       { weight: 40, method: 'GET', path: '/a/{id}' },
       { weight: 40, method: 'DELETE', path: '/b' },
@@ -133,7 +147,12 @@ describe('answers the baseline serves', () => {
     expect(table['GET /proxy/x']).toEqual({ kind: 'proxy' });
     expect(table['GET /nope']).toBe(NOT_FOUND_ANSWER);
     expect(staticAnswer({ status: 202, headers: { 'X-A': 'b' } })).toEqual({ kind: 'static', status: 202, headers: { 'x-a': 'b' }, body: '' });
-    expect(staticAnswer({ status: 200, body: null })).toEqual({ kind: 'static', status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: 'null' });
+    expect(staticAnswer({ status: 200, body: null })).toEqual({
+      kind: 'static',
+      status: 200,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: 'null',
+    });
     expect(staticAnswer({ status: 200, headers: { 'Content-Type': 'x/y' }, body: [1] }).headers).toEqual({ 'content-type': 'x/y' });
   });
 });
@@ -159,9 +178,17 @@ describe('variant matrix', () => {
 
   it('--only filters by dimension and keeps the reference baseline', async () => {
     const vs = await expandMatrix(s, registry);
-    expect(filterVariants(vs, parseOnly(['router=radix']), 'baseline').map((v) => v.id)).toEqual(['baseline', 'router=radix,workers=0', 'router=radix,workers=2']);
+    expect(filterVariants(vs, parseOnly(['router=radix']), 'baseline').map((v) => v.id)).toEqual([
+      'baseline',
+      'router=radix,workers=0',
+      'router=radix,workers=2',
+    ]);
     expect(filterVariants(vs, parseOnly(['router=radix', 'workers=2'])).map((v) => v.id)).toEqual(['router=radix,workers=2']);
-    expect(filterVariants(vs, parseOnly(['baseline router=hybrid,radix workers=0'])).map((v) => v.id)).toEqual(['baseline', 'router=hybrid,workers=0', 'router=radix,workers=0']);
+    expect(filterVariants(vs, parseOnly(['baseline router=hybrid,radix workers=0'])).map((v) => v.id)).toEqual([
+      'baseline',
+      'router=hybrid,workers=0',
+      'router=radix,workers=0',
+    ]);
     expect(() => parseOnly(['colour=red'])).toThrow(/unknown dimension "colour"/);
     expect(() => filterVariants(vs, parseOnly(['router=nope']))).toThrow(/filtered out every variant/);
   });
@@ -180,12 +207,21 @@ describe('gateway config for a variant', () => {
       description: 'd',
       mode: 'proxy',
       gateway: { server: { keepAliveTimeoutMs: 1234, port: 1 }, upstreams: { stub: { keepAlive: { maxSockets: 8 } } } },
-      routes: [{ path: '/api/*', methods: ['*'] }, { path: '/s', methods: ['GET'], response: { status: 200, body: 'x' } }],
+      routes: [
+        { path: '/api/*', methods: ['*'] },
+        { path: '/s', methods: ['GET'], response: { status: 200, body: 'x' } },
+      ],
       traffic: [{ weight: 1, method: 'GET', path: '/a' }],
       matrix: {},
       load: { connections: 1, durationS: 1 },
     });
-    const cfg = buildGatewayConfig(s, s.routes!, { id: 'v', kind: 'gateway', router: 'radix', plugins: 3, workers: 2 }, { port: 5000, adminPort: 5001, upstreamPort: 5002 }, '/tmp/p');
+    const cfg = buildGatewayConfig(
+      s,
+      s.routes!,
+      { id: 'v', kind: 'gateway', router: 'radix', plugins: 3, workers: 2 },
+      { port: 5000, adminPort: 5001, upstreamPort: 5002 },
+      '/tmp/p',
+    );
     expect(cfg.server).toEqual({ keepAliveTimeoutMs: 1234, host: '127.0.0.1', port: 5000, workers: 2 });
     expect(cfg.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 5001 });
     expect(cfg.variants).toEqual({ router: 'radix' });

@@ -66,7 +66,13 @@ export async function startCli(config: unknown, args: string[] = [], file?: stri
     await sleep(25);
   }
   return {
-    proc, port, adminPort, url: `http://127.0.0.1:${port}`, adminUrl, configFile, exited,
+    proc,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    configFile,
+    exited,
     output: () => out,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null) proc.kill(signal);

@@ -22,7 +22,12 @@ export interface RequestOptions {
 /** The suite's one HTTP/1.1 request helper: a real socket, the body read whole (tests use small bodies here). */
 export function request(url: string, options: RequestOptions = {}): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const opts = { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? agent, ...(options.path === undefined ? {} : { path: options.path }) };
+    const opts = {
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      agent: options.agent ?? agent,
+      ...(options.path === undefined ? {} : { path: options.path }),
+    };
     const req = httpRequest(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -37,7 +42,12 @@ export function request(url: string, options: RequestOptions = {}): Promise<Simp
 }
 
 /** Sends `total` requests over `concurrency` keep-alive loops; returns status counts and transport errors. */
-export async function load(url: string, total: number, concurrency: number, pathFor: (i: number) => string = () => ''): Promise<{ statuses: Map<number, number>; errors: string[] }> {
+export async function load(
+  url: string,
+  total: number,
+  concurrency: number,
+  pathFor: (i: number) => string = () => '',
+): Promise<{ statuses: Map<number, number>; errors: string[] }> {
   const statuses = new Map<number, number>();
   const errors: string[] = [];
   let next = 0;

@@ -104,11 +104,12 @@ export function exchange(
       closed = true;
       check();
     });
-    sock.on('connect', async () => {
+    const writeParts = async (): Promise<void> => {
       for (const p of parts) {
         if (typeof p === 'number') await sleep(p);
         else if (!sock.destroyed) sock.write(p);
       }
-    });
+    };
+    sock.on('connect', () => void writeParts());
   });
 }

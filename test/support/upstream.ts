@@ -39,13 +39,15 @@ export interface RecordingUpstream {
 }
 
 /** The default answer: once the request body has arrived, 200 text/plain with the upstream's name. */
-export const answerName = (name: string): Answer => (req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(name) });
-    res.end(name);
-  });
-};
+export const answerName =
+  (name: string): Answer =>
+  (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(name) });
+      res.end(name);
+    });
+  };
 
 /**
  * The one recording upstream of the suite: an HTTP server on 127.0.0.1:0 that records method, url, headers and
@@ -53,17 +55,26 @@ export const answerName = (name: string): Answer => (req, res) => {
  * the socket makes Node feed its parser from JS, so the raw record is exactly what the parser saw.
  * `configure` gets the server before it listens (timeouts, 'upgrade' handlers, ...).
  */
-export async function startUpstream(name = 'upstream', answer: Answer = answerName(name), configure?: (server: http.Server) => void): Promise<RecordingUpstream> {
+export async function startUpstream(
+  name = 'upstream',
+  answer: Answer = answerName(name),
+  configure?: (server: http.Server) => void,
+): Promise<RecordingUpstream> {
   const chunks: Buffer[] = [];
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
     const arrival: Arrival = {
-      method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders,
+      method: req.method!,
+      url: req.url!,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
       get body() {
         return Buffer.concat(parts);
       },
-      bodyBytes: 0, complete: false, aborted: false,
+      bodyBytes: 0,
+      complete: false,
+      aborted: false,
     };
     up.received.push(arrival);
     // The body is recorded once the answer reads it (flowing mode, as the default answer and any pipe do); an

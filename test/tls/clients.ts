@@ -1,7 +1,7 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders as H2Headers, type OutgoingHttpHeaders } from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
-import type { IncomingHttpHeaders } from 'node:http';
 
 export interface Reply {
   status: number;
@@ -10,10 +10,21 @@ export interface Reply {
 }
 
 /** One HTTPS/1.1 request verifying the server against `ca` (no agent: a fresh TLS connection each time). */
-export function h1(url: string, ca: Buffer, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; servername?: string } = {}): Promise<Reply> {
+export function h1(
+  url: string,
+  ca: Buffer,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; servername?: string } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // https.RequestOptions carries tls.connect's options at run time, but its type omits ALPNProtocols
-    const options: https.RequestOptions & { ALPNProtocols: string[] } = { method: opts.method ?? 'GET', headers: opts.headers, ca, agent: false, servername: opts.servername, ALPNProtocols: ['http/1.1'] };
+    const options: https.RequestOptions & { ALPNProtocols: string[] } = {
+      method: opts.method ?? 'GET',
+      headers: opts.headers,
+      ca,
+      agent: false,
+      servername: opts.servername,
+      ALPNProtocols: ['http/1.1'],
+    };
     const req = https.request(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -38,7 +49,11 @@ export function h2session(origin: string, ca: Buffer | null, opts: http2.SecureC
 }
 
 /** One request on an HTTP/2 session; the body is read whole. */
-export function h2(session: ClientHttp2Session, path: string, opts: { method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer } = {}): Promise<Reply & { raw: H2Headers }> {
+export function h2(
+  session: ClientHttp2Session,
+  path: string,
+  opts: { method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<Reply & { raw: H2Headers }> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':method': opts.method ?? 'GET', ':path': path, ...(opts.headers ?? {}) });
     let raw: H2Headers = {};
@@ -66,7 +81,10 @@ export function closeSession(s: ClientHttp2Session): Promise<void> {
 }
 
 /** A TLS handshake only: what the server negotiated and which certificate it presented. */
-export function handshake(port: number, opts: { ca: Buffer; servername?: string; alpn?: string[] }): Promise<{ alpn: string | false; fingerprint256: string; subjectCN: string }> {
+export function handshake(
+  port: number,
+  opts: { ca: Buffer; servername?: string; alpn?: string[] },
+): Promise<{ alpn: string | false; fingerprint256: string; subjectCN: string }> {
   return new Promise((resolve, reject) => {
     const sock = tls.connect({ host: '127.0.0.1', port, ca: opts.ca, servername: opts.servername ?? 'localhost', ALPNProtocols: opts.alpn });
     sock.once('secureConnect', () => {

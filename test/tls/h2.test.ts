@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { needService } from '../support/services.js';
 import { TestCa, sha256 } from './certs.js';
 import { closeSession, h1, h2, h2session, type Reply } from './clients.js';
-import { needService } from '../support/services.js';
 
 // Certificates come from the openssl CLI (the h2c listener needs none).
 const openssl = needService('openssl');
@@ -59,10 +59,11 @@ async function startUpstream(): Promise<{ server: http.Server; url: string; seen
     server,
     url: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -112,7 +113,13 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
   });
 
   it('static, 404, 405 and HEAD responses are the same over h1 and h2', async () => {
-    for (const [method, path] of [['GET', '/static'], ['GET', '/nope'], ['POST', '/only-get'], ['HEAD', '/static'], ['HEAD', '/nope']] as const) {
+    for (const [method, path] of [
+      ['GET', '/static'],
+      ['GET', '/nope'],
+      ['POST', '/only-get'],
+      ['HEAD', '/static'],
+      ['HEAD', '/nope'],
+    ] as const) {
       const a = await h1(origin + path, ca.caPem, { method });
       const b = await h2(session, path, { method });
       expect(comparable(b), `${method} ${path}`).toEqual(comparable(a));
@@ -161,7 +168,10 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
     // The same end-to-end request fields arrive, whatever the client protocol (ids differ per request; the
     // body framing differs: node's h2 client sends no content-length, so the gateway forwards it chunked).
     const FRAMING = ['x-request-id', 'connection', 'content-length', 'transfer-encoding'];
-    const names = (s: Seen) => Object.keys(s.headers).filter((n) => !FRAMING.includes(n)).sort();
+    const names = (s: Seen) =>
+      Object.keys(s.headers)
+        .filter((n) => !FRAMING.includes(n))
+        .sort();
     expect(names(viaH2)).toEqual(names(viaH1));
     expect(viaH2.headers['transfer-encoding']).toBe('chunked');
   });
@@ -196,11 +206,13 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
     expect(after.h1 - before.h1).toBe(1);
     expect(after.h2 - before.h2).toBe(2);
     const text = await new Promise<string>((resolve, reject) => {
-      http.get(`${gw.adminUrl}/metrics`, (res) => {
-        let s = '';
-        res.on('data', (c) => (s += c));
-        res.on('end', () => resolve(s));
-      }).on('error', reject);
+      http
+        .get(`${gw.adminUrl}/metrics`, (res) => {
+          let s = '';
+          res.on('data', (c) => (s += c));
+          res.on('end', () => resolve(s));
+        })
+        .on('error', reject);
     });
     expect(text).toMatch(new RegExp(`gateway_protocol_requests_total\\{protocol="h2"\\} ${after.h2}`));
   });
@@ -240,7 +252,10 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
     try {
       // One exchange first: the server's SETTINGS are acknowledged (and in force) before the big request.
       expect((await h2(s, '/static')).status).toBe(200);
-      const err = await h2(s, '/static', { headers: { 'x-big': 'x'.repeat(20_000) } }).then((r) => r.status, (e: Error) => e);
+      const err = await h2(s, '/static', { headers: { 'x-big': 'x'.repeat(20_000) } }).then(
+        (r) => r.status,
+        (e: Error) => e,
+      );
       expect(err).toBeInstanceOf(Error);
     } finally {
       s.destroy();
@@ -259,9 +274,7 @@ describe.skipIf(!openssl.available)('rapid-reset guard (CVE-2023-44487)', () => 
     ca = new TestCa();
     const leaf = ca.leaf('localhost');
     up = await startUpstream();
-    gw = await startGateway(
-      gatewayConfig(up.url, { cert: leaf.cert, key: leaf.key }, { http2Limits: { rapidReset: { maxResets: 20, windowMs: 60_000 } } }),
-    );
+    gw = await startGateway(gatewayConfig(up.url, { cert: leaf.cert, key: leaf.key }, { http2Limits: { rapidReset: { maxResets: 20, windowMs: 60_000 } } }));
   });
   afterAll(async () => {
     await gw?.close();

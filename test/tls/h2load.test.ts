@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
-import { TestCa } from './certs.js';
 import { needService } from '../support/services.js';
+import { TestCa } from './certs.js';
 
 const execFileP = promisify(execFile);
 // A real h2load run against the gateway over TLS (certificates from openssl).
@@ -37,7 +37,10 @@ describe('scenario h2 mode (h2load)', () => {
     if (!canRun) return;
     gwState.ca = new TestCa();
     const leaf = gwState.ca.leaf('localhost');
-    gwState.gw = await startGateway({ server: { host: '127.0.0.1', tls: { cert: leaf.cert, key: leaf.key } }, routes: [{ path: '/ping', response: { body: 'pong' } }] });
+    gwState.gw = await startGateway({
+      server: { host: '127.0.0.1', tls: { cert: leaf.cert, key: leaf.key } },
+      routes: [{ path: '/ping', response: { body: 'pong' } }],
+    });
     gwState.dir = mkdtempSync(join(tmpdir(), 'h2load-'));
   });
   afterAll(async () => {

@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import net from 'node:net';
 import http from 'node:http';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig, ConfigError } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { validateConfig } from '../../core/config/validator.js';
-import { ConfigError } from '../../core/config/validator.js';
+import { needService } from '../support/services.js';
 import { TestCa, type Leaf } from './certs.js';
 import { closeSession, h1, h2, h2session, handshake } from './clients.js';
-import { needService } from '../support/services.js';
 
 const execFileP = promisify(execFile);
 // Certificates come from the openssl CLI; curl is a second, independent TLS client for one check.
@@ -35,7 +34,11 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
     alpha = ca.leaf('alpha.test');
     wild = ca.leaf('any.beta.test', ['*.beta.test']);
     gw = await startGateway(
-      config({ cert: main.cert, key: main.key, sni: { 'alpha.test': { cert: alpha.cert, key: alpha.key }, '*.beta.test': { cert: wild.cert, key: wild.key } } }),
+      config({
+        cert: main.cert,
+        key: main.key,
+        sni: { 'alpha.test': { cert: alpha.cert, key: alpha.key }, '*.beta.test': { cert: wild.cert, key: wild.key } },
+      }),
     );
   });
 
@@ -55,7 +58,18 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
 
   it.skipIf(!curl.available)('curl --cacert verifies the chain and gets the response (HTTP/2 where curl supports it)', async () => {
     // Async: the gateway serves from this process, a synchronous spawn would block it.
-    const { stdout } = await execFileP('curl', ['-sS', '--max-time', '10', '--cacert', ca.caCert, '--resolve', `localhost:${gw.port}:127.0.0.1`, '-w', '\\n%{http_version}', `https://localhost:${gw.port}/hello`]);
+    const { stdout } = await execFileP('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--cacert',
+      ca.caCert,
+      '--resolve',
+      `localhost:${gw.port}:127.0.0.1`,
+      '-w',
+      '\\n%{http_version}',
+      `https://localhost:${gw.port}/hello`,
+    ]);
     const [body, version] = stdout.split('\n');
     expect(body).toBe('hello over tls');
     expect(['1.1', '2']).toContain(version);
@@ -184,7 +198,9 @@ describe.skipIf(!openssl.available)('TLS config validation', () => {
 
   it('startGateway refuses to start without its certificate', async () => {
     await expect(startGateway(config({ cert: '/missing/cert.pem', key: leaf.key }))).rejects.toThrow(ConfigError);
-    await expect(startGateway(config({ cert: '/missing/cert.pem', key: leaf.key }))).rejects.toThrow('/server/tls/cert: cannot read /missing/cert.pem (ENOENT)');
+    await expect(startGateway(config({ cert: '/missing/cert.pem', key: leaf.key }))).rejects.toThrow(
+      '/server/tls/cert: cannot read /missing/cert.pem (ENOENT)',
+    );
   });
 });
 
@@ -194,9 +210,7 @@ describe.skipIf(!openssl.available)('HSTS and the HTTP→HTTPS redirect listener
   beforeAll(async () => {
     ca = new TestCa();
     const leaf = ca.leaf('localhost');
-    gw = await startGateway(
-      config({ cert: leaf.cert, key: leaf.key }, { hsts: { maxAgeS: 600, includeSubDomains: true }, redirectHttp: { port: 0 } }),
-    );
+    gw = await startGateway(config({ cert: leaf.cert, key: leaf.key }, { hsts: { maxAgeS: 600, includeSubDomains: true }, redirectHttp: { port: 0 } }));
   });
   afterAll(async () => {
     await gw?.close();

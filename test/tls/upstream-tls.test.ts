@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamClient } from '../../variants/upstream/h1/index.js';
-import { TestCa } from './certs.js';
 import { needService } from '../support/services.js';
+import { TestCa } from './certs.js';
 
 /**
  * The h1 upstream client over TLS: it verifies the upstream's certificate against the trusted roots (system CAs
@@ -48,7 +48,15 @@ describe.skipIf(!openssl.available)('h1 client to an https upstream', () => {
     const client = createUpstreamClient(new URL(`https://localhost:${port}`), { connectTimeoutMs: 2000, maxSockets: 2, maxIdleSockets: 2, idleMs: 5000 });
     const before = sni.length;
     await expect(
-      client.request({ method: 'GET', path: '/x', headers: { host: `localhost:${port}` }, body: null, headersTimeoutMs: 2000, idleTimeoutMs: 2000, abort: null }),
+      client.request({
+        method: 'GET',
+        path: '/x',
+        headers: { host: `localhost:${port}` },
+        body: null,
+        headersTimeoutMs: 2000,
+        idleTimeoutMs: 2000,
+        abort: null,
+      }),
     ).rejects.toMatchObject({ name: 'UpstreamClientError' });
     expect(sni.length).toBe(before);
     await client.close();
@@ -69,8 +77,11 @@ describe.skipIf(!openssl.available)('h1 client to an https upstream', () => {
     expect(existsSync(H1), `${H1} missing: run npm run build`).toBe(true);
     const handshakesBefore = handshakes;
     const stdout = await new Promise<string>((res, rej) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.caCert }, timeout: 15_000 }, (err, out, errOut) =>
-        err ? rej(new Error(`${err.message}\n${errOut}`)) : res(out),
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.caCert }, timeout: 15_000 },
+        (err, out, errOut) => (err ? rej(new Error(`${err.message}\n${errOut}`)) : res(out)),
       );
     });
     expect(JSON.parse(stdout.trim())).toEqual(['ok over tls /a', 'ok over tls /b']);

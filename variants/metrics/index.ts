@@ -1,9 +1,9 @@
 import type { RecorderFactory } from '../../core/contracts/metrics.js';
-import * as ring from './ring/index.js';
-import * as hdr from './hdr/index.js';
-import * as native from './native/index.js';
 import * as atomicBuckets from './atomic-buckets/index.js';
+import * as hdr from './hdr/index.js';
 import * as logLinear from './log-linear/index.js';
+import * as native from './native/index.js';
+import * as ring from './ring/index.js';
 
 export const metricsVariants: Record<string, RecorderFactory> = {
   ring: ring.createRecorder,

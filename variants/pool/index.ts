@@ -1,8 +1,8 @@
 import type { PoolFactory } from '../../core/contracts/pool.js';
-import { createPool as none } from './none/index.js';
-import { createPool as stack } from './stack/index.js';
-import { createPool as ring } from './ring/index.js';
 import { createPool as guarded } from './guarded/index.js';
+import { createPool as none } from './none/index.js';
+import { createPool as ring } from './ring/index.js';
+import { createPool as stack } from './stack/index.js';
 
 export const poolVariants: Record<string, PoolFactory> = { none, stack, ring, guarded };
 

@@ -168,7 +168,13 @@ export async function throughputChart(r: Results): Promise<Buffer> {
       ...(horizontal ? { indexAxis: 'y' } : {}),
       plugins: { title: title(`${r.scenario.name}: throughput (median${ci})`), legend: { display: false } },
       // room for the whiskers: the axis ends past the highest CI bound, not the highest bar
-      scales: { [horizontal ? 'x' : 'y']: { beginAtZero: true, suggestedMax: Math.max(0, ...vs.map((v) => v.rps.hi)) * 1.03, title: { display: true, text: 'requests / s' } } },
+      scales: {
+        [horizontal ? 'x' : 'y']: {
+          beginAtZero: true,
+          suggestedMax: Math.max(0, ...vs.map((v) => v.rps.hi)) * 1.03,
+          title: { display: true, text: 'requests / s' },
+        },
+      },
     },
   } as unknown as ChartConfiguration;
   return render(config, horizontal ? Math.max(300, 90 + vs.length * 40) : 500);

@@ -8,14 +8,14 @@ function esc(s: string): string {
 
 /** The tables' cells use Markdown's `code` and **bold**; render just those two. */
 function inline(s: string): string {
-  return esc(s).replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>');
+  return esc(s)
+    .replace(/`([^`]+)`/g, '<code>$1</code>')
+    .replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>');
 }
 
 function table(t: Table): string {
   const head = t.headers.map((h, i) => `<th style="text-align:${t.align[i]}">${inline(h)}</th>`).join('');
-  const body = t.rows
-    .map((r) => `<tr>${r.map((c, i) => `<td style="text-align:${t.align[i]}">${inline(c)}</td>`).join('')}</tr>`)
-    .join('\n');
+  const body = t.rows.map((r) => `<tr>${r.map((c, i) => `<td style="text-align:${t.align[i]}">${inline(c)}</td>`).join('')}</tr>`).join('\n');
   return `<h2>${inline(t.title)}</h2>\n${t.note !== undefined ? `<p class="note">${inline(t.note)}</p>\n` : ''}<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
@@ -24,7 +24,9 @@ export function renderHtml(r: Results, charts: Partial<Record<keyof typeof CHART
   const verdicts = verdictTable(r);
   const chartHtml = (Object.keys(CHARTS) as Array<keyof typeof CHARTS>)
     .filter((k) => charts[k] !== undefined)
-    .map((k) => `<figure><img alt="${k}" src="data:image/png;base64,${charts[k]!.toString('base64')}"><figcaption>${esc(CHARTS[k].title)}</figcaption></figure>`)
+    .map(
+      (k) => `<figure><img alt="${k}" src="data:image/png;base64,${charts[k]!.toString('base64')}"><figcaption>${esc(CHARTS[k].title)}</figcaption></figure>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en">

@@ -61,14 +61,18 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
     ...(r.answerChecks !== undefined
-      ? [`- answer check: before measuring, each variant answered ${r.answerChecks.map((c) => `\`${c.variant}\` ${c.requests}/${c.requests}`).join(', ')} sample requests with 200 and the upstream stub's exact body`]
+      ? [
+          `- answer check: before measuring, each variant answered ${r.answerChecks.map((c) => `\`${c.variant}\` ${c.requests}/${c.requests}`).join(', ')} sample requests with 200 and the upstream stub's exact body`,
+        ]
       : []),
     '',
     '## Caveats',
     '',
     ...r.caveats.map((c) => `- ${c}`),
     ...(r.runs.some((x) => x.loader.bound)
-      ? [`- ${r.runs.filter((x) => x.loader.bound).length} of ${r.runs.length} runs were loader-bound (the load generator saturated its core): their throughput is a lower bound for the variant.`]
+      ? [
+          `- ${r.runs.filter((x) => x.loader.bound).length} of ${r.runs.length} runs were loader-bound (the load generator saturated its core): their throughput is a lower bound for the variant.`,
+        ]
       : []),
     ...(r.runs.some((x) => x.errors > 0 || x.timeouts > 0 || x.status['5xx'] > 0)
       ? ['- some runs saw errors, timeouts or 5xx responses: see the runs table.']

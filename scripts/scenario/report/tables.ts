@@ -1,6 +1,6 @@
+import { non2xxText, readingLines, SATURATED_PCT } from '../interpret.js';
 import type { Results } from '../results.js';
 import { MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from '../stats.js';
-import { non2xxText, readingLines, SATURATED_PCT } from '../interpret.js';
 
 /** A table both renderers (Markdown and HTML) print: every number formatted here, once, deterministically. */
 export interface Table {
@@ -50,7 +50,14 @@ export function verdictTable(r: Results): Table | null {
   for (const c of r.summary.comparisons) {
     const s = r.summary.variants.find((v) => v.variant === c.variant)!;
     const n = Math.min(s.runs, refSummary.runs);
-    rows.push([`\`${c.variant}\``, fmtInterval(s.rps, 0, s.runs), fmtRatio(c.throughput, n), verdictText(c.throughput, n), fmtInterval(s.p99Ms, 2, s.runs), verdictText(c.p99, n)]);
+    rows.push([
+      `\`${c.variant}\``,
+      fmtInterval(s.rps, 0, s.runs),
+      fmtRatio(c.throughput, n),
+      verdictText(c.throughput, n),
+      fmtInterval(s.p99Ms, 2, s.runs),
+      verdictText(c.p99, n),
+    ]);
   }
   return {
     title: `Verdicts against \`${ref}\``,
@@ -68,9 +75,28 @@ export function detailTable(r: Results): Table {
   return {
     title: 'Per-variant detail (medians over repetitions)',
     note:
-      'CPU is the gateway process tree\'s CPU time over wall time (100% = one core); req/s per core = req/s ÷ CPU. ' +
+      "CPU is the gateway process tree's CPU time over wall time (100% = one core); req/s per core = req/s ÷ CPU. " +
       'GC is pause time per second of wall time; event-loop delay p99 is the worst 250 ms window.',
-    headers: ['variant', 'runs', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU %', 'req/s per core', 'RSS max MB', 'GC ms/s', 'ELD p99 ms', 'loader CPU %', 'loader-bound runs', 'errors', 'timeouts', 'non-2xx'],
+    headers: [
+      'variant',
+      'runs',
+      'req/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'CPU %',
+      'req/s per core',
+      'RSS max MB',
+      'GC ms/s',
+      'ELD p99 ms',
+      'loader CPU %',
+      'loader-bound runs',
+      'errors',
+      'timeouts',
+      'non-2xx',
+    ],
     align: ['left', ...Array<'right'>(17).fill('right')],
     rows: r.summary.variants.map((s) => [
       `\`${s.variant}\``,
@@ -174,7 +200,7 @@ export function readingTable(r: Results): Table {
     title: 'Reading the numbers',
     note:
       `A side is saturated above ${SATURATED_PCT}% of its CPU (the gateway: of the cores its process tree can use; the loader: of its one core). ` +
-      'When the gateway is, req/s is its capacity; when neither is, something else paced the run (the closed loop\'s own latency, a fixed rate, ' +
+      "When the gateway is, req/s is its capacity; when neither is, something else paced the run (the closed loop's own latency, a fixed rate, " +
       'other work on the machine), so req/s is not capacity and latency is the comparison. ' +
       'Expected non-2xx are the answers the traffic mix asks for on purpose (requests for paths no route serves get 404).',
     headers: ['variant', 'saturation', 'non-2xx'],

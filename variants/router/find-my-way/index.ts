@@ -6,22 +6,44 @@
  */
 import FindMyWay from 'find-my-way';
 import { EMPTY_PARAMS, MalformedPathError, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
-import {
-  ANY_METHOD,
-  checkMethod,
-  parseRoutePattern,
-  RouteRegistry,
-  SEG_PARAM,
-  SEG_PATTERN,
-  SEG_STATIC,
-  type ParsedRoute,
-} from '../shared/route-pattern.js';
+import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry, SEG_PARAM, SEG_PATTERN, SEG_STATIC, type ParsedRoute } from '../shared/route-pattern.js';
 
 const HTTP_METHODS = new Set<string>([
-  'ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE',
-  'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH',
-  'PURGE', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK',
-  'UNLOCK', 'UNSUBSCRIBE',
+  'ACL',
+  'BIND',
+  'CHECKOUT',
+  'CONNECT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LINK',
+  'LOCK',
+  'M-SEARCH',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MOVE',
+  'NOTIFY',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PROPFIND',
+  'PROPPATCH',
+  'PURGE',
+  'PUT',
+  'QUERY',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'SOURCE',
+  'SUBSCRIBE',
+  'TRACE',
+  'UNBIND',
+  'UNLINK',
+  'UNLOCK',
+  'UNSUBSCRIBE',
 ]);
 
 /** find-my-way pattern for a parsed route, or a RoutePatternError when it has no equivalent. */
@@ -139,16 +161,16 @@ export function createRouter<T>(): Router<T> {
 
 /** Conformance cases this adapter cannot pass (case name → reason); see variants/router/index.ts. */
 export const unsupported: Record<string, string> = {
-  'targets that are not origin-form paths never match': 'find-my-way reports \'\' as a bad URL and parses absolute-form targets (http://host/path)',
-  'named params': 'find-my-way lets a param match an empty segment (/users/ matches /users/:id with id \'\')',
+  'targets that are not origin-form paths never match': "find-my-way reports '' as a bad URL and parses absolute-form targets (http://host/path)",
+  'named params': "find-my-way lets a param match an empty segment (/users/ matches /users/:id with id '')",
   'several params in one segment': 'find-my-way splits a multi-param segment differently when the separator repeats',
-  'params with literal text in the segment': 'find-my-way gives the earlier param the longer share (a.tar.gz → name \'a.tar\', ext \'gz\')',
+  'params with literal text in the segment': "find-my-way gives the earlier param the longer share (a.tar.gz → name 'a.tar', ext 'gz')",
   'regex constraint containing a capture group': 'find-my-way counts groups inside a constraint as params (the adapter rejects the route)',
   'regex constraints test the raw (still encoded) text': 'find-my-way decodes the path before testing a constraint (/c/%31 matches :id(\\d+))',
   'non-standard methods': 'find-my-way only accepts its fixed HTTP method list (FOO is rejected)',
   'Object.prototype names as methods': 'find-my-way only accepts its fixed HTTP method list',
   'empty segments are literal': 'find-my-way lets a param match an empty segment (/e//f matches /e/:x/f)',
   'static text is matched on the raw path': 'find-my-way percent-decodes the path before matching static text (/users/%6Cist hits /users/list)',
-  'malformed encoding outside any param is not an error': 'find-my-way validates the whole path\'s encoding first, so a 404 path with bad encoding is a bad URL',
+  'malformed encoding outside any param is not an error': "find-my-way validates the whole path's encoding first, so a 404 path with bad encoding is a bad URL",
   'query string is ignored': 'find-my-way lets a param match an empty segment (/q/?x matches /q/:id)',
 };

@@ -5,8 +5,8 @@
  * first at every segment), so checking the Map first gives exactly the tree's answer.
  */
 import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
-import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../shared/route-pattern.js';
 import { RadixTree } from '../radix/tree.js';
+import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../shared/route-pattern.js';
 
 const FILTER_BITS = 15;
 

@@ -5,15 +5,8 @@
  * tests compare every other variant against it.
  */
 import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
-import {
-  compareRoutes,
-  decodeParam,
-  SEG_PARAM,
-  SEG_PATTERN,
-  SEG_STATIC,
-  type ParsedRoute,
-} from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
+import { compareRoutes, decodeParam, SEG_PARAM, SEG_PATTERN, SEG_STATIC, type ParsedRoute } from '../shared/route-pattern.js';
 
 interface Compiled<T> {
   readonly route: ParsedRoute;

@@ -5,15 +5,7 @@
  */
 import { Memoirist } from 'memoirist';
 import { EMPTY_PARAMS, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
-import {
-  ANY_METHOD,
-  checkMethod,
-  decodeParam,
-  parseRoutePattern,
-  pathOf,
-  RouteRegistry,
-  SEG_PATTERN,
-} from '../shared/route-pattern.js';
+import { ANY_METHOD, checkMethod, decodeParam, parseRoutePattern, pathOf, RouteRegistry, SEG_PATTERN } from '../shared/route-pattern.js';
 
 interface Store<T> {
   value: T;
@@ -63,7 +55,7 @@ export function createRouter<T>(): Router<T> {
 
 /** Conformance cases this adapter cannot pass (case name → reason); see variants/router/index.ts. */
 export const unsupported: Record<string, string> = {
-  'targets that are not origin-form paths never match': 'memoirist does not require a leading \'/\' (\'\' matches /*)',
+  'targets that are not origin-form paths never match': "memoirist does not require a leading '/' ('' matches /*)",
   'several params in one segment': 'memoirist has no multi-param segments (the adapter rejects them)',
   'multi-param segments are split on the raw text, then decoded': 'memoirist has no multi-param segments (the adapter rejects them)',
   'params with literal text in the segment': 'memoirist has no mixed text/param segments with the shared priority (the adapter rejects them)',

@@ -1,7 +1,7 @@
 /** `radix`: every route (static and dynamic) in one character-level radix tree per method. */
 import type { RouteMatch, Router } from '../../../core/contracts/router.js';
-import type { ParsedRoute } from '../shared/route-pattern.js';
 import { MethodRouter } from '../shared/method-router.js';
+import type { ParsedRoute } from '../shared/route-pattern.js';
 import { RadixTree } from './tree.js';
 
 class RadixRouter<T> extends MethodRouter<T, RadixTree<T>> {

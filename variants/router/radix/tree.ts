@@ -25,9 +25,7 @@ import {
 type PositionalBuilder = (s: readonly number[], e: readonly number[], v: readonly string[], path: string) => Record<string, string>;
 
 function makePositionalBuilder(names: readonly string[]): PositionalBuilder {
-  const fields = names
-    .map((n, i) => `${JSON.stringify(n)}: decode(s[${i}] < 0 ? v[${i}] : path.slice(s[${i}], e[${i}]), path)`)
-    .join(', ');
+  const fields = names.map((n, i) => `${JSON.stringify(n)}: decode(s[${i}] < 0 ? v[${i}] : path.slice(s[${i}], e[${i}]), path)`).join(', ');
   return new Function('decode', `return function buildParamsAt(s, e, v, path) { return { ${fields} }; };`)(decodeParam) as PositionalBuilder;
 }
 

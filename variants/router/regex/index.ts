@@ -5,6 +5,7 @@
  * group can (params never contain the leading '/'), so `match.indexOf(path, 1)` finds the route.
  */
 import { EMPTY_PARAMS, type RouteMatch, type Router } from '../../../core/contracts/router.js';
+import { MethodRouter } from '../shared/method-router.js';
 import {
   compareRoutes,
   escapeRegExp,
@@ -15,7 +16,6 @@ import {
   type ParamsBuilder,
   type ParsedRoute,
 } from '../shared/route-pattern.js';
-import { MethodRouter } from '../shared/method-router.js';
 
 interface Entry<T> {
   readonly route: ParsedRoute;

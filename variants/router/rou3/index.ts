@@ -98,9 +98,9 @@ export function createRouter<T>(): Router<T> {
 
 /** Conformance cases this adapter cannot pass (case name → reason); see variants/router/index.ts. */
 export const unsupported: Record<string, string> = {
-  'targets that are not origin-form paths never match': 'rou3 expects paths starting with \'/\' (\'\' finds the root route)',
+  'targets that are not origin-form paths never match': "rou3 expects paths starting with '/' ('' finds the root route)",
   'regex constraint containing a capture group': 'rou3 rejects capturing groups inside a constraint',
-  'wildcard captures the rest, possibly empty': 'rou3\'s trailing \'*\' is optional (/static matches /static/*)',
+  'wildcard captures the rest, possibly empty': "rou3's trailing '*' is optional (/static matches /static/*)",
   'trailing slash is significant': 'rou3 ignores one trailing slash',
   'query string is ignored': 'rou3 ignores one trailing slash (/q/?x matches /q)',
   'Object.prototype names as methods': 'rou3 does not find routes registered under Object.prototype method names (toString, __proto__)',

@@ -4,16 +4,9 @@
  * segments, the plain param, and the wildcard, in the shared priority order with backtracking.
  */
 import type { RouteMatch, Router } from '../../../core/contracts/router.js';
-import {
-  comparePatternSegments,
-  SEG_PARAM,
-  SEG_PATTERN,
-  SEG_STATIC,
-  type ParsedRoute,
-  type PatternSegment,
-} from '../shared/route-pattern.js';
-import { MethodRouter } from '../shared/method-router.js';
 import { Leaf } from '../radix/tree.js';
+import { MethodRouter } from '../shared/method-router.js';
+import { comparePatternSegments, SEG_PARAM, SEG_PATTERN, SEG_STATIC, type ParsedRoute, type PatternSegment } from '../shared/route-pattern.js';
 
 class SegNode<T> {
   statics: Map<string, SegNode<T>> | null = null;

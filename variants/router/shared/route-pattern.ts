@@ -361,7 +361,7 @@ export type ParamsBuilder = (values: readonly string[], path: string) => Record<
 
 export function makeParamsBuilder(names: readonly string[]): ParamsBuilder {
   const fields = names.map((n, i) => `${JSON.stringify(n)}: decode(v[${i}], path)`).join(', ');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+
   return new Function('decode', `return function buildParams(v, path) { return { ${fields} }; };`)(decodeParam) as ParamsBuilder;
 }
 

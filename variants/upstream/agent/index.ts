@@ -1,7 +1,7 @@
 import http from 'node:http';
+import type { IncomingMessage, ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { IncomingMessage, ClientRequest } from 'node:http';
 import {
   UpstreamClientError,
   classifyErrorCode,
@@ -26,7 +26,10 @@ class AgentUpstreamClient implements UpstreamClient {
   private readonly hostname: string;
   private readonly port: number;
 
-  constructor(origin: URL, private readonly opts: UpstreamClientOptions) {
+  constructor(
+    origin: URL,
+    private readonly opts: UpstreamClientOptions,
+  ) {
     const secure = origin.protocol === 'https:';
     const agentOptions: http.AgentOptions = {
       keepAlive: true,
@@ -49,12 +52,7 @@ class AgentUpstreamClient implements UpstreamClient {
     });
   }
 
-  private attempt(
-    o: UpstreamRequestOptions,
-    resolve: (r: UpstreamResponse) => void,
-    reject: (e: unknown) => void,
-    mayRetry: boolean,
-  ): void {
+  private attempt(o: UpstreamRequestOptions, resolve: (r: UpstreamResponse) => void, reject: (e: unknown) => void, mayRetry: boolean): void {
     let req: ClientRequest;
     try {
       req = this.request_({
@@ -108,12 +106,18 @@ class AgentUpstreamClient implements UpstreamClient {
       reject(err);
     };
     const onAbort = (): void => fail(new UpstreamClientError('aborted', 'request aborted'));
-    const headersTimer = setTimeout(() => fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`)), o.headersTimeoutMs);
+    const headersTimer = setTimeout(
+      () => fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`)),
+      o.headersTimeoutMs,
+    );
     o.abort = onAbort;
 
     req.on('socket', (socket: Socket) => {
       if (settled || !socket.connecting) return;
-      connectTimer = setTimeout(() => fail(new UpstreamClientError('connect-timeout', `connect timed out after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      connectTimer = setTimeout(
+        () => fail(new UpstreamClientError('connect-timeout', `connect timed out after ${this.opts.connectTimeoutMs} ms`)),
+        this.opts.connectTimeoutMs,
+      );
       socket.once('connect', () => {
         if (connectTimer !== null) clearTimeout(connectTimer);
         connectTimer = null;

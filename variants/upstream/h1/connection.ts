@@ -1,10 +1,16 @@
 import net from 'node:net';
-import tls from 'node:tls';
 import { Readable } from 'node:stream';
-import { UpstreamClientError, classifyErrorCode, type UpstreamErrorKind, type UpstreamRequestOptions, type UpstreamResponse } from '../../../core/contracts/upstream.js';
+import tls from 'node:tls';
+import {
+  UpstreamClientError,
+  classifyErrorCode,
+  type UpstreamErrorKind,
+  type UpstreamRequestOptions,
+  type UpstreamResponse,
+} from '../../../core/contracts/upstream.js';
+import type { Deadline } from './deadlines.js';
 import { Framing, ParseError, ResponseParser, type HeadCache, type ParsedHead, type ResponseSink } from './parser.js';
 import type { RequestHead } from './request-head.js';
-import type { Deadline } from './deadlines.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -9,8 +9,8 @@ import {
   type UpstreamResponse,
 } from '../../../core/contracts/upstream.js';
 import { Exchange, H1Connection, type ConnectionOwner } from './connection.js';
-import { HeadCache } from './parser.js';
 import { DeadlineList } from './deadlines.js';
+import { HeadCache } from './parser.js';
 import { InvalidRequestError, serializeRequestHead, type RequestHead } from './request-head.js';
 
 /**
@@ -47,7 +47,10 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
     this.abandon(ex, 'headers-timeout', `no response headers within ${ex.o.headersTimeoutMs} ms`),
   );
 
-  constructor(origin: URL, private readonly opts: UpstreamClientOptions) {
+  constructor(
+    origin: URL,
+    private readonly opts: UpstreamClientOptions,
+  ) {
     const secure = origin.protocol === 'https:';
     // URL keeps IPv6 literals bracketed; net.connect wants them bare
     const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;

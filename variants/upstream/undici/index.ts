@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Pool, errors as undiciErrors } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, errors as undiciErrors } from 'undici';
 import {
   UpstreamClientError,
   classifyErrorCode,

@@ -22,7 +22,7 @@ function record(k: ApiKeyConfig, i: number, where: string): ApiKeyRecord {
   return {
     name: typeof k === 'string' || k.name === undefined ? `key-${hex.slice(0, 8).toLowerCase()}` : k.name,
     digest: Buffer.from(hex, 'hex'),
-    scopes: typeof k === 'string' ? [] : k.scopes ?? [],
+    scopes: typeof k === 'string' ? [] : (k.scopes ?? []),
   };
 }
 
@@ -39,7 +39,10 @@ export function loadApiKeys(keys: ApiKeyConfig[], file: string | undefined): Api
       if (line === '' || line.startsWith('#')) return;
       const parts = line.split(':');
       if (parts.length === 1) out.push(record(parts[0]!, i, `auth apiKey.file ${file} line ${i + 1}`));
-      else out.push(record({ name: parts[0]!, sha256: parts[1]!, scopes: (parts[2] ?? '').split(/\s+/).filter(Boolean) }, i, `auth apiKey.file ${file} line ${i + 1}`));
+      else
+        out.push(
+          record({ name: parts[0]!, sha256: parts[1]!, scopes: (parts[2] ?? '').split(/\s+/).filter(Boolean) }, i, `auth apiKey.file ${file} line ${i + 1}`),
+        );
     });
   }
   return out;
@@ -71,7 +74,12 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
     const want = Buffer.from(expected ?? '', 'base64');
     if (want.length === 0) return false;
     const N = Number(n);
-    const got = await scrypt(password, Buffer.from(salt ?? '', 'base64'), want.length, { N, r: Number(r), p: Number(p), maxmem: 256 * N * Number(r) + 1024 * 1024 });
+    const got = await scrypt(password, Buffer.from(salt ?? '', 'base64'), want.length, {
+      N,
+      r: Number(r),
+      p: Number(p),
+      maxmem: 256 * N * Number(r) + 1024 * 1024,
+    });
     return timingSafeEqual(got, want);
   }
   return false;

@@ -2,8 +2,8 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 import { checkPasswordHash, findApiKey, loadApiKeys, verifyPassword, type ApiKeyConfig, type ApiKeyRecord, type UserConfig } from './credentials.js';
 
@@ -45,7 +45,11 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 const stringOrList = { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] } as const;
 
 class AuthFailure {
-  constructor(readonly status: 401 | 403 | 503, readonly challenge: string | null, readonly log?: string) {}
+  constructor(
+    readonly status: 401 | 403 | 503,
+    readonly challenge: string | null,
+    readonly log?: string,
+  ) {}
 }
 
 /** What can be injected into the auth plugin; production uses the defaults. */
@@ -121,7 +125,12 @@ export function createAuthPlugin(deps: AuthDeps = {}): GatewayPlugin<AuthOptions
               additionalProperties: {
                 oneOf: [
                   { type: 'string' },
-                  { type: 'object', additionalProperties: false, required: ['hash'], properties: { hash: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } } },
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['hash'],
+                    properties: { hash: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } } },
+                  },
                 ],
               },
             },
@@ -165,7 +174,9 @@ export function createAuthPlugin(deps: AuthDeps = {}): GatewayPlugin<AuthOptions
         denied.inc();
         if (f.log !== undefined) api.logger.warn({ url: ctx.url }, f.log);
         const headers: OutgoingHttpHeaders = {};
-        if (f.status === 401) headers['www-authenticate'] = f.challenge === null ? challenges : [f.challenge, ...challenges.filter((c) => !c.startsWith(f.challenge!.split(' ')[0]!))];
+        if (f.status === 401)
+          headers['www-authenticate'] =
+            f.challenge === null ? challenges : [f.challenge, ...challenges.filter((c) => !c.startsWith(f.challenge!.split(' ')[0]!))];
         else if (f.status === 403 && f.challenge !== null) headers['www-authenticate'] = f.challenge;
         else if (f.status === 503) headers['retry-after'] = '5';
         sendError(ctx, f.status, f.status === 401 ? 'Unauthorized' : f.status === 403 ? 'Forbidden' : 'Service Unavailable', headers);
@@ -305,7 +316,8 @@ function makeJwtVerifier(o: NonNullable<AuthOptions['jwt']>, clock: (() => numbe
     algorithms = o.algorithms ?? ASYMMETRIC;
     if (algorithms.some((a) => HMAC.includes(a))) throw new Error('auth jwt: HS* algorithms need a secret, not a public key');
     if (o.publicKey !== undefined) key = createPublicKey(o.publicKey);
-    else key = createRemoteJWKSet(new URL(o.jwksUrl!), { cacheMaxAge: o.jwksCacheMaxAgeMs, cooldownDuration: o.jwksCooldownMs, timeoutDuration: o.jwksTimeoutMs });
+    else
+      key = createRemoteJWKSet(new URL(o.jwksUrl!), { cacheMaxAge: o.jwksCacheMaxAgeMs, cooldownDuration: o.jwksCooldownMs, timeoutDuration: o.jwksTimeoutMs });
   }
   const verifyOptions = { issuer: o.issuer, audience: o.audience, algorithms, clockTolerance: o.clockToleranceS };
   // Clients resend the same token for its whole life: remember verified ones (keyed by the full token, signature

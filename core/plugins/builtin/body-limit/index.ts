@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 
 export interface BodyLimitOptions {

@@ -9,7 +9,13 @@ export function parseCacheControl(v: unknown): Map<string, string> {
     const eq = part.indexOf('=');
     const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
     if (name === '') continue;
-    const value = eq === -1 ? '' : part.slice(eq + 1).trim().replace(/^"|"$/g, '');
+    const value =
+      eq === -1
+        ? ''
+        : part
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"|"$/g, '');
     out.set(name, value);
   }
   return out;

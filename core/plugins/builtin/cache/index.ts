@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { headerTokens, stagedHeaders } from '../shared/headers.js';
 import { etagMatches, freshnessMs, notModifiedSince, parseCacheControl } from './freshness.js';
 
@@ -188,7 +188,10 @@ class StoringTee extends Transform {
   private chunks: Buffer[] = [];
   private size = 0;
   private overflow = false;
-  constructor(private readonly cap: number, private readonly onComplete: (body: Buffer) => void) {
+  constructor(
+    private readonly cap: number,
+    private readonly onComplete: (body: Buffer) => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

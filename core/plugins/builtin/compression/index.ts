@@ -1,7 +1,7 @@
-import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip } from 'node:zlib';
 import { Readable } from 'node:stream';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip } from 'node:zlib';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { addVary, stagedHeaders } from '../shared/headers.js';
 import { negotiateEncoding } from './negotiate.js';
 
@@ -23,7 +23,8 @@ export interface CompressionOptions {
 const ONE_SHOT_MAX = 64 * 1024;
 
 /** Types whose bytes are already compressed: recompressing costs CPU and usually grows them. */
-const INCOMPRESSIBLE = /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar))/i;
+const INCOMPRESSIBLE =
+  /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar))/i;
 
 /**
  * Response compression (gzip, brotli) negotiated by Accept-Encoding q-values, streaming through zlib. Skips

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { GatewayPlugin, PluginInstance, RouteInfo } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance, RouteInfo } from '../../types.js';
 import { addVary, stagedHeaders } from '../shared/headers.js';
 
 export interface CorsOptions {
@@ -68,7 +68,7 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
         try {
           new RegExp(o.slice(1, -1));
         } catch (err) {
-          throw new Error(`cors origins: bad pattern ${o}: ${(err as Error).message}`);
+          throw new Error(`cors origins: bad pattern ${o}: ${(err as Error).message}`, { cause: err });
         }
       }
     }
@@ -114,8 +114,7 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
       ctx.send(204, headers, null);
     };
 
-    const isPreflight = (ctx: RequestContext): boolean =>
-      ctx.method === 'OPTIONS' && ctx.req!.headers['access-control-request-method'] !== undefined;
+    const isPreflight = (ctx: RequestContext): boolean => ctx.method === 'OPTIONS' && ctx.req!.headers['access-control-request-method'] !== undefined;
 
     const decorate = (ctx: RequestContext): void => {
       const res = ctx.res;

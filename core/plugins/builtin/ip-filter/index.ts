@@ -1,5 +1,5 @@
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { CidrSet } from '../shared/cidr.js';
 import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';

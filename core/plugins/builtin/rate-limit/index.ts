@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientAddress, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';
 import type { Algorithm, Decision } from './algorithms.js';
@@ -46,7 +46,7 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
     properties: {
       limit: { type: 'integer', minimum: 1 },
       windowMs: { type: 'integer', minimum: 1 },
-      key: { type: 'string', pattern: '^(ip|apiKey|subject|header:[!#$%&\'*+.^_`|~0-9A-Za-z-]+)$', default: 'ip' },
+      key: { type: 'string', pattern: "^(ip|apiKey|subject|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", default: 'ip' },
       algorithm: { enum: ['token-bucket', 'sliding-window'], default: 'token-bucket' },
       store: { enum: ['memory', 'redis'], default: 'memory' },
       redis: {
@@ -73,7 +73,12 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
   async init(options, api): Promise<PluginInstance> {
     const { limit, windowMs, algorithm } = options;
     // Deterministic across workers (each builds the same config), so all of them address the same counters.
-    const ns = options.bucket ?? createHash('sha256').update(JSON.stringify([limit, windowMs, options.key, algorithm])).digest('hex').slice(0, 16);
+    const ns =
+      options.bucket ??
+      createHash('sha256')
+        .update(JSON.stringify([limit, windowMs, options.key, algorithm]))
+        .digest('hex')
+        .slice(0, 16);
     const client = clientAddress('rate-limit', options, (msg) => api.logger.warn(msg));
     const keyOf = keyFunction(options.key, client);
     const rejected = api.counter('rate_limit_rejected_total', 'requests refused with 429 by rate-limit');

@@ -95,7 +95,10 @@ export class RedisStore {
   private readonly client: Redis;
   private readonly take: TakeCommand;
 
-  constructor(private readonly opts: RedisStoreOptions, logger: Logger) {
+  constructor(
+    private readonly opts: RedisStoreOptions,
+    logger: Logger,
+  ) {
     this.client = new Redis(opts.url, {
       lazyConnect: true,
       enableOfflineQueue: false,

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 
 export interface RequestIdOptions {
   /** header read from the client, set on the upstream request and echoed on the response */

@@ -1,6 +1,6 @@
+import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { Attributes, AttributeValue } from '@opentelemetry/api';
 
 const finished: ReadableSpan[] = [];
 /** cap on spans the memory exporter holds: it is for tests and debugging, not for a long-running gateway */
@@ -34,7 +34,11 @@ function anyValue(v: AttributeValue): Record<string, unknown> {
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
   if (typeof v === 'number') return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
-  return { arrayValue: { values: (v as Array<string | number | boolean | null | undefined>).filter((x) => x !== null && x !== undefined).map((x) => anyValue(x as AttributeValue)) } };
+  return {
+    arrayValue: {
+      values: (v as Array<string | number | boolean | null | undefined>).filter((x) => x !== null && x !== undefined).map((x) => anyValue(x as AttributeValue)),
+    },
+  };
 }
 
 function attributes(a: Attributes): Array<{ key: string; value: Record<string, unknown> }> {
@@ -87,7 +91,11 @@ export function otlpJson(spans: readonly ReadableSpan[]): unknown {
  */
 export class OtlpHttpExporter implements SpanExporter {
   private readonly inflight = new Set<Promise<void>>();
-  constructor(private readonly url: string, private readonly timeoutMs: number, private readonly onError: (err: Error) => void) {}
+  constructor(
+    private readonly url: string,
+    private readonly timeoutMs: number,
+    private readonly onError: (err: Error) => void,
+  ) {}
 
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
     const p = fetch(this.url, {
@@ -95,16 +103,16 @@ export class OtlpHttpExporter implements SpanExporter {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(otlpJson(spans)),
       signal: AbortSignal.timeout(this.timeoutMs),
-    }).then(
-      async (res) => {
+    })
+      .then(async (res) => {
         await res.arrayBuffer().catch(() => undefined);
         if (!res.ok) throw new Error(`OTLP collector answered ${res.status}`);
         done({ code: ExportResultCode.SUCCESS });
-      },
-    ).catch((err: Error) => {
-      this.onError(err);
-      done({ code: ExportResultCode.FAILED, error: err });
-    });
+      })
+      .catch((err: Error) => {
+        this.onError(err);
+        done({ code: ExportResultCode.FAILED, error: err });
+      });
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
   }

@@ -2,11 +2,16 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, defaultTe
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
-  AlwaysOffSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler,
+  AlwaysOffSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import type { RequestContext } from '../../../context.js';
+import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { MemoryExporter, OtlpHttpExporter } from './exporters.js';
 
 export { finishedSpans, resetFinishedSpans } from './exporters.js';
@@ -84,7 +89,13 @@ export const tracingPlugin: GatewayPlugin<TracingOptions> = {
         {
           kind: SpanKind.SERVER,
           startTime: performance.timeOrigin + ctx.startTime,
-          attributes: { 'http.request.method': ctx.method, 'url.path': ctx.pathname, 'url.query': ctx.search, 'network.peer.address': req.socket.remoteAddress ?? '', 'client.address': ctx.clientIp },
+          attributes: {
+            'http.request.method': ctx.method,
+            'url.path': ctx.pathname,
+            'url.query': ctx.search,
+            'network.peer.address': req.socket.remoteAddress ?? '',
+            'client.address': ctx.clientIp,
+          },
         },
         parent,
       );
@@ -126,7 +137,11 @@ export const tracingPlugin: GatewayPlugin<TracingOptions> = {
         st.server.addEvent('preHandler');
         const upstream = route?.config?.upstream;
         if (upstream !== undefined && st.client === null) {
-          st.client = tracer.startSpan(`${ctx.method} upstream ${upstream}`, { kind: SpanKind.CLIENT, attributes: { 'gateway.upstream': upstream } }, trace.setSpan(ROOT_CONTEXT, st.server));
+          st.client = tracer.startSpan(
+            `${ctx.method} upstream ${upstream}`,
+            { kind: SpanKind.CLIENT, attributes: { 'gateway.upstream': upstream } },
+            trace.setSpan(ROOT_CONTEXT, st.server),
+          );
           propagator.inject(trace.setSpan(ROOT_CONTEXT, st.client), ctx.req!.headers, defaultTextMapSetter);
         }
       },
