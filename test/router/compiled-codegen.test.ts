@@ -106,6 +106,20 @@ describe('compiled router: route text never becomes code', () => {
     }
   });
 
+  it('the two-char prefix reject never hides a match behind a query or a short path', () => {
+    const compiled = createRouter<string>();
+    const linear = routerVariants.linear<string>();
+    for (const p of ['/a', '/ab/:x', '/b/c', '/cd', '/e/*', '/fg/:y/h']) {
+      compiled.add('GET', p, p);
+      linear.add('GET', p, p);
+    }
+    const paths = ['/a', '/a?x', '/a/', '/ab', '/ab?', '/ab/1', '/ab/1?y', '/b/c?', '/b?c', '/cd?x=1', '/c', '/cx', '/e/', '/e?', '/e/x?y'];
+    for (const p of [...paths, '/fg/1/h?z', '/x', '/x?', '/?', '/', '', '?a', 'a/b', '/%61', '/zz/a/b']) {
+      expect(outcome(() => compiled.find('GET', p)), p).toEqual(outcome(() => linear.find('GET', p)));
+    }
+    expect(compiled.find('GET', '/ab/1?y')?.params).toEqual({ x: '1' });
+  });
+
   it('routes added after compilation are compiled in on the next lookup', () => {
     const router = createRouter<string>();
     router.add('GET', '/a/:id', 'a');

@@ -73,6 +73,20 @@ function int(n: number): string {
   return String(n);
 }
 
+/** The char position with the most distinct values among same-length paths (the later one on ties). */
+function bestPosition(paths: string[], len: number): number {
+  let best = len - 1;
+  let bestCount = 0;
+  for (let i = len - 1; i >= 0; i--) {
+    const n = new Set(paths.map((p) => p.charCodeAt(i))).size;
+    if (n > bestCount) {
+      best = i;
+      bestCount = n;
+    }
+  }
+  return best;
+}
+
 /**
  * A param name as a property key of the params object literal. The one piece of route text that reaches the
  * source: a literal key gives every route's params object a fixed shape built in one allocation, while a
@@ -126,6 +140,7 @@ class Generator<T> {
       'return function match(path) {',
       '  let len = path.length;',
       ...(statics.size > 0 ? staticCall : []),
+      ...this.rejectByPrefix(statics, root),
       "  const q = path.indexOf('?');",
       '  if (q !== -1) {',
       '    path = path.slice(0, q);',
@@ -142,6 +157,34 @@ class Generator<T> {
     return { match: factory(...this.constValues), source, constants: this.constNames.length };
   }
 
+  /**
+   * Misses without a scan for '?': when no route starts with a param or wildcard, the first two chars after the
+   * leading '/' must begin some route's first segment (or be '?', where a query starts). Those chars are the
+   * same in the query-less path, so a target failing this test can never match, query or not.
+   */
+  private rejectByPrefix(statics: Map<string, RouteMatch<T>>, root: Node<T>): string[] {
+    if (root.param !== null || root.patterns.length > 0 || root.wildcard !== null || root.leaf !== null) return [];
+    const firsts: string[] = [...root.statics.keys()];
+    for (const p of statics.keys()) firsts.push(p.slice(1).split('/')[0]);
+    if (firsts.length === 0 || firsts.some((t) => t.length === 0)) return []; // '/' or '//…': not worth it
+    const second = new Map<number, { codes: Set<number>; end: boolean }>();
+    for (const t of firsts) {
+      const e = second.get(t.charCodeAt(0)) ?? { codes: new Set<number>(), end: false };
+      if (t.length === 1) {
+        e.end = true;
+        e.codes.add(47);
+      } else e.codes.add(t.charCodeAt(1));
+      second.set(t.charCodeAt(0), e);
+    }
+    const lines = ['  if (path.charCodeAt(0) !== 47) return null;', '  switch (path.charCodeAt(1)) {', '    case 63: break;'];
+    for (const [c1, { codes, end }] of [...second].sort((a, b) => a[0] - b[0])) {
+      const ok = [63, ...codes].map((c) => `c2 !== ${int(c)}`).join(' && ');
+      lines.push(`    case ${int(c1)}: { const c2 = path.charCodeAt(2); if (${ok}${end ? ' && len !== 2' : ''}) return null; break; }`);
+    }
+    lines.push('    default: return null;', '  }');
+    return lines;
+  }
+
   private staticSwitch(statics: Map<string, RouteMatch<T>>): string[] {
     const byLength = new Map<number, [string, RouteMatch<T>][]>();
     for (const [path, m] of statics) {
@@ -153,18 +196,15 @@ class Generator<T> {
     for (const [len, list] of [...byLength].sort((a, b) => a[0] - b[0])) {
       lines.push(`    case ${int(len)}: {`);
       if (list.length <= CHAIN_MAX) {
-        for (const [p, m] of list) lines.push(`      if (path === ${this.konst(p)}) return ${this.konst(m)};`);
-      } else {
-        // dispatch on the char position with the most distinct values among these paths
-        let best = 0;
-        let bestCount = 0;
-        for (let i = 0; i < len; i++) {
-          const n = new Set(list.map(([p]) => p.charCodeAt(i))).size;
-          if (n > bestCount) {
-            best = i;
-            bestCount = n;
-          }
+        // one inline char test first (the last char, or the one telling the candidates apart): a miss then costs no
+        // string comparison call
+        const at = list.length === 1 ? len - 1 : bestPosition(list.map(([p]) => p), len);
+        for (const [p, m] of list) {
+          const pre = len > 1 ? `path.charCodeAt(${int(at)}) === ${int(p.charCodeAt(at))} && ` : '';
+          lines.push(`      if (${pre}path === ${this.konst(p)}) return ${this.konst(m)};`);
         }
+      } else {
+        const best = bestPosition(list.map(([p]) => p), len);
         const groups = new Map<number, [string, RouteMatch<T>][]>();
         for (const e of list) {
           const c = e[0].charCodeAt(best);
@@ -198,26 +238,7 @@ class Generator<T> {
     const segAt = pos(base, seg);
 
     // static segments: at most one can match, so a failed one falls through to the dynamic alternatives
-    if (node.statics.size > 0) {
-      const byFirst = new Map<number, [string, Node<T>][]>();
-      for (const [text, child] of node.statics) {
-        const c = text.length === 0 ? -1 : text.charCodeAt(0);
-        byFirst.set(c, [...(byFirst.get(c) ?? []), [text, child]]);
-      }
-      const useSwitch = byFirst.size > 1 && !byFirst.has(-1);
-      if (useSwitch) out.push(`switch (path.charCodeAt(${segAt})) {`);
-      for (const [c, list] of byFirst) {
-        if (useSwitch) out.push(`case ${int(c)}: {`);
-        for (const [text, child] of list) {
-          const cond = this.literalCondition(text, base, seg, useSwitch ? 1 : 0);
-          if (cond !== '') out.push(`if (${cond}) {`);
-          this.subtree(child, base, seg + text.length, slots, out, fn);
-          if (cond !== '') out.push('}');
-        }
-        if (useSwitch) out.push('break;', '}');
-      }
-      if (useSwitch) out.push('}');
-    }
+    if (node.statics.size > 0) this.staticTrie([...node.statics], 0, base, seg, slots, out, fn);
 
     if (node.patterns.length > 0 || node.param !== null) {
       const e = this.local('e');
@@ -247,6 +268,45 @@ class Generator<T> {
     }
 
     if (node.wildcard !== null) out.push(this.leaf(node.wildcard, [...slots, { range: true, s: segAt, e: 'len' }]));
+    out.push('}');
+  }
+
+  /**
+   * The static children of a node as a char trie: texts sharing a prefix compare it once. `depth` chars of every
+   * text in `list` are already matched. A text ending at `depth` needs no boundary check here: its body starts
+   * with `len === pos` or `charCodeAt(pos) === 47`, and a longer text needs a non-'/' char there.
+   */
+  private staticTrie(list: [string, Node<T>][], depth: number, base: string, seg: number, slots: Slot[], out: string[], fn: string[]): void {
+    for (const [text, child] of list) if (text.length === depth) this.subtree(child, base, seg + depth, slots, out, fn);
+    const rest = list.filter(([text]) => text.length > depth);
+    if (rest.length === 0) return;
+    if (rest.length === 1) {
+      const [text, child] = rest[0];
+      const cond = this.literalCondition(text, base, seg, depth);
+      out.push(`if (${cond}) {`);
+      this.subtree(child, base, seg + text.length, slots, out, fn);
+      out.push('}');
+      return;
+    }
+    const groups = new Map<number, [string, Node<T>][]>();
+    for (const e of rest) {
+      const c = e[0].charCodeAt(depth);
+      groups.set(c, [...(groups.get(c) ?? []), e]);
+    }
+    const at = pos(base, seg + depth);
+    if (groups.size === 1) {
+      const [[c, g]] = groups;
+      out.push(`if (path.charCodeAt(${at}) === ${int(c)}) {`);
+      this.staticTrie(g, depth + 1, base, seg, slots, out, fn);
+      out.push('}');
+      return;
+    }
+    out.push(`switch (path.charCodeAt(${at})) {`);
+    for (const [c, g] of groups) {
+      out.push(`case ${int(c)}: {`);
+      this.staticTrie(g, depth + 1, base, seg, slots, out, fn);
+      out.push('break;', '}');
+    }
     out.push('}');
   }
 
