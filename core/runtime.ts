@@ -1,3 +1,5 @@
+// Over ~350 lines on purpose: building a runtime (plugins, upstreams, routes, the CORS preflight entries) and the
+// compiled route it produces are one unit that a reload swaps whole; splitting them would spread one build over files.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';

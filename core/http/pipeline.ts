@@ -1,3 +1,5 @@
+// Over ~350 lines on purpose: the whole stage machine, entry to finish, reads top to bottom in one file (as Fastify's
+// handle-request.js does); response writing lives in ./response.ts, connection handling in ../server.ts.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';

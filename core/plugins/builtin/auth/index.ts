@@ -1,3 +1,5 @@
+// Over ~350 lines on purpose: the three schemes (JWT with JWKS, API keys, Basic) share one options schema, one
+// per-connection memo and one identity shape; each scheme's verifier is a section of its own below.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
