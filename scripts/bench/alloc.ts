@@ -34,7 +34,13 @@ if (gc === undefined) {
   // re-run under the flags the method needs; the child does the work and writes the report
   const r = spawnSync(
     process.execPath,
-    ['--expose-gc', `--max-semi-space-size=${SEMI_SPACE_MB}`, `--min-semi-space-size=${SEMI_SPACE_MB}`, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    [
+      '--expose-gc',
+      `--max-semi-space-size=${SEMI_SPACE_MB}`,
+      `--min-semi-space-size=${SEMI_SPACE_MB}`,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
     { stdio: 'inherit' },
   );
   process.exit(r.status ?? 1);
@@ -221,7 +227,9 @@ async function main(): Promise<void> {
       // a scavenge inside a window would hide allocations: retry with fewer finds until none runs (and report it)
       for (let n = N >> 3; m.gcsDuringWindows > 0 && n >= 1000; n >>= 3) m = await measure(name, c, n);
       results.push(m);
-      process.stderr.write(`  ${name.padEnd(14)} ${c.name.padEnd(9)} ${m.bytesPerFind.toFixed(3)} B/find${m.gcsDuringWindows > 0 ? ` (${m.gcsDuringWindows} GCs in windows!)` : ''}\n`);
+      process.stderr.write(
+        `  ${name.padEnd(14)} ${c.name.padEnd(9)} ${m.bytesPerFind.toFixed(3)} B/find${m.gcsDuringWindows > 0 ? ` (${m.gcsDuringWindows} GCs in windows!)` : ''}\n`,
+      );
     }
   }
   const calib = await calibration(N);
@@ -252,7 +260,13 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
   if (values['no-write'] !== true) {
     const root = resolve(values.out ?? join('reports', 'micro'), 'alloc');
-    const dir = join(root, started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-'));
+    const dir = join(
+      root,
+      started
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/:/g, '-'),
+    );
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(dir, 'report.md'), md);
@@ -276,7 +290,9 @@ function renderMarkdown(
   calib: number,
 ): string {
   const cell = (r: Measurement | undefined) =>
-    r === undefined ? '–' : `${r.bytesPerFind.toFixed(2)}${r.matched ? '' : ' (no match!)'}${r.gcsDuringWindows > 0 ? ' (GC in window: lower bound)' : ''}${r.n !== json.n ? ` (${r.n.toLocaleString('en-US')} finds)` : ''}`;
+    r === undefined
+      ? '–'
+      : `${r.bytesPerFind.toFixed(2)}${r.matched ? '' : ' (no match!)'}${r.gcsDuringWindows > 0 ? ' (GC in window: lower bound)' : ''}${r.n !== json.n ? ` (${r.n.toLocaleString('en-US')} finds)` : ''}`;
   const lines = [
     '# Router: heap bytes allocated per find',
     '',

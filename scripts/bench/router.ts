@@ -15,10 +15,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import FindMyWay from 'find-my-way';
-import { environment, writeReport } from './harness.js';
 import type { Router } from '../../core/router.js';
-import { DEFAULT_ROUTER, referenceRouters, routerVariants } from '../../variants/router/index.js';
 import { compiledSources } from '../../variants/router/compiled/index.js';
+import { DEFAULT_ROUTER, referenceRouters, routerVariants } from '../../variants/router/index.js';
+import { environment, writeReport } from './harness.js';
 
 export interface RouterBenchOptions {
   /** short runs to check the harness works (numbers are not meant to be quoted) */
@@ -132,9 +132,13 @@ const ROUNDS = 3;
 const MAX_TIME_S = 1;
 
 function timeLoop(name: string, loop: Loop, quick: boolean): Timing {
-  const bench = new Benchmark(name, () => {
-    checksum += loop(OPS_PER_CALL);
-  }, quick ? { maxTime: 0.25, minSamples: 5 } : { maxTime: MAX_TIME_S, minSamples: 20 });
+  const bench = new Benchmark(
+    name,
+    () => {
+      checksum += loop(OPS_PER_CALL);
+    },
+    quick ? { maxTime: 0.25, minSamples: 5 } : { maxTime: MAX_TIME_S, minSamples: 20 },
+  );
   bench.run({ async: false });
   if (bench.error) throw bench.error as Error;
   const nsPerOp = (bench.stats.mean * 1e9) / OPS_PER_CALL;
@@ -196,7 +200,7 @@ function spreadTraffic(table: RouteSpec[]): { heads: string[]; tails: string[]; 
   const methods: string[] = [];
   const expect: string[] = [];
   for (let i = 0; i < 4096; i++) {
-    const r = table[(i * 7919) % table.length];
+    const r = table[(i * 7919) % table.length]!;
     const path = r.path.replace(/:\w+/g, (m) => `${m.slice(1)}${i & 15}`).replace('*', 'src/a.ts');
     const cut = path.length >> 1;
     heads.push(path.slice(0, cut));
@@ -240,8 +244,9 @@ function runLarge(base: RouteSpec[], quick: boolean): LargeRow[] {
       for (const m of methods) router.find(m, '/'); // compiles every method table (lazy variants)
       const t2 = performance.now();
       for (let i = 0; i < 4096; i++) {
-        const got = router.find(traffic.methods[i], traffic.heads[i] + traffic.tails[i])?.value ?? null;
-        if (got !== traffic.expect[i]) throw new Error(`large table, router ${name}: ${traffic.methods[i]} ${traffic.heads[i] + traffic.tails[i]} gave ${String(got)}`);
+        const got = router.find(traffic.methods[i]!, traffic.heads[i]! + traffic.tails[i]!)?.value ?? null;
+        if (got !== traffic.expect[i])
+          throw new Error(`large table, router ${name}: ${traffic.methods[i]!} ${traffic.heads[i]! + traffic.tails[i]!} gave ${String(got)}`);
       }
       const loop = new Function(
         'router',
@@ -261,9 +266,18 @@ function runLarge(base: RouteSpec[], quick: boolean): LargeRow[] {
       )(router, traffic) as Loop;
       // big generated functions reach optimised code late (every branch needs feedback first): warm up longer
       for (let k = 0; k < (quick ? 1 : 5); k++) loop(100_000);
-      rows.push({ variant: name, routes: size, addMs: t1 - t0, compileMs: t2 - t1, codeBytes: codeSize(name, router), spreadNs: timeLoop(`large ${name} ${size}`, loop, quick) });
-      const last = rows[rows.length - 1];
-      process.stderr.write(`router ${name}, ${size} routes: ${fmt(last.spreadNs.nsPerOp)} ns/op spread, compile ${last.compileMs.toFixed(1)} ms, code ${String(last.codeBytes)} B\n`);
+      rows.push({
+        variant: name,
+        routes: size,
+        addMs: t1 - t0,
+        compileMs: t2 - t1,
+        codeBytes: codeSize(name, router),
+        spreadNs: timeLoop(`large ${name} ${size}`, loop, quick),
+      });
+      const last = rows[rows.length - 1]!;
+      process.stderr.write(
+        `router ${name}, ${size} routes: ${fmt(last.spreadNs.nsPerOp)} ns/op spread, compile ${last.compileMs.toFixed(1)} ms, code ${String(last.codeBytes)} B\n`,
+      );
     }
   }
   return rows;
@@ -310,21 +324,21 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
   const routerSamples: Timing[][][] = finders.map(() => CASES.map(() => []));
   for (let round = 0; round < rounds; round++) {
     CASES.forEach((c, ci) => {
-      baselineSamples[ci].push(timeLoop(`baseline ${c.name}`, baselineLoops[ci], quick));
-      finders.forEach(([name], fi) => routerSamples[fi][ci].push(timeLoop(`${name} ${c.name}`, routerLoops[fi][ci], quick)));
+      baselineSamples[ci]!.push(timeLoop(`baseline ${c.name}`, baselineLoops[ci]!, quick));
+      finders.forEach(([name], fi) => routerSamples[fi]![ci]!.push(timeLoop(`${name} ${c.name}`, routerLoops[fi]![ci]!, quick)));
     });
     process.stderr.write(`round ${round + 1}/${rounds} done\n`);
   }
-  const median = (xs: Timing[]): Timing => [...xs].sort((a, b) => a.nsPerOp - b.nsPerOp)[xs.length >> 1];
+  const median = (xs: Timing[]): Timing => [...xs].sort((a, b) => a.nsPerOp - b.nsPerOp)[xs.length >> 1]!;
   const baseline: Record<string, Timing> = {};
-  CASES.forEach((c, ci) => (baseline[c.name] = median(baselineSamples[ci])));
+  CASES.forEach((c, ci) => (baseline[c.name] = median(baselineSamples[ci]!)));
   const rows: Row[] = finders.map(([name, , reference], fi) => {
     const row: Row = { variant: name, reference, cases: {} };
     CASES.forEach((c, ci) => {
-      const raw = median(routerSamples[fi][ci]);
-      row.cases[c.name] = { raw, netNs: raw.nsPerOp - baseline[c.name].nsPerOp };
+      const raw = median(routerSamples[fi]![ci]!);
+      row.cases[c.name] = { raw, netNs: raw.nsPerOp - baseline[c.name]!.nsPerOp };
     });
-    process.stderr.write(`router ${name}: ${CASES.map((c) => `${c.name} ${fmt(row.cases[c.name].netNs)}`).join(', ')} ns/op net\n`);
+    process.stderr.write(`router ${name}: ${CASES.map((c) => `${c.name} ${fmt(row.cases[c.name]!.netNs)}`).join(', ')} ns/op net\n`);
     return row;
   });
 
@@ -340,7 +354,7 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
       if (row === undefined || refRow === undefined) continue;
       const key = `${v} ÷ ${ref}`;
       ratios[key] = {};
-      for (const c of CASES) ratios[key][c.name] = row.cases[c.name].netNs / refRow.cases[c.name].netNs;
+      for (const c of CASES) ratios[key]![c.name] = row.cases[c.name]!.netNs / refRow.cases[c.name]!.netNs;
     }
   }
 
@@ -353,7 +367,8 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
       timing: `benchmark.js, ${OPS_PER_CALL} finds per call, ns/op = mean call time / ${OPS_PER_CALL}, margin = 95% confidence (rme); ${quick ? 1 : ROUNDS} interleaved round(s) (every case: baseline and each router back to back), each cell the median round`,
       path: 'fresh path per find, built by runtime concatenation and flattened; params vary over 8 values',
       net: 'raw ns/op minus the baseline loop that only builds + flattens the same path',
-      interface: 'variants and adapters through the shared Router interface (adapters add method fallback and a result object); "find-my-way (direct)" calls find-my-way.find itself',
+      interface:
+        'variants and adapters through the shared Router interface (adapters add method fallback and a result object); "find-my-way (direct)" calls find-my-way.find itself',
     },
     cases: CASES.map((c) => ({ name: c.name, method: c.method, build: c.build, expect: c.expect })),
     defaultVariant: DEFAULT_ROUTER,
@@ -377,15 +392,16 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
     header,
     sep,
     ...rows.map(
-      (r) => `| ${r.variant}${r.reference ? ' *(ref)*' : ''} | ${CASES.map((c) => `${fmt(r.cases[c.name].netNs)} ± ${fmt(r.cases[c.name].raw.marginNs)}`).join(' | ')} |`,
+      (r) =>
+        `| ${r.variant}${r.reference ? ' *(ref)*' : ''} | ${CASES.map((c) => `${fmt(r.cases[c.name]!.netNs)} ± ${fmt(r.cases[c.name]!.raw.marginNs)}`).join(' | ')} |`,
     ),
-    `| *baseline (build path only)* | ${CASES.map((c) => `${fmt(baseline[c.name].nsPerOp)} ± ${fmt(baseline[c.name].marginNs)}`).join(' | ')} |`,
+    `| *baseline (build path only)* | ${CASES.map((c) => `${fmt(baseline[c.name]!.nsPerOp)} ± ${fmt(baseline[c.name]!.marginNs)}`).join(' | ')} |`,
     '',
     '## Ratios to the find-my-way references (net; < 1 is faster)',
     '',
     header,
     sep,
-    ...Object.entries(ratios).map(([v, r]) => `| ${v} | ${CASES.map((c) => r[c.name].toFixed(2)).join(' | ')} |`),
+    ...Object.entries(ratios).map(([v, r]) => `| ${v} | ${CASES.map((c) => r[c.name]!.toFixed(2)).join(' | ')} |`),
     '',
     ...(large.length === 0
       ? []

@@ -68,13 +68,16 @@ const outcome = (fn: () => { value: string; params: Record<string, string> } | n
 describe('compiled router: route text never becomes code', () => {
   it('hostile patterns match exactly like linear and run nothing', () => {
     const compiled = createRouter<string>();
-    const linear = routerVariants.linear<string>();
+    const linear = routerVariants.linear!<string>();
     for (const [p, v] of hostileRoutes()) {
       compiled.add('GET', p, v);
       linear.add('GET', p, v);
     }
     for (const path of requests()) {
-      expect(outcome(() => compiled.find('GET', path)), JSON.stringify(path)).toEqual(outcome(() => linear.find('GET', path)));
+      expect(
+        outcome(() => compiled.find('GET', path)),
+        JSON.stringify(path),
+      ).toEqual(outcome(() => linear.find('GET', path)));
     }
     // the statics and params really matched (the comparison above is not vacuous)
     expect(compiled.find('GET', `/s/${MARK}'0`)?.value).toBe('static 0');
@@ -108,14 +111,17 @@ describe('compiled router: route text never becomes code', () => {
 
   it('the two-char prefix reject never hides a match behind a query or a short path', () => {
     const compiled = createRouter<string>();
-    const linear = routerVariants.linear<string>();
+    const linear = routerVariants.linear!<string>();
     for (const p of ['/a', '/ab/:x', '/b/c', '/cd', '/e/*', '/fg/:y/h']) {
       compiled.add('GET', p, p);
       linear.add('GET', p, p);
     }
     const paths = ['/a', '/a?x', '/a/', '/ab', '/ab?', '/ab/1', '/ab/1?y', '/b/c?', '/b?c', '/cd?x=1', '/c', '/cx', '/e/', '/e?', '/e/x?y'];
     for (const p of [...paths, '/fg/1/h?z', '/x', '/x?', '/?', '/', '', '?a', 'a/b', '/%61', '/zz/a/b']) {
-      expect(outcome(() => compiled.find('GET', p)), p).toEqual(outcome(() => linear.find('GET', p)));
+      expect(
+        outcome(() => compiled.find('GET', p)),
+        p,
+      ).toEqual(outcome(() => linear.find('GET', p)));
     }
     expect(compiled.find('GET', '/ab/1?y')?.params).toEqual({ x: '1' });
   });
@@ -124,28 +130,30 @@ describe('compiled router: route text never becomes code', () => {
     const router = createRouter<string>();
     router.add('GET', '/a/:id', 'a');
     expect(router.find('GET', '/b/1')).toBeNull();
-    const before = compiledSources(router)!.GET.source;
+    const before = compiledSources(router)!.GET!.source;
     router.add('GET', '/b/:id', 'b');
     expect(router.find('GET', '/b/1')).toEqual({ value: 'b', params: { id: '1' } });
-    expect(compiledSources(router)!.GET.source).not.toBe(before);
+    expect(compiledSources(router)!.GET!.source).not.toBe(before);
   });
 
   it('a 2,000-route table is split into several functions and agrees with linear', () => {
     const compiled = createRouter<string>();
-    const linear = routerVariants.linear<string>();
+    const linear = routerVariants.linear!<string>();
     const paths: string[] = [];
     for (let i = 0; i < 2000; i++) {
       const svc = `svc${i % 40}`;
       const kind = i % 4;
-      const p =
-        kind === 0 ? `/${svc}/items/list${i}` : kind === 1 ? `/${svc}/items/:id/sub${i}` : kind === 2 ? `/${svc}/v${i}/:a/:b` : `/${svc}/assets${i}/*`;
+      const p = kind === 0 ? `/${svc}/items/list${i}` : kind === 1 ? `/${svc}/items/:id/sub${i}` : kind === 2 ? `/${svc}/v${i}/:a/:b` : `/${svc}/assets${i}/*`;
       compiled.add('GET', p, `r${i}`);
       linear.add('GET', p, `r${i}`);
       paths.push(p.replace(/:\w+/g, `x${i}`).replace('*', 'a/b.css'));
     }
     for (const p of [...paths, '/svc1/items/list9999', '/svc1/items/5/sub9999', '/nope', '/svc3/v3/a']) {
-      expect(outcome(() => compiled.find('GET', p)), p).toEqual(outcome(() => linear.find('GET', p)));
+      expect(
+        outcome(() => compiled.find('GET', p)),
+        p,
+      ).toEqual(outcome(() => linear.find('GET', p)));
     }
-    expect(compiledSources(compiled)!.GET.source.match(/^function f\d+\(/gm)?.length ?? 0).toBeGreaterThan(1);
+    expect(compiledSources(compiled)!.GET!.source.match(/^function f\d+\(/gm)?.length ?? 0).toBeGreaterThan(1);
   });
 });

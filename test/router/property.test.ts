@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 import { referenceRouters, routerVariants } from '../../variants/router/index.js';
+import { parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 
 // few literals and several overlapping pattern shapes, so routes compete for the same segments
 const SEGMENT_KINDS = ['a', 'b', '', 'x.json', ':P', ':P-:Q', ':P.json', ':P(\\d+)', 'v:P', '*'] as const;
@@ -21,12 +21,7 @@ const routeArb = fc.record({
 function routePattern(r: { segments: readonly string[]; names: string }): string | null {
   const star = r.segments.indexOf('*');
   if (star !== -1 && star !== r.segments.length - 1) return null;
-  return (
-    '/' +
-    r.segments
-      .map((s, i) => s.replace('P', `${r.names}${i}`).replace('Q', `${r.names}${i}b`))
-      .join('/')
-  );
+  return '/' + r.segments.map((s, i) => s.replace('P', `${r.names}${i}`).replace('Q', `${r.names}${i}b`)).join('/');
 }
 
 const requestArb = fc.record({
@@ -94,9 +89,10 @@ describe('router variants agree with linear on random tables', () => {
           });
           for (const q of requests) {
             const path = requestPath(q, routes);
-            expect(outcome(() => candidate.find(q.method, path)), `${q.method} ${path}`).toEqual(
-              outcome(() => reference.find(q.method, path)),
-            );
+            expect(
+              outcome(() => candidate.find(q.method, path)),
+              `${q.method} ${path}`,
+            ).toEqual(outcome(() => reference.find(q.method, path)));
           }
         }),
         { numRuns: 200 },

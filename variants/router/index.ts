@@ -1,15 +1,15 @@
 /** Router family: every variant by name (config `variants.router`, CLI --router). */
 import type { RouterFactory } from '../../core/contracts/router.js';
-import { createRouter as hybrid } from './hybrid/index.js';
 import { createRouter as compiled } from './compiled/index.js';
-import { createRouter as radix } from './radix/index.js';
-import { createRouter as segmentTrie } from './segment-trie/index.js';
+import { createRouter as findMyWay, unsupported as findMyWayUnsupported } from './find-my-way/index.js';
+import { createRouter as findMyWayCompiled, unsupported as findMyWayCompiledUnsupported } from './find-my-way-compiled/index.js';
+import { createRouter as hybrid } from './hybrid/index.js';
 import { createRouter as linear } from './linear/index.js';
+import { createRouter as memoirist, unsupported as memoiristUnsupported } from './memoirist/index.js';
+import { createRouter as radix } from './radix/index.js';
 import { createRouter as regex } from './regex/index.js';
-import { createRouter as findMyWay } from './find-my-way/index.js';
-import { createRouter as findMyWayCompiled } from './find-my-way-compiled/index.js';
-import { createRouter as memoirist } from './memoirist/index.js';
-import { createRouter as rou3 } from './rou3/index.js';
+import { createRouter as rou3, unsupported as rou3Unsupported } from './rou3/index.js';
+import { createRouter as segmentTrie } from './segment-trie/index.js';
 
 export const routerVariants: Record<string, RouterFactory> = {
   hybrid,
@@ -28,11 +28,6 @@ export const DEFAULT_ROUTER = 'hybrid';
 
 /** Adapters around third-party routers: compared against, never the production choice. */
 export const referenceRouters: string[] = ['find-my-way', 'find-my-way-compiled', 'memoirist', 'rou3'];
-
-import { unsupported as findMyWayUnsupported } from './find-my-way/index.js';
-import { unsupported as findMyWayCompiledUnsupported } from './find-my-way-compiled/index.js';
-import { unsupported as memoiristUnsupported } from './memoirist/index.js';
-import { unsupported as rou3Unsupported } from './rou3/index.js';
 
 /**
  * Conformance cases (test/router/common.case.ts, by name) each reference adapter cannot pass, with the

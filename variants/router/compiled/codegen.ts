@@ -152,7 +152,7 @@ class Generator<T> {
       '};',
     );
     const source = out.join('\n');
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see the safety note at the top: constants only
+
     const factory = new Function(...this.constNames, source) as (...values: unknown[]) => Matcher<T>;
     return { match: factory(...this.constValues), source, constants: this.constNames.length };
   }
@@ -165,7 +165,7 @@ class Generator<T> {
   private rejectByPrefix(statics: Map<string, RouteMatch<T>>, root: Node<T>): string[] {
     if (root.param !== null || root.patterns.length > 0 || root.wildcard !== null || root.leaf !== null) return [];
     const firsts: string[] = [...root.statics.keys()];
-    for (const p of statics.keys()) firsts.push(p.slice(1).split('/')[0]);
+    for (const p of statics.keys()) firsts.push(p.slice(1).split('/')[0]!);
     if (firsts.length === 0 || firsts.some((t) => t.length === 0)) return []; // '/' or '//…': not worth it
     const second = new Map<number, { codes: Set<number>; end: boolean }>();
     for (const t of firsts) {
@@ -198,13 +198,22 @@ class Generator<T> {
       if (list.length <= CHAIN_MAX) {
         // one inline char test first (the last char, or the one telling the candidates apart): a miss then costs no
         // string comparison call
-        const at = list.length === 1 ? len - 1 : bestPosition(list.map(([p]) => p), len);
+        const at =
+          list.length === 1
+            ? len - 1
+            : bestPosition(
+                list.map(([p]) => p),
+                len,
+              );
         for (const [p, m] of list) {
           const pre = len > 1 ? `path.charCodeAt(${int(at)}) === ${int(p.charCodeAt(at))} && ` : '';
           lines.push(`      if (${pre}path === ${this.konst(p)}) return ${this.konst(m)};`);
         }
       } else {
-        const best = bestPosition(list.map(([p]) => p), len);
+        const best = bestPosition(
+          list.map(([p]) => p),
+          len,
+        );
         const groups = new Map<number, [string, RouteMatch<T>][]>();
         for (const e of list) {
           const c = e[0].charCodeAt(best);
@@ -281,7 +290,7 @@ class Generator<T> {
     const rest = list.filter(([text]) => text.length > depth);
     if (rest.length === 0) return;
     if (rest.length === 1) {
-      const [text, child] = rest[0];
+      const [text, child] = rest[0]!;
       const cond = this.literalCondition(text, base, seg, depth);
       out.push(`if (${cond}) {`);
       this.subtree(child, base, seg + text.length, slots, out, fn);
@@ -295,7 +304,7 @@ class Generator<T> {
     }
     const at = pos(base, seg + depth);
     if (groups.size === 1) {
-      const [[c, g]] = groups;
+      const [c, g] = groups.entries().next().value!;
       out.push(`if (path.charCodeAt(${at}) === ${int(c)}) {`);
       this.staticTrie(g, depth + 1, base, seg, slots, out, fn);
       out.push('}');
@@ -349,9 +358,9 @@ class Generator<T> {
     const first = slots.find((s) => s.range);
     const shared = ranges >= 2 && first !== undefined && first.range;
     const fields = slots.map((s, i) => {
-      if (!s.range) return `${key(leaf.names[i])}: k0(${s.v}, path)`;
+      if (!s.range) return `${key(leaf.names[i]!)}: k0(${s.v}, path)`;
       const raw = `path.slice(${s.s}, ${s.e})`;
-      return `${key(leaf.names[i])}: ${shared ? `pc ? ${raw} : k0(${raw}, path)` : `k0(${raw}, path)`}`;
+      return `${key(leaf.names[i]!)}: ${shared ? `pc ? ${raw} : k0(${raw}, path)` : `k0(${raw}, path)`}`;
     });
     const params = `{ value: ${this.konst(leaf.value)}, params: { ${fields.join(', ')} } }`;
     return shared ? `{ const pc = path.indexOf('%', ${first.s}) === -1; return ${params}; }` : `return ${params};`;
@@ -373,7 +382,7 @@ export class RouteTable<T> {
     let node = this.root;
     const segs = route.segments;
     for (let i = 0; i < segs.length; i++) {
-      const seg = segs[i];
+      const seg = segs[i]!;
       if (seg.kind === SEG_STATIC) {
         let child = node.statics.get(seg.text);
         if (child === undefined) node.statics.set(seg.text, (child = new Node<T>()));
