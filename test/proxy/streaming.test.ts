@@ -7,6 +7,12 @@ const TOTAL = 50 * 1024 * 1024;
 const CHUNKS = TOTAL / CHUNK;
 /** in flight between producer and consumer while the consumer is paused: socket buffers + stream HWMs, not the body */
 const MAX_IN_FLIGHT = 24 * 1024 * 1024;
+/**
+ * Uploads cross two loopback receive buffers that Linux autotunes up to tcp_rmem's maximum (32 MiB on these
+ * machines), so under a quiet machine the kernel alone can hold ~28 MiB (seen in 1 of 3 full runs). The bound
+ * still fails a gateway that reads the body ahead of the upstream: it would reach the whole 50 MiB.
+ */
+const MAX_UPLOAD_IN_FLIGHT = 40 * 1024 * 1024;
 
 function chunk(i: number): Buffer {
   return Buffer.alloc(CHUNK, i % 251);
@@ -127,7 +133,7 @@ describe.each(CLIENT_VARIANTS)('streaming 50 MB with backpressure (%s client)', 
       expect(body.bytes).toBe(TOTAL);
       if (mode === 'cl') expect(body.cl).toBe(String(TOTAL));
       else expect(body.te).toBe('chunked');
-      expect(maxGap).toBeLessThan(MAX_IN_FLIGHT);
+      expect(maxGap).toBeLessThan(MAX_UPLOAD_IN_FLIGHT);
       await sleep(0);
     });
   }
