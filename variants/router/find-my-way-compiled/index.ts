@@ -9,46 +9,8 @@
 import FindMyWay from 'find-my-way';
 import type { RouteMatch, Router } from '../../../core/contracts/router.js';
 import { MalformedPathError, RoutePatternError } from '../../../core/contracts/router.js';
-import { toFindMyWayPattern, unsupported as treeWalkUnsupported } from '../find-my-way/index.js';
+import { HTTP_METHODS, toFindMyWayPattern, unsupported as treeWalkUnsupported } from '../find-my-way/index.js';
 import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry } from '../shared/route-pattern.js';
-
-const HTTP_METHODS = new Set<string>([
-  'ACL',
-  'BIND',
-  'CHECKOUT',
-  'CONNECT',
-  'COPY',
-  'DELETE',
-  'GET',
-  'HEAD',
-  'LINK',
-  'LOCK',
-  'M-SEARCH',
-  'MERGE',
-  'MKACTIVITY',
-  'MKCALENDAR',
-  'MKCOL',
-  'MOVE',
-  'NOTIFY',
-  'OPTIONS',
-  'PATCH',
-  'POST',
-  'PROPFIND',
-  'PROPPATCH',
-  'PURGE',
-  'PUT',
-  'QUERY',
-  'REBIND',
-  'REPORT',
-  'SEARCH',
-  'SOURCE',
-  'SUBSCRIBE',
-  'TRACE',
-  'UNBIND',
-  'UNLINK',
-  'UNLOCK',
-  'UNSUBSCRIBE',
-]);
 
 interface Store<T> {
   value: T;

@@ -8,7 +8,8 @@ import FindMyWay from 'find-my-way';
 import { EMPTY_PARAMS, MalformedPathError, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry, SEG_PARAM, SEG_PATTERN, SEG_STATIC, type ParsedRoute } from '../shared/route-pattern.js';
 
-const HTTP_METHODS = new Set<string>([
+/** The methods find-my-way accepts (its own list; others are refused at add time). */
+export const HTTP_METHODS = new Set<string>([
   'ACL',
   'BIND',
   'CHECKOUT',
