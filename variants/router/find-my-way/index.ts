@@ -8,8 +8,8 @@ import FindMyWay from 'find-my-way';
 import { EMPTY_PARAMS, MalformedPathError, RoutePatternError, type RouteMatch, type Router } from '../../../core/contracts/router.js';
 import { ANY_METHOD, checkMethod, parseRoutePattern, RouteRegistry, SEG_PARAM, SEG_PATTERN, SEG_STATIC, type ParsedRoute } from '../shared/route-pattern.js';
 
-/** The methods find-my-way accepts (its own list; others are refused at add time). */
-export const HTTP_METHODS = new Set<string>([
+/** The methods find-my-way accepts; others are refused at add time. */
+const HTTP_METHODS = new Set<string>([
   'ACL',
   'BIND',
   'CHECKOUT',
@@ -92,8 +92,9 @@ interface Store<T> {
 
 type Instance = ReturnType<typeof FindMyWay>;
 
-function makeInstance(): Instance {
-  return FindMyWay({
+/** `compiled`: find-my-way's compile() mode (generated matchers, recompiled on the next lookup after a change). */
+function makeInstance(compiled: boolean): Instance {
+  const fmw = FindMyWay({
     caseSensitive: true,
     ignoreTrailingSlash: false,
     ignoreDuplicateSlashes: false,
@@ -102,13 +103,19 @@ function makeInstance(): Instance {
     // makes find() return a store-less result instead of null, so malformed input is told apart from 404
     onBadUrl: () => undefined,
   });
+  return compiled ? fmw.compile() : fmw;
 }
 
 class FindMyWayRouter<T> implements Router<T> {
-  private readonly exact = makeInstance();
-  private readonly any = makeInstance();
+  private readonly exact: Instance;
+  private readonly any: Instance;
   private hasAny = false;
   private readonly registry = new RouteRegistry();
+
+  constructor(compiled: boolean) {
+    this.exact = makeInstance(compiled);
+    this.any = makeInstance(compiled);
+  }
 
   add(method: string, pattern: string, value: T): void {
     checkMethod(method, pattern);
@@ -156,8 +163,13 @@ function lookup<T>(fmw: Instance, method: string, target: string): RouteMatch<T>
   return { value: store.value, params: store.hasParams ? (r.params as Record<string, string>) : EMPTY_PARAMS };
 }
 
+/** The adapter over find-my-way's tree walk, or (`compiled`) over its compile() mode: only the engine differs. */
+export function createFindMyWayRouter<T>(compiled: boolean): Router<T> {
+  return new FindMyWayRouter<T>(compiled);
+}
+
 export function createRouter<T>(): Router<T> {
-  return new FindMyWayRouter<T>();
+  return new FindMyWayRouter<T>(false);
 }
 
 /** Conformance cases this adapter cannot pass (case name → reason); see variants/router/index.ts. */
