@@ -14,8 +14,9 @@ import { runScenario } from './scenario/runner.js';
 import { verdictTerminalTable } from './scenario/terminal.js';
 
 const USAGE =
-  'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--out DIR] [--no-pin] [--publish] [--eta]\n' +
+  'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--build REV,REV] [--out DIR] [--no-pin] [--publish] [--eta]\n' +
   '  reports go to reports/runs/<timestamp>-<name>/ (git-ignored); --publish updates the committed reports/<name>/, reports/latest/ and reports/index.md\n' +
+  '  --build c4746cf,current: every gateway variant once per build (a git revision, "current" = this dist/), interleaved; filed as <name>-builds\n' +
   '  --eta: print how long the run would take and exit; npm run scenario -- --eta-table: every shipped scenario';
 
 function positiveNumber(name: string, v: string | undefined): number | undefined {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       rate: { type: 'string' },
       only: { type: 'string', multiple: true },
+      build: { type: 'string' },
       out: { type: 'string' },
       'no-pin': { type: 'boolean' },
       publish: { type: 'boolean' },
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     ...(warmup !== undefined ? { warmupS: warmup } : {}),
     ...(values.rate !== undefined ? { rate: positiveNumber('rate', values.rate)! } : {}),
     ...(values.only !== undefined ? { only: values.only } : {}),
+    ...(values.build !== undefined ? { builds: values.build.split(',').filter(Boolean) } : {}),
     ...(values.out !== undefined ? { outDir: values.out } : {}),
     pin: values['no-pin'] !== true,
     publish: values.publish === true,

@@ -55,6 +55,8 @@ export interface RunOptions {
   command?: string;
   /** fixed request rate (req/s) for every run; overrides the scenario's load.rate / load.rateOfMax */
   rate?: number;
+  /** `--build a,b`: run every gateway variant once per build (scripts/scenario/builds.ts), the first the reference */
+  builds?: string[];
 }
 
 export interface ScenarioRun {
@@ -398,11 +400,33 @@ function checkBuilt(variants: VariantSpec[]): void {
   if (missing.length > 0) throw new Error(`not built (run \`npm run build\`): missing ${missing.join(', ')}`);
 }
 
+/**
+ * Any scenario as a before/after of builds: `build` joins the matrix, the first build becomes the reference where
+ * the scenario's reference was its one gateway variant, and targets naming that variant apply to the last build.
+ * The report is filed as `<name>-builds` so it never replaces the scenario's own latest report.
+ */
+export function withBuildDimension(scenario: Scenario, builds: string[]): Scenario {
+  if (builds.length < 2) throw new Error(`--build needs two or more builds (got ${builds.join(',') || 'none'})`);
+  if (scenario.matrix.build !== undefined) throw new Error(`${scenario.name} already has a build dimension`);
+  const rename = (id: string, build: string): string => (id === 'gateway' ? `build=${build}` : id);
+  const onlyGateway = Object.keys(scenario.matrix).length === 0;
+  return {
+    ...scenario,
+    name: `${scenario.name}-builds`,
+    description: `${scenario.description} Run as a before/after of builds ${builds.join(' → ')} (\`--build\`).`,
+    matrix: { ...scenario.matrix, build: builds },
+    ...(scenario.baselineVariant !== undefined && onlyGateway ? { baselineVariant: rename(scenario.baselineVariant, builds[0]!) } : {}),
+    ...(scenario.targets !== undefined && onlyGateway
+      ? { targets: scenario.targets.map((t) => ({ ...t, variant: rename(t.variant, builds.at(-1)!), reference: rename(t.reference, builds.at(-1)!) })) }
+      : {}),
+  };
+}
+
 export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   // `"mode": "h2"` scenarios (TLS / HTTP/2 client side) are loaded by h2load, not autocannon: see h2load.ts.
   if (isH2LoadScenario(opts.scenario)) return runH2LoadScenario(opts);
   const loaded = loadScenario(opts.scenario);
-  const scenario = loaded.scenario;
+  const scenario = opts.builds !== undefined ? withBuildDimension(loaded.scenario, opts.builds) : loaded.scenario;
   const repetitions = opts.repetitions ?? scenario.repetitions;
   const warmupS = opts.warmupS ?? scenario.warmupS;
   const amount = opts.durationS === undefined ? scenario.load.amount : undefined;
