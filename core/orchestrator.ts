@@ -22,7 +22,7 @@ const STABLE_AFTER_MS = 10_000;
 /** Floor of the overload poll that keeps /ready current: a shorter checkIntervalMs would flood the IPC channel. */
 const MIN_OVERLOAD_POLL_MS = 100;
 /** On shutdown, workers still alive this long after their own drain deadline are killed. */
-const HARD_STOP_GRACE_MS = 2000;
+export const HARD_STOP_GRACE_MS = 2000;
 
 /**
  * starting: forked, not listening yet (booting, or waiting for its config); ready: listening and serving;
