@@ -1,14 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../support/http.js';
+import { npm, npmCiProduction, startInstalled } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const execFileP = promisify(execFile);
-const npm = (args: string[], cwd: string) => execFileP('npm', args, { cwd, encoding: 'utf8', timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
 
 /**
  * The README's production install: the files `npm pack` ships (package.json "files": dist/core, dist/variants…)
@@ -28,7 +26,7 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       copyFileSync(join(ROOT, path), join(dir, path));
     }
-    await npm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], dir);
+    await npmCiProduction(dir);
   }, 240_000);
 
   afterAll(() => {
@@ -53,27 +51,12 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
   }, 90_000);
 
   it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
-    const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    proc = p;
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-    let out = '';
-    const port = await new Promise<number>((res, rej) => {
-      const onData = (c: Buffer): void => {
-        out += c.toString();
-        const m = /"port":(\d+)[^\n]*"msg":"gateway listening"/.exec(out);
-        if (m) res(Number(m[1]));
-      };
-      p.stdout!.on('data', onData);
-      p.stderr!.on('data', onData);
-      p.once('exit', (code) => rej(new Error(`gateway exited ${code}:\n${out}`)));
-    });
-    const r = await request(`http://127.0.0.1:${port}/hello`);
+    const gw = await startInstalled([process.execPath, 'dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], dir);
+    proc = gw.proc;
+    const r = await request(`http://127.0.0.1:${gw.port}/hello`);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ message: 'Hello from ts-gateway' });
-    p.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    gw.proc.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
   }, 60_000);
 });
