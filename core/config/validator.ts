@@ -107,6 +107,12 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   if (admin.enabled && admin.port !== 0 && admin.port === server.port && sameListenAddress(admin.host, server.host)) {
     errors.push(`/admin/port: ${admin.port} is also server.port (the second listener could not bind)`);
   }
+  // node:http refuses this when the listener is created, after --check said the file was valid: say it here.
+  if (server.requestTimeoutMs > 0 && server.headersTimeoutMs > server.requestTimeoutMs) {
+    errors.push(
+      `/server/headersTimeoutMs: ${server.headersTimeoutMs} exceeds server.requestTimeoutMs ${server.requestTimeoutMs} (Node's http server refuses to start)`,
+    );
+  }
 
   config.server.trustedProxies.forEach((entry, i) => {
     try {

@@ -61,6 +61,7 @@ describe('config validation', () => {
     [{ routes: [{ path: '/a', methods: ['GET', 'GETT'], response: {} }] }, '/routes/0/methods/1: unknown HTTP method "GETT" (known: ACL,'],
     [{ server: { workers: 2, workerMode: 'threads' } }, '/server/workerMode: "threads" needs server.listen({ reusePort })'],
     [{ server: { port: 8080 }, admin: { host: '0.0.0.0', port: 8080 } }, '/admin/port: 8080 is also server.port'],
+    [{ server: { headersTimeoutMs: 66000, requestTimeoutMs: 60000 } }, '/server/headersTimeoutMs: 66000 exceeds server.requestTimeoutMs 60000'],
   ])('rejects %j with its path and rule', (raw, message) => {
     const errors = errorsOf(raw);
     expect(errors.some((e) => e.startsWith(message))).toBe(true);
