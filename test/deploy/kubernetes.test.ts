@@ -100,6 +100,13 @@ function portOf(container: IContainer, port: number | string | undefined): numbe
   return container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
+/** A CPU quantity ("2", "1500m", 0.5) in cores. */
+function cpuCores(q: string | number | undefined): number | undefined {
+  if (q === undefined) return undefined;
+  const text = String(q);
+  return text.endsWith('m') ? Number(text.slice(0, -1)) / 1000 : Number(text);
+}
+
 function preStopSeconds(container: IContainer): number {
   const h = container.lifecycle?.preStop;
   if (h?.sleep !== undefined) return h.sleep.seconds;
@@ -155,6 +162,12 @@ function gatewayProblems(list: Manifest[]): string[] {
   check(c.securityContext?.readOnlyRootFilesystem === true, 'readOnlyRootFilesystem is not true');
   check(c.securityContext?.allowPrivilegeEscalation === false, 'allowPrivilegeEscalation is not false');
   check(c.securityContext?.capabilities?.drop?.includes('ALL') === true, 'capabilities do not drop ALL');
+  // one process per core the pod may use: more workers than the CPU limit only adds throttling and memory
+  const cpuLimit = cpuCores(c.resources?.limits?.cpu);
+  check(
+    cpuLimit === undefined || (config.server?.workers ?? 0) <= Math.max(1, Math.ceil(cpuLimit)),
+    `server.workers exceeds the CPU limit (${cpuLimit} cores)`,
+  );
   for (const k of ['requests', 'limits'] as const) for (const r of ['cpu', 'memory']) check(c.resources?.[k]?.[r] !== undefined, `resources.${k}.${r} unset`);
   // what points at the pods must select them
   const labels = d.spec!.template.metadata?.labels ?? {};
@@ -248,7 +261,7 @@ describe('the checks can fail', () => {
     expect(() => validateManifest(noSelector)).toThrow(/selector/);
   });
 
-  it('the invariants reject a short grace period, a root-writable filesystem, a probe on the data port, a subPath mount', () => {
+  it('the invariants reject a short grace period, a root-writable filesystem, a probe on the data port, a subPath mount, too many workers', () => {
     const list = base();
     const pod = gatewayDeployment(list).spec.template.spec;
     const c = pod.containers[0]!;
@@ -256,6 +269,7 @@ describe('the checks can fail', () => {
     c.securityContext!.readOnlyRootFilesystem = false;
     c.readinessProbe!.httpGet!.port = 'http';
     c.volumeMounts![0]!.subPath = 'gateway.json';
+    c.resources!.limits!.cpu = '1000m';
     const problems = gatewayProblems(list);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -263,6 +277,7 @@ describe('the checks can fail', () => {
         'readOnlyRootFilesystem is not true',
         'readinessProbe port is not admin.port 9901',
         expect.stringMatching(/subPath/),
+        'server.workers exceeds the CPU limit (1 cores)',
       ]),
     );
   });
