@@ -17,6 +17,11 @@ export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown 
   } catch (err) {
     return fail([`/: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
+  return parseConfigText(text, file, prepare);
+}
+
+/** Parses and validates the text of `file` (read by the caller, so it knows exactly which bytes were judged). */
+function parseConfigText(text: string, file: string, prepare: (raw: unknown) => unknown): ValidationResult {
   // A byte-order mark (some Windows editors write one) is invisible to the person and fatal to JSON.parse.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: unknown;
@@ -47,8 +52,8 @@ export interface ConfigWatcherOptions {
 
 /**
  * Default poll period. One tick (read a 4 KB file, a realpath and two stats to re-check the watched folders)
- * measured 63 µs of CPU on the 2-core test machine (load average 11): every 5 s that is 0.0013 % of a core, while a lost
- * event still gets applied within seconds.
+ * measured 63 µs of CPU on the 2-core test machine (load average 11): every 5 s that is 0.0013 % of a core,
+ * while a lost event still gets applied within seconds.
  */
 export const CONFIG_POLL_INTERVAL_MS = 5_000;
 
@@ -113,8 +118,10 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   /** Reads and validates the file now without emitting (SIGHUP, POST /config/reload apply the result themselves). */
   read(): ValidationResult {
-    const result = loadConfigFile(this.file, this.prepare);
-    if (result.ok) this.remember();
+    const text = readText(this.file);
+    if (text === null) return loadConfigFile(this.file, this.prepare); // the read error, worded as at startup
+    const result = parseConfigText(text, this.file, this.prepare);
+    if (result.ok) this.lastText = this.lastSeen = text;
     return result;
   }
 
@@ -187,23 +194,10 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     else this.arm();
   }
 
-  private remember(): void {
-    const text = readText(this.file);
-    if (text !== null) this.lastText = text;
-    this.lastSeen = this.lastText;
-  }
-
-  private reload(): ValidationResult {
-    const result = loadConfigFile(this.file, this.prepare);
-    if (result.ok) {
-      this.remember();
-      this.emit('change', result.value);
-    } else {
-      this.emit('invalid', result.errors);
-    }
-    return result;
-  }
-
+  /**
+   * One look: the bytes read here are the ones validated and remembered, so a write landing between two reads
+   * can never be remembered as applied while an older content serves.
+   */
   private check(): void {
     this.timer = null;
     if (this.closed) return;
@@ -212,7 +206,13 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     this.lastSeen = text;
     // A touch, an unrelated file in the folder or a duplicate event with unchanged content is not a reload.
     if (text !== null && text === this.lastText) return;
-    this.reload();
+    const result = text === null ? loadConfigFile(this.file, this.prepare) : parseConfigText(text, this.file, this.prepare);
+    if (result.ok) {
+      this.lastText = text;
+      this.emit('change', result.value);
+    } else {
+      this.emit('invalid', result.errors);
+    }
   }
 }
 
