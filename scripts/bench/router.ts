@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import FindMyWay from 'find-my-way';
-import type { Router } from '../../core/router.js';
+import type { Router } from '../../core/contracts/router.js';
 import { CODE_BUDGET_CHARS, compiledSources, createRouter as createCompiledRouter } from '../../variants/router/compiled/index.js';
 import { DEFAULT_ROUTER, referenceRouters, routerVariants } from '../../variants/router/index.js';
 import { environment, writeReport } from './harness.js';
