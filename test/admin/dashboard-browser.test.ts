@@ -9,6 +9,7 @@
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway } from '../../core/gateway.js';
 import { canvasDrawn, launchChromium, watchPage } from '../support/browser.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
@@ -117,4 +118,31 @@ describe.skipIf(!chromiumTool.available)('GET /dashboard in chromium', () => {
       await load.stop();
     }
   }, 90_000);
+});
+
+describe.skipIf(!chromiumTool.available)('GET /dashboard behind admin.auth basic', () => {
+  it('the browser sends the credentials with the page, its files and the event stream', async () => {
+    const gw = await startGateway({
+      admin: { auth: { type: 'basic', users: [{ username: 'ops', password: 'dashboard-password' }] } },
+      routes: [{ name: 'hello', path: '/hello', methods: ['GET'], response: { body: 'hi' } }],
+    });
+    const browser = await launchChromium();
+    try {
+      // (without credentials the page is a 401: test/admin/auth.test.ts)
+      const context = await browser.newContext({ httpCredentials: { username: 'ops', password: 'dashboard-password' } });
+      const page = await context.newPage();
+      const watch = watchPage(page, [`${gw.adminUrl}/`]);
+      expect((await page.goto(`${gw.adminUrl}/dashboard`))!.status()).toBe(200);
+      await request(`${gw.url}/hello`);
+      // Data on the page means dashboard/events was answered 200: an EventSource cannot set headers itself.
+      await page.waitForFunction(() => document.querySelector('#routes tbody')!.textContent!.includes('hello'), null, { timeout: 15_000 });
+      expect(await page.locator('#connection').innerText()).toBe('live');
+      await context.close();
+      expect(watch.problems).toEqual([]);
+      expect(watch.external()).toEqual([]);
+    } finally {
+      await browser.close();
+      await gw.close();
+    }
+  }, 60_000);
 });
