@@ -208,7 +208,14 @@ export interface AggregatedMetrics {
    * Each worker's own figures; `routes` keeps only the cumulative counters (no distribution), which a reader
    * needs to turn counters into rates per worker: a restarted worker's counters start again at 0.
    */
-  perWorker: Array<Omit<WorkerMetricsExport, 'latency' | 'routes'> & { latency: LatencySnapshot; routes: Record<string, RouteCounters> }>;
+  perWorker: Array<
+    Omit<WorkerMetricsExport, 'latency' | 'routes'> & {
+      latency: LatencySnapshot;
+      /** the worker's cumulative distribution as it sent it: a reader subtracts two samples for an interval's percentiles */
+      latencyDistribution: DistributionExport;
+      routes: Record<string, RouteCounters>;
+    }
+  >;
 }
 
 export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics {
@@ -274,6 +281,7 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     perWorker: list.map(({ latency, routes: workerRoutes, ...rest }) => ({
       ...rest,
       latency: mergeDistributions([latency]),
+      latencyDistribution: latency,
       routes: Object.fromEntries(Object.entries(workerRoutes).map(([n, r]) => [n, { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors }])),
     })),
   };

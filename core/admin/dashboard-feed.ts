@@ -1,5 +1,7 @@
 import type { AdminSource } from '../admin.js';
 import type { GatewayConfig } from '../config/types.js';
+import type { DistributionExport, LatencySnapshot } from '../contracts/metrics.js';
+import { LogLinearHistogram } from '../histogram.js';
 import type { AggregatedMetrics } from '../metrics.js';
 import { routeName } from '../runtime.js';
 
@@ -66,9 +68,10 @@ export interface HookRow {
 export interface SeriesPoint {
   t: number;
   rps: number;
-  p50: number;
-  p95: number;
-  p99: number;
+  /** latency percentiles of the requests answered since the previous sample, ms; null when there were none */
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
   statusPerS: Record<string, number>;
   /** 5xx share of the answers in the interval, 0..1 */
   errorRate: number;
@@ -130,6 +133,57 @@ export class CounterDeltas {
   }
 }
 
+/**
+ * Latency percentiles of the last interval, merged over workers: each worker's cumulative distribution minus the
+ * one it reported at the previous sample (all of it when the worker is new or its counts went down: a restart).
+ * The differences are merged like /stats merges whole distributions, bucket by bucket, never by averaging.
+ */
+export class IntervalLatency {
+  private readonly known = new Map<string, { dist: DistributionExport; seen: number }>();
+  private calls = 0;
+  private started = false;
+
+  /** The interval's snapshot; null on the first call. */
+  next(workers: Array<{ key: string; dist: DistributionExport }>): LatencySnapshot | null {
+    const first = !this.started;
+    this.started = true;
+    this.calls++;
+    const h = new LogLinearHistogram();
+    for (const { key, dist } of workers) {
+      const prev = this.known.get(key)?.dist;
+      h.merge(prev === undefined ? dist : (subtract(dist, prev) ?? dist));
+      this.known.set(key, { dist, seen: this.calls });
+    }
+    for (const [key, k] of this.known) if (this.calls - k.seen > FORGET_AFTER_SAMPLES) this.known.delete(key);
+    return first ? null : h.snapshot();
+  }
+
+  reset(): void {
+    this.known.clear();
+    this.started = false;
+  }
+}
+
+/** `cur - prev` bucket by bucket, or null when `cur` does not continue `prev` (some count went down: a reset). */
+export function subtract(cur: DistributionExport, prev: DistributionExport): DistributionExport | null {
+  if (cur.count < prev.count) return null;
+  const before = new Map<number, number>();
+  for (let i = 0; i + 1 < prev.buckets.length; i += 2) before.set(prev.buckets[i]!, prev.buckets[i + 1]!);
+  const buckets: number[] = [];
+  let matched = 0;
+  for (let i = 0; i + 1 < cur.buckets.length; i += 2) {
+    const index = cur.buckets[i]!;
+    const p = before.get(index);
+    if (p !== undefined) matched++;
+    const c = cur.buckets[i + 1]! - (p ?? 0);
+    if (c < 0) return null;
+    if (c > 0) buckets.push(index, c);
+  }
+  if (matched !== before.size) return null; // a bucket of prev is gone
+  // min is unknown for the interval (0 does not clamp); the all-time max still bounds it from above
+  return { count: cur.count - prev.count, errors: Math.max(0, cur.errors - prev.errors), min: 0, max: cur.max, sum: cur.sum - prev.sum, buckets };
+}
+
 interface TargetStats {
   url: string;
   healthy: boolean;
@@ -154,6 +208,7 @@ export class DashboardFeed {
   private readonly history: SeriesPoint[] = [];
   private readonly listeners = new Set<(s: DashboardSample) => void>();
   private readonly deltas = new CounterDeltas();
+  private readonly latency = new IntervalLatency();
   private lastAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private latest: DashboardSample | null = null;
@@ -178,6 +233,7 @@ export class DashboardFeed {
     this.listeners.add(fn);
     if (this.timer === null && !this.closed) {
       this.deltas.reset();
+      this.latency.reset();
       this.lastAt = 0;
       this.schedule(0);
     }
@@ -227,6 +283,8 @@ export class DashboardFeed {
     const d = this.deltas.next(countersOf(stats.metrics));
     const rate = (key: string): number => (d === null || elapsedS <= 0 ? 0 : (d.get(key) ?? 0) / elapsedS);
     const m = stats.metrics;
+    const interval = this.latency.next(m.perWorker.map((w) => ({ key: `${w.workerId}:${w.pid}`, dist: w.latencyDistribution })));
+    const answeredInInterval = interval !== null && interval.count > 0;
 
     const statusPerS: Record<string, number> = {};
     for (const c of STATUS_CLASSES) statusPerS[c] = rate(`status|${c}`);
@@ -246,9 +304,9 @@ export class DashboardFeed {
     return {
       t: now,
       rps: m.rps,
-      p50: m.latency.p50,
-      p95: m.latency.p95,
-      p99: m.latency.p99,
+      p50: answeredInInterval ? interval.p50 : null,
+      p95: answeredInInterval ? interval.p95 : null,
+      p99: answeredInInterval ? interval.p99 : null,
       statusPerS,
       errorRate: answered > 0 ? statusPerS['5xx']! / answered : 0,
       activeConnections: m.activeConnections,

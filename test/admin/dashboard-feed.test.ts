@@ -5,8 +5,10 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CounterDeltas, DashboardFeed, type DashboardSample } from '../../core/admin/dashboard-feed.js';
+import { CounterDeltas, DashboardFeed, IntervalLatency, subtract, type DashboardSample } from '../../core/admin/dashboard-feed.js';
+import type { DistributionExport } from '../../core/contracts/metrics.js';
 import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/gateway.js';
+import { LogLinearHistogram } from '../../core/histogram.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
@@ -47,6 +49,37 @@ describe('CounterDeltas', () => {
   });
 });
 
+describe('IntervalLatency', () => {
+  const dist = (values: number[]): DistributionExport => {
+    const h = new LogLinearHistogram();
+    for (const v of values) h.record(v);
+    return h.exportDistribution();
+  };
+
+  it('percentiles of what was answered between two samples, merged over workers', () => {
+    const w = new IntervalLatency();
+    const early = Array.from({ length: 1000 }, () => 100); // a slow start: 1000 requests of 100 ms
+    expect(w.next([{ key: '0:1', dist: dist(early) }])).toBeNull();
+    // then 100 fast ones (1 ms) on worker 0 and 100 of 5 ms on worker 1
+    const s = w.next([
+      { key: '0:1', dist: dist([...early, ...Array.from({ length: 100 }, () => 1)]) },
+      { key: '1:2', dist: dist(Array.from({ length: 100 }, () => 5)) },
+    ])!;
+    expect(s.count).toBe(200);
+    expect(s.p50).toBeCloseTo(1, 1);
+    expect(s.p99).toBeCloseTo(5, 1); // the 100 ms of the first interval are not in this one
+  });
+
+  it('a restarted worker (a new pid, or counts that went down) contributes its whole distribution', () => {
+    expect(subtract(dist([1, 2]), dist([1, 2, 3]))).toBeNull();
+    expect(subtract(dist([1, 1, 1]), dist([2]))).toBeNull(); // same count growth, a bucket vanished
+    expect(subtract(dist([2, 2, 7]), dist([2]))).toMatchObject({ count: 2 });
+    const w = new IntervalLatency();
+    w.next([{ key: '0:1', dist: dist([50, 50, 50]) }]);
+    expect(w.next([{ key: '0:1', dist: dist([3]) }])!).toMatchObject({ count: 1, p50: expect.closeTo(3, 1) as number });
+  });
+});
+
 describe('DashboardFeed over one in-process gateway', () => {
   let upstream: RecordingUpstream;
   let gw: RunningGateway;
@@ -75,6 +108,7 @@ describe('DashboardFeed over one in-process gateway', () => {
     );
     const first = await feed.sample();
     expect(first.routes.find((r) => r.name === 'api')).toMatchObject({ path: '/api/*', rps: 0 });
+    expect(first.p99).toBeNull(); // no interval yet
     for (let i = 0; i < 30; i++) await request(`${gw.url}/api/x`);
     for (let i = 0; i < 10; i++) await request(`${gw.url}/teapot`);
     await sleep(200);
@@ -83,6 +117,8 @@ describe('DashboardFeed over one in-process gateway', () => {
     const api = second.routes.find((r) => r.name === 'api')!;
     expect(api.rps * elapsedS).toBeCloseTo(30, 6);
     expect(api.requests).toBe(30);
+    expect(second.p50).toBeGreaterThan(0);
+    expect(second.p99).toBeGreaterThanOrEqual(second.p50!);
     const teapot = second.routes.find((r) => r.name === 'GET /teapot')!;
     expect(teapot).toMatchObject({ path: '/teapot', serverErrorsPerS: 0 });
     expect(teapot.clientErrorsPerS * elapsedS).toBeCloseTo(10, 6);
