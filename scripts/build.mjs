@@ -98,7 +98,8 @@ export function build({ full = false, quiet = false } = {}) {
   let ok = r.status === 0;
   for (const a of ASSET_DIRS) {
     rmSync(join(DIST, a), { recursive: true, force: true });
-    cpSync(join(ROOT, a), join(DIST, a), { recursive: true });
+    // a checkout without the folder (the launcher test's two-file project) has nothing to copy
+    if (existsSync(join(ROOT, a))) cpSync(join(ROOT, a), join(DIST, a), { recursive: true });
   }
   if (existsSync(join(DIST, 'scripts/emit-schema.js'))) {
     const s = spawnSync(process.execPath, [join(DIST, 'scripts/emit-schema.js')], { cwd: ROOT, encoding: 'utf8' });
