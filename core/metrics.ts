@@ -127,9 +127,10 @@ export class GatewayMetrics {
   record(route: RouteMetrics, status: number, latencyMs: number): void {
     const isError = status >= 500;
     this.requests++;
-    this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
+    const statusClass = (status / 100) | 0;
+    this.statusClasses[statusClass]!++; // status 100..599: index 1..5
     route.requests++;
-    if (status >= 400 && !isError) route.clientErrors++;
+    if (statusClass === 4) route.clientErrors++;
     if (isError) {
       this.errors++;
       route.errors++;
