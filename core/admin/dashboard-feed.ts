@@ -276,7 +276,9 @@ export class DashboardFeed {
 
   /** One sample now (also what tests call directly). */
   async sample(): Promise<DashboardSample> {
-    const [stats, alerts] = await Promise.all([this.source.stats(), this.source.alerts?.() ?? Promise.resolve(null)]);
+    // Alerts that cannot be read show as "not configured" rather than costing the page its sample.
+    const alerts = this.source.alerts === undefined ? Promise.resolve(null) : this.source.alerts().catch(() => null);
+    const [stats, alertsNow] = await Promise.all([this.source.stats(), alerts]);
     const now = Date.now();
     const elapsedS = this.lastAt === 0 ? 0 : (now - this.lastAt) / 1000;
     this.lastAt = now;
@@ -318,7 +320,7 @@ export class DashboardFeed {
       targets: targetRows(m, rate, d),
       workers: workerRows(stats),
       hooks: hookRows(m, rate, d),
-      alerts,
+      alerts: alertsNow,
     };
   }
 }

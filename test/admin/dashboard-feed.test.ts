@@ -133,6 +133,19 @@ describe('DashboardFeed over one in-process gateway', () => {
     expect(feed.series()).toEqual([]); // sample() alone does not record history; the timer does
     feed.close();
   });
+
+  it('passes GET /alerts through; alerts that fail to load read as not configured', async () => {
+    // The alerting module is another part of issue 16: its report is stood in for by its documented shape.
+    const base = inProcessAdminSource(
+      gw.gateway,
+      async () => ({ ok: true, version: 1, errors: [] }),
+      () => true,
+    );
+    const report = { evaluatedAt: '2026-01-01T00:00:00Z', rules: [{ name: 'errors', metric: 'error_rate', severity: 'page', state: 'firing' }] };
+    expect((await new DashboardFeed({ ...base, alerts: async () => report }).sample()).alerts).toEqual(report);
+    const broken = new DashboardFeed({ ...base, alerts: () => Promise.reject(new Error('evaluator stopped')) });
+    expect((await broken.sample()).alerts).toBeNull();
+  });
 });
 
 /** Reads Server-Sent Events from `url` into `samples` until the returned stop() is called. */
