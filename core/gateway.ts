@@ -239,6 +239,7 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
         async () => ({ ok: false, version: gateway.version, errors: ['/: no config file to reload from'] }),
         () => ready,
       ),
+      { auth: config.admin.auth },
     );
     adminPort = await admin.listen(config.admin.port, config.admin.host);
   }

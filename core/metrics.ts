@@ -10,6 +10,8 @@ import type { UpstreamManager } from './proxy/index.js';
 export class RouteMetrics {
   requests = 0;
   errors = 0;
+  /** 4xx answers (the dashboard's per-route client-error column) */
+  clientErrors = 0;
   constructor(
     readonly name: string,
     readonly recorder: LatencyRecorder,
@@ -19,6 +21,7 @@ export class RouteMetrics {
 export interface RouteMetricsExport {
   requests: number;
   errors: number;
+  clientErrors: number;
   latency: DistributionExport;
 }
 
@@ -124,8 +127,10 @@ export class GatewayMetrics {
   record(route: RouteMetrics, status: number, latencyMs: number): void {
     const isError = status >= 500;
     this.requests++;
-    this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
+    const statusClass = (status / 100) | 0;
+    this.statusClasses[statusClass]!++; // status 100..599: index 1..5
     route.requests++;
+    if (statusClass === 4) route.clientErrors++;
     if (isError) {
       this.errors++;
       route.errors++;
@@ -148,7 +153,7 @@ export class GatewayMetrics {
   export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
-      routes[m.name] = { requests: m.requests, errors: m.errors, latency: m.recorder.exportDistribution() };
+      routes[m.name] = { requests: m.requests, errors: m.errors, clientErrors: m.clientErrors, latency: m.recorder.exportDistribution() };
     }
     const mem = process.memoryUsage();
     return {
@@ -176,9 +181,12 @@ export class GatewayMetrics {
   }
 }
 
+export type RouteCounters = Omit<RouteMetricsExport, 'latency'>;
+
 export interface AggregatedRoute {
   requests: number;
   errors: number;
+  clientErrors: number;
   latency: LatencySnapshot;
 }
 
@@ -197,12 +205,23 @@ export interface AggregatedMetrics {
   memory: { rss: number; heapUsed: number };
   cpuPercent: number;
   protocols: { h1: number; h2: number };
-  perWorker: Array<Omit<WorkerMetricsExport, 'latency' | 'routes'> & { latency: LatencySnapshot }>;
+  /**
+   * Each worker's own figures; `routes` keeps only the cumulative counters (no distribution), which a reader
+   * needs to turn counters into rates per worker: a restarted worker's counters start again at 0.
+   */
+  perWorker: Array<
+    Omit<WorkerMetricsExport, 'latency' | 'routes'> & {
+      latency: LatencySnapshot;
+      /** the worker's cumulative distribution as it sent it: a reader subtracts two samples for an interval's percentiles */
+      latencyDistribution: DistributionExport;
+      routes: Record<string, RouteCounters>;
+    }
+  >;
 }
 
 export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics {
   const statusClasses: Record<string, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
-  const routeDists = new Map<string, { requests: number; errors: number; dists: DistributionExport[] }>();
+  const routeDists = new Map<string, { requests: number; errors: number; clientErrors: number; dists: DistributionExport[] }>();
   const agg = {
     workers: list.length,
     requests: 0,
@@ -233,17 +252,18 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     for (const [name, r] of Object.entries(w.routes)) {
       let entry = routeDists.get(name);
       if (entry === undefined) {
-        entry = { requests: 0, errors: 0, dists: [] };
+        entry = { requests: 0, errors: 0, clientErrors: 0, dists: [] };
         routeDists.set(name, entry);
       }
       entry.requests += r.requests;
       entry.errors += r.errors;
+      entry.clientErrors += r.clientErrors;
       entry.dists.push(r.latency);
     }
   }
   const routes: Record<string, AggregatedRoute> = {};
   for (const [name, r] of routeDists) {
-    routes[name] = { requests: r.requests, errors: r.errors, latency: mergeDistributions(r.dists) };
+    routes[name] = { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors, latency: mergeDistributions(r.dists) };
   }
   return {
     workers: agg.workers,
@@ -259,6 +279,11 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     memory: { rss: agg.rss, heapUsed: agg.heapUsed },
     cpuPercent: agg.cpuPercent,
     protocols: { h1: agg.h1, h2: agg.h2 },
-    perWorker: list.map(({ latency, routes: _routes, ...rest }) => ({ ...rest, latency: mergeDistributions([latency]) })),
+    perWorker: list.map(({ latency, routes: workerRoutes, ...rest }) => ({
+      ...rest,
+      latency: mergeDistributions([latency]),
+      latencyDistribution: latency,
+      routes: Object.fromEntries(Object.entries(workerRoutes).map(([n, r]) => [n, { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors }])),
+    })),
   };
 }

@@ -33,14 +33,23 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'coo
 /**
  * The effective config for GET /config with every secret replaced: the secret fields of built-in plugins' options
  * (JWT secrets, API-key digests, basic-auth password hashes), the password of any URL in any plugin's options
- * (`rate-limit` `redis.url`, a tracing endpoint: host and user stay visible), and credential headers a route adds
- * upstream. TLS settings are file paths, shown as they are.
+ * (`rate-limit` `redis.url`, a tracing endpoint: host and user stay visible), credential headers a route adds
+ * upstream, and the admin listener's own token or passwords (`admin.auth`). TLS settings are file paths, shown as they are.
  */
 export function redactConfig(config: GatewayConfig): unknown {
   const out = structuredClone(config) as GatewayConfig;
   out.plugins = out.plugins.map(redactPlugin);
   out.routes = out.routes.map(redactRoute);
+  out.admin = redactAdmin(out.admin);
   return out;
+}
+
+/** admin.auth: the bearer token and every Basic password; the type and the user names stay visible. */
+function redactAdmin(admin: GatewayConfig['admin']): GatewayConfig['admin'] {
+  const auth = admin.auth;
+  if (auth === undefined) return admin;
+  if (auth.type === 'bearer') return { ...admin, auth: { ...auth, token: REDACTED } };
+  return { ...admin, auth: { ...auth, users: auth.users.map((u) => ({ ...u, password: REDACTED })) } };
 }
 
 function redactRoute(route: RouteConfig): RouteConfig {

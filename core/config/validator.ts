@@ -1,6 +1,7 @@
 import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import AjvModule, { type ErrorObject } from 'ajv';
+import { adminAuthConfigErrors } from '../admin/auth.js';
 import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { fail, ok, type Result } from '../result.js';
@@ -113,6 +114,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
       `/server/headersTimeoutMs: ${server.headersTimeoutMs} exceeds server.requestTimeoutMs ${server.requestTimeoutMs} (Node's http server refuses to start)`,
     );
   }
+
+  errors.push(...adminAuthConfigErrors(admin.auth));
 
   config.server.trustedProxies.forEach((entry, i) => {
     try {

@@ -50,12 +50,26 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     expect(start.stderr).not.toContain('building');
   }, 90_000);
 
-  it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
+  it('starts on the embedded default config, answers, serves the dashboard, and stops on SIGTERM', async () => {
     const gw = await startInstalled([process.execPath, 'dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], dir);
     proc = gw.proc;
     const r = await request(`http://127.0.0.1:${gw.port}/hello`);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ message: 'Hello from ts-gateway' });
+    // The dashboard's files are in dist/ (copied by the build) and Chart.js is a runtime dependency.
+    const admin = `http://127.0.0.1:${gw.adminPort}`;
+    const page = await request(`${admin}/dashboard`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<script src="dashboard/app.js"');
+    for (const [path, marker] of [
+      ['/dashboard/app.js', 'EventSource'],
+      ['/dashboard/style.css', '.kpi'],
+      ['/dashboard/chart.js', 'Chart.js v4'],
+    ] as const) {
+      const f = await request(`${admin}${path}`);
+      expect(f.status, path).toBe(200);
+      expect(f.body, path).toContain(marker);
+    }
     gw.proc.kill('SIGTERM');
     expect(await gw.exited).toBe(0);
   }, 60_000);

@@ -16,24 +16,33 @@ export const npmCiProduction = (cwd: string, extra: string[] = []) =>
 export interface InstalledGateway {
   proc: ChildProcess;
   port: number;
+  /** null when the admin listener is disabled */
+  adminPort: number | null;
   exited: Promise<number | null>;
   output: () => string;
 }
 
-/** Starts an installed gateway and resolves once its "gateway listening" line names the data-plane port. */
+/** Starts an installed gateway and resolves once its "gateway listening" line names its ports. */
 export async function startInstalled(argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<InstalledGateway> {
   const proc = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   let out = '';
-  const port = await new Promise<number>((res, rej) => {
+  const ports = await new Promise<{ port: number; adminPort: number | null }>((res, rej) => {
     const onData = (c: Buffer): void => {
       out += c.toString();
-      const m = /"port":(\d+)[^\n]*"msg":"gateway listening"/.exec(out);
-      if (m) res(Number(m[1]));
+      for (const line of out.split('\n')) {
+        if (!line.includes('"msg":"gateway listening"')) continue;
+        try {
+          const j = JSON.parse(line) as { port: number; admin: string };
+          res({ port: j.port, adminPort: j.admin === 'disabled' ? null : Number(j.admin.slice(j.admin.lastIndexOf(':') + 1)) });
+        } catch {
+          /* a line still being written */
+        }
+      }
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
     proc.once('exit', (code) => rej(new Error(`gateway exited ${code}:\n${out}`)));
   });
-  return { proc, port, exited, output: () => out };
+  return { proc, ...ports, exited, output: () => out };
 }
