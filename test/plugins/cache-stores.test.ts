@@ -224,6 +224,18 @@ for (const store of STORES) {
       }
     });
 
+    it('a refreshed entry replaces the old one everywhere (no process serves a copy it kept of the old one)', async () => {
+      await get(`${gw.url}/refreshed`);
+      for (let i = 0; i < 4; i++) expect((await get(`${gw.url}/refreshed`)).body.toString()).toBe('GET /refreshed 1');
+      const refreshed = await get(`${gw.url}/refreshed`, { 'cache-control': 'no-cache' });
+      expect(refreshed.body.toString()).toBe('GET /refreshed 2');
+      for (let i = 0; i < 4; i++) {
+        const r = await get(`${gw.url}/refreshed`);
+        expect(r.headers['x-cache']).toBe('HIT');
+        expect(r.body.toString()).toBe('GET /refreshed 2');
+      }
+    });
+
     it('coalescing: 10 concurrent misses for one URL make one upstream request', async () => {
       const all = await Promise.all(Array.from({ length: 10 }, () => get(`${gw.url}/slow`)));
       expect(all.map((r) => r.status)).toEqual(Array(10).fill(200));
