@@ -16,7 +16,7 @@ export interface CachedResponse {
 }
 
 /** How long a store must keep an entry: fresh, then as long as either stale window allows. */
-export function retentionMs(e: CachedResponse): number {
+export function retentionMs(e: Pick<CachedResponse, 'freshMs' | 'staleWhileRevalidateMs' | 'staleIfErrorMs'>): number {
   return e.freshMs + Math.max(e.staleWhileRevalidateMs, e.staleIfErrorMs);
 }
 
@@ -47,30 +47,4 @@ export function toWire(e: CachedResponse): WireResponse {
 
 export function fromWire(w: WireResponse): CachedResponse {
   return { ...w.meta, body: Buffer.from(w.body, 'base64') };
-}
-
-/**
- * One binary record, for Redis: a 4-byte big-endian length, the metadata as JSON, then the body bytes as they
- * are (no base64: a 100 KB body costs 100 KB in Redis and on the wire).
- */
-export function encodeRecord(e: CachedResponse): Buffer {
-  const { body, ...meta } = e;
-  const json = Buffer.from(JSON.stringify(meta));
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32BE(json.length, 0);
-  return Buffer.concat([head, json, body], 4 + json.length + body.length);
-}
-
-/** The record back, or undefined when it is not one (a foreign value under our prefix is a miss, not an error). */
-export function decodeRecord(buf: Buffer): CachedResponse | undefined {
-  if (buf.length < 4) return undefined;
-  const n = buf.readUInt32BE(0);
-  if (4 + n > buf.length) return undefined;
-  try {
-    const meta = JSON.parse(buf.subarray(4, 4 + n).toString()) as Omit<CachedResponse, 'body'>;
-    if (typeof meta.status !== 'number' || typeof meta.storedAt !== 'number') return undefined;
-    return { ...meta, body: buf.subarray(4 + n) };
-  } catch {
-    return undefined;
-  }
 }

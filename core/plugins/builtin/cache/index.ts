@@ -102,7 +102,7 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
 async function openStore(options: CacheOptions, api: PluginApi, now: (() => number) | undefined): Promise<CacheStore> {
   if (options.store === 'redis') {
     // One keyspace per keyPrefix: every instance (whatever its other options) shares what it stores.
-    const redis = new RedisCacheStore(options.redis, '', api.logger);
+    const redis = new RedisCacheStore(options.redis, { maxEntries: options.maxEntries, maxBytes: options.maxBytes }, api.logger);
     await redis.connect();
     return redis;
   }
