@@ -276,6 +276,20 @@ for (const store of STORES) {
   });
 }
 
+describe('cache store options', () => {
+  it('store "redis" without a redis block is refused at startup, naming the path', async () => {
+    const err = await inProcess({
+      plugins: [{ name: 'cache', options: { store: 'redis' } }],
+      routes: [{ path: '/', methods: ['GET'], response: { body: 'x' } }],
+    }).then(
+      (gw) => gw.close().then(() => null),
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/\/plugins\/0\/options/);
+    expect(err?.message).toMatch(/redis/);
+  });
+});
+
 describe('memory store bounds', () => {
   let up: RecordingUpstream;
   let gw: Target;

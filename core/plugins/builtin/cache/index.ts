@@ -165,14 +165,14 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
 
   /** One background revalidation per URL and instance; the stale entry is served meanwhile. */
   const revalidateInBackground = (ctx: RequestContext, primaryKey: string): void => {
-    const replay = replayOf(ctx);
-    if (replay === null) return;
     const key = `r\n${primaryKey}`;
-    const go = (lead: boolean): void => {
-      if (!lead) return;
-      void sendReplay(replay, holdMs).then(() => instanceFlights.release(key));
-    };
     try {
+      const replay = replayOf(ctx);
+      if (replay === null) return;
+      const go = (lead: boolean): void => {
+        if (!lead) return;
+        void sendReplay(replay, holdMs).then(() => instanceFlights.release(key));
+      };
       const claim = instanceFlights.tryClaim(key, holdMs);
       if (typeof claim === 'boolean') go(claim);
       else claim.then(go, () => undefined);
