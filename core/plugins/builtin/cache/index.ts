@@ -312,7 +312,12 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
       if (body instanceof Readable) {
         const declared = h['content-length'] === undefined ? -1 : Number(h['content-length']);
         if (declared > maxEntry) return release(state);
-        const tee = new StoringTee(maxEntry, (buf) => save(state, status, { ...h }, buf, resVary));
+        // too big after all: waiters need not wait for the rest of a body that will not be stored
+        const tee = new StoringTee(
+          maxEntry,
+          (buf) => save(state, status, { ...h }, buf, resVary),
+          () => release(state),
+        );
         body.once('error', (err) => tee.destroy(err));
         // The client left (the server destroys ctx.body): release the upstream body too.
         tee.once('close', () => {
@@ -353,6 +358,7 @@ class StoringTee extends Transform {
   constructor(
     private readonly cap: number,
     private readonly onComplete: (body: Buffer) => MaybePromise<void>,
+    private readonly onOverflow: () => void,
   ) {
     super();
   }
@@ -362,6 +368,7 @@ class StoringTee extends Transform {
       if (this.size > this.cap) {
         this.overflow = true;
         this.chunks = [];
+        this.onOverflow();
       } else this.chunks.push(chunk);
     }
     cb(null, chunk);
