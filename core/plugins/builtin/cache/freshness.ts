@@ -70,3 +70,14 @@ export function notModifiedSince(ifModifiedSince: string, lastModified: string |
   const lm = Date.parse(lastModified);
   return !Number.isNaN(ims) && !Number.isNaN(lm) && lm <= ims;
 }
+
+/**
+ * The stale windows a stored response allows (RFC 5861): stale-while-revalidate and stale-if-error, in ms. Both 0
+ * when a directive forbids serving it stale (RFC 9111 §4.2.4: must-revalidate, proxy-revalidate, and s-maxage,
+ * which implies proxy-revalidate for a shared cache).
+ */
+export function staleWindowsMs(headers: OutgoingHttpHeaders): { staleWhileRevalidateMs: number; staleIfErrorMs: number } {
+  const cc = parseCacheControl(headers['cache-control']);
+  if (cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage')) return { staleWhileRevalidateMs: 0, staleIfErrorMs: 0 };
+  return { staleWhileRevalidateMs: (seconds(cc.get('stale-while-revalidate')) ?? 0) * 1000, staleIfErrorMs: (seconds(cc.get('stale-if-error')) ?? 0) * 1000 };
+}

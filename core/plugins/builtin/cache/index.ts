@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import type { RequestContext } from '../../../context.js';
-import type { GatewayPlugin, PluginInstance } from '../../types.js';
+import type { GatewayPlugin, PluginApi, PluginInstance } from '../../types.js';
 import { headerTokens, stagedHeaders } from '../shared/headers.js';
-import { etagMatches, freshnessMs, notModifiedSince, parseCacheControl } from './freshness.js';
+import { redisOptionsSchema, type RedisConnectionOptions } from '../shared/redis.js';
+import type { CachedResponse } from './entry.js';
+import { instanceFlights } from './flights.js';
+import { etagMatches, freshnessMs, notModifiedSince, parseCacheControl, staleWindowsMs } from './freshness.js';
+import { openMemoryStore } from './memory-store.js';
+import { RedisCacheStore } from './redis-store.js';
+import { replayOf, sendReplay } from './revalidate.js';
+import type { CacheStore, MaybePromise } from './store.js';
 
 export interface CacheOptions {
   maxEntries: number;
@@ -16,21 +22,28 @@ export interface CacheOptions {
   defaultTtlMs: number;
   /** store and serve responses to requests with credentials (keyed per credential); off by default */
   cacheAuthenticated: boolean;
+  /** "memory": held by this instance (its primary when clustered); "redis": shared by every instance */
+  store: 'memory' | 'redis';
+  redis: RedisConnectionOptions;
+  /** concurrent misses for one URL make one upstream request (per instance) */
+  coalesce: boolean;
+  /** how long a coalesced request waits for the one in flight, and how long a background revalidation may run */
+  coalesceTimeoutMs: number;
 }
 
-interface Entry {
-  status: number;
-  headers: OutgoingHttpHeaders;
-  body: Buffer;
-  storedAt: number;
-  etag: string | undefined;
-  lastModified: string | undefined;
-}
-
+/** Per-request state: a lookup that missed (and may store), or an unsafe request that invalidates. */
 interface MissState {
   primaryKey: string;
   request: IncomingHttpHeaders;
   store: boolean;
+  /** a stale entry still inside its stale-if-error window: served if the upstream fails */
+  stale: CachedResponse | undefined;
+  /** the coalescing flight this request leads, released once its answer is stored or known not to be */
+  flight: string | null;
+}
+
+interface InvalidateState {
+  invalidate: string;
 }
 
 const STATE = 'cache';
@@ -38,6 +51,8 @@ const STATE = 'cache';
 const UNSTORED = ['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'age', 'x-cache', 'date'];
 /** What a 304 repeats from the stored response (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'etag', 'expires', 'vary', 'last-modified'];
+/** At most one store-error log line per this interval: a dead Redis under load must not flood the log. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
 
 /** What can be injected into the cache plugin; production uses the defaults. */
 export interface CacheDeps {
@@ -46,9 +61,12 @@ export interface CacheDeps {
 }
 
 /**
- * A shared response cache in process memory (per worker), for GET and HEAD. Freshness from Cache-Control
- * (s-maxage, max-age), Expires, or defaultTtlMs; no-store / private / no-cache responses and Set-Cookie are
- * never stored; Vary selects among stored variants; conditional requests on a hit get 304.
+ * A shared response cache for GET and HEAD. Freshness from Cache-Control (s-maxage, max-age), Expires, or
+ * defaultTtlMs; no-store / private / no-cache responses and Set-Cookie are never stored; Vary selects among
+ * stored variants; conditional requests on a hit get 304; stale-while-revalidate and stale-if-error (RFC 5861)
+ * serve a stale entry while one background revalidation runs, or when the upstream fails.
+ * The store is the instance's memory (held by the primary when clustered) or Redis (every instance); a store
+ * that cannot answer is a miss, never an error. Concurrent misses for one URL are coalesced per instance.
  * Put it after auth in the plugin list (auth must refuse before a hit is served), and after compression to store
  * compressed variants.
  */
@@ -56,7 +74,7 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
   const now = deps.now ?? Date.now;
   return {
     name: 'cache',
-    version: '1.0.0',
+    version: '1.1.0',
     optionsSchema: {
       type: 'object',
       additionalProperties: false,
@@ -66,131 +84,281 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
         maxEntryBytes: { type: 'integer', minimum: 1, default: 1024 * 1024 },
         defaultTtlMs: { type: 'integer', minimum: 0, default: 60_000 },
         cacheAuthenticated: { type: 'boolean', default: false },
+        store: { enum: ['memory', 'redis'], default: 'memory' },
+        redis: redisOptionsSchema('gw:cache:'),
+        coalesce: { type: 'boolean', default: true },
+        coalesceTimeoutMs: { type: 'integer', minimum: 1, default: 5_000 },
       },
+      if: { properties: { store: { const: 'redis' } }, required: ['store'] },
+      then: { required: ['redis'] },
     },
-    init(options, api): PluginInstance {
-      const maxEntry = Math.min(options.maxEntryBytes, options.maxBytes);
-      const entries = new LRUCache<string, Entry>({
-        max: options.maxEntries,
-        maxSize: options.maxBytes,
-        sizeCalculation: (e) => Math.max(1, e.body.length + 256),
-        // entry ttls run on the same clock as freshness (lru-cache's default is performance.now), read at every
-        // check: with the default ttlResolution lru-cache reuses one reading for 1 ms of real time
-        ...(deps.now === undefined ? {} : { perf: { now: deps.now }, ttlResolution: 0 }),
-      });
-      /** primary key → the Vary field names its last stored response named */
-      const varySpecs = new LRUCache<string, string[]>({ max: options.maxEntries });
-      const hits = api.counter('cache_hits_total', 'responses served from the cache plugin');
-      const misses = api.counter('cache_misses_total', 'cacheable requests not served from the cache plugin');
+    async init(options, api): Promise<PluginInstance> {
+      const store = await openStore(options, api, deps.now);
+      return cacheInstance(options, api, store, now);
+    },
+  };
+}
 
-      const variantKey = (primaryKey: string, names: string[], req: IncomingHttpHeaders): string => {
-        let key = primaryKey;
-        for (const n of names) {
-          const v = req[n];
-          key += `\n${n}:${v === undefined ? '' : (Array.isArray(v) ? v.join(',') : v).replace(/\s+/g, ' ').trim()}`;
-        }
-        return key;
+async function openStore(options: CacheOptions, api: PluginApi, now: (() => number) | undefined): Promise<CacheStore> {
+  if (options.store === 'redis') {
+    // One keyspace per keyPrefix: every instance (whatever its other options) shares what it stores.
+    const redis = new RedisCacheStore(options.redis, { maxEntries: options.maxEntries, maxBytes: options.maxBytes }, api.logger);
+    await redis.connect();
+    return redis;
+  }
+  // Deterministic across workers (each builds the same config), so all of them open the same primary cache.
+  const ns = createHash('sha256')
+    .update(JSON.stringify([options.maxEntries, options.maxBytes, options.maxEntryBytes, options.defaultTtlMs, options.cacheAuthenticated]))
+    .digest('hex')
+    .slice(0, 16);
+  return openMemoryStore(ns, { maxEntries: options.maxEntries, maxBytes: options.maxBytes }, now);
+}
+
+function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore, now: () => number): PluginInstance {
+  const maxEntry = Math.min(options.maxEntryBytes, options.maxBytes);
+  const holdMs = options.coalesceTimeoutMs;
+  const hits = api.counter('cache_hits_total', 'responses served from the cache plugin');
+  const misses = api.counter('cache_misses_total', 'cacheable requests not served from the cache plugin');
+  const staleServed = api.counter('cache_stale_total', 'stale responses served (stale-while-revalidate, stale-if-error)');
+  const coalesced = api.counter('cache_coalesced_total', 'requests that waited for a concurrent miss instead of going upstream');
+  const storeErrors = api.counter('cache_store_errors_total', 'store operations that failed (served as a miss, nothing stored)');
+
+  let lastLog = 0;
+  let suppressed = 0;
+  const storeFailed = (op: string, err: unknown): void => {
+    storeErrors.inc();
+    const t = Date.now();
+    if (t - lastLog >= ERROR_LOG_INTERVAL_MS) {
+      api.logger.warn({ err: (err as Error).message, op, suppressed }, 'cache store unavailable');
+      lastLog = t;
+      suppressed = 0;
+    } else suppressed++;
+  };
+
+  /** A store call that never throws nor rejects: failures are logged and counted, and read as "nothing". */
+  const safely = <T>(op: string, call: () => MaybePromise<T>): MaybePromise<T | undefined> => {
+    try {
+      const r = call();
+      return r instanceof Promise ? r.catch((err: unknown) => (storeFailed(op, err), undefined)) : r;
+    } catch (err) {
+      storeFailed(op, err);
+      return undefined;
+    }
+  };
+
+  const primaryKeyOf = (ctx: RequestContext, authenticated: boolean): string => {
+    const req = ctx.req!;
+    let key = `${req.headers.host ?? ''}${ctx.url}`;
+    if (authenticated) {
+      // Per credential: one user's cached answer must never be served to another.
+      const who = ctx.identity?.sub ?? req.headers.authorization ?? '';
+      key += `\n@${createHash('sha256').update(String(who)).digest('hex')}`;
+    }
+    return key;
+  };
+
+  const release = (state: MissState): void => {
+    if (state.flight === null) return;
+    instanceFlights.release(state.flight);
+    state.flight = null;
+  };
+
+  /** One background revalidation per URL and instance; the stale entry is served meanwhile. */
+  const revalidateInBackground = (ctx: RequestContext, primaryKey: string): void => {
+    const key = `r\n${primaryKey}`;
+    try {
+      const replay = replayOf(ctx);
+      if (replay === null) return;
+      const go = (lead: boolean): void => {
+        if (!lead) return;
+        void sendReplay(replay, holdMs).then(() => instanceFlights.release(key));
       };
+      const claim = instanceFlights.tryClaim(key, holdMs);
+      if (typeof claim === 'boolean') go(claim);
+      else claim.then(go, () => undefined);
+    } catch {
+      /* no revalidation: the entry expires and the next request is a miss */
+    }
+  };
 
-      const primaryKeyOf = (ctx: RequestContext, authenticated: boolean): string => {
-        const req = ctx.req!;
-        let key = `${req.headers.host ?? ''}${ctx.url}`;
-        if (authenticated) {
-          // Per credential: one user's cached answer must never be served to another.
-          const who = ctx.identity?.sub ?? req.headers.authorization ?? '';
-          key += `\n@${createHash('sha256').update(String(who)).digest('hex')}`;
-        }
-        return key;
-      };
-
-      const store = (state: MissState, status: number, headers: OutgoingHttpHeaders, body: Buffer, resVary: unknown): void => {
-        const storedAt = now();
-        const ttl = freshnessMs(headers, options.defaultTtlMs, storedAt);
-        if (ttl === null) return;
-        const names = [...new Set([...headerTokens(headers.vary as string | undefined), ...headerTokens(resVary as string | undefined)])];
-        if (names.includes('*')) return;
-        const kept: OutgoingHttpHeaders = {};
-        for (const k in headers) if (!UNSTORED.includes(k)) kept[k] = headers[k];
-        kept['content-length'] = String(body.length);
-        names.sort();
-        varySpecs.set(state.primaryKey, names);
-        const etag = headers.etag === undefined ? undefined : String(headers.etag);
-        const lastModified = headers['last-modified'] === undefined ? undefined : String(headers['last-modified']);
-        entries.set(variantKey(state.primaryKey, names, state.request), { status, headers: kept, body, storedAt, etag, lastModified }, { ttl });
-      };
-
-      return {
-        preHandler(ctx: RequestContext): void {
-          if (ctx.res === null) return;
-          const method = ctx.method;
-          const req = ctx.req!;
-          const authenticated = ctx.identity !== null || req.headers.authorization !== undefined;
-          if (method !== 'GET' && method !== 'HEAD') {
-            // An unsafe method invalidates what we hold for the same URL (RFC 9111 §4.4).
-            if (method !== 'OPTIONS' && method !== 'TRACE') varySpecs.delete(primaryKeyOf(ctx, authenticated && options.cacheAuthenticated));
-            return;
-          }
-          if (authenticated && !options.cacheAuthenticated) return;
-          const reqCc = parseCacheControl(req.headers['cache-control']);
-          if (reqCc.has('no-store')) return;
-          const primaryKey = primaryKeyOf(ctx, authenticated);
-          const skipLookup = reqCc.has('no-cache') || reqCc.get('max-age') === '0' || req.headers.pragma === 'no-cache';
-          if (!skipLookup) {
-            const names = varySpecs.get(primaryKey);
-            const entry = names === undefined ? undefined : entries.get(variantKey(primaryKey, names, req.headers));
-            if (entry !== undefined) {
-              hits.inc();
-              serve(ctx, entry, now());
-              return;
+  /** What a lookup found decides the request: served fresh or stale, or a miss that may lead or wait. */
+  const decide = (ctx: RequestContext, state: MissState, entry: CachedResponse | undefined, followed: boolean): void | Promise<void> => {
+    const t = now();
+    if (entry !== undefined) {
+      const age = t - entry.storedAt;
+      if (age < entry.freshMs) {
+        hits.inc();
+        if (followed) coalesced.inc();
+        serve(ctx, entry, t, 'HIT');
+        return;
+      }
+      const staleFor = age - entry.freshMs;
+      if (staleFor < entry.staleWhileRevalidateMs) {
+        staleServed.inc();
+        serve(ctx, entry, t, 'STALE');
+        revalidateInBackground(ctx, state.primaryKey);
+        return;
+      }
+      if (staleFor < entry.staleIfErrorMs) state.stale = entry;
+    }
+    if (!followed && options.coalesce && state.store) {
+      const key = `c\n${state.primaryKey}`;
+      let claim: ReturnType<typeof instanceFlights.claim>;
+      try {
+        claim = instanceFlights.claim(key, holdMs);
+      } catch {
+        claim = 'followed';
+      }
+      if (claim === 'lead') state.flight = key;
+      else if (claim instanceof Promise) {
+        return claim.then(
+          (c) => {
+            if (c === 'lead') {
+              state.flight = key;
+              return miss(ctx, state);
             }
-          }
-          misses.inc();
-          ctx.set(STATE, { primaryKey, request: req.headers, store: method === 'GET' } satisfies MissState);
-        },
+            // the request we waited for has finished: its answer is stored if it could be
+            const again = safely('lookup', () => store.lookup(state.primaryKey, state.request));
+            return again instanceof Promise ? again.then((e) => decide(ctx, state, e, true)) : decide(ctx, state, again, true);
+          },
+          () => miss(ctx, state),
+        );
+      }
+    }
+    miss(ctx, state);
+  };
 
-        postHandler(ctx: RequestContext): void {
-          const state = ctx.get(STATE) as MissState | undefined;
-          if (state === undefined) return;
-          const h = stagedHeaders(ctx);
-          h['x-cache'] = 'MISS';
-          if (!state.store || ctx.statusCode !== 200 || h['set-cookie'] !== undefined) return;
-          if (freshnessMs(h, options.defaultTtlMs, now()) === null) return;
-          const status = ctx.statusCode;
-          const resVary = ctx.res?.getHeader('vary');
-          const body = ctx.body;
-          if (typeof body === 'string' || Buffer.isBuffer(body)) {
-            const buf = typeof body === 'string' ? Buffer.from(body) : body;
-            if (buf.length <= maxEntry) store(state, status, h, buf, resVary);
-            return;
-          }
-          if (body instanceof Readable) {
-            const declared = h['content-length'] === undefined ? -1 : Number(h['content-length']);
-            if (declared > maxEntry) return;
-            const tee = new StoringTee(maxEntry, (buf) => store(state, status, { ...h }, buf, resVary));
-            body.once('error', (err) => tee.destroy(err));
-            // The client left (the server destroys ctx.body): release the upstream body too.
-            tee.once('close', () => {
-              if (!body.readableEnded) body.destroy();
-            });
-            body.pipe(tee);
-            ctx.body = tee;
-          }
-        },
-      };
+  const miss = (ctx: RequestContext, state: MissState): void => {
+    misses.inc();
+    ctx.set(STATE, state);
+  };
+
+  /** Stores the response, then releases the flight (waiters look again once the entry is there). */
+  const save = (state: MissState, status: number, headers: OutgoingHttpHeaders, body: Buffer, resVary: unknown): MaybePromise<void> => {
+    const storedAt = now();
+    const freshMs = freshnessMs(headers, options.defaultTtlMs, storedAt);
+    const names = [...new Set([...headerTokens(headers.vary as string | undefined), ...headerTokens(resVary as string | undefined)])];
+    if (freshMs === null || names.includes('*')) return release(state);
+    const kept: OutgoingHttpHeaders = {};
+    for (const k in headers) if (!UNSTORED.includes(k)) kept[k] = headers[k];
+    kept['content-length'] = String(body.length);
+    names.sort();
+    const { staleWhileRevalidateMs, staleIfErrorMs } = staleWindowsMs(headers);
+    const entry: CachedResponse = { status, headers: kept, body, storedAt, freshMs, staleWhileRevalidateMs, staleIfErrorMs };
+    const r = safely('save', () => store.save(state.primaryKey, names, state.request, entry));
+    if (r instanceof Promise) return r.then(() => release(state));
+    release(state);
+  };
+
+  /** Answers with the stale entry instead of the upstream's failure (stale-if-error). */
+  const serveStaleOnError = (ctx: RequestContext, state: MissState): boolean => {
+    const entry = state.stale;
+    if (entry === undefined) return false;
+    const t = now();
+    if (t - entry.storedAt - entry.freshMs >= entry.staleIfErrorMs) return false;
+    if (ctx.body instanceof Readable) ctx.body.destroy();
+    staleServed.inc();
+    serve(ctx, entry, t, 'STALE');
+    return true;
+  };
+
+  return {
+    preHandler(ctx: RequestContext): void | Promise<void> {
+      if (ctx.res === null) return;
+      const method = ctx.method;
+      const req = ctx.req!;
+      const authenticated = ctx.identity !== null || req.headers.authorization !== undefined;
+      if (method !== 'GET' && method !== 'HEAD') {
+        // An unsafe method invalidates what we hold for the same URL (RFC 9111 §4.4), once the upstream answered.
+        if (method !== 'OPTIONS' && method !== 'TRACE')
+          ctx.set(STATE, { invalidate: primaryKeyOf(ctx, authenticated && options.cacheAuthenticated) } satisfies InvalidateState);
+        return;
+      }
+      if (authenticated && !options.cacheAuthenticated) return;
+      const reqCc = parseCacheControl(req.headers['cache-control']);
+      if (reqCc.has('no-store')) return;
+      const state: MissState = { primaryKey: primaryKeyOf(ctx, authenticated), request: req.headers, store: method === 'GET', stale: undefined, flight: null };
+      const skipLookup = reqCc.has('no-cache') || reqCc.get('max-age') === '0' || req.headers.pragma === 'no-cache';
+      // A request that must not be answered from the cache (a revalidation among them) neither waits for nor leads a flight.
+      if (skipLookup) return miss(ctx, state);
+      const found = safely('lookup', () => store.lookup(state.primaryKey, state.request));
+      if (found instanceof Promise) return found.then((e) => decide(ctx, state, e, false));
+      return decide(ctx, state, found, false);
+    },
+
+    postHandler(ctx: RequestContext): void | Promise<void> {
+      const s = ctx.get(STATE) as MissState | InvalidateState | undefined;
+      if (s === undefined) return;
+      if ('invalidate' in s) {
+        // Awaited: once this client has the answer to its POST, no instance serves the old entry.
+        const r = safely('invalidate', () => store.invalidate(s.invalidate));
+        return r instanceof Promise ? r.then(() => undefined) : undefined;
+      }
+      const state = s;
+      if (ctx.statusCode >= 500 && serveStaleOnError(ctx, state)) return release(state);
+      const h = stagedHeaders(ctx);
+      h['x-cache'] = 'MISS';
+      if (!state.store || ctx.statusCode !== 200 || h['set-cookie'] !== undefined || freshnessMs(h, options.defaultTtlMs, now()) === null) {
+        return release(state);
+      }
+      const status = ctx.statusCode;
+      const resVary = ctx.res?.getHeader('vary');
+      const body = ctx.body;
+      if (typeof body === 'string' || Buffer.isBuffer(body)) {
+        const buf = typeof body === 'string' ? Buffer.from(body) : body;
+        if (buf.length <= maxEntry) return save(state, status, h, buf, resVary);
+        return release(state);
+      }
+      if (body instanceof Readable) {
+        const declared = h['content-length'] === undefined ? -1 : Number(h['content-length']);
+        if (declared > maxEntry) return release(state);
+        // too big after all: waiters need not wait for the rest of a body that will not be stored
+        const tee = new StoringTee(
+          maxEntry,
+          (buf) => save(state, status, { ...h }, buf, resVary),
+          () => release(state),
+        );
+        body.once('error', (err) => tee.destroy(err));
+        // The client left (the server destroys ctx.body): release the upstream body too.
+        tee.once('close', () => {
+          if (!body.readableEnded) body.destroy();
+          release(state);
+        });
+        body.pipe(tee);
+        ctx.body = tee;
+        return;
+      }
+      release(state);
+    },
+
+    onError(ctx: RequestContext): void {
+      const s = ctx.get(STATE) as MissState | InvalidateState | undefined;
+      if (s === undefined || 'invalidate' in s) return;
+      serveStaleOnError(ctx, s);
+      release(s);
+    },
+
+    destroy() {
+      store.close();
     },
   };
 }
 
 export const cachePlugin = createCachePlugin();
 
-/** Passes the body through while keeping a copy; stores it only if it ended complete and within the cap. */
+/**
+ * Passes the body through while keeping a copy; stores it only if it ended complete and within the cap. The end
+ * of the body waits for the store to settle (bounded by the store's own timeout), so the client that caused a
+ * store finds the entry on its next request, whichever process or instance serves it.
+ */
 class StoringTee extends Transform {
   private chunks: Buffer[] = [];
   private size = 0;
   private overflow = false;
   constructor(
     private readonly cap: number,
-    private readonly onComplete: (body: Buffer) => void,
+    private readonly onComplete: (body: Buffer) => MaybePromise<void>,
+    private readonly onOverflow: () => void,
   ) {
     super();
   }
@@ -200,30 +368,40 @@ class StoringTee extends Transform {
       if (this.size > this.cap) {
         this.overflow = true;
         this.chunks = [];
+        this.onOverflow();
       } else this.chunks.push(chunk);
     }
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    if (!this.overflow) this.onComplete(Buffer.concat(this.chunks, this.size));
+    if (this.overflow) return cb();
+    const body = Buffer.concat(this.chunks, this.size);
     this.chunks = [];
-    cb();
+    const r = this.onComplete(body);
+    if (r instanceof Promise)
+      r.then(
+        () => cb(),
+        () => cb(),
+      );
+    else cb();
   }
 }
 
-function serve(ctx: RequestContext, entry: Entry, now: number): void {
+function serve(ctx: RequestContext, entry: CachedResponse, now: number, label: 'HIT' | 'STALE'): void {
   const req = ctx.req!;
   const age = String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)));
+  const etag = entry.headers.etag === undefined ? undefined : String(entry.headers.etag);
+  const lastModified = entry.headers['last-modified'] === undefined ? undefined : String(entry.headers['last-modified']);
   const inm = req.headers['if-none-match'];
   const ims = req.headers['if-modified-since'];
-  const notModified = inm !== undefined ? etagMatches(inm, entry.etag) : ims !== undefined && notModifiedSince(ims, entry.lastModified);
+  const notModified = inm !== undefined ? etagMatches(inm, etag) : ims !== undefined && notModifiedSince(ims, lastModified);
   if (notModified) {
-    const headers: OutgoingHttpHeaders = { age, 'x-cache': 'HIT' };
+    const headers: OutgoingHttpHeaders = { age, 'x-cache': label };
     for (const f of NOT_MODIFIED_FIELDS) if (entry.headers[f] !== undefined) headers[f] = entry.headers[f];
     ctx.send(304, headers, null);
     return;
   }
-  ctx.send(entry.status, { ...entry.headers, age, 'x-cache': 'HIT' }, entry.body);
+  ctx.send(entry.status, { ...entry.headers, age, 'x-cache': label }, entry.body);
 }
 
 export default cachePlugin;

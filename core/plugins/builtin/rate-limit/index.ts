@@ -4,6 +4,7 @@ import type { RequestContext } from '../../../context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientAddress, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';
+import { redisOptionsSchema } from '../shared/redis.js';
 import type { Algorithm, Decision } from './algorithms.js';
 import { storeId, takeMemory } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
@@ -49,17 +50,7 @@ export const rateLimitPlugin: GatewayPlugin<RateLimitOptions> = {
       key: { type: 'string', pattern: "^(ip|apiKey|subject|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", default: 'ip' },
       algorithm: { enum: ['token-bucket', 'sliding-window'], default: 'token-bucket' },
       store: { enum: ['memory', 'redis'], default: 'memory' },
-      redis: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['url'],
-        properties: {
-          url: { type: 'string', pattern: '^rediss?://' },
-          keyPrefix: { type: 'string', default: 'gw:rl:' },
-          connectTimeoutMs: { type: 'integer', minimum: 1, default: 1_000 },
-          commandTimeoutMs: { type: 'integer', minimum: 1, default: 500 },
-        },
-      },
+      redis: redisOptionsSchema('gw:rl:'),
       failMode: { enum: ['open', 'closed'], default: 'open' },
       clientIp: clientIpSchema,
       trustForwarded: trustForwardedSchema,

@@ -1,12 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { connectRedis, createRedisClient, type RedisConnectionOptions } from '../shared/redis.js';
 import type { Algorithm, Decision } from './algorithms.js';
-
-/** Reconnect backoff after a lost Redis connection: 50 ms doubling per attempt, capped at 2 s. */
-const RECONNECT_BASE_MS = 50;
-const RECONNECT_MAX_MS = 2_000;
-/** At most one connection-error log line per this interval (a down Redis errors on every reconnect attempt). */
-const ERROR_LOG_INTERVAL_MS = 5_000;
 
 /**
  * One atomic round trip per decision. Mirrors algorithms.ts; time comes from the Redis server (TIME), so
@@ -79,12 +74,7 @@ return {allowed, remaining, window - elapsed, retry}
 
 type TakeCommand = (key: string, algo: string, limit: number, windowMs: number) => Promise<[number, number, number, number]>;
 
-export interface RedisStoreOptions {
-  url: string;
-  keyPrefix: string;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
-}
+export type RedisStoreOptions = RedisConnectionOptions;
 
 /**
  * A Redis-backed store several gateway instances share. Built never to wait long or pile up work while Redis is
@@ -99,36 +89,14 @@ export class RedisStore {
     private readonly opts: RedisStoreOptions,
     logger: Logger,
   ) {
-    this.client = new Redis(opts.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: opts.connectTimeoutMs,
-      commandTimeout: opts.commandTimeoutMs,
-      retryStrategy: (times: number) => Math.min(RECONNECT_BASE_MS * 2 ** Math.min(times, 6), RECONNECT_MAX_MS),
-      // reconnect on READONLY (failover) rather than fail every command
-      reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
-    });
-    let lastErrorLog = 0;
-    // An 'error' listener is mandatory: without one ioredis' connection errors would crash the process.
-    this.client.on('error', (err: Error) => {
-      const now = Date.now();
-      if (now - lastErrorLog > ERROR_LOG_INTERVAL_MS) {
-        lastErrorLog = now;
-        logger.warn({ err: err.message, url: redactUrl(opts.url) }, 'rate-limit redis connection error');
-      }
-    });
+    this.client = createRedisClient(opts, logger, 'rate-limit');
     this.client.defineCommand('gatewayRateLimitTake', { numberOfKeys: 1, lua: TAKE_LUA });
     this.take = (this.client as unknown as { gatewayRateLimitTake: TakeCommand }).gatewayRateLimitTake.bind(this.client);
   }
 
   /** Connect, waiting at most the connect timeout; failure is not fatal (the fail mode applies until it connects). */
-  async connect(): Promise<void> {
-    try {
-      await this.client.connect();
-    } catch {
-      /* logged by the error listener; the retry strategy keeps trying */
-    }
+  connect(): Promise<void> {
+    return connectRedis(this.client);
   }
 
   async takeToken(ns: string, key: string, algorithm: Algorithm, limit: number, windowMs: number): Promise<Decision> {
@@ -139,8 +107,4 @@ export class RedisStore {
   close(): void {
     this.client.disconnect();
   }
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
