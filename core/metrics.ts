@@ -1,25 +1,95 @@
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './contracts/metrics.js';
 import type { PoolStats } from './contracts/pool.js';
-import { mergeDistributions } from './histogram.js';
+import { LogLinearHistogram, mergeDistributions } from './histogram.js';
 import type { ListenerKind, ProtocolStats } from './listeners.js';
 import type { OverloadStats } from './overload.js';
 import type { HookStats } from './plugins/types.js';
 import type { UpstreamManager } from './proxy/index.js';
 
+/**
+ * The method label values of the per-route response counter. Any other method folds into OTHER, so a client
+ * inventing methods cannot grow the series count (node:http parses ~35 methods; routes are config; codes are few).
+ */
+export const COUNTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'] as const;
+const OTHER_METHOD = COUNTED_METHODS.length - 1;
+/** one counter per status code 100..599 */
+const STATUS_SLOTS = 500;
+
+/** Index into COUNTED_METHODS. A switch over interned strings: no allocation, no hashing on the request path. */
+export function methodSlot(method: string): number {
+  switch (method) {
+    case 'GET':
+      return 0;
+    case 'HEAD':
+      return 1;
+    case 'POST':
+      return 2;
+    case 'PUT':
+      return 3;
+    case 'DELETE':
+      return 4;
+    case 'PATCH':
+      return 5;
+    case 'OPTIONS':
+      return 6;
+    case 'CONNECT':
+      return 7;
+    case 'TRACE':
+      return 8;
+    default:
+      return OTHER_METHOD;
+  }
+}
+
 /** Requests, errors and latency for one route (or for unmatched requests). Survives config reloads by name. */
 export class RouteMetrics {
   requests = 0;
   errors = 0;
+  /** responses by [method slot][status - 100], pre-sized so counting one is an index increment */
+  readonly responses = new Float64Array(COUNTED_METHODS.length * STATUS_SLOTS);
+  /** all-time copy of the latency, kept only when the recorder's export covers a recent window (see cumulativeCopy) */
+  readonly cumulative: LogLinearHistogram | null;
   constructor(
     readonly name: string,
     readonly recorder: LatencyRecorder,
-  ) {}
+  ) {
+    this.cumulative = cumulativeCopy(recorder);
+  }
+
+  /** Sparse [methodSlot, status, count, ...] of the non-zero response counters. */
+  exportResponses(): number[] {
+    const out: number[] = [];
+    const r = this.responses;
+    for (let i = 0; i < r.length; i++) {
+      const c = r[i]!;
+      if (c !== 0) out.push((i / STATUS_SLOTS) | 0, (i % STATUS_SLOTS) + 100, c);
+    }
+    return out;
+  }
+}
+
+/**
+ * Prometheus histograms and windowed alert rules take differences of bucket counts, which only works on counts that
+ * never go down. A recorder whose export covers a recent window (ring) cannot give that, so the gateway records a
+ * second, all-time histogram next to it; every other variant's export is all-time already and costs nothing extra.
+ */
+function cumulativeCopy(recorder: LatencyRecorder): LogLinearHistogram | null {
+  return recorder.windowed === true ? new LogLinearHistogram() : null;
 }
 
 export interface RouteMetricsExport {
   requests: number;
   errors: number;
   latency: DistributionExport;
+  /** all-time bucket counts when `latency` covers a window only; absent when `latency` is all-time */
+  cumulative?: DistributionExport;
+  /** sparse [methodSlot, status, count, ...]; methodSlot indexes COUNTED_METHODS */
+  responses: number[];
+}
+
+/** The all-time (monotonic) distribution of an export: what histograms and windowed rules difference. */
+export function cumulativeLatency(e: { latency: DistributionExport; cumulative?: DistributionExport }): DistributionExport {
+  return e.cumulative ?? e.latency;
 }
 
 export interface PluginSection {
@@ -67,6 +137,8 @@ export interface WorkerMetricsExport {
   totalConnections: number;
   inFlight: number;
   latency: DistributionExport;
+  /** all-time bucket counts when `latency` covers a window only (see RouteMetricsExport.cumulative) */
+  cumulative?: DistributionExport;
   routes: Record<string, RouteMetricsExport>;
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   /** percent of one core over the last sampling interval */
@@ -93,6 +165,7 @@ export class GatewayMetrics {
   rps = 0;
   cpuPercent = 0;
   readonly recorder: LatencyRecorder;
+  private readonly cumulative: LogLinearHistogram | null;
   readonly unmatched: RouteMetrics;
   private readonly routes = new Map<string, RouteMetrics>();
   private lastRequests = 0;
@@ -106,6 +179,7 @@ export class GatewayMetrics {
     readonly workerId = 0,
   ) {
     this.recorder = createRecorder();
+    this.cumulative = cumulativeCopy(this.recorder);
     this.unmatched = new RouteMetrics('(unmatched)', createRecorder());
     this.timer = setInterval(() => this.sampleRates(), RATE_INTERVAL_MS);
     this.timer.unref();
@@ -121,17 +195,24 @@ export class GatewayMetrics {
     return m;
   }
 
-  record(route: RouteMetrics, status: number, latencyMs: number): void {
+  record(route: RouteMetrics, status: number, latencyMs: number, method: string): void {
     const isError = status >= 500;
     this.requests++;
     this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
     route.requests++;
+    // node:http only writes 100..599; the guard keeps a plugin's odd status from indexing another method's row
+    const code = status - 100;
+    if (code >= 0 && code < STATUS_SLOTS) route.responses[methodSlot(method) * STATUS_SLOTS + code]!++;
     if (isError) {
       this.errors++;
       route.errors++;
     }
     this.recorder.record(latencyMs, isError);
     route.recorder.record(latencyMs, isError);
+    if (this.cumulative !== null) {
+      this.cumulative.record(latencyMs, isError);
+      route.cumulative!.record(latencyMs, isError); // same factory, so the same windowed flag
+    }
   }
 
   private sampleRates(): void {
@@ -148,10 +229,12 @@ export class GatewayMetrics {
   export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
-      routes[m.name] = { requests: m.requests, errors: m.errors, latency: m.recorder.exportDistribution() };
+      const r: RouteMetricsExport = { requests: m.requests, errors: m.errors, latency: m.recorder.exportDistribution(), responses: m.exportResponses() };
+      if (m.cumulative !== null) r.cumulative = m.cumulative.exportDistribution();
+      routes[m.name] = r;
     }
     const mem = process.memoryUsage();
-    return {
+    const out: WorkerMetricsExport = {
       workerId: this.workerId,
       pid: process.pid,
       uptimeS: (Date.now() - this.startedAt) / 1000,
@@ -169,6 +252,8 @@ export class GatewayMetrics {
       protocols: { h1: this.h1Requests, h2: this.h2Requests },
       sections,
     };
+    if (this.cumulative !== null) out.cumulative = this.cumulative.exportDistribution();
+    return out;
   }
 
   close(): void {
@@ -197,7 +282,7 @@ export interface AggregatedMetrics {
   memory: { rss: number; heapUsed: number };
   cpuPercent: number;
   protocols: { h1: number; h2: number };
-  perWorker: Array<Omit<WorkerMetricsExport, 'latency' | 'routes'> & { latency: LatencySnapshot }>;
+  perWorker: Array<Omit<WorkerMetricsExport, 'latency' | 'cumulative' | 'routes'> & { latency: LatencySnapshot }>;
 }
 
 export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics {
@@ -259,6 +344,6 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     memory: { rss: agg.rss, heapUsed: agg.heapUsed },
     cpuPercent: agg.cpuPercent,
     protocols: { h1: agg.h1, h2: agg.h2 },
-    perWorker: list.map(({ latency, routes: _routes, ...rest }) => ({ ...rest, latency: mergeDistributions([latency]) })),
+    perWorker: list.map(({ latency, cumulative: _cumulative, routes: _routes, ...rest }) => ({ ...rest, latency: mergeDistributions([latency]) })),
   };
 }
