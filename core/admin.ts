@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AlertsView } from './alerts/engine.js';
 import type { AggregatedMetrics } from './metrics.js';
 
 /** What the admin API reads; implemented by the orchestrator (cluster) and by an in-process gateway. */
@@ -8,11 +9,14 @@ export interface AdminSource {
   metricsText(): Promise<string>;
   config(): unknown;
   reload(): Promise<{ ok: boolean; version: number; errors: string[] }>;
+  /** every alert rule's state (core/alerts/engine.ts) */
+  alerts(): AlertsView;
 }
 
 /**
  * The admin listener, on its own port (default 127.0.0.1:9901) so it is never exposed with the data plane:
- * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), POST /config/reload.
+ * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), /alerts (rule states),
+ * POST /config/reload.
  */
 export class AdminServer {
   private readonly http: Server;
@@ -61,13 +65,15 @@ export class AdminServer {
         return send(res, 200, await this.source.stats());
       case 'GET /config':
         return send(res, 200, this.source.config());
+      case 'GET /alerts':
+        return send(res, 200, this.source.alerts());
       case 'POST /config/reload': {
         req.resume();
         const r = await this.source.reload();
         return send(res, r.ok ? 200 : 400, r);
       }
       default: {
-        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload'];
+        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload', '/alerts'];
         if (known.includes(path!)) return send(res, 405, { error: 'Method Not Allowed' });
         return send(res, 404, { error: 'Not Found' });
       }

@@ -1,6 +1,7 @@
 import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import AjvModule, { type ErrorObject } from 'ajv';
+import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { fail, ok, type Result } from '../result.js';
@@ -146,6 +147,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
       }
     }
   });
+
+  errors.push(...alertConfigErrors(config));
 
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
   errors.push(...tlsConfigErrors(config.server));
