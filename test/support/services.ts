@@ -72,6 +72,7 @@ export const INSTALL = {
   h2load: 'apt-get install nghttp2-client',
   curl: 'apt-get install curl',
   cc: 'apt-get install gcc',
+  promtool: 'apt-get install prometheus',
 } as const;
 
 export type ServiceName = keyof typeof INSTALL;
