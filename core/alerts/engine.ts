@@ -67,6 +67,7 @@ export class AlertEngine {
   private evaluating: Promise<void> | null = null;
   private evaluatedAt: number | null = null;
   private closed = false;
+  private started = false;
   private readonly now: () => number;
 
   constructor(
@@ -82,6 +83,7 @@ export class AlertEngine {
 
   /** Starts the evaluation timer (no timer while there is no rule). */
   start(): void {
+    this.started = true;
     this.schedule();
   }
 
@@ -106,7 +108,8 @@ export class AlertEngine {
     }
     const retime = config.evaluateEveryMs !== this.config.evaluateEveryMs || (config.rules.length === 0) !== (this.config.rules.length === 0);
     this.config = config;
-    if (retime && this.timer !== null) this.schedule();
+    // a reload can bring the first rule (no timer yet) or remove the last one
+    if (retime && this.started) this.schedule();
   }
 
   private schedule(): void {

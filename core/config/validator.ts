@@ -60,11 +60,16 @@ export function formatAjvError(e: ErrorObject): string {
   }
 }
 
-/** ajv reports a failed propertyNames twice (the name's own pattern error, then the wrapper); keep the clear one. */
+/**
+ * ajv reports a failed propertyNames twice (the name's own pattern error, then the wrapper), and a failed if/then
+ * (an alert notifier's fields for its `type`) as the field's error plus a vague `must match "then" schema`; keep
+ * the clear one.
+ */
 function dedupe(errors: ErrorObject[]): string[] {
   const out: string[] = [];
   for (const e of errors) {
     if (e.keyword === 'pattern' && e.propertyName !== undefined) continue;
+    if (e.keyword === 'if') continue;
     const msg = formatAjvError(e);
     if (!out.includes(msg)) out.push(msg);
   }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertsView } from '../../core/alerts/engine.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
@@ -255,5 +256,47 @@ describe('alert config reload (single process)', () => {
     } finally {
       await load.stop();
     }
+  });
+});
+
+describe('orchestrator-only metrics (workers: 2)', () => {
+  let gw: CliGateway | null = null;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = null;
+  });
+
+  it('worker_restarts and reload_failures fire from what the primary counts, and /metrics shows the counters', async () => {
+    const cfg = {
+      routes: [{ name: 'hi', path: '/hi', response: { status: 200 } }],
+      alerts: {
+        evaluateEveryMs: EVERY_MS,
+        rules: [
+          { name: 'worker-crash', metric: 'worker_restarts', above: 0, windowMs: 60_000 },
+          { name: 'bad-reload', metric: 'reload_failures', above: 0, windowMs: 60_000, severity: 'critical' },
+        ],
+      },
+    };
+    const file = writeConfig(cfg);
+    gw = await startCli({}, ['--workers', '2'], file);
+    await until(async () => (await alertsOf(gw!.adminUrl)).rules.every((r) => r.value === 0), { message: 'both rules measured 0' });
+
+    const stats = JSON.parse((await request(`${gw.adminUrl}/stats`)).body) as { workers: Array<{ pid: number }> };
+    process.kill(stats.workers[0]!.pid, 'SIGKILL');
+    await until(async () => rule(await alertsOf(gw!.adminUrl), 'worker-crash').state === 'firing', { timeoutMs: 20_000, message: 'worker-crash firing' });
+    expect(rule(await alertsOf(gw.adminUrl), 'worker-crash').value).toBe(1);
+
+    writeFileSync(file, '{ "routes": [');
+    const reload = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' });
+    expect(reload.status).toBe(400);
+    await until(async () => rule(await alertsOf(gw!.adminUrl), 'bad-reload').state === 'firing', { message: 'bad-reload firing' });
+    // the rejected file left the running rules in place
+    expect((await alertsOf(gw.adminUrl)).rules.map((r) => r.name)).toEqual(['worker-crash', 'bad-reload']);
+
+    const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+    expect(metrics).toContain('\ngateway_worker_restarts_total 1\n');
+    // the file watcher rejects the broken file too, so one or two failures
+    expect(Number(/\ngateway_config_reload_failures_total (\d+)\n/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    await until(async () => (await request(`${gw!.adminUrl}/metrics`)).body.includes('\ngateway_workers 2\n'), { message: 'both workers serving again' });
   });
 });

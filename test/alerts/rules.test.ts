@@ -14,6 +14,7 @@ import { GatewayMetrics, type WorkerMetricsExport, type WorkerSections } from '.
 import { recorderFactory } from '../../core/variants.js';
 import { writeConfig } from '../support/cli.js';
 import { testClock } from '../support/clock.js';
+import { sleep, until } from '../support/wait.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -263,6 +264,25 @@ describe('AlertEngine on an injected clock', () => {
       await engine.close();
     }
   });
+
+  it('starts evaluating when a reload brings the first rule, and stops when the last one goes', async () => {
+    const a = worker(0);
+    const source = { collect: async () => [a.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0 }) };
+    const none = { evaluateEveryMs: 20, repeatIntervalMs: 60_000, rules: [], notify: [] };
+    const engine = new AlertEngine(none, source, silent, { externalUrl: 'http://x' });
+    try {
+      engine.start();
+      expect(engine.view()).toEqual({ evaluatedAt: null, rules: [] });
+      engine.reconfigure({ ...none, rules: [rule({ name: 'quiet', metric: 'rps', below: 1 })] });
+      await until(() => engine.view().rules[0]!.value !== null, { message: 'the new rule evaluated twice (rps needs two samples)' });
+      engine.reconfigure(none);
+      const last = engine.view().evaluatedAt;
+      await sleep(100);
+      expect(engine.view().evaluatedAt).toBe(last);
+    } finally {
+      await engine.close();
+    }
+  });
 });
 
 describe('alerts config', () => {
@@ -316,6 +336,7 @@ describe('alerts config', () => {
     );
     expect(v.errors).toContain('/alerts/notify/0: must have required property "url"');
     expect(v.errors).toContain('/alerts/notify/1: must NOT have additional property "url"');
+    expect(v.errors.filter((e) => e.startsWith('/alerts/notify'))).toHaveLength(2);
 
     const semantic = validateConfig(
       base({
