@@ -12,8 +12,33 @@ import type { UpstreamManager } from './proxy/index.js';
  */
 export const COUNTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'] as const;
 const OTHER_METHOD = COUNTED_METHODS.length - 1;
-/** one counter per status code 100..599 */
-const STATUS_SLOTS = 500;
+
+/**
+ * Status codes get a column of the per-route counter the first time the process answers one, so a route's
+ * counter holds 10 methods × 64 codes (5 KB) instead of 10 × 500 (40 KB, 9 MB for a 237-route config). The
+ * columns are shared by all routes and assigned without allocation. A gateway answers a few dozen distinct
+ * codes at most; should a 64th appear, it and every later new code share the last column, exported as
+ * code="other".
+ */
+export const STATUS_COLUMNS = 64;
+const OVERFLOW_COLUMN = STATUS_COLUMNS - 1;
+/** column of status 100 + i, -1 before it was first seen */
+const columnOfStatus = new Int8Array(500).fill(-1);
+/** status of each assigned column (0 for the overflow column) */
+const statusOfColumn = new Int16Array(STATUS_COLUMNS);
+let columnsUsed = 0;
+
+function statusColumn(status: number): number {
+  const i = status - 100;
+  // node:http only writes 100..599; anything else (a plugin's odd status) goes to the overflow column
+  if (!(i >= 0 && i < 500)) return OVERFLOW_COLUMN;
+  const c = columnOfStatus[i]!;
+  if (c >= 0) return c;
+  const assigned = columnsUsed < OVERFLOW_COLUMN ? columnsUsed++ : OVERFLOW_COLUMN;
+  columnOfStatus[i] = assigned;
+  if (assigned !== OVERFLOW_COLUMN) statusOfColumn[assigned] = status;
+  return assigned;
+}
 
 /** Index into COUNTED_METHODS. A switch over interned strings: no allocation, no hashing on the request path. */
 export function methodSlot(method: string): number {
@@ -45,8 +70,8 @@ export function methodSlot(method: string): number {
 export class RouteMetrics {
   requests = 0;
   errors = 0;
-  /** responses by [method slot][status - 100], pre-sized so counting one is an index increment */
-  readonly responses = new Float64Array(COUNTED_METHODS.length * STATUS_SLOTS);
+  /** responses by [method slot][status column], pre-sized so counting one is an index increment */
+  readonly responses = new Float64Array(COUNTED_METHODS.length * STATUS_COLUMNS);
   /** all-time copy of the latency, kept only when the recorder's export covers a recent window (see cumulativeCopy) */
   readonly cumulative: LogLinearHistogram | null;
   constructor(
@@ -56,13 +81,13 @@ export class RouteMetrics {
     this.cumulative = cumulativeCopy(recorder);
   }
 
-  /** Sparse [methodSlot, status, count, ...] of the non-zero response counters. */
+  /** Sparse [methodSlot, status, count, ...] of the non-zero response counters; status 0 is the overflow column. */
   exportResponses(): number[] {
     const out: number[] = [];
     const r = this.responses;
     for (let i = 0; i < r.length; i++) {
       const c = r[i]!;
-      if (c !== 0) out.push((i / STATUS_SLOTS) | 0, (i % STATUS_SLOTS) + 100, c);
+      if (c !== 0) out.push((i / STATUS_COLUMNS) | 0, statusOfColumn[i % STATUS_COLUMNS]!, c);
     }
     return out;
   }
@@ -83,7 +108,7 @@ export interface RouteMetricsExport {
   latency: DistributionExport;
   /** all-time bucket counts when `latency` covers a window only; absent when `latency` is all-time */
   cumulative?: DistributionExport;
-  /** sparse [methodSlot, status, count, ...]; methodSlot indexes COUNTED_METHODS */
+  /** sparse [methodSlot, status, count, ...]; methodSlot indexes COUNTED_METHODS, status 0 means "other" */
   responses: number[];
 }
 
@@ -200,9 +225,7 @@ export class GatewayMetrics {
     this.requests++;
     this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
     route.requests++;
-    // node:http only writes 100..599; the guard keeps a plugin's odd status from indexing another method's row
-    const code = status - 100;
-    if (code >= 0 && code < STATUS_SLOTS) route.responses[methodSlot(method) * STATUS_SLOTS + code]!++;
+    route.responses[methodSlot(method) * STATUS_COLUMNS + statusColumn(status)]!++;
     if (isError) {
       this.errors++;
       route.errors++;

@@ -55,7 +55,8 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
       h.add(cumulativeLatency(r));
       const rr = r.responses;
       for (let i = 0; i + 2 < rr.length; i += 3) {
-        const key = `{route="${esc(n)}",method="${COUNTED_METHODS[rr[i]!] ?? 'OTHER'}",code="${rr[i + 1]}"}`;
+        const code = rr[i + 1] === 0 ? 'other' : String(rr[i + 1]);
+        const key = `{route="${esc(n)}",method="${COUNTED_METHODS[rr[i]!] ?? 'OTHER'}",code="${code}"}`;
         responses.set(key, (responses.get(key) ?? 0) + rr[i + 2]!);
       }
     }

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { LogLinearHistogram } from '../../core/histogram.js';
+import { COUNTED_METHODS, GatewayMetrics, methodSlot, STATUS_COLUMNS } from '../../core/metrics.js';
 import { histogramLines, LatencyHistogram, LE_BOUNDS_S } from '../../core/prometheus-histogram.js';
+import { recorderFactory } from '../../core/variants.js';
 import { WINDOW } from '../../variants/metrics/ring/index.js';
 import { load, request } from '../support/http.js';
 
@@ -80,6 +82,30 @@ describe.each(['log-linear', 'ring'])('/metrics histograms and response counters
     const s2 = samples((await request(`${gw.adminUrl}/metrics`)).body);
     for (const b of okBuckets) expect(value(s2, b.name, b.labels)).toBeGreaterThanOrEqual(b.value);
     expect(value(s2, 'gateway_route_duration_seconds_count', { route: 'ok' })).toBe(n + 52);
+  });
+});
+
+describe('per-route response counter', () => {
+  it('keeps exact codes in 64 shared columns; codes beyond them are counted as "other", none lost', () => {
+    const m = new GatewayMetrics(recorderFactory('log-linear'));
+    try {
+      const route = m.route('r');
+      const statuses = [...Array.from({ length: 100 }, (_, i) => 100 + i), ...Array.from({ length: 100 }, (_, i) => 300 + i)];
+      for (const s of statuses) m.record(route, s, 1, 'GET');
+      m.record(route, 200, 1, 'MKCOL');
+      const rr = route.exportResponses();
+      const rows: Array<[number, number, number]> = [];
+      for (let i = 0; i < rr.length; i += 3) rows.push([rr[i]!, rr[i + 1]!, rr[i + 2]!]);
+      expect(rows.reduce((n, r) => n + r[2], 0)).toBe(statuses.length + 1);
+      const codes = rows.filter((r) => r[0] === methodSlot('GET')).map((r) => r[1]);
+      expect(codes.length).toBeLessThanOrEqual(STATUS_COLUMNS);
+      expect(codes).toContain(0); // the overflow column
+      for (const c of codes) if (c !== 0) expect(statuses).toContain(c);
+      expect(rows.find((r) => r[0] === COUNTED_METHODS.indexOf('OTHER'))![2]).toBe(1);
+      expect(route.responses.length).toBe(COUNTED_METHODS.length * STATUS_COLUMNS);
+    } finally {
+      m.close();
+    }
   });
 });
 
