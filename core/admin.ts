@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AlertsView } from './alerts/engine.js';
+import { AdminAuth } from './admin/auth.js';
+import { Dashboard } from './admin/dashboard.js';
+import type { AdminAuthConfig } from './config/types.js';
 import type { AggregatedMetrics } from './metrics.js';
 
 /** What the admin API reads; implemented by the orchestrator (cluster) and by an in-process gateway. */
@@ -9,19 +11,37 @@ export interface AdminSource {
   metricsText(): Promise<string>;
   config(): unknown;
   reload(): Promise<{ ok: boolean; version: number; errors: string[] }>;
-  /** every alert rule's state (core/alerts/engine.ts) */
-  alerts(): AlertsView;
+  /**
+   * GET /alerts' answer (core/alerts/engine.ts AlertsView) for the dashboard, or null when alerting is not
+   * configured (no rule); absent: not built in
+   */
+  alerts?(): Promise<unknown>;
+}
+
+export interface AdminServerOptions {
+  /** credentials every route but the probes requires (core/admin/auth.ts); absent: none */
+  auth?: AdminAuthConfig;
+  /** dashboard sampling interval (tests) */
+  dashboardIntervalMs?: number;
 }
 
 /**
  * The admin listener, on its own port (default 127.0.0.1:9901) so it is never exposed with the data plane:
  * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), /alerts (rule states),
- * POST /config/reload.
+ * POST /config/reload, and the dashboard under /dashboard. With `admin.auth`, every route but /health and /ready
+ * asks for credentials.
  */
 export class AdminServer {
   private readonly http: Server;
+  private readonly auth: AdminAuth | null;
+  private readonly dashboard: Dashboard;
 
-  constructor(private readonly source: AdminSource) {
+  constructor(
+    private readonly source: AdminSource,
+    options: AdminServerOptions = {},
+  ) {
+    this.auth = AdminAuth.from(options.auth);
+    this.dashboard = new Dashboard(source, options.dashboardIntervalMs);
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => send(res, 500, { error: err.message }));
     });
@@ -39,6 +59,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.dashboard.close();
     return new Promise((resolve) => {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
@@ -47,6 +68,12 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.auth !== null && !this.auth.allows(req, path!)) {
+      req.resume();
+      res.setHeader('www-authenticate', this.auth.challenge);
+      return send(res, 401, { error: 'Unauthorized' });
+    }
+    if (Dashboard.owns(path!)) return this.dashboard.handle(req, res, path!);
     const route = `${req.method} ${path}`;
     switch (route) {
       case 'GET /health':
@@ -66,7 +93,8 @@ export class AdminServer {
       case 'GET /config':
         return send(res, 200, this.source.config());
       case 'GET /alerts':
-        return send(res, 200, this.source.alerts());
+        // no rule configured: every field still there, so a client needs no special case
+        return send(res, 200, (await this.source.alerts?.()) ?? NO_ALERTS);
       case 'POST /config/reload': {
         req.resume();
         const r = await this.source.reload();
@@ -80,6 +108,8 @@ export class AdminServer {
     }
   }
 }
+
+const NO_ALERTS = Object.freeze({ evaluatedAt: null, rules: [] });
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);

@@ -6,7 +6,7 @@ import { AdminServer } from './admin.js';
 import { loadConfigFile, ConfigWatcher } from './config/loader.js';
 import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
-import { configWarnings } from './config/warnings.js';
+import { adminExposedWithoutAuth, configWarnings } from './config/warnings.js';
 import { defaultConfig } from './default-config.js';
 import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -26,7 +26,7 @@ Options:
   --host H                data-plane address (server.host)
   --workers N             worker processes; 0 = serve in this process (server.workers; default: CPU count)
   --admin-port N          admin listener port (admin.port); the admin API is GET /health /ready /metrics
-                          /stats /config and POST /config/reload
+                          /stats /config /dashboard and POST /config/reload
   --log-level L           fatal|error|warn|info|debug|trace|silent (logging.level)
   --pretty                human-readable logs (logging.pretty)
   --no-access-log         no access-log line per request (logging.accessLog=false)
@@ -127,6 +127,9 @@ async function main(): Promise<void> {
   const config = initial.value;
   const logger = createLogger(config.logging, { pid: process.pid, role: config.server.workers === 0 ? 'gateway' : 'orchestrator' });
   if (warnings.length > 0) logger.warn({ config: source, warnings }, 'config warnings (run --check to list them)');
+  // Repeated on a line of its own: buried in a list, an open admin API (config, reloads, dashboard) is easy to miss.
+  const exposed = adminExposedWithoutAuth(config);
+  if (exposed !== null) logger.warn({ host: config.admin.host, port: config.admin.port }, `ADMIN API EXPOSED WITHOUT AUTHENTICATION: ${exposed}`);
   let ready = false;
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
           () => reloadFromFile(),
           () => ready,
         ),
+        { auth: config.admin.auth },
       );
     stop = () => gateway.close();
     listening = port;
@@ -178,6 +182,7 @@ async function main(): Promise<void> {
           () => ready,
           () => reloadFromFile(),
         ),
+        { auth: config.admin.auth },
       );
     stop = () => orchestrator.shutdown();
     listening = port;

@@ -232,7 +232,7 @@ export function inProcessAdminSource(gw: Gateway, reload: () => Promise<ReloadRe
     },
     config: () => redactConfig(gw.currentConfig),
     reload,
-    alerts: () => gw.alerts?.view() ?? { evaluatedAt: null, rules: [] },
+    alerts: async () => gw.alerts?.report() ?? null,
   };
 }
 
@@ -270,6 +270,7 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
         async () => ({ ok: false, version: gateway.version, errors: ['/: no config file to reload from'] }),
         () => ready,
       ),
+      { auth: config.admin.auth },
     );
     adminPort = await admin.listen(config.admin.port, config.admin.host);
   }

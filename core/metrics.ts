@@ -70,6 +70,8 @@ export function methodSlot(method: string): number {
 export class RouteMetrics {
   requests = 0;
   errors = 0;
+  /** 4xx answers (the dashboard's per-route client-error column) */
+  clientErrors = 0;
   /** responses by [method slot][status column], pre-sized so counting one is an index increment */
   readonly responses = new Float64Array(COUNTED_METHODS.length * STATUS_COLUMNS);
   /** all-time copy of the latency, kept only when the recorder's export covers a recent window (see cumulativeCopy) */
@@ -105,6 +107,7 @@ function cumulativeCopy(recorder: LatencyRecorder): LogLinearHistogram | null {
 export interface RouteMetricsExport {
   requests: number;
   errors: number;
+  clientErrors: number;
   latency: DistributionExport;
   /** all-time bucket counts when `latency` covers a window only; absent when `latency` is all-time */
   cumulative?: DistributionExport;
@@ -223,8 +226,10 @@ export class GatewayMetrics {
   record(route: RouteMetrics, status: number, latencyMs: number, method: string): void {
     const isError = status >= 500;
     this.requests++;
-    this.statusClasses[(status / 100) | 0]!++; // status 100..599: index 1..5
+    const statusClass = (status / 100) | 0;
+    this.statusClasses[statusClass]!++; // status 100..599: index 1..5
     route.requests++;
+    if (statusClass === 4) route.clientErrors++;
     route.responses[methodSlot(method) * STATUS_COLUMNS + statusColumn(status)]!++;
     if (isError) {
       this.errors++;
@@ -252,7 +257,13 @@ export class GatewayMetrics {
   export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
-      const r: RouteMetricsExport = { requests: m.requests, errors: m.errors, latency: m.recorder.exportDistribution(), responses: m.exportResponses() };
+      const r: RouteMetricsExport = {
+        requests: m.requests,
+        errors: m.errors,
+        clientErrors: m.clientErrors,
+        latency: m.recorder.exportDistribution(),
+        responses: m.exportResponses(),
+      };
       if (m.cumulative !== null) r.cumulative = m.cumulative.exportDistribution();
       routes[m.name] = r;
     }
@@ -284,9 +295,12 @@ export class GatewayMetrics {
   }
 }
 
+export type RouteCounters = Pick<RouteMetricsExport, 'requests' | 'errors' | 'clientErrors'>;
+
 export interface AggregatedRoute {
   requests: number;
   errors: number;
+  clientErrors: number;
   latency: LatencySnapshot;
 }
 
@@ -305,12 +319,23 @@ export interface AggregatedMetrics {
   memory: { rss: number; heapUsed: number };
   cpuPercent: number;
   protocols: { h1: number; h2: number };
-  perWorker: Array<Omit<WorkerMetricsExport, 'latency' | 'cumulative' | 'routes'> & { latency: LatencySnapshot }>;
+  /**
+   * Each worker's own figures; `routes` keeps only the cumulative counters (no distribution), which a reader
+   * needs to turn counters into rates per worker: a restarted worker's counters start again at 0.
+   */
+  perWorker: Array<
+    Omit<WorkerMetricsExport, 'latency' | 'cumulative' | 'routes'> & {
+      latency: LatencySnapshot;
+      /** the worker's cumulative distribution as it sent it: a reader subtracts two samples for an interval's percentiles */
+      latencyDistribution: DistributionExport;
+      routes: Record<string, RouteCounters>;
+    }
+  >;
 }
 
 export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics {
   const statusClasses: Record<string, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
-  const routeDists = new Map<string, { requests: number; errors: number; dists: DistributionExport[] }>();
+  const routeDists = new Map<string, { requests: number; errors: number; clientErrors: number; dists: DistributionExport[] }>();
   const agg = {
     workers: list.length,
     requests: 0,
@@ -341,17 +366,18 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     for (const [name, r] of Object.entries(w.routes)) {
       let entry = routeDists.get(name);
       if (entry === undefined) {
-        entry = { requests: 0, errors: 0, dists: [] };
+        entry = { requests: 0, errors: 0, clientErrors: 0, dists: [] };
         routeDists.set(name, entry);
       }
       entry.requests += r.requests;
       entry.errors += r.errors;
+      entry.clientErrors += r.clientErrors;
       entry.dists.push(r.latency);
     }
   }
   const routes: Record<string, AggregatedRoute> = {};
   for (const [name, r] of routeDists) {
-    routes[name] = { requests: r.requests, errors: r.errors, latency: mergeDistributions(r.dists) };
+    routes[name] = { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors, latency: mergeDistributions(r.dists) };
   }
   return {
     workers: agg.workers,
@@ -367,6 +393,12 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     memory: { rss: agg.rss, heapUsed: agg.heapUsed },
     cpuPercent: agg.cpuPercent,
     protocols: { h1: agg.h1, h2: agg.h2 },
-    perWorker: list.map(({ latency, cumulative: _cumulative, routes: _routes, ...rest }) => ({ ...rest, latency: mergeDistributions([latency]) })),
+    perWorker: list.map(({ latency, cumulative, routes: workerRoutes, ...rest }) => ({
+      ...rest,
+      latency: mergeDistributions([latency]),
+      // all-time even for the windowed ring recorder: readers subtract two samples
+      latencyDistribution: cumulative ?? latency,
+      routes: Object.fromEntries(Object.entries(workerRoutes).map(([n, r]) => [n, { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors }])),
+    })),
   };
 }

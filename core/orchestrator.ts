@@ -312,7 +312,7 @@ export class Orchestrator {
       },
       config: () => redactConfig(this.config),
       reload,
-      alerts: () => this.alerts.view(),
+      alerts: async () => this.alerts.report(),
     };
   }
 

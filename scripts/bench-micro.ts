@@ -1,7 +1,8 @@
 /**
- * npm run bench:micro -- [router|pool|metrics|all] [--quick] [--out DIR]
- * Dispatches to the per-family micro-benchmarks (scripts/bench/*.ts); each writes its own
- * reports/micro/<family>/<timestamp>/ and returns its Markdown, printed here.
+ * npm run bench:micro -- [router|pool|metrics|all] [--quick] [--out DIR] [--publish]
+ * Dispatches to the per-family micro-benchmarks (scripts/bench/*.ts); each writes its report to the git-ignored
+ * reports/runs/<timestamp>-micro-<family>/ (with --publish: the committed reports/micro/<family>/) and returns its
+ * Markdown, printed here.
  */
 import { parseArgs } from 'node:util';
 import { runMetricsBench } from './bench/metrics.js';
@@ -11,6 +12,7 @@ import { runRouterBench } from './bench/router.js';
 interface BenchOptions {
   quick?: boolean;
   outDir?: string;
+  publish?: boolean;
 }
 type Bench = (opts: BenchOptions) => Promise<{ markdown: string; dir?: string }>;
 
@@ -23,11 +25,11 @@ const FAMILIES: Record<string, Bench> = {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { quick: { type: 'boolean' }, out: { type: 'string' }, publish: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const which = positionals[0] ?? 'all';
   if (values.help === true || positionals.length > 1 || (which !== 'all' && FAMILIES[which] === undefined)) {
-    process.stderr.write(`usage: npm run bench:micro -- [${Object.keys(FAMILIES).join('|')}|all] [--quick] [--out DIR]\n`);
+    process.stderr.write(`usage: npm run bench:micro -- [${Object.keys(FAMILIES).join('|')}|all] [--quick] [--out DIR] [--publish]\n`);
     process.exit(values.help === true ? 0 : 2);
   }
   const names = which === 'all' ? Object.keys(FAMILIES) : [which];
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     const result = await FAMILIES[name]!({
       ...(values.quick === true ? { quick: true } : {}),
       ...(values.out !== undefined ? { outDir: values.out } : {}),
+      publish: values.publish === true,
     });
     process.stdout.write(`${result.markdown}\n`);
     if (result.dir !== undefined) process.stdout.write(`\nreport: ${result.dir}\n\n`);

@@ -7,7 +7,7 @@
 // Others import ensureBuilt() from here: scripts/run.mjs (npm start and the bench/scenario scripts) and the
 // vitest global setup, so neither a start nor a bare `npx vitest` runs code older than its sources.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,11 @@ const STAMP = join(DIST, '.build-stamp.json');
 const BUILD_INFO = join(DIST, '.tsbuildinfo');
 const SOURCE_DIRS = ['core', 'variants', 'scripts', 'scenarios'];
 const SOURCE_FILES = ['tsconfig.json', 'package.json'];
+// Files the runtime reads as they are (the admin dashboard's page): copied to the same place under dist/, so the
+// production install, which ships dist/core only, has them. Part of the sources: editing one makes dist/ stale.
+const ASSET_DIRS = ['core/dashboard/static'];
 
-/** Every input of the build: the .ts files tsconfig.json compiles, plus the two files that steer it. */
+/** Every input of the build: the .ts files tsconfig.json compiles, the assets copied as they are, and the two files that steer it. */
 function sources() {
   const out = [];
   const walk = (dir) => {
@@ -34,7 +37,7 @@ function sources() {
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) out.push(p);
+      else if (e.name.endsWith('.ts') || ASSET_DIRS.some((a) => p.startsWith(join(ROOT, a)))) out.push(p);
     }
   };
   for (const d of SOURCE_DIRS) walk(join(ROOT, d));
@@ -93,6 +96,11 @@ export function build({ full = false, quiet = false } = {}) {
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
   let output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   let ok = r.status === 0;
+  for (const a of ASSET_DIRS) {
+    rmSync(join(DIST, a), { recursive: true, force: true });
+    // a checkout without the folder (the launcher test's two-file project) has nothing to copy
+    if (existsSync(join(ROOT, a))) cpSync(join(ROOT, a), join(DIST, a), { recursive: true });
+  }
   if (existsSync(join(DIST, 'scripts/emit-schema.js'))) {
     const s = spawnSync(process.execPath, [join(DIST, 'scripts/emit-schema.js')], { cwd: ROOT, encoding: 'utf8' });
     output += `${s.stdout ?? ''}${s.stderr ?? ''}`;

@@ -209,6 +209,11 @@ export class AlertEngine {
     };
   }
 
+  /** What AdminSource.alerts() answers: the view, or null while no rule is configured (the dashboard says so). */
+  report(): AlertsView | null {
+    return this.entries.length === 0 ? null : this.view();
+  }
+
   /** Delivery counters per webhook, for tests and /stats. */
   webhookStats(): Array<{ url: string } & WebhookNotifier['stats']> {
     return this.webhooks.map((w) => ({ url: w.config.url, ...w.stats }));

@@ -33,13 +33,15 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'coo
 /**
  * The effective config for GET /config with every secret replaced: the secret fields of built-in plugins' options
  * (JWT secrets, API-key digests, basic-auth password hashes), the password of any URL in any plugin's options
- * (`rate-limit` `redis.url`, a tracing endpoint: host and user stay visible), and credential headers a route adds
- * upstream, and every header value of an alert webhook. TLS settings are file paths, shown as they are.
+ * (`rate-limit` `redis.url`, a tracing endpoint: host and user stay visible), credential headers a route adds
+ * upstream, the admin listener's own token or passwords (`admin.auth`), and every header value of an alert
+ * webhook. TLS settings are file paths, shown as they are.
  */
 export function redactConfig(config: GatewayConfig): unknown {
   const out = structuredClone(config) as GatewayConfig;
   out.plugins = out.plugins.map(redactPlugin);
   out.routes = out.routes.map(redactRoute);
+  out.admin = redactAdmin(out.admin);
   out.alerts = {
     ...out.alerts,
     // a receiver's headers exist to authenticate the gateway to it (bearer tokens, API keys): every value goes
@@ -48,6 +50,14 @@ export function redactConfig(config: GatewayConfig): unknown {
     ),
   };
   return out;
+}
+
+/** admin.auth: the bearer token and every Basic password; the type and the user names stay visible. */
+function redactAdmin(admin: GatewayConfig['admin']): GatewayConfig['admin'] {
+  const auth = admin.auth;
+  if (auth === undefined) return admin;
+  if (auth.type === 'bearer') return { ...admin, auth: { ...auth, token: REDACTED } };
+  return { ...admin, auth: { ...auth, users: auth.users.map((u) => ({ ...u, password: REDACTED })) } };
 }
 
 function redactRoute(route: RouteConfig): RouteConfig {

@@ -25,6 +25,35 @@ const methodSchema = {
   pattern: '^(\\*|[A-Z][A-Z0-9_-]*)$',
 } as const;
 
+/**
+ * Credentials for the admin listener (core/admin/auth.ts). One object with a `type` instead of a oneOf: ajv's
+ * oneOf errors name every branch, while the validator names the one field the chosen type is missing.
+ */
+const adminAuthSchema = {
+  type: 'object',
+  required: ['type'],
+  additionalProperties: false,
+  properties: {
+    type: { enum: ['bearer', 'basic'] },
+    // 16 characters at least: a token short enough to guess over the network is no protection.
+    token: { type: 'string', minLength: 16 },
+    users: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['username', 'password'],
+        additionalProperties: false,
+        properties: {
+          // RFC 7617: the user-id cannot contain a colon (the first colon separates it from the password).
+          username: { type: 'string', minLength: 1, pattern: '^[^:]*$' },
+          password: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+  },
+} as const;
+
 export const routeSchema = {
   type: 'object',
   required: ['path'],
@@ -219,6 +248,7 @@ export const gatewaySchema = {
         enabled: { type: 'boolean', default: true },
         host: { type: 'string', minLength: 1, default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+        auth: adminAuthSchema,
       },
     },
     alerts: {

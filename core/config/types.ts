@@ -153,10 +153,15 @@ export interface OverloadSettings {
   retryAfterS: number;
 }
 
+/** Who may use the admin listener: one bearer token, or HTTP Basic users (plain passwords, compared as digests). */
+export type AdminAuthConfig = { type: 'bearer'; token: string } | { type: 'basic'; users: Array<{ username: string; password: string }> };
+
 export interface AdminConfig {
   enabled: boolean;
   host: string;
   port: number;
+  /** absent: no authentication (fine on loopback; configWarnings flags any other address) */
+  auth?: AdminAuthConfig;
 }
 
 export interface VariantsConfig {

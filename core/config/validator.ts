@@ -1,6 +1,7 @@
 import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import AjvModule, { type ErrorObject } from 'ajv';
+import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
@@ -113,6 +114,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   if (admin.enabled && admin.port !== 0 && admin.port === server.port && sameListenAddress(admin.host, server.host)) {
     errors.push(`/admin/port: ${admin.port} is also server.port (the second listener could not bind)`);
   }
+
+  errors.push(...adminAuthConfigErrors(admin.auth));
 
   config.server.trustedProxies.forEach((entry, i) => {
     try {

@@ -16,11 +16,8 @@ export function configWarnings(config: GatewayConfig): string[] {
     if (!used.has(name)) warnings.push(`/upstreams/${name}: no route uses this upstream`);
   }
 
-  if (config.admin.enabled && !isLoopback(config.admin.host)) {
-    warnings.push(
-      `/admin/host: ${config.admin.host} is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config and trigger reloads)`,
-    );
-  }
+  const exposed = adminExposedWithoutAuth(config);
+  if (exposed !== null) warnings.push(exposed);
 
   if (config.server.workerMode === 'threads' && config.server.workers === 0) {
     warnings.push('/server/workerMode: ignored with server.workers 0 (the gateway serves in one process)');
@@ -29,6 +26,15 @@ export function configWarnings(config: GatewayConfig): string[] {
   warnings.push(...alertConfigWarnings(config));
 
   return warnings;
+}
+
+/**
+ * The warning for an admin listener reachable from other machines with no `admin.auth`, or null. Startup also
+ * logs it on its own line (core/cli.ts): the listener serves /config, reloads and the dashboard to anyone.
+ */
+export function adminExposedWithoutAuth(config: GatewayConfig): string | null {
+  if (!config.admin.enabled || config.admin.auth !== undefined || isLoopback(config.admin.host)) return null;
+  return `/admin/host: ${config.admin.host} is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config, see the dashboard and trigger reloads; set admin.auth)`;
 }
 
 function isLoopback(host: string): boolean {

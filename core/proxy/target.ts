@@ -23,6 +23,9 @@ export class Target {
   active = 0;
   requests = 0;
   failures = 0;
+  /** answers received and their summed time to response headers: a reader takes deltas for a mean per interval */
+  answers = 0;
+  headersMsTotal = 0;
   /** smooth weighted round-robin running weight */
   currentWeight = 0;
 
@@ -60,6 +63,12 @@ export class Target {
     this.active++;
     this.requests++;
     return this.breaker.dispatch();
+  }
+
+  /** The target answered with a status line and headers, `ms` after the request was sent. */
+  headersReceived(ms: number): void {
+    this.answers++;
+    this.headersMsTotal += ms;
   }
 
   /** The exchange ended (success: the upstream answered and, for a body, delivered all of it). */
@@ -105,6 +114,8 @@ export class Target {
       active: this.active,
       requests: this.requests,
       failures: this.failures,
+      answers: this.answers,
+      headersMsTotal: this.headersMsTotal,
     };
   }
 }

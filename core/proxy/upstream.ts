@@ -202,7 +202,9 @@ export class UpstreamGroup {
           idleTimeoutMs: timeouts.idleMs,
           abort: null,
         };
+        const sentAt = performance.now();
         upstreamRes = await target.client.request(inFlight);
+        target.headersReceived(performance.now() - sentAt);
       } catch (err) {
         const kind: UpstreamErrorKind = err instanceof UpstreamClientError ? err.kind : 'reset';
         if (clientGone || kind === 'aborted') {

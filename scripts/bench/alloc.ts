@@ -15,17 +15,19 @@
  *   delete an allocation the gateway would really make (its match escapes into the request context);
  * - bytes/find = (new-space bytes used after − before, for the find loop − the same loop without find) ÷ N;
  * - a calibration loop allocating one known object per iteration shows the method sees allocations.
- * Writes reports/micro/alloc/<timestamp>/{results.json,report.md} and copies both to reports/micro/alloc/latest/.
+ * Writes {results.json,report.md} to the git-ignored reports/runs/<timestamp>-micro-alloc/; with --publish to the
+ * committed reports/micro/alloc/<timestamp>/ and reports/micro/alloc/latest/ (harness.ts, writeMicroReport).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import type { Router } from '../../core/contracts/router.js';
 import { routerVariants } from '../../variants/router/index.js';
+import { writeMicroReport } from './harness.js';
 
 const SEMI_SPACE_MB = 512;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -47,7 +49,7 @@ if (gc === undefined) {
 }
 
 const { values } = parseArgs({
-  options: { n: { type: 'string' }, variants: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' } },
+  options: { n: { type: 'string' }, variants: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' }, publish: { type: 'boolean' } },
 });
 const N = Number(values.n ?? 1_000_000);
 if (!Number.isInteger(N) || N < 1000) throw new Error('--n must be an integer ≥ 1000');
@@ -259,21 +261,7 @@ async function main(): Promise<void> {
   const md = renderMarkdown(json, results, calib);
   process.stdout.write(`${md}\n`);
   if (values['no-write'] !== true) {
-    const root = resolve(values.out ?? join('reports', 'micro'), 'alloc');
-    const dir = join(
-      root,
-      started
-        .toISOString()
-        .replace(/\.\d+Z$/, 'Z')
-        .replace(/:/g, '-'),
-    );
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(join(dir, 'report.md'), md);
-    const latest = join(root, 'latest');
-    mkdirSync(latest, { recursive: true });
-    cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
-    cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+    const dir = writeMicroReport('alloc', json, md, { ...(values.out !== undefined ? { outDir: values.out } : {}), publish: values.publish === true, started });
     process.stderr.write(`report: ${join(dir, 'report.md')}\n`);
   }
   observer.disconnect();

@@ -12,9 +12,11 @@ import Benchmark from 'benchmark';
 export interface MicroBenchOptions {
   /** short runs to check the harness works (numbers are not meant to be quoted) */
   quick?: boolean;
-  /** write results.json/report.md (default true); the report root defaults to reports/micro under the cwd */
+  /** write results.json/report.md (default true); where: see microReportDir */
   write?: boolean;
   outDir?: string;
+  /** update the committed reports/micro/<family>/ (timestamped folder and latest/) instead of the ignored reports/runs/ */
+  publish?: boolean;
 }
 
 export interface MicroBenchResult {
@@ -95,18 +97,29 @@ export function environment(quick: boolean): Record<string, unknown> {
   };
 }
 
-export function writeReport(family: string, json: unknown, markdown: string, opts: MicroBenchOptions): string {
-  const root = resolve(opts.outDir ?? join('reports', 'micro'), family);
-  const stamp = new Date().toISOString().replace(/:/g, '-');
-  const dir = join(root, stamp);
+/**
+ * Where a micro-benchmark writes: by default a git-ignored scratch folder reports/runs/<timestamp>-micro-<family>/
+ * (running a benchmark never changes `git status`); with publish, the committed reports/micro/<family>/<timestamp>/
+ * plus a copy in reports/micro/<family>/latest/. `outDir` replaces the reports/ root in both layouts.
+ */
+export function writeMicroReport(family: string, json: unknown, markdown: string, opts: { outDir?: string; publish?: boolean; started?: Date }): string {
+  const stamp = (opts.started ?? new Date()).toISOString().replace(/:/g, '-');
+  const root = resolve(opts.outDir ?? 'reports');
+  const dir = opts.publish === true ? join(root, 'micro', family, stamp) : join(root, 'runs', `${stamp}-micro-${family}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(dir, 'report.md'), markdown);
-  const latest = join(root, 'latest');
-  mkdirSync(latest, { recursive: true });
-  cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
-  cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+  if (opts.publish === true) {
+    const latest = join(root, 'micro', family, 'latest');
+    mkdirSync(latest, { recursive: true });
+    cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
+    cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+  }
   return dir;
+}
+
+export function writeReport(family: string, json: unknown, markdown: string, opts: MicroBenchOptions): string {
+  return writeMicroReport(family, json, markdown, opts);
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);

@@ -11,17 +11,19 @@
  * after each chunk (median of 5 reads over 0.5 s, load paused) and every 250 ms during the chunks. The verdict is
  * the largest deviation of a checkpoint from the reference against ±10%.
  * Bounded: each chunk has a deadline and the whole run stops after --max-minutes (reported as incomplete).
- * Writes reports/micro/memory/<timestamp>/{results.json,report.md} and copies both to reports/micro/memory/latest/.
+ * Writes {results.json,report.md} to the git-ignored reports/runs/<timestamp>-micro-memory/; with --publish to the
+ * committed reports/micro/memory/<timestamp>/ and reports/micro/memory/latest/ (harness.ts, writeMicroReport).
  */
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Loader, type LoaderOutcome } from '../scenario/loader.js';
 import { distScript, GATEWAY_CLI, ROOT } from '../scenario/paths.js';
 import { readRss } from '../scenario/proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady } from '../scenario/processes.js';
+import { writeMicroReport } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     'max-minutes': { type: 'string' },
     out: { type: 'string' },
     'no-write': { type: 'boolean' },
+    publish: { type: 'boolean' },
     'no-pin': { type: 'boolean' },
   },
 });
@@ -232,21 +235,11 @@ async function main(): Promise<void> {
     const md = renderMarkdown(json);
     process.stdout.write(`${md}\n`);
     if (values['no-write'] !== true) {
-      const root = resolve(values.out ?? join('reports', 'micro'), 'memory');
-      const dir = join(
-        root,
-        started
-          .toISOString()
-          .replace(/\.\d+Z$/, 'Z')
-          .replace(/:/g, '-'),
-      );
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-      writeFileSync(join(dir, 'report.md'), md);
-      const latest = join(root, 'latest');
-      mkdirSync(latest, { recursive: true });
-      cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
-      cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+      const dir = writeMicroReport('memory', json, md, {
+        ...(values.out !== undefined ? { outDir: values.out } : {}),
+        publish: values.publish === true,
+        started,
+      });
       process.stderr.write(`report: ${join(dir, 'report.md')}\n`);
     }
     // the verdict is in the report; only a run that could not finish is a failure of the tool

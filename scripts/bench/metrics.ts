@@ -6,7 +6,8 @@
  * Per variant: ns per record() (benchmark.js mean ± margin of error at 95 %), heap bytes allocated per 1M record(),
  * the cost of snapshot() and exportDistribution() after 100k samples, and the measured p50/p99/p99.9 error against
  * the exact sorted-array value on a seeded lognormal sample (plus the same after an export/merge round trip).
- * Writes reports/micro/metrics/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/metrics/latest/.
+ * Writes {results.json,report.md} to the git-ignored reports/runs/<timestamp>-micro-metrics/; with --publish to the
+ * committed reports/micro/metrics/<timestamp>/ and reports/micro/metrics/latest/ (harness.ts, writeMicroReport).
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';

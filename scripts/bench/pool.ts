@@ -5,7 +5,8 @@
  *
  * Per variant: ns per acquire+release (benchmark.js mean ± margin of error at 95 %), for a single in-flight object
  * and for bursts of 16 (16 acquires, then 16 releases), plus heap bytes allocated per 1M acquire+release.
- * Writes reports/micro/pool/<ISO timestamp>/{results.json,report.md} and copies both to reports/micro/pool/latest/.
+ * Writes {results.json,report.md} to the git-ignored reports/runs/<timestamp>-micro-pool/; with --publish to the
+ * committed reports/micro/pool/<timestamp>/ and reports/micro/pool/latest/ (harness.ts, writeMicroReport).
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';

@@ -36,6 +36,8 @@ export function readRss(pid: number): number | null {
 export interface ProcessUsage {
   /** CPU time over wall time, percent of one core (200 = two cores busy) */
   cpuPct: number;
+  /** CPU seconds the tree used over the sampled window (clock ticks: 10 ms resolution) */
+  cpuS?: number;
   rssMeanMB: number;
   rssMaxMB: number;
   /** processes seen in the tree (primary + workers) */
@@ -93,6 +95,7 @@ export class ProcSampler {
     const mb = (b: number) => b / (1024 * 1024);
     return {
       cpuPct: wallS > 0 ? (this.cpuTicks / ticksPerSecond() / wallS) * 100 : 0,
+      cpuS: this.cpuTicks / ticksPerSecond(),
       rssMeanMB: this.rss.length > 0 ? mb(this.rss.reduce((s, x) => s + x, 0) / this.rss.length) : 0,
       rssMaxMB: this.rss.length > 0 ? mb(Math.max(...this.rss)) : 0,
       processes: this.seen.size,

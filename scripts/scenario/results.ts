@@ -58,6 +58,11 @@ export interface VariantSummary {
   non2xx: number;
   /** throughput per gateway CPU-second: req/s ÷ (cpu%/100) */
   rpsPerCore: number | null;
+  /**
+   * gateway process-tree CPU µs per answered request, per run (CPU time over the measured window ÷ requests),
+   * median and CI over repetitions: on a shared host far steadier than req/s; null without CPU samples
+   */
+  cpuUsPerRequest?: Interval | null;
 }
 
 export interface VariantComparison {
@@ -65,6 +70,8 @@ export interface VariantComparison {
   reference: string;
   throughput: Comparison;
   p99: Comparison;
+  /** CPU µs per request, variant ÷ reference (< 1: less CPU per request); absent when either side lacks CPU samples */
+  cpuPerRequest?: Comparison;
 }
 
 export interface Environment {
@@ -172,7 +179,7 @@ const comparison = {
 const usage = {
   type: ['object', 'null'],
   required: ['cpuPct', 'rssMeanMB', 'rssMaxMB', 'processes', 'samples'],
-  properties: { cpuPct: num, rssMeanMB: num, rssMaxMB: num, processes: { type: 'integer' }, samples: { type: 'integer' } },
+  properties: { cpuPct: num, cpuS: num, rssMeanMB: num, rssMaxMB: num, processes: { type: 'integer' }, samples: { type: 'integer' } },
 } as const;
 const diagnostics = {
   type: ['object', 'null'],
@@ -271,12 +278,23 @@ export const resultsSchema = {
           items: {
             type: 'object',
             required: ['variant', 'runs', 'rps', 'p50Ms', 'p99Ms', 'gatewayCpuPct', 'rssMaxMB', 'loaderBoundRuns'],
-            properties: { rps: interval, p50Ms: interval, p99Ms: interval, gatewayCpuPct: nullableNum, rssMaxMB: nullableNum },
+            properties: {
+              rps: interval,
+              p50Ms: interval,
+              p99Ms: interval,
+              gatewayCpuPct: nullableNum,
+              rssMaxMB: nullableNum,
+              cpuUsPerRequest: { anyOf: [interval, { type: 'null' }] },
+            },
           },
         },
         comparisons: {
           type: 'array',
-          items: { type: 'object', required: ['variant', 'reference', 'throughput', 'p99'], properties: { throughput: comparison, p99: comparison } },
+          items: {
+            type: 'object',
+            required: ['variant', 'reference', 'throughput', 'p99'],
+            properties: { throughput: comparison, p99: comparison, cpuPerRequest: comparison },
+          },
         },
       },
     },

@@ -6,6 +6,19 @@ function medianOrNull(values: Array<number | null | undefined>): number | null {
   return v.length === 0 ? null : median(v);
 }
 
+/** Gateway CPU µs per answered request in one run, or null when the run has no CPU sample or no requests. */
+export function cpuUsPerRequest(r: RunResult): number | null {
+  const g = r.gateway;
+  if (g === null || r.requests <= 0) return null;
+  // older results carry only cpuPct: CPU share × the run's duration is the same time to within the sampler's edges
+  const cpuS = g.cpuS ?? (g.cpuPct / 100) * r.durationS;
+  return Number.isFinite(cpuS) ? (cpuS * 1e6) / r.requests : null;
+}
+
+function cpuSamples(runs: RunResult[]): number[] {
+  return runs.map(cpuUsPerRequest).filter((x): x is number => x !== null);
+}
+
 export function summarizeVariant(variant: string, runs: RunResult[], seed: number): VariantSummary {
   const rps = runs.map((r) => r.rps);
   const cpu = medianOrNull(runs.map((r) => r.gateway?.cpuPct));
@@ -35,6 +48,7 @@ export function summarizeVariant(variant: string, runs: RunResult[], seed: numbe
     timeouts: runs.reduce((s, r) => s + r.timeouts, 0),
     non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
     rpsPerCore: cpu !== null && cpu > 0 ? rpsMed / (cpu / 100) : null,
+    cpuUsPerRequest: cpuSamples(runs).length === runs.length ? bootstrapMedianCI(cpuSamples(runs), { seed }) : null,
   };
 }
 
@@ -70,6 +84,9 @@ export function summarize(
           false,
           { seed },
         ),
+        ...(cpuSamples(mine).length === mine.length && cpuSamples(refRuns).length === refRuns.length
+          ? { cpuPerRequest: compare(cpuSamples(mine), cpuSamples(refRuns), false, { seed }) }
+          : {}),
       });
     }
   }

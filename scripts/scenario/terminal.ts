@@ -18,11 +18,14 @@ export function textTable(t: Table): string {
 export function verdictTerminalTable(r: Results): string {
   const v = verdictTable(r);
   const d = detailTable(r);
+  const keep = ['variant', 'runs', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU %', 'CPU µs/req', 'loader-bound runs'].map((h) =>
+    d.headers.indexOf(h),
+  );
   const compact: Table = {
     ...d,
-    headers: d.headers.slice(0, 9).concat(d.headers.slice(14, 15)),
-    align: d.align.slice(0, 9).concat(d.align.slice(14, 15)),
-    rows: d.rows.map((row) => row.slice(0, 9).concat(row.slice(14, 15))),
+    headers: keep.map((i) => d.headers[i]!),
+    align: keep.map((i) => d.align[i]!),
+    rows: d.rows.map((row) => keep.map((i) => row[i]!)),
   };
   const t = targetsTable(r);
   const main = v !== null ? `${textTable(v)}\n\n${textTable(compact)}` : textTable(compact);

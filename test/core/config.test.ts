@@ -128,7 +128,7 @@ describe('CLI startup on invalid config', () => {
     expect(r.stderr.trim().split('\n')).toEqual([
       'warning: /routes: no routes: every request will be answered 404',
       'warning: /upstreams/billing: no route uses this upstream',
-      'warning: /admin/host: 0.0.0.0 is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config and trigger reloads)',
+      'warning: /admin/host: 0.0.0.0 is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config, see the dashboard and trigger reloads; set admin.auth)',
       'warning: /server/workerMode: ignored with server.workers 0 (the gateway serves in one process)',
     ]);
     const clean = spawnSync(process.execPath, ['dist/core/cli.js', '--check', '--config', writeConfig(ok)], { encoding: 'utf8', timeout: 15_000 });

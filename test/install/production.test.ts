@@ -52,7 +52,7 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     expect(start.stderr).not.toContain('building');
   }, 90_000);
 
-  it('starts on the embedded default config, answers, and stops on SIGTERM', async () => {
+  it('starts on the embedded default config, answers, serves the dashboard, and stops on SIGTERM', async () => {
     const p = spawn(process.execPath, ['dist/core/cli.js', '--port', '0', '--admin-port', '0', '--workers', '0'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,11 +60,11 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     proc = p;
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
     let out = '';
-    const port = await new Promise<number>((res, rej) => {
+    const [port, adminPort] = await new Promise<[number, number]>((res, rej) => {
       const onData = (c: Buffer): void => {
         out += c.toString();
-        const m = /"port":(\d+)[^\n]*"msg":"gateway listening"/.exec(out);
-        if (m) res(Number(m[1]));
+        const m = /"port":(\d+)[^\n]*"admin":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"gateway listening"/.exec(out);
+        if (m) res([Number(m[1]), Number(m[2])]);
       };
       p.stdout!.on('data', onData);
       p.stderr!.on('data', onData);
@@ -73,6 +73,20 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     const r = await request(`http://127.0.0.1:${port}/hello`);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ message: 'Hello from ts-gateway' });
+    // The dashboard's files are in dist/ (copied by the build) and Chart.js is a runtime dependency.
+    const admin = `http://127.0.0.1:${adminPort}`;
+    const page = await request(`${admin}/dashboard`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<script src="dashboard/app.js"');
+    for (const [path, marker] of [
+      ['/dashboard/app.js', 'EventSource'],
+      ['/dashboard/style.css', '.kpi'],
+      ['/dashboard/chart.js', 'Chart.js v4'],
+    ] as const) {
+      const f = await request(`${admin}${path}`);
+      expect(f.status, path).toBe(200);
+      expect(f.body, path).toContain(marker);
+    }
     p.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 60_000);

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { createRouter as createCompiledRouter } from '../../variants/router/compiled/index.js';
 import { DEFAULT_ROUTER, referenceRouters, routerUnsupported, routerVariants } from '../../variants/router/index.js';
 import { runRouterConformance } from './common.case.js';
 
 for (const [name, createRouter] of Object.entries(routerVariants)) {
   runRouterConformance(name, createRouter, routerUnsupported[name] ?? {});
 }
+// `compiled` serves a table over its code budget with a tree walk: that path must obey the same contract
+runRouterConformance('compiled (over its code budget)', <T>() => createCompiledRouter<T>({ codeBudgetChars: 0 }), {});
 
 describe('router family index', () => {
   it('names a default that exists and is not a reference adapter', () => {

@@ -5,6 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Router } from '../../core/contracts/router.js';
+import { createRouter as createCompiledRouter } from '../../variants/router/compiled/index.js';
 import { referenceRouters, routerVariants } from '../../variants/router/index.js';
 import { parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 
@@ -68,15 +70,18 @@ function outcome(fn: () => { value: string; params: Record<string, string> } | n
   }
 }
 
-const own = Object.keys(routerVariants).filter((n) => n !== 'linear' && !referenceRouters.includes(n));
+const own: Record<string, <T>() => Router<T>> = {};
+for (const [name, create] of Object.entries(routerVariants)) if (name !== 'linear' && !referenceRouters.includes(name)) own[name] = create;
+// `compiled` with every table over its code budget: the tree walk that serves large tables
+own['compiled (over its code budget)'] = <T>() => createCompiledRouter<T>({ codeBudgetChars: 0 });
 
 describe('router variants agree with linear on random tables', () => {
-  for (const name of own) {
+  for (const [name, create] of Object.entries(own)) {
     it(name, () => {
       fc.assert(
         fc.property(fc.array(routeArb, { minLength: 1, maxLength: 12 }), fc.array(requestArb, { minLength: 1, maxLength: 25 }), (routes, requests) => {
           const reference = routerVariants.linear!<string>();
-          const candidate = routerVariants[name]!<string>();
+          const candidate = create<string>();
           const seen = new Set<string>();
           routes.forEach((r, i) => {
             const pattern = routePattern(r);

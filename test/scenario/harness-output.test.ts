@@ -106,6 +106,19 @@ describe('a one-repetition scenario run from the CLI (real processes)', () => {
     expect(r.traffic!.expectedStatusShare).toEqual({ '404': 0.05 });
   });
 
+  it('reports gateway CPU µs per request beside throughput, for every variant', () => {
+    const r = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
+    for (const v of r.summary.variants) {
+      const run = r.runs.find((x) => x.variant === v.variant)!;
+      // one run: the median is that run's CPU seconds ÷ its requests
+      expect(v.cpuUsPerRequest?.estimate).toBeCloseTo((run.gateway!.cpuS! * 1e6) / run.requests, 6);
+      expect(v.cpuUsPerRequest!.estimate).toBeGreaterThan(0);
+    }
+    expect(r.summary.comparisons[0]?.cpuPerRequest?.ratio.estimate).toBeGreaterThan(0);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    for (const text of [out.stdout, md]) expect(text).toContain('CPU µs/req');
+  });
+
   it('with n=1 prints "n=1, no CI" and no zero-width interval, in the terminal and report.md', () => {
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     for (const text of [out.stdout, md]) {

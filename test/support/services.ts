@@ -72,6 +72,8 @@ export const INSTALL = {
   h2load: 'apt-get install nghttp2-client',
   curl: 'apt-get install curl',
   cc: 'apt-get install gcc',
+  // Debian's browser, driven by playwright-core (test/support/browser.ts); a downloaded browser is never used.
+  chromium: 'apt-get install chromium',
   promtool: 'apt-get install prometheus',
 } as const;
 

@@ -39,13 +39,30 @@ function verdictText(c: Comparison, n: number): string {
   return c.verdict === 'no difference' ? 'no difference (within noise)' : `**${c.verdict}**`;
 }
 
+/** CPU per request, compared lower-is-better: "faster" there means less CPU for the same request. */
+function cpuVerdictText(c: Comparison, n: number): string {
+  if (n < MIN_SAMPLES_FOR_CI || c.verdict === 'no difference') return verdictText(c, n);
+  return c.verdict === 'faster' ? '**less CPU**' : '**more CPU**';
+}
+
 /** The verdict table: each variant against the reference; variants in matrix order, never ranked. */
 export function verdictTable(r: Results): Table | null {
   const ref = r.summary.baselineVariant;
   if (ref === null || r.summary.comparisons.length === 0) return null;
   const refSummary = r.summary.variants.find((v) => v.variant === ref)!;
+  const cpu = (i: Interval | null | undefined, n: number): string => (i == null ? '–' : fmtInterval(i, 1, n));
   const rows: string[][] = [
-    [`\`${ref}\` (reference)`, fmtInterval(refSummary.rps, 0, refSummary.runs), '1', '–', fmtInterval(refSummary.p99Ms, 2, refSummary.runs), '–'],
+    [
+      `\`${ref}\` (reference)`,
+      fmtInterval(refSummary.rps, 0, refSummary.runs),
+      '1',
+      '–',
+      fmtInterval(refSummary.p99Ms, 2, refSummary.runs),
+      '–',
+      cpu(refSummary.cpuUsPerRequest, refSummary.runs),
+      '1',
+      '–',
+    ],
   ];
   for (const c of r.summary.comparisons) {
     const s = r.summary.variants.find((v) => v.variant === c.variant)!;
@@ -57,6 +74,9 @@ export function verdictTable(r: Results): Table | null {
       verdictText(c.throughput, n),
       fmtInterval(s.p99Ms, 2, s.runs),
       verdictText(c.p99, n),
+      cpu(s.cpuUsPerRequest, s.runs),
+      c.cpuPerRequest === undefined ? '–' : fmtRatio(c.cpuPerRequest, n),
+      c.cpuPerRequest === undefined ? '–' : cpuVerdictText(c.cpuPerRequest, n),
     ]);
   }
   return {
@@ -64,9 +84,20 @@ export function verdictTable(r: Results): Table | null {
     note:
       'Medians over repetitions with 95% percentile-bootstrap confidence intervals (none with a single repetition). A variant is called faster/slower only when the ' +
       'ratio CI excludes 1 AND the two variants\' own CIs do not overlap; otherwise "no difference (within noise)". ' +
-      'For p99 latency, "faster" means lower latency.',
-    headers: ['variant', 'req/s median [95% CI]', 'throughput ratio [95% CI]', 'throughput', 'p99 ms [95% CI]', 'p99 latency'],
-    align: ['left', 'right', 'right', 'left', 'right', 'left'],
+      'For p99 latency, "faster" means lower latency. CPU µs/req is the gateway process tree\'s CPU time over the measured window ÷ requests answered, ' +
+      'per run: on a shared host it moves far less than req/s, and for a saturated single-core gateway its ratio is the throughput ratio inverted.',
+    headers: [
+      'variant',
+      'req/s median [95% CI]',
+      'throughput ratio [95% CI]',
+      'throughput',
+      'p99 ms [95% CI]',
+      'p99 latency',
+      'CPU µs/req [95% CI]',
+      'CPU/req ratio [95% CI]',
+      'CPU per request',
+    ],
+    align: ['left', 'right', 'right', 'left', 'right', 'left', 'right', 'right', 'left'],
     rows,
   };
 }
@@ -75,7 +106,7 @@ export function detailTable(r: Results): Table {
   return {
     title: 'Per-variant detail (medians over repetitions)',
     note:
-      "CPU is the gateway process tree's CPU time over wall time (100% = one core); req/s per core = req/s ÷ CPU. " +
+      "CPU is the gateway process tree's CPU time over wall time (100% = one core); req/s per core = req/s ÷ CPU; CPU µs/req = CPU time ÷ requests, per run. " +
       'GC is pause time per second of wall time; event-loop delay p99 is the worst 250 ms window.',
     headers: [
       'variant',
@@ -88,6 +119,7 @@ export function detailTable(r: Results): Table {
       'max ms',
       'CPU %',
       'req/s per core',
+      'CPU µs/req',
       'RSS max MB',
       'GC ms/s',
       'ELD p99 ms',
@@ -97,7 +129,7 @@ export function detailTable(r: Results): Table {
       'timeouts',
       'non-2xx',
     ],
-    align: ['left', ...Array<'right'>(17).fill('right')],
+    align: ['left', ...Array<'right'>(18).fill('right')],
     rows: r.summary.variants.map((s) => [
       `\`${s.variant}\``,
       String(s.runs),
@@ -109,6 +141,7 @@ export function detailTable(r: Results): Table {
       fmt(s.maxMs, 2),
       fmt(s.gatewayCpuPct),
       fmt(s.rpsPerCore),
+      fmt(s.cpuUsPerRequest?.estimate, 1),
       fmt(s.rssMaxMB, 1),
       fmt(s.gcPauseMsPerS, 2),
       fmt(s.eventLoopDelayP99Ms, 2),

@@ -369,7 +369,9 @@ class Generator<T> {
 
 /** Route table of one method; compiled on first lookup after a change. */
 export class RouteTable<T> {
-  private readonly statics = new Map<string, RouteMatch<T>>();
+  readonly statics = new Map<string, RouteMatch<T>>();
+  /** dynamic routes in insertion order, for the interpreted fallback (interpreted.ts) */
+  readonly dynamic: Array<readonly [ParsedRoute, T]> = [];
   private readonly root = new Node<T>();
   private compiled: CompiledTable<T> | null = null;
 
@@ -379,6 +381,7 @@ export class RouteTable<T> {
       this.statics.set(route.pattern, { value, params: EMPTY_PARAMS });
       return;
     }
+    this.dynamic.push([route, value]);
     let node = this.root;
     const segs = route.segments;
     for (let i = 0; i < segs.length; i++) {
