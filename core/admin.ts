@@ -11,7 +11,10 @@ export interface AdminSource {
   metricsText(): Promise<string>;
   config(): unknown;
   reload(): Promise<{ ok: boolean; version: number; errors: string[] }>;
-  /** GET /alerts' answer for the dashboard, or null when alerting is not configured; absent: not built in */
+  /**
+   * GET /alerts' answer (core/alerts/engine.ts AlertsView) for the dashboard, or null when alerting is not
+   * configured (no rule); absent: not built in
+   */
   alerts?(): Promise<unknown>;
 }
 
@@ -24,8 +27,9 @@ export interface AdminServerOptions {
 
 /**
  * The admin listener, on its own port (default 127.0.0.1:9901) so it is never exposed with the data plane:
- * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), POST /config/reload, and the
- * dashboard under /dashboard. With `admin.auth`, every route but /health and /ready asks for credentials.
+ * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), /alerts (rule states),
+ * POST /config/reload, and the dashboard under /dashboard. With `admin.auth`, every route but /health and /ready
+ * asks for credentials.
  */
 export class AdminServer {
   private readonly http: Server;
@@ -88,19 +92,24 @@ export class AdminServer {
         return send(res, 200, await this.source.stats());
       case 'GET /config':
         return send(res, 200, this.source.config());
+      case 'GET /alerts':
+        // no rule configured: every field still there, so a client needs no special case
+        return send(res, 200, (await this.source.alerts?.()) ?? NO_ALERTS);
       case 'POST /config/reload': {
         req.resume();
         const r = await this.source.reload();
         return send(res, r.ok ? 200 : 400, r);
       }
       default: {
-        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload'];
+        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload', '/alerts'];
         if (known.includes(path!)) return send(res, 405, { error: 'Method Not Allowed' });
         return send(res, 404, { error: 'Not Found' });
       }
     }
   }
 }
+
+const NO_ALERTS = Object.freeze({ evaluatedAt: null, rules: [] });
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);

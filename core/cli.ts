@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   if (config.server.workers === 0) {
     let gateway: Gateway;
     try {
-      gateway = await Gateway.create(config, { logger });
+      gateway = await Gateway.create(config, { logger, evaluateAlerts: true });
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n`);
       process.exit(1);

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import { AdminServer, type AdminSource } from './admin.js';
+import { AlertEngine } from './alerts/engine.js';
 import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validator.js';
 import { createContext, resetContext, type RequestContext } from './context.js';
 import type { ObjectPool } from './contracts/pool.js';
+import type { ControlCounters } from './control-counters.js';
 import { createLogger } from './logger.js';
 import type { PluginSection, WorkerMetricsExport } from './metrics.js';
 import { GatewayMetrics, aggregateMetrics } from './metrics.js';
@@ -25,6 +27,13 @@ export interface GatewayOptions {
   logger?: Logger;
   workerId?: number;
   workerCount?: number;
+  /**
+   * Evaluate `alerts` rules in this process: for a gateway that serves alone (server.workers 0, tests). Cluster
+   * workers leave it off; their orchestrator evaluates over all of them.
+   */
+  evaluateAlerts?: boolean;
+  /** the alert engine's clock (tests) */
+  now?: () => number;
 }
 
 /**
@@ -38,6 +47,9 @@ export class Gateway {
   readonly server: GatewayServer;
   private configVersion = 1;
   private lastReloadError: string[] | null = null;
+  private reloadFailures = 0;
+  /** null in a cluster worker (see GatewayOptions.evaluateAlerts) */
+  readonly alerts: AlertEngine | null;
   private readonly counters = new Map<string, { help: string; value: number }>();
   /** applies run one after another: two overlapping builds would otherwise swap in finishing order, not arrival order */
   private applying: Promise<unknown> = Promise.resolve();
@@ -54,12 +66,24 @@ export class Gateway {
     private readonly workerId: number,
     private readonly workerCount: number,
     counters: Map<string, { help: string; value: number }>,
+    options: GatewayOptions,
   ) {
     this.logger = logger;
     this.metrics = metrics;
     this.pool = pool;
     this.counters = counters;
     this.server = new GatewayServer(runtime, { server: config.server, pool, metrics, logger, accessLog: config.logging.accessLog });
+    this.alerts =
+      options.evaluateAlerts === true
+        ? new AlertEngine(config.alerts, { collect: async () => [this.exportMetrics()], control: () => this.controlCounters() }, logger, {
+            externalUrl: `http://${config.admin.host}:${config.admin.port}`,
+            ...(options.now === undefined ? {} : { now: options.now }),
+          })
+        : null;
+  }
+
+  controlCounters(): ControlCounters {
+    return { reloadFailures: this.reloadFailures, workerRestarts: 0 };
   }
 
   /** Builds the first runtime; throws ConfigError when the config or a plugin's init is invalid. */
@@ -81,7 +105,7 @@ export class Gateway {
       throw new ConfigError(built.errors);
     }
     try {
-      return new Gateway(config, built.value, logger, metrics, pool, workerId, workerCount, counters);
+      return new Gateway(config, built.value, logger, metrics, pool, workerId, workerCount, counters, options);
     } catch (err) {
       // A certificate that vanished or changed between validation and listener creation.
       if (!(err instanceof TlsLoadError)) throw err;
@@ -106,6 +130,7 @@ export class Gateway {
   async listen(port = this.config.server.port, host = this.config.server.host): Promise<number> {
     this.port = await this.server.listen(port, host);
     this.redirectPort = await this.server.protocols.listenRedirect(this.port);
+    this.alerts?.start();
     return this.port;
   }
 
@@ -138,6 +163,7 @@ export class Gateway {
     this.config = config;
     this.configVersion = version;
     this.lastReloadError = null;
+    this.alerts?.reconfigure(config.alerts);
     listener.commit();
     void this.server.swap(built.value, config.logging.accessLog);
     if (pending.length > 0) {
@@ -151,6 +177,7 @@ export class Gateway {
   /** Records a config that failed validation elsewhere (file watcher, SIGHUP); the current one keeps serving. */
   rejectReload(errors: string[]): ReloadResult {
     this.lastReloadError = errors;
+    this.reloadFailures++;
     this.logger.error({ errors }, 'config reload rejected; previous config keeps serving');
     return { ok: false, version: this.configVersion, errors };
   }
@@ -182,7 +209,10 @@ export class Gateway {
   }
 
   async close(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
+    // bounded and concurrent with the drain: a dead alert receiver never holds the exit
+    const alertsClosed = this.alerts?.close();
     await this.server.drain(deadlineMs);
+    await alertsClosed;
     this.metrics.close();
   }
 }
@@ -198,10 +228,11 @@ export function inProcessAdminSource(gw: Gateway, reload: () => Promise<ReloadRe
     },
     async metricsText() {
       const w = gw.exportMetrics();
-      return renderPrometheus(aggregateMetrics([w]), [w]);
+      return renderPrometheus(aggregateMetrics([w]), [w], gw.controlCounters());
     },
     config: () => redactConfig(gw.currentConfig),
     reload,
+    alerts: async () => gw.alerts?.report() ?? null,
   };
 }
 
@@ -227,7 +258,7 @@ export async function startGateway(raw: unknown, opts: GatewayOptions & { port?:
   const v = validateConfig(withEphemeralPorts(raw, opts));
   if (!v.ok) throw new ConfigError(v.errors);
   const config = v.value;
-  const gateway = await Gateway.create(config, opts);
+  const gateway = await Gateway.create(config, { evaluateAlerts: true, ...opts });
   const port = await gateway.listen(config.server.port, config.server.host);
   let admin: AdminServer | null = null;
   let adminPort = 0;

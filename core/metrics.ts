@@ -1,10 +1,70 @@
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './contracts/metrics.js';
 import type { PoolStats } from './contracts/pool.js';
-import { mergeDistributions } from './histogram.js';
+import { LogLinearHistogram, mergeDistributions } from './histogram.js';
 import type { ListenerKind, ProtocolStats } from './listeners.js';
 import type { OverloadStats } from './overload.js';
 import type { HookStats } from './plugins/types.js';
 import type { UpstreamManager } from './proxy/index.js';
+
+/**
+ * The method label values of the per-route response counter. Any other method folds into OTHER, so a client
+ * inventing methods cannot grow the series count (node:http parses ~35 methods; routes are config; codes are few).
+ */
+export const COUNTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'] as const;
+const OTHER_METHOD = COUNTED_METHODS.length - 1;
+
+/**
+ * Status codes get a column of the per-route counter the first time the process answers one, so a route's
+ * counter holds 10 methods × 64 codes (5 KB) instead of 10 × 500 (40 KB, 9 MB for a 237-route config). The
+ * columns are shared by all routes and assigned without allocation. A gateway answers a few dozen distinct
+ * codes at most; should a 64th appear, it and every later new code share the last column, exported as
+ * code="other".
+ */
+export const STATUS_COLUMNS = 64;
+const OVERFLOW_COLUMN = STATUS_COLUMNS - 1;
+/** column of status 100 + i, -1 before it was first seen */
+const columnOfStatus = new Int8Array(500).fill(-1);
+/** status of each assigned column (0 for the overflow column) */
+const statusOfColumn = new Int16Array(STATUS_COLUMNS);
+let columnsUsed = 0;
+
+function statusColumn(status: number): number {
+  const i = status - 100;
+  // node:http only writes 100..599; anything else (a plugin's odd status) goes to the overflow column
+  if (!(i >= 0 && i < 500)) return OVERFLOW_COLUMN;
+  const c = columnOfStatus[i]!;
+  if (c >= 0) return c;
+  const assigned = columnsUsed < OVERFLOW_COLUMN ? columnsUsed++ : OVERFLOW_COLUMN;
+  columnOfStatus[i] = assigned;
+  if (assigned !== OVERFLOW_COLUMN) statusOfColumn[assigned] = status;
+  return assigned;
+}
+
+/** Index into COUNTED_METHODS. A switch over interned strings: no allocation, no hashing on the request path. */
+export function methodSlot(method: string): number {
+  switch (method) {
+    case 'GET':
+      return 0;
+    case 'HEAD':
+      return 1;
+    case 'POST':
+      return 2;
+    case 'PUT':
+      return 3;
+    case 'DELETE':
+      return 4;
+    case 'PATCH':
+      return 5;
+    case 'OPTIONS':
+      return 6;
+    case 'CONNECT':
+      return 7;
+    case 'TRACE':
+      return 8;
+    default:
+      return OTHER_METHOD;
+  }
+}
 
 /** Requests, errors and latency for one route (or for unmatched requests). Survives config reloads by name. */
 export class RouteMetrics {
@@ -12,10 +72,36 @@ export class RouteMetrics {
   errors = 0;
   /** 4xx answers (the dashboard's per-route client-error column) */
   clientErrors = 0;
+  /** responses by [method slot][status column], pre-sized so counting one is an index increment */
+  readonly responses = new Float64Array(COUNTED_METHODS.length * STATUS_COLUMNS);
+  /** all-time copy of the latency, kept only when the recorder's export covers a recent window (see cumulativeCopy) */
+  readonly cumulative: LogLinearHistogram | null;
   constructor(
     readonly name: string,
     readonly recorder: LatencyRecorder,
-  ) {}
+  ) {
+    this.cumulative = cumulativeCopy(recorder);
+  }
+
+  /** Sparse [methodSlot, status, count, ...] of the non-zero response counters; status 0 is the overflow column. */
+  exportResponses(): number[] {
+    const out: number[] = [];
+    const r = this.responses;
+    for (let i = 0; i < r.length; i++) {
+      const c = r[i]!;
+      if (c !== 0) out.push((i / STATUS_COLUMNS) | 0, statusOfColumn[i % STATUS_COLUMNS]!, c);
+    }
+    return out;
+  }
+}
+
+/**
+ * Prometheus histograms and windowed alert rules take differences of bucket counts, which only works on counts that
+ * never go down. A recorder whose export covers a recent window (ring) cannot give that, so the gateway records a
+ * second, all-time histogram next to it; every other variant's export is all-time already and costs nothing extra.
+ */
+function cumulativeCopy(recorder: LatencyRecorder): LogLinearHistogram | null {
+  return recorder.windowed === true ? new LogLinearHistogram() : null;
 }
 
 export interface RouteMetricsExport {
@@ -23,6 +109,15 @@ export interface RouteMetricsExport {
   errors: number;
   clientErrors: number;
   latency: DistributionExport;
+  /** all-time bucket counts when `latency` covers a window only; absent when `latency` is all-time */
+  cumulative?: DistributionExport;
+  /** sparse [methodSlot, status, count, ...]; methodSlot indexes COUNTED_METHODS, status 0 means "other" */
+  responses: number[];
+}
+
+/** The all-time (monotonic) distribution of an export: what histograms and windowed rules difference. */
+export function cumulativeLatency(e: { latency: DistributionExport; cumulative?: DistributionExport }): DistributionExport {
+  return e.cumulative ?? e.latency;
 }
 
 export interface PluginSection {
@@ -70,6 +165,8 @@ export interface WorkerMetricsExport {
   totalConnections: number;
   inFlight: number;
   latency: DistributionExport;
+  /** all-time bucket counts when `latency` covers a window only (see RouteMetricsExport.cumulative) */
+  cumulative?: DistributionExport;
   routes: Record<string, RouteMetricsExport>;
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   /** percent of one core over the last sampling interval */
@@ -96,6 +193,7 @@ export class GatewayMetrics {
   rps = 0;
   cpuPercent = 0;
   readonly recorder: LatencyRecorder;
+  private readonly cumulative: LogLinearHistogram | null;
   readonly unmatched: RouteMetrics;
   private readonly routes = new Map<string, RouteMetrics>();
   private lastRequests = 0;
@@ -109,6 +207,7 @@ export class GatewayMetrics {
     readonly workerId = 0,
   ) {
     this.recorder = createRecorder();
+    this.cumulative = cumulativeCopy(this.recorder);
     this.unmatched = new RouteMetrics('(unmatched)', createRecorder());
     this.timer = setInterval(() => this.sampleRates(), RATE_INTERVAL_MS);
     this.timer.unref();
@@ -124,19 +223,24 @@ export class GatewayMetrics {
     return m;
   }
 
-  record(route: RouteMetrics, status: number, latencyMs: number): void {
+  record(route: RouteMetrics, status: number, latencyMs: number, method: string): void {
     const isError = status >= 500;
     this.requests++;
     const statusClass = (status / 100) | 0;
     this.statusClasses[statusClass]!++; // status 100..599: index 1..5
     route.requests++;
     if (statusClass === 4) route.clientErrors++;
+    route.responses[methodSlot(method) * STATUS_COLUMNS + statusColumn(status)]!++;
     if (isError) {
       this.errors++;
       route.errors++;
     }
     this.recorder.record(latencyMs, isError);
     route.recorder.record(latencyMs, isError);
+    if (this.cumulative !== null) {
+      this.cumulative.record(latencyMs, isError);
+      route.cumulative!.record(latencyMs, isError); // same factory, so the same windowed flag
+    }
   }
 
   private sampleRates(): void {
@@ -153,10 +257,18 @@ export class GatewayMetrics {
   export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
-      routes[m.name] = { requests: m.requests, errors: m.errors, clientErrors: m.clientErrors, latency: m.recorder.exportDistribution() };
+      const r: RouteMetricsExport = {
+        requests: m.requests,
+        errors: m.errors,
+        clientErrors: m.clientErrors,
+        latency: m.recorder.exportDistribution(),
+        responses: m.exportResponses(),
+      };
+      if (m.cumulative !== null) r.cumulative = m.cumulative.exportDistribution();
+      routes[m.name] = r;
     }
     const mem = process.memoryUsage();
-    return {
+    const out: WorkerMetricsExport = {
       workerId: this.workerId,
       pid: process.pid,
       uptimeS: (Date.now() - this.startedAt) / 1000,
@@ -174,6 +286,8 @@ export class GatewayMetrics {
       protocols: { h1: this.h1Requests, h2: this.h2Requests },
       sections,
     };
+    if (this.cumulative !== null) out.cumulative = this.cumulative.exportDistribution();
+    return out;
   }
 
   close(): void {
@@ -181,7 +295,7 @@ export class GatewayMetrics {
   }
 }
 
-export type RouteCounters = Omit<RouteMetricsExport, 'latency'>;
+export type RouteCounters = Pick<RouteMetricsExport, 'requests' | 'errors' | 'clientErrors'>;
 
 export interface AggregatedRoute {
   requests: number;
@@ -210,7 +324,7 @@ export interface AggregatedMetrics {
    * needs to turn counters into rates per worker: a restarted worker's counters start again at 0.
    */
   perWorker: Array<
-    Omit<WorkerMetricsExport, 'latency' | 'routes'> & {
+    Omit<WorkerMetricsExport, 'latency' | 'cumulative' | 'routes'> & {
       latency: LatencySnapshot;
       /** the worker's cumulative distribution as it sent it: a reader subtracts two samples for an interval's percentiles */
       latencyDistribution: DistributionExport;
@@ -279,10 +393,11 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     memory: { rss: agg.rss, heapUsed: agg.heapUsed },
     cpuPercent: agg.cpuPercent,
     protocols: { h1: agg.h1, h2: agg.h2 },
-    perWorker: list.map(({ latency, routes: workerRoutes, ...rest }) => ({
+    perWorker: list.map(({ latency, cumulative, routes: workerRoutes, ...rest }) => ({
       ...rest,
       latency: mergeDistributions([latency]),
-      latencyDistribution: latency,
+      // all-time even for the windowed ring recorder: readers subtract two samples
+      latencyDistribution: cumulative ?? latency,
       routes: Object.fromEntries(Object.entries(workerRoutes).map(([n, r]) => [n, { requests: r.requests, errors: r.errors, clientErrors: r.clientErrors }])),
     })),
   };

@@ -1,8 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { AdminSource } from './admin.js';
+import { AlertEngine } from './alerts/engine.js';
 import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
+import type { ControlCounters } from './control-counters.js';
 import type { ReloadResult } from './gateway.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
@@ -64,6 +66,9 @@ export class Orchestrator {
   private readonly slots: Slot[] = [];
   private version = 1;
   private lastReloadError: string[] | null = null;
+  private reloadFailures = 0;
+  /** alert rules, evaluated here over the merged metrics of every worker (never per worker) */
+  readonly alerts: AlertEngine;
   private shuttingDown = false;
   private started = false;
   private nextRequestId = 1;
@@ -79,7 +84,15 @@ export class Orchestrator {
     private config: GatewayConfig,
     private readonly logger: Logger,
     private readonly execArgs: string[] = [],
-  ) {}
+  ) {
+    this.alerts = new AlertEngine(config.alerts, { collect: () => this.collect(), control: () => this.controlCounters() }, logger, {
+      externalUrl: `http://${config.admin.host}:${config.admin.port}`,
+    });
+  }
+
+  controlCounters(): ControlCounters {
+    return { reloadFailures: this.reloadFailures, workerRestarts: this.slots.reduce((n, s) => n + s.restarts, 0) };
+  }
 
   get currentConfig(): GatewayConfig {
     return this.config;
@@ -101,6 +114,7 @@ export class Orchestrator {
     const ports = await Promise.all(ready);
     this.port = ports[0]!;
     this.started = true;
+    this.alerts.start();
     const ov = this.config.server.overload;
     if (ov.maxEventLoopDelayMs > 0 || ov.maxHeapUsedRatio > 0 || ov.maxHeapUsedBytes > 0) {
       // Keep the per-worker overload flags fresh for /ready even when nobody scrapes /stats.
@@ -225,6 +239,7 @@ export class Orchestrator {
     this.version++;
     this.config = config;
     this.lastReloadError = null;
+    this.alerts.reconfigure(config.alerts);
     for (const w of this.configurableWorkers()) this.send(w, { type: 'CONFIG_UPDATE', version: this.version, config });
     if (pending.length > 0) {
       this.logger.warn(
@@ -239,6 +254,7 @@ export class Orchestrator {
 
   rejectReload(errors: string[]): ReloadResult {
     this.lastReloadError = errors;
+    this.reloadFailures++;
     this.logger.error({ errors }, 'config reload rejected; previous config keeps serving');
     return { ok: false, version: this.version, errors };
   }
@@ -292,10 +308,11 @@ export class Orchestrator {
       },
       metricsText: async () => {
         const list = await this.collect();
-        return renderPrometheus(aggregateMetrics(list), list);
+        return renderPrometheus(aggregateMetrics(list), list, this.controlCounters());
       },
       config: () => redactConfig(this.config),
       reload,
+      alerts: async () => this.alerts.report(),
     };
   }
 
@@ -303,6 +320,8 @@ export class Orchestrator {
   async shutdown(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
     this.shuttingDown = true;
     if (this.overloadPoll !== null) clearInterval(this.overloadPoll);
+    // bounded (NOTIFY_SHUTDOWN_GRACE_MS) and concurrent with the drain: a dead receiver never holds the exit
+    const alertsClosed = this.alerts.close();
     for (const s of this.slots) {
       if (s.timer !== null) clearTimeout(s.timer);
       if (s.worker !== null && !s.worker.isDead()) s.state = 'stopping';
@@ -322,5 +341,6 @@ export class Orchestrator {
     }, deadlineMs + HARD_STOP_GRACE_MS);
     await Promise.all(exits);
     clearTimeout(hardStop);
+    await alertsClosed;
   }
 }

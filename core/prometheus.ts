@@ -1,26 +1,19 @@
+import { ControlCounters, NO_CONTROL_COUNTERS } from './control-counters.js';
 import type { ProtocolStats } from './listeners.js';
-import type { AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
+import { COUNTED_METHODS, cumulativeLatency, type AggregatedMetrics, type WorkerMetricsExport } from './metrics.js';
 import type { HookStats } from './plugins/types.js';
+import { histogramLines, LatencyHistogram } from './prometheus-histogram.js';
+import { upstreamHealth } from './upstream-health.js';
 
-/** Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series. */
-export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[]): string {
+/**
+ * Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series.
+ * `control` carries what only the process that owns the workers knows (reload failures, worker restarts).
+ */
+export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[], control: ControlCounters = NO_CONTROL_COUNTERS): string {
   const out: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: Array<[string, number]>): void => {
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>): void => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) out.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`);
-  };
-  const quantiles = (
-    l: { p50: number; p90: number; p95: number; p99: number; p999: number; count: number; mean: number },
-    extra = '',
-  ): Array<[string, number]> => {
-    const sep = extra === '' ? '' : `${extra},`;
-    return [
-      [`{${sep}quantile="0.5"}`, l.p50 / 1000],
-      [`{${sep}quantile="0.9"}`, l.p90 / 1000],
-      [`{${sep}quantile="0.95"}`, l.p95 / 1000],
-      [`{${sep}quantile="0.99"}`, l.p99 / 1000],
-      [`{${sep}quantile="0.999"}`, l.p999 / 1000],
-    ];
   };
 
   metric(
@@ -34,10 +27,11 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   metric('gateway_active_connections', 'gauge', 'Open client connections.', [['', m.activeConnections]]);
   metric('gateway_connections_total', 'counter', 'Client connections accepted.', [['', m.totalConnections]]);
   metric('gateway_in_flight_requests', 'gauge', 'Requests being processed.', [['', m.inFlight]]);
-  out.push('# HELP gateway_request_duration_seconds Request latency, merged over workers.', '# TYPE gateway_request_duration_seconds summary');
-  for (const [labels, v] of quantiles(m.latency)) out.push(`gateway_request_duration_seconds${labels} ${v}`);
-  out.push(`gateway_request_duration_seconds_sum ${(m.latency.mean * m.latency.count) / 1000}`);
-  out.push(`gateway_request_duration_seconds_count ${m.latency.count}`);
+  // Histograms, not summaries: histogram_quantile() over summed buckets aggregates across instances, quantiles cannot.
+  const total = new LatencyHistogram();
+  for (const w of workers) total.add(cumulativeLatency(w));
+  out.push('# HELP gateway_request_duration_seconds Request latency, merged over workers.', '# TYPE gateway_request_duration_seconds histogram');
+  out.push(...histogramLines('gateway_request_duration_seconds', '', total));
 
   const routeEntries = Object.entries(m.routes);
   metric(
@@ -52,12 +46,24 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     'Errors per route.',
     routeEntries.map(([n, r]) => [`{route="${esc(n)}"}`, r.errors]),
   );
-  out.push('# HELP gateway_route_duration_seconds Request latency per route.', '# TYPE gateway_route_duration_seconds summary');
-  for (const [n, r] of routeEntries) {
-    for (const [labels, v] of quantiles(r.latency, `route="${esc(n)}"`)) out.push(`gateway_route_duration_seconds${labels} ${v}`);
-    out.push(`gateway_route_duration_seconds_sum{route="${esc(n)}"} ${(r.latency.mean * r.latency.count) / 1000}`);
-    out.push(`gateway_route_duration_seconds_count{route="${esc(n)}"} ${r.latency.count}`);
+  const perRoute = new Map<string, LatencyHistogram>();
+  const responses = new Map<string, number>();
+  for (const w of workers) {
+    for (const [n, r] of Object.entries(w.routes)) {
+      let h = perRoute.get(n);
+      if (h === undefined) perRoute.set(n, (h = new LatencyHistogram()));
+      h.add(cumulativeLatency(r));
+      const rr = r.responses;
+      for (let i = 0; i + 2 < rr.length; i += 3) {
+        const code = rr[i + 1] === 0 ? 'other' : String(rr[i + 1]);
+        const key = `{route="${esc(n)}",method="${COUNTED_METHODS[rr[i]!] ?? 'OTHER'}",code="${code}"}`;
+        responses.set(key, (responses.get(key) ?? 0) + rr[i + 2]!);
+      }
+    }
   }
+  out.push('# HELP gateway_route_duration_seconds Request latency per route.', '# TYPE gateway_route_duration_seconds histogram');
+  for (const [n, h] of perRoute) out.push(...histogramLines('gateway_route_duration_seconds', `route="${esc(n)}"`, h));
+  metric('gateway_http_responses_total', 'counter', 'Responses by route, method (standard methods, others as OTHER) and status code.', [...responses]);
 
   metric(
     'gateway_worker_requests_total',
@@ -83,6 +89,9 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     'CPU use per worker over the last second (100 = one core).',
     workers.map((w) => [`{worker="${w.workerId}"}`, w.cpuPercent]),
   );
+  metric('gateway_workers', 'gauge', 'Processes serving requests (1 for a single-process gateway).', [['', workers.length]]);
+  metric('gateway_worker_restarts_total', 'counter', 'Workers restarted after they exited.', [['', control.workerRestarts]]);
+  metric('gateway_config_reload_failures_total', 'counter', 'Config reloads rejected (the previous config kept serving).', [['', control.reloadFailures]]);
   metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [
     ['{protocol="h1"}', m.protocols.h1],
     ['{protocol="h2"}', m.protocols.h2],
@@ -155,6 +164,21 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     [...hookSamples].map(([k, s]) => [k, s.totalMs / 1000]),
   );
   for (const [name, c] of counters) metric(`gateway_plugin_${sanitize(name)}`, 'counter', c.help, [['', c.value]]);
+
+  // Merged over workers the way alert rules see it: a target counts unhealthy (or open) if any worker sees it so.
+  const health = upstreamHealth(workers);
+  metric(
+    'gateway_upstream_unhealthy_targets',
+    'gauge',
+    'Targets out of rotation (health checks) in at least one worker.',
+    [...health].map(([u, h]) => [`{upstream="${esc(u)}"}`, h.unhealthy]),
+  );
+  metric(
+    'gateway_upstream_open_circuits',
+    'gauge',
+    'Targets whose circuit breaker is open in at least one worker.',
+    [...health].map(([u, h]) => [`{upstream="${esc(u)}"}`, h.openCircuits]),
+  );
 
   // Upstream series are rendered by the proxy module per worker; sum samples with identical name+labels.
   const upstream = new Map<string, number>();

@@ -34,13 +34,21 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'coo
  * The effective config for GET /config with every secret replaced: the secret fields of built-in plugins' options
  * (JWT secrets, API-key digests, basic-auth password hashes), the password of any URL in any plugin's options
  * (`rate-limit` `redis.url`, a tracing endpoint: host and user stay visible), credential headers a route adds
- * upstream, and the admin listener's own token or passwords (`admin.auth`). TLS settings are file paths, shown as they are.
+ * upstream, the admin listener's own token or passwords (`admin.auth`), and every header value of an alert
+ * webhook. TLS settings are file paths, shown as they are.
  */
 export function redactConfig(config: GatewayConfig): unknown {
   const out = structuredClone(config) as GatewayConfig;
   out.plugins = out.plugins.map(redactPlugin);
   out.routes = out.routes.map(redactRoute);
   out.admin = redactAdmin(out.admin);
+  out.alerts = {
+    ...out.alerts,
+    // a receiver's headers exist to authenticate the gateway to it (bearer tokens, API keys): every value goes
+    notify: out.alerts.notify.map((n) =>
+      n.type === 'webhook' ? { ...n, url: redactUrlPassword(n.url), headers: Object.fromEntries(Object.keys(n.headers).map((k) => [k, REDACTED])) } : n,
+    ),
+  };
   return out;
 }
 

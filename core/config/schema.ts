@@ -78,6 +78,61 @@ export const routeSchema = {
   },
 } as const;
 
+export const ALERT_METRICS = [
+  'error_ratio',
+  'p50_ms',
+  'p95_ms',
+  'p99_ms',
+  'rps',
+  'unhealthy_targets',
+  'open_circuits',
+  'reload_failures',
+  'overloaded',
+  'worker_restarts',
+] as const;
+
+const alertRuleSchema = {
+  type: 'object',
+  required: ['name', 'metric'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9_.:-]+$' },
+    metric: { enum: ALERT_METRICS },
+    above: { type: 'number' },
+    below: { type: 'number' },
+    route: { type: 'string', minLength: 1 },
+    upstream: { type: 'string', minLength: 1 },
+    windowMs: { type: 'integer', minimum: 1, default: 60000 },
+    forMs: { type: 'integer', minimum: 0, default: 0 },
+    severity: { type: 'string', pattern: '^[a-z]+$', default: 'warning' },
+    summary: { type: 'string' },
+    description: { type: 'string' },
+  },
+} as const;
+
+const notifierSchema = {
+  type: 'object',
+  required: ['type'],
+  properties: { type: { enum: ['webhook', 'log'] } },
+  if: { properties: { type: { const: 'webhook' } } },
+  then: {
+    required: ['url'],
+    additionalProperties: false,
+    properties: {
+      type: { const: 'webhook' },
+      url: { type: 'string', pattern: '^https?://' },
+      headers: { ...headerMapSchema, default: {} },
+      name: { type: 'string', minLength: 1, default: 'gateway' },
+      timeoutMs: { type: 'integer', minimum: 1, default: 5000 },
+      maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+      backoffMs: { type: 'integer', minimum: 1, default: 500 },
+      maxBackoffMs: { type: 'integer', minimum: 1, default: 30000 },
+      maxQueue: { type: 'integer', minimum: 1, maximum: 100000, default: 100 },
+    },
+  },
+  else: { additionalProperties: false, properties: { type: { const: 'log' } } },
+} as const;
+
 export const gatewaySchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://ts-gateway.local/gateway.schema.json',
@@ -194,6 +249,18 @@ export const gatewaySchema = {
         host: { type: 'string', minLength: 1, default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
         auth: adminAuthSchema,
+      },
+    },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        evaluateEveryMs: { type: 'integer', minimum: 10, default: 1000 },
+        repeatIntervalMs: { type: 'integer', minimum: 1000, default: 14400000 },
+        externalUrl: { type: 'string', pattern: '^https?://' },
+        rules: { type: 'array', items: alertRuleSchema, default: [] },
+        notify: { type: 'array', items: notifierSchema, default: [{ type: 'log' }] },
       },
     },
     variants: {

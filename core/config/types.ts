@@ -177,9 +177,61 @@ export interface LoggingConfig {
   accessLog: boolean;
 }
 
+/** What an alert rule measures (core/alerts/measure.ts says how each is computed). */
+export type AlertMetric =
+  'error_ratio' | 'p50_ms' | 'p95_ms' | 'p99_ms' | 'rps' | 'unhealthy_targets' | 'open_circuits' | 'reload_failures' | 'overloaded' | 'worker_restarts';
+
+export interface AlertRuleConfig {
+  name: string;
+  metric: AlertMetric;
+  /** the condition holds while the value is > above (and/or < below; at least one is set) */
+  above?: number;
+  below?: number;
+  /** scope to one route (by route name): error_ratio, p*_ms, rps */
+  route?: string;
+  /** scope to one upstream: unhealthy_targets, open_circuits */
+  upstream?: string;
+  /** the window rates, ratios, percentiles and counts are taken over */
+  windowMs: number;
+  /** how long the condition must hold before the alert fires */
+  forMs: number;
+  severity: string;
+  summary?: string;
+  description?: string;
+}
+
+export interface WebhookNotifierConfig {
+  type: 'webhook';
+  url: string;
+  headers: Record<string, string>;
+  /** the Alertmanager payload's `receiver` */
+  name: string;
+  /** one delivery attempt, connect to last byte */
+  timeoutMs: number;
+  maxAttempts: number;
+  /** first retry delay; doubles per attempt up to maxBackoffMs */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** notifications waiting for delivery; the oldest is dropped when full */
+  maxQueue: number;
+}
+
+export type NotifierConfig = WebhookNotifierConfig | { type: 'log' };
+
+export interface AlertsConfig {
+  evaluateEveryMs: number;
+  /** a firing alert is notified again after this long */
+  repeatIntervalMs: number;
+  /** base of generatorURL and the payload's externalURL (default: the admin listener's address) */
+  externalUrl?: string;
+  rules: AlertRuleConfig[];
+  notify: NotifierConfig[];
+}
+
 export interface GatewayConfig {
   server: ServerConfig;
   admin: AdminConfig;
+  alerts: AlertsConfig;
   variants: VariantsConfig;
   logging: LoggingConfig;
   upstreams: Record<string, UpstreamConfig>;

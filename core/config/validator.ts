@@ -2,6 +2,7 @@ import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import AjvModule, { type ErrorObject } from 'ajv';
 import { adminAuthConfigErrors } from '../admin/auth.js';
+import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { fail, ok, type Result } from '../result.js';
@@ -60,11 +61,16 @@ export function formatAjvError(e: ErrorObject): string {
   }
 }
 
-/** ajv reports a failed propertyNames twice (the name's own pattern error, then the wrapper); keep the clear one. */
+/**
+ * ajv reports a failed propertyNames twice (the name's own pattern error, then the wrapper), and a failed if/then
+ * (an alert notifier's fields for its `type`) as the field's error plus a vague `must match "then" schema`; keep
+ * the clear one.
+ */
 function dedupe(errors: ErrorObject[]): string[] {
   const out: string[] = [];
   for (const e of errors) {
     if (e.keyword === 'pattern' && e.propertyName !== undefined) continue;
+    if (e.keyword === 'if') continue;
     const msg = formatAjvError(e);
     if (!out.includes(msg)) out.push(msg);
   }
@@ -155,6 +161,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
       }
     }
   });
+
+  errors.push(...alertConfigErrors(config));
 
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
   errors.push(...tlsConfigErrors(config.server));

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { alertConfigWarnings } from '../alerts/config-check.js';
 import type { GatewayConfig } from './types.js';
 
 /**
@@ -21,6 +22,8 @@ export function configWarnings(config: GatewayConfig): string[] {
   if (config.server.workerMode === 'threads' && config.server.workers === 0) {
     warnings.push('/server/workerMode: ignored with server.workers 0 (the gateway serves in one process)');
   }
+
+  warnings.push(...alertConfigWarnings(config));
 
   return warnings;
 }

@@ -34,6 +34,11 @@ export interface DistributionExport {
 }
 
 export interface LatencyRecorder {
+  /**
+   * true when exportDistribution()'s buckets cover only recent samples (ring's window) rather than every sample since
+   * start: the gateway then keeps an all-time copy for Prometheus histograms and windowed alert rules.
+   */
+  readonly windowed?: boolean;
   record(latencyMs: number, isError: boolean): void;
   snapshot(): LatencySnapshot;
   exportDistribution(): DistributionExport;

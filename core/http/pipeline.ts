@@ -161,14 +161,14 @@ export class RequestPipeline extends ResponseWriter {
     ov.shed++;
     countProtocol(this.metrics, req);
     writeError(res, 503, { 'retry-after': ov.retryAfter }, req.method === 'HEAD');
-    this.metrics.record(this.metrics.unmatched, 503, 0);
+    this.metrics.record(this.metrics.unmatched, 503, 0, req.method!);
   }
 
   /** A request Node parsed but checkRequest refused: answered and the connection closed. */
   private reject(req: IncomingMessage, res: ServerResponse, status: number): void {
     countProtocol(this.metrics, req);
     writeError(res, status, req.httpVersionMajor < 2 ? { connection: 'close' } : undefined, req.method === 'HEAD');
-    this.metrics.record(this.metrics.unmatched, status, 0);
+    this.metrics.record(this.metrics.unmatched, status, 0, req.method!);
   }
 
   /**
@@ -335,10 +335,12 @@ export class RequestPipeline extends ResponseWriter {
       if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
       else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
     }
+    // read before release: the pool resets the context
+    const method = ctx.method;
     // an upgrade's context never came from the pool (see onUpgrade)
     if (!ctx.upgrade) this.pool.release(ctx);
     const metrics = this.metrics;
-    metrics.record(m, status, latency);
+    metrics.record(m, status, latency, method);
     rt.requestDone();
     if (--metrics.inFlight === 0 && this.idle !== null) {
       this.idle.resolve();

@@ -112,7 +112,7 @@ describe('admin API', () => {
     const total = byName.get('gateway_requests_total')!;
     expect(total.type).toBe('COUNTER');
     expect(Number(total.metrics.find((m) => m.labels?.code === '2xx')!.value)).toBeGreaterThanOrEqual(60);
-    expect(byName.get('gateway_request_duration_seconds')!.type).toBe('SUMMARY');
+    expect(byName.get('gateway_request_duration_seconds')!.type).toBe('HISTOGRAM');
     expect(byName.get('gateway_worker_rss_bytes')!.metrics).toHaveLength(2);
 
     expect((await request(`${gw.adminUrl}/health`)).status).toBe(200);

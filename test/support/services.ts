@@ -74,6 +74,7 @@ export const INSTALL = {
   cc: 'apt-get install gcc',
   // Debian's browser, driven by playwright-core (test/support/browser.ts); a downloaded browser is never used.
   chromium: 'apt-get install chromium',
+  promtool: 'apt-get install prometheus',
 } as const;
 
 export type ServiceName = keyof typeof INSTALL;

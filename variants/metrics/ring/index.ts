@@ -11,6 +11,7 @@ export const accuracy = `exact over the last ${WINDOW} samples (older samples do
  * Cheap to record, exact for the window, blind to anything older: a p99.9 over 4096 samples rests on ~4 values.
  */
 class RingRecorder implements LatencyRecorder {
+  readonly windowed = true;
   private readonly samples = new Float64Array(WINDOW);
   private cursor = 0;
   private count = 0;
