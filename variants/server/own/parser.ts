@@ -478,7 +478,8 @@ export class RequestParser {
           break;
         case Chunk.Lf: {
           if (c !== 10) this.fail('HPE_INVALID_CHUNK_SIZE', 'chunk-size line without CRLF', 400, i);
-          if (this.chunkLineLen + i + 1 - off > MAX_CHUNK_LINE)
+          // the line without its CRLF
+          if (this.chunkLineLen + i - 1 - off > MAX_CHUNK_LINE)
             this.fail('HPE_CHUNK_LINE_TOO_LONG', `chunk-size line longer than ${MAX_CHUNK_LINE} bytes`, 400, i);
           if (this.chunkSize === 0) {
             this.phase = Phase.Trailers;
@@ -494,7 +495,8 @@ export class RequestParser {
     }
     this.chunkState = st;
     this.chunkLineLen += i - off;
-    if (this.chunkLineLen > MAX_CHUNK_LINE) this.fail('HPE_CHUNK_LINE_TOO_LONG', `chunk-size line longer than ${MAX_CHUNK_LINE} bytes`, 400, i);
+    // + 1: the read may have ended between the CR and the LF
+    if (this.chunkLineLen > MAX_CHUNK_LINE + 1) this.fail('HPE_CHUNK_LINE_TOO_LONG', `chunk-size line longer than ${MAX_CHUNK_LINE} bytes`, 400, i);
     return i;
   }
 

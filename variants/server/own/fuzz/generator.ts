@@ -223,6 +223,32 @@ function bigHead(r: Rand, max: number): string {
   return `GET ${path} HTTP/1.1\r\nHost: a\r\nX: ${'v'.repeat(Math.max(0, fill))}${chance(r, 0.3) ? '   ' : ''}\r\n\r\n`;
 }
 
+/** Trailer fields whose count lands near `max` (trailers are counted apart from the head). */
+function bigTrailers(r: Rand, max: number): string {
+  const fill = max - 1 - 3 + int(r, 7);
+  return `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nT: ${'t'.repeat(Math.max(0, fill))}\r\n\r\n`;
+}
+
+/** A head of blank values: node counts almost none of it, the raw-bytes bound (2 × max) decides. */
+function blankHead(r: Rand, max: number): string {
+  const lines = Math.floor((2 * max) / 12) - 2 + int(r, 5);
+  return `GET / HTTP/1.1\r\nHost: a\r\n${'X:        \r\n'.repeat(Math.max(0, lines))}\r\n`;
+}
+
+/** More fields than llhttp hands over in one batch (32 pairs), so node joins several kOnHeaders calls. */
+function manyFields(r: Rand, _max: number): string {
+  let head = 'GET / HTTP/1.1\r\nHost: a\r\n';
+  const n = 30 + int(r, 40);
+  for (let i = 0; i < n; i++) head += `${pick(r, NAMES)}: ${pick(r, VALUES)}\r\n`;
+  return head + '\r\n';
+}
+
+/** A chunk-size line around the 4 KiB bound on extensions. */
+function longChunkLine(r: Rand, _max: number): string {
+  const ext = ';a=' + 'b'.repeat(4096 - 8 + int(r, 12));
+  return `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1${ext}\r\nx\r\n0\r\n\r\n`;
+}
+
 type Mutation = (r: Rand, s: string) => string;
 const MUTATIONS: Record<string, Mutation> = {
   flip: (r, s) => {
@@ -300,9 +326,10 @@ export function generateCase(seed: number): FuzzCase {
   const r = rng(seed);
   let maxHeaderSize = DEFAULT_MAX_HEADER_SIZE;
   let input = '';
-  if (chance(r, 0.05)) {
+  if (chance(r, 0.06)) {
+    // the size limits: a small maxHeaderSize keeps these inputs short
     maxHeaderSize = 64 + int(r, 960);
-    input = bigHead(r, maxHeaderSize);
+    input = pick(r, [bigHead, bigHead, bigTrailers, blankHead, manyFields, longChunkLine])(r, maxHeaderSize);
     if (chance(r, 0.5)) input += request(r, true);
   } else {
     const n = 1 + (chance(r, 0.4) ? int(r, 5) : 0);

@@ -122,7 +122,15 @@ export const REJECT_RULES: readonly RejectRule[] = [
   {
     name: 'headTooLarge',
     rfc: 'RFC 9112 §2.3 / RFC 6585 §5 (431)',
-    applies: (req, ctx) => req.split('\r\n\r\n').some((block) => block.length > ctx.maxHeadBytes),
+    applies: (req, ctx) => {
+      const blocks = req.split('\r\n\r\n');
+      if (blocks[0]!.length > ctx.maxHeadBytes) return true;
+      // a trailer section: what follows the last-chunk line in a later block
+      return blocks.slice(1).some((block) => {
+        const m = /(?:^|\r\n)0+(?:;[^\r\n]*)?\r\n/.exec(block);
+        return m !== null && block.length - m.index - m[0].length > ctx.maxHeadBytes;
+      });
+    },
   },
 ];
 
