@@ -59,6 +59,9 @@ interface HTTPParserClass {
 }
 const { HTTPParser, methods } = nodeRequire('_http_common') as { HTTPParser: HTTPParserClass; methods: string[] };
 
+/** node's llhttp binding, for the micro-benchmark (scripts/bench/http-parser.ts) */
+export const HTTPParserBinding = { HTTPParser };
+
 /**
  * llhttp's method numbers, as node's allMethods maps them. `methods` (http.METHODS) skips the RTSP methods, so
  * its index is not the number past SOURCE (QUERY is 46); allMethods is only reachable through the deprecated
