@@ -63,15 +63,17 @@ describe('own request parser against llhttp', () => {
     expect(v.allowedBy).toEqual([name]);
   });
 
-  it.each(FLAG_RULES.map((r) => [r.name, r.rfc] as const))('rule %s (%s) excuses a keep-alive difference', (name) => {
-    const raw =
-      name === 'closeBeatsKeepAlive'
-        ? 'GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n'
-        : 'POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+  it.each(FLAG_RULES.map((r) => [r.name, r.rfc] as const))('rule %s (%s) excuses a flag difference', (name) => {
+    const raw = {
+      closeBeatsKeepAlive: 'GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n',
+      http10TransferEncodingCloses: 'POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      upgradeIgnoredInHttp10: 'GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: keep-alive, upgrade\r\n\r\n',
+    }[name]!;
     const input = Buffer.from(raw, 'latin1');
     const ours = runOwn(input, 16384);
     const theirs = runLlhttp(input, 16384);
-    expect([ours.messages[0]?.keepAlive, theirs.messages[0]?.keepAlive]).toEqual([false, true]);
+    const flag = FLAG_RULES.find((r) => r.name === name)!.flag;
+    expect([ours.messages[0]?.[flag], theirs.messages[0]?.[flag]]).toEqual([false, true]);
     expect(compare({ seed: 0, input: raw, maxHeaderSize: 16384, mutations: [] }, ours, theirs, input).allowedBy).toEqual([name]);
   });
 

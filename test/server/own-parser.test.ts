@@ -120,6 +120,25 @@ describe('own request parser', () => {
     expect(parse(['GET / HTTP/1.1\r\nHost: a\r\nUpgrade: \r\nConnection: upgrade\r\n\r\n']).r.heads[0]!.upgrade).toBe(false);
   });
 
+  it('ignores Upgrade and Expect in HTTP/1.0 (RFC 9110 §7.8, §10.1.1)', () => {
+    const h = parse(['GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\nExpect: 100-continue\r\n\r\n']).r.heads[0]!;
+    expect([h.upgrade, h.expectContinue]).toEqual([false, false]);
+  });
+
+  it('answers 414 to a request-target longer than the limit (RFC 9112 §3), whole or in pieces', () => {
+    const raw = `GET /${'a'.repeat(300)} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    expect(errorOf(raw, 100)?.statusCode).toBe(414);
+    expect(errorOf(raw.slice(0, 150), 100)?.statusCode).toBe(400); // cut short below the bound: waits, then EOF
+    const r = new RequestParser(new Recorder(), { maxHeaderSize: 100 });
+    let status = 0;
+    try {
+      for (let i = 0; i < raw.length; i += 10) r.execute(Buffer.from(raw.slice(i, i + 10), 'latin1'));
+    } catch (err) {
+      status = (err as HttpParserError).statusCode;
+    }
+    expect(status).toBe(414);
+  });
+
   it('surfaces Expect: 100-continue as node:http matches it', () => {
     const ec = (v: string): boolean => parse([`POST / HTTP/1.1\r\nHost: a\r\nExpect: ${v}\r\nContent-Length: 0\r\n\r\n`]).r.heads[0]!.expectContinue;
     expect(ec('100-continue')).toBe(true);

@@ -37,6 +37,8 @@ import { HttpParserError, type ParseErrorCode, type ParseErrorStatus } from './e
  *   boundary matches), which leaves whitespace and empty fields unbounded.
  * - `http10TransferEncodingCloses`: an HTTP/1.0 request with Transfer-Encoding is never kept alive: RFC 9112
  *   §6.1, the server MUST close the connection after processing it.
+ * - `upgradeIgnoredInHttp10`: Upgrade in an HTTP/1.0 request is not an upgrade (RFC 9110 §7.8: a server MUST
+ *   ignore it); llhttp upgrades. The bytes after it are then read as the next request.
  * - `closeBeatsKeepAlive`: HTTP/1.0 with both `keep-alive` and `close` in Connection is not kept alive
  *   (RFC 9112 §9.6: close means the connection will not persist); llhttp keeps it.
  */
@@ -399,11 +401,21 @@ export class RequestParser {
     }
     this.matched = m;
     // the m bytes that may begin the terminator are not part of the block
-    if (this.pendingLen + len - off - m > this.maxHeadBytes) this.fail('HPE_HEAD_TOO_LARGE', `head larger than ${this.maxHeadBytes} bytes`, 431, len);
+    if (this.pendingLen + len - off - m > this.maxHeadBytes) {
+      // RFC 9112 §3: a request-target longer than the server parses MUST get 414, not 431
+      if (this.phase === Phase.Head && this.requestLineOpen(chunk, off)) this.fail('HPE_URI_TOO_LONG', 'request line longer than the head limit', 414, len);
+      this.fail('HPE_HEAD_TOO_LARGE', `head larger than ${this.maxHeadBytes} bytes`, 431, len);
+    }
     // copied: the caller may reuse its read buffer
     this.pending.push(Buffer.from(chunk.subarray(off)));
     this.pendingLen += len - off;
     return -1;
+  }
+
+  /** No line end yet in the head being read: the request line alone fills it (an error path only). */
+  private requestLineOpen(chunk: Buffer, off: number): boolean {
+    for (const piece of this.pending) if (piece.includes(10)) return false;
+    return chunk.indexOf(10, off) === -1;
   }
 
   /** The block's bytes (pending + chunk[off, end)), without the final CRLFCRLF: [buffer, start, end]. */
@@ -421,7 +433,11 @@ export class RequestParser {
     const end = this.findBlockEnd(chunk, off);
     if (end === -1) return chunk.length;
     const [buf, s, e] = this.takeBlock(chunk, off, end);
-    if (e - s > this.maxHeadBytes) this.fail('HPE_HEAD_TOO_LARGE', `head larger than ${this.maxHeadBytes} bytes`, 431, end);
+    if (e - s > this.maxHeadBytes) {
+      const lineEnd = buf.indexOf(13, s);
+      if (lineEnd === -1 || lineEnd - s > this.maxHeaderSize) this.fail('HPE_URI_TOO_LONG', 'request line longer than the head limit', 414, end);
+      this.fail('HPE_HEAD_TOO_LARGE', `head larger than ${this.maxHeadBytes} bytes`, 431, end);
+    }
     const head = this.parseHead(buf, s, e, end);
     this.head = head;
     this.matched = 0;
@@ -671,7 +687,11 @@ export class RequestParser {
     const tails = this.tails;
     tails.length = 0;
     if (lineEnd < e) count = this.parseFields(b, lineEnd + 2, e, at, rawHeaders, names, count, tails);
-    if (count >= this.maxHeaderSize) this.fail('HPE_HEADER_OVERFLOW', 'header fields larger than maxHeaderSize', 431, at);
+    if (count >= this.maxHeaderSize) {
+      // node counts the target with the fields; when it alone is too long the answer is 414 (RFC 9112 §3)
+      if (targetEnd - targetStart >= this.maxHeaderSize) this.fail('HPE_URI_TOO_LONG', 'request-target longer than maxHeaderSize', 414, at);
+      this.fail('HPE_HEADER_OVERFLOW', 'header fields larger than maxHeaderSize', 431, at);
+    }
 
     let contentLength = -1;
     let te: string | null = null;
@@ -734,8 +754,10 @@ export class RequestParser {
       body,
       contentLength: body === BodyKind.Length ? contentLength : 0,
       keepAlive,
-      upgrade: method === 'CONNECT' || (hasUpgrade && (conn & ConnFlag.Upgrade) !== 0),
-      expectContinue: expect !== null && CONTINUE.test(expect),
+      // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request (rule upgradeIgnoredInHttp10)
+      upgrade: method === 'CONNECT' || (hasUpgrade && versionMinor === 1 && (conn & ConnFlag.Upgrade) !== 0),
+      // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 MUST be ignored (node only reads it in 1.1)
+      expectContinue: versionMinor === 1 && expect !== null && CONTINUE.test(expect),
     };
   }
 

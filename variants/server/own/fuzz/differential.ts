@@ -48,8 +48,8 @@ export function compare(c: FuzzCase, ours: Outcome, theirs: Outcome, input: Buff
     const t = theirs.messages[i]!;
     const diff = messageDiff(o, t, true);
     if (diff === null) continue;
-    if (diff === 'keepAlive') {
-      const rule = FLAG_RULES.find((r) => r.applies(o, t));
+    if (diff === 'keepAlive' || diff === 'upgrade') {
+      const rule = FLAG_RULES.find((r) => r.flag === diff && r.applies(o, t));
       if (rule !== undefined) {
         // what follows a request ours closes after is not comparable: llhttp parses on, ours refuses
         verdict.allowedBy.push(rule.name);

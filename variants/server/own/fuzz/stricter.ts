@@ -14,10 +14,12 @@ export interface RejectRule {
   applies(request: string, ctx: { maxHeaderSize: number; maxHeadBytes: number }): boolean;
 }
 
-/** A rule for a request both accept but whose keep-alive flag differs (ours: false, llhttp: true). */
+/** A rule for a request both accept but whose keep-alive or upgrade flag differs (ours: false, llhttp: true). */
 export interface FlagRule {
   name: string;
   rfc: string;
+  /** the flag that differs */
+  flag: 'keepAlive' | 'upgrade';
   applies(ours: Message, theirs: Message): boolean;
 }
 
@@ -142,14 +144,22 @@ const connectionElements = (m: Message): string[] => {
 
 export const FLAG_RULES: readonly FlagRule[] = [
   {
+    name: 'upgradeIgnoredInHttp10',
+    rfc: 'RFC 9110 §7.8',
+    flag: 'upgrade',
+    applies: (ours, theirs) => ours.version === '1.0' && ours.method !== 'CONNECT' && !ours.upgrade && theirs.upgrade,
+  },
+  {
     name: 'http10TransferEncodingCloses',
     rfc: 'RFC 9112 §6.1',
+    flag: 'keepAlive',
     applies: (ours, theirs) =>
       ours.version === '1.0' && !ours.keepAlive && theirs.keepAlive && ours.rawHeaders.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'transfer-encoding'),
   },
   {
     name: 'closeBeatsKeepAlive',
     rfc: 'RFC 9112 §9.6',
+    flag: 'keepAlive',
     applies: (ours, theirs) => ours.version === '1.0' && !ours.keepAlive && theirs.keepAlive && connectionElements(ours).includes('close'),
   },
 ];
