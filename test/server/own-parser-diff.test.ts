@@ -35,6 +35,7 @@ describe('own request parser against llhttp', () => {
     hostMissing: 'GET / HTTP/1.1\r\n\r\n',
     hostRepeated: 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n',
     emptyTransferEncoding: 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n',
+    upgradeTransferEncoding: 'CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\nTransfer-Encoding: chunked\t\r\n\r\n',
     transferCodingNotChunked: 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
     // CONNECT: llhttp reads no body there, so it accepts a Content-Length no body could ever fill
     contentLengthAboveSafeInteger: 'CONNECT a:1 HTTP/1.1\r\nHost: a\r\nContent-Length: 9007199254740993\r\n\r\n',

@@ -197,6 +197,12 @@ describe('own request parser', () => {
       400,
     ],
     ['only gzip (§6.3: 400 and close)', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING', 400],
+    [
+      'chunked followed by HTAB (found by the 1M fuzz run, seed 695680)',
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n',
+      'HPE_INVALID_TRANSFER_ENCODING',
+      400,
+    ],
     ['an empty Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n', 'HPE_INVALID_TRANSFER_ENCODING', 400],
     [
       'gzip before chunked (§6.1: 501)',

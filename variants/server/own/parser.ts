@@ -37,6 +37,11 @@ import { HttpParserError, type ParseErrorCode, type ParseErrorStatus } from './e
  *   boundary matches), which leaves whitespace and empty fields unbounded.
  * - `http10TransferEncodingCloses`: an HTTP/1.0 request with Transfer-Encoding is never kept alive: RFC 9112
  *   §6.1, the server MUST close the connection after processing it.
+ * - `upgradeTransferEncoding`: an upgrade request (CONNECT, or Upgrade with Connection: upgrade) with a
+ *   Transfer-Encoding field other than a valid chunked, or CONNECT with any. llhttp skips its framing checks
+ *   for upgrades and hands the bytes after the head to the new protocol, so `chunked\t` or `chunked, gzip`
+ *   pass; a CONNECT request has no content (RFC 9110 §9.3.6) and a body no one can frame (RFC 9112 §6.3) is
+ *   refused instead.
  * - `upgradeIgnoredInHttp10`: Upgrade in an HTTP/1.0 request is not an upgrade (RFC 9110 §7.8: a server MUST
  *   ignore it); llhttp upgrades. The bytes after it are then read as the next request.
  * - `closeBeatsKeepAlive`: HTTP/1.0 with both `keep-alive` and `close` in Connection is not kept alive
@@ -727,6 +732,8 @@ export class RequestParser {
           if (name === 'transfer-encoding') {
             // an empty field adds no coding (llhttp skips it); only empty ones at all is refused below
             const v = rawHeaders[2 * i + 1]!;
+            // as with Content-Length, llhttp reads a trailing HTAB as part of the coding ("chunked\t" is no chunked)
+            if (tails[i]!.includes('\t')) this.fail('HPE_INVALID_TRANSFER_ENCODING', 'invalid Transfer-Encoding', 400, at);
             te = te === null || te === '' ? v : v === '' ? te : `${te},${v}`;
           }
           break;
@@ -738,6 +745,7 @@ export class RequestParser {
     let body = BodyKind.None;
     let keepAlive = versionMinor === 1 ? (conn & ConnFlag.Close) === 0 : (conn & ConnFlag.KeepAlive) !== 0 && (conn & ConnFlag.Close) === 0;
     if (te !== null) {
+      if (method === 'CONNECT') this.fail('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding on CONNECT, which has no content', 400, at);
       if (contentLength !== -1) this.fail('HPE_TE_WITH_CONTENT_LENGTH', 'both Transfer-Encoding and Content-Length', 400, at);
       this.checkTransferEncoding(te, at);
       body = BodyKind.Chunked;

@@ -118,6 +118,11 @@ const TES = [
   'gzip',
   'x chunked',
   'chunked;q=1',
+  // llhttp reads a trailing HTAB as part of the coding, and a leading one as OWS
+  'chunked\t',
+  'chunked \t',
+  ',\tchunked',
+  'gzip,\tchunked',
 ];
 const NOISE = [0, 1, 8, 9, 10, 13, 0x0b, 0x0c, 0x1f, 0x20, 0x22, 0x2c, 0x3a, 0x3b, 0x3d, 0x5c, 0x7f, 0x80, 0xa0, 0xff, 0x2f, 0x3f, 0x23, 0x25, 0x40];
 const CHUNK_SIZES = ['ffffffffffffffffff', '10000000000000000', '1000000000000', '-1', '0x2', ' 2', '2 ', '2\t', '+2', '', 'g', '0000000000000000000002'];

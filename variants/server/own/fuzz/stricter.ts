@@ -102,6 +102,16 @@ export const REJECT_RULES: readonly RejectRule[] = [
     applies: (req) => listElements(fieldValues(req, 'transfer-encoding')).some((c) => c.toLowerCase() !== 'chunked'),
   },
   {
+    name: 'upgradeTransferEncoding',
+    rfc: 'RFC 9110 §9.3.6, RFC 9112 §6.3',
+    applies: (req) => {
+      if (fieldValues(req, 'transfer-encoding').length === 0) return false;
+      if (requestLine(req).startsWith('CONNECT ')) return true;
+      const connection = listElements(fieldValues(req, 'connection')).map((e) => e.toLowerCase());
+      return connection.includes('upgrade') && fieldValues(req, 'upgrade').some((v) => v !== '');
+    },
+  },
+  {
     name: 'contentLengthAboveSafeInteger',
     rfc: 'RFC 9112 §6.2 (413)',
     applies: (req) => fieldValues(req, 'content-length').some((v) => /^\d+$/.test(v) && Number(v) > Number.MAX_SAFE_INTEGER),
