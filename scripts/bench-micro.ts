@@ -1,10 +1,11 @@
 /**
- * npm run bench:micro -- [router|pool|metrics|all] [--quick] [--out DIR] [--publish]
+ * npm run bench:micro -- [router|pool|metrics|http-parser|all] [--quick] [--out DIR] [--publish]
  * Dispatches to the per-family micro-benchmarks (scripts/bench/*.ts); each writes its report to the git-ignored
  * reports/runs/<timestamp>-micro-<family>/ (with --publish: the committed reports/micro/<family>/) and returns its
  * Markdown, printed here.
  */
 import { parseArgs } from 'node:util';
+import { runHttpParserBench } from './bench/http-parser.js';
 import { runMetricsBench } from './bench/metrics.js';
 import { runPoolBench } from './bench/pool.js';
 import { runRouterBench } from './bench/router.js';
@@ -20,6 +21,7 @@ const FAMILIES: Record<string, Bench> = {
   router: runRouterBench,
   pool: runPoolBench,
   metrics: runMetricsBench,
+  'http-parser': runHttpParserBench,
 };
 
 async function main(): Promise<void> {
