@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark of the router variants (and the reference adapters) on the GitHub REST API route table.
  *
- *   npm run build && node dist/scripts/bench/router.js [--quick] [--variants=compiled,hybrid,find-my-way-compiled,find-my-way-direct,find-my-way-compiled-direct]
+ *   npm run build && node dist/scripts/bench/router.js [--quick] [--publish] [--variants=compiled,hybrid,find-my-way-compiled,find-my-way-direct,find-my-way-compiled-direct,large]
  *
  * Every measured call builds a FRESH request path by runtime string concatenation: a reused constant string
  * carries a cached hash, which flatters Map-based routers. The fresh string is flattened (as a parser-produced
@@ -24,9 +24,10 @@ import { environment, writeReport } from './harness.js';
 export interface RouterBenchOptions {
   /** short runs to check the harness works (numbers are not meant to be quoted) */
   quick?: boolean;
-  /** write results.json/report.md (default true); the report root defaults to reports/micro under the cwd */
+  /** write results.json/report.md (default true): to reports/runs/, or with publish to reports/micro/ (harness.ts) */
   write?: boolean;
   outDir?: string;
+  publish?: boolean;
   /** only these router names (default: all variants and adapters, plus find-my-way called directly) */
   variants?: string[];
 }
@@ -443,6 +444,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const result = await runRouterBench({
     quick: process.argv.includes('--quick'),
     variants: only === undefined ? undefined : only.slice('--variants='.length).split(','),
+    publish: process.argv.includes('--publish'),
   });
   process.stdout.write(result.markdown);
   if (result.dir !== undefined) process.stdout.write(`\nwritten to ${result.dir}\n`);
