@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { FIRST_WINS } from '../../shared/http1-syntax.js';
 
 /**
  * req.headers exactly as node:http builds it (IncomingMessage#_addHeaderLine in node 20): names lower-cased,
@@ -6,28 +7,6 @@ import type { IncomingHttpHeaders } from 'node:http';
  * every other field joins its values with ", ". Checked against node's own IncomingMessage in
  * test/server/own-parser-diff.test.ts, including names such as `__proto__` (dropped, as node drops it).
  */
-
-/** Fields node keeps the first value of (matchKnownFields' names without a join flag). */
-const FIRST_WINS = new Set([
-  'age',
-  'authorization',
-  'content-length',
-  'content-type',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-modified-since',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'referer',
-  'retry-after',
-  'server',
-  'user-agent',
-]);
 
 export interface NodeHeadersOptions {
   /** http.createServer's joinDuplicateHeaders: join the first-wins fields too */

@@ -1,4 +1,5 @@
 import { METHODS } from 'node:http';
+import { MAX_CHUNK_LINE, MAX_CHUNK_SIZE_DIGITS, trimOws } from '../../shared/http1-syntax.js';
 import { HttpParserError, type ParseErrorCode, type ParseErrorStatus } from './errors.js';
 
 /**
@@ -98,9 +99,6 @@ export interface RequestParserOptions {
 }
 
 export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
-const MAX_CHUNK_LINE = 4096;
-/** 12 significant hex digits: 2^48 bytes, exact as a JS number */
-const MAX_CHUNK_SIZE_DIGITS = 12;
 
 const enum Phase {
   /** between requests: CR and LF are skipped (RFC 9112 §2.2), then a head begins */
@@ -213,15 +211,6 @@ function lowerName(b: Buffer, s: number, e: number, raw: string): string {
     if (c >= 0x41 && c <= 0x5a) return raw.toLowerCase();
   }
   return raw;
-}
-
-/** Strips SP and HTAB at both ends (RFC 9110 §5.6.3 OWS); String#trim would also strip 0xa0, legal obs-text. */
-function trimOws(v: string): string {
-  let s = 0;
-  let e = v.length;
-  while (s < e && (v.charCodeAt(s) === 32 || v.charCodeAt(s) === 9)) s++;
-  while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
-  return s === 0 && e === v.length ? v : v.slice(s, e);
 }
 
 /** The connection options llhttp recognises, one comma-separated element at a time. */

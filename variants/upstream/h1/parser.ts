@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { FIRST_WINS, MAX_CHUNK_LINE, MAX_CHUNK_SIZE_DIGITS, trimOws } from '../../shared/http1-syntax.js';
 
 /**
  * An incremental HTTP/1.1 response parser (RFC 9112) for the h1 upstream client: status line, header fields,
@@ -70,7 +71,6 @@ export class ParseError extends Error {
 }
 
 export const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -88,39 +88,7 @@ const DIGITS = /^\d+$/;
  */
 const CHUNK_LINE =
   /^([0-9A-Fa-f]+)(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*\r\n$/;
-/** 12 significant hex digits: 2^48 bytes, exact as a JS number */
-const MAX_CHUNK_SIZE_DIGITS = 12;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
-
-/** Node's rules for repeated fields (IncomingMessage#headers): these keep the first value. */
-const FIRST_WINS = new Set([
-  'age',
-  'authorization',
-  'content-length',
-  'content-type',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-modified-since',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'referer',
-  'retry-after',
-  'server',
-  'user-agent',
-]);
-
-function trimOws(v: string): string {
-  let s = 0;
-  let e = v.length;
-  while (s < e && (v.charCodeAt(s) === 32 || v.charCodeAt(s) === 9)) s++;
-  while (e > s && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--;
-  return s === 0 && e === v.length ? v : v.slice(s, e);
-}
 
 function hasToken(list: string, token: string): boolean {
   // the values real upstreams send: no lower-casing or splitting for them
