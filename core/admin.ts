@@ -43,7 +43,11 @@ export class AdminServer {
     this.auth = AdminAuth.from(options.auth);
     this.dashboard = new Dashboard(source, options.dashboardIntervalMs);
     this.http = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => send(res, 500, { error: err.message }));
+      this.handle(req, res).catch((err: Error) => {
+        // the admin listener lives in the primary: a second throw here would be an unhandled rejection there
+        if (res.headersSent) res.destroy();
+        else send(res, 500, { error: err.message });
+      });
     });
   }
 
