@@ -34,6 +34,7 @@ Options:
   --pool NAME             context pool variant: ${variantNames('pool').join(', ')}
   --metrics NAME          latency recorder variant: ${variantNames('metrics').join(', ')}
   --upstream-client NAME  upstream client variant: ${variantNames('upstream').join(', ')}
+  --server NAME           HTTP/1.1 server engine: ${variantNames('server').join(', ')}
   --help                  this text
 
 Signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain in-flight requests and exit 0.
@@ -58,6 +59,7 @@ function parse() {
       pool: { type: 'string' },
       metrics: { type: 'string' },
       'upstream-client': { type: 'string' },
+      server: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -84,6 +86,7 @@ function withOverrides(flags: Flags): (raw: unknown) => unknown {
     if (flags.pool !== undefined) section('variants').pool = flags.pool;
     if (flags.metrics !== undefined) section('variants').metrics = flags.metrics;
     if (flags['upstream-client'] !== undefined) section('variants').upstream = flags['upstream-client'];
+    if (flags.server !== undefined) section('variants').server = flags.server;
     return r;
   };
 }

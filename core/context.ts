@@ -1,6 +1,7 @@
-import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { EMPTY_PARAMS } from './contracts/router.js';
+import type { ServerRequest, ServerResponse } from './contracts/server.js';
 import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
@@ -11,7 +12,8 @@ export type ResponseBody = Buffer | string | Readable | null;
  * reset(), so all contexts share one hidden class and the hot path stays monomorphic.
  */
 export class RequestContext {
-  req: IncomingMessage | null = null;
+  /** the request as the server engine hands it over (node:http's IncomingMessage on the node-http engine) */
+  req: ServerRequest | null = null;
   res: ServerResponse | null = null;
   /** request method as received */
   method = '';

@@ -15,7 +15,7 @@ import { splitRestartOnly } from './restart-only.js';
 import { GatewayRuntime } from './runtime.js';
 import { GatewayServer } from './server.js';
 import { TlsLoadError } from './tls.js';
-import { poolFactory, recorderFactory } from './variants.js';
+import { poolFactory, recorderFactory, serverEngineFactory } from './variants.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -72,7 +72,14 @@ export class Gateway {
     this.metrics = metrics;
     this.pool = pool;
     this.counters = counters;
-    this.server = new GatewayServer(runtime, { server: config.server, pool, metrics, logger, accessLog: config.logging.accessLog });
+    this.server = new GatewayServer(runtime, {
+      server: config.server,
+      engine: serverEngineFactory(config.variants.server),
+      pool,
+      metrics,
+      logger,
+      accessLog: config.logging.accessLog,
+    });
     this.alerts =
       options.evaluateAlerts === true
         ? new AlertEngine(config.alerts, { collect: async () => [this.exportMetrics()], control: () => this.controlCounters() }, logger, {
@@ -129,7 +136,7 @@ export class Gateway {
 
   async listen(port = this.config.server.port, host = this.config.server.host): Promise<number> {
     this.port = await this.server.listen(port, host);
-    this.redirectPort = await this.server.protocols.listenRedirect(this.port);
+    this.redirectPort = await this.server.redirect.listen(this.config.server, this.port);
     this.alerts?.start();
     return this.port;
   }
@@ -150,7 +157,7 @@ export class Gateway {
   private async applyNow(next: GatewayConfig, version: number): Promise<ReloadResult> {
     const { config, pending } = splitRestartOnly(this.config, next, this.port);
     // Certificates are read before the runtime is built: a broken PEM rejects the reload with nothing to undo.
-    const listener = this.server.protocols.prepareReload(config.server);
+    const listener = this.server.engine.prepareReload(config.server);
     if (listener.errors.length > 0) return this.rejectReload(listener.errors);
     const built = await GatewayRuntime.build(config, version, {
       metrics: this.metrics,
@@ -203,7 +210,7 @@ export class Gateway {
       counters,
       upstreams: rt.upstreams?.stats() ?? {},
       upstreamPrometheus: rt.upstreams?.prometheusLines() ?? [],
-      tls: this.server.protocols.exportStats(),
+      tls: this.server.protocolStats(),
       limits: this.server.limitStats(),
     });
   }

@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ServerRequest } from './contracts/server.js';
 
 /**
  * Request-shape checks Node's parser (llhttp) does not make, run before routing so a rejected request never
@@ -29,7 +29,7 @@ const DOUBLE_ENCODED = /%25(?:2e|2f|5c)/i;
  * Runs per request: the common case (origin-form, one Host, short URL) costs a few comparisons and one
  * pass over rawHeaders without allocating.
  */
-export function checkRequest(req: IncomingMessage, limits: RequestLimits): number {
+export function checkRequest(req: ServerRequest, limits: RequestLimits): number {
   const url = req.url!;
   if (url.length > limits.maxUrlLength) return 414;
   const raw = req.rawHeaders;
@@ -68,7 +68,7 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): numbe
 }
 
 /** The request announced a body that the parser has not finished reading. */
-export function bodyPending(req: IncomingMessage): boolean {
+export function bodyPending(req: ServerRequest): boolean {
   if (req.complete) return false;
   const h = req.headers;
   if (h['transfer-encoding'] !== undefined) return true;
@@ -77,7 +77,7 @@ export function bodyPending(req: IncomingMessage): boolean {
 }
 
 /** http(s)://authority[/path][?query] whose authority equals Host: rewritten to origin-form; anything else 400. */
-function absoluteForm(req: IncomingMessage, url: string): number {
+function absoluteForm(req: ServerRequest, url: string): number {
   const lower = url.slice(0, 8).toLowerCase();
   const schemeEnd = lower.startsWith('http://') ? 7 : lower.startsWith('https://') ? 8 : -1;
   if (schemeEnd === -1) return 400;

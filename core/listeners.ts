@@ -1,271 +1,61 @@
-import http, { type IncomingMessage } from 'node:http';
-import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import https from 'node:https';
-import type { Server as NetServer } from 'node:net';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import http from 'node:http';
 import type { ServerConfig } from './config/types.js';
-import { errorBody, errorHeaders } from './errors.js';
-import { compatClasses, serverResets, type ListenerState } from './http/h2-compat.js';
+import type { ListenerKind, ServerEngineStats, ServerRequest } from './contracts/server.js';
 import type { GatewayMetrics } from './metrics.js';
-import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from './tls.js';
 
 /**
- * Every listener the data plane opens, built from one ServerConfig: cleartext HTTP/1.1 (node:http), HTTPS/1.1,
- * HTTPS with ALPN h2 + http/1.1 fallback on one listener, cleartext h2c (prior knowledge), and the optional
- * HTTP→HTTPS redirect listener; plus what the protocols need around them (HTTP/2 sessions, the rapid-reset
- * guard, certificate reloads, drain steps).
- *
- * The request pipeline (core/http/pipeline.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat
- * API (Http2ServerRequest/Http2ServerResponse). The subclasses below close the gaps between the two APIs, only on
- * the TLS/h2 listeners, so the cleartext HTTP/1.1 path runs Node's own classes untouched:
- *  - request headers without pseudo-headers, `:authority` as Host (upstreams and plugins read `req.headers`);
- *  - connection-specific response headers dropped instead of throwing ERR_HTTP2_INVALID_CONNECTION_HEADERS;
- *  - `res.destroyed` (the pipeline checks it; the compat response lacks it);
- *  - Strict-Transport-Security on every TLS response when configured.
+ * What every server engine shares about listeners: which kind a config asks for, the per-protocol request
+ * counters, and the optional HTTP→HTTPS redirect listener (node:http whatever the engine: it answers 308s only).
  */
 
-export type ListenerKind = 'http' | 'https' | 'h2' | 'h2c';
+export type { ListenerKind };
 
 export function listenerKind(s: ServerConfig): ListenerKind {
   if (s.tls !== undefined) return s.http2 === false ? 'https' : 'h2';
   return s.http2 === 'h2c' ? 'h2c' : 'http';
 }
 
+/** The listener counters of /stats → tls: the engine's, plus the redirect listener's 308s. */
+export type ProtocolStats = ServerEngineStats & {
+  /** 308 answers of the HTTP→HTTPS redirect listener */
+  redirects: number;
+};
+
 /** Requests counted per protocol (the h1/h2 counters of /stats and Prometheus). */
-export function countProtocol(m: GatewayMetrics, req: IncomingMessage): void {
+export function countProtocol(m: GatewayMetrics, req: ServerRequest): void {
   if (req.httpVersionMajor === 2) m.h2Requests++;
   else m.h1Requests++;
 }
 
-/**
- * An HTTP/2 CONNECT request: Node's compat API hands the 'connect' listener (request, response) instead of
- * (request, socket). No route tunnels CONNECT, so it gets a 405 like its HTTP/1.1 counterpart.
- */
-export function rejectH2Connect(res: unknown): void {
-  const r = res as http2.Http2ServerResponse;
-  r.writeHead(405, errorHeaders(405));
-  r.end(errorBody(405));
-}
+/** The optional HTTP→HTTPS redirect listener (`server.redirectHttp`). */
+export class RedirectListener {
+  /** 308 answers so far */
+  redirects = 0;
+  private server: http.Server | null = null;
 
-export interface ProtocolStats {
-  /** failed TLS handshakes ('tlsClientError': bad version/cipher, unknown CA on the client side, garbage) */
-  tlsHandshakeErrors: number;
-  h2Sessions: number;
-  h2ActiveSessions: number;
-  /** streams the client reset before the gateway finished answering */
-  h2ClientResets: number;
-  /** sessions closed by the rapid-reset guard (GOAWAY ENHANCE_YOUR_CALM) */
-  h2RapidResetCloses: number;
-  /** 308 answers of the HTTP→HTTPS redirect listener */
-  redirects: number;
-}
+  constructor(private readonly kind: ListenerKind) {}
 
-const RAPID_RESET_GRACE_MS = 1000;
-
-interface ResetWindow {
-  count: number;
-  windowStart: number;
-}
-
-/** What a hot reload of the listener settings needs: errors (reload rejected) or a commit to run at the swap. */
-export interface ListenerReload {
-  errors: string[];
-  /** notes for the log: settings that need a restart and were kept */
-  kept: string[];
-  commit(): void;
-}
-
-type Settable = Record<string, unknown>;
-
-/** Owns the data-plane listener (and the redirect listener), whatever its kind. */
-export class ClientProtocols {
-  readonly server: NetServer;
-  readonly kind: ListenerKind;
-  readonly tls: TlsContexts | null;
-  readonly stats: ProtocolStats = {
-    tlsHandshakeErrors: 0,
-    h2Sessions: 0,
-    h2ActiveSessions: 0,
-    h2ClientResets: 0,
-    h2RapidResetCloses: 0,
-    redirects: 0,
-  };
-  private readonly state: ListenerState;
-  private readonly sessions = new Set<ServerHttp2Session>();
-  private readonly resetWindows = new WeakMap<ServerHttp2Session, ResetWindow>();
-  private redirect: http.Server | null = null;
-  private config: ServerConfig;
-
-  /** Throws TlsLoadError when a PEM file cannot be read or parsed (the validator normally caught it first). */
-  constructor(s: ServerConfig) {
-    this.config = s;
-    this.kind = listenerKind(s);
-    this.state = { hsts: hstsValue(s), maxResets: s.http2Limits.rapidReset.maxResets, resetWindowMs: s.http2Limits.rapidReset.windowMs };
-    this.tls = s.tls === undefined ? null : new TlsContexts(loadTlsMaterial(s.tls));
-    const classes = compatClasses(this.state);
-    switch (this.kind) {
-      case 'http':
-        // Node's own request/response classes: the fastest path is the one with nothing overridden.
-        this.server = http.createServer(h1Options(s));
-        return;
-      case 'https':
-        this.server = https.createServer({
-          ...this.tls!.defaultOptions,
-          SNICallback: this.tls!.sniCallback,
-          ALPNProtocols: ['http/1.1'],
-          ...h1Options(s),
-          ServerResponse: classes.GatewayTlsH1Response as typeof http.ServerResponse,
-        });
-        break;
-      case 'h2': {
-        const srv = http2.createSecureServer({
-          ...this.tls!.defaultOptions,
-          SNICallback: this.tls!.sniCallback,
-          allowHTTP1: true,
-          settings: h2Settings(s),
-          maxHeaderListPairs: Math.max(128, s.maxHeaderCount + 8),
-          Http1ServerResponse: classes.GatewayTlsH1Response as typeof http.ServerResponse,
-          Http2ServerRequest: classes.GatewayH2Request,
-          Http2ServerResponse: classes.GatewayH2Response as unknown as typeof http2.Http2ServerResponse,
-          noDelay: true,
-        } as http2.SecureServerOptions);
-        // The HTTP/1.1 fallback runs Node's http connection code against this server object: give it the same
-        // limits the cleartext listener has (Node reads them as properties; it sets only some defaults itself).
-        const o = srv as unknown as Settable;
-        o.keepAliveTimeout = s.keepAliveTimeoutMs;
-        o.headersTimeout = s.headersTimeoutMs;
-        o.requestTimeout = s.requestTimeoutMs;
-        o.maxHeaderSize = s.maxHeaderSize;
-        o.connectionsCheckingInterval = s.connectionsCheckingIntervalMs;
-        o.requireHostHeader = true;
-        this.server = srv;
-        this.watchSessions(srv);
-        break;
-      }
-      case 'h2c': {
-        const srv = http2.createServer({
-          settings: h2Settings(s),
-          maxHeaderListPairs: Math.max(128, s.maxHeaderCount + 8),
-          Http2ServerRequest: classes.GatewayH2Request,
-          Http2ServerResponse: classes.GatewayH2Response as unknown as typeof http2.Http2ServerResponse,
-        } as http2.ServerOptions);
-        this.server = srv;
-        this.watchSessions(srv);
-        break;
-      }
-    }
-    this.server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
-      this.stats.tlsHandshakeErrors++;
-      socket.destroy();
-    });
-  }
-
-  /**
-   * Loads what a new config needs (certificates) without touching the live listener; `commit()` swaps it in.
-   * The listener kind, ports and HTTP/2 SETTINGS of open sessions need a restart; new sessions get new SETTINGS.
-   */
-  prepareReload(next: ServerConfig): ListenerReload {
-    const kept: string[] = [];
-    if (listenerKind(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
-    let material: TlsMaterial | null = null;
-    if (this.tls !== null && next.tls !== undefined) {
-      try {
-        material = loadTlsMaterial(next.tls);
-      } catch (err) {
-        if (err instanceof TlsLoadError) return { errors: err.errors, kept, commit: () => undefined };
-        throw err;
-      }
-    }
-    return {
-      errors: [],
-      kept,
-      commit: () => {
-        this.config = next;
-        if (material !== null) this.tls!.swap(this.server as TlsServer, material);
-        if (this.tls !== null) this.state.hsts = hstsValue(next);
-        this.state.maxResets = next.http2Limits.rapidReset.maxResets;
-        this.state.resetWindowMs = next.http2Limits.rapidReset.windowMs;
-        if (this.kind === 'h2' || this.kind === 'h2c') (this.server as http2.Http2Server).updateSettings(h2Settings(next));
-      },
-    };
-  }
-
-  private watchSessions(srv: http2.Http2Server | http2.Http2SecureServer): void {
-    srv.on('session', (session: ServerHttp2Session) => {
-      const stats = this.stats;
-      stats.h2Sessions++;
-      stats.h2ActiveSessions++;
-      this.sessions.add(session);
-      const win: ResetWindow = { count: 0, windowStart: 0 };
-      this.resetWindows.set(session, win);
-      // One listener function per session, shared by all its streams ('close' fires once; `this` is the stream).
-      const self = this;
-      const onStreamClose = function (this: ServerHttp2Stream): void {
-        self.onStreamClose(session, win, this);
-      };
-      session.on('stream', (stream: ServerHttp2Stream) => {
-        stream.on('close', onStreamClose);
-      });
-      session.once('close', () => {
-        stats.h2ActiveSessions--;
-        this.sessions.delete(session);
-      });
-      const idle = this.config.http2Limits.idleTimeoutMs;
-      // Graceful: GOAWAY, streams in flight finish, no new ones.
-      if (idle > 0) session.setTimeout(idle, () => session.close());
-    });
-    // Protocol errors of one session are that client's problem; Node already tears the session down.
-    srv.on('sessionError', () => undefined);
-  }
-
-  /**
-   * Rapid-reset guard (CVE-2023-44487). A stream closed with an error code or before the gateway finished
-   * writing was reset by the client (unless the gateway destroyed it itself). A stream the gateway already
-   * answered synchronously costs nothing when reset; the attack's cost is work started for streams that are
-   * reset at once, which is exactly what this counts. Too many in the window: GOAWAY ENHANCE_YOUR_CALM.
-   */
-  private onStreamClose(session: ServerHttp2Session, win: ResetWindow, stream: ServerHttp2Stream): void {
-    if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && !stream.aborted) return;
-    if (serverResets.has(stream)) return;
-    this.stats.h2ClientResets++;
-    const now = Date.now();
-    if (now - win.windowStart > this.state.resetWindowMs) {
-      win.windowStart = now;
-      win.count = 0;
-    }
-    if (++win.count > this.state.maxResets && !session.closed && !session.destroyed) {
-      this.stats.h2RapidResetCloses++;
-      // GOAWAY first (destroying at once can drop the frame): no new streams are accepted from here on; the
-      // few already open get a short grace period, then the connection is cut whatever the client does.
-      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      session.close();
-      setTimeout(() => {
-        if (!session.destroyed) session.destroy();
-      }, RAPID_RESET_GRACE_MS).unref();
-    }
-  }
-
-  /** Starts the HTTP→HTTPS redirect listener when configured; resolves to its port (null when none). */
-  async listenRedirect(tlsPort: number): Promise<number | null> {
-    const r = this.config.redirectHttp;
+  /** Starts it when configured; resolves to its port (null when none). */
+  async listen(config: ServerConfig, tlsPort: number): Promise<number | null> {
+    const r = config.redirectHttp;
     if (r === undefined || this.kind === 'http' || this.kind === 'h2c') return null;
     const publicPort = r.httpsPort ?? tlsPort;
     const suffix = publicPort === 443 ? '' : `:${publicPort}`;
-    const srv = http.createServer({ keepAliveTimeout: this.config.keepAliveTimeoutMs, maxHeaderSize: this.config.maxHeaderSize }, (req, res) => {
+    const srv = http.createServer({ keepAliveTimeout: config.keepAliveTimeoutMs, maxHeaderSize: config.maxHeaderSize }, (req, res) => {
       const host = hostOnly(req.headers.host);
       if (host === null) {
         res.writeHead(400, { 'content-type': 'text/plain', 'content-length': '13', connection: 'close' });
         res.end('missing Host\n');
         return;
       }
-      this.stats.redirects++;
+      this.redirects++;
       res.writeHead(308, { location: `https://${host}${suffix}${req.url ?? '/'}`, 'content-length': '0' });
       res.end();
     });
-    this.redirect = srv;
+    this.server = srv;
     return new Promise((resolve, reject) => {
       srv.once('error', reject);
-      srv.listen(r.port, r.host ?? this.config.host, () => {
+      srv.listen(r.port, r.host ?? config.host, () => {
         srv.off('error', reject);
         const a = srv.address();
         resolve(typeof a === 'object' && a !== null ? a.port : r.port);
@@ -273,47 +63,17 @@ export class ClientProtocols {
     });
   }
 
-  /** Drain step: GOAWAY to HTTP/2 sessions (in-flight streams finish), idle HTTP/1.1 keep-alive sockets closed. */
+  /** Drain step: stop accepting, close idle keep-alive connections. */
   closeIdle(): void {
-    for (const s of this.sessions) if (!s.closed) s.close();
-    const r = this.redirect;
-    if (r !== null) {
-      if (r.listening) r.close();
-      r.closeIdleConnections();
-    }
-    // Node's HTTP/1.1 connection tracking also exists on the h2 listener (allowHTTP1) and on https servers.
-    if (this.kind !== 'h2c') http.Server.prototype.closeIdleConnections.call(this.server as http.Server);
+    const r = this.server;
+    if (r === null) return;
+    if (r.listening) r.close();
+    r.closeIdleConnections();
   }
 
-  /** Drain deadline passed: everything is cut. */
   closeAll(): void {
-    for (const s of this.sessions) s.destroy();
-    this.redirect?.closeAllConnections();
-    if (this.kind !== 'h2c') http.Server.prototype.closeAllConnections.call(this.server as http.Server);
+    this.server?.closeAllConnections();
   }
-
-  exportStats(): ProtocolStats & { listener: ListenerKind } {
-    return { listener: this.kind, ...this.stats };
-  }
-}
-
-/** The HTTP/1.1 connection limits of the cleartext and HTTPS listeners (the h2 listener's fallback sets the same). */
-function h1Options(s: ServerConfig): http.ServerOptions {
-  return {
-    keepAliveTimeout: s.keepAliveTimeoutMs,
-    headersTimeout: s.headersTimeoutMs,
-    requestTimeout: s.requestTimeoutMs,
-    maxHeaderSize: s.maxHeaderSize,
-    connectionsCheckingInterval: s.connectionsCheckingIntervalMs,
-    noDelay: true,
-  };
-}
-
-function h2Settings(s: ServerConfig): http2.Settings {
-  return {
-    maxConcurrentStreams: s.http2Limits.maxConcurrentStreams,
-    maxHeaderListSize: s.http2Limits.maxHeaderListSize ?? s.maxHeaderSize,
-  };
 }
 
 /** The Host header without its port, or null when absent or not a plausible host (it goes into Location). */

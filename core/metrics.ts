@@ -147,7 +147,7 @@ export interface WorkerSections {
   upstreams: ReturnType<UpstreamManager['stats']>;
   /** Prometheus lines rendered by the proxy module; summed over workers by name+labels */
   upstreamPrometheus: string[];
-  tls: ProtocolStats & { listener: ListenerKind };
+  tls: ProtocolStats & { listener: ListenerKind; engine: string };
   limits: LimitsSection;
 }
 

@@ -28,6 +28,8 @@ const RESTART_ONLY: ReadonlyArray<readonly [string, (c: GatewayConfig) => unknow
   ['server.tls/server.http2 (listener protocol)', (c) => listenerKind(c.server)],
   ['variants.pool', (c) => c.variants.pool],
   ['variants.metrics', (c) => c.variants.metrics],
+  // the engine owns the listening socket and every open connection
+  ['variants.server', (c) => c.variants.server],
   ['admin', (c) => c.admin],
   ['logging.level', (c) => c.logging.level],
   ['logging.pretty', (c) => c.logging.pretty],
@@ -72,7 +74,7 @@ export function splitRestartOnly(running: GatewayConfig, next: GatewayConfig, bo
       overload: r.server.overload,
       redirectHttp: r.server.redirectHttp,
     },
-    variants: { ...next.variants, pool: r.variants.pool, metrics: r.variants.metrics },
+    variants: { ...next.variants, pool: r.variants.pool, metrics: r.variants.metrics, server: r.variants.server },
     admin: r.admin,
     logging: { ...next.logging, level: r.logging.level, pretty: r.logging.pretty },
   };

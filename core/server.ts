@@ -1,13 +1,13 @@
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config/types.js';
 import type { RequestContext } from './context.js';
 import type { ObjectPool } from './contracts/pool.js';
+import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from './contracts/server.js';
 import { RequestPipeline } from './http/pipeline.js';
-import { overflowStatus, PerIpConnections, rawErrorResponse } from './limits.js';
-import { ClientProtocols, rejectH2Connect } from './listeners.js';
+import { PerIpConnections, rawErrorResponse } from './limits.js';
+import { RedirectListener, type ProtocolStats } from './listeners.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
 import type { GatewayRuntime } from './runtime.js';
@@ -23,6 +23,8 @@ const PER_IP_RETRY_AFTER_S = 1;
 
 export interface GatewayServerOptions {
   server: ServerConfig;
+  /** the HTTP/1.1 engine (variants.server) */
+  engine: ServerEngineFactory;
   pool: ObjectPool<RequestContext>;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -30,15 +32,16 @@ export interface GatewayServerOptions {
 }
 
 /**
- * The data plane of one worker, connection side: the listener (core/listeners.ts), connection accounting, the
- * per-IP cap, `Expect: 100-continue`, parser errors, CONNECT, the runtime swap and the drain. Every request and
- * upgrade it accepts goes to the request pipeline (core/http/pipeline.ts), which writes through
- * core/http/response.ts.
+ * The data plane of one worker, connection side: the server engine (variants/server/, which owns the listener,
+ * parsing, framing, `Expect: 100-continue` and parser errors), connection accounting, the per-IP cap, the
+ * runtime swap and the drain. Every request and upgrade the engine accepts goes to the request pipeline
+ * (core/http/pipeline.ts), which writes through core/http/response.ts.
  */
 export class GatewayServer {
-  /** the data-plane listener: node:http, https, or http2 (TLS with ALPN h2 + http/1.1, or h2c): see core/listeners.ts */
+  /** the data-plane listener the engine built (net, tls, node:http, https or http2) */
   readonly http: NetServer;
-  readonly protocols: ClientProtocols;
+  readonly engine: ServerEngine;
+  readonly redirect: RedirectListener;
   private readonly pipeline: RequestPipeline;
   private readonly sockets = new Set<Socket>();
   private readonly perIp: PerIpConnections | null;
@@ -50,8 +53,6 @@ export class GatewayServer {
     private readonly opts: GatewayServerOptions,
   ) {
     const s = opts.server;
-    this.protocols = new ClientProtocols(s);
-    this.http = this.protocols.server;
     this.perIp = s.maxConnectionsPerIp > 0 ? new PerIpConnections(s.maxConnectionsPerIp) : null;
     this.overload = overloadEnabled(s.overload) ? new OverloadMonitor(s.overload) : null;
     const pipeline = new RequestPipeline(runtime, opts.accessLog, {
@@ -62,17 +63,13 @@ export class GatewayServer {
       overload: this.overload,
     });
     this.pipeline = pipeline;
-    this.http.on('request', (req: IncomingMessage, res: ServerResponse) => pipeline.onRequest(req, res));
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => pipeline.onUpgrade(req, socket, head));
-    this.http.on('connection', (socket: Socket) => this.onConnection(socket));
-    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
-    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onCheckContinue(req, res));
-    // No route tunnels CONNECT: without a listener Node would drop the socket silently; answer instead.
-    this.http.on('connect', (req: IncomingMessage, socket: Duplex) => {
-      if (req.httpVersionMajor === 2) return rejectH2Connect(socket);
-      socket.on('error', () => socket.destroy());
-      socket.end(rawErrorResponse(405, 'Method Not Allowed'), () => socket.destroy());
+    this.engine = opts.engine(s, {
+      request: (req: ServerRequest, res: ServerResponse) => pipeline.onRequest(req, res),
+      upgrade: (req: ServerRequest, socket: Duplex, head: Buffer) => pipeline.onUpgrade(req, socket, head),
+      connection: (socket: Socket) => this.onConnection(socket),
     });
+    this.http = this.engine.listener;
+    this.redirect = new RedirectListener(this.engine.kind);
   }
 
   /** Connections refused by the per-IP cap, and the overload state (for /stats and /ready). */
@@ -103,7 +100,13 @@ export class GatewayServer {
     return prev.retire();
   }
 
-  private onConnection(socket: Socket): void {
+  /** Listener counters for /stats: the engine's and the redirect listener's. */
+  protocolStats(): ProtocolStats & { listener: ServerEngine['kind']; engine: string } {
+    return { listener: this.engine.kind, engine: this.engine.name, ...this.engine.stats(), redirects: this.redirect.redirects };
+  }
+
+  /** Counts the connection; false when the per-IP cap refused it (answered 503 or cut here). */
+  private onConnection(socket: Socket): boolean {
     const m = this.opts.metrics;
     m.activeConnections++;
     m.totalConnections++;
@@ -119,68 +122,9 @@ export class GatewayServer {
       // On a TLS listener this is the raw TCP socket: plaintext would only look like a broken handshake.
       if (this.opts.server.tls !== undefined) socket.destroy();
       else socket.end(rawErrorResponse(503, 'Service Unavailable', `retry-after: ${PER_IP_RETRY_AFTER_S}\r\n`), () => socket.destroy());
+      return false;
     }
-  }
-
-  /**
-   * `Expect: 100-continue`: Node would answer 100 before the pipeline runs, inviting a body the gateway may
-   * refuse (body-limit, auth, 404). The 100 goes out only when something starts reading the body; a request
-   * answered without reading it (413, 401, ...) never gets one, so the client never sends the body.
-   */
-  private onCheckContinue(req: IncomingMessage, res: ServerResponse): void {
-    let sent = false;
-    const go = (): void => {
-      if (sent) return;
-      sent = true;
-      req.off('newListener', onListener);
-      if (!res.headersSent && !res.writableEnded) res.writeContinue();
-    };
-    const onListener = (event: string | symbol): void => {
-      if (event === 'data' || event === 'readable') go();
-    };
-    req.on('newListener', onListener);
-    req.once('resume', go);
-    this.pipeline.onRequest(req, res);
-  }
-
-  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    // Node's parser rejected the bytes before any request object existed: answer and close, never forward.
-    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE') {
-      socket.destroy();
-      return;
-    }
-    const s = socket as HttpSocket;
-    // llhttp stays in its error state and reports again on every later packet: answer once.
-    if (s[kAnswered] === true) return;
-    s[kAnswered] = true;
-    socket.pause();
-    let status = 400;
-    if (err.code === 'HPE_HEADER_OVERFLOW') status = overflowStatus((err as { rawPacket?: unknown }).rawPacket, this.opts.server.maxUrlLength);
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
-    else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
-    const answer = (): void => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      socket.end(rawErrorResponse(status, STATUS_CODES[status] ?? 'Bad Request'), () => socket.destroy());
-    };
-    const current = s._httpMessage;
-    if (current === null || current === undefined) {
-      answer();
-      return;
-    }
-    const incoming = s.parser?.incoming;
-    if (incoming !== null && incoming !== undefined && !incoming.complete) {
-      // The bad bytes are the body of a request being answered (or a slow POST timed out): that exchange cannot
-      // complete. A status line after a started response would corrupt it, so then the connection is just cut.
-      if (current.headersSent) socket.destroy();
-      else answer();
-      return;
-    }
-    // The bad bytes follow complete pipelined requests still being answered: their responses go out first, in
-    // order, then the error; answering now would hand the client the 400 as the answer to an earlier request.
-    whenIdle(s, answer);
+    return true;
   }
 
   /**
@@ -191,43 +135,21 @@ export class GatewayServer {
   async drain(deadlineMs: number): Promise<void> {
     this.pipeline.draining = true;
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.protocols.closeIdle();
-    const idleSweep = setInterval(() => this.protocols.closeIdle(), DRAIN_IDLE_SWEEP_MS);
+    const closeIdle = (): void => {
+      this.engine.closeIdle();
+      this.redirect.closeIdle();
+    };
+    closeIdle();
+    const idleSweep = setInterval(closeIdle, DRAIN_IDLE_SWEEP_MS);
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([this.pipeline.whenIdle(), new Promise<void>((resolve) => (deadline = setTimeout(resolve, deadlineMs)))]);
     clearTimeout(deadline);
     clearInterval(idleSweep);
     this.overload?.close();
-    this.protocols.closeAll();
+    this.engine.closeAll();
+    this.redirect.closeAll();
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.pipeline.runtime.dispose();
   }
-}
-
-const kAnswered = Symbol('clientErrorAnswered');
-
-/** The parts of Node's http server socket state onClientError needs (internal but stable since Node 12). */
-type HttpSocket = Duplex & {
-  _httpMessage?: ServerResponse | null;
-  parser?: { incoming?: IncomingMessage | null } | null;
-  [kAnswered]?: boolean;
-};
-
-/** Calls `done` once every response queued on this keep-alive socket has finished (or the socket closed). */
-function whenIdle(socket: HttpSocket, done: () => void): void {
-  const current = socket._httpMessage;
-  if (current === null || current === undefined || socket.destroyed) {
-    done();
-    return;
-  }
-  let fired = false;
-  const next = (): void => {
-    if (fired) return;
-    fired = true;
-    // Node assigns the next queued response to the socket in its own 'finish' listener; look again after it.
-    setImmediate(() => whenIdle(socket, done));
-  };
-  current.once('finish', next);
-  current.once('close', next);
 }

@@ -1,22 +1,25 @@
 import { metricsVariants, DEFAULT_METRICS } from '../variants/metrics/index.js';
 import { poolVariants, DEFAULT_POOL } from '../variants/pool/index.js';
 import { routerVariants, DEFAULT_ROUTER } from '../variants/router/index.js';
+import { serverEngineVariants, DEFAULT_SERVER_ENGINE } from '../variants/server/index.js';
 import { upstreamClientVariants, DEFAULT_UPSTREAM_CLIENT } from '../variants/upstream/index.js';
 import type { RecorderFactory } from './contracts/metrics.js';
 import type { PoolFactory } from './contracts/pool.js';
 import type { RouterFactory } from './contracts/router.js';
+import type { ServerEngineFactory } from './contracts/server.js';
 import type { UpstreamClientFactory } from './contracts/upstream.js';
 
 /**
  * Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from.
  * The one place core resolves a variant name to its factory; each family implements its contract in
- * core/contracts/ (router, pool, metrics, upstream).
+ * core/contracts/ (router, pool, metrics, upstream, server).
  */
 export const variantFamilies = {
   router: { variants: routerVariants as Record<string, RouterFactory>, default: DEFAULT_ROUTER },
   pool: { variants: poolVariants as Record<string, PoolFactory>, default: DEFAULT_POOL },
   metrics: { variants: metricsVariants as Record<string, RecorderFactory>, default: DEFAULT_METRICS },
   upstream: { variants: upstreamClientVariants as Record<string, UpstreamClientFactory>, default: DEFAULT_UPSTREAM_CLIENT },
+  server: { variants: serverEngineVariants as Record<string, ServerEngineFactory>, default: DEFAULT_SERVER_ENGINE },
 } as const;
 
 export type VariantFamily = keyof typeof variantFamilies;
@@ -43,4 +46,8 @@ export function recorderFactory(name: string): RecorderFactory {
 
 export function upstreamClientFactory(name: string): UpstreamClientFactory {
   return variantFamilies.upstream.variants[name]!;
+}
+
+export function serverEngineFactory(name: string): ServerEngineFactory {
+  return variantFamilies.server.variants[name]!;
 }

@@ -272,6 +272,7 @@ export const gatewaySchema = {
         pool: { type: 'string', minLength: 1 },
         metrics: { type: 'string', minLength: 1 },
         upstream: { type: 'string', minLength: 1 },
+        server: { type: 'string', minLength: 1 },
       },
     },
     logging: {

@@ -169,6 +169,8 @@ export interface VariantsConfig {
   pool: string;
   metrics: string;
   upstream: string;
+  /** the HTTP/1.1 server engine (variants/server/): `node-http` or `own`; restart-only */
+  server: string;
 }
 
 export interface LoggingConfig {

@@ -1,10 +1,11 @@
 // Over ~350 lines on purpose: the whole stage machine, entry to finish, reads top to bottom in one file (as Fastify's
 // handle-request.js does); response writing lives in ./response.ts, connection handling in ../server.ts.
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
 import type { ObjectPool } from '../contracts/pool.js';
+import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import { carriesStatus, errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
 import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
 import { countProtocol } from '../listeners.js';
@@ -76,7 +77,7 @@ export class RequestPipeline extends ResponseWriter {
     return this.idle.promise;
   }
 
-  onRequest(req: IncomingMessage, res: ServerResponse): void {
+  onRequest(req: ServerRequest, res: ServerResponse): void {
     const ov = this.overload;
     if (ov !== null && ov.overloaded) {
       this.shed(req, res, ov);
@@ -127,7 +128,7 @@ export class RequestPipeline extends ResponseWriter {
    * context is not pooled: it is handed to the upstream's tunnel, which may keep it past finish(); upgrades come
    * once per WebSocket connection, so the allocation is not on any hot path.
    */
-  onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  onUpgrade(req: ServerRequest, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const bad = checkRequest(req, this.limits);
     if (bad !== REQUEST_OK) {
@@ -144,7 +145,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** Counts the request in flight (worker and runtime) and fills the context's request fields. */
-  private enter(ctx: RequestContext, req: IncomingMessage, rt: GatewayRuntime): void {
+  private enter(ctx: RequestContext, req: ServerRequest, rt: GatewayRuntime): void {
     rt.inFlight++;
     this.metrics.inFlight++;
     countProtocol(this.metrics, req);
@@ -157,7 +158,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** Overload: answered at once, before routing, so no plugin and no upstream sees the request. */
-  private shed(req: IncomingMessage, res: ServerResponse, ov: OverloadMonitor): void {
+  private shed(req: ServerRequest, res: ServerResponse, ov: OverloadMonitor): void {
     ov.shed++;
     countProtocol(this.metrics, req);
     writeError(res, 503, { 'retry-after': ov.retryAfter }, req.method === 'HEAD');
@@ -165,7 +166,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** A request Node parsed but checkRequest refused: answered and the connection closed. */
-  private reject(req: IncomingMessage, res: ServerResponse, status: number): void {
+  private reject(req: ServerRequest, res: ServerResponse, status: number): void {
     countProtocol(this.metrics, req);
     writeError(res, status, req.httpVersionMajor < 2 ? { connection: 'close' } : undefined, req.method === 'HEAD');
     this.metrics.record(this.metrics.unmatched, status, 0, req.method!);

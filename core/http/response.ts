@@ -1,7 +1,8 @@
-import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { Readable, type Duplex, type Writable } from 'node:stream';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
+import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../context.js';
+import type { ServerResponse } from '../contracts/server.js';
 import { errorBody, errorHeaders } from '../errors.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
@@ -36,7 +37,8 @@ export function writeStatic(
 /** The gateway's own JSON error answer (overload, a refused request, an answer that could not be written). */
 export function writeError(res: ServerResponse, status: number, extra: Record<string, string> | undefined, isHead: boolean): void {
   res.writeHead(status, errorHeaders(status, extra));
-  res.end(isHead ? undefined : errorBody(status));
+  if (isHead) res.end();
+  else res.end(errorBody(status));
 }
 
 /** Stages the gateway's own error answer for `status` (the body of a refusal, or of a broken-off stream). */
@@ -63,7 +65,7 @@ export function headersToSend(ctx: RequestContext): OutgoingHttpHeaders | undefi
  * A body that fails or closes early must not look like a complete response: the client connection is aborted.
  * A client that goes away destroys the body, which aborts the upstream request.
  */
-export function streamBody(body: Readable, res: Writable, done: (failed: boolean) => void): void {
+export function streamBody(body: Readable, res: ServerResponse, done: (failed: boolean) => void): void {
   let settled = false;
   const settle = (failed: boolean): void => {
     if (settled) return;

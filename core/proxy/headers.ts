@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { HeaderEdits } from '../config/types.js';
+import type { ServerRequest } from '../contracts/server.js';
 import { normalizeIp, type TrustedProxies } from './trust.js';
 
 /** Our Via pseudonym (RFC 9110 §7.6.3). */
@@ -86,7 +87,7 @@ export interface ForwardingInfo {
   trusted: boolean;
 }
 
-export function forwardingInfo(req: IncomingMessage, trust: TrustedProxies): ForwardingInfo {
+export function forwardingInfo(req: ServerRequest, trust: TrustedProxies): ForwardingInfo {
   const peer = normalizeIp(req.socket.remoteAddress ?? '');
   return { peer, trusted: trust.trusts(peer) };
 }
@@ -96,7 +97,7 @@ export function forwardingInfo(req: IncomingMessage, trust: TrustedProxies): For
  * Forwarded, then the route's edits. Host is left for the caller (it depends on the target).
  */
 export function buildRequestHeaders(
-  req: IncomingMessage,
+  req: ServerRequest,
   fwd: ForwardingInfo,
   edits: HeaderEdits | undefined,
   websocket: boolean,

@@ -1,10 +1,11 @@
 // Over ~350 lines on purpose: the three schemes (JWT with JWKS, API keys, Basic) share one options schema, one
 // per-connection memo and one identity shape; each scheme's verifier is a section of its own below.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { RequestContext } from '../../../context.js';
+import type { ServerRequest } from '../../../contracts/server.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 import { checkPasswordHash, findApiKey, loadApiKeys, verifyPassword, type ApiKeyConfig, type ApiKeyRecord, type UserConfig } from './credentials.js';
@@ -275,7 +276,7 @@ export const authPlugin = createAuthPlugin();
 // bcrypt of a random string; only ever compared against, to spend the same time on unknown users.
 const DUMMY_BCRYPT = '$2b$10$rjUNuignpYGZQy20UpPCYO0zYQ5AG3i7id2grT.9v9D9Qg4a/8IuO';
 
-function setIdentityHeaders(req: IncomingMessage, headers: ReadonlyArray<readonly [string, string]>, id: AuthIdentity): void {
+function setIdentityHeaders(req: ServerRequest, headers: ReadonlyArray<readonly [string, string]>, id: AuthIdentity): void {
   for (const [h, field] of headers) {
     let v: unknown;
     if (field === 'sub') v = id.sub;

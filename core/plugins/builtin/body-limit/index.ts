@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../../context.js';
+import type { ServerRequest, ServerResponse } from '../../../contracts/server.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 
@@ -53,14 +53,14 @@ export const bodyLimitPlugin: GatewayPlugin<BodyLimitOptions> = {
   },
 };
 
-function monitor(ctx: RequestContext, req: IncomingMessage, max: number, onRefuse: () => void): void {
+function monitor(ctx: RequestContext, req: ServerRequest, max: number, onRefuse: () => void): void {
   const res = ctx.res!;
   let seen = 0;
   let cut = false;
   const push = req.push;
   // The HTTP parser hands each body chunk to IncomingMessage#push; counting there works for any consumer and
   // never changes the stream's flowing mode (a 'data' listener would, and would lose chunks before the proxy pipes).
-  req.push = function countingPush(this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+  req.push = function countingPush(this: ServerRequest, chunk: unknown, encoding?: BufferEncoding): boolean {
     if (cut) return false;
     if (chunk !== null && chunk !== undefined) {
       seen += (chunk as Buffer).length;
@@ -76,7 +76,7 @@ function monitor(ctx: RequestContext, req: IncomingMessage, max: number, onRefus
   } as typeof req.push;
 }
 
-function refuse(res: import('node:http').ServerResponse, req: IncomingMessage): void {
+function refuse(res: ServerResponse, req: ServerRequest): void {
   const abortBody = (): void => {
     // Destroyed with an error so a consumer piping the body (the proxy's upstream request) aborts rather than
     // waits; the listener keeps that error from being unhandled when nobody else reads the body.

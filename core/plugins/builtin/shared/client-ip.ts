@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../../context.js';
+import type { ServerRequest } from '../../../contracts/server.js';
 import { normalizeIp, TrustedProxies } from '../../../proxy/trust.js';
 
 /**
@@ -66,7 +66,7 @@ export function clientAddress(plugin: string, options: ClientIpOptions, warn: (m
   return { of: (ctx) => resolve(ctx.req!), fixedPerConnection: () => false };
 }
 
-function legacyResolver(trust: true | string[]): (req: IncomingMessage) => string {
+function legacyResolver(trust: true | string[]): (req: ServerRequest) => string {
   if (trust === true) {
     return (req) => {
       const peer = normalizeIp(req.socket.remoteAddress ?? '');

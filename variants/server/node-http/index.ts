@@ -1,0 +1,159 @@
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ServerConfig } from '../../../core/config/types.js';
+import type { ServerEngine, ServerEngineFactory, ServerEngineHandlers } from '../../../core/contracts/server.js';
+import { overflowStatus, rawErrorResponse } from '../../../core/limits.js';
+import { ClientProtocols, rejectH2Connect } from './protocols.js';
+
+/**
+ * The node:http engine (the default): Node's llhttp parser, IncomingMessage and ServerResponse, and node:https /
+ * node:http2 for the TLS and h2c listeners (./protocols.ts). What it adds to Node is the contract's policy where
+ * Node's differs: a late `100 Continue`, and answers to bytes llhttp refuses.
+ */
+export const createServerEngine: ServerEngineFactory = (config, handlers) => new NodeHttpEngine(config, handlers);
+
+class NodeHttpEngine implements ServerEngine {
+  readonly name = 'node-http';
+  private readonly protocols: ClientProtocols;
+
+  constructor(
+    private config: ServerConfig,
+    handlers: ServerEngineHandlers,
+  ) {
+    this.protocols = new ClientProtocols(config);
+    const srv = this.protocols.server;
+    srv.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res));
+    srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
+    // Node attaches its parser in its own 'connection' listener (registered first); a refused socket is paused by
+    // the handler before a byte is read, so no request on it reaches the pipeline.
+    srv.on('connection', (socket: Socket) => handlers.connection(socket));
+    srv.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    srv.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => continueOnRead(req, res, handlers));
+    // No route tunnels CONNECT: without a listener Node would drop the socket silently; answer instead.
+    srv.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      if (req.httpVersionMajor === 2) return rejectH2Connect(socket);
+      socket.on('error', () => socket.destroy());
+      socket.end(rawErrorResponse(405, 'Method Not Allowed'), () => socket.destroy());
+    });
+  }
+
+  get kind(): ClientProtocols['kind'] {
+    return this.protocols.kind;
+  }
+
+  get listener(): ClientProtocols['server'] {
+    return this.protocols.server;
+  }
+
+  prepareReload(next: ServerConfig): ReturnType<ServerEngine['prepareReload']> {
+    const reload = this.protocols.prepareReload(next);
+    return {
+      ...reload,
+      commit: () => {
+        this.config = next;
+        reload.commit();
+      },
+    };
+  }
+
+  closeIdle(): void {
+    this.protocols.closeIdle();
+  }
+
+  closeAll(): void {
+    this.protocols.closeAll();
+  }
+
+  stats(): ReturnType<ServerEngine['stats']> {
+    return this.protocols.stats;
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // Node's parser rejected the bytes before any request object existed: answer and close, never forward.
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      socket.destroy();
+      return;
+    }
+    const s = socket as HttpSocket;
+    // llhttp stays in its error state and reports again on every later packet: answer once.
+    if (s[kAnswered] === true) return;
+    s[kAnswered] = true;
+    socket.pause();
+    let status = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') status = overflowStatus((err as { rawPacket?: unknown }).rawPacket, this.config.maxUrlLength);
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
+    const answer = (): void => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(rawErrorResponse(status, STATUS_CODES[status] ?? 'Bad Request'), () => socket.destroy());
+    };
+    const current = s._httpMessage;
+    if (current === null || current === undefined) {
+      answer();
+      return;
+    }
+    const incoming = s.parser?.incoming;
+    if (incoming !== null && incoming !== undefined && !incoming.complete) {
+      // The bad bytes are the body of a request being answered (or a slow POST timed out): that exchange cannot
+      // complete. A status line after a started response would corrupt it, so then the connection is just cut.
+      if (current.headersSent) socket.destroy();
+      else answer();
+      return;
+    }
+    // The bad bytes follow complete pipelined requests still being answered: their responses go out first, in
+    // order, then the error; answering now would hand the client the 400 as the answer to an earlier request.
+    whenIdle(s, answer);
+  }
+}
+
+/**
+ * `Expect: 100-continue`: Node would answer 100 before the pipeline runs, inviting a body the gateway may
+ * refuse (body-limit, auth, 404). The 100 goes out only when something starts reading the body; a request
+ * answered without reading it (413, 401, ...) never gets one, so the client never sends the body.
+ */
+function continueOnRead(req: IncomingMessage, res: ServerResponse, handlers: ServerEngineHandlers): void {
+  let sent = false;
+  const go = (): void => {
+    if (sent) return;
+    sent = true;
+    req.off('newListener', onListener);
+    if (!res.headersSent && !res.writableEnded) res.writeContinue();
+  };
+  const onListener = (event: string | symbol): void => {
+    if (event === 'data' || event === 'readable') go();
+  };
+  req.on('newListener', onListener);
+  req.once('resume', go);
+  handlers.request(req, res);
+}
+
+const kAnswered = Symbol('clientErrorAnswered');
+
+/** The parts of Node's http server socket state onClientError needs (internal but stable since Node 12). */
+type HttpSocket = Duplex & {
+  _httpMessage?: ServerResponse | null;
+  parser?: { incoming?: IncomingMessage | null } | null;
+  [kAnswered]?: boolean;
+};
+
+/** Calls `done` once every response queued on this keep-alive socket has finished (or the socket closed). */
+function whenIdle(socket: HttpSocket, done: () => void): void {
+  const current = socket._httpMessage;
+  if (current === null || current === undefined || socket.destroyed) {
+    done();
+    return;
+  }
+  let fired = false;
+  const next = (): void => {
+    if (fired) return;
+    fired = true;
+    // Node assigns the next queued response to the socket in its own 'finish' listener; look again after it.
+    setImmediate(() => whenIdle(socket, done));
+  };
+  current.once('finish', next);
+  current.once('close', next);
+}
