@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../../../core/config/types.js';
@@ -32,7 +33,9 @@ class NodeHttpEngine implements ServerEngine {
     srv.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => continueOnRead(req, res, handlers));
     // No route tunnels CONNECT: without a listener Node would drop the socket silently; answer instead.
     srv.on('connect', (req: IncomingMessage, socket: Duplex) => {
-      if (req.httpVersionMajor === 2) return rejectH2Connect(socket);
+      // An HTTP/2 stream's CONNECT comes here as (request, response); an HTTP/1.1 request line claiming
+      // HTTP/2.0 (llhttp accepts any digit) comes as (request, socket) and must not be taken for one.
+      if (req instanceof Http2ServerRequest) return rejectH2Connect(socket);
       socket.on('error', () => socket.destroy());
       socket.end(rawErrorResponse(405, 'Method Not Allowed'), () => socket.destroy());
     });

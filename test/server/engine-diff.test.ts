@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { variantNames } from '../../core/variants.js';
+import {
+  compareEngines,
+  EchoEngine,
+  engineConfig,
+  runEngineCase,
+  runEngineFuzz,
+  type EngineOutcome,
+} from '../../variants/server/own/fuzz/engine-differential.js';
+import type { FuzzCase } from '../../variants/server/own/fuzz/generator.js';
+
+/**
+ * The engine-level differential check of npm run fuzz:http-engines, a few thousand inputs of it: every server
+ * engine against node-http (node-http against itself proves the harness is deterministic: it must find nothing),
+ * each input sent over a loopback socket in writes cut at random boundaries.
+ */
+const REFERENCE = 'node-http';
+
+describe.each(variantNames('server'))('engine %s against node-http on raw request streams', (candidate) => {
+  it('dispatches and refuses the same on 3000 generated streams, or stops earlier by a listed rule', async () => {
+    const report = await runEngineFuzz(REFERENCE, candidate, 3000, 20_261_000, { concurrency: 16 });
+    const failures = report.failures.map((f) => `seed ${f.seed} cuts ${JSON.stringify(f.cuts)} (${f.failure}): ${JSON.stringify(f.input)}`);
+    console.log(
+      `engine-diff ${candidate}: ${report.inputs} inputs in ${(report.ms / 1000).toFixed(1)} s, ${report.bothAccepted} accepted, ` +
+        `${report.bothRefused} refused, ${report.statusDiffers} other status same class, allowed ${JSON.stringify(report.allowed)}`,
+    );
+    expect(failures).toEqual([]);
+    expect(report.inputs).toBe(3000);
+    // both outcomes must be exercised, or the comparison proves nothing
+    expect(report.bothAccepted).toBeGreaterThan(500);
+    expect(report.bothRefused).toBeGreaterThan(500);
+    if (candidate === REFERENCE) expect(report.allowed).toEqual({});
+  }, 120_000);
+});
+
+describe('the engine comparison can fail', () => {
+  const c: FuzzCase = { seed: 0, input: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', maxHeaderSize: 16384, mutations: [] };
+  const outcome = (engine: string, body: string, refusals: number[] = []): EngineOutcome => ({
+    engine,
+    dispatched: [{ kind: 'request', method: 'POST', target: '/', version: '1.1', rawHeaders: ['Host', 'a'], headers: { host: 'a' }, body, complete: true }],
+    refusals,
+    outOfOrder: false,
+    hung: false,
+    received: '',
+  });
+
+  it('a body framed differently is a failure, even for the own parser', () => {
+    expect(compareEngines(c, outcome('node-http', 'hi'), outcome('own', 'h'), true).failure).toMatch(/request 0: body differs/);
+  });
+
+  it('refusing what the reference accepts is a failure unless a stricter.ts rule names the request', () => {
+    const none = { ...outcome('own', 'hi'), dispatched: [], refusals: [400] };
+    expect(compareEngines(c, outcome('node-http', 'hi'), none, true).failure).toMatch(/missing request/);
+    const dup: FuzzCase = { ...c, input: 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' };
+    const v = compareEngines(dup, { ...outcome('node-http', ''), dispatched: [{ ...outcome('', '').dispatched[0]!, method: 'GET' }] }, none, true);
+    expect(v).toEqual({ failure: null, allowedBy: ['hostRepeated'], statusDiffers: false });
+    // the same difference between two engines on llhttp is a failure: only the own parser has listed rules
+    expect(compareEngines(dup, outcome('node-http', ''), none, false).failure).not.toBeNull();
+  });
+
+  it('accepting what the reference refuses is a failure', () => {
+    expect(compareEngines(c, { ...outcome('node-http', 'hi'), refusals: [400] }, outcome('own', 'hi'), true).failure).toMatch(/refusal/);
+  });
+
+  it('a hung connection or answers out of order fail the case', () => {
+    expect(compareEngines(c, outcome('node-http', 'hi'), { ...outcome('own', 'hi'), hung: true }, true).failure).toMatch(/still open/);
+    expect(compareEngines(c, outcome('node-http', 'hi'), { ...outcome('own', 'hi'), outOfOrder: true }, true).failure).toMatch(/out of order/);
+  });
+
+  it.each(variantNames('server'))('the harness sees what %s dispatched: pipelined bodies, byte by byte', async (name) => {
+    const echo = new EchoEngine(name, engineConfig(16384));
+    await echo.listen();
+    try {
+      const input = Buffer.from(
+        'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc' +
+          'POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n' +
+          'GET /c HTTP/1.1\r\nHost: a\r\n\r\n',
+        'latin1',
+      );
+      const cuts = Array.from({ length: input.length - 1 }, (_, i) => i + 1);
+      const o = await runEngineCase(echo, input, cuts);
+      expect(o.dispatched.map((d) => [d.method, d.target, d.body, d.complete])).toEqual([
+        ['POST', '/a', 'abc', true],
+        ['POST', '/b', 'xy', true],
+        ['GET', '/c', '', true],
+      ]);
+      expect([o.refusals, o.hung, o.outOfOrder]).toEqual([[], false, false]);
+      const bad = await runEngineCase(
+        echo,
+        Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'latin1'),
+        [5],
+      );
+      expect(bad.dispatched.map((d) => d.target)).toEqual(['/x']);
+      expect(bad.refusals).toEqual([400]);
+    } finally {
+      await echo.close();
+    }
+  });
+});
