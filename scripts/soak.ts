@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
  * return to zero afterwards.
  *
  * Usage: npm run soak -- [--requests N] [--duration S] [--connections C] [--workers W] [--disconnect-every K]
+ *                        [--server ENGINE]
  */
 export interface SoakOptions {
   requests: number;
@@ -24,6 +25,8 @@ export interface SoakOptions {
   workers: number;
   /** every K-th request is instead a raw connection that the client drops mid-request or mid-response (0 = none) */
   disconnectEvery: number;
+  /** the server engine (variants.server); absent: the default */
+  server?: string;
   log?: (line: string) => void;
 }
 
@@ -264,6 +267,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         },
       },
       routes: [{ path: '/api/*', upstream: 'app' }],
+      ...(opts.server === undefined ? {} : { variants: { server: opts.server } }),
     },
     opts.workers,
   );
@@ -394,6 +398,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '64' },
       workers: { type: 'string', default: '2' },
       'disconnect-every': { type: 'string', default: '100' },
+      server: { type: 'string' },
     },
   });
   const opts: SoakOptions = {
@@ -402,8 +407,11 @@ async function main(): Promise<void> {
     connections: Number(values.connections),
     workers: Number(values.workers),
     disconnectEvery: Number(values['disconnect-every']),
+    ...(values.server === undefined ? {} : { server: values.server }),
   };
-  process.stdout.write(`soak: up to ${opts.requests} requests or ${opts.durationS} s, ${opts.connections} connections, ${opts.workers} workers\n`);
+  process.stdout.write(
+    `soak: up to ${opts.requests} requests or ${opts.durationS} s, ${opts.connections} connections, ${opts.workers} workers, server engine ${opts.server ?? 'default'}\n`,
+  );
   const report = await runSoak(opts);
   process.stdout.write(`${formatReport(report)}\n`);
   process.exit(report.verdict === 'nothing lost' ? 0 : 1);

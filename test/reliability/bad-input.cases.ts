@@ -28,7 +28,28 @@ export interface BadInputCase {
   continueFirst?: boolean;
   /** a control: a valid request the harness must see forwarded (proves "zero bytes" is observable) */
   control?: boolean;
+  /**
+   * Where server engines differ by design (the own parser is stricter than llhttp by a rule listed in
+   * variants/server/own/parser.ts): the expectation for that engine, with the RFC rule. Engines not listed
+   * here get the case's own expectation.
+   */
+  byEngine?: Record<string, EngineExpectation>;
 }
+
+export interface EngineExpectation extends Partial<Pick<BadInputCase, 'status' | 'close' | 'forwarded' | 'responses'>> {
+  rfc: string;
+}
+
+/** The case as `engine` must answer it. */
+export function forEngine(c: BadInputCase, engine: string): BadInputCase {
+  const o = c.byEngine?.[engine];
+  if (o === undefined) return c;
+  const { rfc: _rfc, ...overrides } = o;
+  return { ...c, ...overrides };
+}
+
+/** The own parser refuses HTTP versions other than 1.0 and 1.1; llhttp accepts any digit and node:http serves it. */
+const OWN_VERSION_505: EngineExpectation = { status: 505, close: true, forwarded: 0, rfc: 'RFC 9110 §15.6.6 (versionNotHttp1)' };
 
 const CRLF = '\r\n';
 const H = 'Host: gw';
@@ -247,6 +268,24 @@ export const badInputCases: BadInputCase[] = [
   { name: 'GET admin (no leading slash)', group: 'target', send: [req(['GET admin HTTP/1.1', H])], status: 400, close: true },
   { name: 'CONNECT', group: 'target', send: [req(['CONNECT gw:443 HTTP/1.1', 'Host: gw:443'])], status: 405, close: true },
   { name: 'CONNECT in origin-form', group: 'target', send: [req(['CONNECT /api/x HTTP/1.1', H])], status: [400, 405], close: true },
+  // node-http once took this for an HTTP/2 stream's CONNECT and crashed the process (TypeError in rejectH2Connect)
+  {
+    name: 'CONNECT with an HTTP/2.0 request line',
+    group: 'target',
+    send: [req(['CONNECT gw:443 HTTP/2.0', 'Host: gw:443'])],
+    status: 405,
+    close: true,
+    byEngine: { own: OWN_VERSION_505 },
+  },
+  {
+    name: 'GET with an HTTP/2.0 request line',
+    group: 'target',
+    send: [req(['GET /api/x HTTP/2.0', H])],
+    status: 200,
+    close: true,
+    forwarded: 1,
+    byEngine: { own: OWN_VERSION_505 },
+  },
 
   // Path traversal out of the route prefix (/api/).
   { name: 'traversal ..', group: 'traversal', send: [req(['GET /api/../admin HTTP/1.1', H])], status: 400, close: false },

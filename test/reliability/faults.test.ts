@@ -5,7 +5,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { upstreamClientVariants } from '../../variants/upstream/index.js';
+import { variantFamilies, variantNames } from '../../core/variants.js';
+import { DEFAULT_UPSTREAM_CLIENT, upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { exchange } from '../support/raw.js';
@@ -21,8 +22,22 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.close();
 });
 
-async function gateway(raw: Record<string, unknown>): Promise<RunningGateway> {
-  const gw = await startGateway({ ...quiet, ...raw, server: { host: '127.0.0.1', ...(raw.server as object) } });
+/**
+ * Every server engine runs every suite here. The upstream-fault matrix runs every upstream client on the default
+ * engine and the default client on the others (the engine's part is only how a broken answer reaches the client);
+ * the heap-overload case runs on the default engine only (the pipeline sheds before the engine does any work);
+ * the disconnect storm is 2,000 aborts on the default engine and 500 on the others.
+ */
+const ENGINES = variantNames('server');
+const DEFAULT_ENGINE = variantFamilies.server.default;
+
+async function gateway(raw: Record<string, unknown>, engine: string = DEFAULT_ENGINE): Promise<RunningGateway> {
+  const gw = await startGateway({
+    ...quiet,
+    ...raw,
+    server: { host: '127.0.0.1', ...(raw.server as object) },
+    variants: { ...(raw.variants as object), server: engine },
+  });
   running.push(gw);
   return gw;
 }
@@ -105,29 +120,37 @@ function upstreamActive(gw: RunningGateway, name: string): number {
   return s.targets.reduce((a, t) => a + t.active, 0);
 }
 
+/** (engine, upstream client) pairs: every client on the default engine, the default client on the others */
+const FAULT_MATRIX: Array<[string, string]> = ENGINES.flatMap((engine) =>
+  engine === DEFAULT_ENGINE ? Object.keys(upstreamClientVariants).map((v): [string, string] => [engine, v]) : [[engine, DEFAULT_UPSTREAM_CLIENT]],
+);
+
 describe('upstream faults → 502/504, socket discarded, gateway alive', () => {
-  for (const variant of Object.keys(upstreamClientVariants)) {
-    it(`every fault kind (client ${variant})`, async () => {
+  for (const [engine, variant] of FAULT_MATRIX) {
+    it(`every fault kind (engine ${engine}, client ${variant})`, async () => {
       const up = await faultyUpstream();
       running.push(up);
       const closed = `http://127.0.0.1:${await freePort()}`;
-      const gw = await gateway({
-        variants: { upstream: variant },
-        upstreams: {
-          faulty: {
-            targets: [up.url],
-            timeouts: { headersMs: 300, idleMs: 300 },
-            retries: { count: 0 },
-            circuitBreaker: { enabled: false },
-            healthCheck: { passive: { enabled: false } },
+      const gw = await gateway(
+        {
+          variants: { upstream: variant },
+          upstreams: {
+            faulty: {
+              targets: [up.url],
+              timeouts: { headersMs: 300, idleMs: 300 },
+              retries: { count: 0 },
+              circuitBreaker: { enabled: false },
+              healthCheck: { passive: { enabled: false } },
+            },
+            refused: { targets: [closed], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } },
           },
-          refused: { targets: [closed], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } },
+          routes: [
+            { path: '/f/*', upstream: 'faulty' },
+            { path: '/refused', upstream: 'refused' },
+          ],
         },
-        routes: [
-          { path: '/f/*', upstream: 'faulty' },
-          { path: '/refused', upstream: 'refused' },
-        ],
-      });
+        engine,
+      );
       const expectations: Array<[string, (r: Awaited<ReturnType<typeof outcome>>) => boolean]> = [
         ['/refused', (r) => r.status === 502],
         ['/f/hang', (r) => r.status === 504],
@@ -166,16 +189,19 @@ describe('upstream body breaks off while a hook is still running', () => {
     },
     'gw-faults-',
   );
-  for (const variant of Object.keys(upstreamClientVariants)) {
-    it(`answers 502 instead of a truncated 200 (client ${variant})`, async () => {
+  for (const [engine, variant] of FAULT_MATRIX) {
+    it(`answers 502 instead of a truncated 200 (engine ${engine}, client ${variant})`, async () => {
       const up = await faultyUpstream();
       running.push(up);
-      const gw = await gateway({
-        pluginDirs: [dir],
-        variants: { upstream: variant },
-        upstreams: { faulty: { targets: [up.url], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } } },
-        routes: [{ path: '/f/*', upstream: 'faulty', plugins: [{ name: 'slow-post' }] }],
-      });
+      const gw = await gateway(
+        {
+          pluginDirs: [dir],
+          variants: { upstream: variant },
+          upstreams: { faulty: { targets: [up.url], retries: { count: 0 }, circuitBreaker: { enabled: false }, healthCheck: { passive: { enabled: false } } } },
+          routes: [{ path: '/f/*', upstream: 'faulty', plugins: [{ name: 'slow-post' }] }],
+        },
+        engine,
+      );
       expect(await outcome(`${gw.url}/f/mid-body`)).toEqual({ status: 502, clean: true, error: null });
       expect(await outcome(`${gw.url}/f/ok`)).toEqual({ status: 200, clean: true, error: null });
       await until(() => upstreamActive(gw, 'faulty') === 0 && gw.gateway.metrics.inFlight === 0, {
@@ -186,7 +212,7 @@ describe('upstream body breaks off while a hook is still running', () => {
   }
 });
 
-describe('slow clients', () => {
+describe.each(ENGINES)('slow clients (engine %s)', (engine) => {
   let up: RecordingUpstream;
   beforeAll(async () => {
     up = await startUpstream('rec');
@@ -196,7 +222,7 @@ describe('slow clients', () => {
   const timeouts = { headersTimeoutMs: 300, requestTimeoutMs: 700, connectionsCheckingIntervalMs: 50 };
 
   it('slowloris (headers never finish) → 408 and close at headersTimeoutMs; nothing reaches the upstream', async () => {
-    const gw = await gateway({ server: timeouts, upstreams: { rec: { targets: [up.url] } }, routes: [{ path: '/api/*', upstream: 'rec' }] });
+    const gw = await gateway({ server: timeouts, upstreams: { rec: { targets: [up.url] } }, routes: [{ path: '/api/*', upstream: 'rec' }] }, engine);
     up.reset();
     const drip: Array<string | number> = ['GET /api/x HTTP/1.1\r\nHost: gw\r\n'];
     for (let i = 0; i < 40; i++) drip.push(50, `X-Drip-${i}: 1\r\n`);
@@ -207,7 +233,7 @@ describe('slow clients', () => {
   });
 
   it('slow POST (body trickles) → 408 and close at requestTimeoutMs; the upstream exchange is released', async () => {
-    const gw = await gateway({ server: timeouts, upstreams: { rec: { targets: [up.url] } }, routes: [{ path: '/api/*', upstream: 'rec' }] });
+    const gw = await gateway({ server: timeouts, upstreams: { rec: { targets: [up.url] } }, routes: [{ path: '/api/*', upstream: 'rec' }] }, engine);
     const drip: Array<string | number> = ['POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n'];
     for (let i = 0; i < 60; i++) drip.push(50, 'a');
     const ex = await exchange(gw.port, drip, { waitClose: true, timeoutMs: 4000 });
@@ -221,9 +247,9 @@ describe('slow clients', () => {
   });
 });
 
-describe('per-IP connection cap', () => {
+describe.each(ENGINES)('per-IP connection cap (engine %s)', (engine) => {
   it('excess concurrent connections from one address get 503 and are closed; a freed slot is reusable', async () => {
-    const gw = await gateway({ server: { maxConnectionsPerIp: 3 }, routes: [{ path: '/ok', response: { body: 'ok' } }] });
+    const gw = await gateway({ server: { maxConnectionsPerIp: 3 }, routes: [{ path: '/ok', response: { body: 'ok' } }] }, engine);
     const held: net.Socket[] = [];
     for (let i = 0; i < 3; i++) {
       const s = net.connect(gw.port, '127.0.0.1');
@@ -256,16 +282,19 @@ describe('per-IP connection cap', () => {
   });
 });
 
-describe('overload protection', () => {
+describe.each(ENGINES)('overload protection (engine %s)', (engine) => {
   it('event-loop delay over the threshold → immediate 503 + Retry-After, no upstream call; recovers when it drops', async () => {
     const up = await startUpstream('rec');
     running.push(up);
-    const gw = await gateway({
-      server: { overload: { maxEventLoopDelayMs: 40, checkIntervalMs: 100, retryAfterS: 2 } },
-      admin: { enabled: true },
-      upstreams: { rec: { targets: [up.url] } },
-      routes: [{ path: '/api/*', upstream: 'rec' }],
-    });
+    const gw = await gateway(
+      {
+        server: { overload: { maxEventLoopDelayMs: 40, checkIntervalMs: 100, retryAfterS: 2 } },
+        admin: { enabled: true },
+        upstreams: { rec: { targets: [up.url] } },
+        routes: [{ path: '/api/*', upstream: 'rec' }],
+      },
+      engine,
+    );
     expect((await request(`${gw.url}/api/before`)).status).toBe(200);
     // Sustained pressure: the loop is blocked 80 ms out of every ~90 ms, in this process (the gateway's).
     let pressure = true;
@@ -304,7 +333,7 @@ describe('overload protection', () => {
     expect((await request(`${gw.adminUrl}/ready`)).status).toBe(200);
   });
 
-  it('heap over the threshold → 503 while it lasts, recovers after the memory is released', async () => {
+  it.runIf(engine === DEFAULT_ENGINE)('heap over the threshold → 503 while it lasts, recovers after the memory is released', async () => {
     gc();
     const base = process.memoryUsage().heapUsed;
     const gw = await gateway({
@@ -321,8 +350,9 @@ describe('overload protection', () => {
   });
 });
 
-describe('client disconnects', () => {
-  it('2,000 aborts mid-request and mid-response: sockets, in-flight and upstream requests and heap return to baseline', async () => {
+describe.each(ENGINES)('client disconnects (engine %s)', (engine) => {
+  const TOTAL = engine === DEFAULT_ENGINE ? 2000 : 500;
+  it(`${TOTAL} aborts mid-request and mid-response: sockets, in-flight and upstream requests and heap return to baseline`, async () => {
     const big = Buffer.alloc(256 * 1024, 'z');
     const upServer = await startUpstream('app', (req, res) => {
       if (req.url!.startsWith('/api/big')) {
@@ -335,7 +365,7 @@ describe('client disconnects', () => {
     });
     running.push(upServer);
     const upUrl = upServer.url;
-    const gw = await gateway({ admin: { enabled: true }, upstreams: { app: { targets: [upUrl] } }, routes: [{ path: '/api/*', upstream: 'app' }] });
+    const gw = await gateway({ admin: { enabled: true }, upstreams: { app: { targets: [upUrl] } }, routes: [{ path: '/api/*', upstream: 'app' }] }, engine);
 
     const stats = async (): Promise<{ active: number; inFlight: number; upstream: number }> => {
       const r = JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as {
@@ -350,7 +380,6 @@ describe('client disconnects', () => {
     gc();
     const heapBase = process.memoryUsage().heapUsed;
 
-    const TOTAL = 2000;
     let next = 0;
     const abortOne = (i: number): Promise<void> =>
       new Promise((resolve) => {
