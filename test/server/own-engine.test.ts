@@ -388,7 +388,7 @@ describe('own engine: errors the engine answers', () => {
       (_req, res) => {
         for (const bad of [{ 'x-bad': 'a\nb' }, { 'bad name': 'v' }, { 'x-undef': undefined }]) {
           try {
-            res.writeHead(200, bad as Record<string, string>);
+            res.writeHead(200, bad as unknown as Record<string, string>);
           } catch (err) {
             into.push((err as NodeJS.ErrnoException).code!);
           }
@@ -487,7 +487,8 @@ describe.skipIf(!hasOpenssl)('own engine: TLS', () => {
     } as Partial<ServerConfig>);
     expect(engine.kind).toBe('https');
     const answer = await new Promise<{ status: number; body: string; hsts: string | undefined; alpn: unknown }>((resolve, reject) => {
-      const req = https.get({ host: '127.0.0.1', port, path: '/tls', servername: 'localhost', ca: ca!.caPem, ALPNProtocols: ['http/1.1'] }, (res) => {
+      const options = { host: '127.0.0.1', port, path: '/tls', servername: 'localhost', ca: ca!.caPem, ALPNProtocols: ['http/1.1'] } as https.RequestOptions;
+      const req = https.get(options, (res) => {
         let body = '';
         const alpn = (res.socket as { alpnProtocol?: unknown }).alpnProtocol;
         res.on('data', (c: Buffer) => (body += c.toString()));
