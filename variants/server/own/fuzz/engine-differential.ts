@@ -9,6 +9,7 @@ import { serverEngineFactory } from '../../../../core/variants.js';
 import { compare } from './differential.js';
 import { runLlhttp, runOwn } from './engines.js';
 import { DEFAULT_MAX_HEADER_SIZE, generateCase, rng, type FuzzCase } from './generator.js';
+import { REJECT_RULES, STATUS_RULES } from './stricter.js';
 
 /**
  * The engine-level differential check (issue 18): the same request bytes sent over a real loopback socket to two
@@ -342,7 +343,7 @@ export function compareEngines(c: FuzzCase, ref: EngineOutcome, cand: EngineOutc
       ? `refusal ${JSON.stringify(ref.refusals)} vs ${JSON.stringify(cand.refusals)}`
       : `request ${firstDiff}: ${field} differs (refusals ${JSON.stringify(ref.refusals)} vs ${JSON.stringify(cand.refusals)})`;
   if (ownParser) {
-    const excuse = stricterExcuse(c, ref, cand, firstDiff, field);
+    const excuse = ownExcuse(c, ref, cand, firstDiff, field);
     if (excuse !== null) {
       verdict.allowedBy.push(...excuse);
       return verdict;
@@ -352,24 +353,68 @@ export function compareEngines(c: FuzzCase, ref: EngineOutcome, cand: EngineOutc
   return verdict;
 }
 
+/** The same request head (everything but the body and whether it ended). */
+function sameHead(a: Dispatch, b: Dispatch): boolean {
+  const d = dispatchDiff({ ...a, body: '', complete: true }, { ...b, body: '', complete: true });
+  return d === null;
+}
+
 /**
- * The rules that excuse the candidate stopping earlier, or null. The candidate must have framed every request
- * it dispatched as the reference did (a prefix; the one exception is a request both dispatched that the own parser
- * does not treat as an upgrade, RFC 9110 §7.8) and then refused or closed; the parser-level verdict on the same
- * bytes must name a stricter.ts rule and find no failure.
+ * The own engine dispatched no request llhttp only refuses after its head (node:http has emitted it by then,
+ * to fail it a moment later): the contract says a request the engine cannot parse never reaches `request`.
  */
-function stricterExcuse(c: FuzzCase, ref: EngineOutcome, cand: EngineOutcome, firstDiff: number, field: string): string[] | null {
-  if (firstDiff !== -1 && field !== 'missing request') {
-    const a = ref.dispatched[firstDiff]!;
-    const b = cand.dispatched[firstDiff]!;
-    // upgradeIgnoredInHttp10: the reference tunnels, the candidate answers it as a plain request
-    if (!(field === 'kind' && a.kind === 'upgrade' && b.kind === 'request' && b.version === '1.0')) return null;
-  }
-  if (statusClass(ref) !== 'none' && statusClass(cand) === 'none' && firstDiff === -1) return null;
+export const REFUSED_AFTER_HEAD = 'refusedAfterHead (contract: an unparsable request never reaches the handler)';
+
+/**
+ * The rules that excuse how the own engine differs from the reference, or null. Either it stopped earlier: it
+ * framed every request it dispatched as the reference did (the request it stopped at may have been dispatched
+ * with its head alone), and the parser-level verdict on the same bytes names a stricter.ts rule and finds no
+ * failure; or the reference dispatched a request it then refused (REFUSED_AFTER_HEAD). Then, where both
+ * refused with statuses of different classes, a STATUS_RULES rule must name the status the own engine chose.
+ */
+function ownExcuse(c: FuzzCase, ref: EngineOutcome, cand: EngineOutcome, firstDiff: number, field: string): string[] | null {
+  const names: string[] = [];
   const input = Buffer.from(c.input, 'latin1');
-  const parserVerdict = compare(c, runOwn(input, c.maxHeaderSize), runLlhttp(input, c.maxHeaderSize), input);
-  if (parserVerdict.failure !== null || parserVerdict.allowedBy.length === 0) return null;
-  return parserVerdict.allowedBy;
+  const ours = runOwn(input, c.maxHeaderSize);
+  if (firstDiff !== -1) {
+    const a = ref.dispatched[firstDiff];
+    const b = cand.dispatched[firstDiff];
+    const rest = ref.dispatched.slice(firstDiff);
+    const candRefused = cand.refusals.length > 0;
+    if (b === undefined && candRefused && ref.refusals.length > 0 && rest.every((d) => !d.complete)) {
+      names.push(REFUSED_AFTER_HEAD);
+    } else {
+      // stopped inside the request's body, or took an HTTP/1.0 Upgrade for a plain request (RFC 9110 §7.8)
+      const insideBody = a !== undefined && b !== undefined && sameHead(a, b) && !b.complete && candRefused;
+      const http10Upgrade = field === 'kind' && a?.kind === 'upgrade' && b?.kind === 'request' && b.version === '1.0';
+      if (b !== undefined && !insideBody && !http10Upgrade) return null;
+      const parserVerdict = compare(c, ours, runLlhttp(input, c.maxHeaderSize), input);
+      if (parserVerdict.failure !== null) return null;
+      if (parserVerdict.allowedBy.length > 0) return parserVerdict.allowedBy;
+      // both refuse the request, the own parser earlier inside its body (llhttp at a later byte): a stricter.ts
+      // rule must recognise the request, and the own engine must have passed on a prefix of the same body
+      if (!insideBody || ref.refusals.length === 0 || !a.body.startsWith(b.body)) return null;
+      const request = input.toString('latin1', Math.max(0, ours.errorMessageStart));
+      const rule = REJECT_RULES.find((r) => r.applies(request, { maxHeaderSize: c.maxHeaderSize, maxHeadBytes: 2 * c.maxHeaderSize }));
+      if (rule === undefined) return null;
+      names.push(rule.name);
+    }
+  }
+  if (statusClass(ref) !== statusClass(cand)) {
+    if (ref.refusals.length === 0) return null;
+    if (cand.refusals.length === 0) {
+      // the own engine closed after a request llhttp keeps alive (a FLAG_RULES rule), and the reference refused
+      // what followed; the parser-level verdict on the same bytes says which rule
+      const parserVerdict = compare(c, ours, runLlhttp(input, c.maxHeaderSize), input);
+      if (parserVerdict.failure !== null || parserVerdict.allowedBy.length === 0) return null;
+      return [...names, ...parserVerdict.allowedBy];
+    }
+    const request = input.toString('latin1', Math.max(0, ours.errorMessageStart));
+    const rule = STATUS_RULES.find((r) => r.status === cand.refusals[0] && r.applies(request));
+    if (rule === undefined) return null;
+    names.push(rule.name);
+  }
+  return names;
 }
 
 /** Where to cut one case into writes: one to four random cuts, or (one case in twenty, short inputs) every byte. */

@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import type { Message } from './engines.js';
 
 /**
@@ -173,3 +174,51 @@ export const FLAG_RULES: readonly FlagRule[] = [
     applies: (ours, theirs) => ours.version === '1.0' && !ours.keepAlive && theirs.keepAlive && connectionElements(ours).includes('close'),
   },
 ];
+
+/**
+ * Where both engines refuse the same request but with a status of another class, by design (the engine-level
+ * check, engine-differential.ts, compares status classes; the parser-level check only acceptance).
+ */
+export interface StatusRule {
+  name: string;
+  rfc: string;
+  /** the status the own engine answers */
+  status: number;
+  /** `request`: the bytes of the request both refused, from its first byte to the end of input */
+  applies(request: string): boolean;
+}
+
+/** a method token, as the request line starts (RFC 9110 §5.6.2 tchar) */
+const METHOD_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?= )/;
+
+export const STATUS_RULES: readonly StatusRule[] = [
+  {
+    // llhttp refuses a method it does not know as a parse error (400); the own parser answers 501
+    name: 'methodNotImplemented',
+    rfc: 'RFC 9110 §9.1, §15.6.2 (501)',
+    status: 501,
+    applies: (req) => {
+      const m = METHOD_TOKEN.exec(req);
+      return m !== null && !KNOWN_METHODS.has(m[0]);
+    },
+  },
+  {
+    // llhttp: 400 (HPE_INVALID_VERSION) for a version it cannot read; the own parser: 505 for any HTTP/x.y not 1.x
+    name: 'versionNotSupported',
+    rfc: 'RFC 9110 §15.6.6 (505)',
+    status: 505,
+    applies: (req) => {
+      const line = requestLine(req);
+      return / HTTP\/\d\.\d$/.test(line) && !/ HTTP\/1\.[01]$/.test(line);
+    },
+  },
+  {
+    // llhttp: 400 (HPE_INVALID_TRANSFER_ENCODING); the own parser: 501 for a coding it does not implement
+    name: 'transferCodingNotImplemented',
+    rfc: 'RFC 9112 §6.1 (501)',
+    status: 501,
+    applies: (req) => listElements(fieldValues(req, 'transfer-encoding')).some((c) => c.toLowerCase() !== 'chunked'),
+  },
+];
+
+const KNOWN_METHODS = new Set(METHODS);
