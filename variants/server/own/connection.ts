@@ -323,9 +323,12 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     }
     try {
       this.parser.finish();
-    } catch {
-      // the input ended inside a request: nothing to answer it with
-      this.destroy();
+    } catch (err) {
+      // the input ended inside a request: as for any request that cannot be parsed, the answers before it go
+      // out, then the parser's error answer (node:http answers 400 here too), then the connection closes
+      this.clientEnded = true;
+      if (err instanceof HttpParserError) this.fail(err.statusCode);
+      else this.destroy();
       return;
     }
     // the client sent all it will send; its answers still go out (as node:http with allowHalfOpen)

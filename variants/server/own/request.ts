@@ -58,7 +58,9 @@ export class OwnRequest extends Readable implements ServerRequest {
     this.httpVersionMinor = head.versionMinor;
     this.httpVersion = head.versionMinor === 1 ? '1.1' : '1.0';
     this.socket = owner.socket;
-    this.continued = !head.expectContinue;
+    // no content to invite (RFC 9110 §10.1.1: the framing says there is none): nothing to wait for, and no
+    // reason to close the connection after the answer
+    this.continued = !head.expectContinue || head.body === BodyKind.None;
   }
 
   /** Connection is node's alias of socket. */

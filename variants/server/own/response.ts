@@ -241,7 +241,9 @@ export class OwnResponse extends Stream implements ServerResponse {
     if (!this.headersSent) this.writeHead(this.statusCode);
     const seen = this.seen;
     const req = this.req;
-    let last = !req.head.keepAlive || (seen & Seen.Close) !== 0 || !req.continued;
+    // an Expect: 100-continue request neither invited nor whole: whether its body follows is unknown, so the
+    // connection cannot carry another request; a body that arrived whole anyway leaves it in sync
+    let last = !req.head.keepAlive || (seen & Seen.Close) !== 0 || (!req.continued && !req.complete);
     let framing = '';
     if ((seen & (Seen.ContentLength | Seen.TransferEncoding)) === 0) {
       if (!this.hasBody) {
