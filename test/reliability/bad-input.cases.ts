@@ -123,7 +123,15 @@ export const badInputCases: BadInputCase[] = [
   { name: 'Content-Length: +5', group: 'content-length', send: [post(['Content-Length: +5'], 'hello')], status: 400, close: true },
   { name: 'Content-Length: 0x5', group: 'content-length', send: [post(['Content-Length: 0x5'], 'hello')], status: 400, close: true },
   { name: 'Content-Length: -5', group: 'content-length', send: [post(['Content-Length: -5'], 'hello')], status: 400, close: true },
-  { name: 'Content-Length over 2^64', group: 'content-length', send: [post(['Content-Length: 99999999999999999999999'], 'hello')], status: 400, close: true },
+  {
+    name: 'Content-Length over 2^64',
+    group: 'content-length',
+    send: [post(['Content-Length: 99999999999999999999999'], 'hello')],
+    status: 400,
+    close: true,
+    // llhttp: an overflowing number is a parse error; the own parser: any length above 2^53 - 1 is too large
+    byEngine: { own: { status: 413, rfc: 'RFC 9112 §6.2 (contentLengthAboveSafeInteger, 413)' } },
+  },
   // Fits llhttp's uint64 but not a JS number exactly: the body limit refuses it before reading.
   { name: 'Content-Length 2^53+1', group: 'content-length', send: [post(['Content-Length: 9007199254740993'], 'hello')], status: 413, close: true },
   { name: 'Content-Length with space inside', group: 'content-length', send: [post(['Content-Length: 1 0'], 'hello')], status: 400, close: true },
