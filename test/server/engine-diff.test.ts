@@ -19,7 +19,7 @@ const REFERENCE = 'node-http';
 
 describe.each(variantNames('server'))('engine %s against node-http on raw request streams', (candidate) => {
   it('dispatches and refuses the same on 3000 generated streams, or stops earlier by a listed rule', async () => {
-    const report = await runEngineFuzz(REFERENCE, candidate, 3000, 20_261_000, { concurrency: 16 });
+    const report = await runEngineFuzz(REFERENCE, candidate, 3000, 20_261_000, { concurrency: 16, maxFailures: 3000 });
     const failures = report.failures.map((f) => `seed ${f.seed} cuts ${JSON.stringify(f.cuts)} (${f.failure}): ${JSON.stringify(f.input)}`);
     console.log(
       `engine-diff ${candidate}: ${report.inputs} inputs in ${(report.ms / 1000).toFixed(1)} s, ${report.bothAccepted} accepted, ` +
