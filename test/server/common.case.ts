@@ -347,6 +347,22 @@ export function serverConformance(engine: string): void {
       s.destroy();
     });
 
+    it('an upgrade request with a body: refused, or forwarded with its body in place (no desync upstream)', async () => {
+      up.reset();
+      const s = await rawConnect(gw.port);
+      s.write(req(['POST /api/ws-body HTTP/1.1', H, 'Upgrade: websocket', 'Connection: Upgrade', 'Content-Length: 5'], 'hello') + 'TUNNEL;');
+      const got = await readUntil(s, (t, c) => c || t.includes('TUNNEL;'));
+      s.destroy();
+      if (/^HTTP\/1\.1 4\d\d /.test(got.text)) {
+        expect(up.bytes).toBe(0);
+        return;
+      }
+      expect(got.text.startsWith('HTTP/1.1 101')).toBe(true);
+      // the upstream read the head's Content-Length: the 5 body bytes must follow it, then the tunnel's
+      const raw = up.data();
+      expect(raw.slice(raw.indexOf('\r\n\r\n') + 4)).toBe('helloTUNNEL;');
+    });
+
     it('a header value node:http refuses costs that one request (500), not the connection or the process', async () => {
       // 500 for the gateway's own answer, 502 for an upstream's (core/http/response.ts)
       const ex = await exchange(gw.port, [get('/careless-static', ['X-Bad: 1']) + get('/careless/x', ['X-Bad: 1']) + get('/static')], { expected: 3 });
