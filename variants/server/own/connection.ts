@@ -236,6 +236,13 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     }
     const res = new OwnResponse(this, req);
     req.res = res;
+    if (head.versionMinor === 1 && !head.expectContinue && req.headers.expect !== undefined) {
+      // an expectation other than 100-continue: node:http answers 417 itself, no handler sees the request
+      // (RFC 9110 §10.1.1); its body, if any, is read and dropped like any unread body
+      res.writeHead(417);
+      res.end();
+      return;
+    }
     try {
       this.host.handlers.request(req, res);
     } catch (err) {
