@@ -85,7 +85,9 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
   ) {
     this.socket = socket;
     this.idleSince = now;
-    this.parser = new RequestParser(this, { maxHeaderSize: host.maxHeaderSize });
+    // an upgrade's body goes to the upgrade handler as tunnel bytes (as node:http): the gateway forwards the head
+    // as received, so the upstream must get the body bytes it declares (test/server/common.case.ts)
+    this.parser = new RequestParser(this, { maxHeaderSize: host.maxHeaderSize, upgradeAfterHead: true });
     // EPIPE/ECONNRESET are the client's business: 'close' follows and cleans up
     socket.on('error', noop);
     socket.on('data', this.dataListener);

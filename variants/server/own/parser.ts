@@ -96,6 +96,13 @@ export interface RequestParserOptions {
   maxHeaderSize?: number;
   /** bound on the raw bytes of a head or trailer section, whitespace included (default 2 × maxHeaderSize) */
   maxHeadBytes?: number;
+  /**
+   * An upgrade request's body, if it declares one, belongs to the new protocol: the parser stops right after the
+   * head, as node:http's server does (its on_headers_complete returns 2 for an upgrade it has a listener for),
+   * and the handler that takes the socket gets the body bytes as the first tunnel bytes. Default false: llhttp's
+   * own behaviour, the body is read as the request's (the reference of the parser-level differential check).
+   */
+  upgradeAfterHead?: boolean;
 }
 
 export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
@@ -242,6 +249,7 @@ function connectionFlags(v: string): number {
 export class RequestParser {
   private phase = Phase.Idle;
   private readonly maxHeaderSize: number;
+  private readonly upgradeAfterHead: boolean;
   private readonly maxHeadBytes: number;
   /** bytes of the stream before the current read, for error offsets */
   private base = 0;
@@ -272,6 +280,7 @@ export class RequestParser {
   ) {
     this.maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
     this.maxHeadBytes = options.maxHeadBytes ?? 2 * this.maxHeaderSize;
+    this.upgradeAfterHead = options.upgradeAfterHead ?? false;
   }
 
   /** a head has begun and its end has not been read yet: the engine's headers timeout runs meanwhile */
@@ -441,7 +450,7 @@ export class RequestParser {
     this.head = head;
     this.matched = 0;
     this.sink.onHead(head);
-    if (head.upgrade && head.method === 'CONNECT') return this.complete(end, null);
+    if (head.upgrade && (head.method === 'CONNECT' || this.upgradeAfterHead)) return this.complete(end, null);
     switch (head.body) {
       case BodyKind.Length:
         this.phase = Phase.Length;
