@@ -9,7 +9,7 @@ import { serverEngineFactory } from '../../../../core/variants.js';
 import { compare } from './differential.js';
 import { runLlhttp, runOwn } from './engines.js';
 import { DEFAULT_MAX_HEADER_SIZE, generateCase, rng, type FuzzCase } from './generator.js';
-import { REJECT_RULES, STATUS_RULES } from './stricter.js';
+import { FLAG_RULES, REJECT_RULES, STATUS_RULES } from './stricter.js';
 
 /**
  * The engine-level differential check (issue 18): the same request bytes sent over a real loopback socket to two
@@ -388,16 +388,25 @@ function ownExcuse(c: FuzzCase, ref: EngineOutcome, cand: EngineOutcome, firstDi
       const insideBody = a !== undefined && b !== undefined && sameHead(a, b) && !b.complete && candRefused;
       const http10Upgrade = field === 'kind' && a?.kind === 'upgrade' && b?.kind === 'request' && b.version === '1.0';
       if (b !== undefined && !insideBody && !http10Upgrade) return null;
+      if (http10Upgrade) {
+        // what follows is not comparable: the reference tunnels it, the own engine reads it as requests
+        const rule = FLAG_RULES.find((r) => r.name === 'upgradeIgnoredInHttp10')!;
+        return [rule.name];
+      }
       const parserVerdict = compare(c, ours, runLlhttp(input, c.maxHeaderSize), input);
       if (parserVerdict.failure !== null) return null;
       if (parserVerdict.allowedBy.length > 0) return parserVerdict.allowedBy;
-      // both refuse the request, the own parser earlier inside its body (llhttp at a later byte): a stricter.ts
-      // rule must recognise the request, and the own engine must have passed on a prefix of the same body
-      if (!insideBody || ref.refusals.length === 0 || !a.body.startsWith(b.body)) return null;
+      // The parser-level verdict found no rule: llhttp there reads an upgrade's body where node:http's server
+      // hands it to the tunnel, and refuses later in a body where the own parser refused earlier. Then a
+      // stricter.ts rule must recognise the request the own engine refused: before dispatching it (the
+      // reference tunnelled it), or inside its body with a prefix of the same body passed on.
+      if (!candRefused) return null;
+      if (insideBody && (ref.refusals.length === 0 || !a.body.startsWith(b.body))) return null;
+      if (!insideBody && !(b === undefined && a?.kind === 'upgrade')) return null;
       const request = input.toString('latin1', Math.max(0, ours.errorMessageStart));
       const rule = REJECT_RULES.find((r) => r.applies(request, { maxHeaderSize: c.maxHeaderSize, maxHeadBytes: 2 * c.maxHeaderSize }));
       if (rule === undefined) return null;
-      names.push(rule.name);
+      return [rule.name];
     }
   }
   if (statusClass(ref) !== statusClass(cand)) {
