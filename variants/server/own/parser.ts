@@ -205,6 +205,21 @@ function sameBytes(cached: Buffer, cachedLen: number, b: Buffer, s: number, len:
   return true;
 }
 
+/**
+ * The offset of the first bare LF (not after a CR) or bare CR (followed by anything but LF) in chunk[from, end),
+ * or -1; `prev` is the byte before `from` (-1: none). A CR in the last byte is undecided until the next read.
+ */
+function bareLineEnd(chunk: Buffer, from: number, prev: number): number {
+  if (prev === 13 && from < chunk.length && chunk[from] !== 10) return from;
+  for (let j = chunk.indexOf(10, from); j !== -1; j = chunk.indexOf(10, j + 1)) {
+    if ((j > from ? chunk[j - 1] : prev) !== 13) return j;
+  }
+  for (let j = chunk.indexOf(13, from); j !== -1 && j + 1 < chunk.length; j = chunk.indexOf(13, j + 1)) {
+    if (chunk[j + 1] !== 10) return j;
+  }
+  return -1;
+}
+
 /** The KMP step for CRLFCRLF: `m` bytes of it matched so far, then byte `b`. */
 function nextMatch(m: number, b: number): number {
   if (b === (m === 0 || m === 2 ? 13 : 10)) return m + 1;
@@ -413,6 +428,13 @@ export class RequestParser {
       // RFC 9112 §3: a request-target longer than the server parses MUST get 414, not 431
       if (this.phase === Phase.Head && this.requestLineOpen(chunk, off)) this.fail('HPE_URI_TOO_LONG', 'request line longer than the head limit', 414, len);
       this.fail('HPE_HEAD_TOO_LARGE', `head larger than ${this.maxHeadBytes} bytes`, 431, len);
+    }
+    if (this.phase === Phase.Head) {
+      // A head without CRLFCRLF yet would wait for more bytes until the headers timeout; a bare LF, or a CR
+      // followed by anything but LF, belongs in no valid head: refuse it now, at that byte, as llhttp does.
+      const last = this.pending.length > 0 ? this.pending[this.pending.length - 1]! : null;
+      const bad = bareLineEnd(chunk, off, last === null || last.length === 0 ? -1 : last[last.length - 1]!);
+      if (bad !== -1) this.fail('HPE_BARE_CR_OR_LF', 'bare CR or LF in a head', 400, bad);
     }
     // copied: the caller may reuse its read buffer
     this.pending.push(Buffer.from(chunk.subarray(off)));
