@@ -61,11 +61,12 @@ function hasTaskset(): boolean {
   }
 }
 
-function cpuTicks(pid: number): number {
+/** [user, system] CPU ticks of a process */
+function cpuTicks(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // fields after the command name (which may contain spaces): utime is field 14, stime 15
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
+  return [Number(rest[11]), Number(rest[12])];
 }
 
 function clockTicks(): number {
@@ -113,7 +114,10 @@ async function main(): Promise<void> {
   const rounds = opt('rounds', 2);
   const pin = hasTaskset();
   const tck = clockTicks();
-  const results: Record<string, { cpuUs: number[]; rps: number[] }> = { node: { cpuUs: [], rps: [] }, own: { cpuUs: [], rps: [] } };
+  const results: Record<string, { cpuUs: number[]; userUs: number[]; rps: number[] }> = {
+    node: { cpuUs: [], userUs: [], rps: [] },
+    own: { cpuUs: [], userUs: [], rps: [] },
+  };
   for (let round = 0; round < rounds; round++) {
     for (const engine of round % 2 === 0 ? ['node', 'own'] : ['own', 'node']) {
       const { child, port } = await startChild(engine, pin);
@@ -121,8 +125,11 @@ async function main(): Promise<void> {
         load(port, Math.min(20000, requests), connections, pin); // warm-up: JIT, connection setup
         const before = cpuTicks(child.pid!);
         const run = load(port, requests, connections, pin);
-        const cpuS = (cpuTicks(child.pid!) - before) / tck;
+        const after = cpuTicks(child.pid!);
+        const userS = (after[0] - before[0]) / tck;
+        const cpuS = userS + (after[1] - before[1]) / tck;
         results[engine]!.cpuUs.push((cpuS * 1e6) / run.requests);
+        results[engine]!.userUs.push((userS * 1e6) / run.requests);
         results[engine]!.rps.push(run.rps);
       } finally {
         child.kill('SIGTERM');
@@ -133,11 +140,12 @@ async function main(): Promise<void> {
   const node = median(results.node!.cpuUs);
   const own = median(results.own!.cpuUs);
   process.stdout.write(`server engine, static answer, ${requests} requests × ${rounds} rounds, ${connections} connections, pinned: ${pin}\n`);
-  process.stdout.write(`engine  CPU µs/request (runs)          req/s (runs)\n`);
+  process.stdout.write(`engine  CPU µs/request: median (runs) | of it user time (runs) | req/s (runs)\n`);
+  const list = (xs: number[], d: number): string => xs.map((x) => x.toFixed(d)).join(', ');
   for (const e of ['node', 'own']) {
     const r = results[e]!;
     process.stdout.write(
-      `${e.padEnd(6)}  ${median(r.cpuUs).toFixed(2).padStart(6)} (${r.cpuUs.map((x) => x.toFixed(2)).join(', ')})    ${r.rps.map((x) => x.toFixed(0)).join(', ')}\n`,
+      `${e.padEnd(6)}  ${median(r.cpuUs).toFixed(2)} (${list(r.cpuUs, 2)}) | ${median(r.userUs).toFixed(2)} (${list(r.userUs, 2)}) | ${list(r.rps, 0)}\n`,
     );
   }
   process.stdout.write(`own is ${(node / own).toFixed(2)}× node:http in CPU per request\n`);
