@@ -164,6 +164,7 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     if (req === undefined) return;
     if (trailers !== null) {
       req.rawTrailers = trailers;
+      req.trailers = {};
       for (let i = 0; i < trailers.length; i += 2) {
         const name = trailers[i]!.toLowerCase();
         if (req.trailers[name] === undefined) req.trailers[name] = trailers[i + 1]!;
