@@ -515,6 +515,18 @@ describe('own engine: timeouts and drain', () => {
   });
 });
 
+describe('own engine: reload', () => {
+  it('applies new timeouts at commit and notes a listener kind it cannot change', async () => {
+    const { engine, port } = await start(hello);
+    const reload = engine.prepareReload(serverConfig({ keepAliveTimeoutMs: 9000, http2: 'h2c' }));
+    expect(reload.errors).toEqual([]);
+    expect(reload.kept).toEqual(['listener protocol stays http until restart']);
+    reload.commit();
+    const x = await exchange(port, [get('/')]);
+    expect(x.responses[0]!.headers['keep-alive']).toBe('timeout=9');
+  });
+});
+
 describe.skipIf(!hasOpenssl)('own engine: TLS', () => {
   const ca = hasOpenssl ? new TestCa() : null;
   afterAll(() => ca?.cleanup());
