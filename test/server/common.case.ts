@@ -383,7 +383,7 @@ export function serverConformance(engine: string): void {
 
     it('a header over maxHeaderSize is 431 and closed, nothing upstream', async () => {
       up.reset();
-      const ex = await exchange(gw.port, [get('/api/x', ...[[`X-A: ${'a'.repeat(2500)}`, `X-B: ${'b'.repeat(2500)}`]])], { waitClose: true });
+      const ex = await exchange(gw.port, [get('/api/x', [`X-A: ${'a'.repeat(2500)}`, `X-B: ${'b'.repeat(2500)}`])], { waitClose: true });
       expect(ex.responses.map((r) => r.status)).toEqual([431]);
       expect(ex.closed).toBe(true);
       expect(up.bytes).toBe(0);
