@@ -1,5 +1,6 @@
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { EMPTY_PARAMS } from './contracts/router.js';
 import type { ServerRequest, ServerResponse } from './contracts/server.js';
 import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
@@ -118,6 +119,45 @@ export class RequestContext {
     return trust !== null && !trust.empty && trust.trusts(this.peerIp);
   }
 
+  /**
+   * A request header by name (lower-case), as every server engine parsed it; a repeated header comes joined the
+   * way node:http joins it (`, `; `cookie` with `; `), undefined when absent. Prefer this to `ctx.req.headers`.
+   */
+  header(name: string): string | undefined {
+    const v = this.req?.headers[name];
+    return v === undefined ? undefined : typeof v === 'string' ? v : v.join(', ');
+  }
+
+  /** Every request header (lower-case names), engine-neutral; empty for a context without a request. */
+  get requestHeaders(): IncomingHttpHeaders {
+    return this.req?.headers ?? NO_HEADERS;
+  }
+
+  /** The request's HTTP version as sent: '1.0', '1.1' or '2.0'. */
+  get httpVersion(): string {
+    return this.req?.httpVersion ?? '';
+  }
+
+  /** Whether the client connection is TLS (HTTPS or h2), whatever the engine. */
+  get secure(): boolean {
+    const socket = this.req?.socket as TLSSocket | undefined;
+    return socket !== undefined && socket.encrypted === true;
+  }
+
+  /**
+   * The request body as a stream (read it, pipe it, or leave it to the proxy), or null when the request
+   * announces none (no Transfer-Encoding and no Content-Length above 0). Reading it is what sends a deferred
+   * `100 Continue`, on every engine.
+   */
+  get requestBody(): Readable | null {
+    const req = this.req;
+    if (req === null) return null;
+    const h = req.headers;
+    if (h['transfer-encoding'] !== undefined) return req;
+    const cl = h['content-length'];
+    return cl !== undefined && cl !== '0' ? req : null;
+  }
+
   /** Path without the query string. */
   get pathname(): string {
     const q = this.url.indexOf('?');
@@ -162,5 +202,8 @@ export function createContext(): RequestContext {
 export function resetContext(ctx: RequestContext): void {
   ctx.reset();
 }
+/** the headers of a context without a request (frozen: never written) */
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze(Object.create(null) as IncomingHttpHeaders);
+
 /** shared until a hook adds a header: no array per request for the common case (never mutated: frozen) */
 const NO_EXTRA_HEADERS: string[] = Object.freeze([]) as unknown as string[];

@@ -45,13 +45,6 @@ function discard(body: Readable | Buffer): void {
   body.destroy();
 }
 
-function hasRequestBody(ctx: RequestContext): boolean {
-  const h = ctx.req!.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const cl = h['content-length'];
-  return cl !== undefined && cl !== '0';
-}
-
 /** One configured upstream: its targets, balancer, health checks and retry budget. */
 export class UpstreamGroup {
   readonly targets: Target[];
@@ -138,7 +131,7 @@ export class UpstreamGroup {
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
     const headers = buildRequestHeaders(req, fwd, route.requestHeaders, false);
-    const body = hasRequestBody(ctx);
+    const body = ctx.requestBody !== null;
     const method = ctx.method;
     const replayable = !body && this.retryMethods.has(method);
     const timeouts = this.cfg.timeouts;

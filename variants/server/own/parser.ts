@@ -274,6 +274,11 @@ export class RequestParser {
     this.maxHeadBytes = options.maxHeadBytes ?? 2 * this.maxHeaderSize;
   }
 
+  /** a head has begun and its end has not been read yet: the engine's headers timeout runs meanwhile */
+  get readingHead(): boolean {
+    return this.phase === Phase.Head;
+  }
+
   /** true after an upgrade (or CONNECT) request completed: the rest of the stream is not HTTP/1.1 */
   get upgraded(): boolean {
     return this.phase === Phase.Upgraded;

@@ -1,0 +1,177 @@
+import net, { type Server as NetServer, type Socket } from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
+import type { ServerConfig } from '../../../core/config/types.js';
+import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, ServerEngineStats } from '../../../core/contracts/server.js';
+import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from '../../../core/tls.js';
+import { Connection, type ConnectionHost } from './connection.js';
+
+/** The listener kind a config asks for (as core/listeners.ts decides it). */
+function kindOf(s: ServerConfig): ListenerKind {
+  if (s.tls !== undefined) return s.http2 === false ? 'https' : 'h2';
+  return s.http2 === 'h2c' ? 'h2c' : 'http';
+}
+
+/** node:http's `Keep-Alive: timeout=N` (whole seconds, rounded down), sent with every `Connection: keep-alive`. */
+function keepAliveLine(s: ServerConfig): string {
+  return s.keepAliveTimeoutMs > 0 ? `Keep-Alive: timeout=${Math.floor(s.keepAliveTimeoutMs / 1000)}\r\n` : '';
+}
+
+function hstsLine(s: ServerConfig): string {
+  const v = hstsValue(s);
+  return v === null ? '' : `Strict-Transport-Security: ${v}\r\n`;
+}
+
+/** Timeouts are checked this often at most: a keep-alive timeout then closes within a quarter of itself late. */
+function sweepInterval(s: ServerConfig): number {
+  const keepAlive = s.keepAliveTimeoutMs > 0 ? Math.max(10, Math.ceil(s.keepAliveTimeoutMs / 4)) : Infinity;
+  return Math.max(1, Math.min(s.connectionsCheckingIntervalMs, keepAlive));
+}
+
+/**
+ * The own HTTP/1.1 engine: a net.Server (or tls.Server) whose connections (connection.ts) parse with
+ * RequestParser and answer through OwnResponse. Timeouts are one sweep over the live connections per interval
+ * (like node:http's connectionsCheckingInterval) instead of a timer per socket: a keep-alive answer then costs
+ * one Date.now(), not a timer re-arm.
+ */
+export class OwnEngine implements ServerEngine, ConnectionHost {
+  readonly name = 'own';
+  readonly kind: ListenerKind;
+  readonly listener: NetServer;
+  maxHeaderSize: number;
+  keepAliveLine: string;
+  hstsLine: string;
+  /** handler exceptions that cut their connection (nothing in the pipeline should throw; this counts it if it does) */
+  handlerErrors = 0;
+  private config: ServerConfig;
+  private readonly tls: TlsContexts | null;
+  private readonly connections = new Set<Connection>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private tlsHandshakeErrors = 0;
+
+  constructor(
+    config: ServerConfig,
+    readonly handlers: ServerEngineHandlers,
+  ) {
+    this.kind = kindOf(config);
+    if (this.kind === 'h2' || this.kind === 'h2c') {
+      throw new Error(`the own server engine serves HTTP/1.1 only: a ${this.kind} listener (server.http2) runs on the node-http engine`);
+    }
+    this.config = config;
+    this.maxHeaderSize = config.maxHeaderSize;
+    this.keepAliveLine = keepAliveLine(config);
+    this.hstsLine = hstsLine(config);
+    // allowHalfOpen: a client that half-closes after its requests still gets its answers (as node:http)
+    if (this.kind === 'https') {
+      const contexts = new TlsContexts(loadTlsMaterial(config.tls!));
+      this.tls = contexts;
+      const server = tls.createServer({
+        ...contexts.defaultOptions,
+        SNICallback: contexts.sniCallback,
+        ALPNProtocols: ['http/1.1'],
+        allowHalfOpen: true,
+        noDelay: true,
+      });
+      // the raw TCP socket, before TLS: the per-IP cap refuses it there (the handler destroys it)
+      server.on('connection', (socket: Socket) => {
+        handlers.connection(socket);
+      });
+      server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
+      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
+        this.tlsHandshakeErrors++;
+        socket.destroy();
+      });
+      this.listener = server;
+    } else {
+      this.tls = null;
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+      server.on('connection', (socket: Socket) => {
+        if (handlers.connection(socket)) this.accept(socket);
+      });
+      this.listener = server;
+    }
+    this.listener.on('close', () => this.stopSweep());
+  }
+
+  private accept(socket: Socket): void {
+    if (socket.destroyed) return;
+    this.connections.add(new Connection(this, socket, Date.now()));
+    if (this.sweepTimer === null) this.startSweep();
+  }
+
+  forget(conn: Connection): void {
+    this.connections.delete(conn);
+  }
+
+  onHandlerError(): void {
+    this.handlerErrors++;
+  }
+
+  private startSweep(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), sweepInterval(this.config));
+    this.sweepTimer.unref();
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /** headersTimeoutMs and requestTimeoutMs → 408 and close; keepAliveTimeoutMs idle → close quietly. */
+  private sweep(): void {
+    if (this.connections.size === 0) {
+      this.stopSweep();
+      return;
+    }
+    const now = Date.now();
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.config;
+    for (const conn of this.connections) {
+      if (conn.headStart !== 0 && headersTimeoutMs > 0 && now - conn.headStart >= headersTimeoutMs) conn.fail(408);
+      else if (conn.requestStart !== 0) {
+        if (requestTimeoutMs > 0 && now - conn.requestStart >= requestTimeoutMs) conn.fail(408);
+      } else if (conn.idleSince !== 0 && keepAliveTimeoutMs > 0 && now - conn.idleSince >= keepAliveTimeoutMs) conn.destroy();
+    }
+  }
+
+  prepareReload(next: ServerConfig): ListenerReload {
+    const kept: string[] = [];
+    if (kindOf(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
+    let material: TlsMaterial | null = null;
+    if (this.tls !== null && next.tls !== undefined) {
+      try {
+        material = loadTlsMaterial(next.tls);
+      } catch (err) {
+        if (err instanceof TlsLoadError) return { errors: err.errors, kept, commit: () => undefined };
+        throw err;
+      }
+    }
+    return {
+      errors: [],
+      kept,
+      commit: () => {
+        const interval = sweepInterval(this.config);
+        // timeouts apply to every connection from the next sweep; maxHeaderSize to new connections
+        this.config = next;
+        this.maxHeaderSize = next.maxHeaderSize;
+        this.keepAliveLine = keepAliveLine(next);
+        if (this.tls !== null) this.hstsLine = hstsLine(next);
+        if (material !== null) this.tls!.swap(this.listener as tls.Server, material);
+        if (this.sweepTimer !== null && sweepInterval(next) !== interval) {
+          this.stopSweep();
+          this.startSweep();
+        }
+      },
+    };
+  }
+
+  closeIdle(): void {
+    for (const conn of this.connections) if (conn.idle) conn.destroy();
+  }
+
+  closeAll(): void {
+    for (const conn of this.connections) conn.destroy();
+  }
+
+  stats(): ServerEngineStats {
+    return { tlsHandshakeErrors: this.tlsHandshakeErrors, h2Sessions: 0, h2ActiveSessions: 0, h2ClientResets: 0, h2RapidResetCloses: 0 };
+  }
+}
