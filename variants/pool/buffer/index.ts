@@ -66,11 +66,11 @@ function noReset(): void {
 }
 
 /**
- * Writes `head` (latin1) and an optional body to a socket as one write through a pooled slab, and releases the
- * slab when the socket is done with it (the write callback: node calls it after libuv has written or dropped the
- * bytes, never while the kernel copy is pending). Callbacks of one socket complete in order, so one writer per
- * connection keeps its slabs in a FIFO and needs no closure per write. A head + body larger than a slab is
- * written from a plain Buffer.allocUnsafe.
+ * Writes `head` and an optional body (bytes, or a string taken as latin1) to a socket as one write through a pooled
+ * slab, and releases the slab when the socket is done with it (the write callback: node calls it after libuv has
+ * written or dropped the bytes, never while the kernel copy is pending). Callbacks of one socket complete in
+ * order, so one writer per connection keeps its slabs in a FIFO and needs no closure per write. A head + body
+ * larger than a slab is written from a plain Buffer.allocUnsafe (callers that care check `fits` first).
  */
 export class PooledWriter {
   private readonly inFlight: Array<Buffer | null> = [];
@@ -84,13 +84,19 @@ export class PooledWriter {
     private readonly socket: Socket,
   ) {}
 
+  /** whether `bytes` of head + body go out through a slab */
+  fits(bytes: number): boolean {
+    return bytes <= this.pool.size;
+  }
+
   /** socket.write's return value (false: wait for 'drain') */
-  write(head: string, body?: Uint8Array): boolean {
-    const total = head.length + (body === undefined ? 0 : body.byteLength);
+  write(head: string, body?: Uint8Array | string): boolean {
+    const total = head.length + (body === undefined ? 0 : typeof body === 'string' ? body.length : body.byteLength);
     const slab = total <= this.pool.size ? this.pool.acquire() : null;
     const out = slab ?? Buffer.allocUnsafe(total);
     const n = out.write(head, 0, 'latin1');
-    if (body !== undefined) out.set(body, n);
+    if (typeof body === 'string') out.write(body, n, 'latin1');
+    else if (body !== undefined) out.set(body, n);
     this.inFlight.push(slab);
     return this.socket.write(slab === null ? out : out.subarray(0, total), this.onWritten);
   }
