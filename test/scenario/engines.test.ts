@@ -13,7 +13,7 @@ import { loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { GATEWAY_CLI } from '../../scripts/scenario/paths.js';
 import { freePort, spawnNode, stopProcess, waitReady } from '../../scripts/scenario/processes.js';
 import { validateResults, type Results, type RunResult } from '../../scripts/scenario/results.js';
-import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
+import { runScenario, withBuildDimension, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { evaluateTargets } from '../../scripts/scenario/targets.js';
 import { expandMatrix, filterVariants, loadRegisteredVariants, parseOnly } from '../../scripts/scenario/variants.js';
 
@@ -154,6 +154,23 @@ describe('the engine scenarios', () => {
     }
     const proxy = await expandMatrix(loadScenario('engines-proxy').scenario, { ...registered, server: ['node-http', 'own'] });
     expect(proxy.map((v) => v.id)).toEqual(['server=node-http', 'server=own', 'peer=nginx']);
+  });
+});
+
+describe('--build on a scenario with a matrix (before/after of one engine change)', () => {
+  it('prefixes gateway ids with the build: the reference with the first, targets with the last; peers stay', async () => {
+    const registered = await loadRegisteredVariants();
+    const s = withBuildDimension(loadScenario('engines-proxy').scenario, ['revert:abc1234', 'current']);
+    expect(s.baselineVariant).toBe('build=revert:abc1234,server=node-http');
+    expect(s.targets!.map((t) => [t.variant, t.reference])).toEqual([
+      ['build=current,server=own', 'peer=nginx'],
+      ['build=current,server=own', 'build=current,server=node-http'],
+    ]);
+    const ids = (await expandMatrix(s, { ...registered, server: ['node-http', 'own'] })).map((v) => v.id);
+    for (const id of [s.baselineVariant!, ...s.targets!.flatMap((t) => [t.variant, t.reference])]) expect(ids).toContain(id);
+    const direct = withBuildDimension(loadScenario('engines-direct').scenario, ['a1b2c3d', 'current']);
+    expect(direct.baselineVariant).toBe('baseline');
+    expect(direct.targets![0]).toMatchObject({ variant: 'build=current,server=own', reference: 'baseline' });
   });
 });
 
