@@ -8,7 +8,7 @@ import { OwnEngine } from './engine.js';
  * dimension (README, "BufferPool"): `npm run scenario -- engines-direct --only server=own --build revert:<the
  * commit turning this on>,current`.
  */
-const POOLED_HEADS = true;
+const POOLED_HEADS = false;
 
 /** The own HTTP/1.1 engine (`variants.server: "own"`): see engine.ts and README.md. */
 export const createServerEngine: ServerEngineFactory = (config, handlers) =>
