@@ -29,6 +29,7 @@ describe('config validation', () => {
     expect(r.value.server.workers).toBeGreaterThan(0);
     expect(r.value.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 9901 });
     expect(r.value.variants.router).toBe('hybrid');
+    expect(r.value.variants.server).toBe('node-http');
     expect(r.value.routes[0]!.plugins).toEqual([]);
     expect(r.value.logging.accessLog).toBe(true);
   });
@@ -54,6 +55,8 @@ describe('config validation', () => {
       '/routes/0: must have exactly one of "response", "upstream", "handler" (found response, handler)',
     ],
     [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
+    [{ variants: { server: 'nope' } }, '/variants/server: unknown server variant "nope" (known: node-http, own)'],
+    [{ variants: { server: 'own' }, server: { http2: 'h2c' } }, '/variants/server: the "own" engine serves HTTP/1.1 only'],
     [{ routes: [{ path: '/a/:id(', response: {} }] }, '/routes/0/path: '],
     [[], '/: must be object'],
     [{ server: { trustedProxies: ['10.0.0.0/8', 'not-an-ip'] } }, '/server/trustedProxies/1: must be an IP address or CIDR range, got "not-an-ip"'],

@@ -300,6 +300,46 @@ describe('own engine: request bodies', () => {
   });
 });
 
+describe('own engine: streams both ways (as the proxy uses them)', () => {
+  it('pipes the request body to an upstream and the upstream answer back, with backpressure on both', async () => {
+    const upstream = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      req.pipe(res); // chunked back: length unknown
+    });
+    nodeServers.push(upstream);
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const upPort = (upstream.address() as AddressInfo).port;
+    const { port } = await start((req, res) => {
+      const up = http.request(
+        { host: '127.0.0.1', port: upPort, method: 'POST', path: '/', headers: { 'content-length': req.headers['content-length'] } },
+        (ur) => {
+          res.writeHead(ur.statusCode!, { 'x-proxied': '1' });
+          ur.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
+    const size = 4 * 1024 * 1024;
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = (i * 7) & 0xff;
+    const got = await new Promise<{ status: number; te: string | undefined; body: Buffer }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': String(size) } }, (res) => {
+        const parts: Buffer[] = [];
+        // a slow reader at first: the engine's writes must wait for 'drain'
+        res.pause();
+        setTimeout(() => res.resume(), 100);
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, te: res.headers['transfer-encoding'], body: Buffer.concat(parts) }));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    expect(got.status).toBe(200);
+    expect(got.te).toBe('chunked');
+    expect(got.body.equals(payload)).toBe(true);
+  });
+});
+
 describe('own engine: upgrades, CONNECT, refused connections', () => {
   it('hands an upgrade the socket and the bytes read past its head', async () => {
     let seen: { url: string | undefined; head: string } | null = null;
@@ -472,6 +512,18 @@ describe('own engine: timeouts and drain', () => {
     expect(b.closed).toBe(true);
     expect(b.raw).toBe('');
     await until(() => hold!.destroyed, { message: 'the held response is destroyed' });
+  });
+});
+
+describe('own engine: reload', () => {
+  it('applies new timeouts at commit and notes a listener kind it cannot change', async () => {
+    const { engine, port } = await start(hello);
+    const reload = engine.prepareReload(serverConfig({ keepAliveTimeoutMs: 9000, http2: 'h2c' }));
+    expect(reload.errors).toEqual([]);
+    expect(reload.kept).toEqual(['listener protocol stays http until restart']);
+    reload.commit();
+    const x = await exchange(port, [get('/')]);
+    expect(x.responses[0]!.headers['keep-alive']).toBe('timeout=9');
   });
 });
 

@@ -169,6 +169,7 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     if (req === undefined) return;
     if (trailers !== null) {
       req.rawTrailers = trailers;
+      req.trailers = {};
       for (let i = 0; i < trailers.length; i += 2) {
         const name = trailers[i]!.toLowerCase();
         if (req.trailers[name] === undefined) req.trailers[name] = trailers[i + 1]!;
@@ -241,6 +242,13 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     }
     const res = new OwnResponse(this, req);
     req.res = res;
+    if (head.versionMinor === 1 && !head.expectContinue && req.headers.expect !== undefined) {
+      // an expectation the gateway cannot meet (RFC 9110 §10.1.1): 417, as node:http's server answers it; the
+      // request never reaches the pipeline and its body is read and dropped
+      res.writeHead(417);
+      res.end();
+      return;
+    }
     try {
       this.host.handlers.request(req, res);
     } catch (err) {
@@ -333,9 +341,18 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
       this.destroy();
       return;
     }
-    // the client sent all it will send; its answers still go out (as node:http with allowHalfOpen)
+    // The client will send nothing more: as node:http's server (httpAllowHalfOpen false) and nginx do, what it
+    // asked and has not been answered yet is abandoned: its requests are aborted (a proxied one aborts its
+    // upstream request) and the connection ends once what was written is flushed.
     this.clientEnded = true;
-    if (this.queue.length === 0) this.endSoon();
+    const q = this.queue.splice(0);
+    this.reading = null;
+    this.endSoon();
+    for (const req of q) {
+      if (!req.destroyed) req.destroy(abortedError());
+      const res = req.res;
+      if (res !== null && !res.writableFinished) res.closeNow();
+    }
   }
 
   /** ends the connection once what was written is flushed */

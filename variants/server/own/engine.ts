@@ -72,7 +72,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
     this.maxHeaderSize = config.maxHeaderSize;
     this.keepAliveLine = keepAliveLine(config);
     this.hstsLine = hstsLine(config);
-    // allowHalfOpen: a client that half-closes after its requests still gets its answers (as node:http)
+    // allowHalfOpen: what a client's FIN means is decided by the connection (connection.ts), not by net's auto-end
     if (this.kind === 'https') {
       const contexts = new TlsContexts(loadTlsMaterial(config.tls!));
       this.tls = contexts;

@@ -198,6 +198,17 @@ function sameBytes(cached: Buffer, cachedLen: number, b: Buffer, s: number, len:
   return true;
 }
 
+const UINT64_MAX_DIGITS = '18446744073709551615';
+
+/** A decimal digit string above 2^64 - 1 (doubles cannot tell near that bound; the digits can). */
+function aboveUint64(digits: string): boolean {
+  let i = 0;
+  while (i < digits.length - 1 && digits.charCodeAt(i) === 0x30) i++;
+  const significant = digits.length - i;
+  if (significant !== UINT64_MAX_DIGITS.length) return significant > UINT64_MAX_DIGITS.length;
+  return digits.slice(i) > UINT64_MAX_DIGITS;
+}
+
 /** The KMP step for CRLFCRLF: `m` bytes of it matched so far, then byte `b`. */
 function nextMatch(m: number, b: number): number {
   if (b === (m === 0 || m === 2 ? 13 : 10)) return m + 1;
@@ -399,6 +410,7 @@ export class RequestParser {
       for (let j = len - 3 > i ? len - 3 : i; j < len; j++) m = nextMatch(m, chunk[j]!);
     }
     this.matched = m;
+    this.checkLineEnds(chunk, off);
     // the m bytes that may begin the terminator are not part of the block
     if (this.pendingLen + len - off - m > this.maxHeadBytes) {
       // RFC 9112 §3: a request-target longer than the server parses MUST get 414, not 431
@@ -409,6 +421,24 @@ export class RequestParser {
     this.pending.push(Buffer.from(chunk.subarray(off)));
     this.pendingLen += len - off;
     return -1;
+  }
+
+  /**
+   * A block still open after this read: a CR that is not followed by LF, or an LF not after a CR, is already an
+   * error (RFC 9112 §2.2). llhttp refuses it at that byte; waiting for the block's end would leave the client
+   * without an answer until the headers timeout. Runs only for blocks split over reads, never on a whole head.
+   */
+  private checkLineEnds(chunk: Buffer, off: number): void {
+    const len = chunk.length;
+    const last = this.pending[this.pending.length - 1];
+    const prev = last === undefined || last.length === 0 ? 0 : last[last.length - 1]!;
+    if (prev === 13 && off < len && chunk[off] !== 10) this.fail('HPE_BARE_CR_OR_LF', 'bare CR in a head', 400, off);
+    for (let i = chunk.indexOf(10, off); i !== -1; i = chunk.indexOf(10, i + 1)) {
+      if ((i > off ? chunk[i - 1] : prev) !== 13) this.fail('HPE_BARE_CR_OR_LF', 'bare LF in a head', 400, i);
+    }
+    for (let i = chunk.indexOf(13, off); i !== -1 && i + 1 < len; i = chunk.indexOf(13, i + 1)) {
+      if (chunk[i + 1] !== 10) this.fail('HPE_BARE_CR_OR_LF', 'bare CR in a head', 400, i);
+    }
   }
 
   /** No line end yet in the head being read: the request line alone fills it (an error path only). */
@@ -811,7 +841,11 @@ export class RequestParser {
       if (c < 0x30 || c > 0x39) this.fail('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length', 400, at);
       n = n * 10 + (c - 0x30);
     }
-    if (n > Number.MAX_SAFE_INTEGER) this.fail('HPE_CONTENT_LENGTH_TOO_LARGE', 'Content-Length above 2^53 - 1', 413, at);
+    if (n > Number.MAX_SAFE_INTEGER) {
+      // llhttp's own overflow (above 2^64 - 1) is a malformed field to it: the same 400 here
+      if (aboveUint64(v)) this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length above 2^64 - 1', 400, at);
+      this.fail('HPE_CONTENT_LENGTH_TOO_LARGE', 'Content-Length above 2^53 - 1', 413, at);
+    }
     return n;
   }
 

@@ -15,6 +15,9 @@ export interface RequestOwner {
   onRequestAborted(req: OwnRequest): void;
 }
 
+const NO_TRAILERS = Object.freeze({}) as Record<string, string>;
+const NO_RAW_TRAILERS = Object.freeze([]) as unknown as string[];
+
 /**
  * One request, as node:http's IncomingMessage presents it: a Readable whose body arrives through `push` (the
  * body-limit plugin wraps `push` to count bytes, so the engine always calls it as a method), with the head's
@@ -32,8 +35,9 @@ export class OwnRequest extends Readable implements ServerRequest {
   readonly socket: Socket;
   complete = false;
   aborted = false;
-  trailers: Record<string, string> = {};
-  rawTrailers: string[] = [];
+  /** shared empty ones until a chunked body ends with trailer fields (connection.ts replaces them) */
+  trailers: Record<string, string> = NO_TRAILERS;
+  rawTrailers: string[] = NO_RAW_TRAILERS;
   /** the response to this request, once it was handed to the pipeline */
   res: OwnResponse | null = null;
   /** the parser's view of the head (framing, keep-alive, upgrade, 100-continue) */

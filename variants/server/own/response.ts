@@ -37,8 +37,14 @@ const NON_ASCII = /[\u0080-\uffff]/;
 const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 const CLOSE = /(?:^|\W)close(?:$|\W)/i;
 
+/** Names already checked: an answer repeats the same few names on every request (bounded: cleared when full). */
+const VALID_NAMES = new Set<string>();
+
 function checkName(name: unknown): void {
+  if (VALID_NAMES.has(name as string)) return;
   if (typeof name !== 'string' || !TOKEN.test(name)) validateHeaderName(name as string);
+  if (VALID_NAMES.size >= 1024) VALID_NAMES.clear();
+  VALID_NAMES.add(name as string);
 }
 
 function checkValue(name: string, value: unknown): void {
