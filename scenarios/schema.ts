@@ -43,6 +43,8 @@ export interface VariantMatrix {
   pool?: MatrixList;
   metrics?: MatrixList;
   upstream?: MatrixList;
+  /** HTTP/1.1 server engines (config `variants.server`, variants/server/): variant ids say `server=own` */
+  server?: MatrixList;
   /** gateway worker processes; 0 = single process */
   workers?: number[];
   /** number of no-op plugins loaded globally (scripts/scenario/plugins/noop.js) */
@@ -85,12 +87,14 @@ export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | '
 
 /**
  * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
- * ratio ≥ min (throughput-like) or ratio ≤ max (latency-like).
+ * ratio ≥ min (throughput-like) or ratio ≤ max (latency-like). `cpu` is CPU efficiency, the other way round:
+ * median(reference CPU µs per request) ÷ median(variant CPU µs per request), so ≥ 1 means the variant spends less
+ * CPU on a request than the reference (issue 18's "nginx CPU µs per request ÷ gateway CPU µs per request").
  */
 export interface TargetSpec {
   variant: string;
   reference: string;
-  metric: 'throughput' | 'p99';
+  metric: 'throughput' | 'p99' | 'cpu';
   min?: number;
   max?: number;
   /** where the target comes from, e.g. "issue 8" */
@@ -223,6 +227,7 @@ export const scenarioSchema = {
         pool: variantList,
         metrics: variantList,
         upstream: variantList,
+        server: variantList,
         workers: intList(0, 256),
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
@@ -254,7 +259,7 @@ export const scenarioSchema = {
         properties: {
           variant: { type: 'string', minLength: 1 },
           reference: { type: 'string', minLength: 1 },
-          metric: { enum: ['throughput', 'p99'] },
+          metric: { enum: ['throughput', 'p99', 'cpu'] },
           min: { type: 'number', exclusiveMinimum: 0 },
           max: { type: 'number', exclusiveMinimum: 0 },
           source: { type: 'string' },
@@ -298,7 +303,7 @@ const EXCLUSIVE_KEYS: Record<string, string[]> = {
   '#/oneOf': ['routes', 'routeTable'],
   '#/properties/load/oneOf': ['durationS', 'amount'],
 };
-const VARIANT_LIST_PATH = /^\/matrix\/(router|pool|metrics|upstream)$/;
+const VARIANT_LIST_PATH = /^\/matrix\/(router|pool|metrics|upstream|server)$/;
 
 function formatError(e: ErrorObject, errors: ErrorObject[]): string | null {
   const path = e.instancePath === '' ? '/' : e.instancePath;

@@ -1,10 +1,11 @@
 /**
- * npm run bench:micro -- [router|pool|metrics|http-parser|all] [--quick] [--out DIR] [--publish]
+ * npm run bench:micro -- [router|pool|metrics|http-parser|buffer-pool|all] [--quick] [--out DIR] [--publish]
  * Dispatches to the per-family micro-benchmarks (scripts/bench/*.ts); each writes its report to the git-ignored
  * reports/runs/<timestamp>-micro-<family>/ (with --publish: the committed reports/micro/<family>/) and returns its
  * Markdown, printed here.
  */
 import { parseArgs } from 'node:util';
+import { runBufferPoolBench } from './bench/buffer-pool.js';
 import { runHttpParserBench } from './bench/http-parser.js';
 import { runMetricsBench } from './bench/metrics.js';
 import { runPoolBench } from './bench/pool.js';
@@ -22,6 +23,7 @@ const FAMILIES: Record<string, Bench> = {
   pool: runPoolBench,
   metrics: runMetricsBench,
   'http-parser': runHttpParserBench,
+  'buffer-pool': runBufferPoolBench,
 };
 
 async function main(): Promise<void> {

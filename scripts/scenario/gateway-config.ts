@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Scenario } from '../../scenarios/schema.js';
 import { distScript } from './paths.js';
 import type { ResolvedRoute } from './traffic.js';
-import type { VariantSpec } from './variants.js';
+import { FAMILIES, type VariantSpec } from './variants.js';
 
 export interface GatewayPorts {
   port: number;
@@ -61,7 +61,7 @@ export function buildGatewayConfig(
     })),
   };
   const variants: Record<string, string> = {};
-  for (const family of ['router', 'pool', 'metrics', 'upstream'] as const) {
+  for (const family of FAMILIES) {
     if (variant[family] !== undefined) variants[family] = variant[family]!;
   }
   if (Object.keys(variants).length > 0) generated.variants = variants;

@@ -402,21 +402,25 @@ function checkBuilt(variants: VariantSpec[]): void {
 
 /**
  * Any scenario as a before/after of builds: `build` joins the matrix, the first build becomes the reference where
- * the scenario's reference was its one gateway variant, and targets naming that variant apply to the last build.
- * The report is filed as `<name>-builds` so it never replaces the scenario's own latest report.
+ * the scenario's reference was a gateway variant, and targets naming gateway variants apply to the last build.
+ * (Gateway ids gain the build first, as `build` is the first dimension: "server=own" → "build=<b>,server=own";
+ * "baseline" and "peer=…" stay.) The report is filed as `<name>-builds` so it never replaces the scenario's own
+ * latest report.
  */
 export function withBuildDimension(scenario: Scenario, builds: string[]): Scenario {
   if (builds.length < 2) throw new Error(`--build needs two or more builds (got ${builds.join(',') || 'none'})`);
   if (scenario.matrix.build !== undefined) throw new Error(`${scenario.name} already has a build dimension`);
-  const rename = (id: string, build: string): string => (id === 'gateway' ? `build=${build}` : id);
-  const onlyGateway = Object.keys(scenario.matrix).length === 0;
+  const rename = (id: string, build: string): string => {
+    if (id === 'gateway') return `build=${build}`;
+    return id === 'baseline' || id.startsWith('peer=') ? id : `build=${build},${id}`;
+  };
   return {
     ...scenario,
     name: `${scenario.name}-builds`,
     description: `${scenario.description} Run as a before/after of builds ${builds.join(' → ')} (\`--build\`).`,
     matrix: { ...scenario.matrix, build: builds },
-    ...(scenario.baselineVariant !== undefined && onlyGateway ? { baselineVariant: rename(scenario.baselineVariant, builds[0]!) } : {}),
-    ...(scenario.targets !== undefined && onlyGateway
+    ...(scenario.baselineVariant !== undefined ? { baselineVariant: rename(scenario.baselineVariant, builds[0]!) } : {}),
+    ...(scenario.targets !== undefined
       ? { targets: scenario.targets.map((t) => ({ ...t, variant: rename(t.variant, builds.at(-1)!), reference: rename(t.reference, builds.at(-1)!) })) }
       : {}),
   };

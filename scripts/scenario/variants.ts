@@ -3,9 +3,11 @@ import { pathToFileURL } from 'node:url';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'workers', 'plugins', 'pluginSet'] as const;
+export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
-const NAMED: readonly Dimension[] = ['router', 'pool', 'metrics', 'upstream'];
+/** the dimensions that are variant families of the gateway (config `variants.<family>`, "all" = every registered name) */
+export const FAMILIES = ['router', 'pool', 'metrics', 'upstream', 'server'] as const;
+export type Family = (typeof FAMILIES)[number];
 
 /** One point of the matrix: a gateway configuration, the bare-server baseline, or a peer proxy. */
 export interface VariantSpec {
@@ -18,6 +20,8 @@ export interface VariantSpec {
   pool?: string;
   metrics?: string;
   upstream?: string;
+  /** HTTP/1.1 server engine (variants/server/) */
+  server?: string;
   workers?: number;
   plugins?: number;
   pluginSet?: string;
@@ -25,7 +29,7 @@ export interface VariantSpec {
   build?: string;
 }
 
-export type VariantNamesByFamily = Record<'router' | 'pool' | 'metrics' | 'upstream', string[]>;
+export type VariantNamesByFamily = Record<Family, string[]>;
 
 /**
  * The registries of the variant families (core/variants.ts), imported from dist/ at run time so "all" always
@@ -35,16 +39,11 @@ export async function loadRegisteredVariants(): Promise<VariantNamesByFamily> {
   const mod = (await import(pathToFileURL(join(ROOT, 'dist', 'core', 'variants.js')).href)) as {
     variantNames(family: string): string[];
   };
-  return {
-    router: mod.variantNames('router'),
-    pool: mod.variantNames('pool'),
-    metrics: mod.variantNames('metrics'),
-    upstream: mod.variantNames('upstream'),
-  };
+  return Object.fromEntries(FAMILIES.map((f) => [f, mod.variantNames(f)])) as VariantNamesByFamily;
 }
 
 function matrixUsesAll(scenario: Scenario): boolean {
-  return NAMED.some((d) => scenario.matrix[d as 'router'] === 'all');
+  return FAMILIES.some((d) => scenario.matrix[d] === 'all');
 }
 
 /** Cartesian product of the matrix, in file order, baseline first when included, peers last. */
@@ -54,7 +53,7 @@ export async function expandMatrix(scenario: Scenario, registry?: VariantNamesBy
   for (const d of DIMENSIONS) {
     const v = scenario.matrix[d] as MatrixList | number[] | undefined;
     if (v === undefined) continue;
-    if (v === 'all') dims.push([d, reg![d as 'router']]);
+    if (v === 'all') dims.push([d, reg![d as Family]]);
     else dims.push([d, v]);
   }
   let combos: Array<Array<[Dimension, string | number]>> = [[]];

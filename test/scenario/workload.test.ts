@@ -168,7 +168,7 @@ describe('variant matrix', () => {
     includeBaseline: true,
     load: { connections: 1, durationS: 1 },
   });
-  const registry = { router: ['hybrid', 'radix'], pool: ['stack'], metrics: ['ring'], upstream: ['agent'] };
+  const registry = { router: ['hybrid', 'radix'], pool: ['stack'], metrics: ['ring'], upstream: ['agent'], server: ['node-http'] };
 
   it('expands the cartesian product in file order, baseline first, "all" from the registry', async () => {
     const vs = await expandMatrix(s, registry);

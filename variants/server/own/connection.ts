@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServerEngineHandlers } from '../../../core/contracts/server.js';
 import { rawErrorResponse } from '../../../core/limits.js';
+import { PooledWriter, type BufferPool } from '../../pool/buffer/index.js';
 import { HttpParserError } from './errors.js';
 import { BodyKind, RequestParser, type RequestHead, type RequestSink } from './parser.js';
 import { abortedError, OwnRequest, type RequestOwner } from './request.js';
@@ -13,6 +14,8 @@ export interface ConnectionHost {
   readonly maxHeaderSize: number;
   readonly keepAliveLine: string;
   readonly hstsLine: string;
+  /** slabs for response heads (OwnEngineOptions.headPool), or null: heads go out as latin1 strings */
+  readonly headPool: BufferPool | null;
   /** a handler threw (counted; the connection is cut) */
   onHandlerError(err: unknown): void;
   forget(conn: Connection): void;
@@ -44,6 +47,7 @@ function noop(): void {}
  */
 export class Connection implements RequestSink, RequestOwner, ResponseOwner {
   readonly socket: Socket;
+  readonly headWriter: PooledWriter | null;
   private readonly parser: RequestParser;
   /** requests parsed and not yet answered, in arrival order; [0] is the one being answered */
   private readonly queue: OwnRequest[] = [];
@@ -84,6 +88,7 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     now: number,
   ) {
     this.socket = socket;
+    this.headWriter = host.headPool === null ? null : new PooledWriter(host.headPool, socket);
     this.idleSince = now;
     // an upgrade's body goes to the upgrade handler as tunnel bytes (as node:http): the gateway forwards the head
     // as received, so the upstream must get the body bytes it declares (test/server/common.case.ts)

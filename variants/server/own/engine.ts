@@ -3,7 +3,16 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { ServerConfig } from '../../../core/config/types.js';
 import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, ServerEngineStats } from '../../../core/contracts/server.js';
 import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from '../../../core/tls.js';
+import type { BufferPool } from '../../pool/buffer/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
+
+export interface OwnEngineOptions {
+  /**
+   * Serialise each response head (joined to a small body) into a slab of this pool instead of a latin1 string.
+   * Off by default: issue 18 measured it (README "BufferPool") and keeps it only where it wins.
+   */
+  headPool?: BufferPool;
+}
 
 /** The listener kind a config asks for (as core/listeners.ts decides it). */
 function kindOf(s: ServerConfig): ListenerKind {
@@ -40,6 +49,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   maxHeaderSize: number;
   keepAliveLine: string;
   hstsLine: string;
+  readonly headPool: BufferPool | null;
   /** handler exceptions that cut their connection (nothing in the pipeline should throw; this counts it if it does) */
   handlerErrors = 0;
   private config: ServerConfig;
@@ -51,7 +61,9 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   constructor(
     config: ServerConfig,
     readonly handlers: ServerEngineHandlers,
+    options: OwnEngineOptions = {},
   ) {
+    this.headPool = options.headPool ?? null;
     this.kind = kindOf(config);
     if (this.kind === 'h2' || this.kind === 'h2c') {
       throw new Error(`the own server engine serves HTTP/1.1 only: a ${this.kind} listener (server.http2) runs on the node-http engine`);

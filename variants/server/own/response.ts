@@ -2,6 +2,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHtt
 import type { Socket } from 'node:net';
 import { Stream } from 'node:stream';
 import type { ServerResponse } from '../../../core/contracts/server.js';
+import type { PooledWriter } from '../../pool/buffer/index.js';
 import { dateLine } from './date.js';
 import type { OwnRequest } from './request.js';
 
@@ -18,6 +19,11 @@ export interface ResponseOwner {
   waitDrain(res: OwnResponse): void;
   /** cut the connection */
   destroy(): void;
+  /**
+   * Set when the engine runs with a pooled head buffer (OwnEngineOptions.headPool): a head joined to a small body
+   * goes out through a BufferPool slab instead of a latin1 string (issue 18's BufferPool measurement); else null.
+   */
+  readonly headWriter: PooledWriter | null;
 }
 
 type HeaderValue = number | string | readonly string[];
@@ -302,6 +308,15 @@ export class OwnResponse extends Stream implements ServerResponse {
       if (cb !== undefined) process.nextTick(cb);
       return true;
     }
+    const pooled = this.owner.headWriter;
+    if (head !== null && pooled !== null && !this.chunked && cb === undefined && typeof chunk !== 'string' && pooled.fits(head.length + len)) {
+      const sent = pooled.write(head, chunk);
+      if (!sent) {
+        this.writableNeedDrain = true;
+        this.owner.waitDrain(this);
+      }
+      return sent;
+    }
     socket.cork();
     if (head !== null) socket.write(head, 'latin1');
     let ok: boolean;
@@ -342,7 +357,10 @@ export class OwnResponse extends Stream implements ServerResponse {
     const socket = this.owner.socket;
     if (!this.headWritten) {
       const head = this.finalHead(this.hasBody ? len : 0);
-      if (len === 0 || !this.hasBody) socket.write(head, 'latin1');
+      const pooled = this.owner.headWriter;
+      if (pooled !== null && pooled.fits(head.length + len) && (typeof chunk !== 'string' || enc === 'latin1' || enc === 'binary')) {
+        pooled.write(head, len === 0 || !this.hasBody ? undefined : chunk);
+      } else if (len === 0 || !this.hasBody) socket.write(head, 'latin1');
       else if (typeof chunk === 'string') {
         if (enc === 'latin1' || enc === 'binary' || ((enc === 'utf8' || enc === 'utf-8' || enc === 'ascii') && !NON_ASCII.test(head)))
           socket.write(head + chunk, enc);
