@@ -397,12 +397,13 @@ function ownExcuse(c: FuzzCase, ref: EngineOutcome, cand: EngineOutcome, firstDi
       if (parserVerdict.failure !== null) return null;
       if (parserVerdict.allowedBy.length > 0) return parserVerdict.allowedBy;
       // The parser-level verdict found no rule: llhttp there reads an upgrade's body where node:http's server
-      // hands it to the tunnel, and refuses later in a body where the own parser refused earlier. Then a
-      // stricter.ts rule must recognise the request the own engine refused: before dispatching it (the
-      // reference tunnelled it), or inside its body with a prefix of the same body passed on.
+      // hands it to the tunnel, refuses later in a body where the own parser refused earlier, or fails at the
+      // end of input a request the own parser refused at once. Then a stricter.ts rule must recognise the
+      // request the own engine refused: before dispatching it, or inside its body with a prefix of the same
+      // body passed on.
       if (!candRefused) return null;
       if (insideBody && (ref.refusals.length === 0 || !a.body.startsWith(b.body))) return null;
-      if (!insideBody && !(b === undefined && a?.kind === 'upgrade')) return null;
+      if (!insideBody && b !== undefined) return null;
       const request = input.toString('latin1', Math.max(0, ours.errorMessageStart));
       const rule = REJECT_RULES.find((r) => r.applies(request, { maxHeaderSize: c.maxHeaderSize, maxHeadBytes: 2 * c.maxHeaderSize }));
       if (rule === undefined) return null;
