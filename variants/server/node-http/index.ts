@@ -24,7 +24,15 @@ class NodeHttpEngine implements ServerEngine {
   ) {
     this.protocols = new ClientProtocols(config);
     const srv = this.protocols.server;
-    srv.on('request', (req: IncomingMessage, res: ServerResponse) => handlers.request(req, res));
+    srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket as ClosingSocket;
+      // Node dispatches a pipelined request parsed after an answer that closes the connection (a request the
+      // pipeline refused with Connection: close), then throws its answer away: it must not reach an upstream.
+      // It is left unanswered; Node closes the socket once the closing answer is out.
+      if (socket[kClosing] === true) return;
+      handlers.request(req, res);
+      if ((res as ServerResponse & { _last?: boolean })._last === true && res.headersSent) socket[kClosing] = true;
+    });
     srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head));
     // Node attaches its parser in its own 'connection' listener (registered first); a refused socket is paused by
     // the handler before a byte is read, so no request on it reaches the pipeline.
@@ -135,6 +143,10 @@ function continueOnRead(req: IncomingMessage, res: ServerResponse, handlers: Ser
 }
 
 const kAnswered = Symbol('clientErrorAnswered');
+const kClosing = Symbol('closingAnswerSent');
+
+/** A socket whose last answer (Connection: close) has been written: later pipelined requests are not dispatched. */
+type ClosingSocket = Socket & { [kClosing]?: boolean };
 
 /** The parts of Node's http server socket state onClientError needs (internal but stable since Node 12). */
 type HttpSocket = Duplex & {
