@@ -150,15 +150,25 @@ export function buildRequestHeaders(
 let lastSrc: IncomingHttpHeaders | null = null;
 let lastEdits: HeaderEdits | undefined;
 let lastTemplate: OutgoingHttpHeaders | null = null;
+/** lastTemplate's names, in its order */
+let lastNames: string[] = [];
 
 /** Headers for the client response: upstream's end-to-end fields, Via, then the route's edits. */
 export function buildResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdits | undefined, websocket: boolean): OutgoingHttpHeaders {
-  if (!websocket && src === lastSrc && edits === lastEdits) return Object.assign(Object.create(null) as OutgoingHttpHeaders, lastTemplate);
+  if (!websocket && src === lastSrc && edits === lastEdits) {
+    // a loop over the remembered names: Object.assign into a null-prototype object measured 3x slower
+    const template = lastTemplate!;
+    const names = lastNames;
+    const copy = Object.create(null) as OutgoingHttpHeaders;
+    for (let i = 0; i < names.length; i++) copy[names[i]!] = template[names[i]!];
+    return copy;
+  }
   const out = filterResponseHeaders(src, edits, websocket);
   if (!websocket && Object.isFrozen(src)) {
     lastSrc = src;
     lastEdits = edits;
     lastTemplate = Object.assign(Object.create(null) as OutgoingHttpHeaders, out);
+    lastNames = Object.keys(lastTemplate);
   }
   return out;
 }

@@ -131,6 +131,22 @@ describe('toNodeHeaders against node:http IncomingMessage', () => {
     }
   });
 
+  it('answers a repeated head with a fresh copy of the same req.headers (and never a stale one)', () => {
+    const raw = ['Host', 'a', 'User-Agent', 'u', 'Accept', '*/*'];
+    const names = ['host', 'user-agent', 'accept'];
+    const first = toNodeHeaders(raw, names);
+    first.host = 'changed by a plugin';
+    delete first.accept;
+    const second = toNodeHeaders(raw.slice(), names.slice());
+    expect(second).toEqual(nodeHeaders(raw));
+    expect(second).not.toBe(first);
+    // a head that is not remembered (set-cookie must be each request's own array), then an empty one
+    const cookies = ['Set-Cookie', 's=1', 'Host', 'a'];
+    const withCookie = toNodeHeaders(cookies, ['set-cookie', 'host']);
+    expect(toNodeHeaders(cookies, ['set-cookie', 'host'])['set-cookie']).not.toBe(withCookie['set-cookie']);
+    expect(toNodeHeaders([], [])).toEqual({});
+  });
+
   it('drops field lines beyond maxHeadersCount as node does', () => {
     const raw: string[] = [];
     for (let i = 0; i < 2100; i++) raw.push(`x-${i}`, 'v');

@@ -27,7 +27,11 @@ export function serializeRequestHead(o: UpstreamRequestOptions): RequestHead {
   let text = `${o.method} ${o.path} HTTP/1.1\r\n`;
   let hasLength = false;
   const headers = o.headers;
-  for (const name in headers) {
+  // Object.keys, as node's http.request takes them: the proxy's headers object has a null prototype (dictionary
+  // mode), where for-in re-checks every name (the hottest line of this function under --cpu-prof)
+  const names = Object.keys(headers);
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n]!;
     const value = headers[name];
     if (value === undefined) continue;
     if (!validNames.has(name)) {
