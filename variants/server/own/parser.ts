@@ -458,7 +458,6 @@ export class RequestParser {
       for (let j = len - 3 > i ? len - 3 : i; j < len; j++) m = nextMatch(m, chunk[j]!);
     }
     this.matched = m;
-    this.checkLineEnds(chunk, off);
     // the m bytes that may begin the terminator are not part of the block
     if (this.pendingLen + len - off - m > this.maxHeadBytes) {
       // RFC 9112 §3: a request-target longer than the server parses MUST get 414, not 431
@@ -476,24 +475,6 @@ export class RequestParser {
     this.pending.push(Buffer.from(chunk.subarray(off)));
     this.pendingLen += len - off;
     return -1;
-  }
-
-  /**
-   * A block still open after this read: a CR that is not followed by LF, or an LF not after a CR, is already an
-   * error (RFC 9112 §2.2). llhttp refuses it at that byte; waiting for the block's end would leave the client
-   * without an answer until the headers timeout. Runs only for blocks split over reads, never on a whole head.
-   */
-  private checkLineEnds(chunk: Buffer, off: number): void {
-    const len = chunk.length;
-    const last = this.pending[this.pending.length - 1];
-    const prev = last === undefined || last.length === 0 ? 0 : last[last.length - 1]!;
-    if (prev === 13 && off < len && chunk[off] !== 10) this.fail('HPE_BARE_CR_OR_LF', 'bare CR in a head', 400, off);
-    for (let i = chunk.indexOf(10, off); i !== -1; i = chunk.indexOf(10, i + 1)) {
-      if ((i > off ? chunk[i - 1] : prev) !== 13) this.fail('HPE_BARE_CR_OR_LF', 'bare LF in a head', 400, i);
-    }
-    for (let i = chunk.indexOf(13, off); i !== -1 && i + 1 < len; i = chunk.indexOf(13, i + 1)) {
-      if (chunk[i + 1] !== 10) this.fail('HPE_BARE_CR_OR_LF', 'bare CR in a head', 400, i);
-    }
   }
 
   /** No line end yet in the head being read: the request line alone fills it (an error path only). */
