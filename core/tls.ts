@@ -142,6 +142,22 @@ export class TlsContexts {
     server.setSecureContext(next.options);
     this.material = next;
   }
+
+  /**
+   * The TLS part of a listener reload, for any server engine: the next config's certificates are loaded now,
+   * without touching the live listener. `errors` rejects the reload; `apply` installs them at its commit.
+   */
+  prepareReload(next: ServerConfig): { errors: string[]; apply: (server: TlsServer) => void } {
+    if (next.tls === undefined) return { errors: [], apply: () => undefined };
+    let material: TlsMaterial;
+    try {
+      material = loadTlsMaterial(next.tls);
+    } catch (err) {
+      if (err instanceof TlsLoadError) return { errors: err.errors, apply: () => undefined };
+      throw err;
+    }
+    return { errors: [], apply: (server) => this.swap(server, material) };
+  }
 }
 
 /** The Strict-Transport-Security value for `server.hsts`, or null when off. */

@@ -7,7 +7,7 @@ import type { ServerConfig } from '../../../core/config/types.js';
 import type { ListenerKind, ListenerReload, ServerEngineStats } from '../../../core/contracts/server.js';
 import { errorBody, errorHeaders } from '../../../core/errors.js';
 import { listenerKind } from '../../../core/listeners.js';
-import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from '../../../core/tls.js';
+import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import { compatClasses, serverResets, type ListenerState } from './h2-compat.js';
 
 /**
@@ -131,21 +131,14 @@ export class ClientProtocols {
   prepareReload(next: ServerConfig): ListenerReload {
     const kept: string[] = [];
     if (listenerKind(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
-    let material: TlsMaterial | null = null;
-    if (this.tls !== null && next.tls !== undefined) {
-      try {
-        material = loadTlsMaterial(next.tls);
-      } catch (err) {
-        if (err instanceof TlsLoadError) return { errors: err.errors, kept, commit: () => undefined };
-        throw err;
-      }
-    }
+    const tls = this.tls?.prepareReload(next) ?? null;
+    if (tls !== null && tls.errors.length > 0) return { errors: tls.errors, kept, commit: () => undefined };
     return {
       errors: [],
       kept,
       commit: () => {
         this.config = next;
-        if (material !== null) this.tls!.swap(this.server as TlsServer, material);
+        tls?.apply(this.server as TlsServer);
         if (this.tls !== null) this.state.hsts = hstsValue(next);
         this.state.maxResets = next.http2Limits.rapidReset.maxResets;
         this.state.resetWindowMs = next.http2Limits.rapidReset.windowMs;

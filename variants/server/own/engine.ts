@@ -1,8 +1,9 @@
 import net, { type Server as NetServer, type Socket } from 'node:net';
-import tls, { type TLSSocket } from 'node:tls';
+import tls, { type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ServerConfig } from '../../../core/config/types.js';
 import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, ServerEngineStats } from '../../../core/contracts/server.js';
-import { hstsValue, loadTlsMaterial, TlsContexts, TlsLoadError, type TlsMaterial } from '../../../core/tls.js';
+import { listenerKind } from '../../../core/listeners.js';
+import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import type { BufferPool } from '../../pool/buffer/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 
@@ -12,12 +13,6 @@ export interface OwnEngineOptions {
    * Off by default: issue 18 measured it (README "BufferPool") and keeps it only where it wins.
    */
   headPool?: BufferPool;
-}
-
-/** The listener kind a config asks for (as core/listeners.ts decides it). */
-function kindOf(s: ServerConfig): ListenerKind {
-  if (s.tls !== undefined) return s.http2 === false ? 'https' : 'h2';
-  return s.http2 === 'h2c' ? 'h2c' : 'http';
 }
 
 /** node:http's `Keep-Alive: timeout=N` (whole seconds, rounded down), sent with every `Connection: keep-alive`. */
@@ -64,7 +59,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
     options: OwnEngineOptions = {},
   ) {
     this.headPool = options.headPool ?? null;
-    this.kind = kindOf(config);
+    this.kind = listenerKind(config);
     if (this.kind === 'h2' || this.kind === 'h2c') {
       throw new Error(`the own server engine serves HTTP/1.1 only: a ${this.kind} listener (server.http2) runs on the node-http engine`);
     }
@@ -146,16 +141,9 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
 
   prepareReload(next: ServerConfig): ListenerReload {
     const kept: string[] = [];
-    if (kindOf(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
-    let material: TlsMaterial | null = null;
-    if (this.tls !== null && next.tls !== undefined) {
-      try {
-        material = loadTlsMaterial(next.tls);
-      } catch (err) {
-        if (err instanceof TlsLoadError) return { errors: err.errors, kept, commit: () => undefined };
-        throw err;
-      }
-    }
+    if (listenerKind(next) !== this.kind) kept.push(`listener protocol stays ${this.kind} until restart`);
+    const tls = this.tls?.prepareReload(next) ?? null;
+    if (tls !== null && tls.errors.length > 0) return { errors: tls.errors, kept, commit: () => undefined };
     return {
       errors: [],
       kept,
@@ -166,7 +154,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
         this.maxHeaderSize = next.maxHeaderSize;
         this.keepAliveLine = keepAliveLine(next);
         if (this.tls !== null) this.hstsLine = hstsLine(next);
-        if (material !== null) this.tls!.swap(this.listener as tls.Server, material);
+        tls?.apply(this.listener as TlsServer);
         if (this.sweepTimer !== null && sweepInterval(next) !== interval) {
           this.stopSweep();
           this.startSweep();
