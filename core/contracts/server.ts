@@ -8,7 +8,7 @@ import type { ServerConfig } from '../config/types.js';
  * each exporting `createServerEngine: ServerEngineFactory`). The engine owns the listening socket, the bytes of
  * every connection and their framing; the pipeline (core/http/pipeline.ts) sees only parsed requests and a
  * response object to write to. HTTP/2 is not an engine's business: the listener kinds `h2` (ALPN) and `h2c`
- * run on node:http2 whatever the engine (see core/listeners.ts).
+ * run on node:http2 (variants/server/node-http/protocols.ts); the own engine refuses them.
  *
  * Contract every engine keeps (test/server/common.case.ts checks each point against every engine):
  * - `request` is called once per request, in arrival order; answers go out in that order (pipelining), and a

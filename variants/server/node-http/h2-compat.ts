@@ -3,7 +3,7 @@ import http2, { type ServerHttp2Stream } from 'node:http2';
 
 /**
  * Node's HTTP/2 compat classes, subclassed per listener so the protocol-blind pipeline sees what it sees on
- * HTTP/1.1 (see core/listeners.ts for the list of gaps closed). Only the TLS/h2 listeners install them.
+ * HTTP/1.1 (see ./protocols.ts for the list of gaps closed). Only the TLS/h2 listeners install them.
  */
 
 /** RFC 9113 §8.2.2: fields that must not appear in an HTTP/2 message (Node throws on them). */
