@@ -25,6 +25,8 @@ class NodeHttpEngine implements ServerEngine {
     this.protocols = new ClientProtocols(config);
     const srv = this.protocols.server;
     srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // HTTP/2 streams have no pipelining, and their socket is a proxy that can throw once the session is gone.
+      if (req.httpVersionMajor === 2) return handlers.request(req, res);
       const socket = req.socket as ClosingSocket;
       // Node dispatches a pipelined request parsed after an answer that closes the connection (a request the
       // pipeline refused with Connection: close), then throws its answer away: it must not reach an upstream.
