@@ -4,6 +4,9 @@
  * static fast path does).
  *
  *   npm run build && node scripts/run.mjs dist/scripts/bench/server-engine.js [--requests 200000] [--connections 50] [--rounds 2]
+ *     [--engines node,own,own-data]
+ *
+ * `own-data` is the own engine reading 'data' events instead of its shared read buffer (userBufferReads false).
  *
  * Each server runs in a child process pinned to CPU 0 (`taskset -c 0`), autocannon to CPU 1, so the two do not
  * share a core. The server's CPU time is read from /proc/<pid>/stat (utime + stime) around each measured run,
@@ -18,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerConfig } from '../../core/config/types.js';
 import type { ServerRequest, ServerResponse } from '../../core/contracts/server.js';
-import { createServerEngine } from '../../variants/server/own/index.js';
+import { OwnEngine } from '../../variants/server/own/engine.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BODY = 'hello world, this is a static answer\n';
@@ -32,7 +35,7 @@ function handler(_req: ServerRequest, res: ServerResponse): void {
 /** Child mode: serve with one engine and print the port. */
 async function serve(engine: string): Promise<void> {
   let server: import('node:net').Server;
-  if (engine === 'own') {
+  if (engine === 'own' || engine === 'own-data') {
     const config = {
       keepAliveTimeoutMs: 5000,
       headersTimeoutMs: 60000,
@@ -41,7 +44,8 @@ async function serve(engine: string): Promise<void> {
       connectionsCheckingIntervalMs: 30000,
       http2: false,
     } as ServerConfig;
-    server = createServerEngine(config, { request: handler, upgrade: (_r, s) => s.destroy(), connection: () => true }).listener;
+    const handlers = { request: handler, upgrade: (_r: ServerRequest, s: import('node:stream').Duplex) => s.destroy(), connection: () => true };
+    server = new OwnEngine(config, handlers, { userBufferReads: engine === 'own' }).listener;
   } else {
     server = http.createServer({ keepAliveTimeout: 5000 }, handler);
   }
@@ -114,12 +118,11 @@ async function main(): Promise<void> {
   const rounds = opt('rounds', 2);
   const pin = hasTaskset();
   const tck = clockTicks();
-  const results: Record<string, { cpuUs: number[]; userUs: number[]; rps: number[] }> = {
-    node: { cpuUs: [], userUs: [], rps: [] },
-    own: { cpuUs: [], userUs: [], rps: [] },
-  };
+  const engines = (argv.includes('--engines') ? argv[argv.indexOf('--engines') + 1]! : 'node,own').split(',');
+  const results: Record<string, { cpuUs: number[]; userUs: number[]; rps: number[] }> = {};
+  for (const e of engines) results[e] = { cpuUs: [], userUs: [], rps: [] };
   for (let round = 0; round < rounds; round++) {
-    for (const engine of round % 2 === 0 ? ['node', 'own'] : ['own', 'node']) {
+    for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
       const { child, port } = await startChild(engine, pin);
       try {
         load(port, Math.min(20000, requests), connections, pin); // warm-up: JIT, connection setup
@@ -137,18 +140,18 @@ async function main(): Promise<void> {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const node = median(results.node!.cpuUs);
-  const own = median(results.own!.cpuUs);
   process.stdout.write(`server engine, static answer, ${requests} requests × ${rounds} rounds, ${connections} connections, pinned: ${pin}\n`);
   process.stdout.write(`engine  CPU µs/request: median (runs) | of it user time (runs) | req/s (runs)\n`);
   const list = (xs: number[], d: number): string => xs.map((x) => x.toFixed(d)).join(', ');
-  for (const e of ['node', 'own']) {
+  for (const e of engines) {
     const r = results[e]!;
     process.stdout.write(
       `${e.padEnd(6)}  ${median(r.cpuUs).toFixed(2)} (${list(r.cpuUs, 2)}) | ${median(r.userUs).toFixed(2)} (${list(r.userUs, 2)}) | ${list(r.rps, 0)}\n`,
     );
   }
-  process.stdout.write(`own is ${(node / own).toFixed(2)}× node:http in CPU per request\n`);
+  const [first, ...rest] = engines;
+  const base = median(results[first!]!.cpuUs);
+  for (const e of rest) process.stdout.write(`${e} is ${(base / median(results[e]!.cpuUs)).toFixed(2)}× ${first} in CPU per request\n`);
 }
 
 await main();

@@ -7,6 +7,7 @@ import { HttpParserError } from './errors.js';
 import { BodyKind, RequestParser, type RequestHead, type RequestSink } from './parser.js';
 import { abortedError, OwnRequest, type RequestOwner } from './request.js';
 import { OwnResponse, type ResponseOwner } from './response.js';
+import { attachUserBuffer, pushReadsToStream } from './user-buffer.js';
 
 /** What a connection reads from its engine (engine.ts); the engine's settings may change on a reload. */
 export interface ConnectionHost {
@@ -16,6 +17,8 @@ export interface ConnectionHost {
   readonly hstsLine: string;
   /** slabs for response heads (OwnEngineOptions.headPool), or null: heads go out as latin1 strings */
   readonly headPool: BufferPool | null;
+  /** plain-TCP reads land here (user-buffer.ts), or null: 'data' events */
+  readonly readBuffer: Buffer | null;
   /** a handler threw (counted; the connection is cut) */
   onHandlerError(err: unknown): void;
   forget(conn: Connection): void;
@@ -71,7 +74,13 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
   private drainWaiter: OwnResponse | null = null;
   /** bytes read past an upgrade (or CONNECT) head, for the upgrade handler */
   private upgradeHead: Buffer | null = null;
+  /** reads land in the engine's shared readBuffer: bytes kept past read() are copied */
+  private readonly volatile: boolean;
   private readonly dataListener = (chunk: Buffer): void => this.read(chunk);
+  private readonly userRead = (n: number, buf: Buffer): boolean => {
+    this.read(buf.subarray(0, n));
+    return true;
+  };
   private readonly endListener = (): void => this.clientEnd();
   private readonly closeListener = (): void => this.closedNow();
   private readonly drainListener = (): void => {
@@ -95,7 +104,8 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     this.parser = new RequestParser(this, { maxHeaderSize: host.maxHeaderSize, upgradeAfterHead: true });
     // EPIPE/ECONNRESET are the client's business: 'close' follows and cleans up
     socket.on('error', noop);
-    socket.on('data', this.dataListener);
+    this.volatile = host.readBuffer !== null && attachUserBuffer(socket, host.readBuffer, this.userRead);
+    if (!this.volatile) socket.on('data', this.dataListener);
     socket.on('end', this.endListener);
     socket.on('close', this.closeListener);
     socket.on('drain', this.drainListener);
@@ -131,7 +141,7 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
       return;
     }
     if (this.parser.upgraded) {
-      this.upgradeHead = consumed < chunk.length ? chunk.subarray(consumed) : EMPTY;
+      this.upgradeHead = consumed < chunk.length ? this.keep(chunk.subarray(consumed)) : EMPTY;
       this.pause(Pause.Stop);
       if (this.queue[0]?.head.upgrade === true) this.dispatch(this.queue[0]);
       return;
@@ -161,7 +171,12 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
   onBody(chunk: Buffer): void {
     const req = this.reading;
     if (req === null || req.dumped || req.destroyed) return;
-    if (!req.push(chunk)) this.pause(Pause.Body);
+    if (!req.push(this.keep(chunk))) this.pause(Pause.Body);
+  }
+
+  /** bytes that outlive read(): a copy when they sit in the shared read buffer */
+  private keep(bytes: Buffer): Buffer {
+    return this.volatile ? Buffer.from(bytes) : bytes;
   }
 
   onEnd(trailers: string[] | null): void {
@@ -265,12 +280,16 @@ export class Connection implements RequestSink, RequestOwner, ResponseOwner {
     this.closed = true;
     this.queue.length = 0;
     this.host.forget(this);
-    socket.off('data', this.dataListener);
+    if (this.volatile) pushReadsToStream(socket);
+    else socket.off('data', this.dataListener);
     socket.off('end', this.endListener);
     socket.off('close', this.closeListener);
     socket.off('drain', this.drainListener);
     // paused or not by the engine, the new owner starts reading when it attaches its own 'data' listener
     (socket as unknown as { readableFlowing: boolean | null }).readableFlowing = null;
+    // as a 'data'-mode socket does, keep reading into the stream's buffer (up to its high-water mark) even
+    // before the owner reads: a client's FIN must still end the stream of an owner that never reads
+    if (this.volatile) socket.read(0);
     try {
       this.host.handlers.upgrade(req, socket, head);
     } catch (err) {

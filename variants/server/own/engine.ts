@@ -13,7 +13,15 @@ export interface OwnEngineOptions {
    * Off by default: issue 18 measured it (README "BufferPool") and keeps it only where it wins.
    */
   headPool?: BufferPool;
+  /**
+   * Plain-TCP reads go straight into one buffer shared by the engine's connections (user-buffer.ts) instead of
+   * a Buffer per read through the socket's Readable. On by default; false reads 'data' events (for A/B runs).
+   */
+  userBufferReads?: boolean;
 }
+
+/** A read takes at most this much: the size node's stream reads use */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** node:http's `Keep-Alive: timeout=N` (whole seconds, rounded down), sent with every `Connection: keep-alive`. */
 function keepAliveLine(s: ServerConfig): string {
@@ -45,6 +53,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   keepAliveLine: string;
   hstsLine: string;
   readonly headPool: BufferPool | null;
+  readonly readBuffer: Buffer | null;
   /** handler exceptions that cut their connection (nothing in the pipeline should throw; this counts it if it does) */
   handlerErrors = 0;
   private config: ServerConfig;
@@ -59,6 +68,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
     options: OwnEngineOptions = {},
   ) {
     this.headPool = options.headPool ?? null;
+    this.readBuffer = options.userBufferReads === false ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
     this.kind = listenerKind(config);
     if (this.kind === 'h2' || this.kind === 'h2c') {
       throw new Error(`the own server engine serves HTTP/1.1 only: a ${this.kind} listener (server.http2) runs on the node-http engine`);
