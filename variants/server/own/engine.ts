@@ -5,7 +5,7 @@ import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, 
 import { listenerKind } from '../../../core/listeners.js';
 import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import type { BufferPool } from '../../pool/buffer/index.js';
-import { compatClasses } from '../shared/h2-compat.js';
+import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
 import { H2HandOff } from '../shared/h2-sessions.js';
 import { Connection, type ConnectionHost } from './connection.js';
 
@@ -64,7 +64,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   hstsLine: string;
   readonly headPool: BufferPool | null;
   readonly readBuffer: Buffer | null;
-  /** handler exceptions that cut their connection (nothing in the pipeline should throw; this counts it if it does) */
+  /** handler exceptions that cut their connection or HTTP/2 stream (the pipeline should never throw; counted if it does) */
   handlerErrors = 0;
   private config: ServerConfig;
   private readonly tls: TlsContexts | null;
@@ -74,7 +74,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   /** node:http2 for the sockets of an h2 or h2c listener that speak HTTP/2; null on HTTP/1.1 listeners */
   private readonly h2: H2HandOff | null;
   /** what the HTTP/2 compat responses read per answer (HSTS) and the rapid-reset guard per reset */
-  private readonly h2State: { hsts: string | null; maxResets: number; resetWindowMs: number };
+  private readonly h2State: ListenerState | null;
 
   constructor(
     config: ServerConfig,
@@ -89,8 +89,14 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
     this.maxHeaderSize = config.maxHeaderSize;
     this.keepAliveLine = keepAliveLine(config);
     this.hstsLine = hstsLine(config);
-    this.h2State = { hsts: hstsValue(config), maxResets: config.http2Limits.rapidReset.maxResets, resetWindowMs: config.http2Limits.rapidReset.windowMs };
-    this.h2 = kind === 'h2' || kind === 'h2c' ? new H2HandOff(config, this.h2State, compatClasses(this.h2State), handlers, () => this.onHandlerError()) : null;
+    if (kind === 'h2' || kind === 'h2c') {
+      const state = { hsts: hstsValue(config), maxResets: config.http2Limits.rapidReset.maxResets, resetWindowMs: config.http2Limits.rapidReset.windowMs };
+      this.h2State = state;
+      this.h2 = new H2HandOff(config, state, compatClasses(state), handlers, () => this.onHandlerError());
+    } else {
+      this.h2State = null;
+      this.h2 = null;
+    }
     const h2 = this.h2;
     if (kind === 'https' || kind === 'h2') {
       const contexts = new TlsContexts(loadTlsMaterial(config.tls!));
@@ -138,7 +144,8 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   /** The socket speaks HTTP/2: node:http2 owns it from here (its session, its timeouts, its close). */
   private handOff(h2: H2HandOff, socket: Socket): void {
     if (socket.destroyed) return;
-    // node's secure h2 server does not keep sockets half-open: a client's FIN ends the session's socket too
+    // node's secure h2 server does not keep sockets half-open: a client's FIN must end the session's socket too
+    // (kept half-open, a session whose client sent GOAWAY + FIN stayed open: test/tls/own-h2.test.ts)
     socket.allowHalfOpen = false;
     h2.serve(socket);
   }
@@ -199,7 +206,7 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
         this.keepAliveLine = keepAliveLine(next);
         if (this.tls !== null) {
           this.hstsLine = hstsLine(next);
-          this.h2State.hsts = hstsValue(next);
+          if (this.h2State !== null) this.h2State.hsts = hstsValue(next);
         }
         tls?.apply(this.listener as TlsServer);
         // rapid-reset limits at once; SETTINGS and the idle timeout for sessions opened from now

@@ -182,7 +182,8 @@ export class H2HandOff {
         handlers.request(req, res);
       } catch (err) {
         onHandlerError(err);
-        res.destroy();
+        // with an error: RST_STREAM INTERNAL_ERROR (without one node resets with NO_ERROR, which reads as "done")
+        res.destroy(err instanceof Error ? err : new Error(String(err)));
       }
     };
     const guarded: ServerEngineHandlers = { ...handlers, request };
