@@ -124,6 +124,36 @@ describe.skipIf(!openssl.available)('own engine, TLS listener with HTTP/2 (defau
     }
   });
 
+  it('Expect: 100-continue over h2: 100 once the body is read, none when the answer comes without reading it', async () => {
+    const s = await h2session(origin, ca.caPem);
+    const ask = (path: string) =>
+      new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+        const stream = s.request({ ':method': 'POST', ':path': path, expect: '100-continue' });
+        let continued = false;
+        let status = 0;
+        let body = '';
+        stream.on('continue', () => {
+          continued = true;
+          stream.end('payload');
+        });
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('data', (c: Buffer) => (body += c.toString()));
+        stream.on('end', () => {
+          stream.close();
+          resolve({ continued, status, body });
+        });
+        stream.on('error', reject);
+      });
+    try {
+      const proxied = await ask('/api/continue');
+      expect(proxied).toMatchObject({ continued: true, status: 200 });
+      expect(JSON.parse(proxied.body)).toMatchObject({ bytes: 7, sha: sha256(Buffer.from('payload')) });
+      expect(await ask('/static')).toEqual({ continued: false, status: 200, body: 'static' });
+    } finally {
+      await closeSession(s);
+    }
+  });
+
   it('a session ends when its client closes it: GOAWAY, a TLS half-close (FIN), or a cut TCP connection', async () => {
     await until(() => tlsStats(gw).h2ActiveSessions === 0, { message: 'earlier sessions closed' });
     /** a session over a TLS socket the test holds, to end or cut under the session */
