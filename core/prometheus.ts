@@ -122,6 +122,12 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   metric('gateway_h2_active_sessions', 'gauge', 'HTTP/2 sessions open now.', [['', tls('h2ActiveSessions')]]);
   metric('gateway_h2_client_resets_total', 'counter', 'HTTP/2 streams reset by the client before the answer was finished.', [['', tls('h2ClientResets')]]);
   metric('gateway_h2_rapid_reset_closes_total', 'counter', 'HTTP/2 sessions closed by the rapid-reset guard.', [['', tls('h2RapidResetCloses')]]);
+  metric(
+    'gateway_server_handler_errors_total',
+    'counter',
+    'Request/upgrade handler exceptions the server engine caught by cutting the connection or HTTP/2 stream.',
+    [['', tls('handlerErrors')]],
+  );
   metric('gateway_redirects_total', 'counter', 'HTTP to HTTPS redirects answered.', [['', tls('redirects')]]);
 
   // Plugin hook statistics and plugin-owned counters, summed over workers.

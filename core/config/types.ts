@@ -93,9 +93,10 @@ export interface ServerConfig {
   /** TLS termination (core/tls.ts); absent = cleartext listener */
   tls?: TlsConfig;
   /**
-   * HTTP/2 on the client side (variants/server/node-http/protocols.ts). true: with `tls`, ALPN offers h2 and falls back to http/1.1 on the
-   * same listener (no effect without tls); false: HTTP/1.1 only; "h2c": cleartext HTTP/2 with prior knowledge
-   * (internal hops; no HTTP/1.1 on that listener; not combinable with tls)
+   * HTTP/2 on the client side (node:http2 on both server engines: variants/server/shared/h2-sessions.ts).
+   * true: with `tls`, ALPN offers h2 and falls back to http/1.1 on the same listener (no effect without tls);
+   * false: HTTP/1.1 only; "h2c": cleartext HTTP/2 with prior knowledge (internal hops; no HTTP/1.1 on that
+   * listener; not combinable with tls)
    */
   http2: boolean | 'h2c';
   http2Limits: Http2Limits;

@@ -4,7 +4,6 @@ import AjvModule, { type ErrorObject } from 'ajv';
 import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
-import { listenerKind } from '../listeners.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { fail, ok, type Result } from '../result.js';
 import { tlsConfigErrors } from '../tls.js';
@@ -110,13 +109,6 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   }
 
   if (config.server.workerMode === 'threads' && config.server.workers > 0) errors.push(`/server/workerMode: ${THREADS_UNSUPPORTED}`);
-  const kind = listenerKind(config.server);
-  if (config.variants.server !== 'node-http' && (kind === 'h2' || kind === 'h2c')) {
-    errors.push(
-      `/variants/server: the "${config.variants.server}" engine serves HTTP/1.1 only; an HTTP/2 listener (server.http2, on by default with server.tls) runs on "node-http" (or set server.http2 to false)`,
-    );
-  }
-
   const { admin, server } = config;
   if (admin.enabled && admin.port !== 0 && admin.port === server.port && sameListenAddress(admin.host, server.host)) {
     errors.push(`/admin/port: ${admin.port} is also server.port (the second listener could not bind)`);

@@ -8,7 +8,9 @@ import type { ServerConfig } from '../config/types.js';
  * each exporting `createServerEngine: ServerEngineFactory`). The engine owns the listening socket, the bytes of
  * every connection and their framing; the pipeline (core/http/pipeline.ts) sees only parsed requests and a
  * response object to write to. HTTP/2 is not an engine's business: the listener kinds `h2` (ALPN) and `h2c`
- * run on node:http2 (variants/server/node-http/protocols.ts); the own engine refuses them.
+ * run on node:http2, with the session bookkeeping both engines share (variants/server/shared/h2-sessions.ts):
+ * node-http on node's own secure/h2c servers, own by handing a socket that negotiated `h2` (or, for h2c, every
+ * socket) to a non-listening node:http2 server.
  *
  * Contract every engine keeps (test/server/common.case.ts checks each point against every engine):
  * - `request` is called once per request, in arrival order; answers go out in that order (pipelining), and a
@@ -89,6 +91,11 @@ export interface ServerEngineStats {
   h2ClientResets: number;
   /** sessions closed by the rapid-reset guard (GOAWAY ENHANCE_YOUR_CALM) */
   h2RapidResetCloses: number;
+  /**
+   * exceptions thrown by a handler (`request`, `upgrade`) that the engine caught and answered by cutting the
+   * connection (or the HTTP/2 stream); 0 on an engine without such a path (node-http: a throw is uncaught)
+   */
+  handlerErrors: number;
 }
 
 /** What a hot reload of the listener settings needs: errors (reload rejected) or a commit to run at the swap. */

@@ -34,6 +34,15 @@ describe('config validation', () => {
     expect(r.value.logging.accessLog).toBe(true);
   });
 
+  it('accepts every server engine with every cleartext listener kind (HTTP/2 runs on node:http2 for both)', () => {
+    for (const server of ['node-http', 'own']) {
+      for (const http2 of [true, false, 'h2c']) {
+        const r = validateConfig({ ...ok, variants: { server }, server: { http2 } });
+        expect(r.ok ? [] : r.errors, `${server} with http2 ${String(http2)}`).toEqual([]);
+      }
+    }
+  });
+
   it('does not mutate the input', () => {
     const input = structuredClone(ok);
     validateConfig(input);
@@ -56,7 +65,6 @@ describe('config validation', () => {
     ],
     [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
     [{ variants: { server: 'nope' } }, '/variants/server: unknown server variant "nope" (known: node-http, own)'],
-    [{ variants: { server: 'own' }, server: { http2: 'h2c' } }, '/variants/server: the "own" engine serves HTTP/1.1 only'],
     [{ routes: [{ path: '/a/:id(', response: {} }] }, '/routes/0/path: '],
     [[], '/: must be object'],
     [{ server: { trustedProxies: ['10.0.0.0/8', 'not-an-ip'] } }, '/server/trustedProxies/1: must be an IP address or CIDR range, got "not-an-ip"'],

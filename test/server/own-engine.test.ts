@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse as NodeResponse } from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -555,10 +556,38 @@ describe.skipIf(!hasOpenssl)('own engine: TLS', () => {
     await until(() => engine.stats().tlsHandshakeErrors === 1, { message: 'the failed handshake was counted' });
     garbage.destroy();
   });
+});
 
-  it('refuses h2 and h2c listeners', () => {
-    expect(() => createServerEngine(serverConfig({ http2: 'h2c' }), { request: hello, upgrade: () => undefined, connection: () => true })).toThrow(
-      /HTTP\/1\.1 only/,
-    );
+describe('own engine: HTTP/2 handed to node:http2', () => {
+  const h2Limits = { maxConcurrentStreams: 100, idleTimeoutMs: 0, rapidReset: { maxResets: 100, windowMs: 1000 } };
+
+  it('serves h2c by handing every connection over; a throwing handler cuts only its stream and is counted', async () => {
+    const throwing: Handler = (req, res) => {
+      if (req.url === '/boom') throw new Error('handler bug');
+      hello(req, res);
+    };
+    const { engine, port } = await start(throwing, { http2: 'h2c', maxHeaderCount: 100, http2Limits: h2Limits } as Partial<ServerConfig>);
+    expect(engine.kind).toBe('h2c');
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      const ask = (path: string) =>
+        new Promise<{ status: number; body: string } | { rst: number }>((resolve) => {
+          const stream = session.request({ ':path': path });
+          let status = 0;
+          let body = '';
+          stream.on('response', (h) => (status = Number(h[':status'])));
+          stream.on('data', (c: Buffer) => (body += c.toString()));
+          stream.on('error', () => undefined);
+          stream.on('close', () => resolve(status === 0 ? { rst: stream.rstCode } : { status, body }));
+          stream.end();
+        });
+      expect(await ask('/boom')).toEqual({ rst: http2.constants.NGHTTP2_INTERNAL_ERROR });
+      expect(await ask('/after')).toEqual({ status: 200, body: 'hello /after' });
+      expect(engine.stats()).toMatchObject({ handlerErrors: 1, h2Sessions: 1, h2ActiveSessions: 1, h2ClientResets: 0 });
+    } finally {
+      session.destroy();
+    }
+    await until(() => engine.stats().h2ActiveSessions === 0, { message: 'the session closed with its client' });
   });
 });

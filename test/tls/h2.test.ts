@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { variantNames } from '../../core/variants.js';
 import { needService } from '../support/services.js';
 import { TestCa, sha256 } from './certs.js';
 import { closeSession, h1, h2, h2session, type Reply } from './clients.js';
@@ -67,8 +68,12 @@ async function startUpstream(): Promise<{ server: http.Server; url: string; seen
   };
 }
 
-function gatewayConfig(upstreamUrl: string, tls: Record<string, unknown> | null, server: Record<string, unknown> = {}) {
+/** Every suite here runs on every server engine: node-http serves HTTP/2 on node's own servers, own hands over to one. */
+const ENGINES = variantNames('server');
+
+function gatewayConfig(engine: string, upstreamUrl: string, tls: Record<string, unknown> | null, server: Record<string, unknown> = {}) {
   return {
+    variants: { server: engine },
     server: { host: '127.0.0.1', ...(tls === null ? {} : { tls }), ...server },
     upstreams: { api: { targets: [{ url: upstreamUrl }] } },
     routes: [
@@ -89,7 +94,7 @@ function comparable(r: Reply): Record<string, unknown> {
   return { status: r.status, headers: h, body: r.body.toString() };
 }
 
-describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both protocols alike', () => {
+describe.skipIf(!openssl.available).each(ENGINES)('HTTP/2 over TLS (engine %s): the pipeline answers both protocols alike', (engine) => {
   let ca: TestCa;
   let up: Awaited<ReturnType<typeof startUpstream>>;
   let gw: RunningGateway;
@@ -100,7 +105,7 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
     ca = new TestCa();
     const leaf = ca.leaf('localhost');
     up = await startUpstream();
-    gw = await startGateway(gatewayConfig(up.url, { cert: leaf.cert, key: leaf.key }));
+    gw = await startGateway(gatewayConfig(engine, up.url, { cert: leaf.cert, key: leaf.key }));
     origin = `https://localhost:${gw.port}`;
     session = await h2session(origin, ca.caPem);
   });
@@ -265,7 +270,7 @@ describe.skipIf(!openssl.available)('HTTP/2 over TLS: the pipeline answers both 
   });
 });
 
-describe.skipIf(!openssl.available)('rapid-reset guard (CVE-2023-44487)', () => {
+describe.skipIf(!openssl.available).each(ENGINES)('rapid-reset guard (CVE-2023-44487), engine %s', (engine) => {
   let ca: TestCa;
   let up: Awaited<ReturnType<typeof startUpstream>>;
   let gw: RunningGateway;
@@ -274,7 +279,9 @@ describe.skipIf(!openssl.available)('rapid-reset guard (CVE-2023-44487)', () => 
     ca = new TestCa();
     const leaf = ca.leaf('localhost');
     up = await startUpstream();
-    gw = await startGateway(gatewayConfig(up.url, { cert: leaf.cert, key: leaf.key }, { http2Limits: { rapidReset: { maxResets: 20, windowMs: 60_000 } } }));
+    gw = await startGateway(
+      gatewayConfig(engine, up.url, { cert: leaf.cert, key: leaf.key }, { http2Limits: { rapidReset: { maxResets: 20, windowMs: 60_000 } } }),
+    );
   });
   afterAll(async () => {
     await gw?.close();
@@ -345,12 +352,12 @@ describe.skipIf(!openssl.available)('rapid-reset guard (CVE-2023-44487)', () => 
   });
 });
 
-describe('cleartext h2c listener', () => {
+describe.each(ENGINES)('cleartext h2c listener (engine %s)', (engine) => {
   let up: Awaited<ReturnType<typeof startUpstream>>;
   let gw: RunningGateway;
   beforeAll(async () => {
     up = await startUpstream();
-    gw = await startGateway(gatewayConfig(up.url, null, { http2: 'h2c' }));
+    gw = await startGateway(gatewayConfig(engine, up.url, null, { http2: 'h2c' }));
   });
   afterAll(async () => {
     await gw?.close();

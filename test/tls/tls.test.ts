@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, ConfigError } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { variantNames } from '../../core/variants.js';
 import { needService } from '../support/services.js';
 import { TestCa, type Leaf } from './certs.js';
 import { closeSession, h1, h2, h2session, handshake } from './clients.js';
@@ -14,14 +15,18 @@ const execFileP = promisify(execFile);
 const openssl = needService('openssl');
 const curl = needService('curl');
 
-function config(tls: Record<string, unknown>, server: Record<string, unknown> = {}) {
+/** The listener suites run on every server engine; the validation suite does not start one. */
+const ENGINES = variantNames('server');
+
+function config(tls: Record<string, unknown>, server: Record<string, unknown> = {}, engine = 'node-http') {
   return {
+    variants: { server: engine },
     server: { host: '127.0.0.1', tls, ...server },
     routes: [{ path: '/hello', response: { status: 200, body: 'hello over tls' } }],
   };
 }
 
-describe.skipIf(!openssl.available)('TLS termination', () => {
+describe.skipIf(!openssl.available).each(ENGINES)('TLS termination (engine %s)', (engine) => {
   let ca: TestCa;
   let main: Leaf;
   let alpha: Leaf;
@@ -34,11 +39,15 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
     alpha = ca.leaf('alpha.test');
     wild = ca.leaf('any.beta.test', ['*.beta.test']);
     gw = await startGateway(
-      config({
-        cert: main.cert,
-        key: main.key,
-        sni: { 'alpha.test': { cert: alpha.cert, key: alpha.key }, '*.beta.test': { cert: wild.cert, key: wild.key } },
-      }),
+      config(
+        {
+          cert: main.cert,
+          key: main.key,
+          sni: { 'alpha.test': { cert: alpha.cert, key: alpha.key }, '*.beta.test': { cert: wild.cert, key: wild.key } },
+        },
+        {},
+        engine,
+      ),
     );
   });
 
@@ -78,7 +87,7 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
   it('ALPN negotiates h2 and falls back to http/1.1 on the same listener', async () => {
     expect((await handshake(gw.port, { ca: ca.caPem, alpn: ['h2', 'http/1.1'] })).alpn).toBe('h2');
     expect((await handshake(gw.port, { ca: ca.caPem, alpn: ['http/1.1'] })).alpn).toBe('http/1.1');
-    // A client without ALPN speaks HTTP/1.1 (Node's allowHTTP1 path).
+    // A client without ALPN speaks HTTP/1.1 (node-http: Node's allowHTTP1 path; own: its own connection).
     expect((await handshake(gw.port, { ca: ca.caPem })).alpn).toBe(false);
     const r = await h1(`https://localhost:${gw.port}/hello`, ca.caPem);
     expect(r.body.toString()).toBe('hello over tls');
@@ -130,7 +139,7 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
 
       const next = ca.leaf('localhost');
       const alpha2 = ca.leaf('alpha.test');
-      const r = await gw.reload(config({ cert: next.cert, key: next.key, sni: { 'alpha.test': { cert: alpha2.cert, key: alpha2.key } } }));
+      const r = await gw.reload(config({ cert: next.cert, key: next.key, sni: { 'alpha.test': { cert: alpha2.cert, key: alpha2.key } } }, {}, engine));
       expect(r).toMatchObject({ ok: true });
 
       expect((await handshake(gw.port, { ca: ca.caPem })).fingerprint256).toBe(next.fingerprint256);
@@ -148,7 +157,7 @@ describe.skipIf(!openssl.available)('TLS termination', () => {
   });
 
   it('a reload naming a missing certificate is rejected and the current certificate keeps serving', async () => {
-    const r = await gw.reload(config({ cert: '/nonexistent/gw.pem', key: main.key }));
+    const r = await gw.reload(config({ cert: '/nonexistent/gw.pem', key: main.key }, {}, engine));
     expect(r.ok).toBe(false);
     expect(r.errors).toContain('/server/tls/cert: cannot read /nonexistent/gw.pem (ENOENT)');
     expect((await handshake(gw.port, { ca: ca.caPem })).fingerprint256).toBe(main.fingerprint256);
@@ -204,13 +213,13 @@ describe.skipIf(!openssl.available)('TLS config validation', () => {
   });
 });
 
-describe.skipIf(!openssl.available)('HSTS and the HTTP→HTTPS redirect listener', () => {
+describe.skipIf(!openssl.available).each(ENGINES)('HSTS and the HTTP→HTTPS redirect listener (engine %s)', (engine) => {
   let ca: TestCa;
   let gw: RunningGateway;
   beforeAll(async () => {
     ca = new TestCa();
     const leaf = ca.leaf('localhost');
-    gw = await startGateway(config({ cert: leaf.cert, key: leaf.key }, { hsts: { maxAgeS: 600, includeSubDomains: true }, redirectHttp: { port: 0 } }));
+    gw = await startGateway(config({ cert: leaf.cert, key: leaf.key }, { hsts: { maxAgeS: 600, includeSubDomains: true }, redirectHttp: { port: 0 } }, engine));
   });
   afterAll(async () => {
     await gw?.close();

@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../../../core/config/types.js';
 import type { ServerEngine, ServerEngineFactory, ServerEngineHandlers } from '../../../core/contracts/server.js';
 import { overflowStatus, rawErrorResponse } from '../../../core/limits.js';
-import { ClientProtocols, rejectH2Connect } from './protocols.js';
+import { continueOnRead, rejectH2Connect } from '../shared/h2-sessions.js';
+import { ClientProtocols } from './protocols.js';
 
 /**
  * The node:http engine (the default): Node's llhttp parser, IncomingMessage and ServerResponse, and node:https /
@@ -121,27 +122,6 @@ class NodeHttpEngine implements ServerEngine {
     // order, then the error; answering now would hand the client the 400 as the answer to an earlier request.
     whenIdle(s, answer);
   }
-}
-
-/**
- * `Expect: 100-continue`: Node would answer 100 before the pipeline runs, inviting a body the gateway may
- * refuse (body-limit, auth, 404). The 100 goes out only when something starts reading the body; a request
- * answered without reading it (413, 401, ...) never gets one, so the client never sends the body.
- */
-function continueOnRead(req: IncomingMessage, res: ServerResponse, handlers: ServerEngineHandlers): void {
-  let sent = false;
-  const go = (): void => {
-    if (sent) return;
-    sent = true;
-    req.off('newListener', onListener);
-    if (!res.headersSent && !res.writableEnded) res.writeContinue();
-  };
-  const onListener = (event: string | symbol): void => {
-    if (event === 'data' || event === 'readable') go();
-  };
-  req.on('newListener', onListener);
-  req.once('resume', go);
-  handlers.request(req, res);
 }
 
 const kAnswered = Symbol('clientErrorAnswered');

@@ -5,6 +5,8 @@ import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, 
 import { listenerKind } from '../../../core/listeners.js';
 import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import type { BufferPool } from '../../pool/buffer/index.js';
+import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
+import { H2HandOff } from '../shared/h2-sessions.js';
 import { Connection, type ConnectionHost } from './connection.js';
 
 export interface OwnEngineOptions {
@@ -39,11 +41,19 @@ function sweepInterval(s: ServerConfig): number {
   return Math.max(1, Math.min(s.connectionsCheckingIntervalMs, keepAlive));
 }
 
+/** What the TLS listener offers in ALPN, by listener kind. */
+const ALPN: Record<'https' | 'h2', string[]> = { https: ['http/1.1'], h2: ['h2', 'http/1.1'] };
+
 /**
  * The own HTTP/1.1 engine: a net.Server (or tls.Server) whose connections (connection.ts) parse with
  * RequestParser and answer through OwnResponse. Timeouts are one sweep over the live connections per interval
  * (like node:http's connectionsCheckingInterval) instead of a timer per socket: a keep-alive answer then costs
  * one Date.now(), not a timer re-arm.
+ *
+ * HTTP/2 is node:http2's (issue 18): on an `h2` listener a TLS socket that negotiated ALPN `h2` is handed to a
+ * non-listening http2 server (../shared/h2-sessions.ts, the session bookkeeping node-http uses too); one that
+ * negotiated `http/1.1`, or nothing, stays here. On an `h2c` listener every connection is handed over (prior
+ * knowledge: there is no HTTP/1.1 to serve, as on node-http's h2c listener).
  */
 export class OwnEngine implements ServerEngine, ConnectionHost {
   readonly name = 'own';
@@ -54,13 +64,17 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   hstsLine: string;
   readonly headPool: BufferPool | null;
   readonly readBuffer: Buffer | null;
-  /** handler exceptions that cut their connection (nothing in the pipeline should throw; this counts it if it does) */
+  /** handler exceptions that cut their connection or HTTP/2 stream (the pipeline should never throw; counted if it does) */
   handlerErrors = 0;
   private config: ServerConfig;
   private readonly tls: TlsContexts | null;
   private readonly connections = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private tlsHandshakeErrors = 0;
+  /** node:http2 for the sockets of an h2 or h2c listener that speak HTTP/2; null on HTTP/1.1 listeners */
+  private readonly h2: H2HandOff | null;
+  /** what the HTTP/2 compat responses read per answer (HSTS) and the rapid-reset guard per reset */
+  private readonly h2State: ListenerState | null;
 
   constructor(
     config: ServerConfig,
@@ -69,22 +83,29 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   ) {
     this.headPool = options.headPool ?? null;
     this.readBuffer = options.userBufferReads === false ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    this.kind = listenerKind(config);
-    if (this.kind === 'h2' || this.kind === 'h2c') {
-      throw new Error(`the own server engine serves HTTP/1.1 only: a ${this.kind} listener (server.http2) runs on the node-http engine`);
-    }
+    const kind = listenerKind(config);
+    this.kind = kind;
     this.config = config;
     this.maxHeaderSize = config.maxHeaderSize;
     this.keepAliveLine = keepAliveLine(config);
     this.hstsLine = hstsLine(config);
-    // allowHalfOpen: what a client's FIN means is decided by the connection (connection.ts), not by net's auto-end
-    if (this.kind === 'https') {
+    if (kind === 'h2' || kind === 'h2c') {
+      const state = { hsts: hstsValue(config), maxResets: config.http2Limits.rapidReset.maxResets, resetWindowMs: config.http2Limits.rapidReset.windowMs };
+      this.h2State = state;
+      this.h2 = new H2HandOff(config, state, compatClasses(state), handlers, () => this.onHandlerError());
+    } else {
+      this.h2State = null;
+      this.h2 = null;
+    }
+    const h2 = this.h2;
+    if (kind === 'https' || kind === 'h2') {
       const contexts = new TlsContexts(loadTlsMaterial(config.tls!));
       this.tls = contexts;
+      // allowHalfOpen: what a client's FIN means is decided by the connection (connection.ts), not by net's auto-end
       const server = tls.createServer({
         ...contexts.defaultOptions,
         SNICallback: contexts.sniCallback,
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: ALPN[kind],
         allowHalfOpen: true,
         noDelay: true,
       });
@@ -92,10 +113,21 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
       server.on('connection', (socket: Socket) => {
         handlers.connection(socket);
       });
-      server.on('secureConnection', (socket: TLSSocket) => this.accept(socket));
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (h2 !== null && socket.alpnProtocol === 'h2') this.handOff(h2, socket);
+        else this.accept(socket);
+      });
       server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
         this.tlsHandshakeErrors++;
         socket.destroy();
+      });
+      this.listener = server;
+    } else if (h2 !== null) {
+      this.tls = null;
+      // node's own h2c server is a plain net.Server (no half-open): the session owns the socket from the start
+      const server = net.createServer({ noDelay: true });
+      server.on('connection', (socket: Socket) => {
+        if (handlers.connection(socket)) this.handOff(h2, socket);
       });
       this.listener = server;
     } else {
@@ -107,6 +139,15 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
       this.listener = server;
     }
     this.listener.on('close', () => this.stopSweep());
+  }
+
+  /** The socket speaks HTTP/2: node:http2 owns it from here (its session, its timeouts, its close). */
+  private handOff(h2: H2HandOff, socket: Socket): void {
+    if (socket.destroyed) return;
+    // node's secure h2 server does not keep sockets half-open: a client's FIN must end the session's socket too
+    // (kept half-open, a session whose client sent GOAWAY + FIN stayed open: test/tls/own-h2.test.ts)
+    socket.allowHalfOpen = false;
+    h2.serve(socket);
   }
 
   private accept(socket: Socket): void {
@@ -163,8 +204,13 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
         this.config = next;
         this.maxHeaderSize = next.maxHeaderSize;
         this.keepAliveLine = keepAliveLine(next);
-        if (this.tls !== null) this.hstsLine = hstsLine(next);
+        if (this.tls !== null) {
+          this.hstsLine = hstsLine(next);
+          if (this.h2State !== null) this.h2State.hsts = hstsValue(next);
+        }
         tls?.apply(this.listener as TlsServer);
+        // rapid-reset limits at once; SETTINGS and the idle timeout for sessions opened from now
+        this.h2?.sessions.reload(next, this.h2.server);
         if (this.sweepTimer !== null && sweepInterval(next) !== interval) {
           this.stopSweep();
           this.startSweep();
@@ -173,15 +219,26 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
     };
   }
 
+  /** Drain step: idle HTTP/1.1 connections closed; HTTP/2 sessions get GOAWAY (streams in flight finish). */
   closeIdle(): void {
     for (const conn of this.connections) if (conn.idle) conn.destroy();
+    this.h2?.sessions.closeIdle();
   }
 
   closeAll(): void {
     for (const conn of this.connections) conn.destroy();
+    this.h2?.sessions.closeAll();
   }
 
   stats(): ServerEngineStats {
-    return { tlsHandshakeErrors: this.tlsHandshakeErrors, h2Sessions: 0, h2ActiveSessions: 0, h2ClientResets: 0, h2RapidResetCloses: 0 };
+    const h2 = this.h2?.sessions.counters;
+    return {
+      tlsHandshakeErrors: this.tlsHandshakeErrors,
+      h2Sessions: h2?.h2Sessions ?? 0,
+      h2ActiveSessions: h2?.h2ActiveSessions ?? 0,
+      h2ClientResets: h2?.h2ClientResets ?? 0,
+      h2RapidResetCloses: h2?.h2RapidResetCloses ?? 0,
+      handlerErrors: this.handlerErrors,
+    };
   }
 }

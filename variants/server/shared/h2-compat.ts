@@ -3,7 +3,8 @@ import http2, { type ServerHttp2Stream } from 'node:http2';
 
 /**
  * Node's HTTP/2 compat classes, subclassed per listener so the protocol-blind pipeline sees what it sees on
- * HTTP/1.1 (see ./protocols.ts for the list of gaps closed). Only the TLS/h2 listeners install them.
+ * HTTP/1.1 (see ../node-http/protocols.ts for the list of gaps closed). Both engines' HTTP/2 servers install the
+ * h2 pair (./h2-sessions.ts); GatewayTlsH1Response is node-http's HTTPS/1.1 response (HSTS).
  */
 
 /** RFC 9113 §8.2.2: fields that must not appear in an HTTP/2 message (Node throws on them). */
@@ -127,3 +128,5 @@ export function compatClasses(state: ListenerState) {
 
   return { GatewayH2Request, GatewayH2Response, GatewayTlsH1Response };
 }
+
+export type CompatClasses = ReturnType<typeof compatClasses>;
