@@ -189,7 +189,8 @@ describe.skipIf(!openssl.available).each(ENGINES)('HTTP/2 over TLS (engine %s): 
     expect(JSON.parse(b.body.toString()).body).toBe(body.toString());
     expect(up.seen[0]!.headers['content-length']).toBe(String(body.length));
     expect(up.seen[0]!.headers['transfer-encoding']).toBeUndefined();
-    await h2(session, '/api/get');
+    // answered on the pooled connection the 200 KB answer used (once hung there: test/proxy/h1-pool.test.ts)
+    expect((await h2(session, '/api/get')).status).toBe(201);
     expect(up.seen[1]!.headers['content-length']).toBeUndefined();
     expect(up.seen[1]!.headers['transfer-encoding']).toBeUndefined();
   });

@@ -267,8 +267,12 @@ export class H1Connection implements ResponseSink {
       ex.body.push(null);
     }
     this.owner.exchangeDone(ex);
-    if (this.reusable && !this.gone) this.owner.release(this);
-    else this.socket.destroy();
+    if (this.reusable && !this.gone) {
+      // a lagging body consumer may have paused the socket in the read that also ended the response: what is
+      // left of the body is in its Readable now, and the next exchange's answer must be read
+      if (this.socket.isPaused()) this.socket.resume();
+      this.owner.release(this);
+    } else this.socket.destroy();
   }
 
   /** the body's consumer wants more */
