@@ -8,7 +8,7 @@ import type { ListenerKind, ListenerReload, ServerEngineStats } from '../../../c
 import { listenerKind } from '../../../core/listeners.js';
 import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
-import { H2Sessions, h2ServerOptions } from '../shared/h2-sessions.js';
+import { engineStats, H2Sessions, h2ServerOptions } from '../shared/h2-sessions.js';
 
 /**
  * The node-http engine's listener, built from one ServerConfig: cleartext HTTP/1.1 (node:http), HTTPS/1.1,
@@ -96,15 +96,7 @@ export class ClientProtocols {
 
   /** handlerErrors: node:http has no such path (a throwing 'request' listener is an uncaught exception). */
   get stats(): ServerEngineStats {
-    const h2 = this.h2?.counters;
-    return {
-      tlsHandshakeErrors: this.tlsHandshakeErrors,
-      h2Sessions: h2?.h2Sessions ?? 0,
-      h2ActiveSessions: h2?.h2ActiveSessions ?? 0,
-      h2ClientResets: h2?.h2ClientResets ?? 0,
-      h2RapidResetCloses: h2?.h2RapidResetCloses ?? 0,
-      handlerErrors: 0,
-    };
+    return engineStats(this.tlsHandshakeErrors, this.h2?.counters, 0);
   }
 
   /**

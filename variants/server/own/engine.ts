@@ -6,7 +6,7 @@ import { listenerKind } from '../../../core/listeners.js';
 import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
 import type { BufferPool } from '../../pool/buffer/index.js';
 import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
-import { H2HandOff } from '../shared/h2-sessions.js';
+import { engineStats, H2HandOff } from '../shared/h2-sessions.js';
 import { Connection, type ConnectionHost } from './connection.js';
 
 export interface OwnEngineOptions {
@@ -231,14 +231,6 @@ export class OwnEngine implements ServerEngine, ConnectionHost {
   }
 
   stats(): ServerEngineStats {
-    const h2 = this.h2?.sessions.counters;
-    return {
-      tlsHandshakeErrors: this.tlsHandshakeErrors,
-      h2Sessions: h2?.h2Sessions ?? 0,
-      h2ActiveSessions: h2?.h2ActiveSessions ?? 0,
-      h2ClientResets: h2?.h2ClientResets ?? 0,
-      h2RapidResetCloses: h2?.h2RapidResetCloses ?? 0,
-      handlerErrors: this.handlerErrors,
-    };
+    return engineStats(this.tlsHandshakeErrors, this.h2?.sessions.counters, this.handlerErrors);
   }
 }

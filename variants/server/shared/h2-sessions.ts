@@ -16,6 +16,13 @@ import { serverResets, type CompatClasses, type ListenerState } from './h2-compa
 /** The HTTP/2 part of ServerEngineStats. */
 export type H2Counters = Pick<ServerEngineStats, 'h2Sessions' | 'h2ActiveSessions' | 'h2ClientResets' | 'h2RapidResetCloses'>;
 
+const NO_H2: H2Counters = Object.freeze({ h2Sessions: 0, h2ActiveSessions: 0, h2ClientResets: 0, h2RapidResetCloses: 0 });
+
+/** An engine's /stats: its own counts, and its HTTP/2 sessions' (zeros on a listener without HTTP/2). */
+export function engineStats(tlsHandshakeErrors: number, h2: H2Counters | undefined, handlerErrors: number): ServerEngineStats {
+  return { tlsHandshakeErrors, ...(h2 ?? NO_H2), handlerErrors };
+}
+
 const RAPID_RESET_GRACE_MS = 1000;
 
 interface ResetWindow {
