@@ -95,8 +95,10 @@ class NodeHttpEngine implements ServerEngine {
     s[kAnswered] = true;
     socket.pause();
     let status = 400;
-    if (err.code === 'HPE_HEADER_OVERFLOW') status = overflowStatus((err as { rawPacket?: unknown }).rawPacket, this.config.maxUrlLength);
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      const e = err as { rawPacket?: unknown; bytesParsed?: unknown };
+      status = overflowStatus(e.rawPacket, e.bytesParsed, this.config.maxUrlLength);
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
     else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
     const answer = (): void => {
       if (!socket.writable) {
