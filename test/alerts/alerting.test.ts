@@ -283,7 +283,12 @@ describe('orchestrator-only metrics (workers: 2)', () => {
 
     const stats = JSON.parse((await request(`${gw.adminUrl}/stats`)).body) as { workers: Array<{ pid: number }> };
     process.kill(stats.workers[0]!.pid, 'SIGKILL');
-    await until(async () => rule(await alertsOf(gw!.adminUrl), 'worker-crash').state === 'firing', { timeoutMs: 20_000, message: 'worker-crash firing' });
+    await until(async () => rule(await alertsOf(gw!.adminUrl), 'worker-crash').state === 'firing', {
+      timeoutMs: 20_000,
+      // once seen under full-suite load: the admin listener refused connections; say whether the primary lived
+      message: () =>
+        `worker-crash firing (killed worker ${stats.workers[0]!.pid}; primary ${gw!.proc.pid} exit ${String(gw!.proc.exitCode)} signal ${String(gw!.proc.signalCode)}; output: ${gw!.output().slice(-1500)})`,
+    });
     expect(rule(await alertsOf(gw.adminUrl), 'worker-crash').value).toBe(1);
 
     writeFileSync(file, '{ "routes": [');
