@@ -115,33 +115,42 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
+/** A process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or null once it is gone. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * SIGKILL for a process of an earlier snapshot, only if it is still that process: a pid freed since the snapshot
+ * may already belong to someone else (the test suite forks thousands of processes; pid_max can be 32768).
+ */
+function killIfSame(pid: number, start: string | null): void {
+  if (start === null || startTime(pid) !== start) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
+}
+
 /** SIGTERM (graceful drain), then SIGKILL for the whole tree after graceMs. */
 export async function stopProcess(child: ChildProcess, graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const tree = processTree(child.pid);
+  const tree = processTree(child.pid).map((pid) => ({ pid, start: startTime(pid) }));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
   const timer = sleep(graceMs).then(() => 'timeout' as const);
   if ((await Promise.race([exited.then(() => 'exit' as const), timer])) === 'timeout') {
-    for (const pid of tree.reverse()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    for (const p of [...tree].reverse()) killIfSame(p.pid, p.start);
     await exited;
   }
   // cluster workers whose primary died abruptly would otherwise keep the port
-  for (const pid of tree) {
-    if (pid === child.pid) continue;
-    try {
-      process.kill(pid, 0);
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone, as expected
-    }
-  }
+  for (const p of tree) if (p.pid !== child.pid) killIfSame(p.pid, p.start);
 }
 
 /** Keeps the last `max` bytes of a stream for error messages. */
