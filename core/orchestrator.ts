@@ -6,6 +6,7 @@ import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import type { ControlCounters } from './control-counters.js';
 import type { ReloadResult } from './gateway.js';
+import { sendToWorker } from './ipc.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
@@ -173,6 +174,8 @@ export class Orchestrator {
             break;
         }
       });
+      // A failed kill or IPC write is reported as an 'error' event; unheard, it would end the primary.
+      worker.on('error', (err: Error) => this.logger.warn({ worker: slot.id, err: err.message }, 'worker channel error'));
       worker.on('exit', (code, signal) => {
         if (slot.worker === worker) {
           slot.worker = null;
@@ -201,7 +204,7 @@ export class Orchestrator {
   }
 
   private send(worker: Worker, msg: ToWorker): void {
-    if (worker.isConnected()) worker.send(msg);
+    sendToWorker(worker, msg);
   }
 
   /** Workers that take config updates: greeted and not on their way out (a booting one holds the update until it listens). */

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { sendToPrimary, sendToWorker } from './ipc.js';
 
 /**
  * Services that must see every worker's traffic (e.g. a rate limiter's in-memory store, which would allow
@@ -60,14 +61,16 @@ export function callPrimary(name: string, payload: unknown): Promise<unknown> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    process.send!({ type: 'RPC', id, service: name, payload } satisfies RpcRequest);
+    sendToPrimary({ type: 'RPC', id, service: name, payload } satisfies RpcRequest, (err) => {
+      if (pending.delete(id)) reject(new Error(`primary unreachable: ${err.message}`));
+    });
   });
 }
 
 /** The orchestrator routes each worker's RPC messages here. */
 export function answerRpc(worker: Worker, msg: RpcRequest): void {
   invoke(msg.service, msg.payload).then(
-    (value) => worker.isConnected() && worker.send({ type: 'RPC_RESULT', id: msg.id, ok: true, value } satisfies RpcResponse),
-    (err: Error) => worker.isConnected() && worker.send({ type: 'RPC_RESULT', id: msg.id, ok: false, error: err.message } satisfies RpcResponse),
+    (value) => sendToWorker(worker, { type: 'RPC_RESULT', id: msg.id, ok: true, value } satisfies RpcResponse),
+    (err: Error) => sendToWorker(worker, { type: 'RPC_RESULT', id: msg.id, ok: false, error: err.message } satisfies RpcResponse),
   );
 }

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError } from './config/validator.js';
 import { Gateway } from './gateway.js';
+import { sendToPrimary } from './ipc.js';
 import { createLogger, type Logger } from './logger.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -30,9 +31,7 @@ export function runWorker(): void {
   let busy = false;
   // Created from the first config so that what happens before the gateway exists can be logged too.
   let logger: Logger | null = null;
-  const send = (msg: FromWorker): void => {
-    if (process.connected) process.send!(msg);
-  };
+  const send = (msg: FromWorker): void => void sendToPrimary(msg);
 
   const shutdown = async (deadlineMs: number): Promise<void> => {
     if (shuttingDown) return;

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
-import { until } from '../support/wait.js';
+import { blockUntilExited } from '../support/proc.js';
+import { sleep, until } from '../support/wait.js';
 
 /**
  * Worker mode (server.workers > 0, the production mode) behaves like the single process: overload and the
@@ -255,5 +256,43 @@ describe('restart-only fields on a hot reload', () => {
     };
     expect(shown.variants.pool).toBe('stack');
     expect(shown.server.keepAliveTimeoutMs).not.toBe(1234);
+  }, 120_000);
+});
+
+describe('a worker that dies between two polls', () => {
+  it('the primary survives sending to its closed channel, restarts it, and keeps serving', async () => {
+    // The primary is frozen while the worker dies, so when it resumes, its overdue alert and overload timers
+    // (the timers phase runs before the poll phase that would read the channel's EOF) send to a worker that is
+    // gone while Node still calls it connected: the write fails with EPIPE. Before core/ipc.ts that was an
+    // unhandled 'error' event that ended the primary (seen once in CI, in alerting.test.ts).
+    const gw = await startCli(
+      {
+        routes: [{ path: '/v', methods: ['GET'], response: { body: 'ok' } }],
+        alerts: { evaluateEveryMs: 100, rules: [{ name: 'worker-crash', metric: 'worker_restarts', above: 0, windowMs: 60_000 }] },
+      },
+      ['--workers', '2'],
+    );
+    running.push(gw);
+    const before = await allReady(gw);
+    const victim = before.workers[0]!;
+    process.kill(gw.proc.pid!, 'SIGSTOP');
+    try {
+      process.kill(victim.pid, 'SIGKILL');
+      blockUntilExited(victim.pid);
+      await sleep(300);
+    } finally {
+      process.kill(gw.proc.pid!, 'SIGCONT');
+    }
+    await until(
+      async () => {
+        if (gw.proc.exitCode !== null) throw new Error(`primary exited ${gw.proc.exitCode}:\n${gw.output().slice(-2000)}`);
+        const s = await stats(gw);
+        return s.workers.length === 2 && s.workers.every((w) => w.state === 'ready') && s.workers.find((w) => w.id === victim.id)!.pid !== victim.pid;
+      },
+      { timeoutMs: 30_000, message: 'worker restarted under a live primary' },
+    );
+    expect(gw.proc.exitCode).toBeNull();
+    expect(gw.output()).not.toContain('Unhandled');
+    expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('ok');
   }, 120_000);
 });
