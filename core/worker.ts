@@ -8,10 +8,8 @@ import type { FromWorker, ToWorker } from './messages.js';
 
 /** After a FATAL boot error: time for the message to cross the IPC channel before the process exits. */
 const FATAL_EXIT_DELAY_MS = 50;
-/** Drain deadline of a worker signalled directly before it ever had a config (else server.shutdownTimeoutMs). */
+/** Drain deadline of a worker signalled directly, or orphaned, before it ever had a config (else server.shutdownTimeoutMs). */
 const UNCONFIGURED_SHUTDOWN_MS = 10_000;
-/** Drain deadline when the primary is gone (IPC disconnected): nobody waits on this worker's answers any more. */
-const ORPHAN_SHUTDOWN_MS = 1000;
 
 /**
  * A cluster worker: waits for its first CONFIG_UPDATE, serves on the shared listening socket, applies later
@@ -103,5 +101,9 @@ export function runWorker(): void {
   // The primary handles signals for the whole group; a worker signalled directly drains on its own.
   process.on('SIGTERM', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? UNCONFIGURED_SHUTDOWN_MS));
   process.on('SIGINT', () => undefined);
-  process.on('disconnect', () => void shutdown(ORPHAN_SHUTDOWN_MS));
+  // The primary is gone (killed, crashed): no new connection reaches this worker any more, but clients still
+  // wait on the requests it is serving, so it drains like on SIGTERM. Cluster's own 'disconnect' handler would
+  // exit at once, cutting them, unless exitedAfterDisconnect is set (documented on Worker.process).
+  cluster.worker!.exitedAfterDisconnect = true;
+  process.on('disconnect', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? UNCONFIGURED_SHUTDOWN_MS));
 }

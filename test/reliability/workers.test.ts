@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
-import { blockUntilExited } from '../support/proc.js';
+import { blockUntilExited, exitedOrZombie } from '../support/proc.js';
+import { startUpstream } from '../support/upstream.js';
 import { sleep, until } from '../support/wait.js';
 
 /**
@@ -294,5 +295,43 @@ describe('a worker that dies between two polls', () => {
     expect(gw.proc.exitCode).toBeNull();
     expect(gw.output()).not.toContain('Unhandled');
     expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('ok');
+  }, 120_000);
+});
+
+describe('the primary killed outright', () => {
+  it('a request in flight through a worker still gets its whole answer: the orphaned worker drains, then exits', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const upstream = await startUpstream('slow', (req, res) => {
+      req.resume();
+      void held.then(() => res.end('slow answer'));
+    });
+    try {
+      const gw = await startCli(
+        {
+          server: { shutdownTimeoutMs: 10_000 },
+          upstreams: { app: { targets: [upstream.url] } },
+          routes: [{ path: '/slow', methods: ['GET'], upstream: 'app' }],
+        },
+        ['--workers', '1'],
+      );
+      running.push(gw);
+      const { workers } = await allReady(gw);
+      const answer = request(`${gw.url}/slow`, { agent: false });
+      await until(() => upstream.received.length === 1, { message: 'the request reached the upstream' });
+      gw.proc.kill('SIGKILL');
+      await gw.exited;
+      // Cluster's default would have ended the worker here, and the client would see its connection reset.
+      await sleep(200);
+      expect(exitedOrZombie(workers[0]!.pid)).toBe(false);
+      release();
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(res.body).toBe('slow answer');
+      await until(() => exitedOrZombie(workers[0]!.pid), { timeoutMs: 15_000, message: 'the orphaned worker exits once drained' });
+    } finally {
+      release();
+      await upstream.close();
+    }
   }, 120_000);
 });
