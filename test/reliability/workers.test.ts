@@ -1,4 +1,5 @@
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -333,5 +334,33 @@ describe('the primary killed outright', () => {
       release();
       await upstream.close();
     }
+  }, 120_000);
+
+  it("a request waiting on the primary (the rate limiter's shared store) is answered by the fail mode, not left hanging", async () => {
+    const gw = await startCli(
+      {
+        server: { shutdownTimeoutMs: 20_000 },
+        routes: [
+          { path: '/limited', methods: ['GET'], response: { body: 'ok' }, plugins: [{ name: 'rate-limit', options: { limit: 100, windowMs: 60_000 } }] },
+        ],
+      },
+      ['--workers', '1'],
+    );
+    running.push(gw);
+    await allReady(gw);
+    // One keep-alive connection, already handed to the worker: a frozen primary accepts no new one.
+    const conn = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await request(`${gw.url}/limited`, { agent: conn })).body).toBe('ok');
+    // A frozen primary takes the worker's store call but never answers it; then it dies with the call outstanding.
+    process.kill(gw.proc.pid!, 'SIGSTOP');
+    const started = Date.now();
+    const answer = request(`${gw.url}/limited`, { agent: conn, timeoutMs: 30_000 });
+    await sleep(300);
+    gw.proc.kill('SIGKILL');
+    const res = await answer;
+    // failMode "open" (the default): the request is served once the call fails, long before the 20 s drain deadline.
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    conn.destroy();
   }, 120_000);
 });
