@@ -17,3 +17,38 @@ export type FromWorker =
   | { type: 'CONFIG_REJECTED'; workerId: number; version: number; errors: string[] }
   | { type: 'METRICS_RESPONSE'; workerId: number; id: number; metrics: WorkerMetricsExport }
   | { type: 'FATAL'; workerId: number; errors: string[] };
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/**
+ * Why `msg` is not a FromWorker message (or a worker's RPC request), or null when it is one. Plugins run in the
+ * worker and may call process.send themselves, so the primary checks the fields it is about to use: a stray
+ * `{ type: 'READY' }` must not count as a worker listening on port undefined.
+ */
+export function notWorkerMessage(msg: unknown): string | null {
+  if (!isObject(msg) || typeof msg.type !== 'string') return 'not an object with a string "type"';
+  const m = msg;
+  const ok = ((): boolean => {
+    switch (m.type) {
+      case 'HELLO':
+        return isNum(m.workerId);
+      case 'READY':
+        return isNum(m.workerId) && isNum(m.port) && isNum(m.version);
+      case 'CONFIG_APPLIED':
+        return isNum(m.workerId) && isNum(m.version);
+      case 'CONFIG_REJECTED':
+        return isNum(m.workerId) && isNum(m.version) && isStrings(m.errors);
+      case 'METRICS_RESPONSE':
+        return isNum(m.workerId) && isNum(m.id) && isObject(m.metrics) && isObject(m.metrics.sections);
+      case 'FATAL':
+        return isNum(m.workerId) && isStrings(m.errors);
+      case 'RPC':
+        return isNum(m.id) && typeof m.service === 'string';
+      default:
+        return false;
+    }
+  })();
+  return ok ? null : `a "${m.type}" message without the fields it needs, or an unknown type`;
+}

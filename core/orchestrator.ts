@@ -7,7 +7,7 @@ import type { GatewayConfig } from './config/types.js';
 import type { ControlCounters } from './control-counters.js';
 import type { ReloadResult } from './gateway.js';
 import { sendToWorker } from './ipc.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import { notWorkerMessage, type FromWorker, type ToWorker } from './messages.js';
 import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
 import { renderPrometheus } from './prometheus.js';
@@ -134,7 +134,28 @@ export class Orchestrator {
       slot.configVersion = 0;
       slot.readyAt = 0;
       let settled = false;
-      worker.on('message', (msg: FromWorker | RpcRequest) => {
+      // Plugins run in the worker and can call process.send themselves: whatever arrives that is not the
+      // protocol, or breaks it (a null, a METRICS_RESPONSE without metrics), is logged once per worker process
+      // and dropped. Thrown here it would be an uncaught exception in the primary, taking every worker with it.
+      let warned = false;
+      const ignore = (why: string, msg: unknown): void => {
+        if (warned) return;
+        warned = true;
+        this.logger.warn(
+          { worker: slot.id, workerPid: worker.process.pid, why, message: preview(msg) },
+          'ignored a message from a worker that is not the gateway protocol (a plugin calling process.send?)',
+        );
+      };
+      worker.on('message', (msg: unknown) => {
+        const why = notWorkerMessage(msg);
+        if (why !== null) return ignore(why, msg);
+        try {
+          onMessage(msg as FromWorker | RpcRequest);
+        } catch (err) {
+          ignore((err as Error).message, msg);
+        }
+      });
+      const onMessage = (msg: FromWorker | RpcRequest): void => {
         switch (msg.type) {
           case 'RPC':
             answerRpc(worker, msg);
@@ -173,7 +194,7 @@ export class Orchestrator {
             slot.configVersion = Math.max(slot.configVersion, msg.version);
             break;
         }
-      });
+      };
       // A failed kill or IPC write is reported as an 'error' event; unheard, it would end the primary.
       worker.on('error', (err: Error) => this.logger.warn({ worker: slot.id, err: err.message }, 'worker channel error'));
       worker.on('exit', (code, signal) => {
@@ -346,4 +367,15 @@ export class Orchestrator {
     clearTimeout(hardStop);
     await alertsClosed;
   }
+}
+
+/** A bounded look at a message for the log line: a plugin's message may be large. */
+function preview(msg: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(msg) ?? String(msg);
+  } catch {
+    text = String(msg);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -38,6 +38,12 @@ export default { name: 'burn', version: '1.0.0', init(o, api) {
 } };`,
     // Records each init (per process and config tag) and holds the init of worker 0 while its gate file exists:
     // a worker that is booting for as long as the test needs.
+    // Sends what a careless plugin might over the worker's IPC channel, at init (workers only).
+    chatty: `
+export default { name: 'chatty', version: '1.0.0', init(o, api) {
+  if (api.workerId >= 0 && process.send) for (const m of [null, 'hello', 42, { type: 'METRICS_RESPONSE', id: 1 }, { type: 'READY' }, { type: 'mine', n: 1 }]) process.send(m);
+  return {};
+} };`,
     gate: `
 import { existsSync, writeFileSync } from 'node:fs';
 export default { name: 'gate', version: '1.0.0', async init(o, api) {
@@ -362,5 +368,30 @@ describe('the primary killed outright', () => {
     expect(res.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(10_000);
     conn.destroy();
+  }, 120_000);
+});
+
+describe('a plugin that sends its own IPC messages', () => {
+  it('the primary drops and logs what is not the protocol (once per worker), and keeps serving', async () => {
+    const gw = await startCli(
+      {
+        logging: { level: 'info', accessLog: false },
+        pluginDirs: [dir],
+        plugins: [{ name: 'chatty', options: {} }],
+        routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
+      },
+      ['--workers', '2'],
+    );
+    running.push(gw);
+    const before = await allReady(gw);
+    // the metrics poll still works (a stray METRICS_RESPONSE did not confuse it) and nothing restarted
+    expect((await series(gw, 'gateway_overloaded')).samples).toBe(2);
+    expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
+    const after = await stats(gw);
+    expect(after.workers.map((w) => [w.pid, w.restarts])).toEqual(before.workers.map((w) => [w.pid, 0]));
+    expect(gw.proc.exitCode).toBeNull();
+    const warnings = logLines(gw).filter((l) => String(l.msg).startsWith('ignored a message from a worker'));
+    expect(warnings.map((l) => l.workerPid).sort()).toEqual(before.workers.map((w) => w.pid).sort());
+    expect(warnings[0]!.message).toBe('null');
   }, 120_000);
 });
