@@ -207,9 +207,12 @@ export class Orchestrator {
         if (!settled) {
           settled = true;
           reject(new Error(`worker ${slot.id} exited during startup (code ${code}, signal ${signal})`));
-          return;
+          // At the first start the caller gives up on the whole gateway. A restart that dies while booting (a crash
+          // loop) is a failure like any other: it used to end here, leaving the slot empty for good.
+          if (!this.started) return;
         }
-        if (this.shuttingDown || !this.started) return;
+        // Not `!this.started` too: a worker that served and died while another was still booting was never replaced.
+        if (this.shuttingDown) return;
         const served = slot.readyAt === 0 ? 0 : Date.now() - slot.readyAt;
         slot.failures = served > STABLE_AFTER_MS ? 1 : slot.failures + 1;
         const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (slot.failures - 1));
