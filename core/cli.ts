@@ -37,7 +37,8 @@ Options:
   --server NAME           HTTP/1.1 server engine: ${variantNames('server').join(', ')}
   --help                  this text
 
-Signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain in-flight requests and exit 0.
+Signals: SIGHUP reloads the config file (one received while starting: once the gateway serves);
+         SIGTERM/SIGINT drain in-flight requests and exit 0.
 `;
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -134,6 +135,15 @@ async function main(): Promise<void> {
   const exposed = adminExposedWithoutAuth(config);
   if (exposed !== null) logger.warn({ host: config.admin.host, port: config.admin.port }, `ADMIN API EXPOSED WITHOUT AUTHENTICATION: ${exposed}`);
   let ready = false;
+  // SIGHUP's default action ends the process, and startup (workers booting, plugins initialising) takes seconds:
+  // a reload signal sent then (a config tool right after a deploy) killed the gateway it meant to reload. Taken
+  // from here on; one that arrives before the gateway serves is applied once it does.
+  let hupWhileStarting = false;
+  let onHup = (): void => {
+    if (!hupWhileStarting) logger.info('SIGHUP while starting: the config file is reloaded once the gateway serves');
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', () => onHup());
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
 
@@ -220,7 +230,8 @@ async function main(): Promise<void> {
   }
   ready = true;
 
-  process.on('SIGHUP', () => void reloadFromFile());
+  onHup = () => void reloadFromFile();
+  if (hupWhileStarting) onHup();
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,28 @@ const workers = async (gw: CliGateway): Promise<WorkerRow[]> =>
 
 function alive(gw: CliGateway): void {
   if (gw.proc.exitCode !== null) throw new Error(`primary exited ${gw.proc.exitCode}:\n${gw.output().slice(-2000)}`);
+}
+
+/** The production CLI before it listens (startCli resolves only once it does): the process and its JSON log lines. */
+function spawnCli(file: string): { proc: ChildProcess; lines: () => Array<Record<string, unknown>>; output: () => string } {
+  const proc = spawn(process.execPath, ['dist/core/cli.js', '--config', file, '--port', '0', '--admin-port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const lines = (): Array<Record<string, unknown>> =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+  return { proc, lines, output: () => out };
 }
 
 describe('a worker that keeps dying while it boots (crash loop)', () => {
@@ -108,47 +130,71 @@ describe('a worker that dies while another is still booting (the gateway not sta
       plugins: [{ name: 'gate', options: { gate } }],
       routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
     });
-    // startCli waits for the gateway to listen, which waits for worker 1: this test needs the process before that.
-    const proc = spawn(process.execPath, ['dist/core/cli.js', '--config', file, '--port', '0', '--admin-port', '0', '--workers', '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const { proc, lines, output } = spawnCli(file);
     try {
-      const lines = (): Array<Record<string, unknown>> =>
-        out
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .flatMap((l) => {
-            try {
-              return [JSON.parse(l) as Record<string, unknown>];
-            } catch {
-              return [];
-            }
-          });
       const firstReady = await eventually(() => lines().find((l) => l.msg === 'worker ready' && l.worker === 0), {
         timeoutMs: 60_000,
-        message: () => `worker 0 ready:\n${out}`,
+        message: () => `worker 0 ready:\n${output()}`,
       });
       process.kill(firstReady.workerPid as number, 'SIGKILL');
-      await until(() => out.includes('worker exited'), { timeoutMs: 10_000, message: () => `worker 0's exit seen:\n${out}` });
+      await until(() => output().includes('worker exited'), { timeoutMs: 10_000, message: () => `worker 0's exit seen:\n${output()}` });
       rmSync(gate);
       const adminPort = await eventually(() => lines().find((l) => l.msg === 'admin listening')?.adminPort as number | undefined, {
         timeoutMs: 60_000,
-        message: () => `admin listening:\n${out}`,
+        message: () => `admin listening:\n${output()}`,
       });
       // Before the fix slot 0 stayed "exited" for good: nothing restarts a worker before start() has resolved.
       let last: WorkerRow[] = [];
       await until(
         async () => {
-          if (proc.exitCode !== null) throw new Error(`primary exited ${proc.exitCode}:\n${out}`);
+          if (proc.exitCode !== null) throw new Error(`primary exited ${proc.exitCode}:\n${output()}`);
           last = (JSON.parse((await request(`http://127.0.0.1:${adminPort}/stats`, { agent: false })).body) as { workers: WorkerRow[] }).workers;
           return last.every((w) => w.state === 'ready') && last[0]!.pid !== firstReady.workerPid;
         },
         { timeoutMs: 60_000, message: () => `both slots serving: ${JSON.stringify(last)}` },
       );
       expect(last[0]!.restarts).toBe(1);
+    } finally {
+      proc.kill('SIGKILL');
+      rmSync(gate, { force: true });
+    }
+  }, 150_000);
+});
+
+describe('SIGHUP while the gateway starts', () => {
+  it('does not end the primary (the default action); the reload runs once the gateway serves', async () => {
+    const gate = join(dir, 'gate-1');
+    writeFileSync(gate, '');
+    const file = writeConfig({
+      logging: { level: 'info', accessLog: false },
+      pluginDirs: [dir],
+      plugins: [{ name: 'gate', options: { gate } }],
+      routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
+    });
+    const { proc, lines, output } = spawnCli(file);
+    try {
+      await until(() => lines().some((l) => l.msg === 'worker ready' && l.worker === 0), { timeoutMs: 60_000, message: () => `worker 0 ready:\n${output()}` });
+      // worker 1 is held in its init: the primary is inside orchestrator.start()
+      proc.kill('SIGHUP');
+      await until(() => output().includes('SIGHUP while starting') || proc.exitCode !== null || proc.signalCode !== null, {
+        timeoutMs: 10_000,
+        message: () => `SIGHUP handled:\n${output()}`,
+      });
+      expect({ code: proc.exitCode, signal: proc.signalCode }).toEqual({ code: null, signal: null });
+      rmSync(gate);
+      const adminPort = await eventually(() => lines().find((l) => l.msg === 'admin listening')?.adminPort as number | undefined, {
+        timeoutMs: 60_000,
+        message: () => `admin listening:\n${output()}`,
+      });
+      // the deferred reload: a second config version, pushed to both workers
+      await until(
+        async () => {
+          const s = JSON.parse((await request(`http://127.0.0.1:${adminPort}/stats`, { agent: false })).body) as { configVersion: number };
+          return s.configVersion === 2;
+        },
+        { timeoutMs: 30_000, message: () => `config version 2 after the deferred SIGHUP:\n${output().slice(-1500)}` },
+      );
+      expect(proc.exitCode).toBeNull();
     } finally {
       proc.kill('SIGKILL');
       rmSync(gate, { force: true });
