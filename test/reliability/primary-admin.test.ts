@@ -1,0 +1,79 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCli, type CliGateway } from '../support/cli.js';
+import { request } from '../support/http.js';
+import { sleep, until } from '../support/wait.js';
+
+/** The admin API as hostile input to the primary (cluster mode), where it runs. */
+const running: CliGateway[] = [];
+afterEach(async () => {
+  while (running.length > 0) await running.pop()!.stop('SIGKILL');
+});
+
+interface Stream {
+  events: string[];
+  /** resolves once the first event (history) arrived: the server has subscribed this client */
+  subscribed: Promise<void>;
+  close(): void;
+}
+
+/** A dashboard page's event stream, counting the events it receives. */
+function openEvents(adminUrl: string): Stream {
+  const events: string[] = [];
+  let req: http.ClientRequest | null = null;
+  const subscribed = new Promise<void>((resolve, reject) => {
+    req = http.get(`${adminUrl}/dashboard/events`, { agent: false }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        for (let i = buf.indexOf('\n\n'); i !== -1; i = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const name = /^event: (\w+)$/m.exec(block)?.[1];
+          if (name !== undefined) events.push(name);
+          if (name === 'history') resolve();
+        }
+      });
+      res.on('error', () => undefined);
+    });
+    req.on('error', reject);
+  });
+  return { events, subscribed, close: () => req?.destroy() };
+}
+
+describe('dashboard clients that come and go while a sample is being taken', () => {
+  it('never start a second sampling loop (each would poll every worker once a second, for good)', async () => {
+    const gw = await startCli({ logging: { level: 'info', accessLog: false }, routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }] }, [
+      '--workers',
+      '1',
+    ]);
+    running.push(gw);
+    const stats = JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { workers: Array<{ pid: number }> };
+    const worker = stats.workers[0]!.pid;
+    // A frozen worker makes each sample wait for the metrics timeout (1 s): a wide, deterministic window in which
+    // a page closes and the next one opens.
+    process.kill(worker, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 12; i++) {
+        const s = openEvents(gw.adminUrl);
+        await s.subscribed;
+        s.close();
+        await sleep(30);
+      }
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
+    // One page stays: it gets one sample a second from the one loop (the first may come at once).
+    const page = openEvents(gw.adminUrl);
+    await page.subscribed;
+    const from = Date.now();
+    await sleep(3000);
+    const samples = page.events.filter((e) => e === 'sample').length;
+    const seconds = (Date.now() - from) / 1000;
+    page.close();
+    // Before the fix each page that closed and reopened during a sample added a loop: 12 pages, ~12 samples a second.
+    expect(samples).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
+    await until(async () => (await request(`${gw.adminUrl}/ready`, { agent: false })).status === 200, { message: 'ready' });
+  }, 90_000);
+});
