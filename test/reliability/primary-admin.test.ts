@@ -1,5 +1,9 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_STREAM_BACKLOG_BYTES } from '../../core/admin/dashboard.js';
+import { AdminServer } from '../../core/admin.js';
+import { inProcessAdminSource, startGateway } from '../../core/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { sleep, until } from '../support/wait.js';
@@ -75,5 +79,50 @@ describe('dashboard clients that come and go while a sample is being taken', () 
     // Before the fix each page that closed and reopened during a sample added a loop: 12 pages, ~12 samples a second.
     expect(samples).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     await until(async () => (await request(`${gw.adminUrl}/ready`, { agent: false })).status === 200, { message: 'ready' });
+  }, 90_000);
+});
+
+describe('a dashboard page that stops reading', () => {
+  it('is cut once its unsent backlog passes the bound; a page that reads is unaffected', async () => {
+    // Many routes make each sample large, and a 5 ms interval makes many: the kernel's socket buffers fill in seconds.
+    const routes = Array.from({ length: 300 }, (_, i) => ({ name: `route-with-a-long-name-${i}`, path: `/r${i}`, methods: ['GET'], response: { body: 'v' } }));
+    const gw = await startGateway({ logging: { level: 'silent' }, admin: { enabled: false }, routes });
+    const admin = new AdminServer(
+      inProcessAdminSource(
+        gw.gateway,
+        async () => ({ ok: true, version: 1, errors: [] }),
+        () => true,
+      ),
+      { dashboardIntervalMs: 5 },
+    );
+    const adminUrl = `http://127.0.0.1:${await admin.listen(0, '127.0.0.1')}`;
+    try {
+      // the streams the admin holds open (white box: a cut stream's client, paused, never reads the FIN)
+      const streams = (admin as unknown as { dashboard: { streams: Set<http.ServerResponse> } }).dashboard.streams;
+      const reading = openEvents(adminUrl);
+      await reading.subscribed;
+      const stalled = net.connect(Number(new URL(adminUrl).port), '127.0.0.1');
+      stalled.on('error', () => undefined);
+      stalled.write('GET /dashboard/events HTTP/1.1\r\nHost: x\r\n\r\n');
+      stalled.pause();
+      await until(() => streams.size === 2, { message: 'both pages subscribed' });
+      let backlog = 0;
+      // Before the fix the stalled page's backlog only grew (343 MB of RSS in 60 s here) and it was never cut.
+      await until(
+        () => {
+          for (const res of streams) backlog = Math.max(backlog, res.writableLength);
+          return streams.size === 1;
+        },
+        { timeoutMs: 60_000, message: () => `the stalled page cut (largest backlog seen: ${backlog} bytes)` },
+      );
+      expect(backlog).toBeLessThan(MAX_STREAM_BACKLOG_BYTES + 512 * 1024);
+      stalled.destroy();
+      const before = reading.events.length;
+      await until(() => reading.events.length > before + 10, { timeoutMs: 10_000, message: 'the reading page still served' });
+      reading.close();
+    } finally {
+      await admin.close();
+      await gw.close();
+    }
   }, 90_000);
 });
