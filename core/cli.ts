@@ -204,7 +204,17 @@ async function main(): Promise<void> {
   // One line that answers "which file, which address": logged once every listener is bound, so the ports are real.
   let adminAddress: string | null = null;
   if (admin !== null) {
-    const adminPort = await admin.listen(config.admin.port, config.admin.host);
+    let adminPort: number;
+    try {
+      adminPort = await admin.listen(config.admin.port, config.admin.host);
+    } catch (err) {
+      // A port already taken is outside input: one line naming the setting, and the workers (serving already)
+      // drained, rather than an unhandled rejection's stack trace with the workers cut off.
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(`admin listener failed on ${hostPort(config.admin.host, config.admin.port)} (admin.host / admin.port): ${e.code ?? e.message}\n`);
+      await stop?.();
+      process.exit(1);
+    }
     adminAddress = hostPort(config.admin.host, adminPort);
     logger.info({ adminPort, address: adminAddress }, 'admin listening');
   }

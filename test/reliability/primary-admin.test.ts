@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STREAM_BACKLOG_BYTES } from '../../core/admin/dashboard.js';
 import { AdminServer } from '../../core/admin.js';
 import { inProcessAdminSource, startGateway } from '../../core/gateway.js';
-import { startCli, type CliGateway } from '../support/cli.js';
+import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -123,6 +124,42 @@ describe('a dashboard page that stops reading', () => {
     } finally {
       await admin.close();
       await gw.close();
+    }
+  }, 90_000);
+});
+
+describe('the admin port already taken', () => {
+  it('one line naming admin.port, exit 1, the workers (serving already) drained and gone', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const file = writeConfig({ logging: { level: 'info', accessLog: false }, routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }] });
+    const proc = spawn(process.execPath, ['dist/core/cli.js', '--config', file, '--port', '0', '--admin-port', String(port), '--workers', '2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const code = await new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+      // Before the fix: an unhandled rejection, its stack trace and no word of which setting to change.
+      expect(out).toContain(`admin listener failed on 127.0.0.1:${port} (admin.host / admin.port): EADDRINUSE`);
+      expect(out).not.toContain('node:internal');
+      const workers = [...out.matchAll(/"workerPid":(\d+)/g)].map((m) => Number(m[1]));
+      expect(workers).toHaveLength(2);
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await until(() => !workers.some(alive), { timeoutMs: 10_000, message: () => `workers ${workers.join(', ')} gone` });
+    } finally {
+      proc.kill('SIGKILL');
+      taken.close();
     }
   }, 90_000);
 });
