@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigFile, MAX_CONFIG_BYTES } from '../../core/config/loader.js';
+import { DRY_RUN_TIMEOUT_MS } from '../../core/orchestrator.js';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
+import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -82,4 +84,39 @@ describe('the primary watching a config file that turns hostile', () => {
     await until(async () => (await request(`${gw.url}/v`, { agent: false })).body === 'two', { timeoutMs: 15_000, message: 'the valid file applied' });
     expect(gw.proc.exitCode).toBeNull();
   }, 90_000);
+});
+
+describe('a reload whose dry run never finishes (a plugin init that hangs in the primary)', () => {
+  it('is rejected at the dry-run deadline, and the reloads after it are not held behind it', async () => {
+    const flag = join(tmp(), 'stall');
+    const plugins = writePlugins(
+      {
+        // Hangs its init in the primary's dry run (workerId -1) while the flag file exists; workers never hang.
+        stall: `
+import { existsSync } from 'node:fs';
+export default { name: 'stall', version: '1.0.0', init(o, api) {
+  if (api.workerId < 0 && existsSync(o.flag)) return new Promise(() => undefined);
+  return {};
+} };`,
+      },
+      'gw-primary-stall-',
+    );
+    const cfg = { ...(config('one') as object), pluginDirs: [plugins], plugins: [{ name: 'stall', options: { flag } }] };
+    const gw = await startCli(cfg, ['--workers', '1']);
+    running.push(gw);
+    writeFileSync(flag, '');
+    const started = Date.now();
+    // Before the fix this request never got an answer, and neither did any reload after it.
+    const stuck = await request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: DRY_RUN_TIMEOUT_MS + 20_000 });
+    expect(stuck.status).toBe(400);
+    expect(JSON.parse(stuck.body)).toMatchObject({
+      ok: false,
+      errors: [`/: the dry run of the new config did not finish within ${DRY_RUN_TIMEOUT_MS} ms (a plugin's module load or init hangs)`],
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(DRY_RUN_TIMEOUT_MS - 100);
+    rmSync(flag);
+    const next = await request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: 10_000 });
+    expect(next.status).toBe(200);
+    expect(JSON.parse(next.body)).toMatchObject({ ok: true, version: 2 });
+  }, 120_000);
 });
