@@ -37,7 +37,8 @@ Options:
   --server NAME           HTTP/1.1 server engine: ${variantNames('server').join(', ')}
   --help                  this text
 
-Signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain in-flight requests and exit 0.
+Signals: SIGHUP reloads the config file (one received while starting: once the gateway serves);
+         SIGTERM/SIGINT drain in-flight requests and exit 0.
 `;
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -134,6 +135,15 @@ async function main(): Promise<void> {
   const exposed = adminExposedWithoutAuth(config);
   if (exposed !== null) logger.warn({ host: config.admin.host, port: config.admin.port }, `ADMIN API EXPOSED WITHOUT AUTHENTICATION: ${exposed}`);
   let ready = false;
+  // SIGHUP's default action ends the process, and startup (workers booting, plugins initialising) takes seconds:
+  // a reload signal sent then (a config tool right after a deploy) killed the gateway it meant to reload. Taken
+  // from here on; one that arrives before the gateway serves is applied once it does.
+  let hupWhileStarting = false;
+  let onHup = (): void => {
+    if (!hupWhileStarting) logger.info('SIGHUP while starting: the config file is reloaded once the gateway serves');
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', () => onHup());
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
 
@@ -194,7 +204,17 @@ async function main(): Promise<void> {
   // One line that answers "which file, which address": logged once every listener is bound, so the ports are real.
   let adminAddress: string | null = null;
   if (admin !== null) {
-    const adminPort = await admin.listen(config.admin.port, config.admin.host);
+    let adminPort: number;
+    try {
+      adminPort = await admin.listen(config.admin.port, config.admin.host);
+    } catch (err) {
+      // A port already taken is outside input: one line naming the setting, and the workers (serving already)
+      // drained, rather than an unhandled rejection's stack trace with the workers cut off.
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(`admin listener failed on ${hostPort(config.admin.host, config.admin.port)} (admin.host / admin.port): ${e.code ?? e.message}\n`);
+      await stop?.();
+      process.exit(1);
+    }
     adminAddress = hostPort(config.admin.host, adminPort);
     logger.info({ adminPort, address: adminAddress }, 'admin listening');
   }
@@ -220,7 +240,8 @@ async function main(): Promise<void> {
   }
   ready = true;
 
-  process.on('SIGHUP', () => void reloadFromFile());
+  onHup = () => void reloadFromFile();
+  if (hupWhileStarting) onHup();
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;

@@ -24,6 +24,12 @@ const RESTART_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 10_000;
 /** Floor of the overload poll that keeps /ready current: a shorter checkIntervalMs would flood the IPC channel. */
 const MIN_OVERLOAD_POLL_MS = 100;
+/**
+ * Longest a reload's dry run (plugin modules loaded, every plugin's init) may take. Reloads run one after another,
+ * so one that never finished (an init awaiting a connection that never comes, a plugin file that is a FIFO) held
+ * every later reload, from the watcher, SIGHUP or POST /config/reload, for good.
+ */
+export const DRY_RUN_TIMEOUT_MS = 30_000;
 /** On shutdown, workers still alive this long after their own drain deadline are killed. */
 export const HARD_STOP_GRACE_MS = 2000;
 
@@ -207,9 +213,12 @@ export class Orchestrator {
         if (!settled) {
           settled = true;
           reject(new Error(`worker ${slot.id} exited during startup (code ${code}, signal ${signal})`));
-          return;
+          // At the first start the caller gives up on the whole gateway. A restart that dies while booting (a crash
+          // loop) is a failure like any other: it used to end here, leaving the slot empty for good.
+          if (!this.started) return;
         }
-        if (this.shuttingDown || !this.started) return;
+        // Not `!this.started` too: a worker that served and died while another was still booting was never replaced.
+        if (this.shuttingDown) return;
         const served = slot.readyAt === 0 ? 0 : Date.now() - slot.readyAt;
         slot.failures = served > STABLE_AFTER_MS ? 1 : slot.failures + 1;
         const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (slot.failures - 1));
@@ -257,7 +266,14 @@ export class Orchestrator {
   }
 
   private async applyNow(next: GatewayConfig): Promise<ReloadResult> {
-    const errors = await dryRun(next, this.logger);
+    let deadline: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<string[]>((resolve) => {
+      deadline = setTimeout(
+        () => resolve([`/: the dry run of the new config did not finish within ${DRY_RUN_TIMEOUT_MS} ms (a plugin's module load or init hangs)`]),
+        DRY_RUN_TIMEOUT_MS,
+      );
+    });
+    const errors = await Promise.race([dryRun(next, this.logger), timedOut]).finally(() => clearTimeout(deadline));
     if (errors.length > 0) return this.rejectReload(errors);
     const { config, pending } = splitRestartOnly(this.config, next);
     this.version++;

@@ -211,6 +211,8 @@ export class DashboardFeed {
   private readonly latency = new IntervalLatency();
   private lastAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** a tick is awaiting its sample: with `timer`, the one sampling loop is either waiting or sampling, never both */
+  private sampling = false;
   private latest: DashboardSample | null = null;
   private closed = false;
 
@@ -231,7 +233,10 @@ export class DashboardFeed {
   /** Calls `fn` with every new sample; sampling runs while anyone listens. Returns the unsubscribe function. */
   subscribe(fn: (s: DashboardSample) => void): () => void {
     this.listeners.add(fn);
-    if (this.timer === null && !this.closed) {
+    // A tick still sampling carries on once it sees a listener again. Starting a loop beside it (the last page
+    // closed and another opened during a sample, which takes the metrics timeout when a worker hangs) left two
+    // loops polling every worker for good, one more per such page.
+    if (this.timer === null && !this.sampling && !this.closed) {
       this.deltas.reset();
       this.latency.reset();
       this.lastAt = 0;
@@ -261,6 +266,8 @@ export class DashboardFeed {
 
   private async tick(): Promise<void> {
     const started = Date.now();
+    this.timer = null;
+    this.sampling = true;
     try {
       const sample = await this.sample();
       this.latest = sample;
@@ -269,8 +276,10 @@ export class DashboardFeed {
       for (const fn of this.listeners) fn(sample);
     } catch {
       // A failed collection (workers restarting) skips one sample; the page keeps its last numbers.
+    } finally {
+      this.sampling = false;
     }
-    if (this.timer === null || this.closed) return; // stopped while sampling
+    if (this.listeners.size === 0 || this.closed) return; // every page left while sampling
     this.schedule(Math.max(0, this.intervalMs - (Date.now() - started)));
   }
 

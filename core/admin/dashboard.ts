@@ -33,6 +33,12 @@ function chartJsPath(): string {
  */
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
+/**
+ * Unsent bytes a page's event stream may have queued before it is cut: beyond what the kernel's socket buffers
+ * already hold, about a minute of samples at a dozen routes (one is ~6 KB there), a few seconds at hundreds.
+ */
+export const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
+
 /** GET /dashboard (the page), its files, /dashboard/chart.js and /dashboard/events (Server-Sent Events). */
 export class Dashboard {
   readonly feed: DashboardFeed;
@@ -104,7 +110,13 @@ export class Dashboard {
     const last = this.feed.last;
     if (last !== null) res.write(event(last));
     this.streams.add(res);
-    const unsubscribe = this.feed.subscribe((s) => res.write(event(s)));
+    const unsubscribe = this.feed.subscribe((s) => {
+      // A page that stopped reading (a suspended laptop, a stalled proxy, a client that never reads) would have
+      // every later sample queued in this process's memory, without end. Cut it instead: a live EventSource
+      // reconnects by itself and starts again from `history`.
+      if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) res.destroy();
+      else res.write(event(s));
+    });
     res.once('close', () => {
       this.streams.delete(res);
       unsubscribe();

@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { AlertMetric, GatewayConfig } from '../config/types.js';
 
 /** Which scope label each metric takes: a route-scoped rule on a gateway-wide metric would silently measure nothing. */
@@ -34,6 +35,37 @@ export function alertConfigErrors(config: GatewayConfig): string[] {
       errors.push(`${at}/upstream: rule "${rule.name}": metric ${rule.metric} cannot be scoped to an upstream`);
     }
   });
+  config.alerts.notify.forEach((n, i) => {
+    if (n.type === 'webhook') errors.push(...webhookErrors(n.url, n.headers ?? {}, `/alerts/notify/${i}`));
+  });
+  return errors;
+}
+
+/**
+ * What http.request would refuse by throwing when the first alert is sent, hours after the config was accepted:
+ * a URL that does not parse (`http://[::1`) and header names or values HTTP forbids. Node's own checks, so the
+ * config is refused for exactly what the request would be.
+ */
+function webhookErrors(url: string, headers: Record<string, string>, at: string): string[] {
+  const errors: string[] = [];
+  try {
+    new URL(url);
+  } catch {
+    errors.push(`${at}/url: ${JSON.stringify(url)} is not a valid URL`);
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+    } catch {
+      errors.push(`${at}/headers: header name ${JSON.stringify(name)} is not an HTTP token`);
+      continue;
+    }
+    try {
+      validateHeaderValue(name, value);
+    } catch {
+      errors.push(`${at}/headers/${name}: header value has a character HTTP forbids`);
+    }
+  }
   return errors;
 }
 

@@ -109,14 +109,24 @@ export class WebhookNotifier {
       clearTimeout(deadline);
       done(error);
     };
-    const url = new URL(this.config.url);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, {
-      method: 'POST',
-      headers: { ...this.config.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      // a fresh connection per attempt: a receiver that hung once must not hold a pooled socket for the next
-      agent: false,
-    });
+    // new URL and http.request throw, rather than emit 'error', for a URL or header they refuse. Thrown here the
+    // notifier stayed busy for good (every later notification queued behind nothing), the evaluation that sent it
+    // stopped halfway through its rules, and a retry would have thrown from a timer: an uncaught exception that
+    // ends the primary. A refused request is a failed attempt like any other.
+    let req: ClientRequest;
+    try {
+      const url = new URL(this.config.url);
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      req = send(url, {
+        method: 'POST',
+        headers: { ...this.config.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        // a fresh connection per attempt: a receiver that hung once must not hold a pooled socket for the next
+        agent: false,
+      });
+    } catch (err) {
+      queueMicrotask(() => done((err as Error).message));
+      return;
+    }
     this.inFlight = req;
     const deadline = setTimeout(() => {
       req.destroy();

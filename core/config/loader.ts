@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fail } from '../result.js';
 import { locateJsonError } from './json-error.js';
@@ -11,13 +11,67 @@ import { validateConfig, type ValidationResult } from './validator.js';
  * Relative paths inside it resolve against the file's folder, on the first load and on every reload alike.
  */
 export function loadConfigFile(file: string, prepare: (raw: unknown) => unknown = (r) => r): ValidationResult {
-  let text: string;
+  const read = readConfigText(file);
+  if (typeof read !== 'string') return fail([`/: cannot read ${file}: ${read.error}`]);
+  return parseConfigText(read, file, prepare);
+}
+
+/**
+ * Largest config file read. A real config is kilobytes; a bigger file is a mistake (a log or a dump copied over
+ * it), and the watcher reads it synchronously in the primary on every look and every poll.
+ */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a config file, or why it cannot be had. The read is synchronous and runs in the primary (the
+ * watcher, SIGHUP, POST /config/reload), so it must never wait: readFileSync on a FIFO blocks until a writer
+ * comes, which froze the admin API and every reload for good. The file is opened non-blocking (a FIFO opens at
+ * once) and judged by fstat of that very descriptor (no swap between check and read) before a byte is read:
+ * only a regular file of at most MAX_CONFIG_BYTES is read. Bytes that are not UTF-8 are refused rather than
+ * silently turned into U+FFFD inside some string value.
+ */
+export function readConfigText(file: string): string | { error: string } {
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
-    return fail([`/: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+    return { error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
   }
-  return parseConfigText(text, file, prepare);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { error: `not a regular file (${fileKind(st)})` };
+    if (st.size > MAX_CONFIG_BYTES) return { error: `${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a config file may have` };
+    // Read until EOF, but never past the limit: a file still growing while it is read cannot make this unbounded.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(Math.max(st.size, 4096), MAX_CONFIG_BYTES + 1 - total));
+      const got = readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) break;
+      chunks.push(chunk.subarray(0, got));
+      total += got;
+      if (total > MAX_CONFIG_BYTES) return { error: `more than the ${MAX_CONFIG_BYTES} bytes a config file may have` };
+    }
+    try {
+      return utf8.decode(Buffer.concat(chunks, total));
+    } catch {
+      return { error: 'not valid UTF-8' };
+    }
+  } catch (err) {
+    return { error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(st: ReturnType<typeof fstatSync>): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 /** Parses and validates the text of `file` (read by the caller, so it knows exactly which bytes were judged). */
@@ -217,11 +271,8 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 }
 
 function readText(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
+  const read = readConfigText(file);
+  return typeof read === 'string' ? read : null;
 }
 
 function realDir(file: string): string | null {
