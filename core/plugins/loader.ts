@@ -72,8 +72,14 @@ export async function loadPluginCatalog(dirs: string[]): Promise<Result<Map<stri
     for (const file of files) {
       const full = resolve(join(dir, file));
       try {
+        const st = statSync(full);
+        // import() of a FIFO waits for a writer forever, and the loader runs in the primary's reload.
+        if (!st.isFile()) {
+          errors.push(`${full}: failed to load: not a regular file`);
+          continue;
+        }
         // The mtime in the URL makes a hot reload pick up an edited plugin file (ESM caches by URL).
-        const url = `${pathToFileURL(full).href}?v=${statSync(full).mtimeMs}`;
+        const url = `${pathToFileURL(full).href}?v=${st.mtimeMs}`;
         const mod = (await import(url)) as { default?: unknown; plugin?: unknown };
         const plugin = mod.default ?? mod.plugin;
         const problems = checkPluginShape(plugin, full);

@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { loadPluginCatalog } from '../../core/plugins/loader.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
@@ -155,5 +158,15 @@ describe('plugin hooks', () => {
     const unknown = await gw.reload(config([{ name: 'nope' }]));
     expect(unknown.errors[0]).toMatch(/^\/plugins\/0\/name: unknown plugin "nope"/);
     expect((await request(`${gw.url}/items/1`)).headers['x-g']).toBe('seen');
+  });
+});
+
+describe('plugin directory entries that are not files', () => {
+  it('a FIFO named like a module is refused by name, never imported (import() of it would wait forever)', async () => {
+    const fifoDir = writePlugins({ good: `export default { name: 'good', version: '1.0.0', init() { return {}; } };` }, 'gw-fifo-plugins-');
+    execFileSync('mkfifo', [join(fifoDir, 'stuck.mjs')]);
+    const r = await loadPluginCatalog([fifoDir]);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors).toEqual([`${join(fifoDir, 'stuck.mjs')}: failed to load: not a regular file`]);
   });
 });
