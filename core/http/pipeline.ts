@@ -1,6 +1,6 @@
 // Over ~350 lines on purpose: the whole stage machine, entry to finish, reads top to bottom in one file (as Fastify's
 // handle-request.js does); response writing lives in ./response.ts, connection handling in ../server.ts.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
@@ -265,16 +265,30 @@ export class RequestPipeline extends ResponseWriter {
   /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
   private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
     ctx.error = e;
-    const status = statusOf(e);
+    let status: number;
+    let headers: OutgoingHttpHeaders;
+    let chosen: boolean;
+    try {
+      status = statusOf(e);
+      chosen = carriesStatus(e);
+      headers = errorHeaders(status, headersOf(e));
+    } catch (readErr) {
+      // A plugin's error whose statusCode/headers getter (or Proxy trap) throws: thrown here, that escaped the
+      // pipeline (an uncaught exception on node-http). It is a failure like any other; log what reading it threw.
+      status = 500;
+      chosen = false;
+      headers = errorHeaders(500);
+      e = new TypeError('a hook threw an error whose statusCode or headers cannot be read', { cause: readErr });
+    }
     // an error that carries its own status is the answer someone chose; anything else is a failure to log
-    if (status >= 500 && !carriesStatus(e)) {
+    if (status >= 500 && !chosen) {
       if (e instanceof PluginHookError) this.logger.error({ err: e, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
       else this.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
     }
     // Discard any streamed body that was staged before the failure so its socket is released.
     if (ctx.body instanceof Readable) ctx.body.destroy();
     ctx.statusCode = status;
-    ctx.responseHeaders = errorHeaders(status, headersOf(e));
+    ctx.responseHeaders = headers;
     ctx.body = errorBody(status);
     let p: void | Promise<void>;
     try {
