@@ -67,16 +67,17 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
     const stats = chain.stats[i]!;
     stats.calls++;
     let result: void | Promise<void>;
+    let thenable: boolean;
     try {
       result = fns[i]!(ctx);
+      // inside the try: a returned object whose `then` getter throws is this hook's failure too
+      thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch (err) {
       stats.errors++;
       stats.totalMs += performance.now() - t0;
       throw hookError(chain, i, ctx, err);
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      return finishAsync(chain, ctx, i, result as Promise<void>, t0);
-    }
+    if (thenable) return finishAsync(chain, ctx, i, result as Promise<void>, t0);
     const t1 = performance.now();
     stats.totalMs += t1 - t0;
     t0 = t1;
@@ -136,16 +137,16 @@ export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext,
     stats.calls++;
     const t0 = performance.now();
     let result: void | Promise<void>;
+    let thenable: boolean;
     try {
       result = fn.call(slot.instance, ctx, error);
+      thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch {
       stats.errors++;
       stats.totalMs += performance.now() - t0;
       continue;
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      return finishErrorHookAsync(slots, ctx, error, i, result as Promise<void>, t0);
-    }
+    if (thenable) return finishErrorHookAsync(slots, ctx, error, i, result as Promise<void>, t0);
     stats.totalMs += performance.now() - t0;
   }
 }

@@ -153,6 +153,17 @@ describe.each(variantNames('server'))('careless values (engine %s)', (engine) =>
     }
   }
 
+  it('a returned object whose then getter throws is named like any failing hook', () => {
+    for (const hook of ['preRoute', 'preHandler', 'postHandler']) {
+      const named = log.lines().filter((l) => l.msg === 'request failed' && (l.err as { type?: string }).type === 'PluginHookError');
+      expect(named.some((l) => (l.err as { message?: string }).message === `plugin "careless" ${hook} hook failed: then getter threw`)).toBe(true);
+    }
+    // the synchronous case too: never the bare error, without the plugin's name
+    expect(log.lines().filter((l) => (l.err as { message?: string } | undefined)?.message === 'then getter threw')).toEqual([]);
+    const post = log.lines().filter((l) => l.msg === 'postResponse hook failed' && l.plugin === 'careless');
+    expect(post.some((l) => String((l.err as { stack?: string }).stack).includes('then getter threw'))).toBe(true);
+  });
+
   it('an error whose headers cannot be read is logged as a failure', () => {
     const lines = log.lines().filter((l) => l.msg === 'request failed' && String((l.err as { message?: string }).message).includes('cannot be read'));
     expect(lines.length).toBeGreaterThan(0);
