@@ -264,7 +264,9 @@ export class RequestPipeline extends ResponseWriter {
             if (p !== undefined && typeof (p as Promise<void>).then === 'function') {
               ctx.waitingOn = null;
               ctx.waitingHook = 'handler';
-              return this.resume(p, ctx, rt, r, Stage.PostHandler, true);
+              // Adopted into a native promise (the same object for one already): a plugin's own thenable may call
+              // both callbacks, one twice, or throw from `then`, and the machine must resume exactly once.
+              return this.resume(Promise.resolve(p), ctx, rt, r, Stage.PostHandler, true);
             }
             break;
         }
