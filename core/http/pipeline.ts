@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
-import { carriesStatus, errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
+import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
 import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
 import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
-import { runErrorHooks, runPhase } from '../plugins/executor.js';
+import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
@@ -386,7 +386,7 @@ export class RequestPipeline extends ResponseWriter {
     let chosen: boolean;
     try {
       status = statusOf(e);
-      chosen = carriesStatus(e);
+      chosen = choseAnswer(e);
       headers = errorHeaders(status, headersOf(e));
     } catch (readErr) {
       // A plugin's error whose statusCode/headers getter (or Proxy trap) throws: thrown here, that escaped the

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { PluginEntry } from '../config/types.js';
 import type { RequestContext } from '../context.js';
-import { carriesStatus, PluginHookError } from '../errors.js';
+import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
 import { fail, ok, type Result } from '../result.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
@@ -112,10 +112,21 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
  */
 function hookError(chain: PhaseChain, i: number, ctx: RequestContext, err: unknown): unknown {
   if (err instanceof PluginHookError) return err;
-  if (carriesStatus(err)) return err;
+  if (choseAnswer(err)) return err;
   const slot = chain.slots[i]!;
   const route = (ctx.route as { name?: unknown } | null)?.name;
   return new PluginHookError(slot.name, chain.phase, typeof route === 'string' ? route : null, slot.scope, err);
+}
+
+/**
+ * Whether an error is an answer someone chose: it carries a statusCode (carriesStatus) and that code is a 4xx/5xx
+ * number. `{ statusCode: 200 }` or `statusCode: 'teapot'` thrown by a careless plugin becomes a 500 all the same
+ * (statusOf), but as a failure: logged, with the plugin's name, not passed off as a choice.
+ */
+export function choseAnswer(err: unknown): boolean {
+  if (!carriesStatus(err)) return false;
+  const code = (err as { statusCode?: unknown }).statusCode;
+  return code === statusOf(err);
 }
 
 /** What onError hooks are given: the hook's own error, not the wrapper that names it for the log. */

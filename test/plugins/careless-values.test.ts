@@ -24,6 +24,8 @@ const throwers = {
   'throw-headers-getter': () => { throw { statusCode: 418, get headers() { throw new Error('headers getter'); } }; },
   'throw-bad-headers': () => { throw { statusCode: 429, headers: { 'retry-after': 'a\\r\\nx-injected: 1' } }; },
   'throw-symbol-header': () => { throw { statusCode: 429, headers: { 'retry-after': Symbol('x') } }; },
+  'throw-status-200': () => { throw { statusCode: 200, message: 'not an error status' }; },
+  'throw-status-text': () => { throw Object.assign(new Error('status as text'), { statusCode: 'teapot' }); },
   'throw-proxy': () => { throw new Proxy({}, { get() { throw new Error('proxy trap'); }, has() { throw new Error('proxy trap'); }, getPrototypeOf() { throw new Error('proxy trap'); } }); },
   'then-throws': () => ({ then() { throw new Error('then threw'); } }),
   'then-getter-throws': () => ({ get then() { throw new Error('then getter threw'); } }),
@@ -89,6 +91,9 @@ const EXPECTED: Record<string, number> = {
   'throw-headers-getter': 500,
   'throw-bad-headers': 500,
   'throw-symbol-header': 500,
+  // a statusCode that is not a 4xx/5xx number is no chosen answer: a failure, logged with the plugin's name
+  'throw-status-200': 500,
+  'throw-status-text': 500,
   'throw-proxy': 500,
   'then-throws': 500,
   'then-getter-throws': 500,
@@ -162,6 +167,12 @@ describe.each(variantNames('server'))('careless values (engine %s)', (engine) =>
     expect(log.lines().filter((l) => (l.err as { message?: string } | undefined)?.message === 'then getter threw')).toEqual([]);
     const post = log.lines().filter((l) => l.msg === 'postResponse hook failed' && l.plugin === 'careless');
     expect(post.some((l) => String((l.err as { stack?: string }).stack).includes('then getter threw'))).toBe(true);
+  });
+
+  it('an error with a statusCode that is no HTTP error status is logged as that plugin hook failure', () => {
+    const named = log.lines().filter((l) => l.msg === 'request failed' && l.plugin === 'careless');
+    expect(named.some((l) => String((l.err as { message?: string }).message).includes('not an error status'))).toBe(true);
+    expect(named.some((l) => String((l.err as { message?: string }).message).includes('status as text'))).toBe(true);
   });
 
   it('an error whose headers cannot be read is logged as a failure', () => {
