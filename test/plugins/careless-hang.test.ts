@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { variantNames } from '../../core/variants.js';
@@ -111,6 +112,24 @@ describe.each(variantNames('server'))('a hook that never settles (engine %s)', (
       expect((await request(`${gw.url}${path}`)).status).toBe(200);
     });
   }
+
+  it('a WebSocket upgrade whose preHandler hangs gets a raw 504 at hookTimeoutMs, and the socket closed', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      const s = connect(gw.port, '127.0.0.1', () => {
+        s.write(
+          'GET /r HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n' +
+            'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-hang: preHandler\r\n\r\n',
+        );
+      });
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+      s.setTimeout(5000, () => s.destroy(new Error('no answer')));
+    });
+    expect(out.startsWith('HTTP/1.1 504 Gateway Timeout\r\n')).toBe(true);
+    expect(gw.gateway.metrics.inFlight).toBe(0);
+  });
 
   it('onError: the staged error answer goes out at hookTimeoutMs', async () => {
     const r = await request(`${gw.url}/r`, { headers: { 'x-hang': 'onError', 'x-fail': '1' }, timeoutMs: 5000 });
