@@ -75,7 +75,7 @@ export class RequestContext {
    * returned to the pool (a late write would land in another request).
    */
   abandoned = false;
-  /** @internal performance.now() by which the awaited hook must settle */
+  /** @internal performance.now() by which the awaited hook must settle; 0 while nothing is watched */
   waitDeadline = 0;
   /** @internal whether a client that went away ends the wait (not for postResponse: the answer is out) */
   waitsForClient = false;

@@ -319,7 +319,11 @@ export class RequestPipeline extends ResponseWriter {
   /** A watched promise settled: false when the pipeline already gave up on it (it belongs to an older epoch). */
   private settled(ctx: RequestContext, epoch: number): boolean {
     if (ctx.epoch !== epoch) return false;
-    this.waiting.delete(ctx);
+    // unwatched waits (the upstream stage, the timeout off) skip the map
+    if (ctx.waitDeadline !== 0) {
+      ctx.waitDeadline = 0;
+      this.waiting.delete(ctx);
+    }
     return true;
   }
 
@@ -337,6 +341,7 @@ export class RequestPipeline extends ResponseWriter {
       if (!expired && !(ctx.waitsForClient && ctx.res !== null && ctx.res.destroyed)) continue;
       // first: giving up may run onError hooks that suspend (and are watched) again
       this.waiting.delete(ctx);
+      ctx.waitDeadline = 0;
       ctx.epoch++;
       // the hook may still hold the context: never pooled again
       ctx.abandoned = true;
