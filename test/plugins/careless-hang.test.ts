@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../core/gateway.js';
 import { variantNames } from '../../core/variants.js';
-import { request } from '../support/http.js';
+import { load, request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
 import { captureLogger, gatewayFor } from './helpers.js';
@@ -161,6 +161,24 @@ describe.each(variantNames('server'))('a hook that never settles (engine %s)', (
     await until(() => lateWrites() === writesBefore + 1, { timeoutMs: 5000, message: 'the late write happened' });
     expect(gw.gateway.metrics.inFlight).toBe(0);
   });
+});
+
+describe('async hooks that do settle', () => {
+  it('leave no watched wait behind: 3,000 requests, a third through an async preHandler', async () => {
+    const gw = await gatewayFor(config('node-http'));
+    try {
+      // the victim route waits 200 ms in an async preHandler (watched); /h and /r stay synchronous
+      const { statuses, errors } = await load(gw.url, 3000, 32, (i) => (i % 3 === 0 ? '/victim' : i % 3 === 1 ? '/h' : '/r'));
+      expect(errors).toEqual([]);
+      expect(statuses.get(200)).toBe(3000);
+      expect(gw.gateway.metrics.inFlight).toBe(0);
+      // the map holds contexts: anything left in it would be a leak
+      const pipeline = (gw.gateway.server as unknown as { pipeline: { waiting: Map<unknown, unknown> } }).pipeline;
+      expect(pipeline.waiting.size).toBe(0);
+    } finally {
+      await gw.close();
+    }
+  }, 60_000);
 });
 
 describe.each(variantNames('server'))('a client that gives up on a hanging hook (engine %s)', (engine) => {
