@@ -76,6 +76,12 @@ export interface ServerConfig {
   maxHeaderSize: number;
   /** drain deadline on SIGTERM/SIGINT */
   shutdownTimeoutMs: number;
+  /**
+   * longest the pipeline waits for one plugin hook's (or plugin handler's) promise before it gives up on it:
+   * 504 in a stage before the answer, the error answer sent for onError, the request finished for postResponse
+   * (0 = wait forever). Applies on reload.
+   */
+  hookTimeoutMs: number;
   /** trusted proxies (IPs/CIDRs) whose X-Forwarded-* / Forwarded headers are believed */
   trustedProxies: string[];
   /** pooled RequestContext objects kept per worker */

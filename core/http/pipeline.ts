@@ -1,17 +1,17 @@
 // Over ~350 lines on purpose: the whole stage machine, entry to finish, reads top to bottom in one file (as Fastify's
 // handle-request.js does); response writing lives in ./response.ts, connection handling in ../server.ts.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { RequestContext } from '../context.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
-import { carriesStatus, errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
+import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
 import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
 import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
-import { runErrorHooks, runPhase } from '../plugins/executor.js';
+import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
@@ -36,6 +36,36 @@ const enum Stage {
 /** The status an upgrade is recorded with once handed to the upstream: the gateway's part ends with the tunnel's setup. */
 const UPGRADE_HANDED_OFF = 101;
 
+/** What the pipeline is waiting on a plugin's promise for: decides what giving up on it means. */
+const enum Wait {
+  /** a hook or handler before the answer: give up with a 504 (or, the client gone, with nothing to send) */
+  Stage,
+  /** onError hooks: send the staged error answer */
+  OnError,
+  /** postResponse hooks: the answer is out; finish the request */
+  PostResponse,
+}
+
+/** Bounds of the sweep that enforces server.hookTimeoutMs: a tenth of the timeout, between these. */
+const SWEEP_MIN_MS = 5;
+const SWEEP_MAX_MS = 1000;
+
+/**
+ * A plugin hook (or plugin handler) whose promise did not settle within server.hookTimeoutMs. The request is
+ * answered 504 (the gateway could not get its answer in time, as from an upstream); onError hooks see this error.
+ */
+export class HookTimeoutError extends HttpError {
+  readonly code = 'GW_HOOK_TIMEOUT';
+  constructor(
+    readonly plugin: string,
+    readonly hook: string,
+    readonly timeoutMs: number,
+  ) {
+    super(504, `plugin "${plugin}" ${hook} did not settle within ${timeoutMs} ms`);
+    this.name = 'HookTimeoutError';
+  }
+}
+
 /**
  * The request pipeline, one stage machine for every request: acquire context → preRoute → match → preHandler →
  * handler → postHandler → send → postResponse → finish (release context, record metrics). Read top to bottom:
@@ -56,6 +86,12 @@ export class RequestPipeline extends ResponseWriter {
   private readonly pool: ObjectPool<RequestContext>;
   private readonly limits: RequestLimits;
   private readonly overload: OverloadMonitor | null;
+  /**
+   * Requests suspended on plugin code (server.hookTimeoutMs > 0), each with what giving up on it does. Only the
+   * async path touches it; the sweep runs only while it is not empty.
+   */
+  private readonly waiting = new Map<RequestContext, (expired: boolean) => void>();
+  private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(runtime: GatewayRuntime, accessLog: boolean, opts: PipelineOptions) {
     super(opts.metrics, opts.logger);
@@ -185,7 +221,7 @@ export class RequestPipeline extends ResponseWriter {
       if (from === Stage.PreRoute) {
         if (rt.preRoute.length > 0) {
           p = runPhase(rt.preRoute, ctx);
-          if (p !== undefined) return this.resume(p, ctx, rt, route, Stage.Match);
+          if (p !== undefined) return this.resume(p, ctx, rt, route, Stage.Match, true);
         }
         from = Stage.Match;
       }
@@ -206,7 +242,7 @@ export class RequestPipeline extends ResponseWriter {
       if (from === Stage.PreHandler) {
         if (r.preHandler.length > 0) {
           p = runPhase(r.preHandler, ctx);
-          if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Handler);
+          if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Handler, true);
         }
         from = Stage.Handler;
       }
@@ -221,10 +257,17 @@ export class RequestPipeline extends ResponseWriter {
             break;
           case RouteKind.Upstream:
             if (rt.upstreams === null) throw new HttpError(502);
-            return this.resume(proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler);
+            // bounded by the upstream's own timeouts, not by hookTimeoutMs
+            return this.resume(proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler, false);
           case RouteKind.Handler:
             p = r.handler!(ctx);
-            if (p !== undefined && typeof (p as Promise<void>).then === 'function') return this.resume(p, ctx, rt, r, Stage.PostHandler);
+            if (p !== undefined && typeof (p as Promise<void>).then === 'function') {
+              ctx.waitingOn = null;
+              ctx.waitingHook = 'handler';
+              // Adopted into a native promise (the same object for one already): a plugin's own thenable may call
+              // both callbacks, one twice, or throw from `then`, and the machine must resume exactly once.
+              return this.resume(Promise.resolve(p), ctx, rt, r, Stage.PostHandler, true);
+            }
             break;
         }
         from = Stage.PostHandler;
@@ -233,7 +276,7 @@ export class RequestPipeline extends ResponseWriter {
         // Hooks here see the staged response; halted only stops pre-send stages that were skipped anyway.
         ctx.halted = false;
         p = runPhase(r.postHandler, ctx);
-        if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Send);
+        if (p !== undefined) return this.resume(p, ctx, rt, r, Stage.Send, true);
       }
     } catch (err) {
       return this.fail(ctx, rt, route, err);
@@ -241,12 +284,90 @@ export class RequestPipeline extends ResponseWriter {
     this.send(ctx, rt, route);
   }
 
-  /** Continues the machine at `next` once a stage's promise settles (its rejection takes the error path). */
-  private resume(p: Promise<unknown>, ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage): void {
+  /**
+   * Continues the machine at `next` once a stage's promise settles (its rejection takes the error path). A stage
+   * running plugin code (`plugin`) is watched: past server.hookTimeoutMs it is given up on (answered 504), and
+   * as soon as the client is gone (nothing left to answer) the request is finished. Either way what the promise
+   * does later is ignored.
+   */
+  private resume(p: Promise<unknown>, ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage, plugin: boolean): void {
+    const epoch = ctx.epoch;
+    if (plugin) this.watch(ctx, rt, Wait.Stage, (expired) => this.stageAbandoned(ctx, rt, route, expired));
     p.then(
-      () => this.advance(ctx, rt, route, next),
-      (err: unknown) => this.fail(ctx, rt, route, err),
+      () => {
+        if (this.settled(ctx, epoch)) this.advance(ctx, rt, route, next);
+      },
+      (err: unknown) => {
+        if (this.settled(ctx, epoch)) this.fail(ctx, rt, route, err);
+      },
     ).catch((err: unknown) => this.pipelineBroke(ctx, err));
+  }
+
+  /** Starts the hookTimeoutMs clock on a request suspended on plugin code (no-op with the timeout off). */
+  private watch(ctx: RequestContext, rt: GatewayRuntime, kind: Wait, giveUp: (expired: boolean) => void): void {
+    const timeoutMs = rt.config.server.hookTimeoutMs;
+    if (timeoutMs === 0) return;
+    ctx.waitDeadline = performance.now() + timeoutMs;
+    ctx.waitsForClient = kind !== Wait.PostResponse;
+    this.waiting.set(ctx, giveUp);
+    if (this.sweepTimer === null) {
+      this.sweepTimer = setInterval(() => this.sweep(), Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(timeoutMs / 10))));
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** A watched promise settled: false when the pipeline already gave up on it (it belongs to an older epoch). */
+  private settled(ctx: RequestContext, epoch: number): boolean {
+    if (ctx.epoch !== epoch) return false;
+    // unwatched waits (the upstream stage, the timeout off) skip the map
+    if (ctx.waitDeadline !== 0) {
+      ctx.waitDeadline = 0;
+      this.waiting.delete(ctx);
+    }
+    return true;
+  }
+
+  /** Gives up on the waits past their deadline, and on pre-answer waits whose client is gone. */
+  private sweep(): void {
+    if (this.waiting.size === 0) {
+      clearInterval(this.sweepTimer!);
+      this.sweepTimer = null;
+      return;
+    }
+    const now = performance.now();
+    for (const [ctx, giveUp] of this.waiting) {
+      const expired = now >= ctx.waitDeadline;
+      // postResponse runs after the answer: a closed connection then is normal, not a reason to give up
+      if (!expired && !(ctx.waitsForClient && ctx.res !== null && ctx.res.destroyed)) continue;
+      // first: giving up may run onError hooks that suspend (and are watched) again
+      this.waiting.delete(ctx);
+      ctx.waitDeadline = 0;
+      ctx.epoch++;
+      // the hook may still hold the context: never pooled again
+      ctx.abandoned = true;
+      try {
+        giveUp(expired);
+      } catch (err) {
+        this.pipelineBroke(ctx, err);
+      }
+    }
+  }
+
+  /** The plugin code a request waited on, named for the log line and counted as an error in its hook's stats. */
+  private timedOut(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): HookTimeoutError {
+    const slot = ctx.waitingOn;
+    const hook = ctx.waitingHook;
+    const plugin = slot !== null ? slot.name : `handler "${route?.config.handler ?? ''}"`;
+    if (slot !== null) slot.stats[hook as 'preRoute'].errors++;
+    const timeoutMs = rt.config.server.hookTimeoutMs;
+    this.logger.error({ url: ctx.url, route: route?.name, plugin, hook, timeoutMs }, 'plugin hook did not settle in time; request given up on');
+    return new HookTimeoutError(plugin, hook, timeoutMs);
+  }
+
+  private stageAbandoned(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, expired: boolean): void {
+    if (expired) this.fail(ctx, rt, route, this.timedOut(ctx, rt, route));
+    // the client left while a hook ran: nothing to answer, the request is finished now (recorded as 499)
+    else this.send(ctx, rt, route);
   }
 
   /**
@@ -265,16 +386,30 @@ export class RequestPipeline extends ResponseWriter {
   /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
   private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
     ctx.error = e;
-    const status = statusOf(e);
+    let status: number;
+    let headers: OutgoingHttpHeaders;
+    let chosen: boolean;
+    try {
+      status = statusOf(e);
+      chosen = choseAnswer(e);
+      headers = errorHeaders(status, headersOf(e));
+    } catch (readErr) {
+      // A plugin's error whose statusCode/headers getter (or Proxy trap) throws: thrown here, that escaped the
+      // pipeline (an uncaught exception on node-http). It is a failure like any other; log what reading it threw.
+      status = 500;
+      chosen = false;
+      headers = errorHeaders(500);
+      e = new TypeError('a hook threw an error whose statusCode or headers cannot be read', { cause: readErr });
+    }
     // an error that carries its own status is the answer someone chose; anything else is a failure to log
-    if (status >= 500 && !carriesStatus(e)) {
+    if (status >= 500 && !chosen) {
       if (e instanceof PluginHookError) this.logger.error({ err: e, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
       else this.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
     }
     // Discard any streamed body that was staged before the failure so its socket is released.
     if (ctx.body instanceof Readable) ctx.body.destroy();
     ctx.statusCode = status;
-    ctx.responseHeaders = errorHeaders(status, headersOf(e));
+    ctx.responseHeaders = headers;
     ctx.body = errorBody(status);
     let p: void | Promise<void>;
     try {
@@ -284,7 +419,14 @@ export class RequestPipeline extends ResponseWriter {
     }
     if (p === undefined) this.send(ctx, rt, route);
     else {
-      const sendAnyway = (): void => this.send(ctx, rt, route);
+      const epoch = ctx.epoch;
+      this.watch(ctx, rt, Wait.OnError, (expired) => {
+        if (expired) this.timedOut(ctx, rt, route);
+        this.send(ctx, rt, route);
+      });
+      const sendAnyway = (): void => {
+        if (this.settled(ctx, epoch)) this.send(ctx, rt, route);
+      };
       p.then(sendAnyway, sendAnyway).catch((err: unknown) => this.pipelineBroke(ctx, err));
     }
   }
@@ -311,11 +453,21 @@ export class RequestPipeline extends ResponseWriter {
         p = undefined;
       }
       if (p !== undefined) {
-        const finish = (): void => this.finish(ctx, rt, status, m);
-        p.then(finish, (err: unknown) => {
-          this.postResponseFailed(ctx, route, err);
-          finish();
-        }).catch((err: unknown) => this.pipelineBroke(ctx, err));
+        const epoch = ctx.epoch;
+        this.watch(ctx, rt, Wait.PostResponse, () => {
+          this.timedOut(ctx, rt, route);
+          this.finish(ctx, rt, status, m);
+        });
+        p.then(
+          () => {
+            if (this.settled(ctx, epoch)) this.finish(ctx, rt, status, m);
+          },
+          (err: unknown) => {
+            if (!this.settled(ctx, epoch)) return;
+            this.postResponseFailed(ctx, route, err);
+            this.finish(ctx, rt, status, m);
+          },
+        ).catch((err: unknown) => this.pipelineBroke(ctx, err));
         return;
       }
     }
@@ -338,8 +490,8 @@ export class RequestPipeline extends ResponseWriter {
     }
     // read before release: the pool resets the context
     const method = ctx.method;
-    // an upgrade's context never came from the pool (see onUpgrade)
-    if (!ctx.upgrade) this.pool.release(ctx);
+    // an upgrade's context never came from the pool (see onUpgrade); an abandoned one may still be held by a hook
+    if (!ctx.upgrade && !ctx.abandoned) this.pool.release(ctx);
     const metrics = this.metrics;
     metrics.record(m, status, latency, method);
     rt.requestDone();

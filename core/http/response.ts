@@ -117,6 +117,8 @@ export abstract class ResponseWriter {
     }
     const res = ctx.res!;
     if (res.headersSent || res.destroyed) {
+      // a staged stream nobody will read (the client left while hooks ran): release its upstream connection
+      if (res.destroyed && ctx.body instanceof Readable && !ctx.body.destroyed) ctx.body.destroy();
       this.afterSend(ctx, rt, route, metricsRoute, res.headersSent ? ctx.statusCode : 499);
       return;
     }

@@ -1,6 +1,7 @@
+import type { Logger } from 'pino';
 import type { PluginEntry } from '../config/types.js';
 import type { RequestContext } from '../context.js';
-import { carriesStatus, PluginHookError } from '../errors.js';
+import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
 import { fail, ok, type Result } from '../result.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
@@ -14,6 +15,8 @@ export interface PluginSlot {
   readonly scope: string;
   readonly instance: PluginInstance;
   readonly stats: Record<HookName, HookStats>;
+  /** the plugin's own logger (api.logger): what its destroy failures are logged with */
+  readonly logger: Logger;
 }
 
 type Phase = 'preRoute' | 'preHandler' | 'postHandler' | 'postResponse';
@@ -64,16 +67,17 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
     const stats = chain.stats[i]!;
     stats.calls++;
     let result: void | Promise<void>;
+    let thenable: boolean;
     try {
       result = fns[i]!(ctx);
+      // inside the try: a returned object whose `then` getter throws is this hook's failure too
+      thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch (err) {
       stats.errors++;
       stats.totalMs += performance.now() - t0;
       throw hookError(chain, i, ctx, err);
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      return finishAsync(chain, ctx, i, result as Promise<void>, t0);
-    }
+    if (thenable) return finishAsync(chain, ctx, i, result as Promise<void>, t0);
     const t1 = performance.now();
     stats.totalMs += t1 - t0;
     t0 = t1;
@@ -82,14 +86,21 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
 
 async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pending: Promise<void>, t0: number): Promise<void> {
   const stats = chain.stats[i]!;
+  // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.epoch)
+  const epoch = ctx.epoch;
+  ctx.waitingOn = chain.slots[i]!;
+  ctx.waitingHook = chain.phase;
   try {
     await pending;
   } catch (err) {
+    // given up on: the pipeline counted the timeout and answered; the rest of the phase must not run
+    if (ctx.epoch !== epoch) return;
     stats.errors++;
-    throw hookError(chain, i, ctx, err);
-  } finally {
     stats.totalMs += performance.now() - t0;
+    throw hookError(chain, i, ctx, err);
   }
+  if (ctx.epoch !== epoch) return;
+  stats.totalMs += performance.now() - t0;
   const rest = runPhase(chain, ctx, i + 1);
   if (rest !== undefined) await rest;
 }
@@ -101,10 +112,21 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
  */
 function hookError(chain: PhaseChain, i: number, ctx: RequestContext, err: unknown): unknown {
   if (err instanceof PluginHookError) return err;
-  if (carriesStatus(err)) return err;
+  if (choseAnswer(err)) return err;
   const slot = chain.slots[i]!;
   const route = (ctx.route as { name?: unknown } | null)?.name;
   return new PluginHookError(slot.name, chain.phase, typeof route === 'string' ? route : null, slot.scope, err);
+}
+
+/**
+ * Whether an error is an answer someone chose: it carries a statusCode (carriesStatus) and that code is a 4xx/5xx
+ * number. `{ statusCode: 200 }` or `statusCode: 'teapot'` thrown by a careless plugin becomes a 500 all the same
+ * (statusOf), but as a failure: logged, with the plugin's name, not passed off as a choice.
+ */
+export function choseAnswer(err: unknown): boolean {
+  if (!carriesStatus(err)) return false;
+  const code = (err as { statusCode?: unknown }).statusCode;
+  return code === statusOf(err);
 }
 
 /** What onError hooks are given: the hook's own error, not the wrapper that names it for the log. */
@@ -126,16 +148,16 @@ export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext,
     stats.calls++;
     const t0 = performance.now();
     let result: void | Promise<void>;
+    let thenable: boolean;
     try {
       result = fn.call(slot.instance, ctx, error);
+      thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch {
       stats.errors++;
       stats.totalMs += performance.now() - t0;
       continue;
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-      return finishErrorHookAsync(slots, ctx, error, i, result as Promise<void>, t0);
-    }
+    if (thenable) return finishErrorHookAsync(slots, ctx, error, i, result as Promise<void>, t0);
     stats.totalMs += performance.now() - t0;
   }
 }
@@ -149,13 +171,19 @@ async function finishErrorHookAsync(
   t0: number,
 ): Promise<void> {
   const stats = slots[i]!.stats.onError;
+  const epoch = ctx.epoch;
+  ctx.waitingOn = slots[i]!;
+  ctx.waitingHook = 'onError';
+  let failed = false;
   try {
     await pending;
   } catch {
-    stats.errors++;
-  } finally {
-    stats.totalMs += performance.now() - t0;
+    failed = true;
   }
+  // given up on (server.hookTimeoutMs): the error answer is already out, the other onError hooks are skipped
+  if (ctx.epoch !== epoch) return;
+  if (failed) stats.errors++;
+  stats.totalMs += performance.now() - t0;
   const rest = runErrorHooks(slots, ctx, error, i + 1);
   if (rest !== undefined) await rest;
 }
@@ -181,19 +209,45 @@ export async function initPluginSlot(plugin: AnyPlugin, entry: PluginEntry, path
   }
   const bad = HOOK_NAMES.filter((h) => instance[h] !== undefined && typeof instance[h] !== 'function');
   if (bad.length > 0) return fail(bad.map((h) => `${path}: plugin "${entry.name}" hook "${h}" must be a function`));
-  return ok({ name: plugin.name, version: plugin.version, scope, instance, stats: emptyStats() });
+  return ok({ name: plugin.name, version: plugin.version, scope, instance, stats: emptyStats(), logger: api.logger });
 }
 
-/** destroy hooks of retired slots; errors are counted, never thrown (the new config is already serving). */
-export async function destroySlots(slots: readonly PluginSlot[]): Promise<void> {
+/**
+ * How long the destroy hooks of one retired runtime may take, all together. A destroy that never settles used to
+ * hold the rest of the disposal forever: the other plugins' destroy hooks and the upstream pools of a reloaded
+ * config were never closed, and a shutdown never exited (dispose comes after the drain deadline).
+ */
+export const DESTROY_TIMEOUT_MS = 5000;
+
+/**
+ * destroy hooks of retired slots, in config order. A hook that throws, rejects or is still pending when the shared
+ * deadline passes is counted and logged with its plugin; the next one runs regardless (the new config is already
+ * serving, or the process is stopping).
+ */
+export async function destroySlots(slots: readonly PluginSlot[], timeoutMs = DESTROY_TIMEOUT_MS): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
   for (const slot of slots) {
     const fn = slot.instance.destroy;
     if (fn === undefined) continue;
     slot.stats.destroy.calls++;
     try {
-      await fn.call(slot.instance);
-    } catch {
+      const result = fn.call(slot.instance);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        if (!(await settlesWithin(result as Promise<void>, deadline - performance.now()))) {
+          slot.stats.destroy.errors++;
+          slot.logger.error({ plugin: slot.name, scope: slot.scope, timeoutMs }, 'plugin destroy hook did not settle in time; disposal goes on without it');
+        }
+      }
+    } catch (err) {
       slot.stats.destroy.errors++;
+      slot.logger.error({ err, plugin: slot.name, scope: slot.scope }, 'plugin destroy hook failed');
     }
   }
+}
+
+/** true once `p` fulfils, false when `ms` pass first; rejects when `p` does. */
+function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), false)));
+  return Promise.race([Promise.resolve(p).then(() => true), late]).finally(() => clearTimeout(timer));
 }
