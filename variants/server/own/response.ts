@@ -246,7 +246,8 @@ export class OwnResponse extends Stream implements ServerResponse {
       } else if (l === 'strict-transport-security') this.seen |= Seen.Hsts;
     }
     if (typeof value === 'string') return `${name}: ${value}\r\n`;
-    if (typeof value === 'number') return `${name}: ${value}\r\n`;
+    // as node's _storeHeader: anything but an array is one line of its String() (a plugin's null is "null")
+    if (!Array.isArray(value)) return `${name}: ${String(value as unknown)}\r\n`;
     let out = '';
     for (const v of value) out += `${name}: ${v}\r\n`;
     return out;
