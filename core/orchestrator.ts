@@ -140,6 +140,22 @@ export class Orchestrator {
       slot.configVersion = 0;
       slot.readyAt = 0;
       let settled = false;
+      // A worker that never says READY (a plugin init awaiting something that never comes) would hold the first
+      // start forever, with no admin API and no log line, or leave a restarted slot "starting" for good.
+      const startTimeoutMs = this.config.server.workerStartTimeoutMs;
+      let startTimedOut = false;
+      const startTimer =
+        startTimeoutMs > 0
+          ? setTimeout(() => {
+              if (settled) return;
+              startTimedOut = true;
+              this.logger.error(
+                { worker: slot.id, workerPid: worker.process.pid, workerStartTimeoutMs: startTimeoutMs },
+                'worker did not become ready within server.workerStartTimeoutMs; killed',
+              );
+              worker.process.kill('SIGKILL');
+            }, startTimeoutMs)
+          : null;
       // Plugins run in the worker and can call process.send themselves: whatever arrives that is not the
       // protocol, or breaks it (a null, a METRICS_RESPONSE without metrics), is logged once per worker process
       // and dropped. Thrown here it would be an uncaught exception in the primary, taking every worker with it.
@@ -172,6 +188,7 @@ export class Orchestrator {
             break;
           case 'READY':
             settled = true;
+            if (startTimer !== null) clearTimeout(startTimer);
             if (slot.worker === worker && slot.state === 'starting') {
               slot.state = 'ready';
               slot.readyAt = Date.now();
@@ -182,6 +199,7 @@ export class Orchestrator {
             break;
           case 'FATAL':
             settled = true;
+            if (startTimer !== null) clearTimeout(startTimer);
             reject(new Error(msg.errors.join('\n')));
             break;
           case 'METRICS_RESPONSE': {
@@ -210,9 +228,16 @@ export class Orchestrator {
           slot.greeted = false;
           this.overloaded.delete(slot.id);
         }
+        if (startTimer !== null) clearTimeout(startTimer);
         if (!settled) {
           settled = true;
-          reject(new Error(`worker ${slot.id} exited during startup (code ${code}, signal ${signal})`));
+          reject(
+            new Error(
+              startTimedOut
+                ? `worker ${slot.id} did not become ready within ${startTimeoutMs} ms (server.workerStartTimeoutMs); killed`
+                : `worker ${slot.id} exited during startup (code ${code}, signal ${signal})`,
+            ),
+          );
           // At the first start the caller gives up on the whole gateway. A restart that dies while booting (a crash
           // loop) is a failure like any other: it used to end here, leaving the slot empty for good.
           if (!this.started) return;

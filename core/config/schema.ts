@@ -156,6 +156,7 @@ export const gatewaySchema = {
         maxHeaderSize: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
         shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
         hookTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
+        workerStartTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
         trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
         contextPoolSize: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024 },
         maxUrlLength: { type: 'integer', minimum: 16, maximum: 1048576, default: 8192 },

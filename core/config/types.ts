@@ -82,6 +82,12 @@ export interface ServerConfig {
    * (0 = wait forever). Applies on reload.
    */
   hookTimeoutMs: number;
+  /**
+   * cluster mode: longest a worker may take from fork to listening (plugin inits included) before it is killed
+   * and counted as a failed start: the gateway exits 1 at first start, a restart is retried with backoff
+   * (0 = wait forever)
+   */
+  workerStartTimeoutMs: number;
   /** trusted proxies (IPs/CIDRs) whose X-Forwarded-* / Forwarded headers are believed */
   trustedProxies: string[];
   /** pooled RequestContext objects kept per worker */

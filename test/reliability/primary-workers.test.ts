@@ -26,6 +26,13 @@ export default { name: 'crashy', version: '1.0.0', init(o, api) {
   if (api.workerId >= 0 && existsSync(o.flag)) process.exit(3);
   return {};
 } };`,
+    // Never finishes its init in a worker while the flag file exists: a worker that never becomes ready.
+    stuck: `
+import { existsSync } from 'node:fs';
+export default { name: 'stuck', version: '1.0.0', async init(o, api) {
+  if (api.workerId >= 0 && existsSync(o.flag)) await new Promise(() => {});
+  return {};
+} };`,
     // Holds the init of worker 1 while its gate file exists.
     gate: `
 import { existsSync } from 'node:fs';
@@ -200,4 +207,58 @@ describe('SIGHUP while the gateway starts', () => {
       rmSync(gate, { force: true });
     }
   }, 150_000);
+});
+
+describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () => {
+  const config = (flag: string): Record<string, unknown> => ({
+    logging: { level: 'info', accessLog: false },
+    server: { workerStartTimeoutMs: 1500 },
+    pluginDirs: [dir],
+    plugins: [{ name: 'stuck', options: { flag } }],
+    routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
+  });
+
+  it('at first start: killed at the deadline, and the gateway exits 1 saying why (it used to wait forever)', async () => {
+    const flag = join(dir, 'stuck-first');
+    writeFileSync(flag, '');
+    const cli = spawnCli(writeConfig(config(flag)));
+    try {
+      const code = await eventually(() => cli.proc.exitCode ?? undefined, {
+        timeoutMs: 30_000,
+        message: () => `the gateway exits:\n${cli.output().slice(-1500)}`,
+      });
+      expect(code).toBe(1);
+      expect(cli.output()).toContain('did not become ready within 1500 ms (server.workerStartTimeoutMs)');
+    } finally {
+      cli.proc.kill('SIGKILL');
+      rmSync(flag, { force: true });
+    }
+  }, 60_000);
+
+  it('on a restart: killed at the deadline and restarted with backoff, until it boots', async () => {
+    const flag = join(dir, 'stuck-restart');
+    rmSync(flag, { force: true });
+    const gw = await startCli(config(flag), ['--workers', '2']);
+    running.push(gw);
+    await until(async () => (await workers(gw)).every((w) => w.state === 'ready'), { timeoutMs: 30_000, message: 'both workers ready' });
+    writeFileSync(flag, '');
+    process.kill((await workers(gw))[0]!.pid, 'SIGKILL');
+    await until(
+      async () => {
+        alive(gw);
+        return gw.output().split('worker did not become ready within server.workerStartTimeoutMs').length - 1 >= 2;
+      },
+      { timeoutMs: 30_000, message: async () => `two boots killed at the deadline: ${JSON.stringify(await workers(gw))}` },
+    );
+    expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
+    rmSync(flag);
+    await until(
+      async () => {
+        alive(gw);
+        return (await workers(gw)).every((w) => w.state === 'ready');
+      },
+      { timeoutMs: 30_000, message: async () => `slot 0 serving again: ${JSON.stringify(await workers(gw))}` },
+    );
+    expect((await workers(gw))[0]!.restarts).toBeGreaterThanOrEqual(3);
+  }, 120_000);
 });
