@@ -4,6 +4,7 @@ import type { RunningGateway } from '../../core/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
+import { captureProcessErrors } from '../support/process-errors.js';
 import { captureLogger, gatewayFor } from './helpers.js';
 
 /**
@@ -64,19 +65,8 @@ export default { name: 'fails-first', version: '1.0.0', init() { return { preHan
   'gw-careless-values-',
 );
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-const uncaught: unknown[] = [];
-const onUncaught = (err: unknown): void => void uncaught.push(err);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-  process.prependListener('uncaughtException', onUncaught);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUncaught);
-  rmSync(dir, { recursive: true, force: true });
-});
+const { unhandled, uncaught } = captureProcessErrors();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** What the client gets when the misbehaviour happens in a pre-send hook or onError (postResponse: always the 200). */
 const EXPECTED: Record<string, number> = {
