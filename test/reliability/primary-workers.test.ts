@@ -49,6 +49,7 @@ interface WorkerRow {
   pid: number;
   state: string;
   restarts: number;
+  configVersion: number;
 }
 const workers = async (gw: CliGateway): Promise<WorkerRow[]> =>
   (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false, timeoutMs: 5000 })).body) as { workers: WorkerRow[] }).workers;
@@ -210,9 +211,9 @@ describe('SIGHUP while the gateway starts', () => {
 });
 
 describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () => {
-  const config = (flag: string): Record<string, unknown> => ({
+  const config = (flag: string, workerStartTimeoutMs: number): Record<string, unknown> => ({
     logging: { level: 'info', accessLog: false },
-    server: { workerStartTimeoutMs: 1500 },
+    server: { workerStartTimeoutMs },
     pluginDirs: [dir],
     plugins: [{ name: 'stuck', options: { flag } }],
     routes: [{ path: '/v', methods: ['GET'], response: { body: 'v' } }],
@@ -221,7 +222,8 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
   it('at first start: killed at the deadline, and the gateway exits 1 saying why (it used to wait forever)', async () => {
     const flag = join(dir, 'stuck-first');
     writeFileSync(flag, '');
-    const cli = spawnCli(writeConfig(config(flag)));
+    // every worker hangs, so the deadline decides however loaded the machine is
+    const cli = spawnCli(writeConfig(config(flag, 1500)));
     try {
       const code = await eventually(() => cli.proc.exitCode ?? undefined, {
         timeoutMs: 30_000,
@@ -238,9 +240,13 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
   it('on a restart: killed at the deadline and restarted with backoff, until it boots', async () => {
     const flag = join(dir, 'stuck-restart');
     rmSync(flag, { force: true });
-    const gw = await startCli(config(flag), ['--workers', '2']);
+    // Started with the default deadline: a loaded machine (the full suite) has taken over 20 s to boot two
+    // workers. The short one comes with a hot reload (the setting applies to the next worker start).
+    const gw = await startCli(config(flag, 60_000), ['--workers', '2']);
     running.push(gw);
     await until(async () => (await workers(gw)).every((w) => w.state === 'ready'), { timeoutMs: 30_000, message: 'both workers ready' });
+    writeFileSync(gw.configFile, JSON.stringify(config(flag, 5000)));
+    await until(async () => (await workers(gw)).every((w) => w.configVersion === 2), { timeoutMs: 30_000, message: 'the reload applied' });
     writeFileSync(flag, '');
     process.kill((await workers(gw))[0]!.pid, 'SIGKILL');
     await until(
@@ -248,7 +254,7 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
         alive(gw);
         return gw.output().split('worker did not become ready within server.workerStartTimeoutMs').length - 1 >= 2;
       },
-      { timeoutMs: 30_000, message: async () => `two boots killed at the deadline: ${JSON.stringify(await workers(gw))}` },
+      { timeoutMs: 45_000, message: async () => `two boots killed at the deadline: ${JSON.stringify(await workers(gw))}` },
     );
     expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
     rmSync(flag);
@@ -257,7 +263,7 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
         alive(gw);
         return (await workers(gw)).every((w) => w.state === 'ready');
       },
-      { timeoutMs: 30_000, message: async () => `slot 0 serving again: ${JSON.stringify(await workers(gw))}` },
+      { timeoutMs: 60_000, message: async () => `slot 0 serving again: ${JSON.stringify(await workers(gw))}` },
     );
     expect((await workers(gw))[0]!.restarts).toBeGreaterThanOrEqual(3);
   }, 120_000);
