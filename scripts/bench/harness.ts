@@ -2,12 +2,14 @@
  * What the micro-benchmarks of scripts/bench/ share: benchmark.js timing amortised over many operations per call,
  * heap-allocation measurement with a forced GC, the environment block and the report writer.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import Benchmark from 'benchmark';
+import { ROOT } from '../scenario/paths.js';
+import { citingText, pruneReports } from '../scenario/report/prune.js';
 
 export interface MicroBenchOptions {
   /** short runs to check the harness works (numbers are not meant to be quoted) */
@@ -114,6 +116,8 @@ export function writeMicroReport(family: string, json: unknown, markdown: string
     mkdirSync(latest, { recursive: true });
     cpSync(join(dir, 'results.json'), join(latest, 'results.json'));
     cpSync(join(dir, 'report.md'), join(latest, 'report.md'));
+    pruneReports(root, citingText(ROOT));
+    if (!existsSync(dir)) return latest;
   }
   return dir;
 }

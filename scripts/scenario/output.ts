@@ -6,7 +6,8 @@ import type { Results } from './results.js';
 /**
  * Where runs land. By default a run is a scratch result: it goes to reports/runs/ (git-ignored), so running a
  * scenario, compare or profile never changes `git status`. `--publish` writes the committed reference layout
- * instead: reports/<scenario>/<timestamp>/, a copy in reports/latest/<scenario>/ and a refreshed reports/index.md.
+ * instead: reports/latest/<scenario>/ and a refreshed reports/index.md; reports/<scenario>/<timestamp>/ stays only
+ * while the README or docs cite it (report/prune.ts).
  */
 export const RUNS_DIR = join(REPORTS_DIR, 'runs');
 
@@ -29,10 +30,10 @@ export function profileDir(scenario: string, variantId: string, tool: string, st
   return join(outDir ?? RUNS_DIR, `${reportDirName(startedAt)}-profile-${scenario}-${variantId.replace(/[=,/]/g, '-')}-${tool}`);
 }
 
-/** Writes the report where `opts` says; with publish, also refreshes latest/ and index.md. Returns the directory. */
+/** Writes the report where `opts` says; with publish, also refreshes latest/ and index.md. Returns where it lives. */
 export async function saveRun(results: Results, opts: OutputOptions): Promise<string> {
   const dir = runDir(results.scenario.name, results.startedAt, opts);
   await writeReport(results, dir);
-  if (opts.publish === true) updateLatest(opts.outDir ?? REPORTS_DIR, results.scenario.name, dir);
+  if (opts.publish === true) return updateLatest(opts.outDir ?? REPORTS_DIR, results.scenario.name, dir);
   return dir;
 }

@@ -7,7 +7,7 @@ import { buildGatewayConfig, writeNoopPlugins } from '../../scripts/scenario/gat
 import { loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { ROOT, distScript, GATEWAY_CLI } from '../../scripts/scenario/paths.js';
 import { freePort, spawnNode, stopProcess, waitReady } from '../../scripts/scenario/processes.js';
-import { rerender } from '../../scripts/scenario/report/write.js';
+import { reportDirName, rerender } from '../../scripts/scenario/report/write.js';
 import { validateResults, type Results } from '../../scripts/scenario/results.js';
 import { runScenario, type ScenarioRun } from '../../scripts/scenario/runner.js';
 import { buildAnswerTable, buildRequests, expandMix } from '../../scripts/scenario/traffic.js';
@@ -95,10 +95,12 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
     expect(html).toContain('router=hybrid');
   });
 
-  it('--publish points reports/latest/<scenario> and the index at the newest report', () => {
-    expect(readFileSync(join(out, 'latest', 'smoke', 'report.md'), 'utf8')).toBe(readFileSync(join(run.dir, 'report.md'), 'utf8'));
+  it('--publish makes reports/latest/<scenario> the newest report, keeps no uncited copy, and indexes it', () => {
+    // No page cites this run, so its timestamped directory is pruned and latest/ is where it lives.
+    expect(run.dir).toBe(join(out, 'latest', 'smoke'));
+    expect(existsSync(join(out, 'smoke'))).toBe(false);
     const index = readFileSync(join(out, 'index.md'), 'utf8');
-    expect(index).toContain(`smoke/${run.dir.split('/').pop()}/report.md`);
+    expect(index).toContain(`- [latest](latest/smoke/report.md) (${reportDirName(run.results.startedAt)})`);
   });
 
   it('re-rendering from results.json reproduces report.md byte for byte', async () => {

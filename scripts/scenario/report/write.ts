@@ -1,10 +1,12 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { ROOT } from '../paths.js';
 import type { Results } from '../results.js';
 import { validateResults } from '../results.js';
 import { latencyChart, ratioChart, throughputChart } from './charts.js';
 import { renderHtml } from './html.js';
 import { CHARTS, renderMarkdown } from './markdown.js';
+import { citingText, pruneReports, timestampedRuns } from './prune.js';
 
 /** reports/<scenario>/<this>: sortable, filesystem-safe UTC timestamp. */
 export function reportDirName(iso: string): string {
@@ -43,33 +45,58 @@ export async function rerender(dir: string): Promise<Results> {
 
 /**
  * reports/latest/<scenario>/ becomes a copy of the newest report (a copy, not a symlink: it survives git and
- * archive tools), and reports/index.md lists every report per scenario, newest first.
+ * archive tools); timestamped runs that no page cites are then pruned (prune.ts), and reports/index.md lists what
+ * is left per scenario. Returns where the run now lives: its timestamped directory if a page cites it, else latest/.
  */
-export function updateLatest(root: string, scenario: string, dir: string): void {
+export function updateLatest(root: string, scenario: string, dir: string, citations = citingText(ROOT)): string {
   const latest = join(root, 'latest', scenario);
   rmSync(latest, { recursive: true, force: true });
   mkdirSync(latest, { recursive: true });
   cpSync(dir, latest, { recursive: true });
+  pruneReports(root, citations);
   writeIndex(root);
+  return existsSync(dir) ? dir : latest;
+}
+
+/** The timestamp a report directory was measured at, from its results.json (latest/ copies carry no name for it). */
+function measuredAt(dir: string): string | undefined {
+  try {
+    const { startedAt } = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { startedAt?: unknown };
+    return typeof startedAt === 'string' ? reportDirName(startedAt) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function writeIndex(root: string): void {
-  const lines = ['# Reports', '', 'Newest first per scenario. `latest/<scenario>/` is a copy of the newest one.', ''];
-  const scenarios = existsSync(root)
-    ? readdirSync(root, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && d.name !== 'latest' && d.name !== 'profiles' && d.name !== 'micro' && d.name !== 'runs')
-        .map((d) => d.name)
-        .sort()
-    : [];
+  const lines = [
+    '# Reports',
+    '',
+    'Per scenario: `latest/<scenario>/` is the newest published run; older runs stay only while the README or docs cite them.',
+    '',
+  ];
+  const dirs = (p: string) => (existsSync(p) ? readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()) : []);
+  const skip = new Set(['latest', 'profiles', 'micro', 'runs']);
+  const scenarios = [
+    ...new Set([
+      ...dirs(root)
+        .filter((d) => !skip.has(d.name))
+        .map((d) => d.name),
+      ...dirs(join(root, 'latest')).map((d) => d.name),
+    ]),
+  ].sort();
   for (const s of scenarios) {
-    const runs = readdirSync(join(root, s), { withFileTypes: true })
-      .filter((d) => d.isDirectory() && existsSync(join(root, s, d.name, 'results.json')))
-      .map((d) => d.name)
-      .sort()
+    const runs = timestampedRuns(join(root, s))
+      .filter((r) => existsSync(join(root, s, r, 'results.json')))
       .reverse();
-    if (runs.length === 0) continue;
+    const latest = join(root, 'latest', s);
+    const hasLatest = existsSync(join(latest, 'report.md'));
+    if (runs.length === 0 && !hasLatest) continue;
     lines.push(`## ${s}`, '');
-    if (existsSync(join(root, 'latest', s, 'report.md'))) lines.push(`- [latest](${relative(root, join(root, 'latest', s, 'report.md'))})`);
+    if (hasLatest) {
+      const at = measuredAt(latest);
+      lines.push(`- [latest](${relative(root, join(latest, 'report.md'))})${at !== undefined ? ` (${at})` : ''}`);
+    }
     for (const r of runs) lines.push(`- [${r}](${s}/${r}/report.md)`);
     lines.push('');
   }
