@@ -13,6 +13,7 @@ import type { PluginApi, RouteHandler } from './plugins/types.js';
 import { UpstreamManager } from './proxy/index.js';
 import { TrustedProxies } from './proxy/trust.js';
 import { fail, ok, type Result } from './result.js';
+import { TlsLoadError } from './tls.js';
 import { recorderFactory, routerFactory } from './variants.js';
 
 export const enum RouteKind {
@@ -181,12 +182,20 @@ export class GatewayRuntime {
 
     let upstreams: UpstreamManager | null = null;
     if (Object.keys(config.upstreams).length > 0) {
-      upstreams = new UpstreamManager(config.upstreams, {
-        clientVariant: config.variants.upstream,
-        logger: deps.logger.child({ component: 'upstream' }),
-        trustedProxies: config.server.trustedProxies,
-      });
+      try {
+        upstreams = new UpstreamManager(config.upstreams, {
+          clientVariant: config.variants.upstream,
+          logger: deps.logger.child({ component: 'upstream' }),
+          trustedProxies: config.server.trustedProxies,
+        });
+      } catch (err) {
+        // an upstream certificate that vanished or broke between validation and now
+        if (!(err instanceof TlsLoadError)) throw err;
+        await destroySlots(allSlots);
+        return fail(err.errors);
+      }
       upstreams.start();
+      await upstreams.discover();
     }
 
     return ok(

@@ -3,7 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import type { GatewayConfig } from './types.js';
 
 /**
- * Every file path a config can hold: `pluginDirs`, the TLS PEM files (default pair, `ca`, each SNI pair) and the
+ * Every file path a config can hold: `pluginDirs`, the TLS PEM files (default pair, `ca`, each SNI pair; each
+ * upstream's `tls` files) and the
  * built-in auth plugin's `apiKey.file`. A relative one means relative to the config file's folder, as in nginx
  * or haproxy: the gateway must find the same files whichever directory it was started from (a service manager's
  * cwd is `/`), and a hot reload reads them as the first load did. Mutates the (already copied) validated config.
@@ -20,6 +21,13 @@ export function resolveConfigPaths(config: GatewayConfig, baseDir: string): void
       pair.cert = abs(pair.cert);
       pair.key = abs(pair.key);
     }
+  }
+  for (const u of Object.values(config.upstreams)) {
+    const t = u.tls;
+    if (t === undefined) continue;
+    if (t.ca !== undefined) t.ca = abs(t.ca);
+    if (t.cert !== undefined) t.cert = abs(t.cert);
+    if (t.key !== undefined) t.key = abs(t.key);
   }
   // Plugin options are validated later, by the plugin: only a string in the documented place is touched.
   for (const entry of [...config.plugins, ...config.routes.flatMap((r) => r.plugins)]) {

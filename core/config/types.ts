@@ -61,6 +61,27 @@ export interface UpstreamConfig {
   };
   circuitBreaker: { enabled: boolean; failureRatio: number; minRequests: number; windowMs: number; openMs: number; halfOpenRequests: number };
   keepAlive: { maxSockets: number; maxIdleSockets: number; idleMs: number };
+  /** how the gateway connects to https:// targets (core/proxy/upstream-tls.ts); absent = system roots, no client certificate */
+  tls?: UpstreamTlsConfig;
+  /** gateway-side name resolution of host-name targets (core/proxy/discovery.ts); absent = the OS resolves per connection */
+  dns?: UpstreamDnsConfig;
+}
+
+export interface UpstreamTlsConfig {
+  /** PEM file paths */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  verify: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface UpstreamDnsConfig {
+  refreshMs: number;
+  respectTtl: boolean;
+  /** host:port of DNS servers used instead of the system resolver */
+  servers?: string[];
 }
 
 export interface ServerConfig {

@@ -8,8 +8,46 @@ import type { UpstreamConfig, UpstreamTargetConfig } from './types.js';
 
 const targetUrlSchema = {
   type: 'string',
-  // an origin, optionally with a base path; no query, no fragment, no credentials
-  pattern: '^https?://[^/?#@\\s]+(/[^?#\\s]*)?$',
+  // an origin, optionally with a base path; no query, no fragment, no credentials; or an SRV name
+  // (dns+srv://_service._proto.name, optionally with a base path) whose records give hosts and ports
+  pattern: '^(https?://[^/?#@\\s]+|dns\\+srv://_[A-Za-z0-9-]+\\._(tcp|udp)\\.[A-Za-z0-9.-]+)(/[^?#\\s]*)?$',
+} as const;
+
+/** `tls` of an upstream: how the gateway connects to its https:// (and dns+srv://) targets. */
+const upstreamTlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  dependencies: { cert: ['key'], key: ['cert'] },
+  properties: {
+    /** PEM file of the CA certificates that sign the upstream's certificate (instead of the system roots) */
+    ca: { type: 'string', minLength: 1 },
+    /** PEM files of the client certificate and its key, presented to upstreams that require one (mTLS) */
+    cert: { type: 'string', minLength: 1 },
+    key: { type: 'string', minLength: 1 },
+    /** SNI name sent and name the certificate must carry (default: the target's host name) */
+    servername: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9.-]+$' },
+    /** false accepts any certificate (chain and name unchecked): for tests, never for production */
+    verify: { type: 'boolean', default: true },
+    minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+  },
+} as const;
+
+/** `dns`: the gateway resolves the upstream's host-name targets itself and balances over every address. */
+const upstreamDnsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** re-resolve interval; with respectTtl, used when an answer carries no TTL (SRV) and after a failed lookup */
+    refreshMs: { type: 'integer', minimum: 100, default: 30000 },
+    /** re-resolve when the shortest record TTL runs out (floored at 1 s) instead of every refreshMs */
+    respectTtl: { type: 'boolean', default: false },
+    /** DNS servers (host:port, port optional) to ask instead of the system resolver */
+    servers: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', minLength: 1 },
+    },
+  },
 } as const;
 
 const headerEditsSchema = {
@@ -48,6 +86,8 @@ export const upstreamSchema = {
         ],
       },
     },
+    tls: upstreamTlsSchema,
+    dns: upstreamDnsSchema,
     balancer: {
       enum: ['round-robin', 'weighted-round-robin', 'least-connections', 'p2c', 'consistent-hash'],
       default: 'round-robin',

@@ -4,7 +4,9 @@ import AjvModule, { type ErrorObject } from 'ajv';
 import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
+import { dnsConfigErrors } from '../proxy/discovery.js';
 import { TrustedProxies } from '../proxy/trust.js';
+import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
 import { fail, ok, type Result } from '../result.js';
 import { tlsConfigErrors } from '../tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
@@ -165,6 +167,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
 
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
   errors.push(...tlsConfigErrors(config.server));
+  errors.push(...upstreamTlsConfigErrors(config.upstreams));
+  errors.push(...dnsConfigErrors(config.upstreams));
 
   return errors.length > 0 ? fail(errors) : ok(config);
 }

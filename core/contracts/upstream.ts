@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 
 /**
  * The upstream contract: the client interface every upstream variant implements. One client per target
@@ -50,6 +51,12 @@ export interface UpstreamClientOptions {
   maxIdleSockets: number;
   /** an idle keep-alive connection is closed after this long */
   idleMs: number;
+  /**
+   * For an https origin: merged into every tls.connect of this client (the upstream's secure context with its CA
+   * and client certificate, `servername` for SNI and the certificate name check, `rejectUnauthorized`,
+   * `checkServerIdentity`). Absent: system roots, SNI from the origin's host name. Built by core/proxy/upstream-tls.ts.
+   */
+  tls?: ConnectionOptions;
 }
 
 export interface UpstreamClient {
@@ -63,11 +70,12 @@ export interface UpstreamClient {
 export type UpstreamClientFactory = (origin: URL, options: UpstreamClientOptions) => UpstreamClient;
 
 /**
- * connect: connection refused/unreachable; connect-timeout; headers-timeout: no response headers in time;
+ * connect: connection refused/unreachable; connect-timeout; tls: the TLS handshake failed (certificate not
+ * trusted, expired or for another name; the upstream refused our client certificate); headers-timeout: no response headers in time;
  * reset: the connection broke before response headers; aborted: our own signal; protocol: malformed response
  * or invalid request (e.g. a header value Node refuses).
  */
-export type UpstreamErrorKind = 'connect' | 'connect-timeout' | 'headers-timeout' | 'reset' | 'aborted' | 'protocol';
+export type UpstreamErrorKind = 'connect' | 'connect-timeout' | 'tls' | 'headers-timeout' | 'reset' | 'aborted' | 'protocol';
 
 export class UpstreamClientError extends Error {
   constructor(
@@ -88,12 +96,25 @@ export function isReplayable(method: string, hasBody: boolean): boolean {
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT']);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+/** OpenSSL's certificate verification results as Node reports them (the rest start with ERR_SSL_ / ERR_TLS_ / CERT_) */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'HOSTNAME_MISMATCH',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+]);
 
 /** Map a Node/undici error code raised before response headers to an error kind. */
 export function classifyErrorCode(code: string | undefined): UpstreamErrorKind {
   if (code !== undefined) {
     if (CONNECT_CODES.has(code)) return 'connect';
     if (TIMEOUT_CODES.has(code)) return 'connect-timeout';
+    if (TLS_VERIFY_CODES.has(code) || code.startsWith('CERT_') || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'tls';
     if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers-timeout';
     if (code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return 'aborted';
     if (

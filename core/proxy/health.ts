@@ -12,43 +12,56 @@ type ActiveConfig = UpstreamConfig['healthCheck']['active'];
  * in a row put a target back, unhealthyThreshold failures in a row take it out.
  */
 export class ActiveHealthChecker {
-  private readonly timers: Array<NodeJS.Timeout | null>;
-  private readonly successes: number[];
-  private readonly failures: number[];
+  /** per target: its pending timer and the current run of successes/failures */
+  private readonly state = new Map<Target, { timer: NodeJS.Timeout | null; successes: number; failures: number }>();
+  private started = false;
   private stopped = false;
   /** checks run (for stats) */
   checks = 0;
 
   constructor(
     private readonly upstream: string,
-    private readonly targets: Target[],
+    targets: readonly Target[],
     private readonly cfg: ActiveConfig,
     private readonly logger: Logger,
   ) {
-    this.timers = targets.map(() => null);
-    this.successes = targets.map(() => 0);
-    this.failures = targets.map(() => 0);
+    for (const t of targets) this.state.set(t, { timer: null, successes: 0, failures: 0 });
   }
 
   start(): void {
     if (!this.cfg.enabled) return;
-    for (let i = 0; i < this.targets.length; i++) this.schedule(i);
+    this.started = true;
+    for (const t of this.state.keys()) this.schedule(t);
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) if (t !== null) clearTimeout(t);
+    for (const s of this.state.values()) if (s.timer !== null) clearTimeout(s.timer);
   }
 
-  private schedule(i: number): void {
-    if (this.stopped) return;
-    const timer = setTimeout(() => this.check(i), this.cfg.intervalMs);
-    timer.unref();
-    this.timers[i] = timer;
+  /** DNS discovery changed the targets: new ones get checks, removed ones lose theirs. */
+  setTargets(targets: readonly Target[]): void {
+    const keep = new Set(targets);
+    for (const [t, s] of this.state) {
+      if (keep.has(t)) continue;
+      if (s.timer !== null) clearTimeout(s.timer);
+      this.state.delete(t);
+    }
+    for (const t of targets) {
+      if (this.state.has(t)) continue;
+      this.state.set(t, { timer: null, successes: 0, failures: 0 });
+      if (this.started) this.schedule(t);
+    }
   }
 
-  private check(i: number): void {
-    const target = this.targets[i]!;
+  private schedule(target: Target): void {
+    const s = this.state.get(target);
+    if (this.stopped || s === undefined) return;
+    s.timer = setTimeout(() => this.check(target), this.cfg.intervalMs);
+    s.timer.unref();
+  }
+
+  private check(target: Target): void {
     const o = target.origin;
     const mod = o.protocol === 'https:' ? https : http;
     let done = false;
@@ -56,8 +69,8 @@ export class ActiveHealthChecker {
       if (done) return;
       done = true;
       this.checks++;
-      this.verdict(i, ok);
-      this.schedule(i);
+      this.verdict(target, ok);
+      this.schedule(target);
     };
     try {
       const req = mod.request(
@@ -69,6 +82,8 @@ export class ActiveHealthChecker {
           agent: false,
           headers: { host: target.host, 'user-agent': 'ts-gateway-health', connection: 'close' },
           timeout: this.cfg.timeoutMs,
+          // the same CA, client certificate and SNI as the requests: a check is only as good as the real path
+          ...target.tls,
         },
         (res) => {
           const code = res.statusCode ?? 0;
@@ -92,11 +107,12 @@ export class ActiveHealthChecker {
     }
   }
 
-  private verdict(i: number, ok: boolean): void {
-    const target = this.targets[i]!;
+  private verdict(target: Target, ok: boolean): void {
+    const s = this.state.get(target);
+    if (s === undefined) return; // removed by DNS while its check ran
     if (ok) {
-      this.failures[i] = 0;
-      if (!target.healthy && ++this.successes[i]! >= this.cfg.healthyThreshold) {
+      s.failures = 0;
+      if (!target.healthy && ++s.successes >= this.cfg.healthyThreshold) {
         target.healthy = true;
         // an active pass also lifts a passive mark: the target demonstrably answers again
         target.passiveDownUntil = 0;
@@ -104,8 +120,8 @@ export class ActiveHealthChecker {
       }
       return;
     }
-    this.successes[i] = 0;
-    if (target.healthy && ++this.failures[i]! >= this.cfg.unhealthyThreshold) {
+    s.successes = 0;
+    if (target.healthy && ++s.failures >= this.cfg.unhealthyThreshold) {
       target.healthy = false;
       this.logger.warn({ upstream: this.upstream, target: target.url }, 'target unhealthy');
     }

@@ -4,11 +4,14 @@ import type { RouteConfig, UpstreamConfig } from '../config/types.js';
 import type { RequestContext } from '../context.js';
 import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
+import type { DnsDiscovery } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
 import { TrustedProxies } from './trust.js';
 import { rejectUpgrade, tunnel } from './upgrade.js';
+import type { Target } from './target.js';
 import { UpstreamGroup } from './upstream.js';
+import { daysUntil } from './upstream-tls.js';
 
 export { ProxyError } from './errors.js';
 
@@ -42,6 +45,14 @@ export class UpstreamManager {
 
   start(): void {
     for (const g of this.groups.values()) g.start();
+  }
+
+  /**
+   * Starts DNS discovery and settles when every discovered target's first lookup has (bounded by the resolver's
+   * timeouts): a generation serves with its addresses known, or with the last good ones, never with none yet.
+   */
+  async discover(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((g) => g.discover()));
   }
 
   private group(route: RouteConfig): UpstreamGroup {
@@ -90,33 +101,34 @@ export class UpstreamManager {
 
   prometheusLines(): string[] {
     const now = Date.now();
-    const series: Array<[string, string, string, (g: UpstreamGroup, i: number) => number]> = [
-      [
-        'gateway_upstream_target_healthy',
-        'gauge',
-        '1 if the target is in rotation health-wise (active and passive checks)',
-        (g, i) => {
-          const t = g.targets[i]!;
-          return t.healthy && now >= t.passiveDownUntil ? 1 : 0;
-        },
-      ],
-      ['gateway_upstream_target_circuit_state', 'gauge', 'circuit breaker state: 0 closed, 1 open, 2 half-open', (g, i) => g.targets[i]!.breaker.state],
-      ['gateway_upstream_target_active_requests', 'gauge', 'requests in flight to the target', (g, i) => g.targets[i]!.active],
-      ['gateway_upstream_target_requests_total', 'counter', 'requests sent to the target (attempts, retries included)', (g, i) => g.targets[i]!.requests],
+    const healthy = (t: Target): number => (t.healthy && now >= t.passiveDownUntil && !t.draining ? 1 : 0);
+    const series: Array<[string, string, string, (t: Target) => number | null]> = [
+      ['gateway_upstream_target_healthy', 'gauge', '1 if the target is in rotation health-wise (active and passive checks; 0 while draining)', healthy],
+      ['gateway_upstream_target_circuit_state', 'gauge', 'circuit breaker state: 0 closed, 1 open, 2 half-open', (t) => t.breaker.state],
+      ['gateway_upstream_target_active_requests', 'gauge', 'requests in flight to the target', (t) => t.active],
+      ['gateway_upstream_target_requests_total', 'counter', 'requests sent to the target (attempts, retries included)', (t) => t.requests],
       [
         'gateway_upstream_target_failures_total',
         'counter',
-        'failed exchanges with the target (connect, timeout, reset, 502/503/504, broken body)',
-        (g, i) => g.targets[i]!.failures,
+        'failed exchanges with the target (connect, TLS, timeout, reset, 502/503/504, broken body)',
+        (t) => t.failures,
       ],
-      ['gateway_upstream_target_circuit_opens_total', 'counter', 'times the circuit breaker opened', (g, i) => g.targets[i]!.breaker.opens],
+      ['gateway_upstream_target_circuit_opens_total', 'counter', 'times the circuit breaker opened', (t) => t.breaker.opens],
+      ['gateway_upstream_target_draining', 'gauge', '1 while a target DNS no longer returns finishes its requests in flight', (t) => (t.draining ? 1 : 0)],
+      [
+        'gateway_upstream_target_tls_cert_expiry_days',
+        'gauge',
+        'days until the certificate the target presented on its last verified TLS handshake expires (the lowest across workers)',
+        (t) => (t.peerCertNotAfter === 0 ? null : daysUntil(t.peerCertNotAfter, now)),
+      ],
     ];
     const lines: string[] = [];
     for (const [metric, type, help, value] of series) {
       lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} ${type}`);
       for (const [name, g] of this.groups) {
-        for (let i = 0; i < g.targets.length; i++) {
-          lines.push(`${metric}{upstream="${esc(name)}",target="${esc(g.targets[i]!.url)}"} ${value(g, i)}`);
+        for (const t of g.reported()) {
+          const v = value(t);
+          if (v !== null) lines.push(`${metric}{upstream="${esc(name)}",target="${esc(t.url)}"} ${v}`);
         }
       }
     }
@@ -128,6 +140,24 @@ export class UpstreamManager {
     for (const [metric, help, value] of perUpstream) {
       lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
       for (const [name, g] of this.groups) lines.push(`${metric}{upstream="${esc(name)}"} ${value(g)}`);
+    }
+    const clientCert = 'gateway_upstream_tls_client_cert_expiry_days';
+    lines.push(`# HELP ${clientCert} days until the client certificate configured in upstreams.NAME.tls.cert expires`, `# TYPE ${clientCert} gauge`);
+    for (const [name, g] of this.groups) {
+      const days = g.clientCertExpiresInDays(now);
+      if (days !== null) lines.push(`${clientCert}{upstream="${esc(name)}"} ${days}`);
+    }
+    const perDiscovery: Array<[string, string, string, (d: DnsDiscovery) => number]> = [
+      ['gateway_upstream_dns_addresses', 'gauge', 'addresses the last good DNS answer gave the target (each one a target of its own)', (d) => d.addresses.length],
+      ['gateway_upstream_dns_lookups_total', 'counter', 'DNS lookups of the target', (d) => d.lookups],
+      ['gateway_upstream_dns_failures_total', 'counter', 'failed DNS lookups of the target (the last good answer stays in use)', (d) => d.failures],
+      ['gateway_upstream_dns_failing', 'gauge', '1 while the last DNS lookup of the target failed', (d) => (d.lastError === null ? 0 : 1)],
+    ];
+    for (const [metric, type, help, value] of perDiscovery) {
+      lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} ${type}`);
+      for (const [name, g] of this.groups) {
+        for (const d of g.discoveries()) lines.push(`${metric}{upstream="${esc(name)}",target="${esc(d.target.url)}"} ${value(d)}`);
+      }
     }
     return lines;
   }

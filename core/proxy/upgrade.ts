@@ -92,6 +92,8 @@ export function tunnel(
     headers,
     setHost: false,
     agent: false,
+    // the upstream's CA, client certificate and SNI, as for proxied requests
+    ...target.tls,
   });
   const timeoutMs = route.timeoutMs ?? group.cfg.timeouts.headersMs;
   const timer = setTimeout(() => {

@@ -10,12 +10,14 @@ import {
   type UpstreamResponse,
 } from '../contracts/upstream.js';
 import { createBalancer, type Balancer } from './balancers.js';
+import { DnsDiscovery, discoveryTarget, type DiscoveredAddress, type DiscoveryTarget } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
 import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
-import { Target } from './target.js';
+import { plainSpec, Target, type TargetSpec } from './target.js';
 import type { TrustedProxies } from './trust.js';
+import { daysUntil, loadUpstreamTls, type UpstreamTlsMaterial } from './upstream-tls.js';
 import { RollingPair } from './window.js';
 
 /** Retries always allowed per budget window on top of budgetRatio × requests, so a quiet upstream can retry. */
@@ -26,6 +28,8 @@ const BUDGET_WINDOW_MS = 10_000;
 const RETRY_ON_KIND: Record<UpstreamErrorKind, string> = {
   connect: 'connect-error',
   'connect-timeout': 'connect-error',
+  // another target may present a good certificate; the same one will not until it is fixed
+  tls: 'connect-error',
   'headers-timeout': 'timeout',
   reset: 'reset',
   aborted: '',
@@ -45,11 +49,44 @@ function discard(body: Readable | Buffer): void {
   body.destroy();
 }
 
+/** A `dns` block's defaults for an upstream that has dns+srv:// targets but no `dns` block. */
+const DNS_DEFAULTS = { refreshMs: 30_000, respectTtl: false } as const;
+
+/** One configured target: connected to as written, or a name DNS discovery turns into addresses. */
+type TargetSource = { spec: TargetSpec; dns: null } | { spec: null; dns: DnsDiscovery; weight: number };
+
+/** The targets of one SRV priority (plain and A/AAAA targets are all priority 0) and their balancer. */
+interface Tier {
+  priority: number;
+  balancer: Balancer;
+}
+
+/** The target a discovered address becomes. */
+function discoveredSpec(d: DiscoveryTarget, a: DiscoveredAddress, weight: number): TargetSpec {
+  const host = a.address.includes(':') ? `[${a.address}]` : a.address;
+  const defaultPort = d.protocol === 'https:' ? 443 : 80;
+  return {
+    url: `${d.protocol}//${host}:${a.port}${d.basePath}`,
+    weight: d.kind === 'srv' ? a.weight : weight,
+    hostname: a.hostname,
+    hostPort: a.port === defaultPort ? '' : String(a.port),
+    source: d.url,
+    priority: a.priority,
+  };
+}
+
 /** One configured upstream: its targets, balancer, health checks and retry budget. */
 export class UpstreamGroup {
-  readonly targets: Target[];
-  private readonly balancer: Balancer;
+  /** the targets in rotation, in a stable order (index = position); replaced when DNS changes them */
+  targets: Target[] = [];
+  /** targets DNS no longer returns, finishing their requests in flight */
+  private readonly draining = new Set<Target>();
+  private readonly sources: TargetSource[];
+  /** by ascending priority; requests go to the first tier with an available target */
+  private tiers: Tier[] = [];
+  private readonly tlsMaterial: UpstreamTlsMaterial | null;
   private readonly health: ActiveHealthChecker;
+  private closed = false;
   private readonly retryOn: Set<string>;
   private readonly retryMethods: Set<string>;
   /** a = requests, b = retries */
@@ -62,12 +99,18 @@ export class UpstreamGroup {
   constructor(
     readonly name: string,
     readonly cfg: UpstreamConfig,
-    clientFactory: UpstreamClientFactory,
+    private readonly clientFactory: UpstreamClientFactory,
     private readonly trust: TrustedProxies,
     private readonly logger: Logger,
   ) {
-    this.targets = cfg.targets.map((t, i) => new Target(i, t.url, t.weight, cfg, clientFactory, logger));
-    this.balancer = createBalancer(cfg.balancer, this.targets);
+    // throws TlsLoadError (a file that changed since validation): the runtime build reports it
+    this.tlsMaterial = cfg.tls === undefined ? null : loadUpstreamTls(name, cfg.tls);
+    this.sources = cfg.targets.map((t): TargetSource => {
+      const d = discoveryTarget(t.url, cfg);
+      if (d === null) return { spec: plainSpec(t.url, t.weight), dns: null };
+      return { spec: null, dns: new DnsDiscovery(d, cfg.dns ?? DNS_DEFAULTS, logger, () => this.rebuild()), weight: t.weight };
+    });
+    this.rebuild();
     this.health = new ActiveHealthChecker(name, this.targets, cfg.healthCheck.active, logger);
     this.retryOn = new Set(cfg.retries.on);
     this.retryMethods = new Set(cfg.retries.methods);
@@ -78,11 +121,58 @@ export class UpstreamGroup {
     this.health.start();
   }
 
-  async close(): Promise<void> {
-    this.health.stop();
-    await Promise.all(this.targets.map((t) => t.client.close()));
+  /** Starts DNS discovery; settles once every discovered target's first lookup has (whatever its outcome). */
+  async discover(): Promise<void> {
+    await Promise.all(this.sources.map((s) => (s.dns === null ? undefined : s.dns.start())));
   }
 
+  async close(): Promise<void> {
+    this.closed = true;
+    this.health.stop();
+    for (const s of this.sources) s.dns?.stop();
+    await Promise.all([...this.targets, ...this.draining].map((t) => t.client.close()));
+  }
+
+  /**
+   * (Re)builds the target list from the sources: a target whose address is still there keeps its pool, health
+   * and breaker state; a new address gets a new target; one that is gone drains (no new requests, those in flight
+   * finish). Runs at construction and whenever a DNS answer changes.
+   */
+  private rebuild(): void {
+    if (this.closed) return;
+    const previous = new Map<string, Target>();
+    for (const t of this.targets) previous.set(`${t.source} ${t.url}`, t);
+    const next: Target[] = [];
+    const add = (spec: TargetSpec): void => {
+      const key = `${spec.source} ${spec.url}`;
+      const kept = previous.get(key);
+      if (kept !== undefined) {
+        previous.delete(key);
+        kept.index = next.length;
+        kept.weight = spec.weight;
+        kept.priority = spec.priority;
+        next.push(kept);
+      } else if (!next.some((t) => `${t.source} ${t.url}` === key)) {
+        next.push(new Target(next.length, spec, this.cfg, this.clientFactory, this.tlsMaterial, this.logger));
+      }
+    };
+    for (const s of this.sources) {
+      if (s.spec !== null) add(s.spec);
+      else for (const a of s.dns.addresses) add(discoveredSpec(s.dns.target, a, s.weight));
+    }
+    for (const gone of previous.values()) {
+      this.draining.add(gone);
+      gone.drain(() => this.draining.delete(gone));
+    }
+    this.targets = next;
+    // SRV weights are honoured whatever the balancer: plain round-robin becomes its weighted form
+    const srv = this.sources.some((s) => s.dns?.target.kind === 'srv');
+    const balancer = srv && this.cfg.balancer === 'round-robin' ? 'weighted-round-robin' : this.cfg.balancer;
+    const priorities = [...new Set(next.map((t) => t.priority))].sort((a, b) => a - b);
+    this.tiers = priorities.map((priority) => ({ priority, balancer: createBalancer(balancer, next.filter((t) => t.priority === priority)) }));
+    // undefined while the constructor runs: the checker is created with the first list
+    (this.health as ActiveHealthChecker | undefined)?.setTargets(next);
+  }
   hashKey(ctx: RequestContext, peer: string): string | null {
     if (this.cfg.balancer !== 'consistent-hash') return null;
     const req = ctx.req!;
@@ -96,9 +186,17 @@ export class UpstreamGroup {
 
   /** Pick a target for a new attempt (untried ones first), or null when none is available. */
   pick(now: number, key: string | null, tried: number): Target | null {
-    const t = this.balancer.pick(now, key, tried);
-    if (t !== null || tried === 0) return t;
-    return this.balancer.pick(now, key, 0);
+    const tiers = this.tiers;
+    for (let i = 0; i < tiers.length; i++) {
+      const t = tiers[i]!.balancer.pick(now, key, tried);
+      if (t !== null) return t;
+    }
+    if (tried === 0) return null;
+    for (let i = 0; i < tiers.length; i++) {
+      const t = tiers[i]!.balancer.pick(now, key, 0);
+      if (t !== null) return t;
+    }
+    return null;
   }
 
   /** 503 with Retry-After: the soonest any target comes back (at least 1 s). */
@@ -205,8 +303,14 @@ export class UpstreamGroup {
           detach();
           throw new ProxyError(502, 'client went away');
         }
-        target.complete(false, probe, Date.now());
-        this.logger.debug({ upstream: this.name, target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
+        const failedAt = Date.now();
+        target.complete(false, probe, failedAt);
+        if (kind === 'tls' && target.tlsWarningDue(failedAt)) {
+          // an operator must see why every request to it fails: wrong CA, name mismatch, expired, client cert refused
+          this.logger.warn({ upstream: this.name, target: target.url, reason: (err as Error).message }, `upstream ${this.name}: TLS handshake failed`);
+        } else {
+          this.logger.debug({ upstream: this.name, target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
+        }
         lastError = new ProxyError(errorStatus(kind), `upstream ${this.name}: ${kind}`);
         if (this.mayRetry(attempt, replayable, RETRY_ON_KIND[kind], Date.now())) continue;
         detach();
@@ -282,7 +386,31 @@ export class UpstreamGroup {
       retryBudgetExhausted: this.budgetExhausted,
       noTarget: this.noTarget,
       healthChecks: this.health.checks,
-      targets: this.targets.map((t) => t.snapshot(now)),
+      targets: this.reported().map((t) => t.snapshot(now)),
+      discovery: this.sources.flatMap((s) => (s.dns === null ? [] : [s.dns.stats()])),
+      tls:
+        this.cfg.tls === undefined
+          ? null
+          : {
+              verify: this.cfg.tls.verify,
+              servername: this.cfg.tls.servername ?? null,
+              clientCertExpiresInDays: this.clientCertExpiresInDays(now),
+            },
     };
+  }
+
+  /** Targets in rotation, then those draining: what stats and metrics list. */
+  reported(): Target[] {
+    return this.draining.size === 0 ? this.targets : [...this.targets, ...this.draining];
+  }
+
+  /** DNS discoveries (for metrics). */
+  discoveries(): DnsDiscovery[] {
+    return this.sources.flatMap((s) => (s.dns === null ? [] : [s.dns]));
+  }
+
+  clientCertExpiresInDays(now: number): number | null {
+    const notAfter = this.tlsMaterial?.clientCertNotAfter ?? null;
+    return notAfter === null ? null : daysUntil(notAfter, now);
   }
 }

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UpstreamConfig } from '../../core/config/types.js';
 import { ConsistentHash, LeastConnections, P2C, RoundRobin, WeightedRoundRobin } from '../../core/proxy/balancers.js';
-import { Target } from '../../core/proxy/target.js';
+import { plainSpec, Target } from '../../core/proxy/target.js';
 import { createUpstreamClient } from '../../variants/upstream/agent/index.js';
 import { CLIENT_VARIANTS, request, startProxy, startUpstream, type GatewayUnderTest, type TestUpstream } from './helpers.js';
 
@@ -24,7 +24,7 @@ const cfg = (over: Partial<UpstreamConfig> = {}): UpstreamConfig => ({
 
 const silent = pino({ level: 'silent' });
 function targets(urls: string[], weights: number[] = []): Target[] {
-  return urls.map((u, i) => new Target(i, u, weights[i] ?? 1, cfg(), createUpstreamClient, silent));
+  return urls.map((u, i) => new Target(i, plainSpec(u, weights[i] ?? 1), cfg(), createUpstreamClient, null, silent));
 }
 const URLS = ['http://10.0.0.1:80', 'http://10.0.0.2:80', 'http://10.0.0.3:80'];
 

@@ -25,6 +25,8 @@ class AgentUpstreamClient implements UpstreamClient {
   private readonly request_: typeof http.request;
   private readonly hostname: string;
   private readonly port: number;
+  /** the upstream's TLS options (secure context, SNI, verification), spread into each https request */
+  private readonly tls: https.RequestOptions | undefined;
 
   constructor(
     origin: URL,
@@ -44,6 +46,7 @@ class AgentUpstreamClient implements UpstreamClient {
     // URL keeps IPv6 literals bracketed; net.connect wants them bare
     this.hostname = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
     this.port = origin.port === '' ? (secure ? 443 : 80) : Number(origin.port);
+    this.tls = secure ? opts.tls : undefined;
   }
 
   request(options: UpstreamRequestOptions): Promise<UpstreamResponse> {
@@ -67,6 +70,7 @@ class AgentUpstreamClient implements UpstreamClient {
         // bytes, non-tchar names), so no per-header check is needed here. Pinned to strict so that a process
         // started with --insecure-http-parser cannot let such a head through to res.writeHead (which throws).
         insecureHTTPParser: false,
+        ...this.tls,
       });
     } catch (err) {
       // invalid header value/characters: Node throws synchronously

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import tls from 'node:tls';
+import tls, { type ConnectionOptions } from 'node:tls';
 import {
   UpstreamClientError,
   classifyErrorCode,
@@ -110,14 +110,14 @@ export class H1Connection implements ResponseSink {
 
   constructor(
     private readonly owner: ConnectionOwner,
-    origin: { host: string; port: number; secure: boolean; servername: string | undefined },
+    origin: { host: string; port: number; secure: boolean; servername: string | undefined; tls: ConnectionOptions | undefined },
     idleMs: number,
     heads: HeadCache,
   ) {
     this.parser = new ResponseParser(this, heads);
     this.idleLimitMs = idleMs;
     if (origin.secure) {
-      this.socket = tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, ALPNProtocols: ['http/1.1'] });
+      this.socket = tls.connect({ host: origin.host, port: origin.port, servername: origin.servername, ALPNProtocols: ['http/1.1'], ...origin.tls });
       this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     } else {
       // Plain TCP reads straight into a shared buffer: no Readable push/'data' per read. Bytes kept beyond the

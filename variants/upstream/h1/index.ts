@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import {
   UpstreamClientError,
   isReplayable,
@@ -32,7 +33,7 @@ function abortHook(client: H1UpstreamClient, ex: Exchange): () => void {
 class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
   inFlight = 0;
   readonly connectTimeoutMs: number;
-  private readonly origin: { host: string; port: number; secure: boolean; servername: string | undefined };
+  private readonly origin: { host: string; port: number; secure: boolean; servername: string | undefined; tls: ConnectionOptions | undefined };
   /** idle connections, most recently used last (LIFO: the rest age out) */
   private readonly idle: H1Connection[] = [];
   /** exchanges waiting for a connection (maxSockets reached) */
@@ -59,6 +60,7 @@ class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
       port: origin.port === '' ? (secure ? 443 : 80) : Number(origin.port),
       secure,
       servername: secure && net.isIP(host) === 0 ? host : undefined,
+      tls: opts.tls,
     };
     this.connectTimeoutMs = opts.connectTimeoutMs;
   }

@@ -27,7 +27,7 @@ class UndiciUpstreamClient implements UpstreamClient {
       pipelining: 1,
       keepAliveTimeout: opts.idleMs,
       keepAliveMaxTimeout: opts.idleMs,
-      connect: { timeout: opts.connectTimeoutMs },
+      connect: origin.protocol === 'https:' && opts.tls !== undefined ? { ...opts.tls, timeout: opts.connectTimeoutMs } : { timeout: opts.connectTimeoutMs },
     });
   }
 
