@@ -9,6 +9,17 @@ import { upstreamHealth } from './upstream-health.js';
  * Prometheus text exposition (format 0.0.4) of the aggregated metrics, plus per-worker and per-route series.
  * `control` carries what only the process that owns the workers knows (reload failures, worker restarts).
  */
+/**
+ * Per-worker upstream gauges that are not counts: a certificate's days left is the soonest expiry any worker
+ * saw; a DNS answer's size and a failing lookup are the same fact in each worker, not one per worker.
+ */
+const UPSTREAM_NOT_SUMMED = new Map<string, (a: number, b: number) => number>([
+  ['gateway_upstream_target_tls_cert_expiry_days', Math.min],
+  ['gateway_upstream_tls_client_cert_expiry_days', Math.min],
+  ['gateway_upstream_dns_addresses', Math.max],
+  ['gateway_upstream_dns_failing', Math.max],
+]);
+
 export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[], control: ControlCounters = NO_CONTROL_COUNTERS): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>): void => {
@@ -186,7 +197,8 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
     [...health].map(([u, h]) => [`{upstream="${esc(u)}"}`, h.openCircuits]),
   );
 
-  // Upstream series are rendered by the proxy module per worker; sum samples with identical name+labels.
+  // Upstream series are rendered by the proxy module per worker; sum samples with identical name+labels, except
+  // the few that describe one thing every worker sees alike (see UPSTREAM_NOT_SUMMED).
   const upstream = new Map<string, number>();
   const headers: string[] = [];
   for (const w of workers) {
@@ -197,7 +209,10 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
       }
       const i = line.lastIndexOf(' ');
       const key = line.slice(0, i);
-      upstream.set(key, (upstream.get(key) ?? 0) + Number(line.slice(i + 1)));
+      const v = Number(line.slice(i + 1));
+      const prev = upstream.get(key);
+      const combine = prev === undefined ? undefined : UPSTREAM_NOT_SUMMED.get(key.slice(0, key.indexOf('{')));
+      upstream.set(key, prev === undefined ? v : combine === undefined ? prev + v : combine(prev, v));
     }
   }
   if (upstream.size > 0 || headers.length > 0) {

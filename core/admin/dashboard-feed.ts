@@ -30,6 +30,10 @@ export interface RouteRow {
 export interface TargetRow {
   upstream: string;
   url: string;
+  /** the configured target the address was discovered from, when it differs from url (DNS discovery) */
+  source: string | null;
+  /** workers in which the target is draining (DNS no longer returns it; requests in flight finish) */
+  draining: number;
   /** how many workers have the target in rotation health-wise (active and passive), out of `workers` */
   healthy: number;
   activeHealthy: number;
@@ -186,6 +190,9 @@ export function subtract(cur: DistributionExport, prev: DistributionExport): Dis
 
 interface TargetStats {
   url: string;
+  /** the configured target it comes from (a DNS name for a discovered address) */
+  source?: string;
+  draining?: boolean;
   healthy: boolean;
   activeHealthy: boolean;
   passiveDown: boolean;
@@ -387,6 +394,8 @@ function targetRows(m: AggregatedMetrics, rate: (key: string) => number, d: Map<
           row = {
             upstream,
             url: t.url,
+            source: t.source !== undefined && t.source !== t.url ? t.source : null,
+            draining: 0,
             healthy: 0,
             activeHealthy: 0,
             passiveDown: 0,
@@ -400,6 +409,7 @@ function targetRows(m: AggregatedMetrics, rate: (key: string) => number, d: Map<
           rows.set(key, row);
         }
         row.workers++;
+        if (t.draining === true) row.draining++;
         if (t.healthy) row.healthy++;
         if (t.activeHealthy) row.activeHealthy++;
         if (t.passiveDown) row.passiveDown++;

@@ -56,14 +56,14 @@ export class TestCa {
     return readFileSync(this.caCert);
   }
 
-  /** A leaf for the given DNS names (and 127.0.0.1), signed by this CA. */
-  leaf(name: string, dnsNames: string[] = [name]): Leaf {
+  /** A leaf for the given DNS names (and 127.0.0.1), signed by this CA; `usage` clientAuth for an mTLS client. */
+  leaf(name: string, dnsNames: string[] = [name], usage: 'serverAuth' | 'clientAuth' = 'serverAuth'): Leaf {
     const n = this.serial++;
     const key = join(this.dir, `${name.replace(/[^a-z0-9.-]/gi, '_')}-${n}.key`);
     const csr = join(this.dir, `${n}.csr`);
     const cert = join(this.dir, `${name.replace(/[^a-z0-9.-]/gi, '_')}-${n}.pem`);
     const ext = join(this.dir, `${n}.ext`);
-    writeFileSync(ext, `subjectAltName=${[...dnsNames.map((d) => `DNS:${d}`), 'IP:127.0.0.1'].join(',')}\nextendedKeyUsage=serverAuth\n`);
+    writeFileSync(ext, `subjectAltName=${[...dnsNames.map((d) => `DNS:${d}`), 'IP:127.0.0.1'].join(',')}\nextendedKeyUsage=${usage}\n`);
     openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
     openssl([
       'x509',
@@ -82,6 +82,63 @@ export class TestCa {
       cert,
       '-extfile',
       ext,
+    ]);
+    return { cert, key, fingerprint256: new X509Certificate(readFileSync(cert)).fingerprint256 };
+  }
+
+  /**
+   * A server leaf signed by this CA whose validity ended in the past (`openssl ca` is the CLI that takes explicit
+   * dates; `x509 -days` refuses anything but a future end).
+   */
+  expiredLeaf(name: string): Leaf {
+    const n = this.serial++;
+    const key = join(this.dir, `expired-${n}.key`);
+    const csr = join(this.dir, `${n}.csr`);
+    const cert = join(this.dir, `expired-${n}.pem`);
+    const cnf = join(this.dir, `${n}.cnf`);
+    writeFileSync(join(this.dir, 'index.txt'), '');
+    writeFileSync(join(this.dir, 'serial'), `${(1000 + n).toString(16).padStart(4, '0')}\n`);
+    writeFileSync(
+      cnf,
+      [
+        '[ca]',
+        'default_ca = test_ca',
+        '[test_ca]',
+        `database = ${join(this.dir, 'index.txt')}`,
+        `new_certs_dir = ${this.dir}`,
+        `serial = ${join(this.dir, 'serial')}`,
+        'default_md = sha256',
+        'policy = any',
+        'unique_subject = no',
+        '[any]',
+        'commonName = supplied',
+        '[ext]',
+        `subjectAltName = DNS:${name},IP:127.0.0.1`,
+        'extendedKeyUsage = serverAuth',
+        '',
+      ].join('\n'),
+    );
+    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
+    openssl([
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      cnf,
+      '-cert',
+      this.caCert,
+      '-keyfile',
+      this.caKey,
+      '-in',
+      csr,
+      '-out',
+      cert,
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20200102000000Z',
+      '-extensions',
+      'ext',
     ]);
     return { cert, key, fingerprint256: new X509Certificate(readFileSync(cert)).fingerprint256 };
   }

@@ -108,6 +108,7 @@
   }
 
   function health(t) {
+    if (t.draining > 0) return ['draining (left DNS)', 'state-half-open'];
     if (t.healthy === t.workers) return ['up', 'state-ok'];
     const why = [];
     if (t.activeHealthy < t.workers) why.push('active check failing');
@@ -192,7 +193,7 @@
         const [c, cClass] = circuit(t);
         return [
           cell(t.upstream),
-          cell(t.url),
+          cell(t.source === null || t.source === undefined ? t.url : `${t.url} (${t.source})`),
           cell(h, hClass),
           cell(c, cClass),
           cell(int(t.inFlight), 'num'),
