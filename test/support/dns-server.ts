@@ -22,6 +22,8 @@ export class TestDnsServer {
   silent = false;
   /** questions received, by "TYPE name" */
   readonly asked = new Map<string, number>();
+  /** when each question arrived (ms epoch), by "TYPE name" */
+  readonly askedAt = new Map<string, number[]>();
   private udp: UdpSocket | null = null;
   private tcp: Server | null = null;
   private readonly sockets = new Set<Socket>();
@@ -103,6 +105,9 @@ export class TestDnsServer {
     if (q === undefined) return null;
     const key = `${q.type} ${q.name.toLowerCase()}`;
     this.asked.set(key, (this.asked.get(key) ?? 0) + 1);
+    const times = this.askedAt.get(key) ?? [];
+    times.push(Date.now());
+    this.askedAt.set(key, times);
     if (this.silent) return null;
     const answers = this.lookup(q.name.toLowerCase(), q.type);
     const response: dnsPacket.Packet = {
@@ -133,8 +138,9 @@ export class TestDnsServer {
       seen.add(current);
       const records = this.zone.get(current) ?? [];
       const cname = records.find((r) => r.type === 'CNAME');
-      if (cname !== undefined && type !== 'CNAME') {
+      if (cname !== undefined) {
         out.push({ type: 'CNAME', name: current, ttl: cname.ttl ?? 30, class: 'IN', data: cname.target });
+        if (type === 'CNAME') break;
         current = cname.target.toLowerCase();
         continue;
       }
