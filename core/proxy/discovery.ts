@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { UpstreamConfig, UpstreamDnsConfig } from '../config/types.js';
 
@@ -145,7 +145,8 @@ export class DnsDiscovery {
       const message = (err as Error).message;
       const keep = this.addresses.length;
       // once per failing spell at warn: a refresh every 100 ms must not flood the log
-      if (this.lastError === null) this.logger.warn({ target: this.target.url, err: message, keeping: keep }, 'DNS lookup failed; keeping the last good addresses');
+      if (this.lastError === null)
+        this.logger.warn({ target: this.target.url, err: message, keeping: keep }, 'DNS lookup failed; keeping the last good addresses');
       else this.logger.debug({ target: this.target.url, err: message }, 'DNS lookup failed again');
       this.lastError = message;
     }
@@ -170,7 +171,10 @@ export class DnsDiscovery {
       return true;
     });
     if (list.length > MAX_ADDRESSES) {
-      this.logger.warn({ target: this.target.url, records: list.length, using: MAX_ADDRESSES }, `DNS answer has ${list.length} addresses; using the first ${MAX_ADDRESSES}`);
+      this.logger.warn(
+        { target: this.target.url, records: list.length, using: MAX_ADDRESSES },
+        `DNS answer has ${list.length} addresses; using the first ${MAX_ADDRESSES}`,
+      );
       list = list.slice(0, MAX_ADDRESSES);
     }
     if (this.lastError !== null) this.logger.info({ target: this.target.url, addresses: list.length }, 'DNS lookup succeeds again');
@@ -234,7 +238,10 @@ export class DnsDiscovery {
     records.sort((a, b) => a.priority - b.priority || b.weight - a.weight);
     const used = records.slice(0, MAX_ADDRESSES);
     if (records.length > MAX_ADDRESSES) {
-      this.logger.warn({ target: this.target.url, records: records.length, using: MAX_ADDRESSES }, `SRV answer has ${records.length} records; using the first ${MAX_ADDRESSES}`);
+      this.logger.warn(
+        { target: this.target.url, records: records.length, using: MAX_ADDRESSES },
+        `SRV answer has ${records.length} records; using the first ${MAX_ADDRESSES}`,
+      );
     }
     const results = await Promise.allSettled(
       used.map((r) => {

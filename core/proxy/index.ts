@@ -7,11 +7,11 @@ import { CircuitState } from './breaker.js';
 import type { DnsDiscovery } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
+import type { Target } from './target.js';
 import { TrustedProxies } from './trust.js';
 import { rejectUpgrade, tunnel } from './upgrade.js';
-import type { Target } from './target.js';
-import { UpstreamGroup } from './upstream.js';
 import { daysUntil } from './upstream-tls.js';
+import { UpstreamGroup } from './upstream.js';
 
 export { ProxyError } from './errors.js';
 
@@ -148,7 +148,12 @@ export class UpstreamManager {
       if (days !== null) lines.push(`${clientCert}{upstream="${esc(name)}"} ${days}`);
     }
     const perDiscovery: Array<[string, string, string, (d: DnsDiscovery) => number]> = [
-      ['gateway_upstream_dns_addresses', 'gauge', 'addresses the last good DNS answer gave the target (each one a target of its own)', (d) => d.addresses.length],
+      [
+        'gateway_upstream_dns_addresses',
+        'gauge',
+        'addresses the last good DNS answer gave the target (each one a target of its own)',
+        (d) => d.addresses.length,
+      ],
       ['gateway_upstream_dns_lookups_total', 'counter', 'DNS lookups of the target', (d) => d.lookups],
       ['gateway_upstream_dns_failures_total', 'counter', 'failed DNS lookups of the target (the last good answer stays in use)', (d) => d.failures],
       ['gateway_upstream_dns_failing', 'gauge', '1 while the last DNS lookup of the target failed', (d) => (d.lastError === null ? 0 : 1)],

@@ -1,6 +1,6 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
-import type { ConnectionOptions } from 'node:tls';
 import type { UpstreamClient, UpstreamClientFactory } from '../contracts/upstream.js';
 import { CircuitBreaker, CircuitState, CIRCUIT_STATE_NAMES } from './breaker.js';
 import { daysUntil, targetTlsOptions, type UpstreamTlsMaterial } from './upstream-tls.js';

@@ -1,7 +1,14 @@
-import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext, type SecureContextOptions } from 'node:tls';
+import {
+  checkServerIdentity,
+  createSecureContext,
+  type ConnectionOptions,
+  type PeerCertificate,
+  type SecureContext,
+  type SecureContextOptions,
+} from 'node:tls';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { TlsLoadError } from '../tls.js';
 

@@ -123,7 +123,7 @@ export class UpstreamGroup {
 
   /** Starts DNS discovery; settles once every discovered target's first lookup has (whatever its outcome). */
   async discover(): Promise<void> {
-    await Promise.all(this.sources.map((s) => (s.dns === null ? undefined : s.dns.start())));
+    await Promise.all(this.discoveries().map((d) => d.start()));
   }
 
   async close(): Promise<void> {
@@ -169,7 +169,13 @@ export class UpstreamGroup {
     const srv = this.sources.some((s) => s.dns?.target.kind === 'srv');
     const balancer = srv && this.cfg.balancer === 'round-robin' ? 'weighted-round-robin' : this.cfg.balancer;
     const priorities = [...new Set(next.map((t) => t.priority))].sort((a, b) => a - b);
-    this.tiers = priorities.map((priority) => ({ priority, balancer: createBalancer(balancer, next.filter((t) => t.priority === priority)) }));
+    this.tiers = priorities.map((priority) => ({
+      priority,
+      balancer: createBalancer(
+        balancer,
+        next.filter((t) => t.priority === priority),
+      ),
+    }));
     // undefined while the constructor runs: the checker is created with the first list
     (this.health as ActiveHealthChecker | undefined)?.setTargets(next);
   }

@@ -113,7 +113,9 @@ describe('DNS discovery of upstream targets', () => {
   beforeAll(async () => {
     dns = new TestDnsServer();
     await dns.start();
-    [two, three] = await startOnSamePort(['127.0.0.2', '127.0.0.3']);
+    const pair = await startOnSamePort(['127.0.0.2', '127.0.0.3']);
+    two = pair[0]!;
+    three = pair[1]!;
   });
   afterAll(async () => {
     await Promise.all([dns?.stop(), two?.close(), three?.close()]);
@@ -158,9 +160,14 @@ describe('DNS discovery of upstream targets', () => {
         };
         const traffic = Promise.all([loop(), loop(), loop(), loop()]);
         const phase = async (addresses: string[]): Promise<void> => {
-          dns.set(name, addresses.map((x) => a(x)));
+          dns.set(
+            name,
+            addresses.map((x) => a(x)),
+          );
           const want = addresses.map((x) => `http://${x}:${port}`).sort();
-          await until(() => JSON.stringify(live(gw)) === JSON.stringify(want), { message: () => `targets ${JSON.stringify(live(gw))}, want ${JSON.stringify(want)}` });
+          await until(() => JSON.stringify(live(gw)) === JSON.stringify(want), {
+            message: () => `targets ${JSON.stringify(live(gw))}, want ${JSON.stringify(want)}`,
+          });
           const servedBefore = sent;
           await until(() => sent - servedBefore >= 40, { message: 'requests flow in this phase' });
         };

@@ -147,7 +147,13 @@ export class TestDnsServer {
       for (const r of records) {
         if (r.type !== type) continue;
         if (r.type === 'SRV') {
-          out.push({ type: 'SRV', name: current, ttl: r.ttl ?? 30, class: 'IN', data: { priority: r.priority, weight: r.weight, port: r.port, target: r.target } });
+          out.push({
+            type: 'SRV',
+            name: current,
+            ttl: r.ttl ?? 30,
+            class: 'IN',
+            data: { priority: r.priority, weight: r.weight, port: r.port, target: r.target },
+          });
         } else if (r.type === 'A' || r.type === 'AAAA') {
           out.push({ type: r.type, name: current, ttl: r.ttl ?? 30, class: 'IN', data: r.address });
         }

@@ -31,12 +31,15 @@ interface Upstream {
 
 async function startHttps(leaf: Leaf, clientCa: Buffer): Promise<Upstream> {
   const u: Upstream = { server: null as unknown as https.Server, port: 0, arrivals: 0 };
-  u.server = https.createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key), ca: clientCa, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    u.arrivals++;
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ client: peer.subject?.CN ?? null, servername: (req.socket as TLSSocket).servername, host: req.headers.host }));
-  });
+  u.server = https.createServer(
+    { cert: readFileSync(leaf.cert), key: readFileSync(leaf.key), ca: clientCa, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      u.arrivals++;
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ client: peer.subject?.CN ?? null, servername: (req.socket as TLSSocket).servername, host: req.headers.host }));
+    },
+  );
   u.server.on('tlsClientError', () => {});
   await new Promise<void>((r) => u.server.listen(0, '127.0.0.1', r));
   u.port = (u.server.address() as AddressInfo).port;
@@ -116,7 +119,10 @@ describe.skipIf(!openssl.available)('upstream TLS: CA, client certificate, SNI a
   for (const variant of CLIENT_VARIANTS) {
     it(`${variant}: accepted with the right client certificate; 502 without one, for an unknown CA, a name mismatch, an expired certificate`, async () => {
       const { logger, lines } = capture();
-      const gw = await startGateway({ server: { host: '127.0.0.1' }, admin: { enabled: false }, variants: { upstream: variant }, upstreams: upstreams(), routes }, { logger });
+      const gw = await startGateway(
+        { server: { host: '127.0.0.1' }, admin: { enabled: false }, variants: { upstream: variant }, upstreams: upstreams(), routes },
+        { logger },
+      );
       try {
         const before = { good: good.arrivals, foreign: foreign.arrivals, expired: expired.arrivals };
         const ok = await request(`${gw.url}/good`);
@@ -156,7 +162,9 @@ describe.skipIf(!openssl.available)('upstream TLS: CA, client certificate, SNI a
       expect((await request(`${gw.url}/good`)).status).toBe(200);
       const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
       // TestCa certificates are valid for 2 days
-      const peer = metrics.match(new RegExp(`gateway_upstream_target_tls_cert_expiry_days\\{upstream="good",target="https://127.0.0.1:${good.port}"\\} ([0-9.]+)`));
+      const peer = metrics.match(
+        new RegExp(`gateway_upstream_target_tls_cert_expiry_days\\{upstream="good",target="https://127.0.0.1:${good.port}"\\} ([0-9.]+)`),
+      );
       expect(peer, metrics).not.toBeNull();
       expect(Number(peer![1])).toBeGreaterThan(1.9);
       expect(Number(peer![1])).toBeLessThanOrEqual(2);
@@ -188,7 +196,9 @@ describe.skipIf(!openssl.available)('upstream TLS: CA, client certificate, SNI a
       `/upstreams/api/tls/cert: ${notPem} is not a PEM file (no "-----BEGIN" line)`,
     ]);
     // a key that is not the certificate's
-    expect(errorsOf({ tls: { cert: client.cert, key: ca.caKey } })).toEqual([expect.stringMatching(/^\/upstreams\/api\/tls: invalid certificate\/key \(.*mismatch/)]);
+    expect(errorsOf({ tls: { cert: client.cert, key: ca.caKey } })).toEqual([
+      expect.stringMatching(/^\/upstreams\/api\/tls: invalid certificate\/key \(.*mismatch/),
+    ]);
     expect(errorsOf({ tls: { cert: client.cert } })).toEqual(['/upstreams/api/tls: must have property key when property cert is present']);
   });
 
