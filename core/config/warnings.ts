@@ -16,6 +16,16 @@ export function configWarnings(config: GatewayConfig): string[] {
     if (!used.has(name)) warnings.push(`/upstreams/${name}: no route uses this upstream`);
   }
 
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const urls = u.targets.map((t) => t.url);
+    if (u.tls !== undefined && !urls.some((url) => url.startsWith('https:') || url.startsWith('dns+srv:'))) {
+      warnings.push(`/upstreams/${name}/tls: no effect: every target is http:// (tls applies to https:// and dns+srv:// targets)`);
+    }
+    if (u.dns !== undefined && !urls.some((url) => url.startsWith('dns+srv:') || isIP(hostOf(url)) === 0)) {
+      warnings.push(`/upstreams/${name}/dns: no effect: every target is an IP address`);
+    }
+  }
+
   const exposed = adminExposedWithoutAuth(config);
   if (exposed !== null) warnings.push(exposed);
 
@@ -35,6 +45,12 @@ export function configWarnings(config: GatewayConfig): string[] {
 export function adminExposedWithoutAuth(config: GatewayConfig): string | null {
   if (!config.admin.enabled || config.admin.auth !== undefined || isLoopback(config.admin.host)) return null;
   return `/admin/host: ${config.admin.host} is not a loopback address, and the admin API has no authentication (anyone who reaches it can read /config, see the dashboard and trigger reloads; set admin.auth)`;
+}
+
+/** A target URL's host, IPv6 brackets removed. */
+function hostOf(url: string): string {
+  const h = new URL(url).hostname;
+  return h.startsWith('[') ? h.slice(1, -1) : h;
 }
 
 function isLoopback(host: string): boolean {

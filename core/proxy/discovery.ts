@@ -117,9 +117,15 @@ export class DnsDiscovery {
     this.addresses = lastGood.get(this.cacheKey) ?? [];
   }
 
-  /** Starts resolving; the promise settles when the first lookup did (whatever its outcome). */
+  /**
+   * Starts resolving. The promise settles when the first lookup did (whatever its outcome), or at once when an
+   * earlier generation left a good answer: a reload must not wait for a DNS server that stopped answering.
+   */
   start(): Promise<void> {
-    this.first ??= this.lookup();
+    if (this.first === null) {
+      const lookup = this.lookup();
+      this.first = this.addresses.length > 0 ? Promise.resolve() : lookup;
+    }
     return this.first;
   }
 

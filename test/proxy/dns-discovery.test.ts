@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../core/config/validator.js';
+import { configWarnings } from '../../core/config/warnings.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { MAX_ADDRESSES, MIN_TTL_REFRESH_MS } from '../../core/proxy/discovery.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
@@ -362,5 +364,24 @@ describe('DNS discovery of upstream targets', () => {
     } finally {
       await gw.close();
     }
+  });
+
+  it('config: a bad DNS server address is an error with its JSON path; dns or tls that cannot apply is a warning', () => {
+    const bad = validateConfig({
+      upstreams: { api: { targets: ['http://svc.test:80'], dns: { servers: ['not an address'] } } },
+      routes: [{ path: '/', upstream: 'api' }],
+    });
+    expect(bad.ok ? [] : bad.errors).toEqual(['/upstreams/api/dns/servers/0: must be an IP address with an optional port (1.2.3.4:53, [::1]:53), got "not an address"']);
+    const srvBadName = validateConfig({ upstreams: { api: { targets: ['dns+srv://api.test'] } }, routes: [{ path: '/', upstream: 'api' }] });
+    expect(srvBadName.ok).toBe(false);
+    const useless = validateConfig({
+      upstreams: { api: { targets: ['http://127.0.0.2:80'], dns: {}, tls: { verify: false } } },
+      routes: [{ path: '/', upstream: 'api' }],
+    });
+    expect(useless.ok).toBe(true);
+    expect(configWarnings(useless.ok ? useless.value : (null as never))).toEqual([
+      '/upstreams/api/tls: no effect: every target is http:// (tls applies to https:// and dns+srv:// targets)',
+      '/upstreams/api/dns: no effect: every target is an IP address',
+    ]);
   });
 });

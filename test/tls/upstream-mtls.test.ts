@@ -182,6 +182,28 @@ describe.skipIf(!openssl.available)('upstream TLS: CA, client certificate, SNI a
     }
   });
 
+  it('active health checks connect with the upstream’s TLS settings (CA, client certificate, SNI)', async () => {
+    const { good: base } = upstreams() as { good: Record<string, unknown> };
+    const gw = await startGateway({
+      server: { host: '127.0.0.1' },
+      admin: { enabled: false },
+      logging: { level: 'silent' },
+      upstreams: { good: { ...base, healthCheck: { active: { path: '/', intervalMs: 20, healthyThreshold: 1, unhealthyThreshold: 1 } } } },
+      routes: [{ path: '/good', upstream: 'good' }],
+    });
+    try {
+      const before = good.arrivals;
+      // a check that reaches the application completed the mTLS handshake (system roots alone would refuse it)
+      await until(() => good.arrivals >= before + 3, { message: () => `${good.arrivals - before} checks arrived` });
+      const m = gw.gateway.server.currentRuntime.upstreams!;
+      const target = (m.stats().good as { targets: Array<{ activeHealthy: boolean }> }).targets[0]!;
+      expect(target.activeHealthy).toBe(true);
+      expect((await request(`${gw.url}/good`)).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('refuses a certificate file that is a directory or not PEM, naming the JSON path', () => {
     const dir = join(ca.dir, 'a-directory');
     mkdirSync(dir, { recursive: true });
