@@ -371,7 +371,9 @@ describe('DNS discovery of upstream targets', () => {
       upstreams: { api: { targets: ['http://svc.test:80'], dns: { servers: ['not an address'] } } },
       routes: [{ path: '/', upstream: 'api' }],
     });
-    expect(bad.ok ? [] : bad.errors).toEqual(['/upstreams/api/dns/servers/0: must be an IP address with an optional port (1.2.3.4:53, [::1]:53), got "not an address"']);
+    expect(bad.ok ? [] : bad.errors).toEqual([
+      '/upstreams/api/dns/servers/0: must be an IP address with an optional port (1.2.3.4:53, [::1]:53), got "not an address"',
+    ]);
     const srvBadName = validateConfig({ upstreams: { api: { targets: ['dns+srv://api.test'] } }, routes: [{ path: '/', upstream: 'api' }] });
     expect(srvBadName.ok).toBe(false);
     const useless = validateConfig({
