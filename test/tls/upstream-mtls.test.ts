@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { CLIENT_VARIANTS } from '../proxy/helpers.js';
+import { startCli } from '../support/cli.js';
 import { load, request } from '../support/http.js';
 import { needService } from '../support/services.js';
 import { until } from '../support/wait.js';
@@ -181,6 +182,30 @@ describe.skipIf(!openssl.available)('upstream TLS: CA, client certificate, SNI a
       await gw.close();
     }
   });
+
+  it('a 2-worker cluster reports the soonest expiry, not the sum over workers', async () => {
+    const gw = await startCli({
+      server: { host: '127.0.0.1', workers: 2 },
+      // startCli reads the listening ports from the info lines
+      logging: { level: 'info', accessLog: false },
+      upstreams: { good: (upstreams() as { good: unknown }).good },
+      routes: [{ path: '/good', upstream: 'good' }],
+    });
+    try {
+      for (let i = 0; i < 4; i++) expect((await request(`${gw.url}/good`, { agent: false })).status).toBe(200);
+      const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+      const own = metrics.match(/gateway_upstream_tls_client_cert_expiry_days\{upstream="good"\} ([0-9.]+)/);
+      expect(own, metrics).not.toBeNull();
+      // each worker reports ~2 days: summed it would read ~4
+      expect(Number(own![1])).toBeGreaterThan(1.9);
+      expect(Number(own![1])).toBeLessThanOrEqual(2);
+      const peer = metrics.match(/gateway_upstream_target_tls_cert_expiry_days\{upstream="good",[^}]*\} ([0-9.]+)/);
+      expect(peer, metrics).not.toBeNull();
+      expect(Number(peer![1])).toBeLessThanOrEqual(2);
+    } finally {
+      await gw.stop();
+    }
+  }, 70_000);
 
   it('active health checks connect with the upstream’s TLS settings (CA, client certificate, SNI)', async () => {
     const { good: base } = upstreams() as { good: Record<string, unknown> };
