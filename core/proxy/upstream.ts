@@ -143,8 +143,12 @@ export class UpstreamGroup {
     const previous = new Map<string, Target>();
     for (const t of this.targets) previous.set(`${t.source} ${t.url}`, t);
     const next: Target[] = [];
+    const added = new Set<string>();
     const add = (spec: TargetSpec): void => {
       const key = `${spec.source} ${spec.url}`;
+      // the same address twice (two SRV records naming one host): one target
+      if (added.has(key)) return;
+      added.add(key);
       const kept = previous.get(key);
       if (kept !== undefined) {
         previous.delete(key);
@@ -152,7 +156,7 @@ export class UpstreamGroup {
         kept.weight = spec.weight;
         kept.priority = spec.priority;
         next.push(kept);
-      } else if (!next.some((t) => `${t.source} ${t.url}` === key)) {
+      } else {
         next.push(new Target(next.length, spec, this.cfg, this.clientFactory, this.tlsMaterial, this.logger));
       }
     };

@@ -191,6 +191,34 @@ describe('DNS discovery of upstream targets', () => {
     });
   }
 
+  it('AAAA records: an IPv6 address is a target of its own next to the IPv4 one, with the name as Host', async () => {
+    const v6 = await startOn('::1', two.port).catch(() => startOn('::1'));
+    const port = v6.port;
+    const v4 = port === two.port ? two : await startOn('127.0.0.2', port);
+    dns.set('dual.test', [a('127.0.0.2'), { type: 'AAAA', address: '::1' }]);
+    const gw = await startGateway({
+      server: { host: '127.0.0.1' },
+      admin: { enabled: false },
+      logging: { level: 'silent' },
+      upstreams: { api: { targets: [`http://dual.test:${port}`], dns: { servers: [dns.address] } } },
+      routes: [{ path: '/', upstream: 'api' }],
+    });
+    try {
+      expect(live(gw)).toEqual([`http://127.0.0.2:${port}`, `http://[::1]:${port}`]);
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        const r = JSON.parse((await request(`${gw.url}/`, { agent: false })).body) as { at: string; host: string };
+        expect(r.host).toBe(`dual.test:${port}`);
+        seen.add(r.at);
+      }
+      expect([...seen].sort()).toEqual(['127.0.0.2', '::1']);
+    } finally {
+      await gw.close();
+      await v6.close();
+      if (v4 !== two) await v4.close();
+    }
+  });
+
   it('SRV: the lowest priority takes the requests, split by weight; the next priority when it is down', async () => {
     const [p10a, p10b, p20] = await Promise.all([startOn('127.0.0.4'), startOn('127.0.0.5'), startOn('127.0.0.6')]);
     dns.set('_api._tcp.srv.test', [
