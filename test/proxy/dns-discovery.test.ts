@@ -22,18 +22,29 @@ interface AddressUpstream {
   host: string;
   port: number;
   served: number;
+  hold: Promise<void> | null;
+  /** requests that waited on `hold` */
+  waiting: number;
   close(): Promise<void>;
 }
 
-/** An HTTP server on host:port (port 0: any) answering with its own address and the Host header it got. */
+/**
+ * An HTTP server on host:port (port 0: any) answering with its own address and the Host header it got; while
+ * `hold` is set, answers wait until it is cleared (requests in flight on demand).
+ */
 async function startOn(host: string, port = 0): Promise<AddressUpstream> {
-  const u: AddressUpstream = { host, port: 0, served: 0, close: async () => undefined };
+  const u: AddressUpstream = { host, port: 0, served: 0, hold: null, waiting: 0, close: async () => undefined };
   const server = http.createServer((req, res) => {
     u.served++;
     req.resume();
-    const body = JSON.stringify({ at: host, host: req.headers.host });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    const answer = (): void => {
+      const body = JSON.stringify({ at: host, host: req.headers.host });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (u.hold === null) return answer();
+    u.waiting++;
+    void u.hold.then(answer);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -190,6 +201,41 @@ describe('DNS discovery of upstream targets', () => {
       }
     });
   }
+
+  it('an address that leaves the answer drains: its request in flight finishes, new requests go elsewhere, then its pool closes', async () => {
+    const [stay, leave] = await startOnSamePort(['127.0.0.7', '127.0.0.8']);
+    const port = stay!.port;
+    dns.set('drain.test', [a('127.0.0.7'), a('127.0.0.8')]);
+    const gw = await startGateway({
+      server: { host: '127.0.0.1' },
+      admin: { enabled: false },
+      logging: { level: 'silent' },
+      upstreams: { api: { targets: [`http://drain.test:${port}`], dns: { servers: [dns.address], refreshMs: 100 } } },
+      routes: [{ path: '/', upstream: 'api' }],
+    });
+    try {
+      let release!: () => void;
+      leave!.hold = new Promise<void>((r) => (release = r));
+      // round-robin: one of the first two requests reaches 127.0.0.8 and waits there
+      const inFlight = [request(`${gw.url}/`, { agent: false }), request(`${gw.url}/`, { agent: false })];
+      await until(() => leave!.waiting === 1, { message: 'a request waits on 127.0.0.8' });
+      dns.set('drain.test', [a('127.0.0.7')]);
+      await until(() => upstreamStats(gw).targets.some((t) => t.draining), { message: () => JSON.stringify(upstreamStats(gw).targets) });
+      const draining = upstreamStats(gw).targets.find((t) => t.draining)!;
+      expect(draining.url).toBe(`http://127.0.0.8:${port}`);
+      const servedBefore = leave!.served;
+      for (let i = 0; i < 6; i++) expect(JSON.parse((await request(`${gw.url}/`, { agent: false })).body).at).toBe('127.0.0.7');
+      expect(leave!.served).toBe(servedBefore);
+      release();
+      const answers = await Promise.all(inFlight);
+      expect(answers.map((r) => r.status)).toEqual([200, 200]);
+      expect(answers.map((r) => (JSON.parse(r.body) as { at: string }).at).sort()).toEqual(['127.0.0.7', '127.0.0.8']);
+      await until(() => upstreamStats(gw).targets.length === 1, { message: () => JSON.stringify(upstreamStats(gw).targets) });
+    } finally {
+      await gw.close();
+      await Promise.all([stay!.close(), leave!.close()]);
+    }
+  });
 
   it('AAAA records: an IPv6 address is a target of its own next to the IPv4 one, with the name as Host', async () => {
     const v6 = await startOn('::1', two.port).catch(() => startOn('::1'));
