@@ -125,7 +125,7 @@ describe('DashboardFeed over one in-process gateway', () => {
     expect(second.statusPerS['4xx']! * elapsedS).toBeCloseTo(10, 6);
     expect(second.statusPerS['2xx']! * elapsedS).toBeCloseTo(30, 6);
     const target = second.targets.find((t) => t.upstream === 'backend')!;
-    expect(target).toMatchObject({ url: upstream.url, healthy: 1, workers: 1, circuit: { closed: 1 }, inFlight: 0 });
+    expect(target).toMatchObject({ url: upstream.url, source: null, draining: 0, healthy: 1, workers: 1, circuit: { closed: 1 }, inFlight: 0 });
     expect(target.rps * elapsedS).toBeCloseTo(30, 6);
     expect(target.latencyMs).toBeGreaterThan(0);
     expect(second.workers).toEqual([expect.objectContaining({ id: 0, pid: process.pid, state: 'ready', restarts: 0 })]);

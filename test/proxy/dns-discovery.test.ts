@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
 import { configWarnings } from '../../core/config/warnings.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { DashboardFeed } from '../../core/admin/dashboard-feed.js';
+import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/gateway.js';
 import { MAX_ADDRESSES, MIN_TTL_REFRESH_MS } from '../../core/proxy/discovery.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 import { TestDnsServer, type DnsRecord } from '../support/dns-server.js';
@@ -223,6 +224,20 @@ describe('DNS discovery of upstream targets', () => {
       await until(() => upstreamStats(gw).targets.some((t) => t.draining), { message: () => JSON.stringify(upstreamStats(gw).targets) });
       const draining = upstreamStats(gw).targets.find((t) => t.draining)!;
       expect(draining.url).toBe(`http://127.0.0.8:${port}`);
+      // the dashboard lists each address with the name it came from, and the leaving one as draining
+      const feed = new DashboardFeed(
+        inProcessAdminSource(
+          gw.gateway,
+          async () => ({ ok: true, version: 1, errors: [] }),
+          () => true,
+        ),
+      );
+      const rows = (await feed.sample()).targets.map((t) => ({ url: t.url, source: t.source, draining: t.draining }));
+      feed.close();
+      expect(rows.sort((x, y) => x.url.localeCompare(y.url))).toEqual([
+        { url: `http://127.0.0.7:${port}`, source: `http://drain.test:${port}`, draining: 0 },
+        { url: `http://127.0.0.8:${port}`, source: `http://drain.test:${port}`, draining: 1 },
+      ]);
       const servedBefore = leave!.served;
       for (let i = 0; i < 6; i++) expect(JSON.parse((await request(`${gw.url}/`, { agent: false })).body).at).toBe('127.0.0.7');
       expect(leave!.served).toBe(servedBefore);
