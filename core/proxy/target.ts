@@ -118,6 +118,17 @@ export class Target {
     if (this.active === 0) this.closeDrained();
   }
 
+  /**
+   * The address is back in the answer before its pool closed: in rotation again, with its pool and state.
+   * False once the pool is closing (a new target takes the address).
+   */
+  revive(): boolean {
+    if (!this.draining || this.onDrained === null) return false;
+    this.draining = false;
+    this.onDrained = null;
+    return true;
+  }
+
   private closeDrained(): void {
     const done = this.onDrained;
     this.onDrained = null;
@@ -181,7 +192,7 @@ export class Target {
       source: this.source,
       priority: this.priority,
       draining: this.draining,
-      tlsCertExpiresInDays: this.peerCertNotAfter === 0 ? null : daysUntil(this.peerCertNotAfter, Date.now()),
+      tlsCertExpiresInDays: this.peerCertNotAfter === 0 ? null : daysUntil(this.peerCertNotAfter, now),
       weight: this.weight,
       healthy: this.healthy && now >= this.passiveDownUntil,
       activeHealthy: this.healthy,

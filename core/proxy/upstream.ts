@@ -145,11 +145,12 @@ export class UpstreamGroup {
     const next: Target[] = [];
     const added = new Set<string>();
     const add = (spec: TargetSpec): void => {
+      // one target per address, the first configured target that names it wins: two would share a metric series
+      if (added.has(spec.url)) return;
+      added.add(spec.url);
       const key = `${spec.source} ${spec.url}`;
-      // the same address twice (two SRV records naming one host): one target
-      if (added.has(key)) return;
-      added.add(key);
-      const kept = previous.get(key);
+      let kept = previous.get(key);
+      if (kept === undefined) kept = this.reviveDraining(key);
       if (kept !== undefined) {
         previous.delete(key);
         kept.index = next.length;
@@ -409,9 +410,24 @@ export class UpstreamGroup {
     };
   }
 
-  /** Targets in rotation, then those draining: what stats and metrics list. */
+  /** A draining target for this source and address, taken back into rotation if its pool is still open. */
+  private reviveDraining(key: string): Target | undefined {
+    for (const t of this.draining) {
+      if (`${t.source} ${t.url}` !== key || !t.revive()) continue;
+      this.draining.delete(t);
+      return t;
+    }
+    return undefined;
+  }
+
+  /**
+   * Targets in rotation, then those draining: what stats and metrics list. A draining target whose address is
+   * in rotation again on a new target (its pool was already closing) is left out: one series per address.
+   */
   reported(): Target[] {
-    return this.draining.size === 0 ? this.targets : [...this.targets, ...this.draining];
+    if (this.draining.size === 0) return this.targets;
+    const live = new Set(this.targets.map((t) => t.url));
+    return [...this.targets, ...[...this.draining].filter((t) => !live.has(t.url))];
   }
 
   /** DNS discoveries (for metrics). */

@@ -241,6 +241,17 @@ describe('DNS discovery of upstream targets', () => {
       const servedBefore = leave!.served;
       for (let i = 0; i < 6; i++) expect(JSON.parse((await request(`${gw.url}/`, { agent: false })).body).at).toBe('127.0.0.7');
       expect(leave!.served).toBe(servedBefore);
+
+      // back in the answer while its request is still in flight: the same target returns to rotation (its pool,
+      // counters and state), not a second one for the same address
+      dns.set('drain.test', [a('127.0.0.7'), a('127.0.0.8')]);
+      await until(() => live(gw).length === 2, { message: () => JSON.stringify(upstreamStats(gw).targets) });
+      const back = upstreamStats(gw).targets;
+      expect(back).toHaveLength(2);
+      expect(back.find((t) => t.url === `http://127.0.0.8:${port}`)).toMatchObject({ draining: false, requests: 1 });
+      dns.set('drain.test', [a('127.0.0.7')]);
+      await until(() => upstreamStats(gw).targets.some((t) => t.draining), { message: () => JSON.stringify(upstreamStats(gw).targets) });
+
       release();
       const answers = await Promise.all(inFlight);
       expect(answers.map((r) => r.status)).toEqual([200, 200]);
