@@ -33,7 +33,8 @@ options:
 function parseArgs(argv) {
   const opts = { runs: 1, load: false, stopOnFail: false, slowest: 15, out: null, verbose: false, filters: [], help: false };
   const positiveInt = (name, value) => {
-    if (value === undefined || !/^[1-9]\d*$/.test(value)) throw new Error(`${name} needs a positive whole number, got ${value === undefined ? 'nothing' : `"${value}"`}`);
+    if (value === undefined || !/^[1-9]\d*$/.test(value))
+      throw new Error(`${name} needs a positive whole number, got ${value === undefined ? 'nothing' : `"${value}"`}`);
     return Number(value);
   };
   for (let i = 0; i < argv.length; i++) {
@@ -113,7 +114,10 @@ function run(cmd, args, { env, log, verbose, onChild }) {
 
 const closeLog = (log) => new Promise((resolve) => log.end(resolve));
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /** What a run's JSON report says: failing tests, failing files without a failing test, and every test's duration. */
 function readReport(file) {
@@ -144,7 +148,10 @@ function readReport(file) {
 }
 
 function firstLine(text) {
-  const line = String(text).split('\n').find((l) => l.trim() !== '') ?? '';
+  const line =
+    String(text)
+      .split('\n')
+      .find((l) => l.trim() !== '') ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
@@ -173,7 +180,16 @@ async function main() {
   }
 
   const started = new Date();
-  const outDir = opts.out ?? join(ROOT, 'test-repeat', started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z'));
+  const outDir =
+    opts.out ??
+    join(
+      ROOT,
+      'test-repeat',
+      started
+        .toISOString()
+        .replace(/:/g, '-')
+        .replace(/\.\d+Z$/, 'Z'),
+    );
   mkdirSync(outDir, { recursive: true });
 
   let current = null;
@@ -207,7 +223,17 @@ async function main() {
     const logFile = join(outDir, `run-${n}.log`);
     const jsonFile = join(outDir, `run-${n}.json`);
     const log = createWriteStream(logFile);
-    const record = { run: n, startedAt: new Date().toISOString(), loadBefore: load(), buildMs: 0, testMs: 0, wallMs: 0, exitCode: 0, failures: [], counts: null };
+    const record = {
+      run: n,
+      startedAt: new Date().toISOString(),
+      loadBefore: load(),
+      buildMs: 0,
+      testMs: 0,
+      wallMs: 0,
+      exitCode: 0,
+      failures: [],
+      counts: null,
+    };
     const t0 = Date.now();
     rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
     const buildCode = await run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { env, log, verbose: opts.verbose, onChild: (c) => (current = c) });
@@ -232,7 +258,11 @@ async function main() {
         record.files = report.files.map((f) => ({ file: f.file, ms: fromLog.get(f.file) ?? f.ms }));
       }
       if (record.exitCode !== 0 && record.failures.length === 0) {
-        const why = /Unhandled (?:Rejection|Error)s?/.test(text) ? 'unhandled error outside any test' : report ? 'no failing test in the report' : 'no JSON report written';
+        const why = /Unhandled (?:Rejection|Error)s?/.test(text)
+          ? 'unhandled error outside any test'
+          : report
+            ? 'no failing test in the report'
+            : 'no JSON report written';
         record.failures.push({ file: '(run)', test: `vitest exited ${record.exitCode}`, message: `${why} (see the log)` });
       }
     }
@@ -310,7 +340,9 @@ function writeSummary(outDir, opts, started, runs) {
     '',
     '## Failures',
     '',
-    ...(failedRuns.length === 0 ? ['None.'] : failedRuns.flatMap((r) => r.failures.map((f) => `- run ${r.run}: \`${f.file}\` > ${f.test}: ${f.message.replace(/\|/g, '\\|')}`))),
+    ...(failedRuns.length === 0
+      ? ['None.']
+      : failedRuns.flatMap((r) => r.failures.map((f) => `- run ${r.run}: \`${f.file}\` > ${f.test}: ${f.message.replace(/\|/g, '\\|')}`))),
     '',
     `## Slowest ${slowest.length} tests (median over runs)`,
     '',
