@@ -96,7 +96,9 @@ function startLoad(maxMs) {
 /** Runs a command; its stdout and stderr go to `log` (and to this terminal with --verbose). Resolves with its exit code. */
 function run(cmd, args, { env, log, verbose, onChild }) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: stopping a run must also stop what the tests started (gateways, their workers,
+    // redis), which a killed vitest fork would leave behind.
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     onChild(child);
     for (const stream of [child.stdout, child.stderr]) {
       stream.on('data', (chunk) => {
@@ -139,7 +141,7 @@ function readReport(file) {
       if (typeof t.duration === 'number') durations.push({ file: name, test: t.fullName, ms: t.duration });
       if (t.status === 'failed') {
         failedTests++;
-        failures.push({ file: name, test: t.fullName, message: firstLine(t.failureMessages?.[0] ?? '') });
+        failures.push({ file: name, test: t.fullName, title: t.title, message: firstLine(t.failureMessages?.[0] ?? '') });
       }
     }
     if (f.status === 'failed' && failedTests === 0) failures.push({ file: name, test: '(file: no test failed)', message: firstLine(f.message ?? '') });
@@ -153,6 +155,19 @@ function firstLine(text) {
       .split('\n')
       .find((l) => l.trim() !== '') ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+/**
+ * The error line the default reporter printed under "FAIL  <file> > … > <title>": the JSON report has only the
+ * stack, which for a timeout is a placeholder (STACK_TRACE_ERROR).
+ */
+function messageFromLog(text, failure) {
+  if (failure.title === undefined) return null;
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(` FAIL  ${failure.file} `) && l.trimEnd().endsWith(`> ${failure.title}`));
+  if (at === -1) return null;
+  const next = lines.slice(at + 1).find((l) => l.trim() !== '');
+  return next === undefined ? null : firstLine(next);
 }
 
 /** Per-file wall times as the default reporter prints them ("✓ test/a.test.ts (12 tests) 3456ms"): they include hooks. */
@@ -194,16 +209,35 @@ async function main() {
 
   let current = null;
   let loadChild = null;
+  let stopping = false;
+  const signalGroup = (child, sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // the group is gone already
+    }
+  };
+  const groupAlive = (child) => {
+    try {
+      process.kill(-child.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Synchronous, so that it also runs from the 'exit' event: whatever is still running is killed outright.
   const cleanup = () => {
-    if (current && current.exitCode === null && current.signalCode === null) current.kill('SIGTERM');
+    if (current) signalGroup(current, 'SIGKILL');
     if (loadChild && loadChild.exitCode === null && loadChild.signalCode === null) loadChild.kill('SIGKILL');
   };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       process.stderr.write(`\ntest:repeat: ${sig}, stopping (partial results in ${relative(ROOT, outDir) || outDir})\n`);
-      cleanup();
-      process.exit(130);
+      // vitest and the gateways get a moment to close what they hold, then the whole group is killed.
+      stopping = true;
+      if (current) signalGroup(current, 'SIGTERM');
+      setTimeout(() => process.exit(130), 3000);
     });
   }
 
@@ -251,7 +285,7 @@ async function main() {
       await closeLog(log);
       text = readFileSync(logFile, 'utf8');
       if (report) {
-        record.failures = report.failures;
+        record.failures = report.failures.map((f) => ({ ...f, message: messageFromLog(text, f) ?? f.message }));
         record.counts = report.counts;
         record.durations = report.durations;
         const fromLog = fileTimesFromLog(text);
@@ -269,7 +303,14 @@ async function main() {
     if (!log.closed) await closeLog(log);
     record.wallMs = Date.now() - t0;
     record.loadAfter = load();
+    // Anything of the run's process group still alive was left behind by a test: say so, and end it before the
+    // next run starts beside it.
+    if (current && groupAlive(current)) {
+      record.leftBehind = true;
+      signalGroup(current, 'SIGKILL');
+    }
     current = null;
+    if (stopping) break;
     const failed = record.exitCode !== 0 || record.failures.length > 0;
     if (!failed) rmSync(logFile, { force: true });
     runs.push(record);
@@ -280,6 +321,7 @@ async function main() {
         `${c ? `, ${c.passed} passed, ${c.failed} failed` : ''}; load ${record.loadBefore} → ${record.loadAfter}\n`,
     );
     for (const f of record.failures) process.stdout.write(`  run ${n} FAIL ${f.file} > ${f.test}\n    ${f.message}\n`);
+    if (record.leftBehind) process.stdout.write(`  run ${n} left processes behind (killed): a test does not stop what it started\n`);
     if (failed) process.stdout.write(`  log: ${relative(ROOT, logFile)}\n`);
     writeSummary(outDir, opts, started, runs);
     if (failed && opts.stopOnFail) break;
@@ -335,7 +377,7 @@ function writeSummary(outDir, opts, started, runs) {
     '|---:|---|---:|---:|---:|---:|---:|---|',
     ...runs.map((r) => {
       const bad = r.exitCode !== 0 || r.failures.length > 0;
-      return `| ${r.run} | ${bad ? 'FAILED' : 'green'} | ${seconds(r.wallMs)} | ${seconds(r.buildMs)} | ${seconds(r.testMs)} | ${r.counts?.passed ?? '–'} | ${r.counts?.failed ?? '–'} | ${r.loadBefore} → ${r.loadAfter} |`;
+      return `| ${r.run} | ${bad ? 'FAILED' : 'green'}${r.leftBehind ? ' (left processes behind)' : ''} | ${seconds(r.wallMs)} | ${seconds(r.buildMs)} | ${seconds(r.testMs)} | ${r.counts?.passed ?? '–'} | ${r.counts?.failed ?? '–'} | ${r.loadBefore} → ${r.loadAfter} |`;
     }),
     '',
     '## Failures',
