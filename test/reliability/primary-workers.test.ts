@@ -54,6 +54,9 @@ interface WorkerRow {
 const workers = async (gw: CliGateway): Promise<WorkerRow[]> =>
   (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false, timeoutMs: 5000 })).body) as { workers: WorkerRow[] }).workers;
 
+const configVersion = async (gw: CliGateway): Promise<number> =>
+  (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { configVersion: number }).configVersion;
+
 function alive(gw: CliGateway): void {
   if (gw.proc.exitCode !== null) throw new Error(`primary exited ${gw.proc.exitCode}:\n${gw.output().slice(-2000)}`);
 }
@@ -257,6 +260,10 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
       { timeoutMs: 45_000, message: async () => `two boots killed at the deadline: ${JSON.stringify(await workers(gw))}` },
     );
     expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
+    // The boot that recovers gets the default deadline back first: judged by the 5 s one, a loaded machine's
+    // ordinary boot was killed again and again (backoff growing each time; the test once took 77 s).
+    writeFileSync(gw.configFile, JSON.stringify(config(flag, 60_000)));
+    await until(async () => (await configVersion(gw)) === 3, { timeoutMs: 30_000, message: 'the default deadline reloaded' });
     rmSync(flag);
     await until(
       async () => {
