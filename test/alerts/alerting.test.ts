@@ -25,6 +25,13 @@ async function switchableUpstream(): Promise<{ up: RecordingUpstream; fail(on: b
 
 const FOR_MS = 300;
 const EVERY_MS = 100;
+/**
+ * Time for a test that starts a primary with two workers (and may restart one), as test/reliability gives its
+ * cluster tests: at load average 17 such a test took 35 s, over vitest's 30 s default, with every wait in it on
+ * an event. Single-process tests keep the default.
+ */
+const CLUSTER_TEST_MS = 120_000;
+const RECEIVER_FAULTS = ['fail', 'hang'] as const;
 
 function config(upstreamUrl: string, notify: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -97,12 +104,13 @@ async function start(
 }
 
 describe.each<Mode>(['single-process', 'workers: 2'])('alerting (%s)', (mode) => {
+  const budget = { timeout: mode === 'workers: 2' ? CLUSTER_TEST_MS : undefined };
   const closers: Closer[] = [];
   afterEach(async () => {
     await Promise.all(closers.splice(0).map((c) => c.close()));
   });
 
-  it('a failing upstream fires high-5xx to the webhook in Alertmanager format; healing resolves it', async () => {
+  it('a failing upstream fires high-5xx to the webhook in Alertmanager format; healing resolves it', budget, async () => {
     const { up, fail } = await switchableUpstream();
     const receiver = await startReceiver();
     closers.push(up, receiver);
@@ -177,7 +185,7 @@ describe.each<Mode>(['single-process', 'workers: 2'])('alerting (%s)', (mode) =>
     }
   });
 
-  it.each(['fail', 'hang'] as const)('a receiver that answers %s does not hurt the gateway; retries back off; shutdown is prompt', async (receiverMode) => {
+  it.each(RECEIVER_FAULTS)('a receiver that answers %s does not hurt the gateway; retries back off; shutdown is prompt', budget, async (receiverMode) => {
     const { up, fail } = await switchableUpstream();
     const receiver = await startReceiver(receiverMode);
     closers.push(up, receiver);
@@ -269,7 +277,7 @@ describe('orchestrator-only metrics (workers: 2)', () => {
     gw = null;
   });
 
-  it('worker_restarts and reload_failures fire from what the primary counts, and /metrics shows the counters', async () => {
+  it('worker_restarts and reload_failures fire from what the primary counts, and /metrics shows the counters', { timeout: CLUSTER_TEST_MS }, async () => {
     const cfg = {
       routes: [{ name: 'hi', path: '/hi', response: { status: 200 } }],
       alerts: {
