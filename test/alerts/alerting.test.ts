@@ -313,6 +313,10 @@ describe('orchestrator-only metrics (workers: 2)', () => {
     expect(metrics).toContain('\ngateway_worker_restarts_total 1\n');
     // the file watcher rejects the broken file too, so one or two failures
     expect(Number(/\ngateway_config_reload_failures_total (\d+)\n/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
-    await until(async () => (await request(`${gw!.adminUrl}/metrics`)).body.includes('\ngateway_workers 2\n'), { message: 'both workers serving again' });
+    // a worker boot, which has taken over 10 s (until's default) on a loaded machine
+    await until(async () => (await request(`${gw!.adminUrl}/metrics`)).body.includes('\ngateway_workers 2\n'), {
+      timeoutMs: 60_000,
+      message: 'both workers serving again',
+    });
   });
 });
