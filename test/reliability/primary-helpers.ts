@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
+import { until } from '../support/wait.js';
 
-/** Test plugins and helpers of primary-workers.test.ts and worker-start-timeout.test.ts: misbehaving workers, seen from the primary. */
+/** Test plugins and helpers of the cluster tests here (primary-workers, worker-start-timeout, workers, worker-deaths). */
 export const dir = writePlugins(
   {
     // Exits its worker during init while the flag file exists: a crash while booting (no FATAL message sent),
@@ -39,6 +40,25 @@ export interface WorkerRow {
   restarts: number;
   configVersion: number;
 }
+export interface Stats {
+  configVersion: number;
+  workers: WorkerRow[];
+}
+export const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
+
+/** Waits until every worker is ready (on config `version`, if given) and returns the /stats that said so. */
+export async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
+  let last: Stats | null = null;
+  await until(
+    async () => {
+      last = await stats(gw);
+      return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
+    },
+    { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
+  );
+  return last!;
+}
+
 export const workers = async (gw: CliGateway): Promise<WorkerRow[]> =>
   (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false, timeoutMs: 5000 })).body) as { workers: WorkerRow[] }).workers;
 
