@@ -9,6 +9,7 @@ import { writePlugins } from '../support/plugins.js';
 import { exchange, parseResponses } from '../support/raw.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { until, eventually } from '../support/wait.js';
+import { allReady } from './primary-helpers.js';
 
 /**
  * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
@@ -129,19 +130,6 @@ interface Stats {
   configVersion: number;
 }
 const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
-
-/** Every slot listens: /ready answers 200 as soon as one does, which is not enough before killing the other. */
-async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
-  let last: Stats | null = null;
-  await until(
-    async () => {
-      last = await stats(gw);
-      return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-    },
-    { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
-  );
-  return last!;
-}
 
 describe('worker crashes', () => {
   it('uncaught exception and SIGKILL: the other worker is unaffected, the crashed one restarts with backoff, retried requests all succeed', async () => {

@@ -46,7 +46,10 @@ export interface Stats {
 }
 export const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
 
-/** Waits until every worker is ready (on config `version`, if given) and returns the /stats that said so. */
+/**
+ * Waits until every worker is ready (on config `version`, if given) and returns the /stats that said so: /ready
+ * answers 200 as soon as one worker does, which is not enough before killing the other.
+ */
 export async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
   let last: Stats | null = null;
   await until(
@@ -57,6 +60,17 @@ export async function allReady(gw: CliGateway, version?: number): Promise<Stats>
     { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
   );
   return last!;
+}
+
+/** Waits until every worker slot serves again, failing at once if the primary exits. */
+export async function everyWorkerReady(gw: CliGateway, timeoutMs = 60_000): Promise<void> {
+  await until(
+    async () => {
+      alive(gw);
+      return (await workers(gw)).every((w) => w.state === 'ready');
+    },
+    { timeoutMs, message: async () => `every worker serving again: ${JSON.stringify(await workers(gw))}` },
+  );
 }
 
 export const workers = async (gw: CliGateway): Promise<WorkerRow[]> =>

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { eventually, until } from '../support/wait.js';
-import { alive, dir, spawnCli, workers, type WorkerRow } from './primary-helpers.js';
+import { alive, dir, everyWorkerReady, spawnCli, workers, type WorkerRow } from './primary-helpers.js';
 
 /**
  * Workers that misbehave, seen from the primary (cluster mode): whatever a worker does, the primary stays up,
@@ -53,13 +53,7 @@ describe('a worker that keeps dying while it boots (crash loop)', () => {
     expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
 
     rmSync(flag);
-    await until(
-      async () => {
-        alive(gw);
-        return (await workers(gw)).every((w) => w.state === 'ready');
-      },
-      { timeoutMs: 60_000, message: async () => `slot 0 serving again: ${JSON.stringify(await workers(gw))}` },
-    );
+    await everyWorkerReady(gw);
     expect(gw.output()).toContain('worker restart failed');
   }, 150_000);
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { eventually, until } from '../support/wait.js';
-import { alive, configVersion, dir, spawnCli, workers } from './primary-helpers.js';
+import { alive, configVersion, dir, everyWorkerReady, spawnCli, workers } from './primary-helpers.js';
 
 /**
  * server.workerStartTimeoutMs, seen from the primary: a worker that never becomes ready is killed at the deadline,
@@ -68,13 +68,7 @@ describe('a worker that never becomes ready (server.workerStartTimeoutMs)', () =
     writeFileSync(gw.configFile, JSON.stringify(config(flag, 60_000)));
     await until(async () => (await configVersion(gw)) === 3, { timeoutMs: 30_000, message: 'the default deadline reloaded' });
     rmSync(flag);
-    await until(
-      async () => {
-        alive(gw);
-        return (await workers(gw)).every((w) => w.state === 'ready');
-      },
-      { timeoutMs: 60_000, message: async () => `slot 0 serving again: ${JSON.stringify(await workers(gw))}` },
-    );
+    await everyWorkerReady(gw);
     expect((await workers(gw))[0]!.restarts).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
