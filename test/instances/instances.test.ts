@@ -9,7 +9,7 @@ import { request, type SimpleResponse } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { needService, needTool, onPath } from '../support/services.js';
 import { freePort, startUpstream, type RecordingUpstream } from '../support/upstream.js';
-import { sleep, until } from '../support/wait.js';
+import { until } from '../support/wait.js';
 
 /**
  * Several gateway instances, proven: 3 instances of 2 workers each behind a real HAProxy (round robin, health
@@ -228,15 +228,21 @@ describe.skipIf(!redisServer.available || !haproxy.available)('3 gateway instanc
       }
     };
     const loops = Array.from({ length: 4 }, loop);
-    await sleep(1_500);
+    // Each phase lasts until it has what the checks below need, not a fixed 1.5 s: on a loaded machine 1.5 s
+    // could end before any URL was revisited (a HIT) or before a request labelled 'down' was answered.
+    const seen = (p: Sample['phase'], what: (s: Sample) => boolean): boolean => samples.some((s) => s.phase === p && what(s));
+    await until(() => seen('before', (s) => s.cache === 'HIT') && seen('before', (s) => s.limited), {
+      timeoutMs: 20_000,
+      message: 'a cache HIT and a rate-limited answer before Redis stopped',
+    });
     await redis.stop();
     phase = 'down';
-    await sleep(1_500);
+    await until(() => samples.filter((s) => s.phase === 'down').length >= 20, { timeoutMs: 20_000, message: '20 answers while Redis was down' });
     // 'after' from before the restart: a request labelled 'down' was sent while Redis was certainly down
     phase = 'after';
     await redis.start();
     // caching and the limiter come back by themselves (ioredis reconnects with backoff, at most 2 s apart)
-    await until(() => samples.some((s) => s.phase === 'after' && s.cache === 'HIT') && samples.some((s) => s.phase === 'after' && s.limited), {
+    await until(() => seen('after', (s) => s.cache === 'HIT') && seen('after', (s) => s.limited), {
       timeoutMs: 15_000,
       message: 'caching or rate limiting never recovered after Redis came back',
     });

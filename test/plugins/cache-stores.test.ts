@@ -260,7 +260,11 @@ for (const store of STORES) {
       await get(`${gw.url}/sie`);
       await get(`${gw.url}/down/sie`);
       await get(`${gw.url}/strict`);
+      // All three are max-age=1, so each is stale one second after it was stored, at the latest one second from
+      // now. /sie going stale is not enough: on a loaded machine the two stored after it were still fresh (a HIT).
+      const allStaleAt = Date.now() + 1000;
       await until(async () => (await get(`${gw.url}/sie`)).headers['x-cache'] !== 'HIT', { timeoutMs: 5_000, stepMs: 100, message: 'never went stale' });
+      await until(() => Date.now() > allStaleAt, { message: 'max-age passed' });
       const r = await get(`${gw.url}/sie`);
       expect(r.status).toBe(200);
       expect(r.headers['x-cache']).toBe('STALE');

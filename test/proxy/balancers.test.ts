@@ -154,7 +154,20 @@ describe.each(CLIENT_VARIANTS)('balancer distribution through the gateway (%s cl
   });
 
   it('least-connections steers concurrent load away from a slow target', async () => {
-    const slow = await startUpstream('slow', (_req, res) => setTimeout(() => res.end('slow'), 150));
+    // The slow target holds each request until all 40 are issued (at most 2 s). A fixed 150 ms made the outcome
+    // depend on the fast target being 3x quicker than that, which a loaded machine is not (a proxied request can
+    // take 100 ms there). Least-connections keeps at most 2 of the 4 concurrent requests on the slow one; a
+    // balancer that ignores connections puts about half of them there.
+    const held = new Set<() => void>();
+    let released = false;
+    const slow = await startUpstream('slow', (_req, res) => {
+      const answer = (): void => {
+        if (held.delete(answer)) res.end('slow');
+      };
+      held.add(answer);
+      if (released) answer();
+      else setTimeout(answer, 2000);
+    });
     const fast = await startUpstream('fast');
     const gw = await startProxy(variant, { svc: { targets: [slow.url, fast.url], balancer: 'least-connections' } }, [{ path: '/*', upstream: 'svc' }]);
     gws.push(gw);
@@ -163,6 +176,10 @@ describe.each(CLIENT_VARIANTS)('balancer distribution through the gateway (%s cl
     const worker = async (): Promise<void> => {
       while (issued < 40) {
         issued++;
+        if (issued === 40) {
+          released = true;
+          for (const answer of [...held]) answer();
+        }
         c[(await request(gw.url, { path: '/x' })).body]!++;
       }
     };

@@ -1,13 +1,22 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeadlineList, type Deadline } from '../../variants/upstream/h1/deadlines.js';
-import { sleep } from './helpers.js';
 
 function entry(name: string): Deadline & { name: string } {
   return { name, deadline: 0, prev: null, next: null, linked: false };
 }
 
+// A pure data structure over setTimeout and Date.now: the clock is the fake one, so every expiry is checked at its
+// exact millisecond. On the real clock a busy machine fires timers late and "not before 200 ms, done by 300 ms"
+// is a bet on the scheduler.
 describe('h1 deadline list (one timer for every request of a client)', () => {
-  it('expires each entry at its own deadline, never early, and skips removed ones', async () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('expires each entry at its own deadline, never early, and skips removed ones', () => {
     const fired: Array<[string, number]> = [];
     const t0 = Date.now();
     const list = new DeadlineList<Deadline & { name: string }>((e) => fired.push([e.name, Date.now() - t0]));
@@ -19,16 +28,22 @@ describe('h1 deadline list (one timer for every request of a client)', () => {
     // added last with the earliest deadline: must re-arm the timer, not wait behind 'slow'
     list.add(fast, t0 + 40);
     list.remove(removed);
-    await sleep(300);
-    expect(fired.map(([n]) => n)).toEqual(['fast', 'slow']);
-    expect(fired[0]![1]).toBeGreaterThanOrEqual(39);
-    expect(fired[0]![1]).toBeLessThan(150);
-    expect(fired[1]![1]).toBeGreaterThanOrEqual(199);
+    vi.advanceTimersByTime(39);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([['fast', 40]]);
+    vi.advanceTimersByTime(159);
+    expect(fired).toEqual([['fast', 40]]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([
+      ['fast', 40],
+      ['slow', 200],
+    ]);
     expect(removed.linked).toBe(false);
     list.close();
   });
 
-  it('keeps working after entries come and go (the list empties and refills)', async () => {
+  it('keeps working after entries come and go (the list empties and refills)', () => {
     const fired: string[] = [];
     const list = new DeadlineList<Deadline & { name: string }>((e) => fired.push(e.name));
     for (let i = 0; i < 1000; i++) {
@@ -38,7 +53,11 @@ describe('h1 deadline list (one timer for every request of a client)', () => {
     }
     const last = entry('last');
     list.add(last, Date.now() + 30);
-    await sleep(120);
+    vi.advanceTimersByTime(29);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['last']);
+    vi.advanceTimersByTime(1000);
     expect(fired).toEqual(['last']);
     list.close();
   });

@@ -1,5 +1,7 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
@@ -7,6 +9,7 @@ import { writePlugins } from '../support/plugins.js';
 import { exchange, parseResponses } from '../support/raw.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { until, eventually } from '../support/wait.js';
+import { allReady } from './primary-helpers.js';
 
 /**
  * Faults of the production process tree (dist/core/cli.js, cluster workers). Each test keeps a bounded load
@@ -15,10 +18,11 @@ import { until, eventually } from '../support/wait.js';
  */
 const running: CliGateway[] = [];
 afterEach(async () => {
+  rmSync(holdGate, { force: true });
   while (running.length > 0) await running.pop()!.stop('SIGKILL');
 });
 
-// Test-only plugins: a crash handler, a slow hook, and one whose init throws.
+// Test-only plugins: a crash handler, a hook that holds requests, and one whose init throws.
 const pluginDir = writePlugins(
   {
     crash: `
@@ -26,14 +30,21 @@ export default { name: 'crash', version: '1.0.0', init(o, api) {
   api.registerHandler('crash', (ctx) => { setImmediate(() => { throw new Error('injected crash in worker ' + api.workerId); }); ctx.send(200, null, 'bye'); });
   return {};
 } };`,
-    slow: `
-export default { name: 'slow', version: '1.0.0',
-  init(o) { return { async preHandler() { await new Promise((r) => setTimeout(r, o.ms ?? 300)); } }; } };`,
+    // Holds each request while the file o.gate exists (at most 20 s), so a test decides when they finish.
+    gated: `
+import { existsSync } from 'node:fs';
+export default { name: 'gated', version: '1.0.0',
+  init(o) { return { async preHandler() {
+    const end = Date.now() + 20000;
+    while (existsSync(o.gate) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  } }; } };`,
     'init-throws': `
 export default { name: 'init-throws', version: '1.0.0', init() { throw new Error('init refuses'); } };`,
   },
   'gw-rel-plugins-',
 );
+// While this file exists, requests to /held wait in their preHandler.
+const holdGate = join(mkdtempSync(join(tmpdir(), 'gw-rel-gate-')), 'hold');
 
 let upstream: RecordingUpstream;
 let upstreamUrl = '';
@@ -55,7 +66,7 @@ function cfg(version: string, extra: Record<string, unknown> = {}): Record<strin
       { path: '/v', methods: ['GET'], response: { body: version } },
       { path: '/api/*', upstream: 'app' },
       { path: '/crash', handler: 'crash' },
-      { path: '/slow', methods: ['GET'], response: { body: 'slow' }, plugins: [{ name: 'slow', options: { ms: 2000 } }] },
+      { path: '/held', methods: ['GET'], response: { body: 'held' }, plugins: [{ name: 'gated', options: { gate: holdGate } }] },
     ],
     plugins: [{ name: 'crash' }],
     ...extra,
@@ -119,19 +130,6 @@ interface Stats {
   configVersion: number;
 }
 const stats = async (gw: CliGateway): Promise<Stats> => JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as Stats;
-
-/** Every slot listens: /ready answers 200 as soon as one does, which is not enough before killing the other. */
-async function allReady(gw: CliGateway, version?: number): Promise<Stats> {
-  let last: Stats | null = null;
-  await until(
-    async () => {
-      last = await stats(gw);
-      return last.workers.every((w) => w.state === 'ready' && (version === undefined || w.configVersion === version));
-    },
-    { timeoutMs: 30_000, message: () => `every worker ready${version === undefined ? '' : ` on config ${version}`}: ${JSON.stringify(last?.workers)}` },
-  );
-  return last!;
-}
 
 describe('worker crashes', () => {
   it('uncaught exception and SIGKILL: the other worker is unaffected, the crashed one restarts with backoff, retried requests all succeed', async () => {
@@ -280,16 +278,18 @@ describe('SIGTERM under load', () => {
       expect((await got).startsWith('HTTP/1.1 200')).toBe(true);
       idle.push({ socket, closed });
     }
-    // in-flight: slow requests on keep-alive connections, accepted before the signal
-    const inflight = Array.from({ length: 12 }, () => exchange(gw.port, ['GET /slow HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true, timeoutMs: 8000 }));
-    // every slow request is inside a worker's pipeline (its preHandler waits 2 s: long enough to see all 12 at once) before the signal
+    // in-flight: held requests on keep-alive connections, accepted before the signal. They are held by a gate the
+    // test opens, not by a timer: a 2 s preHandler let the first ones finish before a loaded machine had all 12 in.
+    writeFileSync(holdGate, '');
+    const inflight = Array.from({ length: 12 }, () => exchange(gw.port, ['GET /held HTTP/1.1\r\nHost: gw\r\n\r\n'], { waitClose: true, timeoutMs: 8000 }));
+    // every held request is inside a worker's pipeline before the signal
     let inFlight = -1;
     await until(
       async () => {
         inFlight = (JSON.parse((await request(`${gw.adminUrl}/stats`, { agent: false })).body) as { metrics: { inFlight: number } }).metrics.inFlight;
         return inFlight === 12;
       },
-      { timeoutMs: 10_000, message: () => `12 slow requests in flight (saw ${inFlight})` },
+      { timeoutMs: 10_000, message: () => `12 held requests in flight (saw ${inFlight})` },
     );
     let closedIdle = 0;
     for (const i of idle) void i.closed.then(() => closedIdle++);
@@ -300,7 +300,7 @@ describe('SIGTERM under load', () => {
     });
     const t0 = Date.now();
     const code = gw.stop('SIGTERM');
-    // Idle sockets are closed by the drain itself, while the slow requests still run: once the process exits the
+    // Idle sockets are closed by the drain itself, while the held requests still run: once the process exits the
     // kernel closes every socket anyway, so waiting for the closes after the exit would prove nothing.
     await until(() => closedIdle === idle.length, {
       timeoutMs: 10_000,
@@ -308,6 +308,7 @@ describe('SIGTERM under load', () => {
     });
     expect(inflightDone).toBe(false);
     expect(gw.proc.exitCode).toBe(null);
+    rmSync(holdGate);
     const results = await answered;
     for (const r of results) {
       expect(r.responses.map((x) => x.status)).toEqual([200]);

@@ -1,34 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { variantFamilies, variantNames } from '../../core/variants.js';
-import { formatReport, runSoak } from '../../scripts/soak.js';
+import { variantFamilies } from '../../core/variants.js';
+import { shortSoak } from './soak.case.js';
 
-/**
- * The short soak, per server engine: the same harness as `npm run soak`. The default engine gets 20,000
- * iterations (1,000 of them client disconnects); the others 6,000 (300 disconnects): enough for every request
- * kind of the mix to meet the injected faults many times, at a third of the time.
- */
-describe.each(variantNames('server'))('soak (short, engine %s)', (engine) => {
-  const total = engine === variantFamilies.server.default ? 20_000 : 6_000;
-  it(`${total} mixed requests with injected upstream faults and client disconnects: nothing lost, gauges back to zero`, async () => {
-    const lines: string[] = [];
-    const report = await runSoak({
-      requests: total,
-      durationS: 90,
-      connections: 32,
-      workers: 2,
-      disconnectEvery: 20,
-      server: engine,
-      log: (l) => lines.push(l),
-    });
-    console.log(`engine ${engine}\n${formatReport(report)}`);
-    expect(report.sent + report.clientDisconnects).toBe(total);
-    expect(report.errors).toEqual({});
-    expect(report.lost).toBe(0);
-    expect(report.answered).toBe(report.sent);
-    // the injected faults really happened and were answered as such
-    expect(report.byStatus['500']! + report.byStatus['503']!).toBeGreaterThan(0);
-    expect(report.truncatedAsExpected).toBeGreaterThan(0);
-    expect(report.after).toEqual({ activeConnections: 0, inFlight: 0, upstreamActive: 0 });
-    expect(report.verdict).toBe('nothing lost');
-  }, 150_000);
-});
+// The default engine's soak. The other engines' run from soak-engines.test.ts: together in one file they made one
+// of the suite's longest files, and apart they run on both vitest workers at once.
+shortSoak(variantFamilies.server.default);
