@@ -195,7 +195,10 @@ function cacheBeforeAuthErrors(config: GatewayConfig): string[] {
     if (route.plugins.length === 0) return;
     // as the runtime composes it: globals not replaced by a route entry of the same name, then the route's own
     const own = new Set(route.plugins.map((p) => p.name));
-    const chain = [...globals.filter((g) => !own.has(g.name)), ...route.plugins.map((p, i) => ({ name: p.name, enabled: p.enabled, at: `/routes/${r}/plugins/${i}` }))];
+    const chain = [
+      ...globals.filter((g) => !own.has(g.name)),
+      ...route.plugins.map((p, i) => ({ name: p.name, enabled: p.enabled, at: `/routes/${r}/plugins/${i}` })),
+    ];
     check(chain, ` on route ${r}`);
   });
   return [...new Set(errors)];

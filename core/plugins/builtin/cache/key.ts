@@ -56,5 +56,10 @@ export function namedCookies(header: string, names: readonly string[]): Array<st
 export function partitionOf(credential: string | null, cookies: Array<string | null> | null): string {
   if (credential === null && cookies === null) return '';
   // a digest: credentials must not sit in a store (Redis) or in memory dumps
-  return 'p' + createHash('sha256').update(JSON.stringify([credential, cookies])).digest('base64url');
+  return (
+    'p' +
+    createHash('sha256')
+      .update(JSON.stringify([credential, cookies]))
+      .digest('base64url')
+  );
 }
