@@ -1,0 +1,52 @@
+/**
+ * The path as a lenient upstream may read it, for one check: a request must be routed the way its upstream will
+ * understand it. Routing matches the path as received, while the proxy forwards it with dot segments resolved and
+ * an upstream may decode more (percent-encoded unreserved characters, RFC 3986 §6.2.2.2; %2f, %5c and `\` as
+ * separators; `;parameters` dropped, as servlet containers do). `/public/../private/x`, `//private/x`,
+ * `/%70rivate/x` or `/private;/x` would otherwise match a catch-all route without the private route's auth,
+ * ip-filter or rate-limit, and reach the upstream as `/private/x`.
+ */
+
+// the path holds something a reading may change: a percent-escape, a backslash, `//`, a dot segment, a `;`
+const MAY_CHANGE = /%|\\|\/\/|\/\.|;/;
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+function decodeLenient(segment: string): string {
+  return segment.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(c) ? c : c === '/' || c === '\\' ? '/' : escape;
+  });
+}
+
+/**
+ * The canonical reading of a request target's path (the query is kept as is), `path` itself when no reading can
+ * change it, or null when dot segments climb above the root.
+ */
+export function canonicalTarget(url: string): string | null {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  if (!MAY_CHANGE.test(path)) return url;
+  const segs = decodeLenient(path).replace(/\\/g, '/').split('/');
+  const out: string[] = [];
+  let trailing = false;
+  for (let i = 1; i < segs.length; i++) {
+    let s = segs[i]!;
+    const semi = s.indexOf(';');
+    if (semi !== -1) s = s.slice(0, semi);
+    trailing = false;
+    if (s === '' || s === '.') {
+      trailing = true;
+      continue;
+    }
+    if (s === '..') {
+      if (out.length === 0) return null;
+      out.pop();
+      trailing = true;
+      continue;
+    }
+    out.push(s);
+  }
+  const canonical = out.length === 0 ? '/' : trailing ? `/${out.join('/')}/` : `/${out.join('/')}`;
+  return q === -1 ? canonical : canonical + url.slice(q);
+}
