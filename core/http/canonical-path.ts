@@ -1,3 +1,5 @@
+import { resolveDots } from '../proxy/path.js';
+
 /**
  * The path as a lenient upstream may read it, for one check: a request must be routed the way its upstream will
  * understand it. Routing matches the path as received, while the proxy forwards it with dot segments resolved and
@@ -32,26 +34,17 @@ export function canonicalTarget(url: string): string | null {
   const path = q === -1 ? url : url.slice(0, q);
   if (!MAY_CHANGE.test(path)) return url;
   const segs = decodeLenient(path).replace(/\\/g, '/').split('/');
-  const out: string[] = [];
-  let trailing = false;
-  for (let i = 1; i < segs.length; i++) {
-    let s = segs[i]!;
-    if (/%(?:2f|5c)/i.test(s) && s.split(/%(?:2f|5c)/i).some((part) => DOT_SEGMENT.test(part))) return null;
-    const semi = s.indexOf(';');
-    if (semi !== -1) s = s.slice(0, semi);
-    trailing = false;
-    if (s === '' || s === '.') {
-      trailing = true;
-      continue;
-    }
-    if (s === '..') {
-      if (out.length === 0) return null;
-      out.pop();
-      trailing = true;
-      continue;
-    }
-    out.push(s);
-  }
-  const canonical = out.length === 0 ? '/' : trailing ? `/${out.join('/')}/` : `/${out.join('/')}`;
+  for (const s of segs) if (/%(?:2f|5c)/i.test(s) && s.split(/%(?:2f|5c)/i).some((part) => DOT_SEGMENT.test(part))) return null;
+  // `;parameters` dropped from every segment, then the dot segments resolved as the proxy resolves them
+  const canonical = resolveDots(
+    segs
+      .map((s) => {
+        const semi = s.indexOf(';');
+        return semi === -1 ? s : s.slice(0, semi);
+      })
+      .join('/'),
+    false,
+  );
+  if (canonical === null) return null;
   return q === -1 ? canonical : canonical + url.slice(q);
 }
