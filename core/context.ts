@@ -37,6 +37,12 @@ export class RequestContext {
    * every header one by one.
    */
   extraHeaders: string[] = NO_EXTRA_HEADERS;
+  /**
+   * Request headers the gateway vouches for to the upstream (flat name, value pairs, lower-case names): written
+   * after the client's hop-by-hop fields are removed, so a client's `Connection: x-name` cannot strip them, and
+   * over any field of the same name the client sent. See setUpstreamHeader.
+   */
+  upstreamHeaders: string[] = NO_EXTRA_HEADERS;
   /** the error that sent this request down the onError path */
   error: unknown = null;
   /** the authenticated identity, set by auth plugins and read by others (e.g. rate limiting by subject) */
@@ -99,6 +105,22 @@ export class RequestContext {
   addResponseHeader(name: string, value: string): void {
     if (this.extraHeaders === NO_EXTRA_HEADERS) this.extraHeaders = [];
     this.extraHeaders.push(name, value);
+  }
+
+  /**
+   * Set a request header for the upstream that the gateway vouches for (an identity, a request id): it replaces
+   * any same-named field from the client and survives the hop-by-hop removal. Also set on `req.headers`, so
+   * hooks that run later read the same value.
+   */
+  setUpstreamHeader(name: string, value: string): void {
+    const lower = name.toLowerCase();
+    if (this.upstreamHeaders === NO_EXTRA_HEADERS) this.upstreamHeaders = [];
+    const list = this.upstreamHeaders;
+    let i = 0;
+    while (i < list.length && list[i] !== lower) i += 2;
+    list[i] = lower;
+    list[i + 1] = value;
+    if (this.req !== null) this.req.headers[lower] = value;
   }
 
   get(name: string): unknown {
@@ -204,6 +226,7 @@ export class RequestContext {
     this.statusCode = 200;
     this.responseHeaders = null;
     this.extraHeaders = NO_EXTRA_HEADERS;
+    this.upstreamHeaders = NO_EXTRA_HEADERS;
     this.body = null;
     this.error = null;
     this.identity = null;

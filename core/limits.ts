@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ServerRequest } from './contracts/server.js';
+import { validHost } from './http/host.js';
 
 /**
  * Request-shape checks Node's parser (llhttp) does not make, run before routing so a rejected request never
@@ -36,12 +37,18 @@ export function checkRequest(req: ServerRequest, limits: RequestLimits): number 
   if (raw.length > limits.maxHeaderCount * 2) return 431;
 
   // Node keeps only the first Host in req.headers: a second, different one would let two parties (this gateway
-  // and the upstream or a cache) disagree about which site the request is for. Any repeat is rejected (RFC 9112 §3.2).
+  // and the upstream or a cache) disagree about which site the request is for. Any repeat is rejected (RFC 9112 §3.2),
+  // and so is a value that is not `uri-host [ ":" port ]` (http/host.ts): the cache keys on it.
   let hosts = 0;
+  let hostAt = -1;
+  let authorityAt = -1;
   let te = -1;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      hosts++;
+      hostAt = i + 1;
+    } else if (name === ':authority') authorityAt = i + 1;
     else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       // llhttp accepts one final `chunked` after other codings and repeated fields; Node then passes the
       // still-encoded (e.g. gzip) bytes on as if they were the body. Only plain `chunked` is understood here.
@@ -52,6 +59,9 @@ export function checkRequest(req: ServerRequest, limits: RequestLimits): number 
   if (hosts > 1) return 400;
   const http11 = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
   if (hosts === 0 && http11) return 400;
+  // HTTP/2: a Host field naming another authority than `:authority` is malformed (RFC 9113 §8.3.1); both are checked
+  if (authorityAt !== -1 && (!validHost(raw[authorityAt]!) || (hostAt !== -1 && raw[hostAt]!.toLowerCase() !== raw[authorityAt]!.toLowerCase()))) return 400;
+  if (hostAt !== -1 && !validHost(raw[hostAt]!)) return 400;
   if (te !== -1) {
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request means the framing cannot be trusted.
     if (!http11) return 400;

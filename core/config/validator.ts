@@ -163,6 +163,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     }
   });
 
+  errors.push(...cacheBeforeAuthErrors(config));
   errors.push(...alertConfigErrors(config));
 
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
@@ -171,6 +172,40 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   errors.push(...dnsConfigErrors(config.upstreams));
 
   return errors.length > 0 ? fail(errors) : ok(config);
+}
+
+/**
+ * A cache decides whether a request is anonymous in its preHandler: an `auth` that runs after it (later in one list,
+ * or a route's auth behind a global cache, since global hooks run first) has not yet established the identity, so
+ * authenticated answers would be keyed as anonymous. The cache also refuses to store such answers at runtime (for
+ * identity plugins a config check cannot know); this makes the order itself an error, with the fix in the message.
+ */
+function cacheBeforeAuthErrors(config: GatewayConfig): string[] {
+  const errors: string[] = [];
+  const globals = config.plugins.map((p, i) => ({ name: p.name, enabled: p.enabled, at: `/plugins/${i}` }));
+  const check = (chain: Array<{ name: string; enabled: boolean; at: string }>, where: string): void => {
+    const on = chain.filter((p) => p.enabled);
+    const cache = on.findIndex((p) => p.name === 'cache');
+    const auth = on.findIndex((p) => p.name === 'auth');
+    if (cache !== -1 && auth > cache) {
+      errors.push(
+        `${on[auth]!.at}: "auth" runs after "cache" (${on[cache]!.at})${where}: the cache would decide on identity before auth established it; ` +
+          'list auth before cache (for a route-level auth behind a global cache, add the cache to the route after auth)',
+      );
+    }
+  };
+  check(globals, '');
+  config.routes.forEach((route, r) => {
+    if (route.plugins.length === 0) return;
+    // as the runtime composes it: globals not replaced by a route entry of the same name, then the route's own
+    const own = new Set(route.plugins.map((p) => p.name));
+    const chain = [
+      ...globals.filter((g) => !own.has(g.name)),
+      ...route.plugins.map((p, i) => ({ name: p.name, enabled: p.enabled, at: `/routes/${r}/plugins/${i}` })),
+    ];
+    check(chain, ` on route ${r}`);
+  });
+  return [...new Set(errors)];
 }
 
 function headerErrors(headers: Record<string, string> | undefined, at: string, errors: string[]): void {

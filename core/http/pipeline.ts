@@ -13,6 +13,7 @@ import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
 import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
+import { canonicalTarget } from './canonical-path.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
 export interface PipelineOptions {
@@ -133,7 +134,7 @@ export class RequestPipeline extends ResponseWriter {
     if (rt.preRoute.length === 0) {
       let match;
       try {
-        match = rt.router.find(ctx.method, ctx.url);
+        match = findRoute(rt, ctx.method, ctx.url);
       } catch (err) {
         this.fail(ctx, rt, null, err);
         return;
@@ -227,7 +228,7 @@ export class RequestPipeline extends ResponseWriter {
       }
       if (from === Stage.Match) {
         if (ctx.halted) return this.send(ctx, rt, route);
-        const match = rt.router.find(ctx.method, ctx.url);
+        const match = findRoute(rt, ctx.method, ctx.url);
         if (match === null) {
           stageNoRoute(ctx, rt);
           return this.send(ctx, rt, null);
@@ -512,6 +513,22 @@ async function proxy(ctx: RequestContext, upstreams: NonNullable<GatewayRuntime[
     if (sock === null || sock.destroyed || sock.writableEnded) throw new HttpError(400);
   }
   await upstreams.handle(ctx, route.config);
+}
+
+/**
+ * The route for a request, refused (400) when the path as an upstream may read it (canonical-path.ts) would match
+ * another route or none: the route's plugins (auth, ip-filter, rate-limit) must guard the path the upstream serves.
+ * Only paths holding something to read differently pay for the second lookup.
+ */
+function findRoute(rt: GatewayRuntime, method: string, url: string): ReturnType<GatewayRuntime['router']['find']> {
+  const match = rt.router.find(method, url);
+  if (match === null) return null;
+  const canonical = canonicalTarget(url);
+  if (canonical === url) return match;
+  if (canonical === null) throw new HttpError(400, 'request path climbs above the root');
+  const other = rt.router.find(method, canonical);
+  if (other === null || other.value !== match.value) throw new HttpError(400, 'request path reads as another route');
+  return match;
 }
 
 /** No route matched: 405 with Allow when another method would have, else 404. */

@@ -94,13 +94,16 @@ export function forwardingInfo(req: ServerRequest, trust: TrustedProxies): Forwa
 
 /**
  * Headers for the upstream request: end-to-end fields of the client request, then Via, X-Forwarded-*,
- * Forwarded, then the route's edits. Host is left for the caller (it depends on the target).
+ * Forwarded, then the fields the gateway vouches for (`vouched`: flat name, value pairs from plugins, see
+ * RequestContext.setUpstreamHeader — after the hop-by-hop removal, which only applies to what the client sent,
+ * RFC 9110 §7.6.1), then the route's edits. Host is left for the caller (it depends on the target).
  */
 export function buildRequestHeaders(
   req: ServerRequest,
   fwd: ForwardingInfo,
   edits: HeaderEdits | undefined,
   websocket: boolean,
+  vouched: readonly string[],
 ): Record<string, string | string[]> {
   const src = req.headers;
   const out = Object.create(null) as Record<string, string | string[]>;
@@ -138,6 +141,7 @@ export function buildRequestHeaders(
   const fIn = fwd.trusted ? single(src.forwarded) : undefined;
   out.forwarded = fIn === undefined ? element : `${fIn}, ${element}`;
 
+  for (let i = 0; i < vouched.length; i += 2) out[vouched[i]!] = vouched[i + 1]!;
   if (edits !== undefined) applyEdits(out, edits);
   return out;
 }

@@ -62,7 +62,7 @@ const BAD_PATH = 'request path escapes the route prefix';
  * Resolve dot segments (also written %2e) and merge empty segments. Returns null when `..` would climb above '/'.
  * `separators` additionally treats %2f, %5c and '\' as '/', which is how a lenient upstream might read them.
  */
-function resolveDots(path: string, separators: boolean): string | null {
+export function resolveDots(path: string, separators: boolean): string | null {
   let p = path.replace(ENCODED_DOT, '.');
   if (separators) p = p.replace(ENCODED_SEPARATOR, '/');
   const segs = p.split('/');

@@ -72,7 +72,7 @@ export function tunnel(
     rejectUpgrade(socket, e.statusCode, e.headers);
     return;
   }
-  const headers = buildRequestHeaders(req, fwd, route.requestHeaders, true);
+  const headers = buildRequestHeaders(req, fwd, route.requestHeaders, true, ctx.upstreamHeaders);
   headers.host = route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host;
   const o = target.origin;
   const probe = target.dispatch();

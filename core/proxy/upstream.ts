@@ -239,7 +239,7 @@ export class UpstreamGroup {
     const req = ctx.req!;
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
-    const headers = buildRequestHeaders(req, fwd, route.requestHeaders, false);
+    const headers = buildRequestHeaders(req, fwd, route.requestHeaders, false, ctx.upstreamHeaders);
     const body = ctx.requestBody !== null;
     const method = ctx.method;
     const replayable = !body && this.retryMethods.has(method);

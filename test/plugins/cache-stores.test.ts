@@ -350,7 +350,7 @@ describe.skipIf(!redisServer.available)('redis store: TTLs and outage', () => {
     const ttls = await Promise.all(keys.map((k) => c.pttl(k)));
     const bodies = await Promise.all(keys.filter((k) => k.startsWith('ttl:b:')).map((k) => c.getBuffer(k)));
     await c.quit();
-    expect(keys.length).toBe(6); // per URL: its Vary spec, the variant's metadata, its body
+    expect(keys.length).toBe(8); // per URL: its Vary spec, its set of variants, the variant's metadata, its body
     for (const t of ttls) expect(t).toBeGreaterThan(0);
     expect(Math.max(...ttls)).toBeLessThanOrEqual(61_000); // swr: max-age=1 + stale-while-revalidate=60
     expect(bodies.some((b) => b!.equals(BINARY))).toBe(true);

@@ -5,7 +5,6 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { RequestContext } from '../../../context.js';
-import type { ServerRequest } from '../../../contracts/server.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 import { checkPasswordHash, findApiKey, loadApiKeys, verifyPassword, type ApiKeyConfig, type ApiKeyRecord, type UserConfig } from './credentials.js';
@@ -250,7 +249,7 @@ export function createAuthPlugin(deps: AuthDeps = {}): GatewayPlugin<AuthOptions
           }
         }
         ctx.identity = result;
-        setIdentityHeaders(ctx.req!, identityHeaders, result);
+        setIdentityHeaders(ctx, identityHeaders, result);
       };
 
       return {
@@ -276,7 +275,8 @@ export const authPlugin = createAuthPlugin();
 // bcrypt of a random string; only ever compared against, to spend the same time on unknown users.
 const DUMMY_BCRYPT = '$2b$10$rjUNuignpYGZQy20UpPCYO0zYQ5AG3i7id2grT.9v9D9Qg4a/8IuO';
 
-function setIdentityHeaders(req: ServerRequest, headers: ReadonlyArray<readonly [string, string]>, id: AuthIdentity): void {
+/** Vouched for (ctx.setUpstreamHeader): a client can neither send its own nor strip ours with `Connection`. */
+function setIdentityHeaders(ctx: RequestContext, headers: ReadonlyArray<readonly [string, string]>, id: AuthIdentity): void {
   for (const [h, field] of headers) {
     let v: unknown;
     if (field === 'sub') v = id.sub;
@@ -286,7 +286,7 @@ function setIdentityHeaders(req: ServerRequest, headers: ReadonlyArray<readonly 
     if (v === undefined || v === null || v === '') continue;
     const s = typeof v === 'string' ? v : JSON.stringify(v);
     // Header values cannot carry control characters (a claim could): drop rather than fail the request.
-    if (!/[\r\n\0]/.test(s)) req.headers[h] = s;
+    if (!/[\r\n\0]/.test(s)) ctx.setUpstreamHeader(h, s);
   }
 }
 

@@ -13,6 +13,8 @@ export interface CachedResponse {
   staleWhileRevalidateMs: number;
   /** how long past freshness it may still be served when the upstream fails (RFC 5861 §4) */
   staleIfErrorMs: number;
+  /** who may receive it (cache/key.ts), absent for everyone */
+  partition?: string;
 }
 
 /** How long a store must keep an entry: fresh, then as long as either stale window allows. */
@@ -21,7 +23,7 @@ export function retentionMs(e: Pick<CachedResponse, 'freshMs' | 'staleWhileReval
 }
 
 /**
- * The key of one variant: the primary key (host + target, + credential) followed by the value of each request
+ * The key of one variant: the primary key (the target URI, key.ts) followed by the value of each request
  * header the stored response's Vary named, whitespace-normalised (RFC 9111 §4.1). Every store derives it here,
  * so a variant stored by one process is found by every other.
  */

@@ -8,6 +8,7 @@ import { redisOptionsSchema, type RedisConnectionOptions } from '../shared/redis
 import type { CachedResponse } from './entry.js';
 import { instanceFlights } from './flights.js';
 import { etagMatches, freshnessMs, notModifiedSince, parseCacheControl, staleWindowsMs } from './freshness.js';
+import { credentialOf, namedCookies, PARTITION_FIELD, partitionOf, targetKey } from './key.js';
 import { openMemoryStore } from './memory-store.js';
 import { RedisCacheStore } from './redis-store.js';
 import { replayOf, sendReplay } from './revalidate.js';
@@ -22,6 +23,10 @@ export interface CacheOptions {
   defaultTtlMs: number;
   /** store and serve responses to requests with credentials (keyed per credential); off by default */
   cacheAuthenticated: boolean;
+  /** requests with a Cookie header are cached like others, their cookies ignored; off by default (they bypass) */
+  cacheCookies: boolean;
+  /** requests with a Cookie header are cached, keyed on the values of these cookies (the others ignored) */
+  keyCookies: string[];
   /** "memory": held by this instance (its primary when clustered); "redis": shared by every instance */
   store: 'memory' | 'redis';
   redis: RedisConnectionOptions;
@@ -34,6 +39,9 @@ export interface CacheOptions {
 /** Per-request state: a lookup that missed (and may store), or an unsafe request that invalidates. */
 interface MissState {
   primaryKey: string;
+  /** who may receive what this request stores ('' for everyone: see key.ts) */
+  partition: string;
+  /** the request's headers, with the partition as PARTITION_FIELD when the cache partitions */
   request: IncomingHttpHeaders;
   store: boolean;
   /** a stale entry still inside its stale-if-error window: served if the upstream fails */
@@ -67,8 +75,10 @@ export interface CacheDeps {
  * serve a stale entry while one background revalidation runs, or when the upstream fails.
  * The store is the instance's memory (held by the primary when clustered) or Redis (every instance); a store
  * that cannot answer is a miss, never an error. Concurrent misses for one URL are coalesced per instance.
- * Put it after auth in the plugin list (auth must refuse before a hit is served), and after compression to store
- * compressed variants.
+ * Put it after auth in the plugin list (auth must refuse before a hit is served, and establish the identity the
+ * cache partitions on: the config validator refuses the other order), and after compression to store compressed
+ * variants. Requests with a Cookie header bypass it unless the options say how to treat them (cacheCookies,
+ * keyCookies). Keys: see key.ts.
  */
 export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOptions> {
   const now = deps.now ?? Date.now;
@@ -84,6 +94,9 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
         maxEntryBytes: { type: 'integer', minimum: 1, default: 1024 * 1024 },
         defaultTtlMs: { type: 'integer', minimum: 0, default: 60_000 },
         cacheAuthenticated: { type: 'boolean', default: false },
+        cacheCookies: { type: 'boolean', default: false },
+        // RFC 6265 cookie-name: a token
+        keyCookies: { type: 'array', items: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }, uniqueItems: true, default: [] },
         store: { enum: ['memory', 'redis'], default: 'memory' },
         redis: redisOptionsSchema('gw:cache:'),
         coalesce: { type: 'boolean', default: true },
@@ -93,6 +106,9 @@ export function createCachePlugin(deps: CacheDeps = {}): GatewayPlugin<CacheOpti
       then: { required: ['redis'] },
     },
     async init(options, api): Promise<PluginInstance> {
+      if (options.cacheCookies && options.keyCookies.length > 0) {
+        throw new Error('cache: cacheCookies (ignore every cookie) and keyCookies (key on some) cannot be combined');
+      }
       const store = await openStore(options, api, deps.now);
       return cacheInstance(options, api, store, now);
     },
@@ -108,7 +124,17 @@ async function openStore(options: CacheOptions, api: PluginApi, now: (() => numb
   }
   // Deterministic across workers (each builds the same config), so all of them open the same primary cache.
   const ns = createHash('sha256')
-    .update(JSON.stringify([options.maxEntries, options.maxBytes, options.maxEntryBytes, options.defaultTtlMs, options.cacheAuthenticated]))
+    .update(
+      JSON.stringify([
+        options.maxEntries,
+        options.maxBytes,
+        options.maxEntryBytes,
+        options.defaultTtlMs,
+        options.cacheAuthenticated,
+        options.cacheCookies,
+        options.keyCookies,
+      ]),
+    )
     .digest('hex')
     .slice(0, 16);
   return openMemoryStore(ns, { maxEntries: options.maxEntries, maxBytes: options.maxBytes }, now);
@@ -146,15 +172,30 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
     }
   };
 
-  const primaryKeyOf = (ctx: RequestContext, authenticated: boolean): string => {
-    const req = ctx.req!;
-    let key = `${req.headers.host ?? ''}${ctx.url}`;
-    if (authenticated) {
-      // Per credential: one user's cached answer must never be served to another.
-      const who = ctx.identity?.sub ?? req.headers.authorization ?? '';
-      key += `\n@${createHash('sha256').update(String(who)).digest('hex')}`;
+  const keyCookies = options.keyCookies;
+  // Whether entries may differ by partition: then every stored response names PARTITION_FIELD among its Vary
+  // fields (anonymous ones with the value ''), so the spec a store keeps per URI is the same for all of them.
+  const partitioned = options.cacheAuthenticated || keyCookies.length > 0;
+
+  /**
+   * Who may share this request's entry ('' for everyone), or null when it must bypass the cache: credentials
+   * without cacheAuthenticated (or without anything that tells them apart), cookies the route did not opt into.
+   */
+  const partitionFor = (ctx: RequestContext): string | null => {
+    let credential: string | null = null;
+    if (ctx.identity !== null || ctx.header('authorization') !== undefined) {
+      if (!options.cacheAuthenticated) return null;
+      credential = credentialOf(ctx);
+      if (credential === null) return null;
     }
-    return key;
+    let cookies: Array<string | null> | null = null;
+    const cookie = ctx.header('cookie');
+    if (cookie !== undefined && !options.cacheCookies) {
+      if (keyCookies.length === 0) return null;
+      cookies = namedCookies(cookie, keyCookies);
+      if (cookies.every((c) => c === null)) cookies = null;
+    }
+    return partitionOf(credential, cookies);
   };
 
   const release = (state: MissState): void => {
@@ -164,8 +205,8 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
   };
 
   /** One background revalidation per URL and instance; the stale entry is served meanwhile. */
-  const revalidateInBackground = (ctx: RequestContext, primaryKey: string): void => {
-    const key = `r\n${primaryKey}`;
+  const revalidateInBackground = (ctx: RequestContext, state: MissState): void => {
+    const key = `r\n${state.primaryKey}\n${state.partition}`;
     try {
       const replay = replayOf(ctx);
       if (replay === null) return;
@@ -184,6 +225,9 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
   /** What a lookup found decides the request: served fresh or stale, or a miss that may lead or wait. */
   const decide = (ctx: RequestContext, state: MissState, entry: CachedResponse | undefined, followed: boolean): void | Promise<void> => {
     const t = now();
+    // An entry stored for another partition (by a configuration that does not partition, sharing a Redis store)
+    // is never served: the partition is part of the variant key, and checked here once more.
+    if (entry !== undefined && (entry.partition ?? '') !== state.partition) entry = undefined;
     if (entry !== undefined) {
       const age = t - entry.storedAt;
       if (age < entry.freshMs) {
@@ -196,13 +240,13 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
       if (staleFor < entry.staleWhileRevalidateMs) {
         staleServed.inc();
         serve(ctx, entry, t, 'STALE');
-        revalidateInBackground(ctx, state.primaryKey);
+        revalidateInBackground(ctx, state);
         return;
       }
       if (staleFor < entry.staleIfErrorMs) state.stale = entry;
     }
     if (!followed && options.coalesce && state.store) {
-      const key = `c\n${state.primaryKey}`;
+      const key = `c\n${state.primaryKey}\n${state.partition}`;
       let claim: ReturnType<typeof instanceFlights.claim>;
       try {
         claim = instanceFlights.claim(key, holdMs);
@@ -239,12 +283,14 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
     const freshMs = freshnessMs(headers, options.defaultTtlMs, storedAt);
     const names = [...new Set([...headerTokens(headers.vary as string | undefined), ...headerTokens(resVary as string | undefined)])];
     if (freshMs === null || names.includes('*')) return release(state);
+    if (partitioned) names.push(PARTITION_FIELD);
     const kept: OutgoingHttpHeaders = {};
     for (const k in headers) if (!UNSTORED.includes(k)) kept[k] = headers[k];
     kept['content-length'] = String(body.length);
     names.sort();
     const { staleWhileRevalidateMs, staleIfErrorMs } = staleWindowsMs(headers);
     const entry: CachedResponse = { status, headers: kept, body, storedAt, freshMs, staleWhileRevalidateMs, staleIfErrorMs };
+    if (state.partition !== '') entry.partition = state.partition;
     const r = safely('save', () => store.save(state.primaryKey, names, state.request, entry));
     if (r instanceof Promise) return r.then(() => release(state));
     release(state);
@@ -267,17 +313,18 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
       if (ctx.res === null) return;
       const method = ctx.method;
       const req = ctx.req!;
-      const authenticated = ctx.identity !== null || req.headers.authorization !== undefined;
       if (method !== 'GET' && method !== 'HEAD') {
-        // An unsafe method invalidates what we hold for the same URL (RFC 9111 §4.4), once the upstream answered.
-        if (method !== 'OPTIONS' && method !== 'TRACE')
-          ctx.set(STATE, { invalidate: primaryKeyOf(ctx, authenticated && options.cacheAuthenticated) } satisfies InvalidateState);
+        // An unsafe method invalidates what we hold for the same URI, every variant and partition of it
+        // (RFC 9111 §4.4), once the upstream answered.
+        if (method !== 'OPTIONS' && method !== 'TRACE') ctx.set(STATE, { invalidate: targetKey(ctx) } satisfies InvalidateState);
         return;
       }
-      if (authenticated && !options.cacheAuthenticated) return;
+      const partition = partitionFor(ctx);
+      if (partition === null) return;
       const reqCc = parseCacheControl(req.headers['cache-control']);
       if (reqCc.has('no-store')) return;
-      const state: MissState = { primaryKey: primaryKeyOf(ctx, authenticated), request: req.headers, store: method === 'GET', stale: undefined, flight: null };
+      const request = partitioned ? { ...req.headers, [PARTITION_FIELD]: partition } : req.headers;
+      const state: MissState = { primaryKey: targetKey(ctx), partition, request, store: method === 'GET', stale: undefined, flight: null };
       const skipLookup = reqCc.has('no-cache') || reqCc.get('max-age') === '0' || req.headers.pragma === 'no-cache';
       // A request that must not be answered from the cache (a revalidation among them) neither waits for nor leads a flight.
       if (skipLookup) return miss(ctx, state);
@@ -301,6 +348,9 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
       if (!state.store || ctx.statusCode !== 200 || h['set-cookie'] !== undefined || freshnessMs(h, options.defaultTtlMs, now()) === null) {
         return release(state);
       }
+      // A hook after the lookup established an identity (or changed what the partition rests on): what this
+      // request received is not for the partition it looked up in, and is not stored (see validator's order check).
+      if (partitionFor(ctx) !== state.partition) return release(state);
       const status = ctx.statusCode;
       const resVary = ctx.res?.getHeader('vary');
       const body = ctx.body;
@@ -329,6 +379,14 @@ function cacheInstance(options: CacheOptions, api: PluginApi, store: CacheStore,
         return;
       }
       release(state);
+    },
+
+    // Every answer a miss ends with comes here, including a refusal by a later preHandler hook (no postHandler
+    // then): its flight must not hold the next request for the same URI until coalesceTimeoutMs. A stored body
+    // has been saved by now (the response finishes only after StoringTee's flush settled).
+    postResponse(ctx: RequestContext): void {
+      const s = ctx.get(STATE) as MissState | InvalidateState | undefined;
+      if (s !== undefined && !('invalidate' in s)) release(s);
     },
 
     onError(ctx: RequestContext): void {

@@ -21,14 +21,27 @@ export interface Versioned {
 
 let nextId = 1;
 
+/** What a cache remembers per primary key: the Vary fields its responses name, and the generation of its variants. */
+interface VarySpec {
+  names: string[];
+  /**
+   * Part of every variant key of this primary key: a spec created anew (after an invalidation or an eviction)
+   * gets a new generation, so variants stored before are never reachable again, whichever Vary values they had
+   * (RFC 9111 §4.4: an unsafe method invalidates the URI, not only the variant its request would have selected).
+   */
+  gen: number;
+}
+
+let nextGen = 1;
+
 /**
  * The responses of one cache configuration in one process: a size-bounded LRU (maxEntries, maxBytes), each entry
  * dropped once its retention (freshness + stale windows) has passed. `now` is the clock entry expiry runs on.
  */
 export class MemoryCache {
   private readonly entries: LRUCache<string, Versioned>;
-  /** primary key → the Vary field names its last stored response named */
-  private readonly varySpecs: LRUCache<string, string[]>;
+  /** primary key → the Vary field names its last stored response named, and its variants' generation */
+  private readonly varySpecs: LRUCache<string, VarySpec>;
 
   constructor(limits: MemoryLimits, now?: () => number) {
     this.entries = new LRUCache<string, Versioned>({
@@ -39,21 +52,23 @@ export class MemoryCache {
       // check: with the default ttlResolution lru-cache reuses one reading for 1 ms of real time
       ...(now === undefined ? {} : { perf: { now }, ttlResolution: 0 }),
     });
-    this.varySpecs = new LRUCache<string, string[]>({ max: limits.maxEntries });
+    this.varySpecs = new LRUCache<string, VarySpec>({ max: limits.maxEntries });
   }
 
   lookup(primaryKey: string, request: IncomingHttpHeaders): Versioned | undefined {
-    const names = this.varySpecs.get(primaryKey);
-    return names === undefined ? undefined : this.entries.get(variantKey(primaryKey, names, request));
+    const spec = this.varySpecs.get(primaryKey);
+    return spec === undefined ? undefined : this.entries.get(variantKey(`${spec.gen}\n${primaryKey}`, spec.names, request));
   }
 
   save(primaryKey: string, varyNames: string[], request: IncomingHttpHeaders, entry: CachedResponse): number {
     const id = nextId++;
-    this.varySpecs.set(primaryKey, varyNames);
-    this.entries.set(variantKey(primaryKey, varyNames, request), { id, entry }, { ttl: retentionMs(entry) });
+    const gen = this.varySpecs.get(primaryKey)?.gen ?? nextGen++;
+    this.varySpecs.set(primaryKey, { names: varyNames, gen });
+    this.entries.set(variantKey(`${gen}\n${primaryKey}`, varyNames, request), { id, entry }, { ttl: retentionMs(entry) });
     return id;
   }
 
+  /** Every variant of the primary key: they stay in the LRU, unreachable, until they age out or are evicted. */
   invalidate(primaryKey: string): void {
     this.varySpecs.delete(primaryKey);
   }

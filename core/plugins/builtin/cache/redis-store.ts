@@ -16,13 +16,29 @@ function digest(s: string): string {
 /** An entry's metadata as stored: everything but the body, plus the id naming its body key. */
 type StoredMeta = Omit<CachedResponse, 'body'> & { id: string };
 
+/**
+ * Adds a variant to its primary key's set and keeps the set alive as long as its longest-lived variant (a set
+ * that expired first would let an invalidation miss the variants it no longer names).
+ */
+const ADD_VARIANT = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+/** Deletes the metadata of every variant named in the set (their bodies become unreachable), then spec and set. */
+const INVALIDATE = `
+for _, v in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('DEL', ARGV[1] .. v) end
+return redis.call('DEL', KEYS[1], KEYS[2])`;
+
 /** Per-entry bookkeeping counted against maxBytes besides the body. */
 const COPY_OVERHEAD_BYTES = 64;
 
 /**
  * Responses in Redis, shared by every gateway instance using the same server and keyPrefix. Per primary key:
- * `<prefix>v:<hash>` holds the Vary field names (JSON); per variant, `<prefix>m:<hash>` the metadata (JSON, with a
- * random id) and `<prefix>b:<hash>:<id>` the body as binary (written with SET, read with getBuffer: no base64).
+ * `<prefix>v:<hash>` holds the Vary field names (JSON) and `<prefix>s:<hash>` the set of its variants' hashes (what
+ * an invalidation deletes: every variant, RFC 9111 §4.4); per variant, `<prefix>m:<hash>` the metadata (JSON, with
+ * a random id) and `<prefix>b:<hash>:<id>` the body as binary (written with SET, read with getBuffer: no base64).
  * Every key has a PX TTL of the entry's retention (freshness + stale windows), so Redis forgets what no one may
  * serve. A body key is never rewritten (a new version gets a new id), so metadata always names its own body.
  *
@@ -53,6 +69,10 @@ export class RedisCacheStore implements CacheStore {
 
   private specKey(primaryKey: string): string {
     return `${this.prefix}v:${digest(primaryKey)}`;
+  }
+
+  private variantsKey(primaryKey: string): string {
+    return `${this.prefix}s:${digest(primaryKey)}`;
   }
 
   private metaKey(variant: string): string {
@@ -106,6 +126,7 @@ export class RedisCacheStore implements CacheStore {
       .set(this.bodyKey(variant, id), body, 'PX', ttl)
       .set(this.metaKey(variant), JSON.stringify(meta), 'PX', ttl)
       .set(this.specKey(primaryKey), JSON.stringify(varyNames), 'PX', ttl)
+      .eval(ADD_VARIANT, 1, this.variantsKey(primaryKey), digest(variant), ttl)
       .exec();
     const failed = results?.find(([err]) => err !== null);
     if (failed !== undefined) throw failed[0]!;
@@ -113,7 +134,7 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async invalidate(primaryKey: string): Promise<void> {
-    await this.client.del(this.specKey(primaryKey));
+    await this.client.eval(INVALIDATE, 2, this.specKey(primaryKey), this.variantsKey(primaryKey), `${this.prefix}m:`);
   }
 
   close(): void {

@@ -73,8 +73,12 @@ export const corsPlugin: GatewayPlugin<CorsOptions> = {
       }
     }
     const origins = compileOrigins(options.origins);
-    // With credentials the spec forbids "*": the request's own origin is echoed instead.
-    const wildcard = origins.any && !options.credentials;
+    // The Fetch spec forbids "*" with credentials, and echoing every Origin instead would let any site read answers
+    // sent with the user's cookies: refused, the origins must be listed.
+    if (origins.any && options.credentials) {
+      throw new Error('cors: credentials with origins "*" would let every website read credentialed answers; list the allowed origins');
+    }
+    const wildcard = origins.any;
     const methodList = options.methods.map((m) => m.toUpperCase());
     const methods = methodList.join(', ');
     // Per route (routes live as long as this instance: both belong to one runtime): what to advertise for it.

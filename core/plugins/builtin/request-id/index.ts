@@ -71,8 +71,8 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
       const req = ctx.req!;
       const given = req.headers[header];
       const id = typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomId();
-      // Set on the request so the proxy forwards it (it copies end-to-end request headers).
-      req.headers[header] = id;
+      // Vouched for: the upstream receives it whatever the client's Connection header lists.
+      ctx.setUpstreamHeader(header, id);
       ctx.set(REQUEST_ID_STATE, id);
       // the access log reads it from here: a plain field, no map lookup per request
       ctx.requestId = id;
