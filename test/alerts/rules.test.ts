@@ -266,6 +266,41 @@ describe('AlertEngine on an injected clock', () => {
     }
   });
 
+  it('an rps "below" rule reports no data, not 0, while no worker answers the metrics poll (every one frozen)', async () => {
+    const clock = testClock();
+    const a = worker(0);
+    let answering = true;
+    const source = {
+      collect: async () => (answering ? [a.export()] : []),
+      control: () => ({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }),
+    };
+    const config = { evaluateEveryMs: 1000, repeatIntervalMs: 60_000, rules: [rule({ name: 'traffic', metric: 'rps', below: 1, windowMs: 1000 })], notify: [] };
+    const engine = new AlertEngine(config, source, silent, { now: clock.now, externalUrl: 'http://x' });
+    try {
+      await engine.evaluate();
+      clock.advance(1000);
+      a.serve('api', 200, 1, 5);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: 5 });
+      answering = false;
+      for (let t = 0; t < 3; t++) {
+        clock.advance(1000);
+        await engine.evaluate();
+        expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: null });
+      }
+      // answering again after a gap: the window starts at a sample without data, so still no value
+      answering = true;
+      clock.advance(1000);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: null });
+      clock.advance(1000);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'firing', value: 0 });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('starts evaluating when a reload brings the first rule, and stops when the last one goes', async () => {
     const a = worker(0);
     const source = { collect: async () => [a.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }) };
