@@ -16,10 +16,7 @@ export function exitOnUncaught(logger: () => Logger | null): void {
     process.stderr.write(`${origin}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     const log = logger();
     if (log === null) process.exit(1);
-    log.fatal(
-      { err, origin },
-      'uncaught exception (plugin code outside a hook, e.g. a timer of its own, or an unhandled rejection); the process exits',
-    );
+    log.fatal({ err, origin }, 'uncaught exception (plugin code outside a hook, e.g. a timer of its own, or an unhandled rejection); the process exits');
     setTimeout(() => process.exit(1), FATAL_FLUSH_MS).unref();
     log.flush(() => process.exit(1));
   });

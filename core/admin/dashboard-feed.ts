@@ -451,7 +451,8 @@ function workerRows(stats: StatsAnswer): WorkerRow[] {
       id,
       pid: s.pid ?? w?.pid ?? null,
       // a listening worker that leaves the watchdog's heartbeat unanswered is shown as what it is
-      state: 'state' in s && typeof s.state === 'string' ? (s.state === 'ready' && 'responsive' in s && s.responsive === false ? 'unresponsive' : s.state) : 'ready',
+      state:
+        'state' in s && typeof s.state === 'string' ? (s.state === 'ready' && 'responsive' in s && s.responsive === false ? 'unresponsive' : s.state) : 'ready',
       uptimeS: w?.uptimeS ?? null,
       restarts: 'restarts' in s && typeof s.restarts === 'number' ? s.restarts : 0,
       watchdogKills: 'watchdogKills' in s && typeof s.watchdogKills === 'number' ? s.watchdogKills : 0,

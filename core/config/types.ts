@@ -200,7 +200,17 @@ export interface LoggingConfig {
 
 /** What an alert rule measures (core/alerts/measure.ts says how each is computed). */
 export type AlertMetric =
-  'error_ratio' | 'p50_ms' | 'p95_ms' | 'p99_ms' | 'rps' | 'unhealthy_targets' | 'open_circuits' | 'reload_failures' | 'overloaded' | 'worker_restarts' | 'watchdog_kills';
+  | 'error_ratio'
+  | 'p50_ms'
+  | 'p95_ms'
+  | 'p99_ms'
+  | 'rps'
+  | 'unhealthy_targets'
+  | 'open_circuits'
+  | 'reload_failures'
+  | 'overloaded'
+  | 'worker_restarts'
+  | 'watchdog_kills';
 
 export interface AlertRuleConfig {
   name: string;
