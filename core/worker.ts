@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError } from './config/validator.js';
+import { exitOnUncaught } from './fatal.js';
 import { Gateway } from './gateway.js';
 import { sendToPrimary } from './ipc.js';
-import { exitOnUncaught } from './fatal.js';
 import { createLogger, type Logger } from './logger.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
