@@ -7,6 +7,11 @@ import type { AggregatedMetrics } from './metrics.js';
 /** What the admin API reads; implemented by the orchestrator (cluster) and by an in-process gateway. */
 export interface AdminSource {
   ready(): boolean;
+  /**
+   * Liveness for GET /health: false once restarting this process is the only fix left (in cluster mode: no worker
+   * could take a request for longer than the watchdog can fix). Absent: always live while it answers.
+   */
+  live?(): boolean;
   stats(): Promise<{ configVersion: number; lastReloadError: string[] | null; metrics: AggregatedMetrics; workers: unknown[] } & Record<string, unknown>>;
   metricsText(): Promise<string>;
   config(): unknown;
@@ -80,8 +85,10 @@ export class AdminServer {
     if (Dashboard.owns(path!)) return this.dashboard.handle(req, res, path!);
     const route = `${req.method} ${path}`;
     switch (route) {
-      case 'GET /health':
-        return send(res, 200, { status: 'ok' });
+      case 'GET /health': {
+        const live = this.source.live?.() ?? true;
+        return send(res, live ? 200 : 503, { status: live ? 'ok' : 'unresponsive' });
+      }
       case 'GET /ready': {
         const ready = this.source.ready();
         return send(res, ready ? 200 : 503, { ready });

@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
 import { adminExposedWithoutAuth, configWarnings } from './config/warnings.js';
 import { defaultConfig } from './default-config.js';
+import { exitOnUncaught } from './fatal.js';
 import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
 import { createLogger } from './logger.js';
 import { Orchestrator } from './orchestrator.js';
@@ -38,7 +39,7 @@ Options:
   --help                  this text
 
 Signals: SIGHUP reloads the config file (one received while starting: once the gateway serves);
-         SIGTERM/SIGINT drain in-flight requests and exit 0.
+         SIGTERM/SIGINT drain in-flight requests and exit 0; SIGUSR2 is ignored (logged).
 `;
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -144,11 +145,16 @@ async function main(): Promise<void> {
     hupWhileStarting = true;
   };
   process.on('SIGHUP', () => onHup());
+  // SIGUSR2's default action ends the process: a stray one (a tool sending it to every node process, a
+  // supervisor's reopen-logs convention) took the whole gateway down with no drain. It has no meaning here.
+  process.on('SIGUSR2', () => logger.warn('SIGUSR2 received and ignored (SIGHUP reloads the config, SIGTERM stops)'));
+  exitOnUncaught(() => logger);
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
 
   let reloadFromFile: () => Promise<ReloadResult>;
-  let rejectReload: (errors: string[]) => ReloadResult;
+  let rejectReload: (errors: string[], what?: string) => ReloadResult;
+  let clearReloadError: () => void;
   let applyConfig: (c: GatewayConfig) => Promise<ReloadResult>;
   let admin: AdminServer | null = null;
   let listening = 0;
@@ -163,7 +169,8 @@ async function main(): Promise<void> {
     }
     const port = await gateway.listen();
     applyConfig = (c) => gateway.apply(c);
-    rejectReload = (errors) => gateway.rejectReload(errors);
+    rejectReload = (errors, what) => gateway.rejectReload(errors, what);
+    clearReloadError = () => gateway.clearReloadError();
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled)
       admin = new AdminServer(
@@ -187,7 +194,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     applyConfig = (c) => orchestrator.apply(c);
-    rejectReload = (errors) => orchestrator.rejectReload(errors);
+    rejectReload = (errors, what) => orchestrator.rejectReload(errors, what);
+    clearReloadError = () => orchestrator.clearReloadError();
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);
     if (config.admin.enabled)
       admin = new AdminServer(
@@ -230,11 +238,13 @@ async function main(): Promise<void> {
     'gateway listening',
   );
   if (watcher !== null) {
-    // The watcher validates; a valid file is applied, an invalid one only logged (the old config keeps serving).
+    // The watcher validates; a valid file is applied, an invalid one only recorded and logged, in one line (the
+    // old config keeps serving).
     watcher.on('change', (c) => void applyConfig(c));
-    watcher.on('invalid', (errors) => {
-      logger.error({ errors }, 'config file rejected; previous config keeps serving');
-      rejectReload(errors);
+    watcher.on('invalid', (errors) => void rejectReload(errors, 'config file rejected'));
+    watcher.on('restored', () => {
+      logger.info('config file holds the config in force again; the last reload error is cleared');
+      clearReloadError();
     });
     watcher.start();
   }

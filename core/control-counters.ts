@@ -8,6 +8,8 @@ export interface ControlCounters {
   reloadFailures: number;
   /** workers restarted after they exited, since start (always 0 for a single process) */
   workerRestarts: number;
+  /** workers killed by the watchdog (server.watchdogMs), since start (always 0 for a single process) */
+  watchdogKills: number;
 }
 
-export const NO_CONTROL_COUNTERS: ControlCounters = Object.freeze({ reloadFailures: 0, workerRestarts: 0 });
+export const NO_CONTROL_COUNTERS: ControlCounters = Object.freeze({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 });

@@ -12,7 +12,7 @@ import type { PluginSection, WorkerMetricsExport } from './metrics.js';
 import { GatewayMetrics, aggregateMetrics } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
 import { splitRestartOnly } from './restart-only.js';
-import { GatewayRuntime } from './runtime.js';
+import { DRY_RUN_TIMEOUT_MS, GatewayRuntime, buildWithin } from './runtime.js';
 import { GatewayServer } from './server.js';
 import { TlsLoadError } from './tls.js';
 import { poolFactory, recorderFactory, serverEngineFactory } from './variants.js';
@@ -34,6 +34,8 @@ export interface GatewayOptions {
   evaluateAlerts?: boolean;
   /** the alert engine's clock (tests) */
   now?: () => number;
+  /** longest a reload's build may take (default DRY_RUN_TIMEOUT_MS; tests shorten it) */
+  reloadBuildTimeoutMs?: number;
 }
 
 /**
@@ -56,6 +58,7 @@ export class Gateway {
   port = 0;
   /** port of the HTTP→HTTPS redirect listener (server.redirectHttp), null when none */
   redirectPort: number | null = null;
+  private readonly buildTimeoutMs: number;
 
   private constructor(
     private config: GatewayConfig,
@@ -69,6 +72,7 @@ export class Gateway {
     options: GatewayOptions,
   ) {
     this.logger = logger;
+    this.buildTimeoutMs = options.reloadBuildTimeoutMs ?? DRY_RUN_TIMEOUT_MS;
     this.metrics = metrics;
     this.pool = pool;
     this.counters = counters;
@@ -90,7 +94,7 @@ export class Gateway {
   }
 
   controlCounters(): ControlCounters {
-    return { reloadFailures: this.reloadFailures, workerRestarts: 0 };
+    return { reloadFailures: this.reloadFailures, workerRestarts: 0, watchdogKills: 0 };
   }
 
   /** Builds the first runtime; throws ConfigError when the config or a plugin's init is invalid. */
@@ -159,13 +163,14 @@ export class Gateway {
     // Certificates are read before the runtime is built: a broken PEM rejects the reload with nothing to undo.
     const listener = this.server.engine.prepareReload(config.server);
     if (listener.errors.length > 0) return this.rejectReload(listener.errors);
-    const built = await GatewayRuntime.build(config, version, {
-      metrics: this.metrics,
-      logger: this.logger,
-      workerId: this.workerId,
-      workerCount: this.workerCount,
-      counters: this.counters,
-    });
+    // The same deadline as the primary's dry run in cluster mode: a plugin init that never settles would otherwise
+    // hold this reload, and every later one queued behind it, for good.
+    const built = await buildWithin(
+      config,
+      version,
+      { metrics: this.metrics, logger: this.logger, workerId: this.workerId, workerCount: this.workerCount, counters: this.counters },
+      this.buildTimeoutMs,
+    );
     if (!built.ok) return this.rejectReload(built.errors);
     this.config = config;
     this.configVersion = version;
@@ -182,11 +187,16 @@ export class Gateway {
   }
 
   /** Records a config that failed validation elsewhere (file watcher, SIGHUP); the current one keeps serving. */
-  rejectReload(errors: string[]): ReloadResult {
+  rejectReload(errors: string[], what = 'config reload rejected'): ReloadResult {
     this.lastReloadError = errors;
     this.reloadFailures++;
-    this.logger.error({ errors }, 'config reload rejected; previous config keeps serving');
+    this.logger.error({ errors }, `${what}; previous config keeps serving`);
     return { ok: false, version: this.configVersion, errors };
+  }
+
+  /** The config file again holds the config in force: the last rejection no longer describes it (/stats, dashboard). */
+  clearReloadError(): void {
+    this.lastReloadError = null;
   }
 
   /** Validates raw JSON and applies it. */

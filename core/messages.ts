@@ -6,7 +6,19 @@ import type { WorkerMetricsExport } from './metrics.js';
  * Workers are processes only: workerMode "threads" is refused (see THREADS_UNSUPPORTED in core/config/validator.ts).
  */
 export type ToWorker =
-  { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig } | { type: 'METRICS_REQUEST'; id: number } | { type: 'SHUTDOWN'; deadlineMs: number };
+  | { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig }
+  | { type: 'METRICS_REQUEST'; id: number }
+  | { type: 'SHUTDOWN'; deadlineMs: number }
+  /** the watchdog's question (server.watchdogMs): answered by a HEARTBEAT from the worker's event loop */
+  | { type: 'PING'; id: number };
+
+/** What a worker knows about itself when it answers a PING: logged if it later freezes. */
+export interface HeartbeatReport {
+  /** requests in flight */
+  inFlight: number;
+  /** the request that has waited longest on plugin code (server.hookTimeoutMs watches those), if any */
+  oldest: { route: string | null; plugin: string | null; hook: string; ageMs: number } | null;
+}
 
 export type FromWorker =
   /** sent once the worker listens for messages: IPC messages sent before that are dropped, so 'online' is too early */
@@ -16,7 +28,8 @@ export type FromWorker =
   | { type: 'CONFIG_APPLIED'; workerId: number; version: number }
   | { type: 'CONFIG_REJECTED'; workerId: number; version: number; errors: string[] }
   | { type: 'METRICS_RESPONSE'; workerId: number; id: number; metrics: WorkerMetricsExport }
-  | { type: 'FATAL'; workerId: number; errors: string[] };
+  | { type: 'FATAL'; workerId: number; errors: string[] }
+  | ({ type: 'HEARTBEAT'; workerId: number; id: number } & HeartbeatReport);
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -44,6 +57,8 @@ export function notWorkerMessage(msg: unknown): string | null {
         return isNum(m.workerId) && isNum(m.id) && isObject(m.metrics) && isObject(m.metrics.sections);
       case 'FATAL':
         return isNum(m.workerId) && isStrings(m.errors);
+      case 'HEARTBEAT':
+        return isNum(m.workerId) && isNum(m.id) && isNum(m.inFlight) && (m.oldest === null || isObject(m.oldest));
       case 'RPC':
         return isNum(m.id) && typeof m.service === 'string';
       default:

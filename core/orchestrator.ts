@@ -12,11 +12,12 @@ import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
 import { renderPrometheus } from './prometheus.js';
 import { splitRestartOnly } from './restart-only.js';
-import { dryRun } from './runtime.js';
+import { DRY_RUN_TIMEOUT_MS, dryRun, dryRunTimedOut } from './runtime.js';
+import { Watchdog, type UnresponsiveWorker } from './watchdog.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
-const RESTART_MAX_MS = 10_000;
+export const RESTART_MAX_MS = 10_000;
 /**
  * a worker that served this long is considered healthy again: its next crash restarts after the base delay.
  * Counted from READY, not from the fork: a worker that takes 10 s to boot and dies at once is not healthy.
@@ -24,12 +25,7 @@ const RESTART_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 10_000;
 /** Floor of the overload poll that keeps /ready current: a shorter checkIntervalMs would flood the IPC channel. */
 const MIN_OVERLOAD_POLL_MS = 100;
-/**
- * Longest a reload's dry run (plugin modules loaded, every plugin's init) may take. Reloads run one after another,
- * so one that never finished (an init awaiting a connection that never comes, a plugin file that is a FIFO) held
- * every later reload, from the watcher, SIGHUP or POST /config/reload, for good.
- */
-export const DRY_RUN_TIMEOUT_MS = 30_000;
+export { DRY_RUN_TIMEOUT_MS } from './runtime.js';
 /** On shutdown, workers still alive this long after their own drain deadline are killed. */
 export const HARD_STOP_GRACE_MS = 2000;
 
@@ -46,6 +42,10 @@ export interface WorkerInfo {
   /** listening and serving (state "ready"), not merely forked */
   alive: boolean;
   restarts: number;
+  /** workers of this slot the watchdog killed (server.watchdogMs) */
+  watchdogKills: number;
+  /** whether the worker answers the watchdog's heartbeat (always true with server.watchdogMs 0) */
+  responsive: boolean;
   /** the config version the worker last reported serving (0 before it first listens) */
   configVersion: number;
 }
@@ -61,6 +61,7 @@ interface Slot {
   readyAt: number;
   failures: number;
   restarts: number;
+  watchdogKills: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -82,6 +83,13 @@ export class Orchestrator {
   /** last overload state each worker reported (ready() is synchronous, so it reads this cache) */
   private readonly overloaded = new Map<number, boolean>();
   private overloadPoll: NodeJS.Timeout | null = null;
+  private readonly watchdog = new Watchdog({
+    ping: (slot, id) => {
+      const w = this.slots[slot]?.worker;
+      return w != null && sendToWorker(w, { type: 'PING', id } satisfies ToWorker);
+    },
+    kill: (slot, what) => this.killUnresponsive(slot, what),
+  });
   private readonly pending = new Map<number, { results: WorkerMetricsExport[]; expected: number; done: () => void }>();
   /** reloads run one after another, so versions are handed out in the order reloads arrive */
   private applying: Promise<unknown> = Promise.resolve();
@@ -98,7 +106,11 @@ export class Orchestrator {
   }
 
   controlCounters(): ControlCounters {
-    return { reloadFailures: this.reloadFailures, workerRestarts: this.slots.reduce((n, s) => n + s.restarts, 0) };
+    return {
+      reloadFailures: this.reloadFailures,
+      workerRestarts: this.slots.reduce((n, s) => n + s.restarts, 0),
+      watchdogKills: this.slots.reduce((n, s) => n + s.watchdogKills, 0),
+    };
   }
 
   get currentConfig(): GatewayConfig {
@@ -114,13 +126,25 @@ export class Orchestrator {
     const n = this.config.server.workers;
     const ready: Promise<number>[] = [];
     for (let i = 0; i < n; i++) {
-      const slot: Slot = { id: i, worker: null, state: 'starting', greeted: false, configVersion: 0, readyAt: 0, failures: 0, restarts: 0, timer: null };
+      const slot: Slot = {
+        id: i,
+        worker: null,
+        state: 'starting',
+        greeted: false,
+        configVersion: 0,
+        readyAt: 0,
+        failures: 0,
+        restarts: 0,
+        watchdogKills: 0,
+        timer: null,
+      };
       this.slots.push(slot);
       ready.push(this.spawn(slot));
     }
     const ports = await Promise.all(ready);
     this.port = ports[0]!;
     this.started = true;
+    this.configureWatchdog();
     this.alerts.start();
     const ov = this.config.server.overload;
     if (ov.maxEventLoopDelayMs > 0 || ov.maxHeapUsedRatio > 0 || ov.maxHeapUsedBytes > 0) {
@@ -192,6 +216,7 @@ export class Orchestrator {
             if (slot.worker === worker && slot.state === 'starting') {
               slot.state = 'ready';
               slot.readyAt = Date.now();
+              this.watchdog.watch(slot.id);
             }
             slot.configVersion = Math.max(slot.configVersion, msg.version);
             this.logger.info({ worker: slot.id, workerPid: worker.process.pid, port: msg.port, version: msg.version }, 'worker ready');
@@ -217,6 +242,9 @@ export class Orchestrator {
           case 'CONFIG_APPLIED':
             slot.configVersion = Math.max(slot.configVersion, msg.version);
             break;
+          case 'HEARTBEAT':
+            if (slot.worker === worker) this.watchdog.heartbeat(slot.id, msg.id, { inFlight: msg.inFlight, oldest: msg.oldest });
+            break;
         }
       };
       // A failed kill or IPC write is reported as an 'error' event; unheard, it would end the primary.
@@ -227,6 +255,7 @@ export class Orchestrator {
           slot.state = 'exited';
           slot.greeted = false;
           this.overloaded.delete(slot.id);
+          this.watchdog.forget(slot.id);
         }
         if (startTimer !== null) clearTimeout(startTimer);
         if (!settled) {
@@ -262,6 +291,42 @@ export class Orchestrator {
     sendToWorker(worker, msg);
   }
 
+  /** server.watchdogMs and what bounds a replacement's boot, from the config in force (at start and on reload). */
+  private configureWatchdog(): void {
+    const { watchdogMs, workerStartTimeoutMs } = this.config.server;
+    const wasEnabled = this.watchdog.enabled;
+    this.watchdog.configure({ watchdogMs, workerStartTimeoutMs, restartMaxMs: RESTART_MAX_MS });
+    // turned on by a reload: the workers already serving are watched from now on
+    if (!wasEnabled && this.watchdog.enabled) for (const s of this.slots) if (s.state === 'ready') this.watchdog.watch(s.id);
+  }
+
+  /**
+   * A worker left the watchdog's ping unanswered for server.watchdogMs: its event loop is held (a plugin's busy
+   * loop, a catastrophic regular expression, a synchronous call that never returns). SIGKILL, because a frozen
+   * loop never runs a SIGTERM handler; its exit is handled like any crash (logged, restarted with backoff). The
+   * log line carries what the worker said of itself at its last heartbeat: where it froze is only known when that
+   * request was already waiting on a plugin then.
+   */
+  private killUnresponsive(slotId: number, what: UnresponsiveWorker): void {
+    const slot = this.slots[slotId];
+    const worker = slot?.worker;
+    if (slot === undefined || worker == null || worker.isDead()) return;
+    slot.watchdogKills++;
+    this.logger.error(
+      {
+        worker: slot.id,
+        workerPid: worker.process.pid,
+        watchdogMs: this.config.server.watchdogMs,
+        silentForMs: what.silentForMs,
+        lastHeartbeatAt: what.lastHeartbeatAt === null ? null : new Date(what.lastHeartbeatAt).toISOString(),
+        inFlight: what.report?.inFlight ?? null,
+        oldestRequest: what.report?.oldest ?? null,
+      },
+      'worker did not answer its heartbeat within server.watchdogMs (event loop blocked); killed with SIGKILL',
+    );
+    worker.process.kill('SIGKILL');
+  }
+
   /** Workers that take config updates: greeted and not on their way out (a booting one holds the update until it listens). */
   private configurableWorkers(): Worker[] {
     return this.slots
@@ -270,10 +335,13 @@ export class Orchestrator {
       .filter((w): w is Worker => w !== null && w.isConnected());
   }
 
-  /** Workers that listen and answer metrics requests (a booting one would only make collect() wait for its timeout). */
+  /**
+   * Workers that listen and answer metrics requests: a booting or frozen one would only make collect() wait for
+   * its timeout.
+   */
   private readyWorkers(): Worker[] {
     return this.slots
-      .filter((s) => s.state === 'ready')
+      .filter((s) => s.state === 'ready' && this.watchdog.responsive(s.id))
       .map((s) => s.worker)
       .filter((w): w is Worker => w !== null && w.isConnected());
   }
@@ -293,10 +361,7 @@ export class Orchestrator {
   private async applyNow(next: GatewayConfig): Promise<ReloadResult> {
     let deadline: NodeJS.Timeout | undefined;
     const timedOut = new Promise<string[]>((resolve) => {
-      deadline = setTimeout(
-        () => resolve([`/: the dry run of the new config did not finish within ${DRY_RUN_TIMEOUT_MS} ms (a plugin's module load or init hangs)`]),
-        DRY_RUN_TIMEOUT_MS,
-      );
+      deadline = setTimeout(() => resolve([dryRunTimedOut(DRY_RUN_TIMEOUT_MS)]), DRY_RUN_TIMEOUT_MS);
     });
     const errors = await Promise.race([dryRun(next, this.logger), timedOut]).finally(() => clearTimeout(deadline));
     if (errors.length > 0) return this.rejectReload(errors);
@@ -305,6 +370,7 @@ export class Orchestrator {
     this.config = config;
     this.lastReloadError = null;
     this.alerts.reconfigure(config.alerts);
+    this.configureWatchdog();
     for (const w of this.configurableWorkers()) this.send(w, { type: 'CONFIG_UPDATE', version: this.version, config });
     if (pending.length > 0) {
       this.logger.warn(
@@ -317,11 +383,17 @@ export class Orchestrator {
     return { ok: true, version: this.version, errors: [] };
   }
 
-  rejectReload(errors: string[]): ReloadResult {
+  /** Records a reload refused before it reached the workers; `what` starts its one log line. */
+  rejectReload(errors: string[], what = 'config reload rejected'): ReloadResult {
     this.lastReloadError = errors;
     this.reloadFailures++;
-    this.logger.error({ errors }, 'config reload rejected; previous config keeps serving');
+    this.logger.error({ errors }, `${what}; previous config keeps serving`);
     return { ok: false, version: this.version, errors };
+  }
+
+  /** The config file again holds the config in force: the last rejection no longer describes it (/stats, dashboard). */
+  clearReloadError(): void {
+    this.lastReloadError = null;
   }
 
   /** Asks every live worker for its metrics; answers with what arrived within the timeout. */
@@ -349,6 +421,8 @@ export class Orchestrator {
       state: s.state,
       alive: s.state === 'ready',
       restarts: s.restarts,
+      watchdogKills: s.watchdogKills,
+      responsive: s.state === 'ready' && this.watchdog.responsive(s.id),
       configVersion: s.configVersion,
     }));
   }
@@ -358,9 +432,12 @@ export class Orchestrator {
       ready: () => {
         // Ready while at least one listening worker is not shedding: the primary still spreads connections
         // over all of them, but a balancer in front would only make things worse by taking this node out.
-        const live = this.slots.filter((s) => s.state === 'ready' && s.worker !== null && s.worker.isConnected());
+        // A worker whose event loop is held (its heartbeat overdue) takes no request either.
+        const live = this.slots.filter((s) => s.state === 'ready' && s.worker !== null && s.worker.isConnected() && this.watchdog.responsive(s.id));
         return isReady() && !this.shuttingDown && live.length > 0 && !live.every((s) => this.overloaded.get(s.id) === true);
       },
+      // Liveness: false only once no worker could take a request for longer than the watchdog can fix.
+      live: () => this.shuttingDown || this.watchdog.live(),
       stats: async () => {
         const list = await this.collect();
         return {
@@ -385,6 +462,7 @@ export class Orchestrator {
   async shutdown(deadlineMs = this.config.server.shutdownTimeoutMs): Promise<void> {
     this.shuttingDown = true;
     if (this.overloadPoll !== null) clearInterval(this.overloadPoll);
+    this.watchdog.close();
     // bounded (NOTIFY_SHUTDOWN_GRACE_MS) and concurrent with the drain: a dead receiver never holds the exit
     const alertsClosed = this.alerts.close();
     for (const s of this.slots) {

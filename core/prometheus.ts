@@ -102,6 +102,9 @@ export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExp
   );
   metric('gateway_workers', 'gauge', 'Processes serving requests (1 for a single-process gateway).', [['', workers.length]]);
   metric('gateway_worker_restarts_total', 'counter', 'Workers restarted after they exited.', [['', control.workerRestarts]]);
+  metric('gateway_worker_watchdog_kills_total', 'counter', 'Workers killed because their event loop did not answer the heartbeat within server.watchdogMs.', [
+    ['', control.watchdogKills],
+  ]);
   metric('gateway_config_reload_failures_total', 'counter', 'Config reloads rejected (the previous config kept serving).', [['', control.reloadFailures]]);
   metric('gateway_protocol_requests_total', 'counter', 'Requests by client protocol.', [
     ['{protocol="h1"}', m.protocols.h1],

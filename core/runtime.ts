@@ -248,6 +248,35 @@ export class GatewayRuntime {
  * Builds a throwaway runtime (plugins initialised, then destroyed) to find what validation alone cannot:
  * unknown plugins, plugin options, a plugin whose init throws, handlers nobody registered.
  */
+/**
+ * Longest a reload's build (plugin modules loaded, every plugin's init) may take: the primary's dry run in cluster
+ * mode, the new runtime itself in a single process. Reloads run one after another, so one that never finished (an
+ * init awaiting a connection that never comes, a plugin file that is a FIFO) held every later reload, from the
+ * watcher, SIGHUP or POST /config/reload, for good.
+ */
+export const DRY_RUN_TIMEOUT_MS = 30_000;
+
+export function dryRunTimedOut(timeoutMs: number): string {
+  return `/: the dry run of the new config did not finish within ${timeoutMs} ms (a plugin's module load or init hangs)`;
+}
+
+/**
+ * GatewayRuntime.build bounded by `timeoutMs`: past it the reload is refused (the running config keeps serving) and
+ * a build that still finishes later is disposed, so its plugins' resources do not linger.
+ */
+export async function buildWithin(config: GatewayConfig, version: number, deps: RuntimeDeps, timeoutMs: number): Promise<Result<GatewayRuntime>> {
+  const build = GatewayRuntime.build(config, version, deps);
+  let deadline: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<null>((resolve) => (deadline = setTimeout(() => resolve(null), timeoutMs)));
+  const first = await Promise.race([build, timedOut]).finally(() => clearTimeout(deadline));
+  if (first !== null) return first;
+  build.then(
+    (late) => (late.ok ? late.value.dispose() : undefined),
+    () => undefined,
+  );
+  return fail([dryRunTimedOut(timeoutMs)]);
+}
+
 export async function dryRun(config: GatewayConfig, logger: Logger): Promise<string[]> {
   const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics));
   try {

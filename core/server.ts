@@ -8,6 +8,7 @@ import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse }
 import { RequestPipeline } from './http/pipeline.js';
 import { PerIpConnections, rawErrorResponse } from './limits.js';
 import { RedirectListener, type ProtocolStats } from './listeners.js';
+import type { HeartbeatReport } from './messages.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
 import type { GatewayRuntime } from './runtime.js';
@@ -75,6 +76,11 @@ export class GatewayServer {
   /** Connections refused by the per-IP cap, and the overload state (for /stats and /ready). */
   limitStats(): { perIpRefused: number; overload: ReturnType<OverloadMonitor['stats']> | null } {
     return { perIpRefused: this.perIp?.refused ?? 0, overload: this.overload?.stats() ?? null };
+  }
+
+  /** What the watchdog's heartbeat reports (core/messages.ts HeartbeatReport). */
+  heartbeat(): HeartbeatReport {
+    return { inFlight: this.opts.metrics.inFlight, oldest: this.pipeline.oldestWait(performance.now()) };
   }
 
   get currentRuntime(): GatewayRuntime {

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError } from './config/validator.js';
+import { exitOnUncaught } from './fatal.js';
 import { Gateway } from './gateway.js';
 import { sendToPrimary } from './ipc.js';
 import { createLogger, type Logger } from './logger.js';
@@ -93,6 +94,11 @@ export function runWorker(): void {
       case 'SHUTDOWN':
         void shutdown(msg.deadlineMs);
         break;
+      case 'PING':
+        // Answered right here, on this worker's event loop: a loop held by a busy plugin cannot answer, and the
+        // primary's watchdog (server.watchdogMs) replaces the worker.
+        send({ type: 'HEARTBEAT', workerId, id: msg.id, ...(gateway?.server.heartbeat() ?? { inFlight: 0, oldest: null }) });
+        break;
     }
   });
 
@@ -101,6 +107,9 @@ export function runWorker(): void {
   // The primary handles signals for the whole group; a worker signalled directly drains on its own.
   process.on('SIGTERM', () => void shutdown(gateway?.currentConfig.server.shutdownTimeoutMs ?? UNCONFIGURED_SHUTDOWN_MS));
   process.on('SIGINT', () => undefined);
+  // like the primary: a SIGUSR2 sent to the whole process group must not end a serving worker
+  process.on('SIGUSR2', () => undefined);
+  exitOnUncaught(() => logger);
   // The primary is gone (killed, crashed): no new connection reaches this worker any more, but clients still
   // wait on the requests it is serving, so it drains like on SIGTERM. Cluster's own 'disconnect' handler would
   // exit at once, cutting them, unless exitedAfterDisconnect is set (documented on Worker.process).

@@ -54,6 +54,8 @@ export interface WorkerRow {
   state: string;
   uptimeS: number | null;
   restarts: number;
+  /** workers of this slot the watchdog killed (event loop blocked past server.watchdogMs) */
+  watchdogKills: number;
   rssBytes: number | null;
   cpuPercent: number | null;
 }
@@ -449,7 +451,7 @@ function hookRows(m: AggregatedMetrics, rate: (key: string) => number, d: Map<st
  */
 function workerRows(stats: StatsAnswer): WorkerRow[] {
   const metricsOf = new Map(stats.metrics.perWorker.map((w) => [w.workerId, w]));
-  const slots = stats.workers.map((w) => w as { id?: number; pid?: number; state?: string; restarts?: number });
+  const slots = stats.workers.map((w) => w as { id?: number; pid?: number; state?: string; restarts?: number; watchdogKills?: number; responsive?: boolean });
   // In one process /stats lists the gateway's sections only: its one worker is the process itself.
   const listed = slots.every((s) => typeof s.id === 'number') ? slots : stats.metrics.perWorker.map((w) => ({ id: w.workerId, pid: w.pid }));
   return listed.map((s) => {
@@ -458,9 +460,12 @@ function workerRows(stats: StatsAnswer): WorkerRow[] {
     return {
       id,
       pid: s.pid ?? w?.pid ?? null,
-      state: 'state' in s && typeof s.state === 'string' ? s.state : 'ready',
+      // a listening worker that leaves the watchdog's heartbeat unanswered is shown as what it is
+      state:
+        'state' in s && typeof s.state === 'string' ? (s.state === 'ready' && 'responsive' in s && s.responsive === false ? 'unresponsive' : s.state) : 'ready',
       uptimeS: w?.uptimeS ?? null,
       restarts: 'restarts' in s && typeof s.restarts === 'number' ? s.restarts : 0,
+      watchdogKills: 'watchdogKills' in s && typeof s.watchdogKills === 'number' ? s.watchdogKills : 0,
       rssBytes: w?.memory.rss ?? null,
       cpuPercent: w?.cpuPercent ?? null,
     };

@@ -13,6 +13,7 @@ export const METRIC_SCOPE: Record<AlertMetric, 'route' | 'upstream' | 'none'> = 
   reload_failures: 'none',
   overloaded: 'none',
   worker_restarts: 'none',
+  watchdog_kills: 'none',
 };
 
 /** What the schema cannot say about `alerts`: each problem names its JSON path and the rule broken. */

@@ -5,7 +5,8 @@ import type { Sample, SampleHistory, WorkerPoint } from './samples.js';
 
 /**
  * The value a rule compares with its threshold, from the samples; null when there is nothing to measure (no request
- * in the window for a ratio or percentile, an unknown route or upstream, fewer than two samples for a rate).
+ * in the window for a ratio or percentile, an unknown route or upstream, fewer than two samples for a rate, no
+ * worker that answered the metrics poll at either end of the window for a rate).
  *
  *   error_ratio        5xx responses ÷ responses in the window
  *   p50/p95/p99_ms     latency percentile of the requests answered in the window (ms, log-linear resolution)
@@ -15,6 +16,7 @@ import type { Sample, SampleHistory, WorkerPoint } from './samples.js';
  *   overloaded         workers shedding load, now
  *   reload_failures    config reloads rejected in the window
  *   worker_restarts    worker restarts in the window
+ *   watchdog_kills     workers killed by the watchdog (event loop blocked past server.watchdogMs) in the window
  */
 export function measure(rule: AlertRuleConfig, history: SampleHistory): number | null {
   const to = history.latest();
@@ -26,6 +28,9 @@ export function measure(rule: AlertRuleConfig, history: SampleHistory): number |
       return d.requests > 0 ? d.errors / d.requests : null;
     }
     case 'rps': {
+      // No worker answered (every one frozen, or restarting): the rate is unknown, not zero. Counted as 0 it fired
+      // every "below" rule, for a cause the watchdog_kills and worker_restarts metrics name.
+      if (to.workers.size === 0 || from.workers.size === 0) return null;
       const seconds = (to.t - from.t) / 1000;
       return seconds > 0 ? requestDelta(from, to, rule.route).requests / seconds : null;
     }
@@ -49,6 +54,8 @@ export function measure(rule: AlertRuleConfig, history: SampleHistory): number |
       return to.control.reloadFailures - from.control.reloadFailures;
     case 'worker_restarts':
       return to.control.workerRestarts - from.control.workerRestarts;
+    case 'watchdog_kills':
+      return to.control.watchdogKills - from.control.watchdogKills;
   }
 }
 

@@ -92,6 +92,8 @@ function parseConfigText(text: string, file: string, prepare: (raw: unknown) => 
 export interface ConfigWatcherEvents {
   change: [config: GatewayConfig];
   invalid: [errors: string[]];
+  /** the file, after a rejection, again holds the config in force: the rejection no longer describes it */
+  restored: [];
 }
 
 export interface ConfigWatcherOptions {
@@ -116,7 +118,8 @@ const MAX_POSTPONE = 10;
 
 /**
  * Watches a config file and emits `change` with each new valid config, `invalid` with the errors of a rejected
- * one (the caller keeps its current config). Three ways a file changes, all of which must be seen:
+ * one (the caller keeps its current config), `restored` when a file rejected earlier again holds the config in
+ * force. Three ways a file changes, all of which must be seen:
  *
  * - in-place write: the file's inode is modified;
  * - editor write-and-rename: a new inode is renamed over the name;
@@ -130,6 +133,11 @@ const MAX_POSTPONE = 10;
  * update. A look reads the file and compares it with the last content seen: an event that changed nothing
  * (an editor's swap file, a touch) is not a reload. Bursts are debounced so a half-written file is usually not
  * even read; when it is, it fails to parse and is rejected, and the completed write is the next event.
+ *
+ * A look acts only when the file's content or its real path differs from what the previous look saw: the
+ * gateway's own log file in the config's folder (stdout redirected there) makes events all the time, and each
+ * used to re-read, re-reject and re-log the same bad file, the log lines causing the next events. So a bad
+ * content is rejected once, however many events follow, until the file changes again.
  */
 export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   /** folder path → its watch and the folder's identity when the watch was set (a replaced folder is re-watched) */
@@ -141,8 +149,12 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   private readonly pollIntervalMs: number;
   /** the content of the config in force: an equal read is not a reload */
   private lastText: string | null = null;
-  /** the content the last look (event or poll) saw, valid or not: the poll acts only when this changes */
+  /** the content the last look (event or poll) saw, valid or not: a look acts only when this changes */
   private lastSeen: string | null = null;
+  /** the real path (symlinks resolved) the last look saw: a kubelet swap to equal content is noted, not applied */
+  private lastReal: string | null = null;
+  /** the last content rejected (or the read error, for a file that cannot be read): null since none is pending */
+  private rejected: string | null = null;
   /** when the pending look was first scheduled */
   private pendingSince = 0;
   private closed = false;
@@ -159,6 +171,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     this.pollIntervalMs = options.pollIntervalMs ?? CONFIG_POLL_INTERVAL_MS;
     this.lastText = readText(this.file);
     this.lastSeen = this.lastText;
+    this.lastReal = realPath(this.file);
   }
 
   start(): void {
@@ -173,9 +186,17 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   /** Reads and validates the file now without emitting (SIGHUP, POST /config/reload apply the result themselves). */
   read(): ValidationResult {
     const text = readText(this.file);
-    if (text === null) return loadConfigFile(this.file, this.prepare); // the read error, worded as at startup
-    const result = parseConfigText(text, this.file, this.prepare);
-    if (result.ok) this.lastText = this.lastSeen = text;
+    // the read error, worded as at startup
+    const result = text === null ? loadConfigFile(this.file, this.prepare) : parseConfigText(text, this.file, this.prepare);
+    // The caller reports this result itself: the watcher's next look at the same content has nothing to add.
+    this.lastSeen = text;
+    this.lastReal = realPath(this.file);
+    if (result.ok) {
+      this.lastText = text;
+      this.rejected = null;
+    } else {
+      this.rejected = rejectionKey(text, result.errors);
+    }
     return result;
   }
 
@@ -257,16 +278,34 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     if (this.closed) return;
     this.arm();
     const text = readText(this.file);
+    const real = realPath(this.file);
+    // A touch, an unrelated file in the folder (a log written beside the config) or a duplicate event: the file
+    // reads as the previous look saw it, so there is nothing new to apply, reject or log.
+    const changed = text !== this.lastSeen || real !== this.lastReal || text === null;
     this.lastSeen = text;
-    // A touch, an unrelated file in the folder or a duplicate event with unchanged content is not a reload.
-    if (text !== null && text === this.lastText) return;
+    this.lastReal = real;
+    if (!changed) return;
+    if (text !== null && text === this.lastText) {
+      // back to the config in force (a bad save undone): the earlier rejection no longer describes the file
+      if (this.rejected !== null) {
+        this.rejected = null;
+        this.emit('restored');
+      }
+      return;
+    }
     const result = text === null ? loadConfigFile(this.file, this.prepare) : parseConfigText(text, this.file, this.prepare);
     if (result.ok) {
       this.lastText = text;
+      this.rejected = null;
       this.emit('change', result.value);
-    } else {
-      this.emit('invalid', result.errors);
+      return;
     }
+    // An unreadable file is looked at again on every event (its content cannot be compared); the same error for
+    // it is reported once.
+    const key = rejectionKey(text, result.errors);
+    if (key === this.rejected) return;
+    this.rejected = key;
+    this.emit('invalid', result.errors);
   }
 }
 
@@ -275,12 +314,22 @@ function readText(file: string): string | null {
   return typeof read === 'string' ? read : null;
 }
 
-function realDir(file: string): string | null {
+function realPath(file: string): string | null {
   try {
-    return dirname(realpathSync(file));
+    return realpathSync(file);
   } catch {
     return null;
   }
+}
+
+function realDir(file: string): string | null {
+  const real = realPath(file);
+  return real === null ? null : dirname(real);
+}
+
+/** What makes two rejections the same: the bytes judged, or for a file that could not be read, the error. */
+function rejectionKey(text: string | null, errors: string[]): string {
+  return text ?? `\0${errors.join('\n')}`;
 }
 
 /** device:inode of a folder, so a folder replaced under the same path is told apart from the one watched. */

@@ -89,6 +89,7 @@ export const ALERT_METRICS = [
   'reload_failures',
   'overloaded',
   'worker_restarts',
+  'watchdog_kills',
 ] as const;
 
 const alertRuleSchema = {
@@ -157,6 +158,7 @@ export const gatewaySchema = {
         shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
         hookTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
         workerStartTimeoutMs: { type: 'integer', minimum: 0, default: 60000 },
+        watchdogMs: { type: 'integer', minimum: 0, default: 10000 },
         trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
         contextPoolSize: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024 },
         maxUrlLength: { type: 'integer', minimum: 16, maximum: 1048576, default: 8192 },

@@ -109,6 +109,12 @@ export interface ServerConfig {
    * (0 = wait forever)
    */
   workerStartTimeoutMs: number;
+  /**
+   * cluster mode: longest a serving worker may leave the primary's heartbeat unanswered (its event loop frozen)
+   * before it is killed with SIGKILL and replaced with the usual restart backoff (0 = no watchdog). Applies on
+   * reload.
+   */
+  watchdogMs: number;
   /** trusted proxies (IPs/CIDRs) whose X-Forwarded-* / Forwarded headers are believed */
   trustedProxies: string[];
   /** pooled RequestContext objects kept per worker */
@@ -215,7 +221,17 @@ export interface LoggingConfig {
 
 /** What an alert rule measures (core/alerts/measure.ts says how each is computed). */
 export type AlertMetric =
-  'error_ratio' | 'p50_ms' | 'p95_ms' | 'p99_ms' | 'rps' | 'unhealthy_targets' | 'open_circuits' | 'reload_failures' | 'overloaded' | 'worker_restarts';
+  | 'error_ratio'
+  | 'p50_ms'
+  | 'p95_ms'
+  | 'p99_ms'
+  | 'rps'
+  | 'unhealthy_targets'
+  | 'open_circuits'
+  | 'reload_failures'
+  | 'overloaded'
+  | 'worker_restarts'
+  | 'watchdog_kills';
 
 export interface AlertRuleConfig {
   name: string;

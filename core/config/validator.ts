@@ -37,6 +37,12 @@ export interface ValidateOptions {
 /** What node:http's parser accepts: a route for any other method could never match. */
 const KNOWN_METHODS = new Set(METHODS);
 
+/**
+ * Shortest watchdog period accepted: a heartbeat goes through the primary's and the worker's event loops and back,
+ * and a healthy worker's major GC or a plugin's synchronous reload work can hold its loop for a few hundred ms.
+ */
+export const MIN_WATCHDOG_MS = 250;
+
 /** Shared with the orchestrator's start(), which refuses the same thing for a config that skipped validation. */
 export const THREADS_UNSUPPORTED = '"threads" needs server.listen({ reusePort }), which this Node runtime lacks; use "cluster"';
 
@@ -120,6 +126,10 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     errors.push(
       `/server/headersTimeoutMs: ${server.headersTimeoutMs} exceeds server.requestTimeoutMs ${server.requestTimeoutMs} (Node's http server refuses to start)`,
     );
+  }
+
+  if (server.watchdogMs > 0 && server.watchdogMs < MIN_WATCHDOG_MS) {
+    errors.push(`/server/watchdogMs: must be 0 (off) or at least ${MIN_WATCHDOG_MS} (a shorter one would kill workers busy with ordinary GC pauses)`);
   }
 
   errors.push(...adminAuthConfigErrors(admin.auth));

@@ -114,6 +114,18 @@ export class RequestPipeline extends ResponseWriter {
     return this.idle.promise;
   }
 
+  /**
+   * The request that has waited longest on plugin code, for the watchdog's heartbeat: the waits are kept in
+   * arrival order, so the first one is it. Only what server.hookTimeoutMs watches is known (nothing with it 0).
+   */
+  oldestWait(now: number): { route: string | null; plugin: string | null; hook: string; ageMs: number } | null {
+    for (const ctx of this.waiting.keys()) {
+      const route = ctx.route as CompiledRoute | null;
+      return { route: route?.name ?? null, plugin: ctx.waitingOn?.name ?? null, hook: ctx.waitingHook, ageMs: Math.round(now - ctx.startTime) };
+    }
+    return null;
+  }
+
   onRequest(req: ServerRequest, res: ServerResponse): void {
     const ov = this.overload;
     if (ov !== null && ov.overloaded) {

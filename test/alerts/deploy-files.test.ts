@@ -112,7 +112,7 @@ describe('deploy/ files use only what the gateway exports', () => {
     expect(missing).toEqual([]);
   });
 
-  it('the dashboard covers requests/s, error ratio, p50/p95/p99, routes, upstream health, circuits and workers', () => {
+  it('the dashboard covers requests/s, error ratio, p50/p95/p99, routes, upstream health, circuits, workers and watchdog kills', () => {
     const all = dashboardExprs().join('\n');
     for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q},`);
     for (const n of [
@@ -122,6 +122,7 @@ describe('deploy/ files use only what the gateway exports', () => {
       'gateway_upstream_open_circuits',
       'gateway_workers',
       'gateway_worker_restarts_total',
+      'gateway_worker_watchdog_kills_total',
     ]) {
       expect(all).toContain(n);
     }

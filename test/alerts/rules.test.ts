@@ -127,13 +127,13 @@ describe('metrics over windows of merged workers', () => {
     const b = worker(1);
     a.serve('api', 200, 1, 100); // before the window
     b.serve('api', 500, 1, 100);
-    h.push(takeSample(0, [a.export(), b.export()], { reloadFailures: 0, workerRestarts: 0 }), 10_000);
+    h.push(takeSample(0, [a.export(), b.export()], { reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }), 10_000);
     a.serve('api', 200, 1, 90);
     a.serve('other', 500, 1, 30);
     // worker 1 restarted: a new pid, counters from zero
     const b2 = worker(1, 2001);
     b2.serve('api', 500, 1, 10);
-    h.push(takeSample(1000, [a.export(), b2.export()], { reloadFailures: 2, workerRestarts: 1 }), 10_000);
+    h.push(takeSample(1000, [a.export(), b2.export()], { reloadFailures: 2, workerRestarts: 1, watchdogKills: 1 }), 10_000);
 
     expect(measure(rule({ metric: 'error_ratio', route: 'api' }), h)).toBeCloseTo(10 / 100);
     expect(measure(rule({ metric: 'error_ratio' }), h)).toBeCloseTo(40 / 130);
@@ -142,18 +142,19 @@ describe('metrics over windows of merged workers', () => {
     expect(measure(rule({ metric: 'error_ratio', route: 'nope' }), h)).toBeNull();
     expect(measure(rule({ metric: 'reload_failures' }), h)).toBe(2);
     expect(measure(rule({ metric: 'worker_restarts' }), h)).toBe(1);
+    expect(measure(rule({ metric: 'watchdog_kills' }), h)).toBe(1);
   });
 
   it('p99 over the window only: slow requests older than the window do not count', () => {
     const h = new SampleHistory();
     const a = worker(0);
-    h.push(takeSample(0, [a.export()], { reloadFailures: 0, workerRestarts: 0 }), 10_000);
+    h.push(takeSample(0, [a.export()], { reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }), 10_000);
     expect(measure(rule({ metric: 'p99_ms' }), h)).toBeNull(); // one sample: no window yet
     a.serve('api', 200, 900, 50); // slow, in the first 2 s
     a.serve('api', 200, 5, 100);
-    h.push(takeSample(2000, [a.export()], { reloadFailures: 0, workerRestarts: 0 }), 10_000);
+    h.push(takeSample(2000, [a.export()], { reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }), 10_000);
     a.serve('api', 200, 20, 100);
-    h.push(takeSample(3000, [a.export()], { reloadFailures: 0, workerRestarts: 0 }), 10_000);
+    h.push(takeSample(3000, [a.export()], { reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }), 10_000);
     // window 1000: only the 20 ms requests
     expect(measure(rule({ metric: 'p99_ms', windowMs: 1000 }), h)).toBeCloseTo(20, 0);
     // window 3000: every request, 20 % of them slow
@@ -170,7 +171,7 @@ describe('metrics over windows of merged workers', () => {
     a.upstreams = { users: { targets: [target('http://u1', true, 'closed'), target('http://u2', false, 'closed')] }, orders: { targets: [] } };
     b.upstreams = { users: { targets: [target('http://u1', false, 'open'), target('http://u2', false, 'closed')] }, orders: { targets: [] } };
     b.overloaded = true;
-    h.push(takeSample(0, [a.export(), b.export()], { reloadFailures: 0, workerRestarts: 0 }), 1000);
+    h.push(takeSample(0, [a.export(), b.export()], { reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }), 1000);
     expect(measure(rule({ metric: 'unhealthy_targets', upstream: 'users' }), h)).toBe(2);
     expect(measure(rule({ metric: 'unhealthy_targets', upstream: 'orders' }), h)).toBe(0);
     expect(measure(rule({ metric: 'unhealthy_targets', upstream: 'missing' }), h)).toBeNull();
@@ -225,7 +226,7 @@ describe('AlertEngine on an injected clock', () => {
     const clock = testClock();
     const a = worker(0);
     const b = worker(1);
-    const source = { collect: async () => [a.export(), b.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0 }) };
+    const source = { collect: async () => [a.export(), b.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }) };
     const rules: AlertRuleConfig[] = [
       rule({ name: 'errors', metric: 'error_ratio', above: 0.5, windowMs: 1000, forMs: 2000, severity: 'critical' }),
       rule({ name: 'traffic', metric: 'rps', below: 1, windowMs: 1000 }),
@@ -265,9 +266,44 @@ describe('AlertEngine on an injected clock', () => {
     }
   });
 
+  it('an rps "below" rule reports no data, not 0, while no worker answers the metrics poll (every one frozen)', async () => {
+    const clock = testClock();
+    const a = worker(0);
+    let answering = true;
+    const source = {
+      collect: async () => (answering ? [a.export()] : []),
+      control: () => ({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }),
+    };
+    const config = { evaluateEveryMs: 1000, repeatIntervalMs: 60_000, rules: [rule({ name: 'traffic', metric: 'rps', below: 1, windowMs: 1000 })], notify: [] };
+    const engine = new AlertEngine(config, source, silent, { now: clock.now, externalUrl: 'http://x' });
+    try {
+      await engine.evaluate();
+      clock.advance(1000);
+      a.serve('api', 200, 1, 5);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: 5 });
+      answering = false;
+      for (let t = 0; t < 3; t++) {
+        clock.advance(1000);
+        await engine.evaluate();
+        expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: null });
+      }
+      // answering again after a gap: the window starts at a sample without data, so still no value
+      answering = true;
+      clock.advance(1000);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'inactive', value: null });
+      clock.advance(1000);
+      await engine.evaluate();
+      expect(engine.view().rules[0]).toMatchObject({ state: 'firing', value: 0 });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('starts evaluating when a reload brings the first rule, and stops when the last one goes', async () => {
     const a = worker(0);
-    const source = { collect: async () => [a.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0 }) };
+    const source = { collect: async () => [a.export()], control: () => ({ reloadFailures: 0, workerRestarts: 0, watchdogKills: 0 }) };
     const none = { evaluateEveryMs: 20, repeatIntervalMs: 60_000, rules: [], notify: [] };
     const engine = new AlertEngine(none, source, silent, { externalUrl: 'http://x' });
     try {
@@ -332,7 +368,7 @@ describe('alerts config', () => {
     expect(v.ok).toBe(false);
     if (v.ok) return;
     expect(v.errors).toContain(
-      '/alerts/rules/0/metric: must be one of "error_ratio", "p50_ms", "p95_ms", "p99_ms", "rps", "unhealthy_targets", "open_circuits", "reload_failures", "overloaded", "worker_restarts"',
+      '/alerts/rules/0/metric: must be one of "error_ratio", "p50_ms", "p95_ms", "p99_ms", "rps", "unhealthy_targets", "open_circuits", "reload_failures", "overloaded", "worker_restarts", "watchdog_kills"',
     );
     expect(v.errors).toContain('/alerts/notify/0: must have required property "url"');
     expect(v.errors).toContain('/alerts/notify/1: must NOT have additional property "url"');

@@ -1,4 +1,5 @@
-import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { ConfigWatcher } from '../../core/config/loader.js';
 import type { GatewayConfig } from '../../core/config/types.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
-import { sleep, until } from '../support/wait.js';
+import { eventually, sleep, until } from '../support/wait.js';
 
 /**
  * The three ways a config file changes under a running gateway: kubelet's ConfigMap update (a symlink swap,
@@ -75,12 +76,13 @@ describe('ConfigWatcher: events alone (poll off) see every kind of update', () =
     while (watchers.length > 0) watchers.pop()!.close();
   });
 
-  function watchBodies(file: string, pollIntervalMs = 0): { bodies: string[]; invalid: string[][] } {
+  function watchBodies(file: string, pollIntervalMs = 0): { bodies: string[]; invalid: string[][]; restored: number } {
     const w = new ConfigWatcher(file, undefined, { pollIntervalMs });
     watchers.push(w);
-    const seen = { bodies: [] as string[], invalid: [] as string[][] };
+    const seen = { bodies: [] as string[], invalid: [] as string[][], restored: 0 };
     w.on('change', (c: GatewayConfig) => seen.bodies.push(String(c.routes[0]!.response!.body)));
     w.on('invalid', (errors) => seen.invalid.push(errors));
+    w.on('restored', () => seen.restored++);
     w.start();
     return seen;
   }
@@ -135,6 +137,29 @@ describe('ConfigWatcher: events alone (poll off) see every kind of update', () =
     } finally {
       clearInterval(noise);
     }
+  });
+
+  it('a bad file is rejected once however many folder events follow; putting the config in force back says so once', async () => {
+    const file = plainFile(configText('a'));
+    const seen = watchBodies(file, 50);
+    writeFileSync(file, '{ "routes": [');
+    await until(() => seen.invalid.length > 0, { message: 'the bad save rejected' });
+    // a log file beside the config, written every 10 ms: each write is a folder event
+    const log = `${file}.log`;
+    for (let i = 0; i < 100; i++) {
+      writeFileSync(log, `line ${i}\n`, { flag: 'a' });
+      await sleep(10);
+    }
+    writeFileSync(file, '{ "routes": ['); // the same bad content saved again: nothing new to say
+    await sleep(300);
+    expect(seen.invalid).toHaveLength(1);
+    expect(seen.restored).toBe(0);
+    writeAndRename(file, configText('a'));
+    await until(() => seen.restored === 1, { message: 'the file back at the config in force' });
+    writeFileSync(file, '[]');
+    await until(() => seen.invalid.length === 2, { message: 'a different bad content is a new rejection' });
+    expect(seen.invalid[1]![0]).toMatch(/^\/: must be object/);
+    expect(seen.bodies).toEqual([]);
   });
 
   it('the poll catches a change no folder event reports (a write through a hard link in another folder)', async () => {
@@ -200,4 +225,50 @@ describe('a running gateway follows its config file (real HTTP)', () => {
       .find((l) => l.includes('config file rejected'))!;
     expect(JSON.parse(rejected).errors[0]).toMatch(/^\/: invalid JSON in .*gateway\.json at line \d+, column \d+/);
   });
+});
+
+describe('the gateway logging into the folder of its own config', () => {
+  // stdout and stderr appended to a file beside gateway.json, as `ts-gateway --config /etc/gw/gateway.json >> /etc/gw/gw.log` does
+  for (const workers of ['0', '2']) {
+    it(`one bad save: exactly one rejection line in 10 s, and putting the file back clears the reload error (workers ${workers})`, async () => {
+      const file = plainFile(configText('a'));
+      const logFile = join(file, '..', 'gateway.log');
+      const fd = openSync(logFile, 'a');
+      const proc = spawn(process.execPath, ['dist/core/cli.js', '--config', file, '--port', '0', '--admin-port', '0', '--workers', workers], {
+        stdio: ['ignore', fd, fd],
+      });
+      closeSync(fd);
+      const lines = (): Array<Record<string, unknown>> =>
+        readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const rejections = (): number => lines().filter((l) => String(l.msg).includes('rejected; previous config keeps serving')).length;
+      try {
+        const adminPort = await eventually(() => lines().find((l) => l.msg === 'admin listening')?.adminPort as number | undefined, {
+          timeoutMs: 60_000,
+          message: () => `the gateway starts:\n${readFileSync(logFile, 'utf8').slice(-2000)}`,
+        });
+        const stats = async (): Promise<{ lastReloadError: string[] | null }> =>
+          JSON.parse((await request(`http://127.0.0.1:${adminPort}/stats`, { agent: false })).body) as { lastReloadError: string[] | null };
+        writeFileSync(file, '{ "routes": [ oops');
+        await until(() => rejections() > 0, { timeoutMs: 15_000, message: 'the bad save rejected' });
+        const rejected = lines().find((l) => String(l.msg).includes('rejected; previous config keeps serving'))!;
+        expect(rejected.msg).toBe('config file rejected; previous config keeps serving');
+        // ten seconds of the gateway's own writes landing beside its config (the admin API logs nothing per request, so the rejection line itself is the only trigger there is, as in the field)
+        const until10s = Date.now() + 10_000;
+        while (Date.now() < until10s) {
+          expect((await stats()).lastReloadError).not.toBeNull();
+          await sleep(250);
+        }
+        expect(rejections()).toBe(1);
+        writeAndRename(file, configText('a'));
+        await until(async () => (await stats()).lastReloadError === null, { timeoutMs: 15_000, message: 'the red banner gone once the file is back' });
+        expect(rejections()).toBe(1);
+        expect(proc.exitCode).toBeNull();
+      } finally {
+        proc.kill('SIGKILL');
+      }
+    }, 90_000);
+  }
 });

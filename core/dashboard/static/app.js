@@ -210,9 +210,10 @@
       (w) => [
         cell(String(w.id)),
         cell(w.pid === null ? '–' : String(w.pid)),
-        cell(w.state, w.state === 'ready' ? 'state-ok' : 'state-pending'),
+        cell(w.state, w.state === 'ready' ? 'state-ok' : w.state === 'unresponsive' ? 'state-down' : 'state-pending'),
         cell(duration(w.uptimeS), 'num'),
         cell(String(w.restarts), 'num'),
+        cell(String(w.watchdogKills ?? 0), w.watchdogKills > 0 ? 'num state-down' : 'num'),
         cell(w.rssBytes === null ? '–' : fmt(w.rssBytes / 1048576), 'num'),
         cell(fmt(w.cpuPercent), 'num'),
       ],
