@@ -55,6 +55,11 @@ export class RequestContext {
    */
   requestId = '';
   /**
+   * The answer must reach the client piece by piece as its body is produced (an upstream's `X-Accel-Buffering: no`,
+   * or a handler that sets it): body-transforming plugins flush each chunk instead of filling their buffers first.
+   */
+  unbuffered = false;
+  /**
    * The server's `trustedProxies` of the runtime serving this request (set before the first hook runs), so
    * that every plugin resolves the client address the same way the proxy's X-Forwarded-For does.
    */
@@ -212,6 +217,7 @@ export class RequestContext {
     this.socket = null;
     this.upgradeHead = null;
     this.requestId = '';
+    this.unbuffered = false;
     this.trustedProxies = null;
     this.resolvedClientIp = '';
     this.halted = false;

@@ -11,7 +11,7 @@ import {
 } from '../contracts/upstream.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
-import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
+import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
 import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { Target } from './target.js';
@@ -256,6 +256,7 @@ export class UpstreamGroup {
     ctx.statusCode = status;
     const headers = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
     if (status === 204 || status < 200) dropBodyFraming(headers, status);
+    if (asksNoBuffering(upstreamRes.headers)) ctx.unbuffered = true;
     ctx.responseHeaders = headers;
     ctx.body = body;
     if (Buffer.isBuffer(body)) {
