@@ -4,7 +4,7 @@ import { AlertEngine } from './alerts/engine.js';
 import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validator.js';
-import { createContext, resetContext, type RequestContext } from './context.js';
+import { createRequestState, resetRequestState, type RequestState } from './request-state.js';
 import type { ObjectPool } from './contracts/pool.js';
 import type { ControlCounters } from './control-counters.js';
 import { createLogger } from './logger.js';
@@ -43,7 +43,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  readonly pool: ObjectPool<RequestContext>;
+  readonly pool: ObjectPool<RequestState>;
   readonly server: GatewayServer;
   private configVersion = 1;
   private lastReloadError: string[] | null = null;
@@ -62,7 +62,7 @@ export class Gateway {
     runtime: GatewayRuntime,
     logger: Logger,
     metrics: GatewayMetrics,
-    pool: ObjectPool<RequestContext>,
+    pool: ObjectPool<RequestState>,
     private readonly workerId: number,
     private readonly workerCount: number,
     counters: Map<string, { help: string; value: number }>,
@@ -100,9 +100,9 @@ export class Gateway {
     const logger = options.logger ?? createLogger(config.logging, { pid: process.pid, worker: workerId });
     // Pool and metrics variants are chosen once per process: swapping them would reset counters mid-flight.
     const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics), workerId);
-    const pool = poolFactory(config.variants.pool)<RequestContext>({
-      create: createContext,
-      reset: resetContext,
+    const pool = poolFactory(config.variants.pool)<RequestState>({
+      create: createRequestState,
+      reset: resetRequestState,
       capacity: config.server.contextPoolSize,
     });
     const counters = new Map<string, { help: string; value: number }>();

@@ -2,7 +2,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config/types.js';
-import type { RequestContext } from './context.js';
+import type { RequestState } from './request-state.js';
 import type { ObjectPool } from './contracts/pool.js';
 import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from './contracts/server.js';
 import { RequestPipeline } from './http/pipeline.js';
@@ -25,7 +25,7 @@ export interface GatewayServerOptions {
   server: ServerConfig;
   /** the HTTP/1.1 engine (variants.server) */
   engine: ServerEngineFactory;
-  pool: ObjectPool<RequestContext>;
+  pool: ObjectPool<RequestState>;
   metrics: GatewayMetrics;
   logger: Logger;
   accessLog: boolean;
@@ -75,6 +75,11 @@ export class GatewayServer {
   /** Connections refused by the per-IP cap, and the overload state (for /stats and /ready). */
   limitStats(): { perIpRefused: number; overload: ReturnType<OverloadMonitor['stats']> | null } {
     return { perIpRefused: this.perIp?.refused ?? 0, overload: this.overload?.stats() ?? null };
+  }
+
+  /** Writes plugins made through a context kept past its request, ignored (core/context.ts). */
+  get lateContextWrites(): number {
+    return this.pipeline.lateWrites.count;
   }
 
   get currentRuntime(): GatewayRuntime {

@@ -90,7 +90,7 @@ export interface ServerConfig {
   workerStartTimeoutMs: number;
   /** trusted proxies (IPs/CIDRs) whose X-Forwarded-* / Forwarded headers are believed */
   trustedProxies: string[];
-  /** pooled RequestContext objects kept per worker */
+  /** pooled request state objects (RequestState) kept per worker */
   contextPoolSize: number;
   /** longest request target before 414 (a request line past maxHeaderSize is 414 too) */
   maxUrlLength: number;

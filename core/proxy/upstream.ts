@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
+import type { RequestState } from '../request-state.js';
 import {
   UpstreamClientError,
   type UpstreamClientFactory,
@@ -83,7 +83,7 @@ export class UpstreamGroup {
     await Promise.all(this.targets.map((t) => t.client.close()));
   }
 
-  hashKey(ctx: RequestContext, peer: string): string | null {
+  hashKey(ctx: RequestState, peer: string): string | null {
     if (this.cfg.balancer !== 'consistent-hash') return null;
     const req = ctx.req!;
     if (this.hashHeader === null) {
@@ -126,7 +126,7 @@ export class UpstreamGroup {
     return true;
   }
 
-  async forward(ctx: RequestContext, route: RouteConfig, path: ProxyPath): Promise<void> {
+  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath): Promise<void> {
     const req = ctx.req!;
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
@@ -236,7 +236,7 @@ export class UpstreamGroup {
 
   /** Put the upstream answer on ctx and account for the body's fate when it finishes. */
   private stage(
-    ctx: RequestContext,
+    ctx: RequestState,
     route: RouteConfig,
     upstreamRes: UpstreamResponse,
     target: Target,
