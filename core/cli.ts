@@ -38,6 +38,7 @@ Options:
   --help                  this text
 
 Signals: SIGHUP reloads the config file (one received while starting: once the gateway serves);
+         SIGUSR2 reopens logging.accessLog.file (after logrotate moved it);
          SIGTERM/SIGINT drain in-flight requests and exit 0.
 `;
 
@@ -144,6 +145,13 @@ async function main(): Promise<void> {
     hupWhileStarting = true;
   };
   process.on('SIGHUP', () => onHup());
+  // SIGUSR2 (SIGUSR1 is node's debugger signal) reopens the access log file after logrotate moved it; taken from
+  // here on, since its default action would end the gateway. Before the gateway serves there is nothing to reopen.
+  let reopenLogs = (): void => {};
+  process.on('SIGUSR2', () => {
+    logger.info('SIGUSR2: reopening the access log file');
+    reopenLogs();
+  });
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
 
@@ -175,6 +183,7 @@ async function main(): Promise<void> {
         { auth: config.admin.auth },
       );
     stop = () => gateway.close();
+    reopenLogs = () => gateway.reopenLogs();
     listening = port;
   } else {
     const orchestrator = new Orchestrator(config, logger);
@@ -198,6 +207,7 @@ async function main(): Promise<void> {
         { auth: config.admin.auth },
       );
     stop = () => orchestrator.shutdown();
+    reopenLogs = () => orchestrator.reopenLogs();
     listening = port;
   }
 

@@ -233,10 +233,7 @@ export class LateWrites {
     const file = fileOf(at);
     if (this.seen.has(file)) return;
     this.seen.add(file);
-    this.logger.warn(
-      { member, at },
-      'plugin code wrote to a request context after its request had finished (a ctx kept past its hook); the write was ignored',
-    );
+    this.logger.warn({ member, at }, 'plugin code wrote to a request context after its request had finished (a ctx kept past its hook); the write was ignored');
   }
 }
 

@@ -4,13 +4,13 @@ import { AlertEngine } from './alerts/engine.js';
 import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validator.js';
-import { createRequestState, resetRequestState, type RequestState } from './request-state.js';
 import type { ObjectPool } from './contracts/pool.js';
 import type { ControlCounters } from './control-counters.js';
 import { createLogger } from './logger.js';
 import type { PluginSection, WorkerMetricsExport } from './metrics.js';
 import { GatewayMetrics, aggregateMetrics } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
+import { createRequestState, resetRequestState, type RequestState } from './request-state.js';
 import { splitRestartOnly } from './restart-only.js';
 import { GatewayRuntime } from './runtime.js';
 import { GatewayServer } from './server.js';
@@ -179,6 +179,11 @@ export class Gateway {
       this.logger.info({ version }, 'config applied');
     }
     return { ok: true, version, errors: [] };
+  }
+
+  /** After logrotate moved the access log file (SIGUSR2): the next lines go to a new file at its path. */
+  reopenLogs(): void {
+    this.server.reopenAccessLog();
   }
 
   /** Records a config that failed validation elsewhere (file watcher, SIGHUP); the current one keeps serving. */

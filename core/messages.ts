@@ -6,7 +6,11 @@ import type { WorkerMetricsExport } from './metrics.js';
  * Workers are processes only: workerMode "threads" is refused (see THREADS_UNSUPPORTED in core/config/validator.ts).
  */
 export type ToWorker =
-  { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig } | { type: 'METRICS_REQUEST'; id: number } | { type: 'SHUTDOWN'; deadlineMs: number };
+  | { type: 'CONFIG_UPDATE'; version: number; config: GatewayConfig }
+  | { type: 'METRICS_REQUEST'; id: number }
+  | { type: 'SHUTDOWN'; deadlineMs: number }
+  /** the primary got SIGUSR2: reopen the access log file (logrotate moved it) */
+  | { type: 'REOPEN_LOGS' };
 
 export type FromWorker =
   /** sent once the worker listens for messages: IPC messages sent before that are dropped, so 'online' is too early */

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { RequestContext } from './context.js';
 import { EMPTY_PARAMS } from './contracts/router.js';
 import type { ServerRequest, ServerResponse } from './contracts/server.js';
-import type { RequestContext } from './context.js';
 import type { PluginSlot } from './plugins/executor.js';
 import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
 
@@ -62,6 +62,17 @@ export class RequestState {
    * or a handler that sets it): body-transforming plugins flush each chunk instead of filling their buffers first.
    */
   unbuffered = false;
+  /*
+   * What the proxy learnt of the upstream exchange that answered (its last attempt), for the access log.
+   */
+  /** the target's URL, '' when no upstream answered */
+  upstreamTarget = '';
+  /** performance.now() when the request went to the upstream, 0 when none did */
+  upstreamSentAt = 0;
+  /** ms from sending the request to the upstream's response head */
+  upstreamFirstByteMs = 0;
+  /** ms spent opening the connection (0 on a reused one), -1 when the upstream client cannot tell */
+  upstreamConnectMs = -1;
   /**
    * The server's `trustedProxies` of the runtime serving this request (set before the first hook runs), so
    * that every plugin resolves the client address the same way the proxy's X-Forwarded-For does.
@@ -223,6 +234,10 @@ export class RequestState {
     this.upgradeHead = null;
     this.requestId = '';
     this.unbuffered = false;
+    this.upstreamTarget = '';
+    this.upstreamSentAt = 0;
+    this.upstreamFirstByteMs = 0;
+    this.upstreamConnectMs = -1;
     this.trustedProxies = null;
     this.resolvedClientIp = '';
     this.halted = false;

@@ -93,6 +93,9 @@ export function runWorker(): void {
       case 'SHUTDOWN':
         void shutdown(msg.deadlineMs);
         break;
+      case 'REOPEN_LOGS':
+        gateway?.reopenLogs();
+        break;
     }
   });
 

@@ -3,8 +3,8 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AccessLog } from '../access-log.js';
 import { finishContext, handleOf, LateWrites } from '../context.js';
-import { RequestState } from '../request-state.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
@@ -13,6 +13,7 @@ import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
 import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
+import { RequestState } from '../request-state.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
@@ -82,7 +83,8 @@ export class HookTimeoutError extends HttpError {
 export class RequestPipeline extends ResponseWriter {
   /** the runtime new requests start in; a request keeps the one it started in to the end */
   runtime: GatewayRuntime;
-  accessLog: boolean;
+  /** the access log of the config in force, null when off */
+  accessLog: AccessLog | null;
   private idle: { promise: Promise<void>; resolve: () => void } | null = null;
   private readonly pool: ObjectPool<RequestState>;
   private readonly limits: RequestLimits;
@@ -96,7 +98,7 @@ export class RequestPipeline extends ResponseWriter {
   /** writes plugins made through a context they kept after its request finished (core/context.ts) */
   readonly lateWrites: LateWrites;
 
-  constructor(runtime: GatewayRuntime, accessLog: boolean, opts: PipelineOptions) {
+  constructor(runtime: GatewayRuntime, accessLog: AccessLog | null, opts: PipelineOptions) {
     super(opts.metrics, opts.logger);
     this.runtime = runtime;
     this.accessLog = accessLog;
@@ -490,12 +492,8 @@ export class RequestPipeline extends ResponseWriter {
   /** release context → record metrics (after the response, per the seed's order) → out of flight. */
   protected finish(ctx: RequestState, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
     const latency = performance.now() - ctx.startTime;
-    if (this.accessLog) {
-      const ms = Math.round(latency * 1000) / 1000;
-      // requestId is set by the request-id plugin: it lets an operator join this line with the upstream's logs
-      if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
-      else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
-    }
+    const log = this.accessLog;
+    if (log !== null) log.record(ctx, status, latency);
     // read before release: the pool resets the context
     const method = ctx.method;
     // An upgrade's context never came from the pool (see onUpgrade) and its tunnel outlives this: its handle stays.

@@ -1,10 +1,10 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RequestState } from '../request-state.js';
 import type { ServerResponse } from '../contracts/server.js';
 import { errorBody, errorHeaders } from '../errors.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
+import type { RequestState } from '../request-state.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 
 /**

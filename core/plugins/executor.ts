@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { PluginEntry } from '../config/types.js';
-import type { RequestState } from '../request-state.js';
 import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
+import type { RequestState } from '../request-state.js';
 import { fail, ok, type Result } from '../result.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';

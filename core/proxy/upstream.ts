@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestState } from '../request-state.js';
 import {
   UpstreamClientError,
   type UpstreamClientFactory,
@@ -9,6 +8,7 @@ import {
   type UpstreamRequestOptions,
   type UpstreamResponse,
 } from '../contracts/upstream.js';
+import type { RequestState } from '../request-state.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
 import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
@@ -197,7 +197,13 @@ export class UpstreamGroup {
         };
         const sentAt = performance.now();
         upstreamRes = await target.client.request(inFlight);
-        target.headersReceived(performance.now() - sentAt);
+        const firstByteMs = performance.now() - sentAt;
+        target.headersReceived(firstByteMs);
+        // for the access log (each attempt overwrites: the one that answers is the one logged)
+        ctx.upstreamTarget = target.url;
+        ctx.upstreamSentAt = sentAt;
+        ctx.upstreamFirstByteMs = firstByteMs;
+        ctx.upstreamConnectMs = upstreamRes.connectMs ?? -1;
       } catch (err) {
         const kind: UpstreamErrorKind = err instanceof UpstreamClientError ? err.kind : 'reset';
         if (clientGone || kind === 'aborted') {

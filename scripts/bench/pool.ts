@@ -10,8 +10,8 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 import type { ObjectPool } from '../../core/contracts/pool.js';
+import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import {
   environment,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 import type { ObjectPool, PoolFactory } from '../../core/contracts/pool.js';
+import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 
 /** `none` keeps nothing; every other variant must hand released objects back out. */
 export interface PoolCaseOptions {
