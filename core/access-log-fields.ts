@@ -29,27 +29,11 @@ export const ACCESS_LOG_FIELDS = [
 
 export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
 
+/** Left out of the JSON format unless `fields` names them: they repeat what other fields say, in another form. */
+const NOT_BY_DEFAULT: readonly AccessLogField[] = ['time_local', 'path', 'request', 'referer'];
+
 /** The JSON format's fields unless `fields` says otherwise. */
-export const DEFAULT_ACCESS_LOG_FIELDS: AccessLogField[] = [
-  'time',
-  'client',
-  'peer',
-  'method',
-  'url',
-  'route',
-  'upstream',
-  'status',
-  'bytesIn',
-  'bytesOut',
-  'ms',
-  'upstreamConnectMs',
-  'upstreamFirstByteMs',
-  'upstreamMs',
-  'requestId',
-  'userAgent',
-  'tls',
-  'protocol',
-];
+export const DEFAULT_ACCESS_LOG_FIELDS: AccessLogField[] = ACCESS_LOG_FIELDS.filter((f) => !NOT_BY_DEFAULT.includes(f));
 
 /** The `combined` preset: nginx's (and Apache's) combined log format. */
 export const COMBINED_TEMPLATE = '$client - - [$time_local] "$request" $status $bytesOut "$referer" "$userAgent"';

@@ -9,8 +9,11 @@ import { validateConfig } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
 import { startCli } from '../support/cli.js';
 import { request } from '../support/http.js';
+import { needService } from '../support/services.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { eventually, until } from '../support/wait.js';
+import { TestCa } from '../tls/certs.js';
+import { closeSession, h1, h2, h2session } from '../tls/clients.js';
 
 /** The access log is the operator's record of every answer; with request-id on it carries the id to join on. */
 interface Line {
@@ -68,6 +71,9 @@ describe('access log', () => {
     expect((await accessLine('/without-id')).requestId).toBeUndefined();
   });
 });
+
+// certificates for the TLS case come from the openssl CLI
+const openssl = needService('openssl');
 
 /** One request on a fresh connection; what the client's socket counted (the gateway's bytes out and in). */
 function counted(url: string, headers: Record<string, string> = {}): Promise<{ status: number; read: number; written: number }> {
@@ -232,6 +238,31 @@ describe('access log fields (logging.accessLog)', () => {
       await cli.stop();
     }
   }, 60_000);
+
+  it.skipIf(!openssl.available)('on TLS: the TLS version and protocol; HTTP/2 streams have no per-request byte counts', async () => {
+    const ca = new TestCa();
+    const leaf = ca.leaf('localhost');
+    const file = join(dir, 'tls.log');
+    const gw = await startGateway({
+      server: { host: '127.0.0.1', tls: { cert: leaf.cert, key: leaf.key } },
+      logging: { level: 'silent', accessLog: { fields: ['url', 'tls', 'protocol', 'bytesIn', 'bytesOut'], file } },
+      routes: routes(),
+    });
+    const session = await h2session(`https://localhost:${gw.port}`, ca.caPem);
+    try {
+      expect((await h1(`https://localhost:${gw.port}/static?h1`, ca.caPem)).status).toBe(200);
+      expect((await h2(session, '/static?h2')).status).toBe(200);
+      await until(() => readLines(file).length === 2, { timeoutMs: 5000, message: () => readFileSync(file, 'utf8') });
+      const byUrl = new Map(readLines(file).map((l) => [l.url, l]));
+      expect(byUrl.get('/static?h1')).toMatchObject({ tls: 'TLSv1.3', protocol: 'HTTP/1.1' });
+      expect(typeof byUrl.get('/static?h1')!.bytesOut).toBe('number');
+      expect(byUrl.get('/static?h2')).toEqual({ msg: 'access', url: '/static?h2', tls: 'TLSv1.3', protocol: 'HTTP/2.0' });
+    } finally {
+      await closeSession(session);
+      await gw.close();
+      rmSync(ca.dir, { recursive: true, force: true });
+    }
+  });
 
   it('a config naming an unknown field is refused with its path', () => {
     const bad = validateConfig({ logging: { accessLog: '$client $stauts' } });
