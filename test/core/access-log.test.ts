@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { variantNames } from '../../core/variants.js';
 import { startCli } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { needService } from '../support/services.js';
@@ -104,45 +105,49 @@ describe('access log fields (logging.accessLog)', () => {
 
   const routes = (): unknown[] => [{ path: '/static', methods: ['GET'], response: { body: 'static answer' } }];
 
-  it('JSON by default: client, method, url, route, upstream and its timings, status, exact bytes, user agent, protocol', async () => {
-    const file = join(dir, 'default.log');
-    const gw = await startGateway({
-      logging: { level: 'silent', accessLog: { file } },
-      upstreams: { up: { targets: [up.url] } },
-      routes: [...routes(), { path: '/up/*', methods: ['GET'], upstream: 'up' }],
-    });
-    try {
-      const r = await counted(`${gw.url}/up/x?y=1`, { 'user-agent': 'probe/1.0' });
-      expect(r.status).toBe(200);
-      const line = await eventually(() => readLines(file).find((l) => l.url === '/up/x?y=1'), { timeoutMs: 5000, message: 'no line' });
-      expect(line).toMatchObject({
-        msg: 'access',
-        client: '127.0.0.1',
-        peer: '127.0.0.1',
-        method: 'GET',
-        route: 'GET /up/*',
-        upstream: up.url,
-        status: 200,
-        userAgent: 'probe/1.0',
-        protocol: 'HTTP/1.1',
-        // what the client's socket wrote and read, byte for byte
-        bytesIn: r.written,
-        bytesOut: r.read,
+  it.each(variantNames('server'))(
+    'JSON by default (engine %s): client, method, url, route, upstream and its timings, status, exact bytes, user agent, protocol',
+    async (engine) => {
+      const file = join(dir, `default-${engine}.log`);
+      const gw = await startGateway({
+        variants: { server: engine },
+        logging: { level: 'silent', accessLog: { file } },
+        upstreams: { up: { targets: [up.url] } },
+        routes: [...routes(), { path: '/up/*', methods: ['GET'], upstream: 'up' }],
       });
-      expect(Date.parse(String(line.time))).toBeGreaterThan(Date.now() - 60_000);
-      for (const k of ['ms', 'upstreamConnectMs', 'upstreamFirstByteMs', 'upstreamMs']) expect(typeof line[k], k).toBe('number');
-      expect(line.upstreamMs as number).toBeGreaterThanOrEqual(line.upstreamFirstByteMs as number);
-      expect(line.ms as number).toBeGreaterThanOrEqual(line.upstreamMs as number);
-      // a route without an upstream has no upstream fields (left out, not null)
-      await counted(`${gw.url}/static`);
-      const plain = await eventually(() => readLines(file).find((l) => l.url === '/static'), { timeoutMs: 5000, message: 'no line' });
-      expect(plain.upstream).toBeUndefined();
-      expect(plain.upstreamMs).toBeUndefined();
-      expect(plain.tls).toBeUndefined();
-    } finally {
-      await gw.close();
-    }
-  });
+      try {
+        const r = await counted(`${gw.url}/up/x?y=1`, { 'user-agent': 'probe/1.0' });
+        expect(r.status).toBe(200);
+        const line = await eventually(() => readLines(file).find((l) => l.url === '/up/x?y=1'), { timeoutMs: 5000, message: 'no line' });
+        expect(line).toMatchObject({
+          msg: 'access',
+          client: '127.0.0.1',
+          peer: '127.0.0.1',
+          method: 'GET',
+          route: 'GET /up/*',
+          upstream: up.url,
+          status: 200,
+          userAgent: 'probe/1.0',
+          protocol: 'HTTP/1.1',
+          // what the client's socket wrote and read, byte for byte
+          bytesIn: r.written,
+          bytesOut: r.read,
+        });
+        expect(Date.parse(String(line.time))).toBeGreaterThan(Date.now() - 60_000);
+        for (const k of ['ms', 'upstreamConnectMs', 'upstreamFirstByteMs', 'upstreamMs']) expect(typeof line[k], k).toBe('number');
+        expect(line.upstreamMs as number).toBeGreaterThanOrEqual(line.upstreamFirstByteMs as number);
+        expect(line.ms as number).toBeGreaterThanOrEqual(line.upstreamMs as number);
+        // a route without an upstream has no upstream fields (left out, not null)
+        await counted(`${gw.url}/static`);
+        const plain = await eventually(() => readLines(file).find((l) => l.url === '/static'), { timeoutMs: 5000, message: 'no line' });
+        expect(plain.upstream).toBeUndefined();
+        expect(plain.upstreamMs).toBeUndefined();
+        expect(plain.tls).toBeUndefined();
+      } finally {
+        await gw.close();
+      }
+    },
+  );
 
   it('"combined": nginx combined lines, where no value can break a line or a quoted field', async () => {
     const combined = join(dir, 'combined.log');
