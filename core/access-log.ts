@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { COMBINED_TEMPLATE, TEMPLATE_VARIABLE, type AccessLogField } from './access-log-fields.js';
+import { BatchedFile } from './batched-file.js';
 import type { AccessLogConfig } from './config/types.js';
 import type { RequestState } from './request-state.js';
 
@@ -195,23 +196,24 @@ function loggerSink(logger: Logger): Sink {
   };
 }
 
-/** A file of its own, appended to (several workers may share it: each line is one write), reopened on demand. */
+/** A file of its own (core/batched-file.ts), reopened on demand; its failures logged at most once a minute. */
 function fileSink(file: string, logger: Logger): Sink {
-  const dest = pino.destination({ dest: file, append: true, mkdir: true, sync: false });
-  dest.on('error', (err: Error) => logger.error({ err, file }, 'access log file could not be written'));
+  let lastError = -Infinity;
+  const out = new BatchedFile(file, (err) => {
+    const now = Date.now();
+    if (now - lastError < ERROR_LOG_INTERVAL_MS) return;
+    lastError = now;
+    logger.error({ err, file }, 'access log file could not be written; its lines are lost until it can');
+  });
   return {
     active: () => true,
-    write(line) {
-      dest.write(line);
-    },
-    reopen() {
-      dest.reopen();
-    },
-    close() {
-      dest.end();
-    },
+    write: (line) => out.append(line),
+    reopen: () => out.reopen(),
+    close: () => out.close(),
   };
 }
+
+const ERROR_LOG_INTERVAL_MS = 60_000;
 
 /** The ISO time of the current millisecond, built once per millisecond (at thousands of lines a second, most share one). */
 let isoAt = 0;
