@@ -217,6 +217,15 @@ describe('access log fields (logging.accessLog)', () => {
     }
   });
 
+  it('lines still queued for the file when the gateway closes are written by the close', async () => {
+    const file = join(dir, 'closing.log');
+    const gw = await startGateway({ logging: { level: 'silent', accessLog: { fields: ['url'], file } }, routes: routes() });
+    for (let i = 0; i < 3; i++) await counted(`${gw.url}/static?${i}`);
+    await gw.close();
+    // no wait: queued lines are written once 8 KiB are queued or a second passed, or by the close
+    expect(readLines(file).map((l) => l.url)).toEqual(['/static?0', '/static?1', '/static?2']);
+  });
+
   it("SIGUSR2 to the CLI's primary (server.workers 1): its worker reopens the file, and the gateway keeps serving", async () => {
     const file = join(dir, 'cli.log');
     const cli = await startCli({
