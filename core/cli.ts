@@ -39,7 +39,8 @@ Options:
   --help                  this text
 
 Signals: SIGHUP reloads the config file (one received while starting: once the gateway serves);
-         SIGTERM/SIGINT drain in-flight requests and exit 0; SIGUSR2 is ignored (logged).
+         SIGUSR2 reopens logging.accessLog.file (after logrotate moved it);
+         SIGTERM/SIGINT drain in-flight requests and exit 0.
 `;
 
 type Flags = ReturnType<typeof parse>['values'];
@@ -145,9 +146,13 @@ async function main(): Promise<void> {
     hupWhileStarting = true;
   };
   process.on('SIGHUP', () => onHup());
-  // SIGUSR2's default action ends the process: a stray one (a tool sending it to every node process, a
-  // supervisor's reopen-logs convention) took the whole gateway down with no drain. It has no meaning here.
-  process.on('SIGUSR2', () => logger.warn('SIGUSR2 received and ignored (SIGHUP reloads the config, SIGTERM stops)'));
+  // SIGUSR2 (SIGUSR1 is node's debugger signal) reopens the access log file after logrotate moved it; taken from
+  // here on, since its default action would end the gateway. Before the gateway serves there is nothing to reopen.
+  let reopenLogs = (): void => {};
+  process.on('SIGUSR2', () => {
+    logger.info('SIGUSR2: reopening the access log file');
+    reopenLogs();
+  });
   exitOnUncaught(() => logger);
   let stop: (() => Promise<void>) | null = null;
   const watcher = flags.config !== undefined ? new ConfigWatcher(flags.config, prepare) : null;
@@ -182,6 +187,7 @@ async function main(): Promise<void> {
         { auth: config.admin.auth },
       );
     stop = () => gateway.close();
+    reopenLogs = () => gateway.reopenLogs();
     listening = port;
   } else {
     const orchestrator = new Orchestrator(config, logger);
@@ -206,6 +212,7 @@ async function main(): Promise<void> {
         { auth: config.admin.auth },
       );
     stop = () => orchestrator.shutdown();
+    reopenLogs = () => orchestrator.reopenLogs();
     listening = port;
   }
 

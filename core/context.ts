@@ -1,262 +1,283 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
-import { EMPTY_PARAMS } from './contracts/router.js';
+import type { Logger } from 'pino';
 import type { ServerRequest, ServerResponse } from './contracts/server.js';
-import type { PluginSlot } from './plugins/executor.js';
-import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
+import type { TrustedProxies } from './proxy/trust.js';
+import { RequestState, type ResponseBody } from './request-state.js';
 
-/** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
-export type ResponseBody = Buffer | string | Readable | null;
+export type { ResponseBody } from './request-state.js';
+
+/** Set by RequestContext's static block: the one way to reach a handle's private state from outside the class. */
+let finishHandle: (ctx: RequestContext) => void;
 
 /**
- * Per-request state, pooled (see core/pool.ts). Every field is initialised in the constructor and cleared in
- * reset(), so all contexts share one hidden class and the hot path stays monomorphic.
+ * What a plugin's hooks and handlers are given as `ctx`: one request's context. The state behind it is pooled
+ * (core/request-state.ts) and reused by a later request once this one finishes; this handle is not. When the
+ * request finishes the handle lets go of its state: from then on every read gives what an empty context holds
+ * (nothing of any request) and every write is ignored, and logged once per place in the code that makes it. So a
+ * plugin that keeps `ctx` in a timer or a closure can no longer write into, or read from, whichever request
+ * reuses the state.
+ *
+ * Every member forwards to the state; see RequestState for what each one is.
  */
 export class RequestContext {
-  /** the request as the server engine hands it over (node:http's IncomingMessage on the node-http engine) */
-  req: ServerRequest | null = null;
-  res: ServerResponse | null = null;
-  /** request method as received */
-  method = '';
-  /** raw request target (path + query) as received */
-  url = '';
-  /** decoded route params; replaced by the router's object on a match */
-  params: Record<string, string> = EMPTY_PARAMS;
-  /** the matched route (core's compiled route object), or null before/without a match */
-  route: unknown = null;
-  /** performance.now() when the request arrived */
-  startTime = 0;
-  /** response staged by the handler and hooks, sent by the core */
-  statusCode = 200;
-  responseHeaders: OutgoingHttpHeaders | null = null;
-  body: ResponseBody = null;
-  /**
-   * Headers hooks add to whatever answer goes out (flat name, value pairs, lower-case names), merged under
-   * responseHeaders when the core sends. Cheaper than res.setHeader, after which node:http's writeHead re-sets
-   * every header one by one.
-   */
-  extraHeaders: string[] = NO_EXTRA_HEADERS;
-  /**
-   * Request headers the gateway vouches for to the upstream (flat name, value pairs, lower-case names): written
-   * after the client's hop-by-hop fields are removed, so a client's `Connection: x-name` cannot strip them, and
-   * over any field of the same name the client sent. See setUpstreamHeader.
-   */
-  upstreamHeaders: string[] = NO_EXTRA_HEADERS;
-  /** the error that sent this request down the onError path */
-  error: unknown = null;
-  /** the authenticated identity, set by auth plugins and read by others (e.g. rate limiting by subject) */
-  identity: Record<string, unknown> | null = null;
-  /** free-form per-request state for plugins, keyed by plugin name; allocated lazily */
-  private pluginState: Map<string, unknown> | null = null;
-  /** true while the request is a WebSocket/upgrade request (no ServerResponse; see `socket`) */
-  upgrade = false;
-  /** an upgrade's client socket: the pipeline hands it to the upstream or writes its refusal on it raw */
-  socket: Duplex | null = null;
-  /** an upgrade's first bytes after the request head (Node's `head`), forwarded once the tunnel is up */
-  upgradeHead: Buffer | null = null;
-  /**
-   * The id the request-id plugin assigned (or accepted from the client), '' without it: read by the access log,
-   * which must not go through the plugin state map.
-   */
-  requestId = '';
-  /**
-   * The server's `trustedProxies` of the runtime serving this request (set before the first hook runs), so
-   * that every plugin resolves the client address the same way the proxy's X-Forwarded-For does.
-   */
-  trustedProxies: TrustedProxies | null = null;
-  /** memo of `clientIp` ('' until first asked): resolving walks X-Forwarded-For, once per request is enough */
-  private resolvedClientIp = '';
-  /*
-   * The pipeline's bookkeeping for plugin code it is waiting on (core/http/pipeline.ts, server.hookTimeoutMs).
-   * Not for plugins: read by the pipeline and written by core/plugins/executor.ts.
-   */
-  /**
-   * @internal Bumped each time the pipeline gives up waiting on a hook: a promise that settles later belongs to
-   * an older epoch and is ignored (and the rest of its phase does not run).
-   */
-  epoch = 0;
-  /**
-   * @internal Set once the pipeline gave up on a hook: the hook may still hold this context, so it is never
-   * returned to the pool (a late write would land in another request).
-   */
-  abandoned = false;
-  /** @internal performance.now() by which the awaited hook must settle; 0 while nothing is watched */
-  waitDeadline = 0;
-  /** @internal whether a client that went away ends the wait (not for postResponse: the answer is out) */
-  waitsForClient = false;
-  /** @internal the plugin whose hook the pipeline awaits (null for a route handler) */
-  waitingOn: PluginSlot | null = null;
-  /** @internal the hook awaited: preRoute, preHandler, handler, postHandler, onError or postResponse */
-  waitingHook = '';
+  #s: RequestState;
+  readonly #late: LateWrites;
+
+  constructor(state: RequestState = new RequestState(), late: LateWrites = UNREPORTED) {
+    this.#s = state;
+    this.#late = late;
+  }
+
+  /** The state to write, or null (the write is reported) once the request has finished. */
+  #live(member: string): RequestState | null {
+    const s = this.#s;
+    if (s !== FINISHED) return s;
+    this.#late.report(member);
+    return null;
+  }
+
+  get req(): ServerRequest | null {
+    return this.#s.req;
+  }
+  set req(v: ServerRequest | null) {
+    const s = this.#live('req');
+    if (s !== null) s.req = v;
+  }
+  get res(): ServerResponse | null {
+    return this.#s.res;
+  }
+  set res(v: ServerResponse | null) {
+    const s = this.#live('res');
+    if (s !== null) s.res = v;
+  }
+  get method(): string {
+    return this.#s.method;
+  }
+  set method(v: string) {
+    const s = this.#live('method');
+    if (s !== null) s.method = v;
+  }
+  get url(): string {
+    return this.#s.url;
+  }
+  set url(v: string) {
+    const s = this.#live('url');
+    if (s !== null) s.url = v;
+  }
+  get params(): Record<string, string> {
+    return this.#s.params;
+  }
+  set params(v: Record<string, string>) {
+    const s = this.#live('params');
+    if (s !== null) s.params = v;
+  }
+  get route(): unknown {
+    return this.#s.route;
+  }
+  set route(v: unknown) {
+    const s = this.#live('route');
+    if (s !== null) s.route = v;
+  }
+  get startTime(): number {
+    return this.#s.startTime;
+  }
+  set startTime(v: number) {
+    const s = this.#live('startTime');
+    if (s !== null) s.startTime = v;
+  }
+  get statusCode(): number {
+    return this.#s.statusCode;
+  }
+  set statusCode(v: number) {
+    const s = this.#live('statusCode');
+    if (s !== null) s.statusCode = v;
+  }
+  get responseHeaders(): OutgoingHttpHeaders | null {
+    return this.#s.responseHeaders;
+  }
+  set responseHeaders(v: OutgoingHttpHeaders | null) {
+    const s = this.#live('responseHeaders');
+    if (s !== null) s.responseHeaders = v;
+  }
+  get body(): ResponseBody {
+    return this.#s.body;
+  }
+  set body(v: ResponseBody) {
+    const s = this.#live('body');
+    if (s !== null) s.body = v;
+  }
+  /** the headers added with addResponseHeader (flat name, value pairs); read-only outside the core */
+  get extraHeaders(): readonly string[] {
+    return this.#s.extraHeaders;
+  }
+  get error(): unknown {
+    return this.#s.error;
+  }
+  set error(v: unknown) {
+    const s = this.#live('error');
+    if (s !== null) s.error = v;
+  }
+  get identity(): Record<string, unknown> | null {
+    return this.#s.identity;
+  }
+  set identity(v: Record<string, unknown> | null) {
+    const s = this.#live('identity');
+    if (s !== null) s.identity = v;
+  }
+  get upgrade(): boolean {
+    return this.#s.upgrade;
+  }
+  get socket(): Duplex | null {
+    return this.#s.socket;
+  }
+  get upgradeHead(): Buffer | null {
+    return this.#s.upgradeHead;
+  }
+  get requestId(): string {
+    return this.#s.requestId;
+  }
+  set requestId(v: string) {
+    const s = this.#live('requestId');
+    if (s !== null) s.requestId = v;
+  }
+  get unbuffered(): boolean {
+    return this.#s.unbuffered;
+  }
+  set unbuffered(v: boolean) {
+    const s = this.#live('unbuffered');
+    if (s !== null) s.unbuffered = v;
+  }
+  get trustedProxies(): TrustedProxies | null {
+    return this.#s.trustedProxies;
+  }
+  get halted(): boolean {
+    return this.#s.halted;
+  }
 
   /** Stage a complete response (status, headers, body). Hooks call this to answer early (e.g. 401, 429). */
   send(statusCode: number, headers: OutgoingHttpHeaders | null, body: ResponseBody): void {
-    this.statusCode = statusCode;
-    this.responseHeaders = headers;
-    this.body = body;
-    this.halted = true;
+    const s = this.#live('send()');
+    if (s !== null) s.send(statusCode, headers, body);
   }
-
-  /** set by send(): the pipeline skips the remaining pre-send stages and sends what is staged */
-  halted = false;
 
   /** Add a header to the response, whatever it turns out to be (the staged response's own headers win). */
   addResponseHeader(name: string, value: string): void {
-    if (this.extraHeaders === NO_EXTRA_HEADERS) this.extraHeaders = [];
-    this.extraHeaders.push(name, value);
+    const s = this.#live('addResponseHeader()');
+    if (s !== null) s.addResponseHeader(name, value);
   }
 
   /**
    * Set a request header for the upstream that the gateway vouches for (an identity, a request id): it replaces
-   * any same-named field from the client and survives the hop-by-hop removal. Also set on `req.headers`, so
-   * hooks that run later read the same value.
+   * any same-named field from the client and survives the client's hop-by-hop removal.
    */
   setUpstreamHeader(name: string, value: string): void {
-    const lower = name.toLowerCase();
-    if (this.upstreamHeaders === NO_EXTRA_HEADERS) this.upstreamHeaders = [];
-    const list = this.upstreamHeaders;
-    let i = 0;
-    while (i < list.length && list[i] !== lower) i += 2;
-    list[i] = lower;
-    list[i + 1] = value;
-    if (this.req !== null) this.req.headers[lower] = value;
+    const s = this.#live('setUpstreamHeader()');
+    if (s !== null) s.setUpstreamHeader(name, value);
   }
 
+  /** This request's value of a plugin's own state (`set`), undefined when none. */
   get(name: string): unknown {
-    return this.pluginState === null ? undefined : this.pluginState.get(name);
+    return this.#s.get(name);
   }
 
+  /** Per-request state for plugins, keyed by plugin name. */
   set(name: string, value: unknown): void {
-    if (this.pluginState === null) this.pluginState = new Map();
-    this.pluginState.set(name, value);
+    const s = this.#live('set()');
+    if (s !== null) s.set(name, value);
   }
 
-  /**
-   * The client's address: the socket peer, or, when the peer is one of `server.trustedProxies`, the right-most
-   * X-Forwarded-For entry that is not itself a trusted proxy. Computed on first use, then remembered for the
-   * request (not for the connection: a trusted proxy's keep-alive connection carries many clients).
-   */
   get clientIp(): string {
-    let ip = this.resolvedClientIp;
-    if (ip === '') {
-      const peer = this.peerIp;
-      const trust = this.trustedProxies;
-      if (trust === null || trust.empty) ip = peer;
-      else {
-        const xff = this.req!.headers['x-forwarded-for'];
-        ip = trust.clientIp(peer, xff === undefined ? undefined : typeof xff === 'string' ? xff : (xff as string[]).join(','));
-      }
-      this.resolvedClientIp = ip;
-    }
-    return ip;
+    return this.#s.clientIp;
   }
-
-  /** The socket peer's address (IPv4-mapped IPv6 as plain IPv4), whatever any forwarding header says. */
   get peerIp(): string {
-    const req = this.req;
-    return req === null ? '' : normalizeIp(req.socket.remoteAddress ?? '');
+    return this.#s.peerIp;
   }
-
-  /** Whether the socket peer is one of `server.trustedProxies` (so clientIp may come from X-Forwarded-For). */
   get peerIsTrustedProxy(): boolean {
-    const trust = this.trustedProxies;
-    return trust !== null && !trust.empty && trust.trusts(this.peerIp);
+    return this.#s.peerIsTrustedProxy;
   }
-
-  /**
-   * A request header by name (lower-case), as every server engine parsed it; a repeated header comes joined the
-   * way node:http joins it (`, `; `cookie` with `; `), undefined when absent. Prefer this to `ctx.req.headers`.
-   */
   header(name: string): string | undefined {
-    const v = this.req?.headers[name];
-    return v === undefined ? undefined : typeof v === 'string' ? v : v.join(', ');
+    return this.#s.header(name);
   }
-
-  /** Every request header (lower-case names), engine-neutral; empty for a context without a request. */
   get requestHeaders(): IncomingHttpHeaders {
-    return this.req?.headers ?? NO_HEADERS;
+    return this.#s.requestHeaders;
   }
-
-  /** The request's HTTP version as sent: '1.0', '1.1' or '2.0'. */
   get httpVersion(): string {
-    return this.req?.httpVersion ?? '';
+    return this.#s.httpVersion;
   }
-
-  /** Whether the client connection is TLS (HTTPS or h2), whatever the engine. */
   get secure(): boolean {
-    const socket = this.req?.socket as TLSSocket | undefined;
-    return socket !== undefined && socket.encrypted === true;
+    return this.#s.secure;
   }
-
-  /**
-   * The request body as a stream (read it, pipe it, or leave it to the proxy), or null when the request
-   * announces none (no Transfer-Encoding and no Content-Length above 0). Reading it is what sends a deferred
-   * `100 Continue`, on every engine.
-   */
   get requestBody(): Readable | null {
-    const req = this.req;
-    if (req === null) return null;
-    const h = req.headers;
-    if (h['transfer-encoding'] !== undefined) return req;
-    const cl = h['content-length'];
-    return cl !== undefined && cl !== '0' ? req : null;
+    return this.#s.requestBody;
   }
-
-  /** Path without the query string. */
   get pathname(): string {
-    const q = this.url.indexOf('?');
-    return q === -1 ? this.url : this.url.slice(0, q);
+    return this.#s.pathname;
   }
-
-  /** Query string without the leading '?', or '' (parsed lazily, only by those who ask). */
   get search(): string {
-    const q = this.url.indexOf('?');
-    return q === -1 ? '' : this.url.slice(q + 1);
+    return this.#s.search;
   }
 
-  reset(): void {
-    this.req = null;
-    this.res = null;
-    this.method = '';
-    this.url = '';
-    this.params = EMPTY_PARAMS;
-    this.route = null;
-    this.startTime = 0;
-    this.statusCode = 200;
-    this.responseHeaders = null;
-    this.extraHeaders = NO_EXTRA_HEADERS;
-    this.upstreamHeaders = NO_EXTRA_HEADERS;
-    this.body = null;
-    this.error = null;
-    this.identity = null;
-    this.pluginState = null;
-    this.upgrade = false;
-    this.socket = null;
-    this.upgradeHead = null;
-    this.requestId = '';
-    this.trustedProxies = null;
-    this.resolvedClientIp = '';
-    this.halted = false;
-    // a context that was abandoned is never released, so no late promise of an earlier epoch can see this reset
-    this.epoch = 0;
-    this.abandoned = false;
-    this.waitDeadline = 0;
-    this.waitsForClient = false;
-    this.waitingOn = null;
-    this.waitingHook = '';
+  static {
+    finishHandle = (ctx) => {
+      ctx.#s = FINISHED;
+    };
   }
 }
 
-export function createContext(): RequestContext {
-  return new RequestContext();
+/**
+ * Reports writes through a handle whose request has finished: once per place in the code (the first stack frame
+ * outside this module), so a careless plugin's timer firing per request logs one line, not one per request.
+ */
+export class LateWrites {
+  private readonly seen = new Set<string>();
+  /** late writes ignored (every one, not just the logged ones) */
+  count = 0;
+  constructor(private readonly logger: Logger | null) {}
+
+  report(member: string): void {
+    this.count++;
+    if (this.logger === null) return;
+    const at = callerOutsideContext();
+    const file = fileOf(at);
+    if (this.seen.has(file)) return;
+    this.seen.add(file);
+    this.logger.warn({ member, at }, 'plugin code wrote to a request context after its request had finished (a ctx kept past its hook); the write was ignored');
+  }
 }
 
-export function resetContext(ctx: RequestContext): void {
-  ctx.reset();
-}
-/** the headers of a context without a request (frozen: never written) */
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze(Object.create(null) as IncomingHttpHeaders);
+const UNREPORTED = new LateWrites(null);
 
-/** shared until a hook adds a header: no array per request for the common case (never mutated: frozen) */
-const NO_EXTRA_HEADERS: string[] = Object.freeze([]) as unknown as string[];
+/** The state every finished handle reads: an empty context nobody writes (the handle refuses every write). */
+const FINISHED = new RequestState();
+
+/**
+ * The handle plugins are given for `state`'s request, made on first use. The core calls this wherever plugin code
+ * is about to run; a request that runs none (a static route without hooks) allocates no handle.
+ */
+export function handleOf(state: RequestState, late: LateWrites): RequestContext {
+  const h = state.handle;
+  if (h !== null) return h;
+  return (state.handle = new RequestContext(state, late));
+}
+
+/** The request is over: its handle (if it made one) lets go of the state, which may now be reused. */
+export function finishContext(state: RequestState): void {
+  const h = state.handle;
+  if (h !== null) finishHandle(h);
+}
+
+/** The first stack frame outside this module (`at fn (file:line:col)`): where the late write was made. */
+function callerOutsideContext(): string {
+  const stack = new Error().stack ?? '';
+  for (const line of stack.split('\n').slice(1)) if (!line.includes(THIS_FILE)) return line.trim().replace(/^at /, '');
+  return 'unknown';
+}
+
+/** The module of a stack frame (its location without line and column): one plugin's file. */
+function fileOf(frame: string): string {
+  const m = /\(?([^()\s]+?)(?::\d+)?(?::\d+)?\)?$/.exec(frame);
+  return m?.[1] ?? frame;
+}
+
+const THIS_FILE = new URL(import.meta.url).pathname.replace(/\.[jt]s$/, '');

@@ -4,13 +4,13 @@ import { AlertEngine } from './alerts/engine.js';
 import { redactConfig } from './config/redact.js';
 import type { GatewayConfig } from './config/types.js';
 import { ConfigError, validateConfig } from './config/validator.js';
-import { createContext, resetContext, type RequestContext } from './context.js';
 import type { ObjectPool } from './contracts/pool.js';
 import type { ControlCounters } from './control-counters.js';
 import { createLogger } from './logger.js';
 import type { PluginSection, WorkerMetricsExport } from './metrics.js';
 import { GatewayMetrics, aggregateMetrics } from './metrics.js';
 import { renderPrometheus } from './prometheus.js';
+import { createRequestState, resetRequestState, type RequestState } from './request-state.js';
 import { splitRestartOnly } from './restart-only.js';
 import { DRY_RUN_TIMEOUT_MS, GatewayRuntime, buildWithin } from './runtime.js';
 import { GatewayServer } from './server.js';
@@ -45,7 +45,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  readonly pool: ObjectPool<RequestContext>;
+  readonly pool: ObjectPool<RequestState>;
   readonly server: GatewayServer;
   private configVersion = 1;
   private lastReloadError: string[] | null = null;
@@ -65,7 +65,7 @@ export class Gateway {
     runtime: GatewayRuntime,
     logger: Logger,
     metrics: GatewayMetrics,
-    pool: ObjectPool<RequestContext>,
+    pool: ObjectPool<RequestState>,
     private readonly workerId: number,
     private readonly workerCount: number,
     counters: Map<string, { help: string; value: number }>,
@@ -104,9 +104,9 @@ export class Gateway {
     const logger = options.logger ?? createLogger(config.logging, { pid: process.pid, worker: workerId });
     // Pool and metrics variants are chosen once per process: swapping them would reset counters mid-flight.
     const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics), workerId);
-    const pool = poolFactory(config.variants.pool)<RequestContext>({
-      create: createContext,
-      reset: resetContext,
+    const pool = poolFactory(config.variants.pool)<RequestState>({
+      create: createRequestState,
+      reset: resetRequestState,
       capacity: config.server.contextPoolSize,
     });
     const counters = new Map<string, { help: string; value: number }>();
@@ -184,6 +184,11 @@ export class Gateway {
       this.logger.info({ version }, 'config applied');
     }
     return { ok: true, version, errors: [] };
+  }
+
+  /** After logrotate moved the access log file (SIGUSR2): the next lines go to a new file at its path. */
+  reopenLogs(): void {
+    this.server.reopenAccessLog();
   }
 
   /** Records a config that failed validation elsewhere (file watcher, SIGHUP); the current one keeps serving. */

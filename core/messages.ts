@@ -10,7 +10,9 @@ export type ToWorker =
   | { type: 'METRICS_REQUEST'; id: number }
   | { type: 'SHUTDOWN'; deadlineMs: number }
   /** the watchdog's question (server.watchdogMs): answered by a HEARTBEAT from the worker's event loop */
-  | { type: 'PING'; id: number };
+  | { type: 'PING'; id: number }
+  /** the primary got SIGUSR2: reopen the access log file (logrotate moved it) */
+  | { type: 'REOPEN_LOGS' };
 
 /** What a worker knows about itself when it answers a PING: logged if it later freezes. */
 export interface HeartbeatReport {

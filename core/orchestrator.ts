@@ -287,6 +287,11 @@ export class Orchestrator {
     });
   }
 
+  /** SIGUSR2: every worker reopens its access log file (a worker still booting opens it fresh anyway). */
+  reopenLogs(): void {
+    for (const w of this.configurableWorkers()) this.send(w, { type: 'REOPEN_LOGS' });
+  }
+
   private send(worker: Worker, msg: ToWorker): void {
     sendToWorker(worker, msg);
   }

@@ -1,8 +1,8 @@
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ServerConfig } from './config/types.js';
-import type { RequestContext } from './context.js';
+import { AccessLog } from './access-log.js';
+import type { AccessLogConfig, ServerConfig } from './config/types.js';
 import type { ObjectPool } from './contracts/pool.js';
 import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from './contracts/server.js';
 import { RequestPipeline } from './http/pipeline.js';
@@ -11,6 +11,7 @@ import { RedirectListener, type ProtocolStats } from './listeners.js';
 import type { HeartbeatReport } from './messages.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
+import type { RequestState } from './request-state.js';
 import type { GatewayRuntime } from './runtime.js';
 
 /**
@@ -26,10 +27,10 @@ export interface GatewayServerOptions {
   server: ServerConfig;
   /** the HTTP/1.1 engine (variants.server) */
   engine: ServerEngineFactory;
-  pool: ObjectPool<RequestContext>;
+  pool: ObjectPool<RequestState>;
   metrics: GatewayMetrics;
   logger: Logger;
-  accessLog: boolean;
+  accessLog: AccessLogConfig;
 }
 
 /**
@@ -56,7 +57,7 @@ export class GatewayServer {
     const s = opts.server;
     this.perIp = s.maxConnectionsPerIp > 0 ? new PerIpConnections(s.maxConnectionsPerIp) : null;
     this.overload = overloadEnabled(s.overload) ? new OverloadMonitor(s.overload) : null;
-    const pipeline = new RequestPipeline(runtime, opts.accessLog, {
+    const pipeline = new RequestPipeline(runtime, openAccessLog(opts.accessLog, opts.logger), {
       pool: opts.pool,
       metrics: opts.metrics,
       logger: opts.logger,
@@ -83,6 +84,11 @@ export class GatewayServer {
     return { inFlight: this.opts.metrics.inFlight, oldest: this.pipeline.oldestWait(performance.now()) };
   }
 
+  /** Writes plugins made through a context kept past its request, ignored (core/context.ts). */
+  get lateContextWrites(): number {
+    return this.pipeline.lateWrites.count;
+  }
+
   get currentRuntime(): GatewayRuntime {
     return this.pipeline.runtime;
   }
@@ -99,11 +105,24 @@ export class GatewayServer {
   }
 
   /** Swap in a new runtime: new requests use it at once; the old one is disposed after its in-flight requests. */
-  swap(next: GatewayRuntime, accessLog: boolean): Promise<void> {
+  swap(next: GatewayRuntime, accessLog: AccessLogConfig): Promise<void> {
     const prev = this.pipeline.runtime;
     this.pipeline.runtime = next;
-    this.pipeline.accessLog = accessLog;
+    this.setAccessLog(accessLog);
     return prev.retire();
+  }
+
+  /** A changed `logging.accessLog` takes effect at once (its file, if any, is closed and the new one opened). */
+  private setAccessLog(config: AccessLogConfig): void {
+    const current = this.pipeline.accessLog;
+    if (JSON.stringify(current?.config ?? null) === JSON.stringify(config.enabled ? config : null)) return;
+    this.pipeline.accessLog = openAccessLog(config, this.opts.logger);
+    current?.close();
+  }
+
+  /** After logrotate moved the access log file: lines go to a new file at its path (no-op for stdout). */
+  reopenAccessLog(): void {
+    this.pipeline.accessLog?.reopen();
   }
 
   /** Listener counters for /stats: the engine's and the redirect listener's. */
@@ -157,5 +176,10 @@ export class GatewayServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.pipeline.runtime.dispose();
+    this.pipeline.accessLog?.close();
   }
+}
+
+function openAccessLog(config: AccessLogConfig, logger: Logger): AccessLog | null {
+  return config.enabled ? new AccessLog(config, logger) : null;
 }

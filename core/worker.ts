@@ -99,6 +99,9 @@ export function runWorker(): void {
         // primary's watchdog (server.watchdogMs) replaces the worker.
         send({ type: 'HEARTBEAT', workerId, id: msg.id, ...(gateway?.server.heartbeat() ?? { inFlight: 0, oldest: null }) });
         break;
+      case 'REOPEN_LOGS':
+        gateway?.reopenLogs();
+        break;
     }
   });
 

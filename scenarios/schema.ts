@@ -53,6 +53,8 @@ export interface VariantMatrix {
   build?: string[];
   /** names of entries in the scenario's `pluginSets`: each is the gateway's global plugin list for that variant */
   pluginSet?: string[];
+  /** names of entries in the scenario's `accessLogs`: each is the gateway's `logging.accessLog` for that variant */
+  accessLog?: string[];
 }
 
 export interface LoadSpec {
@@ -123,6 +125,8 @@ export interface Scenario {
   baselineVariant?: string;
   /** named global plugin lists (gateway config `plugins` entries) selected by `matrix.pluginSet` */
   pluginSets?: Record<string, Array<{ name: string; enabled?: boolean; options?: Record<string, unknown> }>>;
+  /** named `logging.accessLog` values (false for off) selected by `matrix.accessLog`; a relative file lands in the run's work dir */
+  accessLogs?: Record<string, unknown>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
@@ -231,9 +235,11 @@ export const scenarioSchema = {
         workers: intList(0, 256),
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        accessLog: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
+    accessLogs: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' } },
     pluginSets: {
       type: 'object',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
@@ -405,6 +411,9 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   }
   (s.matrix.pluginSet ?? []).forEach((set, i) => {
     if (s.pluginSets?.[set] === undefined) errors.push(`/matrix/pluginSet/${i}: no plugin set "${set}" in /pluginSets`);
+  });
+  (s.matrix.accessLog ?? []).forEach((name, i) => {
+    if (s.accessLogs?.[name] === undefined) errors.push(`/matrix/accessLog/${i}: no access log "${name}" in /accessLogs`);
   });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');

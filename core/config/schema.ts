@@ -1,3 +1,4 @@
+import { ACCESS_LOG_FIELDS } from '../access-log-fields.js';
 import { routeProxyOptionsSchema, upstreamSchema } from './upstream-schema.js';
 
 /**
@@ -286,7 +287,33 @@ export const gatewaySchema = {
       properties: {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
         pretty: { type: 'boolean', default: false },
-        accessLog: { type: 'boolean', default: true },
+        accessLog: {
+          description:
+            'One line per request: true (JSON, default fields), false, "json", "combined", a template naming $fields, a list of fields (JSON), or an object with format, fields, sampleSuccess and file',
+          default: true,
+          anyOf: [
+            { type: 'boolean' },
+            { type: 'string', minLength: 1 },
+            { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ACCESS_LOG_FIELDS } },
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                enabled: { type: 'boolean', default: true },
+                format: { type: 'string', minLength: 1, default: 'json', description: '"json", "combined", or a template naming $fields' },
+                fields: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ACCESS_LOG_FIELDS }, description: "the JSON format's fields" },
+                sampleSuccess: {
+                  type: 'number',
+                  minimum: 0,
+                  maximum: 1,
+                  default: 1,
+                  description: 'fraction of answers below 400 logged; 4xx and 5xx always are',
+                },
+                file: { type: 'string', default: '', description: 'append to this file (reopened on SIGUSR2) instead of stdout' },
+              },
+            },
+          ],
+        },
       },
     },
     upstreams: {

@@ -117,7 +117,7 @@ export interface ServerConfig {
   watchdogMs: number;
   /** trusted proxies (IPs/CIDRs) whose X-Forwarded-* / Forwarded headers are believed */
   trustedProxies: string[];
-  /** pooled RequestContext objects kept per worker */
+  /** pooled request state objects (RequestState) kept per worker */
   contextPoolSize: number;
   /** longest request target before 414 (a request line past maxHeaderSize is 414 too) */
   maxUrlLength: number;
@@ -216,7 +216,21 @@ export interface VariantsConfig {
 export interface LoggingConfig {
   level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   pretty: boolean;
-  accessLog: boolean;
+  /** as written: a boolean, a format, a field list or an object; the validator turns it into an AccessLogConfig */
+  accessLog: AccessLogConfig;
+}
+
+/** `logging.accessLog` once validated (core/access-log.ts writes it; docs/observability.md describes it). */
+export interface AccessLogConfig {
+  enabled: boolean;
+  /** "json", "combined", or a template naming `$field`s */
+  format: string;
+  /** the JSON format's fields, in order */
+  fields: string[];
+  /** fraction of answers below 400 that are logged; 4xx and 5xx always are */
+  sampleSuccess: number;
+  /** '' for stdout (the gateway's log stream), else a file appended to and reopened on SIGUSR2 */
+  file: string;
 }
 
 /** What an alert rule measures (core/alerts/measure.ts says how each is computed). */

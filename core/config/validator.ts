@@ -1,6 +1,8 @@
 import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import AjvModule, { type ErrorObject } from 'ajv';
+import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS, templateFields } from '../access-log-fields.js';
 import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
 import { RoutePatternError } from '../contracts/router.js';
@@ -12,11 +14,16 @@ import { tlsConfigErrors } from '../tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 import { gatewaySchema } from './schema.js';
-import type { GatewayConfig } from './types.js';
+import type { AccessLogConfig, GatewayConfig } from './types.js';
 import { normalizeUpstream } from './upstream-schema.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;
+
+/** What each anyOf in the schema accepts, by JSON path, for the one error a value that fits none of them gets. */
+const ANY_OF_SHAPES: Record<string, string> = {
+  '/logging/accessLog': 'true, false, "json", "combined", a template naming $fields, a list of field names, or an object (format, fields, sampleSuccess, file)',
+};
 
 /** Thrown (or returned) when a config is invalid: every problem at once, each naming its JSON path and rule. */
 export class ConfigError extends Error {
@@ -62,6 +69,8 @@ export function formatAjvError(e: ErrorObject): string {
     case 'pattern':
       if ((e.params as { pattern: string }).pattern === '^/') return `${path}: must start with "/"`;
       return `${path}: ${e.message}`;
+    case 'anyOf':
+      return `${path}: must be ${ANY_OF_SHAPES[e.instancePath] ?? 'one of the shapes the schema allows'}`;
     case 'propertyNames':
       return `${path}: property name ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is invalid`;
     default:
@@ -76,7 +85,10 @@ export function formatAjvError(e: ErrorObject): string {
  */
 function dedupe(errors: ErrorObject[]): string[] {
   const out: string[] = [];
+  // a value that fits none of an anyOf's shapes: one line saying which shapes there are, not one per shape
+  const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
   for (const e of errors) {
+    if (anyOfAt.has(e.instancePath) && e.keyword !== 'anyOf') continue;
     if (e.keyword === 'pattern' && e.propertyName !== undefined) continue;
     if (e.keyword === 'if') continue;
     const msg = formatAjvError(e);
@@ -175,6 +187,9 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
 
   errors.push(...cacheBeforeAuthErrors(config));
   errors.push(...alertConfigErrors(config));
+  config.logging.accessLog = normalizeAccessLog(config.logging.accessLog as unknown, errors);
+  // relative to the config file, like every other path in it
+  if (opts.baseDir !== undefined && config.logging.accessLog.file !== '') config.logging.accessLog.file = resolve(opts.baseDir, config.logging.accessLog.file);
 
   // server.tls files are read here so --check, startup and hot reload all name a missing or broken PEM.
   errors.push(...tlsConfigErrors(config.server));
@@ -216,6 +231,34 @@ function cacheBeforeAuthErrors(config: GatewayConfig): string[] {
     check(chain, ` on route ${r}`);
   });
   return [...new Set(errors)];
+}
+
+/**
+ * `logging.accessLog` in any of its shorthand shapes, as the one object the gateway reads. A template must name
+ * at least one field, and only known ones (a typo would otherwise log a literal `$stauts` on every line).
+ */
+function normalizeAccessLog(raw: unknown, errors: string[]): AccessLogConfig {
+  const out: AccessLogConfig = { enabled: true, format: 'json', fields: [...DEFAULT_ACCESS_LOG_FIELDS], sampleSuccess: 1, file: '' };
+  let at = '/logging/accessLog';
+  if (raw === false) out.enabled = false;
+  else if (typeof raw === 'string') out.format = raw;
+  else if (Array.isArray(raw)) out.fields = raw as string[];
+  else if (raw !== null && typeof raw === 'object') {
+    const o = raw as Partial<AccessLogConfig>;
+    out.enabled = o.enabled ?? true;
+    out.format = o.format ?? 'json';
+    if (o.fields !== undefined) out.fields = o.fields;
+    out.sampleSuccess = o.sampleSuccess ?? 1;
+    out.file = o.file ?? '';
+    at += '/format';
+  }
+  if (out.format !== 'json' && out.format !== 'combined') {
+    const { known, unknown } = templateFields(out.format);
+    if (unknown.length > 0)
+      errors.push(`${at}: unknown field ${unknown.map((n) => `"$${n}"`).join(', ')} in the template (known: ${ACCESS_LOG_FIELDS.join(', ')})`);
+    else if (known.length === 0) errors.push(`${at}: must be "json", "combined", or a template naming at least one $field (got ${JSON.stringify(out.format)})`);
+  }
+  return out;
 }
 
 function headerErrors(headers: Record<string, string> | undefined, at: string, errors: string[]): void {

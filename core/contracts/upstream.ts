@@ -41,6 +41,8 @@ export interface UpstreamResponse {
   headers: IncomingHttpHeaders;
   /** the streamed body, or the whole body when it came with the head (see the contract above) */
   body: Readable | Buffer;
+  /** ms spent opening the connection this exchange used (0 when it reused a kept-alive one); absent when unknown */
+  connectMs?: number;
 }
 
 export interface UpstreamClientOptions {

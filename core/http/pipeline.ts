@@ -3,7 +3,8 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { RequestContext } from '../context.js';
+import type { AccessLog } from '../access-log.js';
+import { finishContext, handleOf, LateWrites } from '../context.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
@@ -12,12 +13,13 @@ import { countProtocol } from '../listeners.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
 import type { OverloadMonitor } from '../overload.js';
 import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
+import { RequestState } from '../request-state.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 import { canonicalTarget } from './canonical-path.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
 
 export interface PipelineOptions {
-  pool: ObjectPool<RequestContext>;
+  pool: ObjectPool<RequestState>;
   metrics: GatewayMetrics;
   logger: Logger;
   limits: RequestLimits;
@@ -82,25 +84,29 @@ export class HookTimeoutError extends HttpError {
 export class RequestPipeline extends ResponseWriter {
   /** the runtime new requests start in; a request keeps the one it started in to the end */
   runtime: GatewayRuntime;
-  accessLog: boolean;
+  /** the access log of the config in force, null when off */
+  accessLog: AccessLog | null;
   private idle: { promise: Promise<void>; resolve: () => void } | null = null;
-  private readonly pool: ObjectPool<RequestContext>;
+  private readonly pool: ObjectPool<RequestState>;
   private readonly limits: RequestLimits;
   private readonly overload: OverloadMonitor | null;
   /**
    * Requests suspended on plugin code (server.hookTimeoutMs > 0), each with what giving up on it does. Only the
    * async path touches it; the sweep runs only while it is not empty.
    */
-  private readonly waiting = new Map<RequestContext, (expired: boolean) => void>();
+  private readonly waiting = new Map<RequestState, (expired: boolean) => void>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** writes plugins made through a context they kept after its request finished (core/context.ts) */
+  readonly lateWrites: LateWrites;
 
-  constructor(runtime: GatewayRuntime, accessLog: boolean, opts: PipelineOptions) {
+  constructor(runtime: GatewayRuntime, accessLog: AccessLog | null, opts: PipelineOptions) {
     super(opts.metrics, opts.logger);
     this.runtime = runtime;
     this.accessLog = accessLog;
     this.pool = opts.pool;
     this.limits = opts.limits;
     this.overload = opts.overload;
+    this.lateWrites = new LateWrites(opts.logger);
   }
 
   /** Resolves once no request is in flight: the last one to finish resolves it (drain waits on this). */
@@ -185,7 +191,7 @@ export class RequestPipeline extends ResponseWriter {
       return;
     }
     const rt = this.runtime;
-    const ctx = new RequestContext();
+    const ctx = new RequestState();
     this.enter(ctx, req, rt);
     ctx.upgrade = true;
     ctx.socket = socket;
@@ -194,7 +200,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** Counts the request in flight (worker and runtime) and fills the context's request fields. */
-  private enter(ctx: RequestContext, req: ServerRequest, rt: GatewayRuntime): void {
+  private enter(ctx: RequestState, req: ServerRequest, rt: GatewayRuntime): void {
     rt.inFlight++;
     this.metrics.inFlight++;
     countProtocol(this.metrics, req);
@@ -228,7 +234,9 @@ export class RequestPipeline extends ResponseWriter {
    * when that settles. `route` is the route matched for this request (null before the match, or when nothing
    * matched); errors go through fail() with it, exactly as with an async pipeline.
    */
-  private advance(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, from: Stage): void {
+  private advance(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, from: Stage): void {
+    // what hooks and handlers are given: made here, where plugin code may first run (the static fast path makes none)
+    if (ctx.handle === null) handleOf(ctx, this.lateWrites);
     try {
       let p: void | Promise<void>;
       if (from === Stage.PreRoute) {
@@ -273,7 +281,7 @@ export class RequestPipeline extends ResponseWriter {
             // bounded by the upstream's own timeouts, not by hookTimeoutMs
             return this.resume(proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler, false);
           case RouteKind.Handler:
-            p = r.handler!(ctx);
+            p = r.handler!(ctx.handle!);
             if (p !== undefined && typeof (p as Promise<void>).then === 'function') {
               ctx.waitingOn = null;
               ctx.waitingHook = 'handler';
@@ -303,7 +311,7 @@ export class RequestPipeline extends ResponseWriter {
    * as soon as the client is gone (nothing left to answer) the request is finished. Either way what the promise
    * does later is ignored.
    */
-  private resume(p: Promise<unknown>, ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage, plugin: boolean): void {
+  private resume(p: Promise<unknown>, ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage, plugin: boolean): void {
     const epoch = ctx.epoch;
     if (plugin) this.watch(ctx, rt, Wait.Stage, (expired) => this.stageAbandoned(ctx, rt, route, expired));
     p.then(
@@ -317,7 +325,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** Starts the hookTimeoutMs clock on a request suspended on plugin code (no-op with the timeout off). */
-  private watch(ctx: RequestContext, rt: GatewayRuntime, kind: Wait, giveUp: (expired: boolean) => void): void {
+  private watch(ctx: RequestState, rt: GatewayRuntime, kind: Wait, giveUp: (expired: boolean) => void): void {
     const timeoutMs = rt.config.server.hookTimeoutMs;
     if (timeoutMs === 0) return;
     ctx.waitDeadline = performance.now() + timeoutMs;
@@ -330,7 +338,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** A watched promise settled: false when the pipeline already gave up on it (it belongs to an older epoch). */
-  private settled(ctx: RequestContext, epoch: number): boolean {
+  private settled(ctx: RequestState, epoch: number): boolean {
     if (ctx.epoch !== epoch) return false;
     // unwatched waits (the upstream stage, the timeout off) skip the map
     if (ctx.waitDeadline !== 0) {
@@ -367,7 +375,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** The plugin code a request waited on, named for the log line and counted as an error in its hook's stats. */
-  private timedOut(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): HookTimeoutError {
+  private timedOut(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null): HookTimeoutError {
     const slot = ctx.waitingOn;
     const hook = ctx.waitingHook;
     const plugin = slot !== null ? slot.name : `handler "${route?.config.handler ?? ''}"`;
@@ -377,7 +385,7 @@ export class RequestPipeline extends ResponseWriter {
     return new HookTimeoutError(plugin, hook, timeoutMs);
   }
 
-  private stageAbandoned(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, expired: boolean): void {
+  private stageAbandoned(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, expired: boolean): void {
     if (expired) this.fail(ctx, rt, route, this.timedOut(ctx, rt, route));
     // the client left while a hook ran: nothing to answer, the request is finished now (recorded as 499)
     else this.send(ctx, rt, route);
@@ -387,7 +395,7 @@ export class RequestPipeline extends ResponseWriter {
    * An upgrade's Handler stage, and its last: only a proxied route can tunnel. Once the upstream has the socket
    * the request is finished here (no postHandler, send or postResponse: there is no staged answer to act on).
    */
-  private handOff(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute): void {
+  private handOff(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute): void {
     if (route.kind !== RouteKind.Upstream || rt.upstreams === null) {
       stageError(ctx, 400);
       return this.send(ctx, rt, route);
@@ -397,7 +405,8 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
-  private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
+  private fail(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
+    if (ctx.handle === null) handleOf(ctx, this.lateWrites);
     ctx.error = e;
     let status: number;
     let headers: OutgoingHttpHeaders;
@@ -448,15 +457,16 @@ export class RequestPipeline extends ResponseWriter {
    * Last line of defence: something threw where nothing should (send() and finish() catch what they know of).
    * The request's connection is cut so the client is not left waiting; the process and every other request go on.
    */
-  protected pipelineBroke(ctx: RequestContext, err: unknown): void {
+  protected pipelineBroke(ctx: RequestState, err: unknown): void {
     this.logger.error({ err, url: ctx.url }, 'request pipeline broke; connection closed');
     const conn = ctx.upgrade ? ctx.socket : ctx.res;
     if (conn !== null && !conn.destroyed) conn.destroy();
   }
 
   /** postResponse hooks of the matched route (sync-first), then finish. */
-  protected afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
+  protected afterSend(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
     if (route !== null && route.postResponse.length > 0) {
+      if (ctx.handle === null) handleOf(ctx, this.lateWrites);
       let p: void | Promise<void>;
       try {
         p = runPhase(route.postResponse, ctx);
@@ -487,24 +497,25 @@ export class RequestPipeline extends ResponseWriter {
     this.finish(ctx, rt, status, m);
   }
 
-  private postResponseFailed(ctx: RequestContext, route: CompiledRoute, err: unknown): void {
+  private postResponseFailed(ctx: RequestState, route: CompiledRoute, err: unknown): void {
     const where = err instanceof PluginHookError ? { plugin: err.plugin, hook: err.hook } : {};
     this.logger.warn({ err, url: ctx.url, route: route.name, ...where }, 'postResponse hook failed');
   }
 
   /** release context → record metrics (after the response, per the seed's order) → out of flight. */
-  protected finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
+  protected finish(ctx: RequestState, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
     const latency = performance.now() - ctx.startTime;
-    if (this.accessLog) {
-      const ms = Math.round(latency * 1000) / 1000;
-      // requestId is set by the request-id plugin: it lets an operator join this line with the upstream's logs
-      if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
-      else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
-    }
+    const log = this.accessLog;
+    if (log !== null) log.record(ctx, status, latency);
     // read before release: the pool resets the context
     const method = ctx.method;
-    // an upgrade's context never came from the pool (see onUpgrade); an abandoned one may still be held by a hook
-    if (!ctx.upgrade && !ctx.abandoned) this.pool.release(ctx);
+    // An upgrade's context never came from the pool (see onUpgrade) and its tunnel outlives this: its handle stays.
+    // Any other request's handle lets go of the state here, so a plugin that kept it cannot reach whichever request
+    // reuses the state. An abandoned state (a hook may still be running on it) is not reused at all.
+    if (!ctx.upgrade) {
+      finishContext(ctx);
+      if (!ctx.abandoned) this.pool.release(ctx);
+    }
     const metrics = this.metrics;
     metrics.record(m, status, latency, method);
     rt.requestDone();
@@ -515,7 +526,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 }
 
-async function proxy(ctx: RequestContext, upstreams: NonNullable<GatewayRuntime['upstreams']>, route: CompiledRoute): Promise<void> {
+async function proxy(ctx: RequestState, upstreams: NonNullable<GatewayRuntime['upstreams']>, route: CompiledRoute): Promise<void> {
   if (bodyPending(ctx.req!)) {
     // llhttp emits 'request' at the end of the head and parses the rest of the packet after it: one turn
     // later, a broken body in the same packet (bad chunk, smuggling attempt) has been refused and nothing
@@ -544,7 +555,7 @@ function findRoute(rt: GatewayRuntime, method: string, url: string): ReturnType<
 }
 
 /** No route matched: 405 with Allow when another method would have, else 404. */
-function stageNoRoute(ctx: RequestContext, rt: GatewayRuntime): void {
+function stageNoRoute(ctx: RequestState, rt: GatewayRuntime): void {
   const allowed = rt.allowedMethods(ctx.url);
   if (allowed.length > 0) {
     ctx.statusCode = 405;

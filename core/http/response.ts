@@ -1,10 +1,10 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../context.js';
 import type { ServerResponse } from '../contracts/server.js';
 import { errorBody, errorHeaders } from '../errors.js';
 import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
+import type { RequestState } from '../request-state.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
 
 /**
@@ -42,14 +42,14 @@ export function writeError(res: ServerResponse, status: number, extra: Record<st
 }
 
 /** Stages the gateway's own error answer for `status` (the body of a refusal, or of a broken-off stream). */
-export function stageError(ctx: RequestContext, status: number): void {
+export function stageError(ctx: RequestState, status: number): void {
   ctx.statusCode = status;
   ctx.responseHeaders = errorHeaders(status);
   ctx.body = errorBody(status);
 }
 
 /** The staged headers with the hooks' extra headers under them (the staged ones win on a name clash). */
-export function headersToSend(ctx: RequestContext): OutgoingHttpHeaders | undefined {
+export function headersToSend(ctx: RequestState): OutgoingHttpHeaders | undefined {
   const extra = ctx.extraHeaders;
   if (extra.length === 0) return ctx.responseHeaders ?? undefined;
   const out = Object.create(null) as OutgoingHttpHeaders;
@@ -103,12 +103,12 @@ export abstract class ResponseWriter {
   ) {}
 
   /** postResponse hooks, then finish (core/http/pipeline.ts). */
-  protected abstract afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void;
+  protected abstract afterSend(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void;
   /** The request's end: context released, metrics recorded, out of flight. */
-  protected abstract finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void;
+  protected abstract finish(ctx: RequestState, rt: GatewayRuntime, status: number, m: RouteMetrics): void;
 
   /** Writes the staged answer. Never throws: what node:http refuses costs this request only (writeFailed). */
-  protected send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
+  protected send(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null): void {
     const metricsRoute = route?.metrics ?? this.metrics.unmatched;
     if (ctx.upgrade) {
       // No postResponse for upgrades (plugins rely on that, e.g. tracing ends its span on the socket's close).
@@ -158,7 +158,7 @@ export abstract class ResponseWriter {
   }
 
   /** An upgrade's refusal, written raw on its socket; a failure to write it cuts the connection. Returns the status to record. */
-  private sendRaw(ctx: RequestContext, route: CompiledRoute | null): number {
+  private sendRaw(ctx: RequestState, route: CompiledRoute | null): number {
     const socket = ctx.socket!;
     try {
       return writeRawResponse(socket, ctx);
@@ -175,7 +175,7 @@ export abstract class ResponseWriter {
    * connection keeps the client from reading a truncated answer as complete. Either way the request is finished
    * (context released, metrics recorded) like any other.
    */
-  protected writeFailed(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, err: unknown): void {
+  protected writeFailed(ctx: RequestState, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, err: unknown): void {
     const res = ctx.res!;
     const body = ctx.body;
     if (body instanceof Readable && !body.destroyed) body.destroy();
@@ -220,7 +220,7 @@ function isSendableHeader(name: string, value: string): boolean {
  * connection closed. Returns the status written. Nothing here went through node:http's checks, so a status outside
  * 100–999 becomes 500 and a header name or value it would refuse is dropped: either could split the response.
  */
-export function writeRawResponse(socket: Duplex, ctx: RequestContext): number {
+export function writeRawResponse(socket: Duplex, ctx: RequestState): number {
   const body =
     ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
   const status = Number.isInteger(ctx.statusCode) && ctx.statusCode >= 100 && ctx.statusCode <= 999 ? ctx.statusCode : 500;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { PluginEntry } from '../config/types.js';
-import type { RequestContext } from '../context.js';
 import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
+import type { RequestState } from '../request-state.js';
 import { fail, ok, type Result } from '../result.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
@@ -56,7 +56,8 @@ export class PhaseChain {
  * Consecutive synchronous hooks share clock reads (one hook's end is the next one's start): half the
  * performance.now() calls, and the loop's own few instructions land in the hook's time.
  */
-export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void | Promise<void> {
+export function runPhase(chain: PhaseChain, ctx: RequestState, from = 0): void | Promise<void> {
+  // hooks get the request's handle (core/context.ts), never the pooled state; the pipeline made it before this
   const fns = chain.fns;
   const n = fns.length;
   if (from >= n) return;
@@ -69,7 +70,7 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
     let result: void | Promise<void>;
     let thenable: boolean;
     try {
-      result = fns[i]!(ctx);
+      result = fns[i]!(ctx.handle!);
       // inside the try: a returned object whose `then` getter throws is this hook's failure too
       thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch (err) {
@@ -84,7 +85,7 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
   }
 }
 
-async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pending: Promise<void>, t0: number): Promise<void> {
+async function finishAsync(chain: PhaseChain, ctx: RequestState, i: number, pending: Promise<void>, t0: number): Promise<void> {
   const stats = chain.stats[i]!;
   // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.epoch)
   const epoch = ctx.epoch;
@@ -110,7 +111,7 @@ async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pe
  * a `statusCode`: see carriesStatus) are answers a plugin chose and pass through unchanged, as do errors already
  * wrapped by a nested phase.
  */
-function hookError(chain: PhaseChain, i: number, ctx: RequestContext, err: unknown): unknown {
+function hookError(chain: PhaseChain, i: number, ctx: RequestState, err: unknown): unknown {
   if (err instanceof PluginHookError) return err;
   if (choseAnswer(err)) return err;
   const slot = chain.slots[i]!;
@@ -138,7 +139,7 @@ function originalError(error: unknown): unknown {
  * onError hooks: every one runs (an onError that throws or rejects is counted and skipped, never masks the
  * original). Synchronous while the hooks are, like runPhase.
  */
-export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext, error: unknown, from = 0): void | Promise<void> {
+export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestState, error: unknown, from = 0): void | Promise<void> {
   if (from === 0) error = originalError(error);
   for (let i = from; i < slots.length; i++) {
     const slot = slots[i]!;
@@ -150,7 +151,7 @@ export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext,
     let result: void | Promise<void>;
     let thenable: boolean;
     try {
-      result = fn.call(slot.instance, ctx, error);
+      result = fn.call(slot.instance, ctx.handle!, error);
       thenable = result !== undefined && typeof (result as Promise<void>).then === 'function';
     } catch {
       stats.errors++;
@@ -164,7 +165,7 @@ export function runErrorHooks(slots: readonly PluginSlot[], ctx: RequestContext,
 
 async function finishErrorHookAsync(
   slots: readonly PluginSlot[],
-  ctx: RequestContext,
+  ctx: RequestState,
   error: unknown,
   i: number,
   pending: Promise<void>,

@@ -39,6 +39,8 @@ const RESPONSE_SKIP: Record<string, number> = Object.assign(Object.create(null) 
   'transfer-encoding': 1,
   upgrade: 2,
   via: 1,
+  // an instruction to the proxy (read into ctx.unbuffered by the proxy), not to the client: nginx does not pass it on either
+  'x-accel-buffering': 1,
 });
 
 /** Names listed in a Connection header (each is hop-by-hop too), or null when there are none to strip. */
@@ -175,6 +177,12 @@ export function buildResponseHeaders(src: IncomingHttpHeaders, edits: HeaderEdit
     lastNames = Object.keys(lastTemplate);
   }
   return out;
+}
+
+/** Whether an upstream asked for its answer to flow unbuffered (`X-Accel-Buffering: no`, as nginx reads it). */
+export function asksNoBuffering(src: IncomingHttpHeaders): boolean {
+  const v = src['x-accel-buffering'];
+  return v !== undefined && (typeof v === 'string' ? v : String(v)).trim().toLowerCase() === 'no';
 }
 
 /**

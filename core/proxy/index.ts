@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
+import type { RequestState } from '../request-state.js';
 import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
 import type { DnsDiscovery } from './discovery.js';
@@ -71,12 +71,12 @@ export class UpstreamManager {
   }
 
   /** Forward ctx.req and stage the upstream answer on ctx (status, headers, streaming body); see ProxyError. */
-  handle(ctx: RequestContext, route: RouteConfig): Promise<void> {
+  handle(ctx: RequestState, route: RouteConfig): Promise<void> {
     return this.group(route).forward(ctx, route, this.path(route));
   }
 
   /** Tunnel a WebSocket upgrade on a proxied route; on failure answer on the socket and destroy it. */
-  upgrade(ctx: RequestContext, socket: Duplex, head: Buffer, route: RouteConfig): void {
+  upgrade(ctx: RequestState, socket: Duplex, head: Buffer, route: RouteConfig): void {
     let g: UpstreamGroup;
     try {
       g = this.group(route);

@@ -4,8 +4,8 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RouteConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
 import { HttpError } from '../errors.js';
+import type { RequestState } from '../request-state.js';
 import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import type { TrustedProxies } from './trust.js';
@@ -44,7 +44,7 @@ function headerBlock(statusLine: string, headers: http.OutgoingHttpHeaders): str
 export function tunnel(
   group: UpstreamGroup,
   trust: TrustedProxies,
-  ctx: RequestContext,
+  ctx: RequestState,
   socket: Duplex,
   head: Buffer,
   route: RouteConfig,

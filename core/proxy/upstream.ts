@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
 import {
   UpstreamClientError,
   type UpstreamClientFactory,
@@ -9,10 +8,11 @@ import {
   type UpstreamRequestOptions,
   type UpstreamResponse,
 } from '../contracts/upstream.js';
+import type { RequestState } from '../request-state.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { DnsDiscovery, discoveryTarget, type DiscoveredAddress, type DiscoveryTarget } from './discovery.js';
 import { ProxyError } from './errors.js';
-import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
+import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
 import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { plainSpec, Target, type TargetSpec } from './target.js';
@@ -184,7 +184,7 @@ export class UpstreamGroup {
     // undefined while the constructor runs: the checker is created with the first list
     (this.health as ActiveHealthChecker | undefined)?.setTargets(next);
   }
-  hashKey(ctx: RequestContext, peer: string): string | null {
+  hashKey(ctx: RequestState, peer: string): string | null {
     if (this.cfg.balancer !== 'consistent-hash') return null;
     const req = ctx.req!;
     if (this.hashHeader === null) {
@@ -235,7 +235,7 @@ export class UpstreamGroup {
     return true;
   }
 
-  async forward(ctx: RequestContext, route: RouteConfig, path: ProxyPath): Promise<void> {
+  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath): Promise<void> {
     const req = ctx.req!;
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
@@ -306,7 +306,13 @@ export class UpstreamGroup {
         };
         const sentAt = performance.now();
         upstreamRes = await target.client.request(inFlight);
-        target.headersReceived(performance.now() - sentAt);
+        const firstByteMs = performance.now() - sentAt;
+        target.headersReceived(firstByteMs);
+        // for the access log (each attempt overwrites: the one that answers is the one logged)
+        ctx.upstreamTarget = target.url;
+        ctx.upstreamSentAt = sentAt;
+        ctx.upstreamFirstByteMs = firstByteMs;
+        ctx.upstreamConnectMs = upstreamRes.connectMs ?? -1;
       } catch (err) {
         const kind: UpstreamErrorKind = err instanceof UpstreamClientError ? err.kind : 'reset';
         if (clientGone || kind === 'aborted') {
@@ -351,7 +357,7 @@ export class UpstreamGroup {
 
   /** Put the upstream answer on ctx and account for the body's fate when it finishes. */
   private stage(
-    ctx: RequestContext,
+    ctx: RequestState,
     route: RouteConfig,
     upstreamRes: UpstreamResponse,
     target: Target,
@@ -371,6 +377,7 @@ export class UpstreamGroup {
     ctx.statusCode = status;
     const headers = buildResponseHeaders(upstreamRes.headers, route.responseHeaders, false);
     if (status === 204 || status < 200) dropBodyFraming(headers, status);
+    if (asksNoBuffering(upstreamRes.headers)) ctx.unbuffered = true;
     ctx.responseHeaders = headers;
     ctx.body = body;
     if (Buffer.isBuffer(body)) {

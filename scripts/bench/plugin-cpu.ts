@@ -18,6 +18,10 @@
  *
  * --build name=DIR compares checkouts (e.g. a `git worktree` of the previous commit, built): DIR is a repository
  * root with dist/ built. Default: this checkout as "current".
+ *
+ * --access-log name=JSON (repeatable) runs every build once per `logging.accessLog` value, named build+name, e.g.
+ * --access-log off=false --access-log 'json={"file":"a.log"}' (a relative file lands in the run's temp dir). The
+ * ratio column then compares the second such pair to the first. Default: the access log off.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     build: { type: 'string', multiple: true },
     scenario: { type: 'string' },
     'node-arg': { type: 'string', multiple: true },
+    'access-log': { type: 'string', multiple: true },
   },
 });
 
@@ -56,10 +61,20 @@ const REQUESTS = Number(values.requests ?? 30_000);
 const CONNECTIONS = Number(values.connections ?? 8);
 const RUNS = Number(values.runs ?? 5);
 const NODE_ARGS = values['node-arg'] ?? [];
-const builds = (values.build ?? [`current=${repoRoot}`]).map((b) => {
-  const eq = b.indexOf('=');
-  if (eq === -1) throw new Error(`--build wants name=DIR, got ${b}`);
-  return { name: b.slice(0, eq), dir: resolve(b.slice(eq + 1)) };
+/** `name=value` of a repeatable option */
+function named(option: string, v: string): [string, string] {
+  const eq = v.indexOf('=');
+  if (eq === -1) throw new Error(`--${option} wants name=VALUE, got ${v}`);
+  return [v.slice(0, eq), v.slice(eq + 1)];
+}
+const accessLogs = (values['access-log'] ?? []).map((v) => {
+  const [name, json] = named('access-log', v);
+  return { name, value: JSON.parse(json) as unknown };
+});
+const builds = (values.build ?? [`current=${repoRoot}`]).flatMap((b) => {
+  const [name, dir] = named('build', b);
+  if (accessLogs.length === 0) return [{ name, dir: resolve(dir), accessLog: false as unknown }];
+  return accessLogs.map((l) => ({ name: `${name}+${l.name}`, dir: resolve(dir), accessLog: l.value }));
 });
 
 /** compression with its default threshold (what the production set runs): these ~600-byte bodies stay as they are */
@@ -187,12 +202,12 @@ interface Sample {
   sysShare: number;
 }
 
-async function measure(buildDir: string, set: string, work: string): Promise<Sample> {
+async function measure(buildDir: string, set: string, work: string, accessLog: unknown): Promise<Sample> {
   const port = await freePort();
   const config = {
     server: { host: '127.0.0.1', port, workers: 0 },
     admin: { enabled: false },
-    logging: { level: 'warn', accessLog: false },
+    logging: { level: 'warn', accessLog },
     routes: scenario.routes,
     plugins: pluginsOf(set),
   };
@@ -230,7 +245,7 @@ try {
   for (let run = 0; run < RUNS; run++) {
     for (const set of sets) {
       for (const b of builds) {
-        const sample = await measure(b.dir, set, work);
+        const sample = await measure(b.dir, set, work, b.accessLog);
         const key = `${b.name}\t${set}`;
         samples.set(key, [...(samples.get(key) ?? []), sample]);
         process.stderr.write(`run ${run + 1}/${RUNS} ${b.name} ${set}: ${sample.us.toFixed(2)} µs/req, ${(sample.sysShare * 100).toFixed(0)}% sys\n`);

@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the object-pool variants on the gateway's real pooled type (RequestContext).
+ * Micro-benchmark of the object-pool variants on the gateway's real pooled type (RequestState).
  *
  *   npm run build && node dist/scripts/bench/pool.js [--quick]
  *
@@ -10,8 +10,8 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { RequestContext, createContext, resetContext } from '../../core/context.js';
 import type { ObjectPool } from '../../core/contracts/pool.js';
+import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import {
   environment,
@@ -46,7 +46,7 @@ interface PoolLoops {
  * context is stored into `escape.ctx`: in the gateway a context escapes (hooks, closures, the response path), and
  * without that V8's escape analysis could delete `none`'s allocation altogether.
  */
-function compileLoops(variant: string, pool: ObjectPool<RequestContext>, burst: number): PoolLoops {
+function compileLoops(variant: string, pool: ObjectPool<RequestState>, burst: number): PoolLoops {
   const source = `"use strict"; // pool variant ${JSON.stringify(variant)}
 const held = new Array(burst).fill(null);
 const escape = { ctx: null, sink: 0 };
@@ -79,7 +79,7 @@ interface PoolRow {
   single: Timing;
   burst: Timing;
   allocation: Allocation;
-  stats: ReturnType<ObjectPool<RequestContext>['stats']>;
+  stats: ReturnType<ObjectPool<RequestState>['stats']>;
 }
 
 export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroBenchResult> {
@@ -88,7 +88,7 @@ export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroB
   const rows: PoolRow[] = [];
 
   for (const [variant, factory] of Object.entries(poolVariants)) {
-    const pool = factory<RequestContext>({ create: createContext, reset: resetContext, capacity: POOL_CAPACITY });
+    const pool = factory<RequestState>({ create: createRequestState, reset: resetRequestState, capacity: POOL_CAPACITY });
     const { single, burst } = compileLoops(variant, pool, BURST);
     // warm up: fills the pool and lets the JIT optimise both shapes of use before anything is measured
     single(50_000);
@@ -108,7 +108,7 @@ export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroB
     method: {
       timing: `benchmark.js, ${OPS_PER_CALL} acquire+release per call, ns/op = mean call time / ${OPS_PER_CALL}, margin = 95% confidence (rme)`,
       allocation: `forced full GC (v8 --expose-gc set at runtime, gc from vm) before each chunk of ${ALLOC_CHUNK} single acquire+release; median v8 used_heap_size delta minus the median empty-chunk delta; chunks with a GC inside (negative delta) discarded; scaled to 1M ops`,
-      pooledType: 'RequestContext (core/context.ts)',
+      pooledType: 'RequestState (core/request-state.ts)',
       capacity: POOL_CAPACITY,
       burst: BURST,
     },
@@ -120,7 +120,7 @@ export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroB
     '# Pool micro-benchmark',
     '',
     `Node ${process.version}, ${String((json.environment as Record<string, unknown>).cpu)} × ${cpus().length}${quick ? ' — **quick run, not for quoting**' : ''}.`,
-    `Pooled type: RequestContext, capacity ${POOL_CAPACITY}. Default variant: \`${DEFAULT_POOL}\`.`,
+    `Pooled type: RequestState, capacity ${POOL_CAPACITY}. Default variant: \`${DEFAULT_POOL}\`.`,
     '',
     '| variant | acquire+release, 1 in flight (ns/op) | burst of 16 (ns/op) | bytes allocated / 1M ops | hits | misses | overflows |',
     '|---|---:|---:|---:|---:|---:|---:|',

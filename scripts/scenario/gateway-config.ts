@@ -71,6 +71,7 @@ export function buildGatewayConfig(
     generated.plugins = Array.from({ length: plugins }, (_, i) => ({ name: `noop-${i + 1}`, enabled: true, options: {} }));
   }
   if (variant.pluginSet !== undefined) generated.plugins = scenario.pluginSets![variant.pluginSet]!;
+  if (variant.accessLog !== undefined) generated.logging = { level: 'warn', accessLog: scenario.accessLogs![variant.accessLog] };
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
 }

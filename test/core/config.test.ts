@@ -4,6 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ACCESS_LOG_FIELDS } from '../../core/access-log-fields.js';
 import { ConfigWatcher, loadConfigFile } from '../../core/config/loader.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { writeConfig } from '../support/cli.js';
@@ -34,7 +35,7 @@ describe('config validation', () => {
     expect(r.value.variants.router).toBe('hybrid');
     expect(r.value.variants.server).toBe('node-http');
     expect(r.value.routes[0]!.plugins).toEqual([]);
-    expect(r.value.logging.accessLog).toBe(true);
+    expect(r.value.logging.accessLog).toEqual({ enabled: true, format: 'json', fields: DEFAULT_ACCESS_LOG_FIELDS, sampleSuccess: 1, file: '' });
   });
 
   it('accepts every server engine with every cleartext listener kind (HTTP/2 runs on node:http2 for both)', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RequestContext, createContext, resetContext } from '../../core/context.js';
 import type { ObjectPool, PoolFactory } from '../../core/contracts/pool.js';
+import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
 
 /** `none` keeps nothing; every other variant must hand released objects back out. */
 export interface PoolCaseOptions {
@@ -44,8 +44,8 @@ function dirtyValue(key: string, current: unknown): unknown {
 type Fields = Record<string, unknown>;
 
 /** Dirties a context the way a request does, then every remaining own field generically (so new fields are covered). */
-export function dirtyEveryField(ctx: RequestContext): void {
-  const fresh = new RequestContext() as unknown as Fields;
+export function dirtyEveryField(ctx: RequestState): void {
+  const fresh = new RequestState() as unknown as Fields;
   ctx.method = 'POST';
   ctx.url = '/users/42?x=1';
   ctx.params = { id: '42' };
@@ -65,9 +65,9 @@ export function dirtyEveryField(ctx: RequestContext): void {
   }
 }
 
-/** Every own enumerable field equals a freshly constructed RequestContext's (same keys, same values/references). */
-export function expectLikeFresh(ctx: RequestContext): void {
-  const fresh = new RequestContext() as unknown as Fields;
+/** Every own enumerable field equals a freshly constructed RequestState's (same keys, same values/references). */
+export function expectLikeFresh(ctx: RequestState): void {
+  const fresh = new RequestState() as unknown as Fields;
   const rec = ctx as unknown as Fields;
   expect(Object.keys(rec).sort()).toEqual(Object.keys(fresh).sort());
   for (const key of Object.keys(fresh)) expect(rec[key], `field ${key}`).toBe(fresh[key]);
@@ -165,8 +165,8 @@ export function poolConformance(name: string, factory: PoolFactory, opts: PoolCa
       );
     });
 
-    it('hands back a RequestContext indistinguishable from a fresh one (every own field reset)', () => {
-      const pool = factory<RequestContext>({ create: createContext, reset: resetContext, capacity: 2 });
+    it('hands back a RequestState indistinguishable from a fresh one (every own field reset)', () => {
+      const pool = factory<RequestState>({ create: createRequestState, reset: resetRequestState, capacity: 2 });
       const ctx = pool.acquire();
       dirtyEveryField(ctx);
       pool.release(ctx);

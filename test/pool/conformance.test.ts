@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestContext, createContext } from '../../core/context.js';
+import { RequestState, createRequestState } from '../../core/request-state.js';
 import { GuardedPool } from '../../variants/pool/guarded/index.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import { dirtyEveryField, expectLikeFresh, poolConformance } from './common.case.js';
@@ -79,10 +79,10 @@ describe('guarded pool', () => {
   });
 });
 
-describe('the RequestContext reset check itself', () => {
+describe('the RequestState reset check itself', () => {
   it('fails for a reset that forgets a field', () => {
-    const pool = poolVariants.stack!<RequestContext>({
-      create: createContext,
+    const pool = poolVariants.stack!<RequestState>({
+      create: createRequestState,
       reset: (ctx) => {
         const keepIdentity = ctx.identity;
         ctx.reset();
@@ -97,7 +97,7 @@ describe('the RequestContext reset check itself', () => {
   });
 
   it('fails for a field added after construction that reset() does not know', () => {
-    const ctx = new RequestContext();
+    const ctx = new RequestState();
     ctx.reset();
     (ctx as unknown as Record<string, unknown>).extra = 1;
     expect(() => expectLikeFresh(ctx)).toThrow();

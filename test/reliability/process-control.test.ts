@@ -87,11 +87,11 @@ describe('single process (workers: 0): a reload build has the deadline a cluster
 
 describe('SIGUSR2 does not end the gateway', () => {
   for (const workers of ['0', '2']) {
-    it(`workers ${workers}: logged and ignored; the gateway keeps serving and still drains on SIGTERM`, async () => {
+    it(`workers ${workers}: taken as "reopen the access log"; the gateway keeps serving and still drains on SIGTERM`, async () => {
       const gw = await startCli({ logging: { level: 'info', accessLog: false }, routes }, ['--workers', workers]);
       running.push(gw);
       gw.proc.kill('SIGUSR2');
-      await until(() => gw.output().includes('SIGUSR2 received and ignored'), { timeoutMs: 10_000, message: 'the signal logged' });
+      await until(() => gw.output().includes('SIGUSR2: reopening the access log file'), { timeoutMs: 10_000, message: 'the signal logged' });
       expect(gw.proc.exitCode).toBeNull();
       expect((await request(`${gw.url}/v`, { agent: false })).body).toBe('v');
       expect((await request(`${gw.adminUrl}/ready`, { agent: false })).status).toBe(200);

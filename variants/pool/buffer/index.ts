@@ -8,7 +8,7 @@ import { createPool as stack } from '../stack/index.js';
  * pressure", measured in issue 18 (scripts/bench/buffer-pool.ts) against node's own allocation and against
  * writing a latin1 string. It is an ObjectPool<Buffer> built on any pool variant (default `stack`, LIFO: the slab
  * written last is the one still in cache), so it keeps the family's contract and statistics; it is not a
- * RequestContext pool and is not registered in variants/pool/index.ts.
+ * RequestState pool and is not registered in variants/pool/index.ts.
  *
  * Slabs are Buffer.allocUnsafeSlow: each owns its ArrayBuffer. A slice of node's shared 8 KiB allocation pool
  * (what Buffer.allocUnsafe hands out below 4 KiB) must never be recycled, since its neighbours belong to others;

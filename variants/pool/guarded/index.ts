@@ -3,10 +3,10 @@ import type { ObjectPool, PoolOptions, PoolStats } from '../../../core/contracts
 /**
  * `stack` plus a double-release guard. Why a fourth variant: with any plain pool, releasing the same object twice
  * (e.g. an error path and a finally both releasing the context) puts it in the pool twice, so two concurrent
- * requests later share one RequestContext: a silent cross-request leak of identity, headers and body. Here a WeakSet
+ * requests later share one RequestState: a silent cross-request leak of identity, headers and body. Here a WeakSet
  * tracks which objects are currently pooled; a second release of a pooled object is dropped and counted in
  * `doubleReleases` instead. The WeakSet (not a Set) never keeps a dropped object alive, and it needs no field on T
- * (an intrusive marker property would change RequestContext's hidden class and make the hot path polymorphic).
+ * (an intrusive marker property would change RequestState's hidden class and make the hot path polymorphic).
  * The bench shows what the guard costs per acquire+release.
  */
 export class GuardedPool<T extends object> implements ObjectPool<T> {

@@ -102,6 +102,8 @@ export class H1Connection implements ResponseSink {
   /** longest idle time before the pool closes it (lowered by a Keep-Alive: timeout hint) */
   idleLimitMs: number;
   private connectTimer: NodeJS.Timeout | null = null;
+  /** performance.now() when the connection was opened, then ms it took to connect (what the access log reports) */
+  private connectMs = performance.now();
   /** the request body being sent, if any */
   private sending: { body: Readable; onData: (d: Buffer) => void; onEnd: () => void; onClose: () => void } | null = null;
   private gone = false;
@@ -137,6 +139,7 @@ export class H1Connection implements ResponseSink {
       this.fail('connect-timeout', `connect timed out after ${owner.connectTimeoutMs} ms`);
     }, owner.connectTimeoutMs);
     s.once(origin.secure ? 'secureConnect' : 'connect', () => {
+      this.connectMs = performance.now() - this.connectMs;
       if (this.connectTimer !== null) clearTimeout(this.connectTimer);
       this.connectTimer = null;
     });
@@ -246,7 +249,7 @@ export class H1Connection implements ResponseSink {
       this.socket.setTimeout(ex.o.idleTimeoutMs);
       body = b;
     }
-    ex.resolve({ statusCode: head.statusCode, headers: head.headers, body });
+    ex.resolve({ statusCode: head.statusCode, headers: head.headers, body, connectMs: ex.reused ? 0 : this.connectMs });
   }
 
   onBody(chunk: Buffer): void {

@@ -30,6 +30,11 @@ const INCOMPRESSIBLE =
  * Response compression (gzip, brotli) negotiated by Accept-Encoding q-values, streaming through zlib. Skips
  * HEAD, 1xx/204/304, bodies already encoded, incompressible types and bodies known to be under the threshold.
  * Every compressible response carries `Vary: Accept-Encoding` (whether or not this client got it compressed).
+ *
+ * A streamed answer (a body of unknown length: chunked, Server-Sent Events, NDJSON; or any body the upstream sent
+ * with `X-Accel-Buffering: no`) is flushed through zlib each time a piece arrives, so the client gets every piece
+ * when the upstream sends it instead of once zlib's buffer fills. A body with a Content-Length is compressed
+ * without flushes: it is a download, not a conversation, and every flush costs ratio.
  */
 export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
   name: 'compression',
@@ -94,6 +99,7 @@ export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
             if (!body.readableEnded) body.destroy();
           });
           body.once('error', (err) => z.destroy(err));
+          if (size < 0 || ctx.unbuffered) flushEachPiece(body, z, enc === 'br' ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH);
           body.pipe(z);
         } else {
           z.end(body);
@@ -107,6 +113,25 @@ export const compressionPlugin: GatewayPlugin<CompressionOptions> = {
     };
   },
 };
+
+/**
+ * Flushes `z` once after the pieces of `body` that arrived in one event-loop turn: what the upstream sent
+ * together stays compressed together (a burst costs one flush, not one per TCP read), and a piece sent alone
+ * leaves zlib at once. A sync flush keeps the dictionary, so the ratio lost is a few bytes per flush.
+ */
+function flushEachPiece(body: Readable, z: Gzip | BrotliCompress, kind: number): void {
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (!z.destroyed && !z.writableEnded) z.flush(kind);
+  };
+  // setImmediate, not nextTick: the flush must come after pipe() has written this turn's pieces into z
+  body.on('data', () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  });
+}
 
 function brotliOneShot(quality: number, size: number): { params: Record<number, number> } {
   return { params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_SIZE_HINT]: size } };
