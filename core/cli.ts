@@ -2,18 +2,18 @@
 import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AdminServer } from './admin.js';
+import { AdminServer } from './admin/server.js';
+import { defaultConfig } from './config/defaults.js';
 import { loadConfigFile, ConfigWatcher } from './config/loader.js';
 import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
 import { adminExposedWithoutAuth, configWarnings } from './config/warnings.js';
-import { defaultConfig } from './default-config.js';
-import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
-import { createLogger } from './logger.js';
-import { Orchestrator } from './orchestrator.js';
-import { dryRun } from './runtime.js';
+import { Gateway, inProcessAdminSource, type ReloadResult } from './control/gateway.js';
+import { Orchestrator } from './control/orchestrator.js';
+import { runWorker } from './control/worker.js';
+import { dryRun } from './data/runtime.js';
+import { createLogger } from './observe/logger.js';
 import { variantNames } from './variants.js';
-import { runWorker } from './worker.js';
 
 const HELP = `ts-gateway: high-performance API gateway
 

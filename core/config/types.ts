@@ -100,9 +100,9 @@ export interface ServerConfig {
   maxConnectionsPerIp: number;
   /** how often Node checks headersTimeoutMs/requestTimeoutMs (its `connectionsCheckingInterval`) */
   connectionsCheckingIntervalMs: number;
-  /** load shedding (core/overload.ts): every threshold 0 = off */
+  /** load shedding (core/data/overload.ts): every threshold 0 = off */
   overload: OverloadSettings;
-  /** TLS termination (core/tls.ts); absent = cleartext listener */
+  /** TLS termination (core/base/tls.ts); absent = cleartext listener */
   tls?: TlsConfig;
   /**
    * HTTP/2 on the client side (node:http2 on both server engines: variants/server/shared/h2-sessions.ts).

@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js';
+import { HttpError } from '../base/errors.js';
 
 /**
  * The router contract: the one Router interface every router variant implements (variants/router/<name>/index.ts,
@@ -33,7 +33,7 @@ export type RouterFactory = <T>() => Router<T>;
 
 /**
  * The params of every match that has none, and of a request context before routing: one frozen object without a
- * prototype, shared by all router variants and core/context.ts so such a match allocates nothing for its params
+ * prototype, shared by all router variants and core/data/context.ts so such a match allocates nothing for its params
  * and a lookup like `params.constructor` finds nothing inherited.
  */
 export const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);

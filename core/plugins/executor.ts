@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
+import { carriesStatus, PluginHookError, statusOf } from '../base/errors.js';
+import { fail, ok, type Result } from '../base/result.js';
 import type { PluginEntry } from '../config/types.js';
-import type { RequestContext } from '../context.js';
-import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
-import { fail, ok, type Result } from '../result.js';
+import type { RequestContext } from '../data/context.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';

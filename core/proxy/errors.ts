@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js';
+import { HttpError } from '../base/errors.js';
 
 /**
  * A failure before any response byte: the core answers `statusCode` with `headers` (e.g. Retry-After on 503).

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
+import type { RequestContext } from '../data/context.js';
 import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
 import { ProxyError } from './errors.js';

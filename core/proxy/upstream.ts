@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestContext } from '../context.js';
 import {
   UpstreamClientError,
   type UpstreamClientFactory,
@@ -9,6 +8,7 @@ import {
   type UpstreamRequestOptions,
   type UpstreamResponse,
 } from '../contracts/upstream.js';
+import type { RequestContext } from '../data/context.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { ProxyError } from './errors.js';
 import { buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RequestContext, createContext, resetContext } from '../../core/context.js';
 import type { ObjectPool, PoolFactory } from '../../core/contracts/pool.js';
+import { RequestContext, createContext, resetContext } from '../../core/data/context.js';
 
 /** `none` keeps nothing; every other variant must hand released objects back out. */
 export interface PoolCaseOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestContext, createContext } from '../../core/context.js';
+import { RequestContext, createContext } from '../../core/data/context.js';
 import { GuardedPool } from '../../variants/pool/guarded/index.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import { dirtyEveryField, expectLikeFresh, poolConformance } from './common.case.js';

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { variantNames } from '../../core/variants.js';
-import {
-  compareEngines,
-  EchoEngine,
-  engineConfig,
-  runEngineCase,
-  runEngineFuzz,
-  type EngineOutcome,
-} from '../../variants/server/own/fuzz/engine-differential.js';
-import type { FuzzCase } from '../../variants/server/own/fuzz/generator.js';
+import { compareEngines, EchoEngine, engineConfig, runEngineCase, runEngineFuzz, type EngineOutcome } from '../../scripts/fuzz/engine-differential.js';
+import type { FuzzCase } from '../../scripts/fuzz/generator.js';
 
 /**
  * The engine-level differential check of npm run fuzz:http-engines, a few thousand inputs of it: every server

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, ConfigError } from '../../core/config/validator.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { needService } from '../support/services.js';
 import { TestCa, type Leaf } from './certs.js';

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../../../core/config/types.js';
 import type { ServerEngine, ServerEngineFactory, ServerEngineHandlers } from '../../../core/contracts/server.js';
-import { overflowStatus, rawErrorResponse } from '../../../core/limits.js';
+import { overflowStatus, rawErrorResponse } from '../../../core/data/limits.js';
 import { continueOnRead, rejectH2Connect } from '../shared/h2-sessions.js';
 import { ClientProtocols } from './protocols.js';
 

@@ -1,21 +1,21 @@
 import type { Logger } from 'pino';
-import { AdminServer, type AdminSource } from './admin.js';
-import { AlertEngine } from './alerts/engine.js';
-import { redactConfig } from './config/redact.js';
-import type { GatewayConfig } from './config/types.js';
-import { ConfigError, validateConfig } from './config/validator.js';
-import { createContext, resetContext, type RequestContext } from './context.js';
-import type { ObjectPool } from './contracts/pool.js';
-import type { ControlCounters } from './control-counters.js';
-import { createLogger } from './logger.js';
-import type { PluginSection, WorkerMetricsExport } from './metrics.js';
-import { GatewayMetrics, aggregateMetrics } from './metrics.js';
-import { renderPrometheus } from './prometheus.js';
+import { AdminServer, type AdminSource } from '../admin/server.js';
+import { AlertEngine } from '../alerts/engine.js';
+import { TlsLoadError } from '../base/tls.js';
+import { redactConfig } from '../config/redact.js';
+import type { GatewayConfig } from '../config/types.js';
+import { ConfigError, validateConfig } from '../config/validator.js';
+import type { ObjectPool } from '../contracts/pool.js';
+import { createContext, resetContext, type RequestContext } from '../data/context.js';
+import { GatewayRuntime } from '../data/runtime.js';
+import { GatewayServer } from '../data/server.js';
+import type { ControlCounters } from '../observe/control-counters.js';
+import { createLogger } from '../observe/logger.js';
+import type { PluginSection, WorkerMetricsExport } from '../observe/metrics.js';
+import { GatewayMetrics, aggregateMetrics } from '../observe/metrics.js';
+import { renderPrometheus } from '../observe/prometheus.js';
+import { poolFactory, recorderFactory, serverEngineFactory } from '../variants.js';
 import { splitRestartOnly } from './restart-only.js';
-import { GatewayRuntime } from './runtime.js';
-import { GatewayServer } from './server.js';
-import { TlsLoadError } from './tls.js';
-import { poolFactory, recorderFactory, serverEngineFactory } from './variants.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -144,7 +144,7 @@ export class Gateway {
   /**
    * Applies a new validated config atomically: the new runtime is fully built (plugins initialised, upstream
    * pools created) before it is swapped in; if building fails the old one keeps serving untouched.
-   * Process-level fields (core/restart-only.ts: listener, pool/metrics variants, server options fixed at
+   * Process-level fields (core/control/restart-only.ts: listener, pool/metrics variants, server options fixed at
    * creation) keep their running values, and the reload logs which ones wait for a restart.
    * Calls are serialised; `version` defaults to one past the version current when this call's turn comes.
    */

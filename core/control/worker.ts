@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
-import type { GatewayConfig } from './config/types.js';
-import { ConfigError } from './config/validator.js';
+import type { GatewayConfig } from '../config/types.js';
+import { ConfigError } from '../config/validator.js';
+import { createLogger, type Logger } from '../observe/logger.js';
 import { Gateway } from './gateway.js';
 import { sendToPrimary } from './ipc.js';
-import { createLogger, type Logger } from './logger.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 /** After a FATAL boot error: time for the message to cross the IPC channel before the process exits. */

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { EMPTY_PARAMS } from './contracts/router.js';
-import type { ServerRequest, ServerResponse } from './contracts/server.js';
-import type { PluginSlot } from './plugins/executor.js';
-import { normalizeIp, type TrustedProxies } from './proxy/trust.js';
+import { EMPTY_PARAMS } from '../contracts/router.js';
+import type { ServerRequest, ServerResponse } from '../contracts/server.js';
+import type { PluginSlot } from '../plugins/executor.js';
+import { normalizeIp, type TrustedProxies } from '../proxy/trust.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
 export type ResponseBody = Buffer | string | Readable | null;
@@ -62,7 +62,7 @@ export class RequestContext {
   /** memo of `clientIp` ('' until first asked): resolving walks X-Forwarded-For, once per request is enough */
   private resolvedClientIp = '';
   /*
-   * The pipeline's bookkeeping for plugin code it is waiting on (core/http/pipeline.ts, server.hookTimeoutMs).
+   * The pipeline's bookkeeping for plugin code it is waiting on (core/data/pipeline.ts, server.hookTimeoutMs).
    * Not for plugins: read by the pipeline and written by core/plugins/executor.ts.
    */
   /**

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { ServerConfig } from './config/types.js';
-import type { ListenerKind, ServerEngineStats, ServerRequest } from './contracts/server.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { ServerConfig } from '../config/types.js';
+import type { ListenerKind, ServerEngineStats, ServerRequest } from '../contracts/server.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
 
 /**
  * What every server engine shares about listeners: which kind a config asks for, the per-protocol request

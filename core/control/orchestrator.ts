@@ -1,18 +1,18 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { AdminSource } from './admin.js';
-import { AlertEngine } from './alerts/engine.js';
-import { redactConfig } from './config/redact.js';
-import type { GatewayConfig } from './config/types.js';
-import type { ControlCounters } from './control-counters.js';
+import type { AdminSource } from '../admin/server.js';
+import { AlertEngine } from '../alerts/engine.js';
+import { redactConfig } from '../config/redact.js';
+import type { GatewayConfig } from '../config/types.js';
+import { dryRun } from '../data/runtime.js';
+import type { ControlCounters } from '../observe/control-counters.js';
+import { aggregateMetrics, type WorkerMetricsExport } from '../observe/metrics.js';
+import { renderPrometheus } from '../observe/prometheus.js';
 import type { ReloadResult } from './gateway.js';
 import { sendToWorker } from './ipc.js';
 import { notWorkerMessage, type FromWorker, type ToWorker } from './messages.js';
-import { aggregateMetrics, type WorkerMetricsExport } from './metrics.js';
 import { answerRpc, type RpcRequest } from './primary-rpc.js';
-import { renderPrometheus } from './prometheus.js';
 import { splitRestartOnly } from './restart-only.js';
-import { dryRun } from './runtime.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 const RESTART_BASE_MS = 100;
@@ -281,7 +281,7 @@ export class Orchestrator {
   /**
    * Applies a validated config to every worker. Plugins are first initialised once here (a dry run, then
    * destroyed) so a plugin whose init throws rejects the config before any worker swaps: workers never end up
-   * on different configs. Process-level fields keep their running values (core/restart-only.ts), so a worker
+   * on different configs. Process-level fields keep their running values (core/control/restart-only.ts), so a worker
    * restarted later matches the others; the reload logs which fields wait for a restart.
    */
   apply(config: GatewayConfig): Promise<ReloadResult> {

@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import type { LoggingConfig } from './config/types.js';
+import type { LoggingConfig } from '../config/types.js';
 
 /**
  * pino: JSON lines in production (async, cheap), pino-pretty in development. Pretty printing runs in a

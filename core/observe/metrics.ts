@@ -1,10 +1,10 @@
-import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from './contracts/metrics.js';
-import type { PoolStats } from './contracts/pool.js';
-import { LogLinearHistogram, mergeDistributions } from './histogram.js';
-import type { ListenerKind, ProtocolStats } from './listeners.js';
-import type { OverloadStats } from './overload.js';
-import type { HookStats } from './plugins/types.js';
-import type { UpstreamManager } from './proxy/index.js';
+import { LogLinearHistogram, mergeDistributions } from '../base/histogram.js';
+import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from '../contracts/metrics.js';
+import type { PoolStats } from '../contracts/pool.js';
+import type { ListenerKind, ProtocolStats } from '../data/listeners.js';
+import type { OverloadStats } from '../data/overload.js';
+import type { HookStats } from '../plugins/types.js';
+import type { UpstreamManager } from '../proxy/index.js';
 
 /**
  * The method label values of the per-route response counter. Any other method folds into OTHER, so a client

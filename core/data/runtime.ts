@@ -2,18 +2,18 @@
 // compiled route it produces are one unit that a reload swaps whole; splitting them would spread one build over files.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import type { GatewayConfig, PluginEntry, RouteConfig } from './config/types.js';
-import type { Router } from './contracts/router.js';
-import { errorBody, errorHeaders } from './errors.js';
+import { errorBody, errorHeaders } from '../base/errors.js';
+import { fail, ok, type Result } from '../base/result.js';
+import type { GatewayConfig, PluginEntry, RouteConfig } from '../config/types.js';
+import type { Router } from '../contracts/router.js';
+import { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
+import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from '../plugins/executor.js';
+import { loadPluginCatalog, type AnyPlugin } from '../plugins/loader.js';
+import type { PluginApi, RouteHandler } from '../plugins/types.js';
+import { UpstreamManager } from '../proxy/index.js';
+import { TrustedProxies } from '../proxy/trust.js';
+import { recorderFactory, routerFactory } from '../variants.js';
 import { coreHandlers } from './handlers.js';
-import { GatewayMetrics, RouteMetrics } from './metrics.js';
-import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from './plugins/executor.js';
-import { loadPluginCatalog, type AnyPlugin } from './plugins/loader.js';
-import type { PluginApi, RouteHandler } from './plugins/types.js';
-import { UpstreamManager } from './proxy/index.js';
-import { TrustedProxies } from './proxy/trust.js';
-import { fail, ok, type Result } from './result.js';
-import { recorderFactory, routerFactory } from './variants.js';
 
 export const enum RouteKind {
   Static = 0,

@@ -1,15 +1,15 @@
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ServerConfig } from './config/types.js';
+import type { ServerConfig } from '../config/types.js';
+import type { ObjectPool } from '../contracts/pool.js';
+import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from '../contracts/server.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
 import type { RequestContext } from './context.js';
-import type { ObjectPool } from './contracts/pool.js';
-import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from './contracts/server.js';
-import { RequestPipeline } from './http/pipeline.js';
 import { PerIpConnections, rawErrorResponse } from './limits.js';
 import { RedirectListener, type ProtocolStats } from './listeners.js';
-import type { GatewayMetrics } from './metrics.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
+import { RequestPipeline } from './pipeline.js';
 import type { GatewayRuntime } from './runtime.js';
 
 /**
@@ -35,7 +35,7 @@ export interface GatewayServerOptions {
  * The data plane of one worker, connection side: the server engine (variants/server/, which owns the listener,
  * parsing, framing, `Expect: 100-continue` and parser errors), connection accounting, the per-IP cap, the
  * runtime swap and the drain. Every request and upgrade the engine accepts goes to the request pipeline
- * (core/http/pipeline.ts), which writes through core/http/response.ts.
+ * (core/data/pipeline.ts), which writes through core/data/response.ts.
  */
 export class GatewayServer {
   /** the data-plane listener the engine built (net, tls, node:http, https or http2) */

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
-import { HttpParserError } from '../errors.js';
-import { toNodeHeaders } from '../headers.js';
-import { RequestParser, type RequestHead, type RequestSink } from '../parser.js';
+import { HttpParserError } from '../../variants/server/own/errors.js';
+import { toNodeHeaders } from '../../variants/server/own/headers.js';
+import { RequestParser, type RequestHead, type RequestSink } from '../../variants/server/own/parser.js';
 
 /**
  * The two engines of the differential check, run on the same bytes and reduced to the same Outcome: the own

@@ -1,8 +1,8 @@
-import type { GatewayConfig } from './config/types.js';
-import type { WorkerMetricsExport } from './metrics.js';
+import type { GatewayConfig } from '../config/types.js';
+import type { WorkerMetricsExport } from '../observe/metrics.js';
 
 /**
- * The orchestrator ⇄ worker protocol, over the cluster IPC channel of each worker process (core/worker.ts).
+ * The orchestrator ⇄ worker protocol, over the cluster IPC channel of each worker process (core/control/worker.ts).
  * Workers are processes only: workerMode "threads" is refused (see THREADS_UNSUPPORTED in core/config/validator.ts).
  */
 export type ToWorker =

@@ -3,17 +3,17 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { RequestContext } from '../context.js';
+import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../base/errors.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
-import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../errors.js';
-import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from '../limits.js';
-import { countProtocol } from '../listeners.js';
-import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
-import type { OverloadMonitor } from '../overload.js';
+import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
 import { choseAnswer, runErrorHooks, runPhase } from '../plugins/executor.js';
-import { RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
+import { RequestContext } from './context.js';
+import { bodyPending, checkRequest, rawErrorResponse, REQUEST_OK, type RequestLimits } from './limits.js';
+import { countProtocol } from './listeners.js';
+import type { OverloadMonitor } from './overload.js';
 import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
+import { RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
 export interface PipelineOptions {
   pool: ObjectPool<RequestContext>;
@@ -69,7 +69,7 @@ export class HookTimeoutError extends HttpError {
 /**
  * The request pipeline, one stage machine for every request: acquire context → preRoute → match → preHandler →
  * handler → postHandler → send → postResponse → finish (release context, record metrics). Read top to bottom:
- * onRequest/onUpgrade (entry), advance (the stages), fail (the error path), then send (core/http/response.ts) →
+ * onRequest/onUpgrade (entry), advance (the stages), fail (the error path), then send (core/data/response.ts) →
  * afterSend → finish.
  *
  * - A static route without hooks takes a synchronous fast path in onRequest (no promise, no closure, no

@@ -1,5 +1,5 @@
-import type { DistributionExport } from './contracts/metrics.js';
-import { BUCKET_COUNT, bucketValue } from './histogram.js';
+import { BUCKET_COUNT, bucketValue } from '../base/histogram.js';
+import type { DistributionExport } from '../contracts/metrics.js';
 
 /**
  * The `le` bounds (seconds) of every latency histogram the gateway exports. Fixed, so series from every instance
@@ -8,7 +8,7 @@ import { BUCKET_COUNT, bucketValue } from './histogram.js';
 export const LE_BOUNDS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 /**
- * For each bucket of the log-linear layout (core/histogram.ts), the first `le` slot its midpoint fits under
+ * For each bucket of the log-linear layout (core/base/histogram.ts), the first `le` slot its midpoint fits under
  * (LE_BOUNDS_S.length = +Inf only). A bound inside a log-linear bucket counts the whole bucket on one side, so a
  * sample within the layout's resolution (≤ 0.8 %) of a bound may be counted in the neighbouring `le`.
  */

@@ -1,16 +1,16 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../context.js';
+import { errorBody, errorHeaders } from '../base/errors.js';
 import type { ServerResponse } from '../contracts/server.js';
-import { errorBody, errorHeaders } from '../errors.js';
-import type { GatewayMetrics, RouteMetrics } from '../metrics.js';
-import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from '../runtime.js';
+import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
+import type { RequestContext } from './context.js';
+import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
 /**
  * Response writing: what goes on the wire, and nothing about which stage comes next. Every function here either
  * writes or throws what node:http throws (a status or header it refuses, a body of the wrong type); the pipeline
- * (core/http/pipeline.ts) decides what a failure costs.
+ * (core/data/pipeline.ts) decides what a failure costs.
  */
 
 /**
@@ -90,7 +90,7 @@ export function streamBody(body: Readable, res: ServerResponse, done: (failed: b
 /**
  * The send stage: writes what the pipeline staged and hands the outcome (the status to record) back to it. It
  * never throws: what node:http refuses costs this request only (writeFailed). The pipeline (the subclass, in
- * core/http/pipeline.ts) supplies what comes after the answer is out; the split is by file only, the calls stay
+ * core/data/pipeline.ts) supplies what comes after the answer is out; the split is by file only, the calls stay
  * plain monomorphic `this` calls.
  */
 export abstract class ResponseWriter {
@@ -102,7 +102,7 @@ export abstract class ResponseWriter {
     protected readonly logger: Logger,
   ) {}
 
-  /** postResponse hooks, then finish (core/http/pipeline.ts). */
+  /** postResponse hooks, then finish (core/data/pipeline.ts). */
   protected abstract afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void;
   /** The request's end: context released, metrics recorded, out of flight. */
   protected abstract finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void;

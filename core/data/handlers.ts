@@ -1,4 +1,4 @@
-import type { RouteHandler } from './plugins/types.js';
+import type { RouteHandler } from '../plugins/types.js';
 
 /**
  * Handlers the core provides without a plugin (select with `"handler": "echo"`). `echo` answers with what the

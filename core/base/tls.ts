@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
-import type { ServerConfig, TlsConfig } from './config/types.js';
+import type { ServerConfig, TlsConfig } from '../config/types.js';
 
 /**
  * TLS material of one config generation: PEM files read once, the default secure context and the per-name

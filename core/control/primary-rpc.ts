@@ -58,7 +58,7 @@ export function callPrimary(name: string, payload: unknown): Promise<unknown> {
       else p.reject(new Error(msg.error));
     });
     // A primary that dies with calls outstanding never answers them; an orphaned worker drains its in-flight
-    // requests (core/worker.ts), and one waiting on such a call would otherwise hang until the drain deadline.
+    // requests (core/control/worker.ts), and one waiting on such a call would otherwise hang until the drain deadline.
     process.once('disconnect', () => {
       for (const [id, p] of pending) {
         pending.delete(id);

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { AdminAuth } from './admin/auth.js';
-import { Dashboard } from './admin/dashboard.js';
-import type { AdminAuthConfig } from './config/types.js';
-import type { AggregatedMetrics } from './metrics.js';
+import type { AdminAuthConfig } from '../config/types.js';
+import type { AggregatedMetrics } from '../observe/metrics.js';
+import { AdminAuth } from './auth.js';
+import { Dashboard } from './dashboard.js';
 
 /** What the admin API reads; implemented by the orchestrator (cluster) and by an in-process gateway. */
 export interface AdminSource {

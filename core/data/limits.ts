@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ServerRequest } from './contracts/server.js';
+import type { ServerRequest } from '../contracts/server.js';
 
 /**
  * Request-shape checks Node's parser (llhttp) does not make, run before routing so a rejected request never

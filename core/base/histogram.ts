@@ -1,4 +1,4 @@
-import type { DistributionExport, LatencySnapshot } from './contracts/metrics.js';
+import type { DistributionExport, LatencySnapshot } from '../contracts/metrics.js';
 
 /**
  * The standard log-linear bucket layout every metrics variant exports to (DistributionExport.buckets), so that
