@@ -13,7 +13,7 @@ import { Orchestrator } from './control/orchestrator.js';
 import { runWorker } from './control/worker.js';
 import { dryRun } from './data/runtime.js';
 import { createLogger } from './observe/logger.js';
-import { variantNames } from './variants.js';
+import { resolveVariants, variantNames } from './variants.js';
 
 const HELP = `ts-gateway: high-performance API gateway
 
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const warnings = configWarnings(initial.value);
   const source = flags.config !== undefined ? resolve(flags.config) : 'embedded default config';
   if (flags.check) {
-    const problems = await dryRun(initial.value, createLogger({ level: 'silent', pretty: false }));
+    const problems = await dryRun(initial.value, resolveVariants(initial.value.variants), createLogger({ level: 'silent', pretty: false }));
     const warned = warnings.map((w) => `warning: ${w}\n`).join('');
     if (problems.length > 0) {
       process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n${warned}`);

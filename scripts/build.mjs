@@ -82,6 +82,32 @@ function tscPath() {
 }
 
 /**
+ * Removes what tsc emitted for a source that no longer exists (moved or deleted): tsc never deletes, and a stale
+ * dist/core/<old>.js would still be importable and shipped by `npm pack`.
+ */
+function pruneOrphans(files) {
+  const compiled = new Set(files.filter((f) => f.endsWith('.ts')).map((f) => relative(ROOT, f).slice(0, -3)));
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      const rel = relative(DIST, p);
+      if (ASSET_DIRS.some((a) => rel === a || rel.startsWith(`${a}/`))) continue;
+      if (e.isDirectory()) {
+        walk(p);
+        if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
+      } else if (/\.js(\.map)?$/.test(e.name) && !compiled.has(rel.replace(/\.js(\.map)?$/, ''))) rmSync(p);
+    }
+  };
+  for (const d of SOURCE_DIRS) walk(join(DIST, d));
+}
+
+/**
  * Compiles (incrementally unless full) and emits the schema; writes the stamp only when tsc reported no error.
  * Returns { ok, output }: with type errors tsc still emits, so callers that can live with a typing mistake in
  * someone's half-edited file (the test setup) may go on; `npm start` and `npm run build` stop.
@@ -96,6 +122,7 @@ export function build({ full = false, quiet = false } = {}) {
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
   let output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   let ok = r.status === 0;
+  pruneOrphans(files);
   for (const a of ASSET_DIRS) {
     rmSync(join(DIST, a), { recursive: true, force: true });
     // a checkout without the folder (the launcher test's two-file project) has nothing to copy

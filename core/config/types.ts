@@ -177,6 +177,7 @@ export interface AdminConfig {
   auth?: AdminAuthConfig;
 }
 
+/** Names from the registry of core/variants.ts; resolved to factories once per config generation (core/control/). */
 export interface VariantsConfig {
   router: string;
   pool: string;

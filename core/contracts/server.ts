@@ -3,6 +3,9 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { ServerConfig } from '../config/types.js';
 
+/** The server section of the config, as the engines read it. */
+export type { ServerConfig };
+
 /**
  * The server contract: the HTTP/1.1 engine every `server` variant implements (variants/server/<name>/index.ts,
  * each exporting `createServerEngine: ServerEngineFactory`). The engine owns the listening socket, the bytes of

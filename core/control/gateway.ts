@@ -6,6 +6,7 @@ import { redactConfig } from '../config/redact.js';
 import type { GatewayConfig } from '../config/types.js';
 import { ConfigError, validateConfig } from '../config/validator.js';
 import type { ObjectPool } from '../contracts/pool.js';
+import type { VariantFactories } from '../contracts/variants.js';
 import { createContext, resetContext, type RequestContext } from '../data/context.js';
 import { GatewayRuntime } from '../data/runtime.js';
 import { GatewayServer } from '../data/server.js';
@@ -14,7 +15,7 @@ import { createLogger } from '../observe/logger.js';
 import type { PluginSection, WorkerMetricsExport } from '../observe/metrics.js';
 import { GatewayMetrics, aggregateMetrics } from '../observe/metrics.js';
 import { renderPrometheus } from '../observe/prometheus.js';
-import { poolFactory, recorderFactory, serverEngineFactory } from '../variants.js';
+import { resolveVariants } from '../variants.js';
 import { splitRestartOnly } from './restart-only.js';
 
 export interface ReloadResult {
@@ -59,6 +60,7 @@ export class Gateway {
 
   private constructor(
     private config: GatewayConfig,
+    variants: VariantFactories,
     runtime: GatewayRuntime,
     logger: Logger,
     metrics: GatewayMetrics,
@@ -74,7 +76,7 @@ export class Gateway {
     this.counters = counters;
     this.server = new GatewayServer(runtime, {
       server: config.server,
-      engine: serverEngineFactory(config.variants.server),
+      engine: variants.server,
       pool,
       metrics,
       logger,
@@ -99,20 +101,21 @@ export class Gateway {
     const workerCount = options.workerCount ?? 1;
     const logger = options.logger ?? createLogger(config.logging, { pid: process.pid, worker: workerId });
     // Pool and metrics variants are chosen once per process: swapping them would reset counters mid-flight.
-    const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics), workerId);
-    const pool = poolFactory(config.variants.pool)<RequestContext>({
+    const variants = resolveVariants(config.variants);
+    const metrics = new GatewayMetrics(variants.metrics, workerId);
+    const pool = variants.pool<RequestContext>({
       create: createContext,
       reset: resetContext,
       capacity: config.server.contextPoolSize,
     });
     const counters = new Map<string, { help: string; value: number }>();
-    const built = await GatewayRuntime.build(config, 1, { metrics, logger, workerId, workerCount, counters });
+    const built = await GatewayRuntime.build(config, 1, { variants, metrics, logger, workerId, workerCount, counters });
     if (!built.ok) {
       metrics.close();
       throw new ConfigError(built.errors);
     }
     try {
-      return new Gateway(config, built.value, logger, metrics, pool, workerId, workerCount, counters, options);
+      return new Gateway(config, variants, built.value, logger, metrics, pool, workerId, workerCount, counters, options);
     } catch (err) {
       // A certificate that vanished or changed between validation and listener creation.
       if (!(err instanceof TlsLoadError)) throw err;
@@ -160,6 +163,8 @@ export class Gateway {
     const listener = this.server.engine.prepareReload(config.server);
     if (listener.errors.length > 0) return this.rejectReload(listener.errors);
     const built = await GatewayRuntime.build(config, version, {
+      // router and upstream client may change with a reload (pool, metrics and server engine are restart-only)
+      variants: resolveVariants(config.variants),
       metrics: this.metrics,
       logger: this.logger,
       workerId: this.workerId,

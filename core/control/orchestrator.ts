@@ -8,6 +8,7 @@ import { dryRun } from '../data/runtime.js';
 import type { ControlCounters } from '../observe/control-counters.js';
 import { aggregateMetrics, type WorkerMetricsExport } from '../observe/metrics.js';
 import { renderPrometheus } from '../observe/prometheus.js';
+import { resolveVariants } from '../variants.js';
 import type { ReloadResult } from './gateway.js';
 import { sendToWorker } from './ipc.js';
 import { notWorkerMessage, type FromWorker, type ToWorker } from './messages.js';
@@ -298,7 +299,7 @@ export class Orchestrator {
         DRY_RUN_TIMEOUT_MS,
       );
     });
-    const errors = await Promise.race([dryRun(next, this.logger), timedOut]).finally(() => clearTimeout(deadline));
+    const errors = await Promise.race([dryRun(next, resolveVariants(next.variants), this.logger), timedOut]).finally(() => clearTimeout(deadline));
     if (errors.length > 0) return this.rejectReload(errors);
     const { config, pending } = splitRestartOnly(this.config, next);
     this.version++;

@@ -1,5 +1,5 @@
+import { listenerKind } from '../base/listener-kind.js';
 import type { GatewayConfig } from '../config/types.js';
-import { listenerKind } from '../data/listeners.js';
 
 /**
  * Config fields read once per process (listener, object pool, metrics recorders, server options handed to

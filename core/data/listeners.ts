@@ -4,16 +4,8 @@ import type { ListenerKind, ServerEngineStats, ServerRequest } from '../contract
 import type { GatewayMetrics } from '../observe/metrics.js';
 
 /**
- * What every server engine shares about listeners: which kind a config asks for, the per-protocol request
- * counters, and the optional HTTP→HTTPS redirect listener (node:http whatever the engine: it answers 308s only).
+ * What every server engine shares about listeners: the per-protocol request counters and the optional HTTP→HTTPS redirect listener (node:http whatever the engine: it answers 308s only).
  */
-
-export type { ListenerKind };
-
-export function listenerKind(s: ServerConfig): ListenerKind {
-  if (s.tls !== undefined) return s.http2 === false ? 'https' : 'h2';
-  return s.http2 === 'h2c' ? 'h2c' : 'http';
-}
 
 /** The listener counters of /stats → tls: the engine's, plus the redirect listener's 308s. */
 export type ProtocolStats = ServerEngineStats & {

@@ -6,13 +6,13 @@ import { errorBody, errorHeaders } from '../base/errors.js';
 import { fail, ok, type Result } from '../base/result.js';
 import type { GatewayConfig, PluginEntry, RouteConfig } from '../config/types.js';
 import type { Router } from '../contracts/router.js';
+import type { VariantFactories } from '../contracts/variants.js';
 import { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
 import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from '../plugins/executor.js';
 import { loadPluginCatalog, type AnyPlugin } from '../plugins/loader.js';
 import type { PluginApi, RouteHandler } from '../plugins/types.js';
 import { UpstreamManager } from '../proxy/index.js';
 import { TrustedProxies } from '../proxy/trust.js';
-import { recorderFactory, routerFactory } from '../variants.js';
 import { coreHandlers } from './handlers.js';
 
 export const enum RouteKind {
@@ -58,6 +58,8 @@ export interface CompiledRoute {
 }
 
 export interface RuntimeDeps {
+  /** the router and upstream client this generation builds with, resolved from its config by the control plane */
+  variants: Pick<VariantFactories, 'router' | 'upstream'>;
   metrics: GatewayMetrics;
   logger: Logger;
   workerId: number;
@@ -168,7 +170,7 @@ export class GatewayRuntime {
     }
 
     const trust = new TrustedProxies(config.server.trustedProxies);
-    const router = routerFactory(config.variants.router)<CompiledRoute>();
+    const router = deps.variants.router<CompiledRoute>();
     const methods = new Set<string>();
     const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics));
     for (const route of routes) {
@@ -182,7 +184,7 @@ export class GatewayRuntime {
     let upstreams: UpstreamManager | null = null;
     if (Object.keys(config.upstreams).length > 0) {
       upstreams = new UpstreamManager(config.upstreams, {
-        clientVariant: config.variants.upstream,
+        clientFactory: deps.variants.upstream,
         logger: deps.logger.child({ component: 'upstream' }),
         trustedProxies: config.server.trustedProxies,
       });
@@ -239,10 +241,10 @@ export class GatewayRuntime {
  * Builds a throwaway runtime (plugins initialised, then destroyed) to find what validation alone cannot:
  * unknown plugins, plugin options, a plugin whose init throws, handlers nobody registered.
  */
-export async function dryRun(config: GatewayConfig, logger: Logger): Promise<string[]> {
-  const metrics = new GatewayMetrics(recorderFactory(config.variants.metrics));
+export async function dryRun(config: GatewayConfig, variants: VariantFactories, logger: Logger): Promise<string[]> {
+  const metrics = new GatewayMetrics(variants.metrics);
   try {
-    const built = await GatewayRuntime.build(config, 0, { metrics, logger, workerId: -1, workerCount: config.server.workers, counters: new Map() });
+    const built = await GatewayRuntime.build(config, 0, { variants, metrics, logger, workerId: -1, workerCount: config.server.workers, counters: new Map() });
     if (!built.ok) return built.errors;
     await built.value.dispose();
     return [];

@@ -1,12 +1,13 @@
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { rawErrorResponse } from '../base/raw-http.js';
 import type { ServerConfig } from '../config/types.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerEngine, ServerEngineFactory, ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { RequestContext } from './context.js';
-import { PerIpConnections, rawErrorResponse } from './limits.js';
+import { PerIpConnections } from './limits.js';
 import { RedirectListener, type ProtocolStats } from './listeners.js';
 import { OverloadMonitor, overloadEnabled } from './overload.js';
 import { RequestPipeline } from './pipeline.js';

@@ -1,7 +1,8 @@
 import { LogLinearHistogram, mergeDistributions } from '../base/histogram.js';
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from '../contracts/metrics.js';
 import type { PoolStats } from '../contracts/pool.js';
-import type { ListenerKind, ProtocolStats } from '../data/listeners.js';
+import type { ListenerKind } from '../contracts/server.js';
+import type { ProtocolStats } from '../data/listeners.js';
 import type { OverloadStats } from '../data/overload.js';
 import type { HookStats } from '../plugins/types.js';
 import type { UpstreamManager } from '../proxy/index.js';

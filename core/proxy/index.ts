@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
+import type { UpstreamClientFactory } from '../contracts/upstream.js';
 import type { RequestContext } from '../data/context.js';
-import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
 import { CircuitState } from './breaker.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
@@ -13,7 +13,8 @@ import { UpstreamGroup } from './upstream.js';
 export { ProxyError } from './errors.js';
 
 export interface UpstreamManagerOptions {
-  clientVariant: string;
+  /** the upstream client variant (config `variants.upstream`), resolved by the control plane */
+  clientFactory: UpstreamClientFactory;
   logger: pino.Logger;
   trustedProxies: string[];
 }
@@ -30,9 +31,7 @@ export class UpstreamManager {
   private readonly logger: pino.Logger;
 
   constructor(upstreams: Record<string, UpstreamConfig>, options: UpstreamManagerOptions) {
-    const variant = options.clientVariant || variantFamilies.upstream.default;
-    if (!hasVariant('upstream', variant)) throw new Error(`unknown upstream client variant: ${options.clientVariant}`);
-    const factory = upstreamClientFactory(variant);
+    const factory = options.clientFactory;
     this.logger = options.logger;
     this.trust = new TrustedProxies(options.trustedProxies);
     for (const name of Object.keys(upstreams)) {

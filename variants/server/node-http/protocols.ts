@@ -3,10 +3,9 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { listenerKind } from '../../../core/base/listener-kind.js';
 import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/base/tls.js';
-import type { ServerConfig } from '../../../core/config/types.js';
-import type { ListenerKind, ListenerReload, ServerEngineStats } from '../../../core/contracts/server.js';
-import { listenerKind } from '../../../core/data/listeners.js';
+import type { ListenerKind, ListenerReload, ServerConfig, ServerEngineStats } from '../../../core/contracts/server.js';
 import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
 import { engineStats, H2Sessions, h2ServerOptions } from '../shared/h2-sessions.js';
 
