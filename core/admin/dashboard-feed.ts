@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { DistributionExport, LatencySnapshot } from '../contracts/metrics.js';
 import { routeName } from '../data/runtime.js';
 import type { AggregatedMetrics } from '../observe/metrics.js';
-import type { AdminSource } from './server.js';
+import type { AdminSource } from './source.js';
 
 /** One second between samples: the dashboard promises an update at least once a second. */
 export const SAMPLE_INTERVAL_MS = 1000;

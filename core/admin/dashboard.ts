@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DashboardFeed, type DashboardSample } from './dashboard-feed.js';
-import type { AdminSource } from './server.js';
+import type { AdminSource } from './source.js';
 
 /**
  * The page's files. The build copies core/dashboard/static/ next to the compiled code (dist/core/dashboard/static/),

@@ -1,22 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AdminAuthConfig } from '../config/types.js';
-import type { AggregatedMetrics } from '../observe/metrics.js';
 import { AdminAuth } from './auth.js';
 import { Dashboard } from './dashboard.js';
-
-/** What the admin API reads; implemented by the orchestrator (cluster) and by an in-process gateway. */
-export interface AdminSource {
-  ready(): boolean;
-  stats(): Promise<{ configVersion: number; lastReloadError: string[] | null; metrics: AggregatedMetrics; workers: unknown[] } & Record<string, unknown>>;
-  metricsText(): Promise<string>;
-  config(): unknown;
-  reload(): Promise<{ ok: boolean; version: number; errors: string[] }>;
-  /**
-   * GET /alerts' answer (core/alerts/engine.ts AlertsView) for the dashboard, or null when alerting is not
-   * configured (no rule); absent: not built in
-   */
-  alerts?(): Promise<unknown>;
-}
+import type { AdminSource } from './source.js';
 
 export interface AdminServerOptions {
   /** credentials every route but the probes requires (core/admin/auth.ts); absent: none */

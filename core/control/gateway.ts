@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { AdminServer, type AdminSource } from '../admin/server.js';
+import { AdminServer } from '../admin/server.js';
+import type { AdminSource } from '../admin/source.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { TlsLoadError } from '../base/tls.js';
 import { redactConfig } from '../config/redact.js';

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { AdminSource } from '../admin/server.js';
+import type { AdminSource } from '../admin/source.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { redactConfig } from '../config/redact.js';
 import type { GatewayConfig } from '../config/types.js';

@@ -1,17 +1,11 @@
 import http from 'node:http';
 import type { ServerConfig } from '../config/types.js';
-import type { ListenerKind, ServerEngineStats, ServerRequest } from '../contracts/server.js';
+import type { ListenerKind, ServerRequest } from '../contracts/server.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 
 /**
  * What every server engine shares about listeners: the per-protocol request counters and the optional HTTP→HTTPS redirect listener (node:http whatever the engine: it answers 308s only).
  */
-
-/** The listener counters of /stats → tls: the engine's, plus the redirect listener's 308s. */
-export type ProtocolStats = ServerEngineStats & {
-  /** 308 answers of the HTTP→HTTPS redirect listener */
-  redirects: number;
-};
 
 /** Requests counted per protocol (the h1/h2 counters of /stats and Prometheus). */
 export function countProtocol(m: GatewayMetrics, req: ServerRequest): void {

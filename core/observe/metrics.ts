@@ -1,8 +1,7 @@
 import { LogLinearHistogram, mergeDistributions } from '../base/histogram.js';
 import type { DistributionExport, LatencyRecorder, LatencySnapshot, RecorderFactory } from '../contracts/metrics.js';
 import type { PoolStats } from '../contracts/pool.js';
-import type { ListenerKind } from '../contracts/server.js';
-import type { ProtocolStats } from '../data/listeners.js';
+import type { ListenerKind, ServerEngineStats } from '../contracts/server.js';
 import type { OverloadStats } from '../data/overload.js';
 import type { HookStats } from '../plugins/types.js';
 import type { UpstreamManager } from '../proxy/index.js';
@@ -133,6 +132,12 @@ export interface LimitsSection {
   /** null when no overload threshold is configured */
   overload: OverloadStats | null;
 }
+
+/** The listener counters of /stats → tls: the engine's, plus the redirect listener's 308s. */
+export type ProtocolStats = ServerEngineStats & {
+  /** 308 answers of the HTTP→HTTPS redirect listener */
+  redirects: number;
+};
 
 /**
  * Everything beyond the core counters that a worker reports. Every section is required: a section the

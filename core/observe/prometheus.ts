@@ -1,7 +1,7 @@
-import type { ProtocolStats } from '../data/listeners.js';
 import type { HookStats } from '../plugins/types.js';
 import { ControlCounters, NO_CONTROL_COUNTERS } from './control-counters.js';
-import { COUNTED_METHODS, cumulativeLatency, type AggregatedMetrics, type WorkerMetricsExport } from './metrics.js';
+import type { ProtocolStats, AggregatedMetrics, WorkerMetricsExport } from './metrics.js';
+import { COUNTED_METHODS, cumulativeLatency } from './metrics.js';
 import { histogramLines, LatencyHistogram } from './prometheus-histogram.js';
 import { upstreamHealth } from './upstream-health.js';
 
