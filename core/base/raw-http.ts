@@ -1,16 +1,49 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+
 /**
  * Answers written straight to a socket as HTTP/1.1 bytes, before (or instead of) a request object: refused
  * connections, parse errors, refused upgrades. Part of the lower layer so that every server engine
  * (variants/server/) writes them the same way as the core does.
  */
 
-/** A complete HTTP/1.1 error response written straight to a socket (no request object exists, or it must not be used). */
-export function rawErrorResponse(status: number, reason: string, extraHeaders = ''): string {
+/** Header fields of a raw answer, written in their insertion order. */
+export type RawHeaders = Record<string, string | number | readonly string[] | undefined>;
+
+/**
+ * The one writer of an HTTP/1.1 response head for a socket: status line, the fields in order, blank line. Nothing
+ * here goes through node:http's checks, so a field it would refuse (a name or value that could split the
+ * response) is dropped, and a status outside 100–999 becomes 500.
+ */
+export function rawHead(status: number, reason: string, headers: RawHeaders): string {
+  const code = Number.isInteger(status) && status >= 100 && status <= 999 ? status : 500;
+  let head = `HTTP/1.1 ${code} ${reason}\r\n`;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'object') {
+      for (const one of v) if (isSendableHeader(name, one)) head += `${name}: ${one}\r\n`;
+    } else if (isSendableHeader(name, String(v))) head += `${name}: ${v}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/**
+ * A complete HTTP/1.1 error response written straight to a socket (no request object exists, or it must not be
+ * used): the JSON error body, the connection closed after it.
+ */
+export function rawErrorResponse(status: number, reason: string, extraHeaders?: RawHeaders): string {
   const body = JSON.stringify({ error: reason, statusCode: status });
-  return (
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
-    `${extraHeaders}connection: close\r\n\r\n${body}`
-  );
+  return `${rawHead(status, reason, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, ...extraHeaders, connection: 'close' })}${body}`;
+}
+
+function isSendableHeader(name: string, value: string): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { ServerConfig, TlsConfig } from '../config/types.js';
+import { TlsLoadError } from './errors.js';
 
 /**
  * TLS material of one config generation: PEM files read once, the default secure context and the per-name
@@ -14,13 +15,6 @@ export interface TlsMaterial {
   readonly exact: Map<string, SecureContext>;
   /** "*.example.com" entries keyed by the suffix after the first label ("example.com") */
   readonly wildcard: Map<string, SecureContext>;
-}
-
-export class TlsLoadError extends Error {
-  constructor(readonly errors: string[]) {
-    super(errors.join('; '));
-    this.name = 'TlsLoadError';
-  }
 }
 
 /** RFC 6901 escaping of one JSON-pointer segment (server names may not need it, file paths in messages do not). */

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import AjvModule, { type ErrorObject } from 'ajv';
 import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
+import { ConfigError } from '../base/errors.js';
 import { fail, ok, type Result } from '../base/result.js';
 import { tlsConfigErrors } from '../base/tls.js';
 import { RoutePatternError } from '../contracts/router.js';
@@ -15,14 +16,6 @@ import { normalizeUpstream } from './upstream-schema.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.
 const Ajv = AjvModule.default ?? AjvModule;
-
-/** Thrown (or returned) when a config is invalid: every problem at once, each naming its JSON path and rule. */
-export class ConfigError extends Error {
-  constructor(readonly errors: string[]) {
-    super(`invalid gateway config:\n  ${errors.join('\n  ')}`);
-    this.name = 'ConfigError';
-  }
-}
 
 /** A validated config (defaults applied, paths resolved), or every problem found. */
 export type ValidationResult = Result<GatewayConfig>;

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
+import { ConfigError } from '../base/errors.js';
 import type { GatewayConfig } from '../config/types.js';
-import { ConfigError } from '../config/validator.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Gateway } from './gateway.js';
 import { sendToPrimary } from './ipc.js';

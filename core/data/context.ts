@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { ErrorCode } from '../base/errors.js';
 import { EMPTY_PARAMS } from '../contracts/router.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { PluginSlot } from '../plugins/executor.js';
@@ -39,6 +40,11 @@ export class RequestContext {
   extraHeaders: string[] = NO_EXTRA_HEADERS;
   /** the error that sent this request down the onError path */
   error: unknown = null;
+  /**
+   * The catalogue code (docs/errors.md) of the gateway's own error answer to this request: a refusal, a proxy
+   * failure, a plugin that threw; null while there is none, and for any answer a plugin or an upstream chose.
+   */
+  errorCode: ErrorCode | null = null;
   /** the authenticated identity, set by auth plugins and read by others (e.g. rate limiting by subject) */
   identity: Record<string, unknown> | null = null;
   /** free-form per-request state for plugins, keyed by plugin name; allocated lazily */
@@ -206,6 +212,7 @@ export class RequestContext {
     this.extraHeaders = NO_EXTRA_HEADERS;
     this.body = null;
     this.error = null;
+    this.errorCode = null;
     this.identity = null;
     this.pluginState = null;
     this.upgrade = false;

@@ -3,7 +3,7 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { errorBody, errorHeaders, headersOf, HttpError, PluginHookError, statusOf } from '../base/errors.js';
+import { codeOf, errorBody, errorHeaders, GatewayError, headersOf, HookTimeoutError, PluginHookError, refusalCode, statusOf } from '../base/errors.js';
 import { rawErrorResponse } from '../base/raw-http.js';
 import type { ObjectPool } from '../contracts/pool.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
@@ -50,22 +50,6 @@ const enum Wait {
 /** Bounds of the sweep that enforces server.hookTimeoutMs: a tenth of the timeout, between these. */
 const SWEEP_MIN_MS = 5;
 const SWEEP_MAX_MS = 1000;
-
-/**
- * A plugin hook (or plugin handler) whose promise did not settle within server.hookTimeoutMs. The request is
- * answered 504 (the gateway could not get its answer in time, as from an upstream); onError hooks see this error.
- */
-export class HookTimeoutError extends HttpError {
-  readonly code = 'GW_HOOK_TIMEOUT';
-  constructor(
-    readonly plugin: string,
-    readonly hook: string,
-    readonly timeoutMs: number,
-  ) {
-    super(504, `plugin "${plugin}" ${hook} did not settle within ${timeoutMs} ms`);
-    this.name = 'HookTimeoutError';
-  }
-}
 
 /**
  * The request pipeline, one stage machine for every request: acquire context → preRoute → match → preHandler →
@@ -169,6 +153,7 @@ export class RequestPipeline extends ResponseWriter {
     socket.on('error', () => socket.destroy());
     const bad = checkRequest(req, this.limits);
     if (bad !== REQUEST_OK) {
+      this.metrics.countError(refusalCode(bad));
       socket.end(rawErrorResponse(bad, STATUS_CODES[bad] ?? 'Bad Request'), () => socket.destroy());
       return;
     }
@@ -199,6 +184,7 @@ export class RequestPipeline extends ResponseWriter {
     ov.shed++;
     countProtocol(this.metrics, req);
     writeError(res, 503, { 'retry-after': ov.retryAfter }, req.method === 'HEAD');
+    this.metrics.countError('GW_ERR_OVERLOADED');
     this.metrics.record(this.metrics.unmatched, 503, 0, req.method!);
   }
 
@@ -206,6 +192,7 @@ export class RequestPipeline extends ResponseWriter {
   private reject(req: ServerRequest, res: ServerResponse, status: number): void {
     countProtocol(this.metrics, req);
     writeError(res, status, req.httpVersionMajor < 2 ? { connection: 'close' } : undefined, req.method === 'HEAD');
+    this.metrics.countError(refusalCode(status));
     this.metrics.record(this.metrics.unmatched, status, 0, req.method!);
   }
 
@@ -257,7 +244,7 @@ export class RequestPipeline extends ResponseWriter {
             ctx.body = r.body;
             break;
           case RouteKind.Upstream:
-            if (rt.upstreams === null) throw new HttpError(502);
+            if (rt.upstreams === null) throw new GatewayError('GW_ERR_UPSTREAM_UNKNOWN');
             // bounded by the upstream's own timeouts, not by hookTimeoutMs
             return this.resume(proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler, false);
           case RouteKind.Handler:
@@ -361,7 +348,10 @@ export class RequestPipeline extends ResponseWriter {
     const plugin = slot !== null ? slot.name : `handler "${route?.config.handler ?? ''}"`;
     if (slot !== null) slot.stats[hook as 'preRoute'].errors++;
     const timeoutMs = rt.config.server.hookTimeoutMs;
-    this.logger.error({ url: ctx.url, route: route?.name, plugin, hook, timeoutMs }, 'plugin hook did not settle in time; request given up on');
+    this.logger.error(
+      { code: 'GW_ERR_HOOK_TIMEOUT', url: ctx.url, route: route?.name, plugin, hook, timeoutMs },
+      'plugin hook did not settle in time; request given up on',
+    );
     return new HookTimeoutError(plugin, hook, timeoutMs);
   }
 
@@ -377,7 +367,7 @@ export class RequestPipeline extends ResponseWriter {
    */
   private handOff(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute): void {
     if (route.kind !== RouteKind.Upstream || rt.upstreams === null) {
-      stageError(ctx, 400);
+      stageError(ctx, 'GW_ERR_UPGRADE_REFUSED');
       return this.send(ctx, rt, route);
     }
     rt.upstreams.upgrade(ctx, ctx.socket!, ctx.upgradeHead!, route.config);
@@ -387,6 +377,7 @@ export class RequestPipeline extends ResponseWriter {
   /** The error path: the error's answer is staged, onError hooks run (sync-first too), then it is sent. */
   private fail(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, e: unknown): void {
     ctx.error = e;
+    ctx.errorCode = codeOf(e);
     let status: number;
     let headers: OutgoingHttpHeaders;
     let chosen: boolean;
@@ -401,11 +392,13 @@ export class RequestPipeline extends ResponseWriter {
       chosen = false;
       headers = errorHeaders(500);
       e = new TypeError('a hook threw an error whose statusCode or headers cannot be read', { cause: readErr });
+      ctx.errorCode = 'GW_ERR_PLUGIN_HOOK';
     }
     // an error that carries its own status is the answer someone chose; anything else is a failure to log
     if (status >= 500 && !chosen) {
-      if (e instanceof PluginHookError) this.logger.error({ err: e, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
-      else this.logger.error({ err: e, url: ctx.url, route: route?.name }, 'request failed');
+      const code = ctx.errorCode;
+      if (e instanceof PluginHookError) this.logger.error({ err: e, code, url: ctx.url, route: route?.name, plugin: e.plugin, hook: e.hook }, 'request failed');
+      else this.logger.error({ err: e, code, url: ctx.url, route: route?.name }, 'request failed');
     }
     // Discard any streamed body that was staged before the failure so its socket is released.
     if (ctx.body instanceof Readable) ctx.body.destroy();
@@ -486,9 +479,15 @@ export class RequestPipeline extends ResponseWriter {
     if (this.accessLog) {
       const ms = Math.round(latency * 1000) / 1000;
       // requestId is set by the request-id plugin: it lets an operator join this line with the upstream's logs
-      if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
-      else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
+      const code = ctx.errorCode;
+      // the catalogue code of the gateway's own error answer (docs/errors.md); absent for any other answer
+      if (code === null) {
+        if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms }, 'access');
+        else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, requestId: ctx.requestId }, 'access');
+      } else if (ctx.requestId === '') this.logger.info({ method: ctx.method, url: ctx.url, status, ms, code }, 'access');
+      else this.logger.info({ method: ctx.method, url: ctx.url, status, ms, code, requestId: ctx.requestId }, 'access');
     }
+    if (ctx.errorCode !== null) this.metrics.countError(ctx.errorCode);
     // read before release: the pool resets the context
     const method = ctx.method;
     // an upgrade's context never came from the pool (see onUpgrade); an abandoned one may still be held by a hook
@@ -510,7 +509,7 @@ async function proxy(ctx: RequestContext, upstreams: NonNullable<GatewayRuntime[
     // has been sent upstream. Requests without a body never wait.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const sock = ctx.req!.socket;
-    if (sock === null || sock.destroyed || sock.writableEnded) throw new HttpError(400);
+    if (sock === null || sock.destroyed || sock.writableEnded) throw new GatewayError('GW_ERR_BAD_REQUEST');
   }
   await upstreams.handle(ctx, route.config);
 }
@@ -520,7 +519,8 @@ function stageNoRoute(ctx: RequestContext, rt: GatewayRuntime): void {
   const allowed = rt.allowedMethods(ctx.url);
   if (allowed.length > 0) {
     ctx.statusCode = 405;
+    ctx.errorCode = 'GW_ERR_METHOD_NOT_ALLOWED';
     ctx.responseHeaders = errorHeaders(405, { allow: allowed.join(', ') });
     ctx.body = errorBody(405);
-  } else stageError(ctx, 404);
+  } else stageError(ctx, 'GW_ERR_NO_ROUTE');
 }

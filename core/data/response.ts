@@ -1,7 +1,8 @@
-import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { errorBody, errorHeaders } from '../base/errors.js';
+import { ERROR_CATALOGUE, errorBody, errorHeaders, type ErrorCode } from '../base/errors.js';
+import { rawHead } from '../base/raw-http.js';
 import type { ServerResponse } from '../contracts/server.js';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
 import type { RequestContext } from './context.js';
@@ -41,9 +42,11 @@ export function writeError(res: ServerResponse, status: number, extra: Record<st
   else res.end(errorBody(status));
 }
 
-/** Stages the gateway's own error answer for `status` (the body of a refusal, or of a broken-off stream). */
-export function stageError(ctx: RequestContext, status: number): void {
+/** Stages the gateway's own error answer for a catalogue code (a refusal, or a broken-off stream). */
+export function stageError(ctx: RequestContext, code: ErrorCode): void {
+  const status = ERROR_CATALOGUE[code].status;
   ctx.statusCode = status;
+  ctx.errorCode = code;
   ctx.responseHeaders = errorHeaders(status);
   ctx.body = errorBody(status);
 }
@@ -129,7 +132,7 @@ export abstract class ResponseWriter {
     const isHead = ctx.method === 'HEAD';
     if (body instanceof Readable && body.destroyed && !body.readableEnded) {
       // the staged body broke off while hooks ran (e.g. the upstream died): nothing is sent yet, so say so
-      stageError(ctx, 502);
+      stageError(ctx, 'GW_ERR_UPSTREAM_BODY');
       body = ctx.body;
     }
     try {
@@ -163,7 +166,7 @@ export abstract class ResponseWriter {
     try {
       return writeRawResponse(socket, ctx);
     } catch (err) {
-      this.logger.error({ err, url: ctx.url, route: route?.name, status: ctx.statusCode }, 'response could not be written');
+      this.logger.error({ err, code: 'GW_ERR_RESPONSE_WRITE', url: ctx.url, route: route?.name, status: ctx.statusCode }, 'response could not be written');
       socket.destroy();
       return 502;
     }
@@ -179,8 +182,11 @@ export abstract class ResponseWriter {
     const res = ctx.res!;
     const body = ctx.body;
     if (body instanceof Readable && !body.destroyed) body.destroy();
-    const status = route !== null && route.kind === RouteKind.Upstream && ctx.error === null ? 502 : 500;
-    this.logger.error({ err, url: ctx.url, route: route?.name, status: ctx.statusCode }, 'response could not be written');
+    // a proxied answer that cannot be relayed is the upstream's fault (502); anything else is the gateway's (500)
+    const code: ErrorCode = route !== null && route.kind === RouteKind.Upstream && ctx.error === null ? 'GW_ERR_UPSTREAM_PROTOCOL' : 'GW_ERR_RESPONSE_WRITE';
+    const status = ERROR_CATALOGUE[code].status;
+    ctx.errorCode = code;
+    this.logger.error({ err, code, url: ctx.url, route: route?.name, status: ctx.statusCode }, 'response could not be written');
     let answered = 0;
     if (!res.headersSent && !res.destroyed) {
       try {
@@ -205,16 +211,6 @@ export function discardBody(body: Readable): void {
 
 function noop(): void {}
 
-function isSendableHeader(name: string, value: string): boolean {
-  try {
-    validateHeaderName(name);
-    validateHeaderValue(name, value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The staged answer of an upgrade request, written straight to its socket (there is no ServerResponse), and the
  * connection closed. Returns the status written. Nothing here went through node:http's checks, so a status outside
@@ -224,15 +220,7 @@ export function writeRawResponse(socket: Duplex, ctx: RequestContext): number {
   const body =
     ctx.body === null ? Buffer.alloc(0) : typeof ctx.body === 'string' ? Buffer.from(ctx.body) : ctx.body instanceof Buffer ? ctx.body : Buffer.alloc(0);
   const status = Number.isInteger(ctx.statusCode) && ctx.statusCode >= 100 && ctx.statusCode <= 999 ? ctx.statusCode : 500;
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
-  const headers = { ...(headersToSend(ctx) ?? {}), 'content-length': String(body.length), connection: 'close' };
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) {
-      if (!isSendableHeader(k, String(one))) continue;
-      head += `${k}: ${one}\r\n`;
-    }
-  }
-  socket.end(Buffer.concat([Buffer.from(head + '\r\n'), body]));
+  const head = rawHead(status, STATUS_CODES[status] ?? 'Error', { ...(headersToSend(ctx) ?? {}), 'content-length': String(body.length), connection: 'close' });
+  socket.end(Buffer.concat([Buffer.from(head), body]));
   return status;
 }

@@ -121,8 +121,9 @@ export class GatewayServer {
       socket.pause();
       socket.on('error', () => socket.destroy());
       // On a TLS listener this is the raw TCP socket: plaintext would only look like a broken handshake.
+      m.countError('GW_ERR_TOO_MANY_CONNECTIONS');
       if (this.opts.server.tls !== undefined) socket.destroy();
-      else socket.end(rawErrorResponse(503, 'Service Unavailable', `retry-after: ${PER_IP_RETRY_AFTER_S}\r\n`), () => socket.destroy());
+      else socket.end(rawErrorResponse(503, 'Service Unavailable', { 'retry-after': PER_IP_RETRY_AFTER_S }), () => socket.destroy());
       return false;
     }
     return true;

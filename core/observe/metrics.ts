@@ -178,6 +178,8 @@ export interface WorkerMetricsExport {
   /** percent of one core over the last sampling interval */
   cpuPercent: number;
   protocols: { h1: number; h2: number };
+  /** the gateway's own error answers by catalogue code (docs/errors.md); codes not seen are absent */
+  errorCodes: Record<string, number>;
   sections: WorkerSections;
 }
 
@@ -196,6 +198,8 @@ export class GatewayMetrics {
   inFlight = 0;
   h1Requests = 0;
   h2Requests = 0;
+  /** error answers by catalogue code: a few dozen keys at most, incremented on error paths only */
+  private readonly errorCodes = new Map<string, number>();
   rps = 0;
   cpuPercent = 0;
   readonly recorder: LatencyRecorder;
@@ -260,6 +264,11 @@ export class GatewayMetrics {
     this.lastSample = now;
   }
 
+  /** One error answer of the gateway's own, by its catalogue code. */
+  countError(code: string): void {
+    this.errorCodes.set(code, (this.errorCodes.get(code) ?? 0) + 1);
+  }
+
   export(sections: WorkerSections): WorkerMetricsExport {
     const routes: Record<string, RouteMetricsExport> = {};
     for (const m of [this.unmatched, ...this.routes.values()]) {
@@ -290,6 +299,7 @@ export class GatewayMetrics {
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external },
       cpuPercent: this.cpuPercent,
       protocols: { h1: this.h1Requests, h2: this.h2Requests },
+      errorCodes: Object.fromEntries(this.errorCodes),
       sections,
     };
     if (this.cumulative !== null) out.cumulative = this.cumulative.exportDistribution();
@@ -325,6 +335,8 @@ export interface AggregatedMetrics {
   memory: { rss: number; heapUsed: number };
   cpuPercent: number;
   protocols: { h1: number; h2: number };
+  /** error answers by catalogue code, summed over the workers (docs/errors.md) */
+  errorCodes: Record<string, number>;
   /**
    * Each worker's own figures; `routes` keeps only the cumulative counters (no distribution), which a reader
    * needs to turn counters into rates per worker: a restarted worker's counters start again at 0.
@@ -341,6 +353,7 @@ export interface AggregatedMetrics {
 
 export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics {
   const statusClasses: Record<string, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
+  const errorCodes: Record<string, number> = {};
   const routeDists = new Map<string, { requests: number; errors: number; clientErrors: number; dists: DistributionExport[] }>();
   const agg = {
     workers: list.length,
@@ -369,6 +382,7 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     agg.h1 += w.protocols.h1;
     agg.h2 += w.protocols.h2;
     for (let c = 1; c <= 5; c++) statusClasses[`${c}xx`]! += w.statusClasses[c] ?? 0;
+    for (const [code, n] of Object.entries(w.errorCodes)) errorCodes[code] = (errorCodes[code] ?? 0) + n;
     for (const [name, r] of Object.entries(w.routes)) {
       let entry = routeDists.get(name);
       if (entry === undefined) {
@@ -399,6 +413,7 @@ export function aggregateMetrics(list: WorkerMetricsExport[]): AggregatedMetrics
     memory: { rss: agg.rss, heapUsed: agg.heapUsed },
     cpuPercent: agg.cpuPercent,
     protocols: { h1: agg.h1, h2: agg.h2 },
+    errorCodes,
     perWorker: list.map(({ latency, cumulative, routes: workerRoutes, ...rest }) => ({
       ...rest,
       latency: mergeDistributions([latency]),

@@ -45,7 +45,7 @@ export class UpstreamManager {
 
   private group(route: RouteConfig): UpstreamGroup {
     const g = route.upstream === undefined ? undefined : this.groups.get(route.upstream);
-    if (g === undefined) throw new ProxyError(502, `route ${route.path} names unknown upstream ${String(route.upstream)}`);
+    if (g === undefined) throw new ProxyError('GW_ERR_UPSTREAM_UNKNOWN', `route ${route.path} names unknown upstream ${String(route.upstream)}`);
     return g;
   }
 
@@ -69,14 +69,14 @@ export class UpstreamManager {
     try {
       g = this.group(route);
     } catch {
-      rejectUpgrade(socket, 502);
+      rejectUpgrade(socket, 'GW_ERR_UPSTREAM_UNKNOWN');
       return;
     }
     try {
       tunnel(g, this.trust, ctx, socket, head, route, this.path(route));
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'upgrade failed');
-      rejectUpgrade(socket, 502);
+      this.logger.warn({ err: (err as Error).message, code: 'GW_ERR_UPSTREAM_PROTOCOL' }, 'upgrade failed');
+      rejectUpgrade(socket, 'GW_ERR_UPSTREAM_PROTOCOL');
     }
   }
 
