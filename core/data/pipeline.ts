@@ -13,7 +13,7 @@ import { RequestContext } from './context.js';
 import { bodyPending, checkRequest, REQUEST_OK, type RequestLimits } from './limits.js';
 import { countProtocol } from './listeners.js';
 import type { OverloadMonitor } from './overload.js';
-import { ResponseWriter, stageError, writeError, writeStatic } from './response.js';
+import { ResponseWriter, stageError, writeError, writeStatic, type AfterSend } from './response.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
 export interface PipelineOptions {
@@ -63,11 +63,17 @@ const SWEEP_MAX_MS = 1000;
  *   upstream (handOff), its send stage writes the refusal raw. It is in flight like any request, so a reload
  *   disposes its runtime only once the hooks it runs are done.
  */
-export class RequestPipeline extends ResponseWriter {
+export class RequestPipeline implements AfterSend {
+  /** set by drain: answers are marked as the connection's last */
+  draining = false;
   /** the runtime new requests start in; a request keeps the one it started in to the end */
   runtime: GatewayRuntime;
   accessLog: boolean;
   private idle: { promise: Promise<void>; resolve: () => void } | null = null;
+  private readonly metrics: GatewayMetrics;
+  private readonly logger: Logger;
+  /** the send stage (core/data/response.ts); it continues at afterSend or finish below */
+  private readonly writer: ResponseWriter;
   private readonly pool: ObjectPool<RequestContext>;
   private readonly limits: RequestLimits;
   private readonly overload: OverloadMonitor | null;
@@ -79,7 +85,9 @@ export class RequestPipeline extends ResponseWriter {
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(runtime: GatewayRuntime, accessLog: boolean, opts: PipelineOptions) {
-    super(opts.metrics, opts.logger);
+    this.metrics = opts.metrics;
+    this.logger = opts.logger;
+    this.writer = new ResponseWriter(opts.metrics, opts.logger, this);
     this.runtime = runtime;
     this.accessLog = accessLog;
     this.pool = opts.pool;
@@ -130,7 +138,7 @@ export class RequestPipeline extends ResponseWriter {
           try {
             writeStatic(res, route.status, route.headers, route.body, route.bodyText, ctx.method === 'HEAD');
           } catch (err) {
-            this.writeFailed(ctx, rt, route, route.metrics, err);
+            this.writer.writeFailed(ctx, rt, route, route.metrics, err);
             return;
           }
           this.finish(ctx, rt, route.status, route.metrics);
@@ -214,11 +222,11 @@ export class RequestPipeline extends ResponseWriter {
         from = Stage.Match;
       }
       if (from === Stage.Match) {
-        if (ctx.halted) return this.send(ctx, rt, route);
+        if (ctx.halted) return this.writer.send(ctx, rt, route);
         const match = rt.router.find(ctx.method, ctx.url);
         if (match === null) {
           stageNoRoute(ctx, rt);
-          return this.send(ctx, rt, null);
+          return this.writer.send(ctx, rt, null);
         }
         route = match.value;
         ctx.route = route;
@@ -235,7 +243,7 @@ export class RequestPipeline extends ResponseWriter {
         from = Stage.Handler;
       }
       if (from === Stage.Handler) {
-        if (ctx.halted) return this.send(ctx, rt, r);
+        if (ctx.halted) return this.writer.send(ctx, rt, r);
         if (ctx.upgrade) return this.handOff(ctx, rt, r);
         switch (r.kind) {
           case RouteKind.Static:
@@ -269,7 +277,7 @@ export class RequestPipeline extends ResponseWriter {
     } catch (err) {
       return this.fail(ctx, rt, route, err);
     }
-    this.send(ctx, rt, route);
+    this.writer.send(ctx, rt, route);
   }
 
   /**
@@ -358,7 +366,7 @@ export class RequestPipeline extends ResponseWriter {
   private stageAbandoned(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, expired: boolean): void {
     if (expired) this.fail(ctx, rt, route, this.timedOut(ctx, rt, route));
     // the client left while a hook ran: nothing to answer, the request is finished now (recorded as 499)
-    else this.send(ctx, rt, route);
+    else this.writer.send(ctx, rt, route);
   }
 
   /**
@@ -368,7 +376,7 @@ export class RequestPipeline extends ResponseWriter {
   private handOff(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute): void {
     if (route.kind !== RouteKind.Upstream || rt.upstreams === null) {
       stageError(ctx, 'GW_ERR_UPGRADE_REFUSED');
-      return this.send(ctx, rt, route);
+      return this.writer.send(ctx, rt, route);
     }
     rt.upstreams.upgrade(ctx, ctx.socket!, ctx.upgradeHead!, route.config);
     this.finish(ctx, rt, UPGRADE_HANDED_OFF, route.metrics);
@@ -411,15 +419,15 @@ export class RequestPipeline extends ResponseWriter {
     } catch {
       p = undefined; // an onError hook that throws is counted in its stats; the staged error answer still goes out
     }
-    if (p === undefined) this.send(ctx, rt, route);
+    if (p === undefined) this.writer.send(ctx, rt, route);
     else {
       const epoch = ctx.epoch;
       this.watch(ctx, rt, Wait.OnError, (expired) => {
         if (expired) this.timedOut(ctx, rt, route);
-        this.send(ctx, rt, route);
+        this.writer.send(ctx, rt, route);
       });
       const sendAnyway = (): void => {
-        if (this.settled(ctx, epoch)) this.send(ctx, rt, route);
+        if (this.settled(ctx, epoch)) this.writer.send(ctx, rt, route);
       };
       p.then(sendAnyway, sendAnyway).catch((err: unknown) => this.pipelineBroke(ctx, err));
     }
@@ -429,14 +437,14 @@ export class RequestPipeline extends ResponseWriter {
    * Last line of defence: something threw where nothing should (send() and finish() catch what they know of).
    * The request's connection is cut so the client is not left waiting; the process and every other request go on.
    */
-  protected pipelineBroke(ctx: RequestContext, err: unknown): void {
+  private pipelineBroke(ctx: RequestContext, err: unknown): void {
     this.logger.error({ err, url: ctx.url }, 'request pipeline broke; connection closed');
     const conn = ctx.upgrade ? ctx.socket : ctx.res;
     if (conn !== null && !conn.destroyed) conn.destroy();
   }
 
   /** postResponse hooks of the matched route (sync-first), then finish. */
-  protected afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
+  afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void {
     if (route !== null && route.postResponse.length > 0) {
       let p: void | Promise<void>;
       try {
@@ -474,7 +482,7 @@ export class RequestPipeline extends ResponseWriter {
   }
 
   /** release context → record metrics (after the response, per the seed's order) → out of flight. */
-  protected finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
+  finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void {
     const latency = performance.now() - ctx.startTime;
     if (this.accessLog) {
       const ms = Math.round(latency * 1000) / 1000;

@@ -90,44 +90,45 @@ export function streamBody(body: Readable, res: ServerResponse, done: (failed: b
   body.pipe(res);
 }
 
-/**
- * The send stage: writes what the pipeline staged and hands the outcome (the status to record) back to it. It
- * never throws: what node:http refuses costs this request only (writeFailed). The pipeline (the subclass, in
- * core/data/pipeline.ts) supplies what comes after the answer is out; the split is by file only, the calls stay
- * plain monomorphic `this` calls.
- */
-export abstract class ResponseWriter {
+/** What comes after the send stage: the pipeline (core/data/pipeline.ts) hands itself to the writer. */
+export interface AfterSend {
   /** set by drain: answers are marked as the connection's last */
-  draining = false;
+  readonly draining: boolean;
+  /** postResponse hooks, then finish. */
+  afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void;
+  /** The request's end: context released, metrics recorded, out of flight (no postResponse: upgrades). */
+  finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void;
+}
 
+/**
+ * The send stage: writes what the pipeline staged and hands the outcome (the status to record) on to `next`.
+ * It never throws: what node:http refuses costs this request only (writeFailed).
+ */
+export class ResponseWriter {
   constructor(
-    protected readonly metrics: GatewayMetrics,
-    protected readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
+    private readonly logger: Logger,
+    private readonly next: AfterSend,
   ) {}
 
-  /** postResponse hooks, then finish (core/data/pipeline.ts). */
-  protected abstract afterSend(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, status: number): void;
-  /** The request's end: context released, metrics recorded, out of flight. */
-  protected abstract finish(ctx: RequestContext, rt: GatewayRuntime, status: number, m: RouteMetrics): void;
-
   /** Writes the staged answer. Never throws: what node:http refuses costs this request only (writeFailed). */
-  protected send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
+  send(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): void {
     const metricsRoute = route?.metrics ?? this.metrics.unmatched;
     if (ctx.upgrade) {
       // No postResponse for upgrades (plugins rely on that, e.g. tracing ends its span on the socket's close).
-      this.finish(ctx, rt, this.sendRaw(ctx, route), metricsRoute);
+      this.next.finish(ctx, rt, this.sendRaw(ctx, route), metricsRoute);
       return;
     }
     const res = ctx.res!;
     if (res.headersSent || res.destroyed) {
       // a staged stream nobody will read (the client left while hooks ran): release its upstream connection
       if (res.destroyed && ctx.body instanceof Readable && !ctx.body.destroyed) ctx.body.destroy();
-      this.afterSend(ctx, rt, route, metricsRoute, res.headersSent ? ctx.statusCode : 499);
+      this.next.afterSend(ctx, rt, route, metricsRoute, res.headersSent ? ctx.statusCode : 499);
       return;
     }
     // Draining: requests accepted before the signal still get their answer, marked as the connection's last.
     // (HTTP/2 has no connection header: its drain is the GOAWAY sent when the listener closes.)
-    if (this.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
+    if (this.next.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
     let body = ctx.body;
     const isHead = ctx.method === 'HEAD';
     if (body instanceof Readable && body.destroyed && !body.readableEnded) {
@@ -141,11 +142,11 @@ export abstract class ResponseWriter {
         if (isHead) {
           discardBody(body);
           res.end();
-          this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+          this.next.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
           return;
         }
         streamBody(body, res, (failed) => {
-          this.afterSend(ctx, rt, route, metricsRoute, failed ? (res.headersSent ? 502 : 499) : ctx.statusCode);
+          this.next.afterSend(ctx, rt, route, metricsRoute, failed ? (res.headersSent ? 502 : 499) : ctx.statusCode);
         });
         return;
       }
@@ -157,7 +158,7 @@ export abstract class ResponseWriter {
       this.writeFailed(ctx, rt, route, metricsRoute, err);
       return;
     }
-    this.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
+    this.next.afterSend(ctx, rt, route, metricsRoute, ctx.statusCode);
   }
 
   /** An upgrade's refusal, written raw on its socket; a failure to write it cuts the connection. Returns the status to record. */
@@ -178,7 +179,7 @@ export abstract class ResponseWriter {
    * connection keeps the client from reading a truncated answer as complete. Either way the request is finished
    * (context released, metrics recorded) like any other.
    */
-  protected writeFailed(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, err: unknown): void {
+  writeFailed(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, m: RouteMetrics, err: unknown): void {
     const res = ctx.res!;
     const body = ctx.body;
     if (body instanceof Readable && !body.destroyed) body.destroy();
@@ -191,7 +192,7 @@ export abstract class ResponseWriter {
     if (!res.headersSent && !res.destroyed) {
       try {
         for (const name of res.getHeaderNames()) res.removeHeader(name);
-        if (this.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
+        if (this.next.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
         writeError(res, status, undefined, ctx.method === 'HEAD');
         answered = status;
       } catch {
@@ -199,7 +200,7 @@ export abstract class ResponseWriter {
       }
     }
     if (answered === 0 && !res.destroyed) res.destroy();
-    this.afterSend(ctx, rt, route, m, answered === 0 ? 502 : answered);
+    this.next.afterSend(ctx, rt, route, m, answered === 0 ? 502 : answered);
   }
 }
 
