@@ -4,8 +4,8 @@ import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../base/errors.js';
 import { EMPTY_PARAMS } from '../contracts/router.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
-import type { PluginSlot } from '../plugins/executor.js';
 import { normalizeIp, type TrustedProxies } from '../proxy/trust.js';
+import { HookWait } from './hook-wait.js';
 
 /** What a route's handler produces; postHandler hooks may change any of it before it is sent. */
 export type ResponseBody = Buffer | string | Readable | null;
@@ -67,28 +67,8 @@ export class RequestContext {
   trustedProxies: TrustedProxies | null = null;
   /** memo of `clientIp` ('' until first asked): resolving walks X-Forwarded-For, once per request is enough */
   private resolvedClientIp = '';
-  /*
-   * The pipeline's bookkeeping for plugin code it is waiting on (core/data/pipeline.ts, server.hookTimeoutMs).
-   * Not for plugins: read by the pipeline and written by core/plugins/executor.ts.
-   */
-  /**
-   * @internal Bumped each time the pipeline gives up waiting on a hook: a promise that settles later belongs to
-   * an older epoch and is ignored (and the rest of its phase does not run).
-   */
-  epoch = 0;
-  /**
-   * @internal Set once the pipeline gave up on a hook: the hook may still hold this context, so it is never
-   * returned to the pool (a late write would land in another request).
-   */
-  abandoned = false;
-  /** @internal performance.now() by which the awaited hook must settle; 0 while nothing is watched */
-  waitDeadline = 0;
-  /** @internal whether a client that went away ends the wait (not for postResponse: the answer is out) */
-  waitsForClient = false;
-  /** @internal the plugin whose hook the pipeline awaits (null for a route handler) */
-  waitingOn: PluginSlot | null = null;
-  /** @internal the hook awaited: preRoute, preHandler, handler, postHandler, onError or postResponse */
-  waitingHook = '';
+  /** @internal the pipeline's wait on plugin code (server.hookTimeoutMs); not plugin API */
+  readonly hookWait = new HookWait();
 
   /** Stage a complete response (status, headers, body). Hooks call this to answer early (e.g. 401, 429). */
   send(statusCode: number, headers: OutgoingHttpHeaders | null, body: ResponseBody): void {
@@ -222,13 +202,7 @@ export class RequestContext {
     this.trustedProxies = null;
     this.resolvedClientIp = '';
     this.halted = false;
-    // a context that was abandoned is never released, so no late promise of an earlier epoch can see this reset
-    this.epoch = 0;
-    this.abandoned = false;
-    this.waitDeadline = 0;
-    this.waitsForClient = false;
-    this.waitingOn = null;
-    this.waitingHook = '';
+    this.hookWait.reset();
   }
 }
 

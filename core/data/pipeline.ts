@@ -258,8 +258,8 @@ export class RequestPipeline implements AfterSend {
           case RouteKind.Handler:
             p = r.handler!(ctx);
             if (p !== undefined && typeof (p as Promise<void>).then === 'function') {
-              ctx.waitingOn = null;
-              ctx.waitingHook = 'handler';
+              ctx.hookWait.slot = null;
+              ctx.hookWait.hook = 'handler';
               // Adopted into a native promise (the same object for one already): a plugin's own thenable may call
               // both callbacks, one twice, or throw from `then`, and the machine must resume exactly once.
               return this.resume(Promise.resolve(p), ctx, rt, r, Stage.PostHandler, true);
@@ -287,7 +287,7 @@ export class RequestPipeline implements AfterSend {
    * does later is ignored.
    */
   private resume(p: Promise<unknown>, ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null, next: Stage, plugin: boolean): void {
-    const epoch = ctx.epoch;
+    const epoch = ctx.hookWait.epoch;
     if (plugin) this.watch(ctx, rt, Wait.Stage, (expired) => this.stageAbandoned(ctx, rt, route, expired));
     p.then(
       () => {
@@ -303,8 +303,8 @@ export class RequestPipeline implements AfterSend {
   private watch(ctx: RequestContext, rt: GatewayRuntime, kind: Wait, giveUp: (expired: boolean) => void): void {
     const timeoutMs = rt.config.server.hookTimeoutMs;
     if (timeoutMs === 0) return;
-    ctx.waitDeadline = performance.now() + timeoutMs;
-    ctx.waitsForClient = kind !== Wait.PostResponse;
+    ctx.hookWait.deadline = performance.now() + timeoutMs;
+    ctx.hookWait.forClient = kind !== Wait.PostResponse;
     this.waiting.set(ctx, giveUp);
     if (this.sweepTimer === null) {
       this.sweepTimer = setInterval(() => this.sweep(), Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(timeoutMs / 10))));
@@ -314,10 +314,10 @@ export class RequestPipeline implements AfterSend {
 
   /** A watched promise settled: false when the pipeline already gave up on it (it belongs to an older epoch). */
   private settled(ctx: RequestContext, epoch: number): boolean {
-    if (ctx.epoch !== epoch) return false;
+    if (ctx.hookWait.epoch !== epoch) return false;
     // unwatched waits (the upstream stage, the timeout off) skip the map
-    if (ctx.waitDeadline !== 0) {
-      ctx.waitDeadline = 0;
+    if (ctx.hookWait.deadline !== 0) {
+      ctx.hookWait.deadline = 0;
       this.waiting.delete(ctx);
     }
     return true;
@@ -332,15 +332,15 @@ export class RequestPipeline implements AfterSend {
     }
     const now = performance.now();
     for (const [ctx, giveUp] of this.waiting) {
-      const expired = now >= ctx.waitDeadline;
+      const expired = now >= ctx.hookWait.deadline;
       // postResponse runs after the answer: a closed connection then is normal, not a reason to give up
-      if (!expired && !(ctx.waitsForClient && ctx.res !== null && ctx.res.destroyed)) continue;
+      if (!expired && !(ctx.hookWait.forClient && ctx.res !== null && ctx.res.destroyed)) continue;
       // first: giving up may run onError hooks that suspend (and are watched) again
       this.waiting.delete(ctx);
-      ctx.waitDeadline = 0;
-      ctx.epoch++;
+      ctx.hookWait.deadline = 0;
+      ctx.hookWait.epoch++;
       // the hook may still hold the context: never pooled again
-      ctx.abandoned = true;
+      ctx.hookWait.abandoned = true;
       try {
         giveUp(expired);
       } catch (err) {
@@ -351,10 +351,11 @@ export class RequestPipeline implements AfterSend {
 
   /** The plugin code a request waited on, named for the log line and counted as an error in its hook's stats. */
   private timedOut(ctx: RequestContext, rt: GatewayRuntime, route: CompiledRoute | null): HookTimeoutError {
-    const slot = ctx.waitingOn;
-    const hook = ctx.waitingHook;
+    const slot = ctx.hookWait.slot;
+    const hook = ctx.hookWait.hook;
     const plugin = slot !== null ? slot.name : `handler "${route?.config.handler ?? ''}"`;
-    if (slot !== null) slot.stats[hook as 'preRoute'].errors++;
+    const stats = slot?.stats[hook];
+    if (stats !== undefined) stats.errors++;
     const timeoutMs = rt.config.server.hookTimeoutMs;
     this.logger.error(
       { code: 'GW_ERR_HOOK_TIMEOUT', url: ctx.url, route: route?.name, plugin, hook, timeoutMs },
@@ -421,7 +422,7 @@ export class RequestPipeline implements AfterSend {
     }
     if (p === undefined) this.writer.send(ctx, rt, route);
     else {
-      const epoch = ctx.epoch;
+      const epoch = ctx.hookWait.epoch;
       this.watch(ctx, rt, Wait.OnError, (expired) => {
         if (expired) this.timedOut(ctx, rt, route);
         this.writer.send(ctx, rt, route);
@@ -455,7 +456,7 @@ export class RequestPipeline implements AfterSend {
         p = undefined;
       }
       if (p !== undefined) {
-        const epoch = ctx.epoch;
+        const epoch = ctx.hookWait.epoch;
         this.watch(ctx, rt, Wait.PostResponse, () => {
           this.timedOut(ctx, rt, route);
           this.finish(ctx, rt, status, m);
@@ -499,7 +500,7 @@ export class RequestPipeline implements AfterSend {
     // read before release: the pool resets the context
     const method = ctx.method;
     // an upgrade's context never came from the pool (see onUpgrade); an abandoned one may still be held by a hook
-    if (!ctx.upgrade && !ctx.abandoned) this.pool.release(ctx);
+    if (!ctx.upgrade && !ctx.hookWait.abandoned) this.pool.release(ctx);
     const metrics = this.metrics;
     metrics.record(m, status, latency, method);
     rt.requestDone();

@@ -86,20 +86,20 @@ export function runPhase(chain: PhaseChain, ctx: RequestContext, from = 0): void
 
 async function finishAsync(chain: PhaseChain, ctx: RequestContext, i: number, pending: Promise<void>, t0: number): Promise<void> {
   const stats = chain.stats[i]!;
-  // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.epoch)
-  const epoch = ctx.epoch;
-  ctx.waitingOn = chain.slots[i]!;
-  ctx.waitingHook = chain.phase;
+  // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.hookWait.epoch)
+  const epoch = ctx.hookWait.epoch;
+  ctx.hookWait.slot = chain.slots[i]!;
+  ctx.hookWait.hook = chain.phase;
   try {
     await pending;
   } catch (err) {
     // given up on: the pipeline counted the timeout and answered; the rest of the phase must not run
-    if (ctx.epoch !== epoch) return;
+    if (ctx.hookWait.epoch !== epoch) return;
     stats.errors++;
     stats.totalMs += performance.now() - t0;
     throw hookError(chain, i, ctx, err);
   }
-  if (ctx.epoch !== epoch) return;
+  if (ctx.hookWait.epoch !== epoch) return;
   stats.totalMs += performance.now() - t0;
   const rest = runPhase(chain, ctx, i + 1);
   if (rest !== undefined) await rest;
@@ -171,9 +171,9 @@ async function finishErrorHookAsync(
   t0: number,
 ): Promise<void> {
   const stats = slots[i]!.stats.onError;
-  const epoch = ctx.epoch;
-  ctx.waitingOn = slots[i]!;
-  ctx.waitingHook = 'onError';
+  const epoch = ctx.hookWait.epoch;
+  ctx.hookWait.slot = slots[i]!;
+  ctx.hookWait.hook = 'onError';
   let failed = false;
   try {
     await pending;
@@ -181,7 +181,7 @@ async function finishErrorHookAsync(
     failed = true;
   }
   // given up on (server.hookTimeoutMs): the error answer is already out, the other onError hooks are skipped
-  if (ctx.epoch !== epoch) return;
+  if (ctx.hookWait.epoch !== epoch) return;
   if (failed) stats.errors++;
   stats.totalMs += performance.now() - t0;
   const rest = runErrorHooks(slots, ctx, error, i + 1);
