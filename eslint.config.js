@@ -6,8 +6,12 @@ import js from '@eslint/js';
 import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-/** Every folder of core/ but the lower layer (base, contracts): what the lower layer and variants may not import. */
-const CORE_ABOVE_BASE = ['./core/admin', './core/alerts', './core/config', './core/control', './core/data', './core/observe', './core/plugins', './core/proxy'];
+/** The lower layer: the only part of core/ that variants may import. */
+const LOWER = ['./core/base', './core/contracts'];
+/** The planes under the control plane. */
+const PLANES = ['./core/admin', './core/alerts', './core/config', './core/data', './core/observe', './core/plugins', './core/proxy'];
+/** Every folder of core/ above the lower layer. */
+const CORE_ABOVE_BASE = [...PLANES, './core/control'];
 
 /**
  * The import rules of docs/architecture.md, one zone each (`target` may not import `from`): an import against
@@ -21,66 +25,35 @@ const LAYER_ZONES = [
     message: 'variants implement core/contracts/ and may use core/base/ only (docs/architecture.md).',
   },
   {
-    target: [...CORE_ABOVE_BASE, './core/base', './core/contracts', './core/cli.ts'],
+    target: [...LOWER, ...CORE_ABOVE_BASE, './core/cli.ts'],
     from: './variants',
     message: 'only core/variants.ts (the composition root) imports variants/; take the factory as a parameter (docs/architecture.md).',
   },
   {
-    target: ['./core/base', './core/contracts'],
+    target: LOWER,
     from: CORE_ABOVE_BASE.filter((d) => d !== './core/config'),
     message: 'core/base/ and core/contracts/ are the lower layer: they import nothing above them (docs/architecture.md).',
   },
   {
-    target: ['./core/base', './core/contracts'],
+    target: LOWER,
     from: './core/config',
     except: ['./types.ts'],
     message: 'the lower layer reads config types (core/config/types.ts) only (docs/architecture.md).',
   },
   {
-    target: [
-      './core/base',
-      './core/contracts',
-      './core/data',
-      './core/observe',
-      './core/plugins',
-      './core/proxy',
-      './core/admin',
-      './core/alerts',
-      './core/config',
-    ],
+    target: [...LOWER, ...PLANES],
     from: './core/control',
     // the plugins' channel to services in the primary process (a rate limit counted over all workers)
     except: ['./primary-rpc.ts'],
     message: 'the control plane starts and reloads the rest; nothing below it imports it (docs/architecture.md).',
   },
   {
-    target: [
-      './core/base',
-      './core/contracts',
-      './core/data',
-      './core/observe',
-      './core/plugins',
-      './core/proxy',
-      './core/admin',
-      './core/alerts',
-      './core/config',
-      './core/control',
-    ],
+    target: [...LOWER, ...CORE_ABOVE_BASE],
     from: './core/cli.ts',
     message: 'core/cli.ts is the entry point; nothing imports it (docs/architecture.md).',
   },
   {
-    target: [
-      './core/base',
-      './core/contracts',
-      './core/data',
-      './core/observe',
-      './core/plugins',
-      './core/proxy',
-      './core/admin',
-      './core/alerts',
-      './core/config/!(validator).ts',
-    ],
+    target: [...LOWER, ...PLANES.filter((d) => d !== './core/config'), './core/config/!(validator).ts'],
     from: './core/variants.ts',
     message: 'variant factories are resolved by the control plane (resolveVariants) and handed down (docs/architecture.md).',
   },

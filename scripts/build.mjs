@@ -24,23 +24,33 @@ const SOURCE_FILES = ['tsconfig.json', 'package.json'];
 // production install, which ships dist/core only, has them. Part of the sources: editing one makes dist/ stale.
 const ASSET_DIRS = ['core/dashboard/static'];
 
+/**
+ * Calls onFile for every file under dir, depth first, and afterDir for every folder below dir once its content
+ * was visited (it may remove it then). A folder that does not exist has no files.
+ */
+function walk(dir, onFile, afterDir = () => {}) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      walk(p, onFile, afterDir);
+      afterDir(p);
+    } else onFile(p, e.name);
+  }
+}
+
 /** Every input of the build: the .ts files tsconfig.json compiles, the assets copied as they are, and the two files that steer it. */
 function sources() {
   const out = [];
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts') || ASSET_DIRS.some((a) => p.startsWith(join(ROOT, a)))) out.push(p);
-    }
+  const collect = (p, name) => {
+    if (name.endsWith('.ts') || ASSET_DIRS.some((a) => p.startsWith(join(ROOT, a)))) out.push(p);
   };
-  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
+  for (const d of SOURCE_DIRS) walk(join(ROOT, d), collect);
   for (const f of SOURCE_FILES) if (existsSync(join(ROOT, f))) out.push(join(ROOT, f));
   return out.sort();
 }
@@ -87,24 +97,14 @@ function tscPath() {
  */
 function pruneOrphans(files) {
   const compiled = new Set(files.filter((f) => f.endsWith('.ts')).map((f) => relative(ROOT, f).slice(0, -3)));
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      const rel = relative(DIST, p);
-      if (ASSET_DIRS.some((a) => rel === a || rel.startsWith(`${a}/`))) continue;
-      if (e.isDirectory()) {
-        walk(p);
-        if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
-      } else if (/\.js(\.map)?$/.test(e.name) && !compiled.has(rel.replace(/\.js(\.map)?$/, ''))) rmSync(p);
-    }
+  const isAsset = (p) => ASSET_DIRS.some((a) => p.startsWith(join(DIST, a)));
+  const removeOrphan = (p, name) => {
+    if (/\.js(\.map)?$/.test(name) && !isAsset(p) && !compiled.has(relative(DIST, p).replace(/\.js(\.map)?$/, ''))) rmSync(p);
   };
-  for (const d of SOURCE_DIRS) walk(join(DIST, d));
+  const removeEmpty = (p) => {
+    if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
+  };
+  for (const d of SOURCE_DIRS) walk(join(DIST, d), removeOrphan, removeEmpty);
 }
 
 /**
