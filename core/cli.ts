@@ -2,19 +2,19 @@
 import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AdminServer } from './admin.js';
+import { AdminServer } from './admin/server.js';
+import { defaultConfig } from './config/defaults.js';
 import { loadConfigFile, ConfigWatcher } from './config/loader.js';
 import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
 import { adminExposedWithoutAuth, configWarnings } from './config/warnings.js';
-import { defaultConfig } from './default-config.js';
-import { exitOnUncaught } from './fatal.js';
-import { Gateway, inProcessAdminSource, type ReloadResult } from './gateway.js';
-import { createLogger } from './logger.js';
-import { Orchestrator } from './orchestrator.js';
-import { dryRun } from './runtime.js';
-import { variantNames } from './variants.js';
-import { runWorker } from './worker.js';
+import { exitOnUncaught } from './control/fatal.js';
+import { Gateway, inProcessAdminSource, type ReloadResult } from './control/gateway.js';
+import { Orchestrator } from './control/orchestrator.js';
+import { runWorker } from './control/worker.js';
+import { dryRun } from './data/runtime.js';
+import { createLogger } from './observe/logger.js';
+import { resolveVariants, variantNames } from './variants.js';
 
 const HELP = `ts-gateway: high-performance API gateway
 
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const warnings = configWarnings(initial.value);
   const source = flags.config !== undefined ? resolve(flags.config) : 'embedded default config';
   if (flags.check) {
-    const problems = await dryRun(initial.value, createLogger({ level: 'silent', pretty: false }));
+    const problems = await dryRun(initial.value, resolveVariants(initial.value.variants), createLogger({ level: 'silent', pretty: false }));
     const warned = warnings.map((w) => `warning: ${w}\n`).join('');
     if (problems.length > 0) {
       process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n${warned}`);

@@ -8,11 +8,13 @@ import type { PoolFactory } from './contracts/pool.js';
 import type { RouterFactory } from './contracts/router.js';
 import type { ServerEngineFactory } from './contracts/server.js';
 import type { UpstreamClientFactory } from './contracts/upstream.js';
+import type { VariantFactories } from './contracts/variants.js';
 
 /**
- * Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics select from.
- * The one place core resolves a variant name to its factory; each family implements its contract in
- * core/contracts/ (router, pool, metrics, upstream, server).
+ * The composition root of the variant families: the only core module that imports variants/ (npm run lint
+ * enforces it). Every swappable family, by name: what config `variants` and the CLI's --router/--pool/--metrics
+ * select from; each family implements its contract in core/contracts/ (router, pool, metrics, upstream, server).
+ * The control plane resolves a config's selection once (resolveVariants) and hands the factories down.
  */
 export const variantFamilies = {
   router: { variants: routerVariants as Record<string, RouterFactory>, default: DEFAULT_ROUTER },
@@ -50,4 +52,21 @@ export function upstreamClientFactory(name: string): UpstreamClientFactory {
 
 export function serverEngineFactory(name: string): ServerEngineFactory {
   return variantFamilies.server.variants[name]!;
+}
+
+/**
+ * The factories a validated config selects (its `variants` section, defaults filled in by the validator).
+ * An unknown name is a programming error here: validateConfig refuses it with the JSON path first.
+ */
+export function resolveVariants(selection: Record<VariantFamily, string>): VariantFactories {
+  for (const family of Object.keys(variantFamilies) as VariantFamily[]) {
+    if (!hasVariant(family, selection[family])) throw new Error(`unknown ${family} variant "${selection[family]}" (known: ${variantNames(family).join(', ')})`);
+  }
+  return {
+    router: routerFactory(selection.router),
+    pool: poolFactory(selection.pool),
+    metrics: recorderFactory(selection.metrics),
+    upstream: upstreamClientFactory(selection.upstream),
+    server: serverEngineFactory(selection.server),
+  };
 }

@@ -24,23 +24,33 @@ const SOURCE_FILES = ['tsconfig.json', 'package.json'];
 // production install, which ships dist/core only, has them. Part of the sources: editing one makes dist/ stale.
 const ASSET_DIRS = ['core/dashboard/static'];
 
+/**
+ * Calls onFile for every file under dir, depth first, and afterDir for every folder below dir once its content
+ * was visited (it may remove it then). A folder that does not exist has no files.
+ */
+function walk(dir, onFile, afterDir = () => {}) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      walk(p, onFile, afterDir);
+      afterDir(p);
+    } else onFile(p, e.name);
+  }
+}
+
 /** Every input of the build: the .ts files tsconfig.json compiles, the assets copied as they are, and the two files that steer it. */
 function sources() {
   const out = [];
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts') || ASSET_DIRS.some((a) => p.startsWith(join(ROOT, a)))) out.push(p);
-    }
+  const collect = (p, name) => {
+    if (name.endsWith('.ts') || ASSET_DIRS.some((a) => p.startsWith(join(ROOT, a)))) out.push(p);
   };
-  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
+  for (const d of SOURCE_DIRS) walk(join(ROOT, d), collect);
   for (const f of SOURCE_FILES) if (existsSync(join(ROOT, f))) out.push(join(ROOT, f));
   return out.sort();
 }
@@ -82,6 +92,22 @@ function tscPath() {
 }
 
 /**
+ * Removes what tsc emitted for a source that no longer exists (moved or deleted): tsc never deletes, and a stale
+ * dist/core/<old>.js would still be importable and shipped by `npm pack`.
+ */
+function pruneOrphans(files) {
+  const compiled = new Set(files.filter((f) => f.endsWith('.ts')).map((f) => relative(ROOT, f).slice(0, -3)));
+  const isAsset = (p) => ASSET_DIRS.some((a) => p.startsWith(join(DIST, a)));
+  const removeOrphan = (p, name) => {
+    if (/\.js(\.map)?$/.test(name) && !isAsset(p) && !compiled.has(relative(DIST, p).replace(/\.js(\.map)?$/, ''))) rmSync(p);
+  };
+  const removeEmpty = (p) => {
+    if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
+  };
+  for (const d of SOURCE_DIRS) walk(join(DIST, d), removeOrphan, removeEmpty);
+}
+
+/**
  * Compiles (incrementally unless full) and emits the schema; writes the stamp only when tsc reported no error.
  * Returns { ok, output }: with type errors tsc still emits, so callers that can live with a typing mistake in
  * someone's half-edited file (the test setup) may go on; `npm start` and `npm run build` stop.
@@ -96,6 +122,7 @@ export function build({ full = false, quiet = false } = {}) {
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
   let output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   let ok = r.status === 0;
+  pruneOrphans(files);
   for (const a of ASSET_DIRS) {
     rmSync(join(DIST, a), { recursive: true, force: true });
     // a checkout without the folder (the launcher test's two-file project) has nothing to copy

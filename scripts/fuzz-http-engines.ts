@@ -1,7 +1,7 @@
 /**
  * npm run fuzz:http-engines -- [--inputs N] [--seed S] [--reference R] [--candidate C] [--concurrency K]
  *                               [--max-failures F] [--json]
- * The engine-level differential check (variants/server/own/fuzz/engine-differential.ts): N generated request
+ * The engine-level differential check (scripts/fuzz/engine-differential.ts): N generated request
  * streams (default 100000) with seeds S, S+1, … (default 1), each sent over loopback sockets, cut into writes at
  * random boundaries, to two server engines behind an echo handler (default node-http against own, or against
  * itself while own is not registered), comparing what each dispatched and refused. Prints every failure with its
@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { hasVariant } from '../core/variants.js';
-import { runEngineFuzz } from '../variants/server/own/fuzz/engine-differential.js';
+import { runEngineFuzz } from './fuzz/engine-differential.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

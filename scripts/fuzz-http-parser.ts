@@ -6,7 +6,7 @@
  * --seed <seed> --inputs 1) and a summary; exits 1 when anything failed.
  */
 import { parseArgs } from 'node:util';
-import { runFuzz } from '../variants/server/own/fuzz/differential.js';
+import { runFuzz } from './fuzz/differential.js';
 
 function main(): void {
   const { values } = parseArgs({

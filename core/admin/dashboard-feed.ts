@@ -1,9 +1,9 @@
-import type { AdminSource } from '../admin.js';
+import { LogLinearHistogram } from '../base/histogram.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { DistributionExport, LatencySnapshot } from '../contracts/metrics.js';
-import { LogLinearHistogram } from '../histogram.js';
-import type { AggregatedMetrics } from '../metrics.js';
-import { routeName } from '../runtime.js';
+import { routeName } from '../data/runtime.js';
+import type { AggregatedMetrics } from '../observe/metrics.js';
+import type { AdminSource } from './source.js';
 
 /** One second between samples: the dashboard promises an update at least once a second. */
 export const SAMPLE_INTERVAL_MS = 1000;

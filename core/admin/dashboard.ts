@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdminSource } from '../admin.js';
 import { DashboardFeed, type DashboardSample } from './dashboard-feed.js';
+import type { AdminSource } from './source.js';
 
 /**
  * The page's files. The build copies core/dashboard/static/ next to the compiled code (dist/core/dashboard/static/),

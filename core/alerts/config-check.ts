@@ -76,7 +76,7 @@ function webhookErrors(url: string, headers: Record<string, string>, at: string)
  */
 export function alertConfigWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  // the name the route's metrics carry (core/runtime.ts routeName), spelled out here so config validation does not
+  // the name the route's metrics carry (core/data/runtime.ts routeName), spelled out here so config validation does not
   // load the runtime and everything it imports
   const routes = new Set(config.routes.map((r) => r.name ?? `${r.methods.join(',')} ${r.path}`));
   config.alerts.rules.forEach((rule, i) => {

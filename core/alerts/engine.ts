@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AlertRuleConfig, AlertsConfig, WebhookNotifierConfig } from '../config/types.js';
-import type { ControlCounters } from '../control-counters.js';
-import type { WorkerMetricsExport } from '../metrics.js';
+import type { ControlCounters } from '../observe/control-counters.js';
+import type { WorkerMetricsExport } from '../observe/metrics.js';
 import { alertmanagerPayload, thresholdText } from './alertmanager.js';
 import { measure } from './measure.js';
 import { SampleHistory, takeSample } from './samples.js';

@@ -1,6 +1,6 @@
+import { BUCKET_COUNT, bucketValue, percentileRank } from '../base/histogram.js';
 import type { AlertRuleConfig } from '../config/types.js';
 import type { DistributionExport } from '../contracts/metrics.js';
-import { BUCKET_COUNT, bucketValue, percentileRank } from '../histogram.js';
 import type { Sample, SampleHistory, WorkerPoint } from './samples.js';
 
 /**

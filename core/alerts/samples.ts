@@ -1,7 +1,7 @@
 import type { DistributionExport } from '../contracts/metrics.js';
-import type { ControlCounters } from '../control-counters.js';
-import { cumulativeLatency, type WorkerMetricsExport } from '../metrics.js';
-import { upstreamHealth, type UpstreamHealth } from '../upstream-health.js';
+import type { ControlCounters } from '../observe/control-counters.js';
+import { cumulativeLatency, type WorkerMetricsExport } from '../observe/metrics.js';
+import { upstreamHealth, type UpstreamHealth } from '../observe/upstream-health.js';
 
 /** One worker's all-time counters at one instant (the part of its export the alert metrics read). */
 export interface WorkerPoint {

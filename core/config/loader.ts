@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fail } from '../result.js';
+import { fail } from '../base/result.js';
 import { locateJsonError } from './json-error.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig, type ValidationResult } from './validator.js';

@@ -1,4 +1,4 @@
-import { ACCESS_LOG_FIELDS } from '../access-log-fields.js';
+import { ACCESS_LOG_FIELDS } from '../observe/access-log-fields.js';
 import { routeProxyOptionsSchema, upstreamSchema } from './upstream-schema.js';
 
 /**

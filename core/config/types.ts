@@ -127,9 +127,9 @@ export interface ServerConfig {
   maxConnectionsPerIp: number;
   /** how often Node checks headersTimeoutMs/requestTimeoutMs (its `connectionsCheckingInterval`) */
   connectionsCheckingIntervalMs: number;
-  /** load shedding (core/overload.ts): every threshold 0 = off */
+  /** load shedding (core/data/overload.ts): every threshold 0 = off */
   overload: OverloadSettings;
-  /** TLS termination (core/tls.ts); absent = cleartext listener */
+  /** TLS termination (core/base/tls.ts); absent = cleartext listener */
   tls?: TlsConfig;
   /**
    * HTTP/2 on the client side (node:http2 on both server engines: variants/server/shared/h2-sessions.ts).
@@ -204,6 +204,7 @@ export interface AdminConfig {
   auth?: AdminAuthConfig;
 }
 
+/** Names from the registry of core/variants.ts; resolved to factories once per config generation (core/control/). */
 export interface VariantsConfig {
   router: string;
   pool: string;
@@ -220,7 +221,7 @@ export interface LoggingConfig {
   accessLog: AccessLogConfig;
 }
 
-/** `logging.accessLog` once validated (core/access-log.ts writes it; docs/observability.md describes it). */
+/** `logging.accessLog` once validated (core/observe/access-log.ts writes it; docs/observability.md describes it). */
 export interface AccessLogConfig {
   enabled: boolean;
   /** "json", "combined", or a template naming `$field`s */

@@ -2,15 +2,16 @@ import { METHODS, validateHeaderName, validateHeaderValue } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import AjvModule, { type ErrorObject } from 'ajv';
-import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS, templateFields } from '../access-log-fields.js';
 import { adminAuthConfigErrors } from '../admin/auth.js';
 import { alertConfigErrors } from '../alerts/config-check.js';
+import { ConfigError } from '../base/errors.js';
+import { fail, ok, type Result } from '../base/result.js';
+import { tlsConfigErrors } from '../base/tls.js';
 import { RoutePatternError } from '../contracts/router.js';
+import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS, templateFields } from '../observe/access-log-fields.js';
 import { dnsConfigErrors } from '../proxy/discovery.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
-import { fail, ok, type Result } from '../result.js';
-import { tlsConfigErrors } from '../tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 import { gatewaySchema } from './schema.js';
@@ -24,14 +25,6 @@ const Ajv = AjvModule.default ?? AjvModule;
 const ANY_OF_SHAPES: Record<string, string> = {
   '/logging/accessLog': 'true, false, "json", "combined", a template naming $fields, a list of field names, or an object (format, fields, sampleSuccess, file)',
 };
-
-/** Thrown (or returned) when a config is invalid: every problem at once, each naming its JSON path and rule. */
-export class ConfigError extends Error {
-  constructor(readonly errors: string[]) {
-    super(`invalid gateway config:\n  ${errors.join('\n  ')}`);
-    this.name = 'ConfigError';
-  }
-}
 
 /** A validated config (defaults applied, paths resolved), or every problem found. */
 export type ValidationResult = Result<GatewayConfig>;

@@ -20,7 +20,7 @@ export interface LatencySnapshot {
 
 /**
  * A variant-independent, mergeable form of a recorder's distribution, on the standard log-linear bucket layout
- * of core/histogram.ts. Workers send these to the orchestrator, which merges them to report percentiles over
+ * of core/base/histogram.ts. Workers send these to the orchestrator, which merges them to report percentiles over
  * all workers (percentiles themselves cannot be averaged).
  */
 export interface DistributionExport {
@@ -29,7 +29,7 @@ export interface DistributionExport {
   min: number;
   max: number;
   sum: number;
-  /** sparse [bucketIndex, count, bucketIndex, count, ...] on the core/histogram.ts layout */
+  /** sparse [bucketIndex, count, bucketIndex, count, ...] on the core/base/histogram.ts layout */
   buckets: number[];
 }
 

@@ -1,6 +1,6 @@
 /**
  * The pool contract: the object-pool interface every pool variant implements (variants/pool/<name>/index.ts,
- * each exporting `createPool<T>(options: PoolOptions<T>): ObjectPool<T>`). The gateway pools RequestState objects (core/request-state.ts).
+ * each exporting `createPool<T>(options: PoolOptions<T>): ObjectPool<T>`). The gateway pools RequestState objects (core/data/request-state.ts).
  */
 export interface PoolOptions<T> {
   /** Makes a fresh object; called on a miss or to preallocate. */

@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../base/errors.js';
 
 /**
  * The router contract: the one Router interface every router variant implements (variants/router/<name>/index.ts,
@@ -33,21 +33,22 @@ export type RouterFactory = <T>() => Router<T>;
 
 /**
  * The params of every match that has none, and of a request context before routing: one frozen object without a
- * prototype, shared by all router variants and core/context.ts so such a match allocates nothing for its params
+ * prototype, shared by all router variants and core/data/context.ts so such a match allocates nothing for its params
  * and a lookup like `params.constructor` finds nothing inherited.
  */
 export const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);
 
 /** Thrown by `find` when a param (or the path) carries a malformed percent-encoding: the client gets a 400. */
-export class MalformedPathError extends HttpError {
+export class MalformedPathError extends GatewayError {
   constructor(readonly path: string) {
-    super(400, `malformed percent-encoding in path: ${path}`);
+    super('GW_ERR_MALFORMED_PATH', `malformed percent-encoding in path: ${path}`);
     this.name = 'MalformedPathError';
   }
 }
 
 /** Thrown by `add` when a route pattern cannot be parsed. */
 export class RoutePatternError extends Error {
+  readonly code: ErrorCode = 'GW_ERR_ROUTE_PATTERN';
   constructor(
     readonly pattern: string,
     reason: string,

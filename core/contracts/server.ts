@@ -3,10 +3,13 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { ServerConfig } from '../config/types.js';
 
+/** The server section of the config, as the engines read it. */
+export type { ServerConfig };
+
 /**
  * The server contract: the HTTP/1.1 engine every `server` variant implements (variants/server/<name>/index.ts,
  * each exporting `createServerEngine: ServerEngineFactory`). The engine owns the listening socket, the bytes of
- * every connection and their framing; the pipeline (core/http/pipeline.ts) sees only parsed requests and a
+ * every connection and their framing; the pipeline (core/data/pipeline.ts) sees only parsed requests and a
  * response object to write to. HTTP/2 is not an engine's business: the listener kinds `h2` (ALPN) and `h2c`
  * run on node:http2, with the session bookkeeping both engines share (variants/server/shared/h2-sessions.ts):
  * node-http on node's own secure/h2c servers, own by handing a socket that negotiated `h2` (or, for h2c, every
@@ -16,7 +19,7 @@ import type { ServerConfig } from '../config/types.js';
  * - `request` is called once per request, in arrival order; answers go out in that order (pipelining), and a
  *   later pipelined request is never answered before an earlier one.
  * - A request the engine cannot parse never reaches `request`: the engine answers it itself (400, 413, 414, 431,
- *   501, 505, or 408 on a header/request timeout) with `rawErrorResponse` (core/limits.ts) and closes the
+ *   501, 505, or 408 on a header/request timeout) with `rawErrorResponse` (core/data/limits.ts) and closes the
  *   connection, after the answers to the complete requests before it.
  * - `Expect: 100-continue`: `100 Continue` goes out when something first reads the body (a 'data' or
  *   'readable' listener, `resume()`, `pipe()`), never once the final answer's head has been written.
@@ -66,7 +69,7 @@ export interface ServerResponse extends NodeJS.WritableStream {
   destroy(error?: Error): this;
 }
 
-/** What an engine calls; GatewayServer (core/server.ts) supplies them. */
+/** What an engine calls; GatewayServer (core/data/server.ts) supplies them. */
 export interface ServerEngineHandlers {
   request(req: ServerRequest, res: ServerResponse): void;
   /** an upgrade request: from here on the socket belongs to the handler */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
+import type { ErrorCode } from '../base/errors.js';
 
 /**
  * The upstream contract: the client interface every upstream variant implements. One client per target
@@ -79,6 +80,18 @@ export type UpstreamClientFactory = (origin: URL, options: UpstreamClientOptions
  */
 export type UpstreamErrorKind = 'connect' | 'connect-timeout' | 'tls' | 'headers-timeout' | 'reset' | 'aborted' | 'protocol';
 
+/** The catalogue code (core/base/errors.ts) a failure of each kind is answered with. */
+export const UPSTREAM_ERROR_CODES: Readonly<Record<UpstreamErrorKind, ErrorCode>> = {
+  connect: 'GW_ERR_UPSTREAM_CONNECT',
+  'connect-timeout': 'GW_ERR_UPSTREAM_CONNECT_TIMEOUT',
+  'headers-timeout': 'GW_ERR_UPSTREAM_TIMEOUT',
+  reset: 'GW_ERR_UPSTREAM_RESET',
+  // our own signal: the client went away (a timeout is headers-timeout)
+  aborted: 'GW_ERR_CLIENT_GONE',
+  protocol: 'GW_ERR_UPSTREAM_PROTOCOL',
+  tls: 'GW_ERR_UPSTREAM_TLS',
+};
+
 export class UpstreamClientError extends Error {
   constructor(
     readonly kind: UpstreamErrorKind,
@@ -87,6 +100,10 @@ export class UpstreamClientError extends Error {
   ) {
     super(message);
     this.name = 'UpstreamClientError';
+  }
+
+  get code(): ErrorCode {
+    return UPSTREAM_ERROR_CODES[this.kind];
   }
 }
 

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
+import { carriesStatus, PluginHookError, statusOf } from '../base/errors.js';
+import { fail, ok, type Result } from '../base/result.js';
 import type { PluginEntry } from '../config/types.js';
-import { carriesStatus, PluginHookError, statusOf } from '../errors.js';
-import type { RequestState } from '../request-state.js';
-import { fail, ok, type Result } from '../result.js';
+import type { RequestState } from '../data/request-state.js';
 import type { AnyPlugin } from './loader.js';
 import { validatePluginOptions } from './loader.js';
 import { HOOK_NAMES, type HookName, type HookStats, type PluginApi, type PluginInstance, type RequestHook } from './types.js';
@@ -57,7 +57,7 @@ export class PhaseChain {
  * performance.now() calls, and the loop's own few instructions land in the hook's time.
  */
 export function runPhase(chain: PhaseChain, ctx: RequestState, from = 0): void | Promise<void> {
-  // hooks get the request's handle (core/context.ts), never the pooled state; the pipeline made it before this
+  // hooks get the request's handle (core/data/context.ts), never the pooled state; the pipeline made it before this
   const fns = chain.fns;
   const n = fns.length;
   if (from >= n) return;
@@ -87,20 +87,20 @@ export function runPhase(chain: PhaseChain, ctx: RequestState, from = 0): void |
 
 async function finishAsync(chain: PhaseChain, ctx: RequestState, i: number, pending: Promise<void>, t0: number): Promise<void> {
   const stats = chain.stats[i]!;
-  // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.epoch)
-  const epoch = ctx.epoch;
-  ctx.waitingOn = chain.slots[i]!;
-  ctx.waitingHook = chain.phase;
+  // what the pipeline names if this hook outlives server.hookTimeoutMs (it then bumps ctx.hookWait.epoch)
+  const epoch = ctx.hookWait.epoch;
+  ctx.hookWait.slot = chain.slots[i]!;
+  ctx.hookWait.hook = chain.phase;
   try {
     await pending;
   } catch (err) {
     // given up on: the pipeline counted the timeout and answered; the rest of the phase must not run
-    if (ctx.epoch !== epoch) return;
+    if (ctx.hookWait.epoch !== epoch) return;
     stats.errors++;
     stats.totalMs += performance.now() - t0;
     throw hookError(chain, i, ctx, err);
   }
-  if (ctx.epoch !== epoch) return;
+  if (ctx.hookWait.epoch !== epoch) return;
   stats.totalMs += performance.now() - t0;
   const rest = runPhase(chain, ctx, i + 1);
   if (rest !== undefined) await rest;
@@ -172,9 +172,9 @@ async function finishErrorHookAsync(
   t0: number,
 ): Promise<void> {
   const stats = slots[i]!.stats.onError;
-  const epoch = ctx.epoch;
-  ctx.waitingOn = slots[i]!;
-  ctx.waitingHook = 'onError';
+  const epoch = ctx.hookWait.epoch;
+  ctx.hookWait.slot = slots[i]!;
+  ctx.hookWait.hook = 'onError';
   let failed = false;
   try {
     await pending;
@@ -182,7 +182,7 @@ async function finishErrorHookAsync(
     failed = true;
   }
   // given up on (server.hookTimeoutMs): the error answer is already out, the other onError hooks are skipped
-  if (ctx.epoch !== epoch) return;
+  if (ctx.hookWait.epoch !== epoch) return;
   if (failed) stats.errors++;
   stats.totalMs += performance.now() - t0;
   const rest = runErrorHooks(slots, ctx, error, i + 1);

@@ -2,8 +2,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import AjvModule from 'ajv';
+import { fail, ok, type Result } from '../base/result.js';
 import { formatAjvError } from '../config/validator.js';
-import { fail, ok, type Result } from '../result.js';
 import { builtinPlugins } from './builtin/index.js';
 import type { GatewayPlugin } from './types.js';
 

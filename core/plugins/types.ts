@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RequestContext } from '../context.js';
+import type { RequestContext } from '../data/context.js';
 
 /**
  * The plugin API: first-party plugins (core/plugins/builtin/) and users' own plugins use exactly this.

@@ -1,13 +1,12 @@
-import { HttpError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../base/errors.js';
 
 /**
- * A failure before any response byte: the core answers `statusCode` with `headers` (e.g. Retry-After on 503).
- * 400: the request target would leave the route's prefix; 502: the upstream refused/reset/broke the exchange;
- * 503: no available target (all unhealthy or circuit-open); 504: no response headers in time.
+ * A proxying failure before any response byte: the core answers the code's status (core/base/errors.ts) with
+ * `headers` (e.g. Retry-After on GW_ERR_UPSTREAM_UNAVAILABLE); GW_ERR_UPSTREAM_STATUS passes the upstream's own.
  */
-export class ProxyError extends HttpError {
-  constructor(statusCode: number, message: string, headers?: Record<string, string>) {
-    super(statusCode, message, headers);
+export class ProxyError extends GatewayError {
+  constructor(code: ErrorCode, message: string, headers?: Record<string, string>, statusCode?: number) {
+    super(code, message, headers, statusCode);
     this.name = 'ProxyError';
   }
 }

@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
-import type { RequestState } from '../request-state.js';
-import { hasVariant, upstreamClientFactory, variantFamilies } from '../variants.js';
+import type { UpstreamClientFactory } from '../contracts/upstream.js';
+import type { RequestState } from '../data/request-state.js';
 import { CircuitState } from './breaker.js';
 import type { DnsDiscovery } from './discovery.js';
 import { ProxyError } from './errors.js';
@@ -16,7 +16,8 @@ import { UpstreamGroup } from './upstream.js';
 export { ProxyError } from './errors.js';
 
 export interface UpstreamManagerOptions {
-  clientVariant: string;
+  /** the upstream client variant (config `variants.upstream`), resolved by the control plane */
+  clientFactory: UpstreamClientFactory;
   logger: pino.Logger;
   trustedProxies: string[];
 }
@@ -33,9 +34,7 @@ export class UpstreamManager {
   private readonly logger: pino.Logger;
 
   constructor(upstreams: Record<string, UpstreamConfig>, options: UpstreamManagerOptions) {
-    const variant = options.clientVariant || variantFamilies.upstream.default;
-    if (!hasVariant('upstream', variant)) throw new Error(`unknown upstream client variant: ${options.clientVariant}`);
-    const factory = upstreamClientFactory(variant);
+    const factory = options.clientFactory;
     this.logger = options.logger;
     this.trust = new TrustedProxies(options.trustedProxies);
     for (const name of Object.keys(upstreams)) {
@@ -57,7 +56,7 @@ export class UpstreamManager {
 
   private group(route: RouteConfig): UpstreamGroup {
     const g = route.upstream === undefined ? undefined : this.groups.get(route.upstream);
-    if (g === undefined) throw new ProxyError(502, `route ${route.path} names unknown upstream ${String(route.upstream)}`);
+    if (g === undefined) throw new ProxyError('GW_ERR_UPSTREAM_UNKNOWN', `route ${route.path} names unknown upstream ${String(route.upstream)}`);
     return g;
   }
 
@@ -81,14 +80,14 @@ export class UpstreamManager {
     try {
       g = this.group(route);
     } catch {
-      rejectUpgrade(socket, 502);
+      rejectUpgrade(socket, 'GW_ERR_UPSTREAM_UNKNOWN');
       return;
     }
     try {
       tunnel(g, this.trust, ctx, socket, head, route, this.path(route));
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'upgrade failed');
-      rejectUpgrade(socket, 502);
+      this.logger.warn({ err: (err as Error).message, code: 'GW_ERR_UPSTREAM_PROTOCOL' }, 'upgrade failed');
+      rejectUpgrade(socket, 'GW_ERR_UPSTREAM_PROTOCOL');
     }
   }
 

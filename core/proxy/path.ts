@@ -94,7 +94,7 @@ export function resolveDots(path: string, separators: boolean): string | null {
  */
 function normalise(path: string, under: string): string {
   if (!NEEDS_NORMALISING.test(path)) {
-    if (!startsUnder(path, under)) throw new ProxyError(400, BAD_PATH);
+    if (!startsUnder(path, under)) throw new ProxyError('GW_ERR_PROXY_PATH', BAD_PATH);
     return path;
   }
   // only '.'-encoded dots become dots in the forwarded form; everything else stays as the client wrote it
@@ -110,7 +110,7 @@ function normalise(path: string, under: string): string {
       continue;
     }
     if (dots === '..') {
-      if (out.length === 0) throw new ProxyError(400, BAD_PATH);
+      if (out.length === 0) throw new ProxyError('GW_ERR_PROXY_PATH', BAD_PATH);
       out.pop();
       trailing = true;
       continue;
@@ -119,7 +119,7 @@ function normalise(path: string, under: string): string {
   }
   const forwarded = out.length === 0 ? '/' : trailing ? `/${out.join('/')}/` : `/${out.join('/')}`;
   const strict = resolveDots(path, true);
-  if (strict === null || !startsUnder(strict, under) || !startsUnder(forwarded, under)) throw new ProxyError(400, BAD_PATH);
+  if (strict === null || !startsUnder(strict, under) || !startsUnder(forwarded, under)) throw new ProxyError('GW_ERR_PROXY_PATH', BAD_PATH);
   return forwarded;
 }
 
@@ -137,7 +137,7 @@ export function upstreamTarget(rawUrl: string, params: Record<string, string>, p
   let raw = rawUrl;
   if (raw.charCodeAt(0) !== 47 /* / */) {
     const scheme = raw.indexOf('://');
-    if (scheme === -1) throw new ProxyError(400, 'unsupported request target');
+    if (scheme === -1) throw new ProxyError('GW_ERR_PROXY_PATH', 'unsupported request target');
     const slash = raw.indexOf('/', scheme + 3);
     const q = raw.indexOf('?', scheme + 3);
     raw = slash === -1 || (q !== -1 && q < slash) ? (q === -1 ? '/' : `/${raw.slice(q)}`) : raw.slice(slash);

@@ -3,9 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ERROR_CATALOGUE, GatewayError, type ErrorCode } from '../base/errors.js';
+import { rawHead } from '../base/raw-http.js';
 import type { RouteConfig } from '../config/types.js';
-import { HttpError } from '../errors.js';
-import type { RequestState } from '../request-state.js';
+import type { RequestState } from '../data/request-state.js';
 import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import type { TrustedProxies } from './trust.js';
@@ -14,26 +15,11 @@ import type { UpstreamGroup } from './upstream.js';
 /** How long a rejected upgrade's socket may linger for the client to read the answer before it is destroyed. */
 const REJECT_LINGER_MS = 1000;
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
-
-/** Answer an upgrade request that cannot be tunnelled, then drop the connection. */
-export function rejectUpgrade(socket: Duplex, status: number, headers?: Record<string, string>): void {
+/** Answer an upgrade request that cannot be tunnelled with the code's status (no body), then drop the connection. */
+export function rejectUpgrade(socket: Duplex, code: ErrorCode, headers?: Record<string, string>, status: number = ERROR_CATALOGUE[code].status): void {
   if (socket.destroyed) return;
-  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n`;
-  if (headers !== undefined) for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
-  socket.end(`${head}\r\n`);
+  socket.end(rawHead(status, http.STATUS_CODES[status] ?? 'Error', { connection: 'close', 'content-length': '0', ...headers }));
   setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
-}
-
-function headerBlock(statusLine: string, headers: http.OutgoingHttpHeaders): string {
-  let s = `${statusLine}\r\n`;
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) s += `${name}: ${x}\r\n`;
-    else s += `${name}: ${v}\r\n`;
-  }
-  return `${s}\r\n`;
 }
 
 /**
@@ -54,14 +40,14 @@ export function tunnel(
   socket.on('error', () => socket.destroy());
   const upgradeHeader = req.headers.upgrade;
   if (upgradeHeader === undefined || upgradeHeader.toLowerCase() !== 'websocket') {
-    rejectUpgrade(socket, 400);
+    rejectUpgrade(socket, 'GW_ERR_UPGRADE_REFUSED');
     return;
   }
   let forwardPath: string;
   try {
     forwardPath = upstreamTarget(ctx.url, ctx.params, path);
   } catch (err) {
-    rejectUpgrade(socket, err instanceof HttpError ? err.statusCode : 400);
+    rejectUpgrade(socket, err instanceof GatewayError ? err.code : 'GW_ERR_PROXY_PATH');
     return;
   }
   const now = Date.now();
@@ -69,7 +55,7 @@ export function tunnel(
   const target = group.pick(now, group.hashKey(ctx, fwd.peer), 0);
   if (target === null) {
     const e = group.unavailable(now);
-    rejectUpgrade(socket, e.statusCode, e.headers);
+    rejectUpgrade(socket, e.code, e.headers);
     return;
   }
   const headers = buildRequestHeaders(req, fwd, route.requestHeaders, true, ctx.upstreamHeaders);
@@ -99,14 +85,14 @@ export function tunnel(
   const timer = setTimeout(() => {
     settle(false);
     upReq.destroy();
-    rejectUpgrade(socket, 504);
+    rejectUpgrade(socket, 'GW_ERR_UPSTREAM_TIMEOUT');
   }, timeoutMs);
   timer.unref();
 
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     if (settled) return;
     settle(false);
-    rejectUpgrade(socket, err.code === 'ETIMEDOUT' ? 504 : 502);
+    rejectUpgrade(socket, err.code === 'ETIMEDOUT' ? 'GW_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'GW_ERR_UPSTREAM_CONNECT');
   });
   // client left during the handshake
   socket.once('close', () => {
@@ -127,7 +113,7 @@ export function tunnel(
       return;
     }
     const outHeaders = buildResponseHeaders(res.headers, route.responseHeaders, true);
-    socket.write(headerBlock(`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`, outHeaders));
+    socket.write(rawHead(101, res.statusMessage || 'Switching Protocols', outHeaders));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
     upSocket.setNoDelay(true);
@@ -144,7 +130,7 @@ export function tunnel(
     settle(res.statusCode !== undefined && res.statusCode < 500);
     const outHeaders = buildResponseHeaders(res.headers, route.responseHeaders, false);
     outHeaders.connection = 'close';
-    socket.write(headerBlock(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, outHeaders));
+    socket.write(rawHead(res.statusCode ?? 502, res.statusMessage ?? '', outHeaders));
     res.on('error', () => socket.destroy());
     res.pipe(socket);
   });

@@ -9,14 +9,14 @@ import {
   type SecureContext,
   type SecureContextOptions,
 } from 'node:tls';
+import { TlsLoadError } from '../base/errors.js';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
-import { TlsLoadError } from '../tls.js';
 
 /**
  * The TLS material of one upstream for one config generation: the PEM files of `upstreams.NAME.tls` read and
  * parsed into one secure context shared by every target's connections. A config reload builds new material (and
  * new connection pools) before the old generation is retired, so a renewed certificate on disk is used by the
- * next connection and a broken one rejects the reload, exactly as for the listener's certificates (core/tls.ts).
+ * next connection and a broken one rejects the reload, exactly as for the listener's certificates (core/base/tls.ts).
  */
 export interface UpstreamTlsMaterial {
   readonly secureContext: SecureContext;

@@ -2,13 +2,14 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RouteConfig, UpstreamConfig } from '../config/types.js';
 import {
+  UPSTREAM_ERROR_CODES,
   UpstreamClientError,
   type UpstreamClientFactory,
   type UpstreamErrorKind,
   type UpstreamRequestOptions,
   type UpstreamResponse,
 } from '../contracts/upstream.js';
-import type { RequestState } from '../request-state.js';
+import type { RequestState } from '../data/request-state.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { DnsDiscovery, discoveryTarget, type DiscoveredAddress, type DiscoveryTarget } from './discovery.js';
 import { ProxyError } from './errors.js';
@@ -35,10 +36,6 @@ const RETRY_ON_KIND: Record<UpstreamErrorKind, string> = {
   aborted: '',
   protocol: '',
 };
-
-function errorStatus(kind: UpstreamErrorKind): number {
-  return kind === 'connect-timeout' || kind === 'headers-timeout' ? 504 : 502;
-}
 
 function noop(): void {}
 
@@ -220,7 +217,7 @@ export class UpstreamGroup {
     }
     if (!Number.isFinite(ms) || ms <= 0) ms = this.cfg.healthCheck.active.enabled ? this.cfg.healthCheck.active.intervalMs : 1000;
     const seconds = Math.max(1, Math.ceil(ms / 1000));
-    return new ProxyError(503, `no available target in upstream ${this.name}`, { 'retry-after': String(seconds) });
+    return new ProxyError('GW_ERR_UPSTREAM_UNAVAILABLE', `no available target in upstream ${this.name}`, { 'retry-after': String(seconds) });
   }
 
   private mayRetry(attempt: number, replayable: boolean, reason: string, now: number): boolean {
@@ -284,12 +281,12 @@ export class UpstreamGroup {
       if (target.index <= 30) tried |= 1 << target.index;
       if (clientGone) {
         detach();
-        throw new ProxyError(502, 'client went away');
+        throw new ProxyError('GW_ERR_CLIENT_GONE', 'client went away');
       }
       const remaining = deadline - now;
       if (remaining <= 0) {
         detach();
-        throw new ProxyError(504, `upstream ${this.name}: request timed out`);
+        throw new ProxyError('GW_ERR_UPSTREAM_TIMEOUT', `upstream ${this.name}: request timed out`);
       }
       headers.host = route.preserveHost && req.headers.host !== undefined ? req.headers.host : target.host;
       const probe = target.dispatch();
@@ -318,7 +315,7 @@ export class UpstreamGroup {
         if (clientGone || kind === 'aborted') {
           target.release(probe);
           detach();
-          throw new ProxyError(502, 'client went away');
+          throw new ProxyError('GW_ERR_CLIENT_GONE', 'client went away');
         }
         const failedAt = Date.now();
         target.complete(false, probe, failedAt);
@@ -328,7 +325,7 @@ export class UpstreamGroup {
         } else {
           this.logger.debug({ upstream: this.name, target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
         }
-        lastError = new ProxyError(errorStatus(kind), `upstream ${this.name}: ${kind}`);
+        lastError = new ProxyError(UPSTREAM_ERROR_CODES[kind], `upstream ${this.name}: ${kind}`);
         if (this.mayRetry(attempt, replayable, RETRY_ON_KIND[kind], Date.now())) continue;
         detach();
         throw lastError;
@@ -340,7 +337,7 @@ export class UpstreamGroup {
         // discard this answer: nothing of it has reached the client
         discard(upstreamRes.body);
         target.complete(false, probe, Date.now());
-        lastError = new ProxyError(status, `upstream ${this.name}: ${status}`);
+        lastError = new ProxyError('GW_ERR_UPSTREAM_STATUS', `upstream ${this.name}: ${status}`, undefined, status);
         continue;
       }
       if (status === 500 && this.mayRetry(attempt, replayable, '500', Date.now())) {
@@ -371,7 +368,7 @@ export class UpstreamGroup {
       // broke off before we got to it (e.g. a malformed chunk in the head's packet): nothing reached the client yet
       detach();
       target.complete(false, probe, Date.now());
-      throw new ProxyError(502, `upstream ${this.name}: response body broke off`);
+      throw new ProxyError('GW_ERR_UPSTREAM_BODY', `upstream ${this.name}: response body broke off`);
     }
     const status = upstreamRes.statusCode;
     ctx.statusCode = status;

@@ -12,8 +12,8 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { HTTPParserBinding } from '../../variants/server/own/fuzz/engines.js';
 import { RequestParser, type RequestHead, type RequestSink } from '../../variants/server/own/parser.js';
+import { HTTPParserBinding } from '../fuzz/engines.js';
 import {
   environment,
   fmt,

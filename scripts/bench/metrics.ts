@@ -11,8 +11,8 @@
  */
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { mergeDistributions, percentileRank } from '../../core/base/histogram.js';
 import type { LatencyRecorder } from '../../core/contracts/metrics.js';
-import { mergeDistributions, percentileRank } from '../../core/histogram.js';
 import { DEFAULT_METRICS, metricsAccuracy, metricsVariants } from '../../variants/metrics/index.js';
 import {
   environment,

@@ -11,7 +11,7 @@
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { ObjectPool } from '../../core/contracts/pool.js';
-import { RequestState, createRequestState, resetRequestState } from '../../core/request-state.js';
+import { RequestState, createRequestState, resetRequestState } from '../../core/data/request-state.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import {
   environment,
@@ -108,7 +108,7 @@ export async function runPoolBench(opts: MicroBenchOptions = {}): Promise<MicroB
     method: {
       timing: `benchmark.js, ${OPS_PER_CALL} acquire+release per call, ns/op = mean call time / ${OPS_PER_CALL}, margin = 95% confidence (rme)`,
       allocation: `forced full GC (v8 --expose-gc set at runtime, gc from vm) before each chunk of ${ALLOC_CHUNK} single acquire+release; median v8 used_heap_size delta minus the median empty-chunk delta; chunks with a GC inside (negative delta) discarded; scaled to 1M ops`,
-      pooledType: 'RequestState (core/request-state.ts)',
+      pooledType: 'RequestState (core/data/request-state.ts)',
       capacity: POOL_CAPACITY,
       burst: BURST,
     },

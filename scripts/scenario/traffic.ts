@@ -27,7 +27,7 @@ export const NOT_FOUND_ANSWER: Answer = {
   kind: 'static',
   status: 404,
   headers: { 'content-type': 'application/json; charset=utf-8' },
-  // byte-identical to core/errors.ts's errorBody(404)
+  // byte-identical to core/base/errors.ts's errorBody(404)
   body: '{"error":"Not Found","statusCode":404}',
 };
 
@@ -122,7 +122,7 @@ export class ReferenceMatcher {
 }
 
 /**
- * A static response's exact bytes, by the gateway's rule (core/runtime.ts encodeStaticBody): a string as-is
+ * A static response's exact bytes, by the gateway's rule (core/data/runtime.ts encodeStaticBody): a string as-is
  * (text/plain unless set), anything else as JSON; a missing body is the empty string the runner configures.
  */
 export function staticAnswer(spec: StaticResponseSpec): StaticAnswer {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminAuth, UNAUTHENTICATED_PATHS } from '../../core/admin/auth.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { adminExposedWithoutAuth, configWarnings } from '../../core/config/warnings.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { startCli } from '../support/cli.js';
 import { request } from '../support/http.js';
 

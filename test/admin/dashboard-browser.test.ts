@@ -9,8 +9,8 @@
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdminServer } from '../../core/admin.js';
-import { inProcessAdminSource, startGateway } from '../../core/gateway.js';
+import { AdminServer } from '../../core/admin/server.js';
+import { inProcessAdminSource, startGateway } from '../../core/control/gateway.js';
 import { canvasDrawn, launchChromium, watchPage } from '../support/browser.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';

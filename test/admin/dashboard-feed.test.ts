@@ -6,9 +6,9 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterDeltas, DashboardFeed, IntervalLatency, subtract, type DashboardSample } from '../../core/admin/dashboard-feed.js';
+import { LogLinearHistogram } from '../../core/base/histogram.js';
 import type { DistributionExport } from '../../core/contracts/metrics.js';
-import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/gateway.js';
-import { LogLinearHistogram } from '../../core/histogram.js';
+import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';

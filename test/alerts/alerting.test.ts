@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertsView } from '../../core/alerts/engine.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { load, request } from '../support/http.js';
 import { needService } from '../support/services.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';

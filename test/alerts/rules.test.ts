@@ -10,7 +10,7 @@ import { conditionHolds, RuleState } from '../../core/alerts/state.js';
 import type { AlertRuleConfig, GatewayConfig } from '../../core/config/types.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { configWarnings } from '../../core/config/warnings.js';
-import { GatewayMetrics, type WorkerMetricsExport, type WorkerSections } from '../../core/metrics.js';
+import { GatewayMetrics, type WorkerMetricsExport, type WorkerSections } from '../../core/observe/metrics.js';
 import { recorderFactory } from '../../core/variants.js';
 import { writeConfig } from '../support/cli.js';
 import { testClock } from '../support/clock.js';

@@ -4,9 +4,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ACCESS_LOG_FIELDS } from '../../core/access-log-fields.js';
 import { ConfigWatcher, loadConfigFile } from '../../core/config/loader.js';
 import { validateConfig } from '../../core/config/validator.js';
+import { DEFAULT_ACCESS_LOG_FIELDS } from '../../core/observe/access-log-fields.js';
 import { writeConfig } from '../support/cli.js';
 import { hasOpenssl, TestCa } from '../tls/certs.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sendToWorker } from '../../core/ipc.js';
+import { sendToWorker } from '../../core/control/ipc.js';
 import { blockUntilExited } from '../support/proc.js';
 
 /**
@@ -16,7 +16,7 @@ import { blockUntilExited } from '../support/proc.js';
  * its own copy of test/support/proc.ts's check, since it runs outside the test's module graph.
  */
 const dir = mkdtempSync(join(tmpdir(), 'gw-ipc-'));
-const ipcModule = pathToFileURL(resolve('dist/core/ipc.js')).href;
+const ipcModule = pathToFileURL(resolve('dist/core/control/ipc.js')).href;
 
 describe('primary → worker: a send to a worker that just died', () => {
   const idle = join(dir, 'idle-worker.mjs');

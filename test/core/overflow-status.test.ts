@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overflowStatus } from '../../core/limits.js';
+import { overflowStatus } from '../../core/base/raw-http.js';
 
 /**
  * node-http's answer to llhttp's HPE_HEADER_OVERFLOW (one error for an over-long request line and over-long

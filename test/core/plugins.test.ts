@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { loadPluginCatalog } from '../../core/plugins/loader.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';

@@ -10,7 +10,7 @@ import { ConfigMap, Service, type IContainer } from 'kubernetes-models/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadConfigFile } from '../../core/config/loader.js';
-import { HARD_STOP_GRACE_MS } from '../../core/orchestrator.js';
+import { HARD_STOP_GRACE_MS } from '../../core/control/orchestrator.js';
 
 /**
  * deploy/kubernetes: every manifest is checked against the Kubernetes API schemas (kubernetes-models), the

@@ -16,12 +16,14 @@ const ROOT = resolve(import.meta.dirname, '../..');
 describe('production install: npm ci --omit=dev on the packed files', () => {
   let dir: string;
   let proc: ChildProcess | undefined;
+  let packed: string[];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-prod-'));
     // The file list npm would pack, copied as is (no tarball: tar is not among the promised prerequisites).
     const { stdout } = await npm(['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT);
     const [{ files }] = JSON.parse(stdout) as [{ files: Array<{ path: string }> }]; // one package, one entry
+    packed = files.map((f) => f.path);
     for (const { path } of [...files, { path: 'package-lock.json' }]) {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       copyFileSync(join(ROOT, path), join(dir, path));
@@ -39,6 +41,8 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     expect(readdirSync(join(dir, 'dist')).sort()).toEqual(['core', 'variants']);
     expect(readdirSync(join(dir, 'scripts')).sort()).toEqual(['build.mjs', 'run.mjs']);
     for (const absent of ['core', 'test', 'node_modules/typescript', 'node_modules/vitest']) expect(existsSync(join(dir, absent)), absent).toBe(false);
+    // the fuzz harnesses are tools (scripts/fuzz/), not part of an engine
+    expect(packed.filter((p) => p.includes('fuzz'))).toEqual([]);
   });
 
   it('the bin entry runs as a command (npx ts-gateway --help), and npm start runs dist/ as built', async () => {

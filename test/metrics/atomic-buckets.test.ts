@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUCKET_COUNT } from '../../core/histogram.js';
+import { BUCKET_COUNT } from '../../core/base/histogram.js';
 import { ATOMIC_BUFFER_BYTES, createRecorder } from '../../variants/metrics/atomic-buckets/index.js';
 import { until } from '../support/wait.js';
 

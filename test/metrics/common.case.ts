@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mergeDistributions, percentileRank } from '../../core/base/histogram.js';
 import type { LatencyRecorder, LatencySnapshot, RecorderFactory } from '../../core/contracts/metrics.js';
-import { mergeDistributions, percentileRank } from '../../core/histogram.js';
 
 /**
  * A variant's stated accuracy, numerically:

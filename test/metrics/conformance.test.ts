@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ABSOLUTE_ERROR_MS, RELATIVE_ERROR } from '../../core/histogram.js';
+import { ABSOLUTE_ERROR_MS, RELATIVE_ERROR } from '../../core/base/histogram.js';
 import { DEFAULT_METRICS, metricsAccuracy, metricsVariants } from '../../variants/metrics/index.js';
 import { type AccuracyBound, metricsConformance } from './common.case.js';
 

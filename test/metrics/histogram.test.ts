@@ -13,7 +13,7 @@ import {
   bucketWidthUs,
   mergeDistributions,
   percentileRank,
-} from '../../core/histogram.js';
+} from '../../core/base/histogram.js';
 import { DISTRIBUTIONS, PERCENTILES, exactAt } from './common.case.js';
 
 // the bound is tight (met with equality at bucket edges), so allow float noise on top

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { LogLinearHistogram } from '../../core/histogram.js';
-import { COUNTED_METHODS, GatewayMetrics, methodSlot, STATUS_COLUMNS } from '../../core/metrics.js';
-import { histogramLines, LatencyHistogram, LE_BOUNDS_S } from '../../core/prometheus-histogram.js';
+import { LogLinearHistogram } from '../../core/base/histogram.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
+import { COUNTED_METHODS, GatewayMetrics, methodSlot, STATUS_COLUMNS } from '../../core/observe/metrics.js';
+import { histogramLines, LatencyHistogram, LE_BOUNDS_S } from '../../core/observe/prometheus-histogram.js';
 import { recorderFactory } from '../../core/variants.js';
 import { WINDOW } from '../../variants/metrics/ring/index.js';
 import { load, request } from '../support/http.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { createCachePlugin } from '../../core/plugins/builtin/cache/index.js';
 import { builtinPlugins } from '../../core/plugins/builtin/index.js';
 import { testClock } from '../support/clock.js';

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { load, request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { startCli } from '../support/cli.js';
 import { request } from '../support/http.js';

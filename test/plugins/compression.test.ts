@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { negotiateEncoding } from '../../core/plugins/builtin/compression/negotiate.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';

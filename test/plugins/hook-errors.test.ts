@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { captureLogger, gatewayFor } from './helpers.js';

@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { slidingWindow, tokenBucket, type KeyState } from '../../core/plugins/builtin/rate-limit/algorithms.js';
 import { request } from '../support/http.js';
 import { gatewayFor } from './helpers.js';

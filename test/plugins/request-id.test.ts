@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { randomId } from '../../core/plugins/builtin/request-id/index.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';

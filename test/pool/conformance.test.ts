@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestState, createRequestState } from '../../core/request-state.js';
+import { RequestState, createRequestState } from '../../core/data/request-state.js';
 import { GuardedPool } from '../../variants/pool/guarded/index.js';
 import { DEFAULT_POOL, poolVariants } from '../../variants/pool/index.js';
 import { dirtyEveryField, expectLikeFresh, poolConformance } from './common.case.js';

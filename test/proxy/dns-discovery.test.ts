@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DashboardFeed } from '../../core/admin/dashboard-feed.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { configWarnings } from '../../core/config/warnings.js';
-import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/gateway.js';
+import { inProcessAdminSource, startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { MAX_ADDRESSES, MIN_TTL_REFRESH_MS } from '../../core/proxy/discovery.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 import { TestDnsServer, type DnsRecord } from '../support/dns-server.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request as supportRequest, type RequestOptions, type SimpleResponse } from '../support/http.js';
@@ -43,7 +43,7 @@ export interface GatewayUnderTest {
   close(): Promise<void>;
 }
 
-/** The real gateway (core/gateway.ts startGateway), in-process, with the given upstreams and routes. */
+/** The real gateway (core/control/gateway.ts startGateway), in-process, with the given upstreams and routes. */
 export async function startProxy(
   variant: string,
   upstreams: Record<string, unknown>,

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamClientError, type UpstreamResponse } from '../../core/contracts/upstream.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { exchange } from '../support/raw.js';

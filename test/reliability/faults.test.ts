@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { variantFamilies, variantNames } from '../../core/variants.js';
 import { DEFAULT_UPSTREAM_CLIENT, upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request } from '../support/http.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigFile, MAX_CONFIG_BYTES } from '../../core/config/loader.js';
-import { DRY_RUN_TIMEOUT_MS } from '../../core/orchestrator.js';
+import { DRY_RUN_TIMEOUT_MS } from '../../core/control/orchestrator.js';
 import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';

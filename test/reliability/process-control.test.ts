@@ -1,8 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
-import { dryRunTimedOut } from '../../core/runtime.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
+import { dryRunTimedOut } from '../../core/data/runtime.js';
 import { startCli, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';

@@ -20,7 +20,7 @@ describe('a worker that dies between two polls', () => {
   it('the primary survives sending to its closed channel, restarts it, and keeps serving', async () => {
     // The primary is frozen while the worker dies, so when it resumes, its overdue alert and overload timers
     // (the timers phase runs before the poll phase that would read the channel's EOF) send to a worker that is
-    // gone while Node still calls it connected: the write fails with EPIPE. Before core/ipc.ts that was an
+    // gone while Node still calls it connected: the write fails with EPIPE. Before core/control/ipc.ts that was an
     // unhandled 'error' event that ended the primary (seen once in CI, in alerting.test.ts).
     const gw = await startCli(
       {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { gatewayFor, startRedis, type RedisServer } from '../plugins/helpers.js';
 import { writeConfig } from '../support/cli.js';
 import { request } from '../support/http.js';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { RequestContext } from '../../core/context.js';
 import type { ServerRequest } from '../../core/contracts/server.js';
+import { RequestContext } from '../../core/data/context.js';
 import { credentialOf, namedCookies, partitionOf, targetKey } from '../../core/plugins/builtin/cache/key.js';
 
 /** A context as the pipeline fills it, for the key functions alone (the end-to-end cases are in the other files). */

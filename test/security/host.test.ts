@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
-import { validHost } from '../../core/http/host.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
+import { validHost } from '../../core/data/host.js';
 import { variantNames } from '../../core/variants.js';
 import { gatewayFor } from '../plugins/helpers.js';
 import { exchange } from '../support/raw.js';

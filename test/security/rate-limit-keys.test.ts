@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { gatewayFor, startRedis, type RedisServer } from '../plugins/helpers.js';
 import { request } from '../support/http.js';
 import { needService } from '../support/services.js';

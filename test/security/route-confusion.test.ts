@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
-import { canonicalTarget } from '../../core/http/canonical-path.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
+import { canonicalTarget } from '../../core/data/canonical-path.js';
 import { variantNames } from '../../core/variants.js';
 import { gatewayFor } from '../plugins/helpers.js';
 import { exchange } from '../support/raw.js';

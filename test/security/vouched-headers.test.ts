@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../core/gateway.js';
+import type { RunningGateway } from '../../core/control/gateway.js';
 import { variantNames } from '../../core/variants.js';
 import { gatewayFor } from '../plugins/helpers.js';
 import { request } from '../support/http.js';

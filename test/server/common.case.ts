@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { exchange, parseResponses } from '../support/raw.js';
@@ -198,7 +198,7 @@ export function serverConformance(engine: string): void {
       {
         name: '414 (request line over maxHeaderSize)',
         bad: get(`/api/${'u'.repeat(5000)}`),
-        // node-http: llhttp reports HPE_HEADER_OVERFLOW for both; overflowStatus (core/limits.ts) finds the
+        // node-http: llhttp reports HPE_HEADER_OVERFLOW for both; overflowStatus (core/data/limits.ts) finds the
         // overflowing request after the earlier pipelined ones in the packet (it answered 431 when it read the first)
         status: 414,
       },
@@ -359,7 +359,7 @@ export function serverConformance(engine: string): void {
     });
 
     it('a header value node:http refuses costs that one request (500), not the connection or the process', async () => {
-      // 500 for the gateway's own answer, 502 for an upstream's (core/http/response.ts)
+      // 500 for the gateway's own answer, 502 for an upstream's (core/data/response.ts)
       const ex = await exchange(gw.port, [get('/careless-static', ['X-Bad: 1']) + get('/careless/x', ['X-Bad: 1']) + get('/static')], { expected: 3 });
       expect(ex.responses.map((r) => r.status)).toEqual([500, 502, 200]);
       expect((await request(`${gw.url}/static`)).status).toBe(200);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runEngineFuzz } from '../../variants/server/own/fuzz/engine-differential.js';
+import { runEngineFuzz } from '../../scripts/fuzz/engine-differential.js';
 
 /** The engine every other one is compared with. */
 export const REFERENCE_ENGINE = 'node-http';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { variantNames } from '../../core/variants.js';
-import { compareEngines, EchoEngine, engineConfig, runEngineCase, type EngineOutcome } from '../../variants/server/own/fuzz/engine-differential.js';
-import type { FuzzCase } from '../../variants/server/own/fuzz/generator.js';
+import { compareEngines, EchoEngine, engineConfig, runEngineCase, type EngineOutcome } from '../../scripts/fuzz/engine-differential.js';
+import type { FuzzCase } from '../../scripts/fuzz/generator.js';
 import { engineDifferential, REFERENCE_ENGINE } from './engine-diff.case.js';
 
 /**

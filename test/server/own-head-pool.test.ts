@@ -31,7 +31,7 @@ afterEach(async () => {
   }
 });
 
-/** Every answer shape the pipeline (core/http/response.ts) produces, by path. */
+/** Every answer shape the pipeline (core/data/response.ts) produces, by path. */
 function answer(req: ServerRequest, res: ServerResponse): void {
   const big = Buffer.alloc(6000, 0x62);
   switch (req.url) {

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { compare, runFuzz } from '../../variants/server/own/fuzz/differential.js';
-import { nodeHeaders, runLlhttp, runOwn } from '../../variants/server/own/fuzz/engines.js';
-import { generateCase, rng } from '../../variants/server/own/fuzz/generator.js';
-import { FLAG_RULES, REJECT_RULES } from '../../variants/server/own/fuzz/stricter.js';
+import { compare, runFuzz } from '../../scripts/fuzz/differential.js';
+import { nodeHeaders, runLlhttp, runOwn } from '../../scripts/fuzz/engines.js';
+import { generateCase, rng } from '../../scripts/fuzz/generator.js';
+import { FLAG_RULES, REJECT_RULES } from '../../scripts/fuzz/stricter.js';
 import { toNodeHeaders } from '../../variants/server/own/headers.js';
 
 /**

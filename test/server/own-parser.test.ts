@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { runLlhttp, runOwn, type Outcome } from '../../scripts/fuzz/engines.js';
 import { HttpParserError } from '../../variants/server/own/errors.js';
-import { runLlhttp, runOwn, type Outcome } from '../../variants/server/own/fuzz/engines.js';
 import { BodyKind, RequestParser, type RequestHead, type RequestSink } from '../../variants/server/own/parser.js';
 
 /** Records what the parser reports. */

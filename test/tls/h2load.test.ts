@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
 import { needService } from '../support/services.js';
 import { TestCa } from './certs.js';

@@ -3,7 +3,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { needService } from '../support/services.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { until } from '../support/wait.js';

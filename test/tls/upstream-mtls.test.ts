@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
-import { startGateway, type RunningGateway } from '../../core/gateway.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { CLIENT_VARIANTS } from '../proxy/helpers.js';
 import { startCli } from '../support/cli.js';
 import { load, request } from '../support/http.js';

@@ -1,5 +1,5 @@
+import { BUCKET_COUNT, bucketIndex, mergeDistributions, RELATIVE_ERROR } from '../../../core/base/histogram.js';
 import type { DistributionExport, LatencyRecorder, LatencySnapshot } from '../../../core/contracts/metrics.js';
-import { BUCKET_COUNT, bucketIndex, mergeDistributions, RELATIVE_ERROR } from '../../../core/histogram.js';
 
 /**
  * The standard log-linear layout as 32-bit words in a SharedArrayBuffer, updated with Atomics so any number of

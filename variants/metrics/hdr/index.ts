@@ -1,6 +1,6 @@
 import { build, type JsHistogram } from 'hdr-histogram-js';
+import { BUCKET_COUNT, bucketIndex, exportFromCounts } from '../../../core/base/histogram.js';
 import { snapshotOf, type DistributionExport, type LatencyRecorder, type LatencySnapshot } from '../../../core/contracts/metrics.js';
-import { BUCKET_COUNT, bucketIndex, exportFromCounts } from '../../../core/histogram.js';
 
 /** 1 hour in ns: anything slower is clamped (a request that slow has long since timed out). */
 const HIGHEST_NS = 3_600_000_000_000;

@@ -1,5 +1,5 @@
+import { LogLinearHistogram, RELATIVE_ERROR } from '../../../core/base/histogram.js';
 import type { LatencyRecorder } from '../../../core/contracts/metrics.js';
-import { LogLinearHistogram, RELATIVE_ERROR } from '../../../core/histogram.js';
 
 /**
  * The standard layout itself as a single-writer recorder: record() is a few float adds plus one integer bucket

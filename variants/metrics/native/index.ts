@@ -1,6 +1,6 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { BUCKET_COUNT, bucketIndex, exportFromCounts } from '../../../core/base/histogram.js';
 import { snapshotOf, type DistributionExport, type LatencyRecorder, type LatencySnapshot } from '../../../core/contracts/metrics.js';
-import { BUCKET_COUNT, bucketIndex, exportFromCounts } from '../../../core/histogram.js';
 
 /** 1 hour in ns; larger values are clamped (record() throws outside [lowest, highest]). */
 const HIGHEST_NS = 3_600_000_000_000;

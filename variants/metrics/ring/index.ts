@@ -1,5 +1,5 @@
+import { exportFromCounts, bucketIndex, BUCKET_COUNT, percentileRank } from '../../../core/base/histogram.js';
 import { snapshotOf, type DistributionExport, type LatencyRecorder, type LatencySnapshot } from '../../../core/contracts/metrics.js';
-import { exportFromCounts, bucketIndex, BUCKET_COUNT, percentileRank } from '../../../core/histogram.js';
 
 /** samples kept for percentiles; a power of two so the cursor wraps with a mask instead of a branch */
 export const WINDOW = 4096;

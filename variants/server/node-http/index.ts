@@ -2,9 +2,8 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ServerConfig } from '../../../core/config/types.js';
-import type { ServerEngine, ServerEngineFactory, ServerEngineHandlers } from '../../../core/contracts/server.js';
-import { overflowStatus, rawErrorResponse } from '../../../core/limits.js';
+import { overflowStatus, rawErrorResponse } from '../../../core/base/raw-http.js';
+import type { ServerConfig, ServerEngine, ServerEngineFactory, ServerEngineHandlers } from '../../../core/contracts/server.js';
 import { continueOnRead, rejectH2Connect } from '../shared/h2-sessions.js';
 import { ClientProtocols } from './protocols.js';
 

@@ -3,10 +3,9 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import type { ServerConfig } from '../../../core/config/types.js';
-import type { ListenerKind, ListenerReload, ServerEngineStats } from '../../../core/contracts/server.js';
-import { listenerKind } from '../../../core/listeners.js';
-import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
+import { listenerKind } from '../../../core/base/listener-kind.js';
+import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/base/tls.js';
+import type { ListenerKind, ListenerReload, ServerConfig, ServerEngineStats } from '../../../core/contracts/server.js';
 import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
 import { engineStats, H2Sessions, h2ServerOptions } from '../shared/h2-sessions.js';
 
@@ -16,7 +15,7 @@ import { engineStats, H2Sessions, h2ServerOptions } from '../shared/h2-sessions.
  * protocols need around them (HTTP/2 sessions and the rapid-reset guard: ../shared/h2-sessions.ts, shared with the own
  * engine; certificate reloads, drain steps).
  *
- * The request pipeline (core/http/pipeline.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat
+ * The request pipeline (core/data/pipeline.ts) is protocol-blind: HTTP/2 requests reach it through Node's compat
  * API (Http2ServerRequest/Http2ServerResponse). The subclasses in ../shared/h2-compat.ts close the gaps between the
  * two APIs, only on the TLS/h2 listeners, so the cleartext HTTP/1.1 path runs Node's own classes untouched:
  *  - request headers without pseudo-headers, `:authority` as Host (upstreams and plugins read `req.headers`);

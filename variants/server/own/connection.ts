@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { rawErrorResponse } from '../../../core/base/raw-http.js';
 import type { ServerEngineHandlers } from '../../../core/contracts/server.js';
-import { rawErrorResponse } from '../../../core/limits.js';
 import { PooledWriter, type BufferPool } from '../../pool/buffer/index.js';
 import { HttpParserError } from './errors.js';
 import { BodyKind, RequestParser, type RequestHead, type RequestSink } from './parser.js';

@@ -1,9 +1,8 @@
 import net, { type Server as NetServer, type Socket } from 'node:net';
 import tls, { type Server as TlsServer, type TLSSocket } from 'node:tls';
-import type { ServerConfig } from '../../../core/config/types.js';
-import type { ListenerKind, ListenerReload, ServerEngine, ServerEngineHandlers, ServerEngineStats } from '../../../core/contracts/server.js';
-import { listenerKind } from '../../../core/listeners.js';
-import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/tls.js';
+import { listenerKind } from '../../../core/base/listener-kind.js';
+import { hstsValue, loadTlsMaterial, TlsContexts } from '../../../core/base/tls.js';
+import type { ListenerKind, ListenerReload, ServerConfig, ServerEngine, ServerEngineHandlers, ServerEngineStats } from '../../../core/contracts/server.js';
 import type { BufferPool } from '../../pool/buffer/index.js';
 import { compatClasses, type ListenerState } from '../shared/h2-compat.js';
 import { engineStats, H2HandOff } from '../shared/h2-sessions.js';

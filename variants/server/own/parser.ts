@@ -10,7 +10,7 @@ import { HttpParserError, type ParseErrorCode, type ParseErrorStatus } from './e
  * The reference is llhttp as node:http's server runs it (strict: no lenient flags, `maxHeaderSize` 16 KiB):
  * whatever it refuses, this parser refuses, and where both accept they agree on the method, target, version,
  * headers, body bytes, trailers, where each request ends, keep-alive and upgrade
- * (variants/server/own/fuzz/, `npm run fuzz:http-parser`). It is stricter than llhttp 9 only in the cases
+ * (scripts/fuzz/, `npm run fuzz:http-parser`). It is stricter than llhttp 9 only in the cases
  * below; each one has a classifier of the same name in fuzz/stricter.ts, and the differential check allows a
  * difference only when one of those classifiers recognises it:
  * - `multipleSpaces`: more than one SP between the parts of the request line. RFC 9112 §3: request-line =

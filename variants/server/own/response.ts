@@ -100,7 +100,7 @@ const enum Seen {
 }
 
 /**
- * One answer, written the way node:http's ServerResponse is used by the pipeline (core/http/response.ts):
+ * One answer, written the way node:http's ServerResponse is used by the pipeline (core/data/response.ts):
  * writeHead() then end(), or writeHead() then a piped body. The head is validated and serialized by writeHead()
  * (so a refused name or value throws before any byte is on the wire) but written with the first body bytes:
  * `end(body)` is one socket write, with a Content-Length the engine adds when none was set. A body written in

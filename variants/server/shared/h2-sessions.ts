@@ -1,8 +1,7 @@
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { ServerConfig } from '../../../core/config/types.js';
-import type { ServerEngineHandlers, ServerEngineStats, ServerRequest, ServerResponse } from '../../../core/contracts/server.js';
-import { errorBody, errorHeaders } from '../../../core/errors.js';
+import { errorBody, errorHeaders } from '../../../core/base/errors.js';
+import type { ServerConfig, ServerEngineHandlers, ServerEngineStats, ServerRequest, ServerResponse } from '../../../core/contracts/server.js';
 import { serverResets, type CompatClasses, type ListenerState } from './h2-compat.js';
 
 /**

@@ -132,7 +132,7 @@ class AgentUpstreamClient implements UpstreamClient {
       if (settled) {
         // A parse error in the body (a bad chunk size or trailer) is reported on the request, and the response
         // is only destroyed when its socket closes, a tick later. Destroyed now, a fault that came in the same
-        // read as the head is seen before the head is forwarded, and the client gets a 502 (core/server.ts).
+        // read as the head is seen before the head is forwarded, and the client gets a 502 (core/data/server.ts).
         // (Junk after a complete response is no reason to drop the response: `complete` keeps it.)
         if (response !== null && !response.complete && !response.destroyed) response.destroy(new UpstreamClientError('protocol', err.message, err));
         return;

@@ -4,7 +4,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 import { checkPasswordHash, findApiKey, loadApiKeys, verifyPassword, type ApiKeyConfig, type ApiKeyRecord, type UserConfig } from './credentials.js';

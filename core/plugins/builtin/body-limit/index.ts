@@ -1,5 +1,5 @@
-import type { RequestContext } from '../../../context.js';
 import type { ServerRequest, ServerResponse } from '../../../contracts/server.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { sendError } from '../shared/headers.js';
 

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { callPrimary, registerPrimaryService } from '../../../primary-rpc.js';
+import { callPrimary, registerPrimaryService } from '../../../control/primary-rpc.js';
 
 /** What a claim got: this request leads (fetches from the upstream), or another one led and has finished (or timed out). */
 export type Claim = 'lead' | 'followed';

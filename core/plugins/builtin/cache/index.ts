@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginApi, PluginInstance } from '../../types.js';
 import { headerTokens, stagedHeaders } from '../shared/headers.js';
 import { redisOptionsSchema, type RedisConnectionOptions } from '../shared/redis.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 
 /**
  * How the cache keys a request. The primary key is the target URI (RFC 9111 §2): scheme, host and request target

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { IncomingHttpHeaders } from 'node:http';
 import { LRUCache } from 'lru-cache';
-import { callPrimary, registerPrimaryService } from '../../../primary-rpc.js';
+import { callPrimary, registerPrimaryService } from '../../../control/primary-rpc.js';
 import { fromWire, retentionMs, toWire, variantKey, type CachedResponse, type WireResponse } from './entry.js';
 import type { CacheStore, MaybePromise } from './store.js';
 

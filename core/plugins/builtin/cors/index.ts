@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance, RouteInfo } from '../../types.js';
 import { addVary, stagedHeaders } from '../shared/headers.js';
 
@@ -42,7 +42,7 @@ function compileOrigins(origins: string[]): { any: boolean; match: OriginMatcher
  * CORS. Preflights (OPTIONS with Access-Control-Request-Method) are answered by the gateway and never reach the
  * upstream, in preHandler, by the cors entry in force on the route the preflight targets (a route's own entry
  * replaces the global one there too). A route that does not accept OPTIONS still gets its preflights: the
- * runtime adds an OPTIONS entry for them (core/runtime.ts addPreflightRoutes). Only the methods the route
+ * runtime adds an OPTIONS entry for them (core/data/runtime.ts addPreflightRoutes). Only the methods the route
  * accepts (and the options allow) are advertised; a preflight for another method, like one from an origin not
  * allowed, gets a 403 without CORS headers. Actual requests get the allow headers on whatever answer they
  * receive, errors included, and always `Vary: Origin`.

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { CidrSet } from '../shared/cidr.js';
 import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { clientAddress, clientIpSchema, trustForwardedSchema, type ClientAddress, type ClientIpSource, type TrustForwarded } from '../shared/client-ip.js';
 import { sendError } from '../shared/headers.js';

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { callPrimary, registerPrimaryService } from '../../../primary-rpc.js';
+import { callPrimary, registerPrimaryService } from '../../../control/primary-rpc.js';
 import { decide, type Algorithm, type Decision, type KeyState } from './algorithms.js';
 
 export interface TakeRequest {

@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 
 export interface RequestIdOptions {

@@ -1,5 +1,5 @@
-import type { RequestContext } from '../../../context.js';
 import type { ServerRequest } from '../../../contracts/server.js';
+import type { RequestContext } from '../../../data/context.js';
 import { normalizeIp, TrustedProxies } from '../../../proxy/trust.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 
 /** `a, b` list of a header value (any shape Node gives us), lower-cased tokens. */
 export function headerTokens(v: string | string[] | number | undefined): string[] {

@@ -10,7 +10,7 @@ import {
   TraceIdRatioBasedSampler,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import type { RequestContext } from '../../../context.js';
+import type { RequestContext } from '../../../data/context.js';
 import type { GatewayPlugin, PluginInstance } from '../../types.js';
 import { MemoryExporter, OtlpHttpExporter } from './exporters.js';
 
