@@ -256,7 +256,8 @@ async function main(): Promise<void> {
  */
 async function checkAndExit(file: string | undefined, prepare: (raw: unknown) => unknown): Promise<never> {
   const name = file ?? '(embedded default)';
-  const read: Result<RawConfigFile> = file !== undefined ? readConfigFile(file, prepare) : { ok: true, value: { raw: prepare(defaultConfig), baseDir: process.cwd() } };
+  const read: Result<RawConfigFile> =
+    file !== undefined ? readConfigFile(file, prepare) : { ok: true, value: { raw: prepare(defaultConfig), baseDir: process.cwd() } };
   const opts = file !== undefined && read.ok ? { baseDir: read.value.baseDir } : {};
   const problems = read.ok ? await checkConfig(read.value.raw, opts, createLogger({ level: 'silent', pretty: false })) : read.errors;
   if (problems.length > 0 || !read.ok) {
