@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { exitWithUsageError, numberOption, parseCommandLine } from './lib/command-line.js';
 import { autocannon, freePort, hasTaskset, median, startProcess, stopProcess, waitForUrl, writeTempJson } from './lib/bench-tools.js';
+import { exitWithUsageError, numberOption, parseCommandLine } from './lib/command-line.js';
 
 /**
  * The core's overhead, visible from day one: req/s of the gateway serving a static route (1 process, no

@@ -5,12 +5,12 @@
  * Markdown, printed here.
  */
 import { parseArgs } from 'node:util';
-import { parseCommandLine, reportFailure, UsageError } from './lib/command-line.js';
 import { runBufferPoolBench } from './bench/buffer-pool.js';
 import { runHttpParserBench } from './bench/http-parser.js';
 import { runMetricsBench } from './bench/metrics.js';
 import { runPoolBench } from './bench/pool.js';
 import { runRouterBench } from './bench/router.js';
+import { parseCommandLine, reportFailure, UsageError } from './lib/command-line.js';
 
 interface BenchOptions {
   quick?: boolean;

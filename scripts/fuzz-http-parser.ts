@@ -6,8 +6,8 @@
  * --seed <seed> --inputs 1) and a summary; exits 1 when anything failed.
  */
 import { parseArgs } from 'node:util';
-import { exitWithUsageError, parseCommandLine } from './lib/command-line.js';
 import { runFuzz } from '../variants/server/own/fuzz/differential.js';
+import { exitWithUsageError, parseCommandLine } from './lib/command-line.js';
 
 const HELP = `npm run fuzz:http-parser -- [options]
 The own request parser against llhttp (node:http's parser): generated cases, each compared whole and re-read in

@@ -25,9 +25,9 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import { exitWithUsageError, parseCommandLine } from '../lib/command-line.js';
 import type { Router } from '../../core/contracts/router.js';
 import { routerVariants } from '../../variants/router/index.js';
+import { exitWithUsageError, parseCommandLine } from '../lib/command-line.js';
 import { writeMicroReport } from './harness.js';
 
 const SEMI_SPACE_MB = 512;
