@@ -68,7 +68,7 @@ export class UpstreamGroup {
   ) {
     this.targets = cfg.targets.map((t, i) => new Target(i, t.url, t.weight, cfg, clientFactory, logger));
     this.balancer = createBalancer(cfg.balancer, this.targets);
-    this.health = new ActiveHealthChecker(name, this.targets, cfg.healthCheck.active, logger);
+    this.health = new ActiveHealthChecker(this.targets, cfg.healthCheck.active, logger);
     this.retryOn = new Set(cfg.retries.on);
     this.retryMethods = new Set(cfg.retries.methods);
     this.hashHeader = cfg.hashKey.startsWith('header:') ? cfg.hashKey.slice(7).toLowerCase() : null;
@@ -206,7 +206,7 @@ export class UpstreamGroup {
           throw new ProxyError(502, 'client went away');
         }
         target.complete(false, probe, Date.now());
-        this.logger.debug({ upstream: this.name, target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
+        this.logger.debug({ target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed'); // the logger names the upstream
         lastError = new ProxyError(errorStatus(kind), `upstream ${this.name}: ${kind}`);
         if (this.mayRetry(attempt, replayable, RETRY_ON_KIND[kind], Date.now())) continue;
         detach();
