@@ -152,7 +152,18 @@ async function main(): Promise<void> {
       process.stderr.write(`${(err as Error).message}\n`);
       process.exit(1);
     }
-    const port = await gateway.listen();
+    let port: number;
+    try {
+      port = await gateway.listen();
+    } catch (err) {
+      // A port already taken is outside input: one line naming the setting, as for the admin listener.
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(
+        `gateway failed to start: listen on ${hostPort(config.server.host, config.server.port)} (server.host / server.port): ${e.code ?? e.message}\n`,
+      );
+      await gateway.close();
+      process.exit(1);
+    }
     applyConfig = (c) => gateway.apply(c);
     rejectReload = (errors) => gateway.rejectReload(errors);
     reloadFromFile = async () => reloadFile(watcher, applyConfig, rejectReload);

@@ -160,6 +160,12 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   private readonly pollIntervalMs: number;
   /** the content of the config in force: an equal read is not a reload */
   private lastText: string | null = null;
+  /**
+   * the content last rejected: an event that leaves it unchanged is not a new rejection. Without this, a log
+   * written into the config's own folder (`gateway.json` next to `gateway.log`) turned each rejection line into
+   * the event for the next look: the same errors logged ten times a second until the file was fixed.
+   */
+  private lastRejected: string | null = null;
   /** the content the last look (event or poll) saw, valid or not: the poll acts only when this changes */
   private lastSeen: string | null = null;
   /** when the pending look was first scheduled */
@@ -278,12 +284,14 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     const text = readText(this.file);
     this.lastSeen = text;
     // A touch, an unrelated file in the folder or a duplicate event with unchanged content is not a reload.
-    if (text !== null && text === this.lastText) return;
+    if (text !== null && (text === this.lastText || text === this.lastRejected)) return;
     const result = text === null ? loadConfigFile(this.file, this.prepare) : parseConfigText(text, this.file, this.prepare);
     if (result.ok) {
       this.lastText = text;
+      this.lastRejected = null;
       this.emit('change', result.value);
     } else {
+      this.lastRejected = text;
       this.emit('invalid', result.errors);
     }
   }
