@@ -133,7 +133,7 @@ describe('a one-repetition scenario run from the CLI (real processes)', () => {
     for (const text of [out.stdout, md]) {
       expect(text).toContain('Reading the numbers');
       expect(text).toMatch(
-        /baseline\W+gateway at \d+% CPU, loader at \d+%: (neither saturated — the numbers measure latency, not capacity|gateway-bound|loader-bound|both saturated)/,
+        /baseline\W+bare server at \d+% CPU, loader at \d+%: (neither saturated — the numbers measure latency, not capacity|bare server-bound|loader-bound|both saturated)/,
       );
       expect(text).toMatch(/expected 404s: [\d,]+ \(the mix's miss share, 5\.0% of requests; [\d.]+% observed\); unexpected non-2xx: 0/);
     }
