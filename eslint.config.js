@@ -68,7 +68,7 @@ export default tseslint.config(
     files: ['core/dashboard/static/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { document: 'readonly', EventSource: 'readonly', Chart: 'readonly' },
+      globals: { document: 'readonly', EventSource: 'readonly', Chart: 'readonly', fetch: 'readonly', setInterval: 'readonly' },
     },
   },
   {

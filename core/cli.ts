@@ -3,8 +3,10 @@ import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminServer } from './admin/server.js';
+import type { Result } from './base/result.js';
+import { checkConfig } from './config/check.js';
 import { defaultConfig } from './config/defaults.js';
-import { loadConfigFile, ConfigWatcher } from './config/loader.js';
+import { loadConfigFile, readConfigFile, ConfigWatcher, type RawConfigFile } from './config/loader.js';
 import type { GatewayConfig } from './config/types.js';
 import { validateConfig, type ValidationResult } from './config/validator.js';
 import { adminExposedWithoutAuth, configWarnings } from './config/warnings.js';
@@ -18,11 +20,12 @@ import { resolveVariants, variantNames } from './variants.js';
 
 const HELP = `ts-gateway: high-performance API gateway
 
-Usage: npm start -- [options]      (or: node dist/core/cli.js [options])
+Usage: ts-gateway [options]        (in a checkout: npm start -- [options], or node dist/core/cli.js [options])
 
 Options:
   --config FILE           JSON config file (watched and hot-reloaded). Without it, an embedded demo config.
-  --check                 validate the config and exit (0 valid, possibly with warnings; 1 invalid)
+  --check                 validate the config and exit (0 valid, possibly with warnings; 1 invalid): every
+                          problem of every layer (schema, references, files, plugins) in one run
   --port N                data-plane port (server.port)
   --host H                data-plane address (server.host)
   --workers N             worker processes; 0 = serve in this process (server.workers; default: CPU count)
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
     return;
   }
   const prepare = withOverrides(flags);
+  if (flags.check) await checkAndExit(flags.config, prepare);
   const initial: ValidationResult = flags.config !== undefined ? loadConfigFile(flags.config, prepare) : validateConfig(prepare(defaultConfig));
   if (!initial.ok) {
     process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${initial.errors.join('\n  ')}\n`);
@@ -118,18 +122,6 @@ async function main(): Promise<void> {
   }
   const warnings = configWarnings(initial.value);
   const source = flags.config !== undefined ? resolve(flags.config) : 'embedded default config';
-  if (flags.check) {
-    const problems = await dryRun(initial.value, resolveVariants(initial.value.variants), createLogger({ level: 'silent', pretty: false }));
-    const warned = warnings.map((w) => `warning: ${w}\n`).join('');
-    if (problems.length > 0) {
-      process.stderr.write(`invalid config${flags.config ? ` ${flags.config}` : ''}:\n  ${problems.join('\n  ')}\n${warned}`);
-      process.exit(1);
-    }
-    process.stderr.write(warned);
-    const note = warnings.length === 0 ? '' : ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})`;
-    process.stdout.write(`config ${flags.config ?? '(embedded default)'} is valid${note}\n`);
-    return;
-  }
   const config = initial.value;
   const logger = createLogger(config.logging, { pid: process.pid, role: config.server.workers === 0 ? 'gateway' : 'orchestrator' });
   if (warnings.length > 0) logger.warn({ config: source, warnings }, 'config warnings (run --check to list them)');
@@ -172,7 +164,18 @@ async function main(): Promise<void> {
       process.stderr.write(`${(err as Error).message}\n`);
       process.exit(1);
     }
-    const port = await gateway.listen();
+    let port: number;
+    try {
+      port = await gateway.listen();
+    } catch (err) {
+      // A port already taken is outside input: one line naming the setting, as for the admin listener.
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(
+        `gateway failed to start: listen on ${hostPort(config.server.host, config.server.port)} (server.host / server.port): ${e.code ?? e.message}\n`,
+      );
+      await gateway.close();
+      process.exit(1);
+    }
     applyConfig = (c) => gateway.apply(c);
     rejectReload = (errors, what) => gateway.rejectReload(errors, what);
     clearReloadError = () => gateway.clearReloadError();
@@ -274,6 +277,31 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * --check: every layer (schema, references, files, plugin names and options, then a dry run of the plugins'
+ * init) in one pass, so one run lists every mistake; exit 0 valid (warnings printed), 1 invalid.
+ */
+async function checkAndExit(file: string | undefined, prepare: (raw: unknown) => unknown): Promise<never> {
+  const name = file ?? '(embedded default)';
+  const read: Result<RawConfigFile> =
+    file !== undefined ? readConfigFile(file, prepare) : { ok: true, value: { raw: prepare(defaultConfig), baseDir: process.cwd() } };
+  const opts = file !== undefined && read.ok ? { baseDir: read.value.baseDir } : {};
+  const problems = read.ok
+    ? await checkConfig(read.value.raw, opts, (c) => dryRun(c, resolveVariants(c.variants), createLogger({ level: 'silent', pretty: false })))
+    : read.errors;
+  if (problems.length > 0 || !read.ok) {
+    process.stderr.write(`invalid config ${name}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n  ${problems.join('\n  ')}\n`);
+    process.exit(1);
+  }
+  // Warnings are about a valid config: with errors, they wait for the next run.
+  const validated = validateConfig(read.value.raw, opts);
+  const warnings = validated.ok ? configWarnings(validated.value) : [];
+  process.stderr.write(warnings.map((w) => `warning: ${w}\n`).join(''));
+  const note = warnings.length === 0 ? '' : ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})`;
+  process.stdout.write(`config ${name} is valid${note}\n`);
+  process.exit(0);
 }
 
 function hostPort(host: string, port: number): string {

@@ -1,4 +1,6 @@
+import { parseArgs } from 'node:util';
 import { autocannon, freePort, hasTaskset, median, startProcess, stopProcess, waitForUrl, writeTempJson } from './lib/bench-tools.js';
+import { exitWithUsageError, numberOption, parseCommandLine } from './lib/command-line.js';
 
 /**
  * The core's overhead, visible from day one: req/s of the gateway serving a static route (1 process, no
@@ -7,13 +9,29 @@ import { autocannon, freePort, hasTaskset, median, startProcess, stopProcess, wa
  *
  * Usage: npm run bench:core -- [--reps N] [--duration S] [--connections C]
  */
-const arg = (name: string, def: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(process.argv[i + 1]);
-};
-const reps = arg('reps', 3);
-const durationS = arg('duration', 5);
-const connections = arg('connections', 50);
+const HELP = `npm run bench:core -- [options]
+The gateway serving a static route (1 process, no plugins, no access log) beside a bare http.createServer
+answering the same bytes, interleaved, servers on CPU 0 and autocannon on CPU 1; prints the medians and the ratio.
+
+options:
+  --reps N          interleaved repetitions (default 3)
+  --duration S      measured seconds per run (default 5)
+  --connections C   autocannon connections (default 50)
+  -h, --help        this text
+`;
+const { values } = parseCommandLine(HELP, () =>
+  parseArgs({
+    options: { reps: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '50' } },
+  }),
+);
+let reps: number, durationS: number, connections: number;
+try {
+  reps = numberOption('reps', values.reps, { min: 1, integer: true })!;
+  durationS = numberOption('duration', values.duration, { exclusiveMin: true })!;
+  connections = numberOption('connections', values.connections, { min: 1, integer: true })!;
+} catch (err) {
+  exitWithUsageError(err);
+}
 
 interface Target {
   name: string;

@@ -10,6 +10,7 @@ import { runHttpParserBench } from './bench/http-parser.js';
 import { runMetricsBench } from './bench/metrics.js';
 import { runPoolBench } from './bench/pool.js';
 import { runRouterBench } from './bench/router.js';
+import { parseCommandLine, reportFailure, UsageError } from './lib/command-line.js';
 
 interface BenchOptions {
   quick?: boolean;
@@ -26,15 +27,27 @@ const FAMILIES: Record<string, Bench> = {
   'buffer-pool': runBufferPoolBench,
 };
 
+const HELP = `npm run bench:micro -- [${Object.keys(FAMILIES).join('|')}|all] [options]
+benchmark.js micro-benchmarks of one variant family (default: all), printed as Markdown and written to
+reports/runs/<timestamp>-micro-<family>/ (git-ignored).
+
+options:
+  --quick       fewer samples (a smoke run, not a measurement)
+  --out DIR     write under DIR instead of reports/runs/
+  --publish     write the committed reports/micro/<family>/ instead
+  -h, --help    this text
+`;
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { quick: { type: 'boolean' }, out: { type: 'string' }, publish: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values, positionals } = parseCommandLine(HELP, () =>
+    parseArgs({
+      allowPositionals: true,
+      options: { quick: { type: 'boolean' }, out: { type: 'string' }, publish: { type: 'boolean' } },
+    }),
+  );
   const which = positionals[0] ?? 'all';
-  if (values.help === true || positionals.length > 1 || (which !== 'all' && FAMILIES[which] === undefined)) {
-    process.stderr.write(`usage: npm run bench:micro -- [${Object.keys(FAMILIES).join('|')}|all] [--quick] [--out DIR] [--publish]\n`);
-    process.exit(values.help === true ? 0 : 2);
+  if (positionals.length > 1 || (which !== 'all' && FAMILIES[which] === undefined)) {
+    throw new UsageError(`unknown family "${positionals.join(' ')}"; available: ${Object.keys(FAMILIES).join(', ')}, all`);
   }
   const names = which === 'all' ? Object.keys(FAMILIES) : [which];
   for (const name of names) {
@@ -49,7 +62,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(reportFailure);

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { upstreamClientVariants } from '../variants/upstream/index.js';
+import { numberOption, parseCommandLine, reportFailure } from './lib/command-line.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(here, '../core/cli.js');
@@ -161,21 +162,32 @@ async function measure(
   return row;
 }
 
+const HELP = `npm run bench:proxy -- [options]
+Proxy req/s and gateway CPU µs per request through the gateway (every upstream client) beside the upstream hit
+directly and a hand-written http.request proxy.
+
+options:
+  --duration S      measured seconds per run (default 10, at most 120)
+  --warmup S        warm-up seconds per run (default 2, at most 30)
+  --connections N   load-generator connections (default 50)
+  --body BYTES      upstream response body size (default 64)
+  --out FILE.json   also write the rows as JSON
+  -h, --help        this text
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '2' },
-      connections: { type: 'string', default: '50' },
-      body: { type: 'string', default: '64' },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help === true) {
-    process.stderr.write('usage: npm run bench:proxy -- [--duration S] [--warmup S] [--connections N] [--body BYTES] [--out FILE.json]\n');
-    return;
-  }
+  const { values } = parseCommandLine(HELP, () =>
+    parseArgs({
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        connections: { type: 'string', default: '50' },
+        body: { type: 'string', default: '64' },
+        out: { type: 'string' },
+      },
+    }),
+  );
+  for (const name of ['duration', 'warmup', 'connections', 'body'] as const) numberOption(name, values[name]);
   const o = { duration: Math.min(120, Number(values.duration)), warmup: Math.min(30, Number(values.warmup)), connections: Number(values.connections) };
   const pinned = hasTaskset();
   if (pinned) execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' });
@@ -248,7 +260,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench-proxy failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().catch(reportFailure);

@@ -7,23 +7,36 @@
  */
 import { parseArgs } from 'node:util';
 import { runFuzz } from './fuzz/differential.js';
+import { exitWithUsageError, parseCommandLine } from './lib/command-line.js';
+
+const HELP = `npm run fuzz:http-parser -- [options]
+The own request parser against llhttp (node:http's parser): generated cases, each compared whole and re-read in
+pieces. Prints every failure with its seed and input (rerun one with --seed <seed> --inputs 1); exit 1 on any.
+
+options:
+  --inputs N          generated cases (default 100000)
+  --seed S            first seed; case i uses S+i (default 1)
+  --max-failures K    stop after K failures (default 20)
+  --json              print the whole report as JSON
+  -h, --help          this text
+`;
 
 function main(): void {
-  const { values } = parseArgs({
-    options: {
-      inputs: { type: 'string', default: '100000' },
-      seed: { type: 'string', default: '1' },
-      'max-failures': { type: 'string', default: '20' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values } = parseCommandLine(HELP, () =>
+    parseArgs({
+      options: {
+        inputs: { type: 'string', default: '100000' },
+        seed: { type: 'string', default: '1' },
+        'max-failures': { type: 'string', default: '20' },
+        json: { type: 'boolean' },
+      },
+    }),
+  );
   const inputs = Number(values.inputs);
   const seed = Number(values.seed);
   const maxFailures = Number(values['max-failures']);
-  if (values.help === true || !Number.isSafeInteger(inputs) || inputs < 1 || !Number.isSafeInteger(seed) || !Number.isSafeInteger(maxFailures)) {
-    process.stderr.write('usage: npm run fuzz:http-parser -- [--inputs N] [--seed S] [--max-failures K] [--json]\n');
-    process.exit(values.help === true ? 0 : 2);
+  if (!Number.isSafeInteger(inputs) || inputs < 1 || !Number.isSafeInteger(seed) || !Number.isSafeInteger(maxFailures)) {
+    exitWithUsageError('--inputs, --seed and --max-failures are integers (--inputs at least 1)');
   }
   const report = runFuzz(inputs, seed, {
     maxFailures,

@@ -16,6 +16,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSy
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitWithUsageError, parseCommandLine, reportFailure, UsageError } from './lib/command-line.js';
 import { buildGatewayConfig, writeNoopPlugins } from './scenario/gateway-config.js';
 import { loadScenario, UnknownScenarioError } from './scenario/load-scenario.js';
 import { Loader, type LoaderJob } from './scenario/loader.js';
@@ -48,22 +49,37 @@ function findHtml(dir: string): string[] {
   return out;
 }
 
+const HELP = `npm run profile -- <scenario> --tool ${TOOLS.join('|')} [options]
+Runs one variant of a scenario in a single gateway process under clinic or 0x, drives it with the scenario's
+load, stops it with SIGINT so the tool writes its HTML. Output: reports/runs/<timestamp>-profile-<scenario>-
+<variant>-<tool>/ (git-ignored) with the tool's HTML and a summary.md. Profiler overhead distorts throughput.
+
+options:
+  --tool NAME       ${TOOLS.join(', ')} (required)
+  --variant DIM=V   which variant to profile (repeatable), e.g. --variant router=hybrid; default: the gateway
+                    (the scenario's reference variant when that is a gateway), never the bare-server baseline
+  --duration S      measured seconds (default: the scenario's own)
+  --warmup S        warm-up seconds (default: the scenario's own)
+  --out DIR         write under DIR instead of reports/runs/
+  -h, --help        this text
+`;
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      variant: { type: 'string', multiple: true },
-      tool: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      out: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(HELP, () =>
+    parseArgs({
+      allowPositionals: true,
+      options: {
+        variant: { type: 'string', multiple: true },
+        tool: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        out: { type: 'string' },
+      },
+    }),
+  );
   const tool = values.tool as Tool | undefined;
-  if (positionals.length !== 1 || tool === undefined || !TOOLS.includes(tool)) {
-    process.stderr.write(`usage: npm run profile -- <scenario> [--variant dim=value] [--variant …] --tool ${TOOLS.join('|')} [--duration S] [--warmup S]\n`);
-    process.exit(2);
-  }
+  if (positionals.length !== 1) throw new UsageError('name one scenario');
+  if (tool === undefined || !TOOLS.includes(tool)) throw new UsageError(`--tool must be one of ${TOOLS.join(', ')}`);
   const loaded = loadScenario(positionals[0]!);
   const scenario = loaded.scenario;
   const filtered = (values.variant ?? []).length > 0;
@@ -201,10 +217,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof UnknownScenarioError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  if (err instanceof UnknownScenarioError) exitWithUsageError(err);
+  reportFailure(err);
 });

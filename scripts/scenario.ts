@@ -6,69 +6,75 @@
  */
 import { parseArgs } from 'node:util';
 import { ScenarioError } from '../scenarios/schema.js';
-import { etaTableMarkdown, scenarioEta, shippedScenarioEtas } from './scenario/eta-table.js';
-import { estimateSeconds, formatDuration } from './scenario/eta.js';
+import { exitWithUsageError, numberOption, parseCommandLine, reportFailure, UsageError } from './lib/command-line.js';
+import { etaLine, etaTableMarkdown, shippedScenarioEtas } from './scenario/eta-table.js';
 import { h2ScenarioPath } from './scenario/h2load.js';
 import { assertScenarioExists, scenarioPath, UnknownScenarioError } from './scenario/load-scenario.js';
 import { runScenario } from './scenario/runner.js';
 import { verdictTerminalTable } from './scenario/terminal.js';
 
-const USAGE =
-  'usage: npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate REQ_PER_S] [--only dim=a,b] [--build REV,REV] [--out DIR] [--no-pin] [--publish] [--eta]\n' +
-  '  reports go to reports/runs/<timestamp>-<name>/ (git-ignored); --publish updates the committed reports/<name>/, reports/latest/ and reports/index.md\n' +
-  '  --build c4746cf,current: every gateway variant once per build (a git revision, "current" = this dist/), interleaved; filed as <name>-builds\n' +
-  '  --eta: print how long the run would take and exit; npm run scenario -- --eta-table: every shipped scenario';
+const USAGE = `npm run scenario -- <name> [options]        (npm run scenario -- --eta-table: every shipped scenario's ETA)
+Runs scenarios/<name>.json: every variant in its own process, interleaved repetitions, then a report in
+reports/runs/<timestamp>-<name>/ (git-ignored): report.md, report.html, results.json and charts.
+
+options:
+  --repetitions N   repetitions per variant (default: the scenario's own; 3 or more for a confidence interval)
+  --duration S      measured seconds per run (default: the scenario's own)
+  --warmup S        warm-up seconds per run, discarded (default: the scenario's own)
+  --rate R          fixed request rate per second (open loop) instead of the scenario's load
+  --only DIM=A,B    only these variants of a matrix dimension (repeatable), e.g. --only router=hybrid,radix
+  --build REV,REV   every gateway variant once per build (a git revision; "current" = this dist/), interleaved;
+                    filed as <name>-builds
+  --out DIR         write the report under DIR instead of reports/runs/
+  --no-pin          do not pin the gateway and the load generator to CPUs with taskset
+  --publish         write the committed reports/<name>/<timestamp>/, reports/latest/<name>/ and reports/index.md
+  --eta             print how long the run would take and exit
+  --eta-table       print every shipped scenario's ETA (markdown) and exit
+  -h, --help        this text
+`;
 
 function positiveNumber(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got ${v})`);
-  return n;
+  return numberOption(name, v, { exclusiveMin: true });
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      repetitions: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rate: { type: 'string' },
-      only: { type: 'string', multiple: true },
-      build: { type: 'string' },
-      out: { type: 'string' },
-      'no-pin': { type: 'boolean' },
-      publish: { type: 'boolean' },
-      eta: { type: 'boolean' },
-      'eta-table': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(USAGE, () =>
+    parseArgs({
+      allowPositionals: true,
+      options: {
+        repetitions: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        rate: { type: 'string' },
+        only: { type: 'string', multiple: true },
+        build: { type: 'string' },
+        out: { type: 'string' },
+        'no-pin': { type: 'boolean' },
+        publish: { type: 'boolean' },
+        eta: { type: 'boolean' },
+        'eta-table': { type: 'boolean' },
+      },
+    }),
+  );
   if (values['eta-table'] === true) {
     process.stdout.write(`${etaTableMarkdown(await shippedScenarioEtas())}\n`);
     return;
   }
-  if (values.help === true || positionals.length !== 1) {
-    process.stderr.write(`${USAGE}\n`);
-    process.exit(values.help === true ? 0 : 2);
-  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name a scenario' : `one scenario at a time (got ${positionals.join(', ')})`);
   // before anything slow (build checks, CPU planning): a typo gets the list of names at once
   assertScenarioExists(positionals[0]!, [scenarioPath(positionals[0]!), h2ScenarioPath(positionals[0]!)]);
   const reps = positiveNumber('repetitions', values.repetitions);
   const warmup = values.warmup !== undefined ? Number(values.warmup) : undefined;
-  if (warmup !== undefined && !(warmup >= 0)) throw new Error(`--warmup must be >= 0 (got ${values.warmup})`);
+  if (warmup !== undefined && !(warmup >= 0)) throw new UsageError(`--warmup must be >= 0 (got ${values.warmup})`);
   if (values.eta === true) {
-    const e = await scenarioEta(positionals[0]!);
-    const plan = {
-      ...e.plan,
+    const duration = positiveNumber('duration', values.duration);
+    const line = await etaLine(positionals[0]!, {
       ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
       ...(warmup !== undefined ? { warmupS: warmup } : {}),
-      ...(values.duration !== undefined ? { durationS: positiveNumber('duration', values.duration)! } : {}),
-    };
-    process.stdout.write(
-      `${positionals[0]}: ${plan.variants} variants × ${plan.repetitions} repetitions × (${plan.warmupS} s warmup + ${plan.durationS ?? '?'} s) ` +
-        `+ start-up ≈ ${formatDuration(estimateSeconds(plan))}${values.only !== undefined ? ' (before --only narrows the variants)' : ''}\n`,
-    );
+      ...(duration !== undefined ? { durationS: duration } : {}),
+      narrowed: values.only !== undefined,
+    });
+    process.stdout.write(`${line}\n`);
     return;
   }
   const { dir, results } = await runScenario({
@@ -90,11 +96,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof UnknownScenarioError) {
-    process.stderr.write(`${err.message}\n${USAGE}\n`);
-    process.exit(2);
+  if (err instanceof UnknownScenarioError) exitWithUsageError(err);
+  if (err instanceof ScenarioError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
   }
-  if (err instanceof ScenarioError) process.stderr.write(`${err.message}\n`);
-  else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  reportFailure(err);
 });

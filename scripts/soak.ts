@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exitWithUsageError, numberOption, parseCommandLine } from './lib/command-line.js';
 
 /**
  * Soak: the production CLI (cluster workers) in front of an upstream that injects faults, under mixed
@@ -393,25 +394,48 @@ export function formatReport(r: SoakReport): string {
   ].join('\n');
 }
 
+const HELP = `npm run soak -- [options]
+Mixed traffic through a gateway with workers, with injected faults (upstream errors, resets, client
+disconnects); verdict "nothing lost" (exit 0) only when every request got an answer.
+
+options:
+  --requests N          stop after this many requests (default 2000000)
+  --duration S          or after this many seconds (default 600)
+  --connections C       client connections (default 64)
+  --workers W           gateway worker processes (default 2)
+  --disconnect-every K  one client in K leaves mid-request or mid-response (default 100)
+  --server ENGINE       HTTP/1.1 server engine (default: the gateway's default)
+  -h, --help            this text
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      requests: { type: 'string', default: '2000000' },
-      duration: { type: 'string', default: '600' },
-      connections: { type: 'string', default: '64' },
-      workers: { type: 'string', default: '2' },
-      'disconnect-every': { type: 'string', default: '100' },
-      server: { type: 'string' },
-    },
-  });
-  const opts: SoakOptions = {
-    requests: Number(values.requests),
-    durationS: Number(values.duration),
-    connections: Number(values.connections),
-    workers: Number(values.workers),
-    disconnectEvery: Number(values['disconnect-every']),
-    ...(values.server === undefined ? {} : { server: values.server }),
-  };
+  const { values } = parseCommandLine(HELP, () =>
+    parseArgs({
+      options: {
+        requests: { type: 'string', default: '2000000' },
+        duration: { type: 'string', default: '600' },
+        connections: { type: 'string', default: '64' },
+        workers: { type: 'string', default: '2' },
+        'disconnect-every': { type: 'string', default: '100' },
+        server: { type: 'string' },
+      },
+    }),
+  );
+  const count = (name: 'requests' | 'connections' | 'workers' | 'disconnect-every', min: number): number =>
+    numberOption(name, values[name], { min, integer: true })!;
+  let opts: SoakOptions;
+  try {
+    opts = {
+      requests: count('requests', 1),
+      durationS: numberOption('duration', values.duration, { exclusiveMin: true })!,
+      connections: count('connections', 1),
+      workers: count('workers', 0),
+      disconnectEvery: count('disconnect-every', 0),
+      ...(values.server === undefined ? {} : { server: values.server }),
+    };
+  } catch (err) {
+    exitWithUsageError(err);
+  }
   process.stdout.write(
     `soak: up to ${opts.requests} requests or ${opts.durationS} s, ${opts.connections} connections, ${opts.workers} workers, server engine ${opts.server ?? 'default'}\n`,
   );

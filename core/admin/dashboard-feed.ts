@@ -223,6 +223,7 @@ export class DashboardFeed {
   /** a tick is awaiting its sample: with `timer`, the one sampling loop is either waiting or sampling, never both */
   private sampling = false;
   private latest: DashboardSample | null = null;
+  private latestAt = 0;
   private closed = false;
 
   constructor(
@@ -257,6 +258,31 @@ export class DashboardFeed {
     };
   }
 
+  /**
+   * A sample with measured rates, for a page's first paint (one request, no stream): the latest one while the
+   * loop runs, otherwise the loop is started and the second sample taken (the first only sets the baseline
+   * that rates are measured against), about one interval later.
+   */
+  current(): Promise<DashboardSample> {
+    if (this.latest !== null && Date.now() - this.latestAt <= 2 * this.intervalMs) return Promise.resolve(this.latest);
+    if (this.closed) return this.sample();
+    return new Promise((resolve, reject) => {
+      let skip = this.timer === null && !this.sampling ? 1 : 0;
+      const done = (s: DashboardSample | null): void => {
+        clearTimeout(giveUp);
+        unsubscribe();
+        if (s !== null) resolve(s);
+        else this.sample().then(resolve, reject);
+      };
+      // Samples that fail (workers restarting) are skipped by the loop: answer with one taken directly then.
+      const giveUp = setTimeout(() => done(this.latest), 5 * this.intervalMs);
+      const unsubscribe = this.subscribe((s) => {
+        if (skip-- > 0) return;
+        done(s);
+      });
+    });
+  }
+
   close(): void {
     this.closed = true;
     this.listeners.clear();
@@ -280,6 +306,7 @@ export class DashboardFeed {
     try {
       const sample = await this.sample();
       this.latest = sample;
+      this.latestAt = Date.now();
       this.history.push(toPoint(sample));
       if (this.history.length > HISTORY_SAMPLES) this.history.splice(0, this.history.length - HISTORY_SAMPLES);
       for (const fn of this.listeners) fn(sample);

@@ -31,6 +31,9 @@ function chartJsPath(): string {
  * Every response of the dashboard says the page may load nothing but its own origin: a stray CDN link or an
  * injected script is refused by the browser, not merely avoided by us.
  */
+/** Where the page's first state goes (see page()). */
+const INITIAL_STATE_SLOT = '>null</script>';
+
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
 /**
@@ -62,9 +65,11 @@ export class Dashboard {
       return;
     }
     if (path === '/dashboard/events') return this.events(req, res);
+    if (path === '/dashboard/state') return this.state(res);
     if (path === '/dashboard/chart.js') return this.file(req, res, chartJsPath(), 'text/javascript; charset=utf-8');
     const f = FILES[path];
     if (f === undefined) return plain(res, 404, 'Not Found');
+    if (path === '/dashboard' && req.method !== 'HEAD') return this.page(res, join(STATIC_DIR, f.file), f.type);
     return this.file(req, res, join(STATIC_DIR, f.file), f.type);
   }
 
@@ -89,6 +94,41 @@ export class Dashboard {
       'x-content-type-options': 'nosniff',
     });
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /**
+   * The page with its first state inside (the data block `initial-state`): what a screenshot taken at load, a
+   * slow link or a browser without EventSource shows before (or instead of) the stream. `<` is escaped so no
+   * value from the config (a route name) can end the block.
+   */
+  private async page(res: ServerResponse, file: string, type: string): Promise<void> {
+    let template = this.cache.get(file);
+    if (template === undefined) {
+      template = await readFile(file);
+      this.cache.set(file, template);
+    }
+    const sample = await this.feed.current();
+    const state = JSON.stringify({ history: this.feed.series(), sample }).replace(/</g, '\\u003c');
+    const body = Buffer.from(template.toString('utf8').replace(INITIAL_STATE_SLOT, `>${state}</script>`));
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': body.length,
+      'cache-control': 'no-store',
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+    });
+    res.end(body);
+  }
+
+  /**
+   * The page's first state in one answer (the charts' history and a current sample), drawn before the stream
+   * speaks: a screenshot, a slow link or a browser without EventSource still shows numbers.
+   */
+  private async state(res: ServerResponse): Promise<void> {
+    const sample = await this.feed.current();
+    const body = JSON.stringify({ history: this.feed.series(), sample });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
   }
 
   /**

@@ -81,7 +81,7 @@ export class AdminServer {
         return;
       }
       case 'GET /stats':
-        return send(res, 200, await this.source.stats());
+        return send(res, 200, await this.source.stats(), cleanNumber);
       case 'GET /config':
         return send(res, 200, this.source.config());
       case 'GET /alerts':
@@ -101,10 +101,19 @@ export class AdminServer {
   }
 }
 
+/**
+ * /stats numbers as a person reads them: latencies to the microsecond (`6.472`, not the `6.471993000000111` a
+ * bucket midpoint times a scale gives), small ratios to 4 significant digits. Integers pass as they are.
+ */
+function cleanNumber(_key: string, value: unknown): unknown {
+  if (typeof value !== 'number' || Number.isInteger(value) || !Number.isFinite(value)) return value;
+  return Math.abs(value) >= 1 ? Math.round(value * 1000) / 1000 : Number(value.toPrecision(4));
+}
+
 const NO_ALERTS = Object.freeze({ evaluatedAt: null, rules: [] });
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
+function send(res: ServerResponse, status: number, body: unknown, replacer?: (key: string, value: unknown) => unknown): void {
+  const text = replacer === undefined ? JSON.stringify(body, null, 2) : JSON.stringify(body, replacer, 2);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fail } from '../base/result.js';
+import { fail, ok, type Result } from '../base/result.js';
 import { locateJsonError } from './json-error.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig, type ValidationResult } from './validator.js';
@@ -74,8 +74,20 @@ function fileKind(st: ReturnType<typeof fstatSync>): string {
   return 'not a file';
 }
 
-/** Parses and validates the text of `file` (read by the caller, so it knows exactly which bytes were judged). */
-function parseConfigText(text: string, file: string, prepare: (raw: unknown) => unknown): ValidationResult {
+/** A config file's JSON (flag overrides applied) and the folder its relative paths resolve against. */
+export interface RawConfigFile {
+  raw: unknown;
+  baseDir: string;
+}
+
+/** Reads and parses a config file without validating it (`--check` runs every validation layer on it itself). */
+export function readConfigFile(file: string, prepare: (raw: unknown) => unknown = (r) => r): Result<RawConfigFile> {
+  const read = readConfigText(file);
+  if (typeof read !== 'string') return fail([`/: cannot read ${file}: ${read.error}`]);
+  return parseConfigJson(read, file, prepare);
+}
+
+function parseConfigJson(text: string, file: string, prepare: (raw: unknown) => unknown): Result<RawConfigFile> {
   // A byte-order mark (some Windows editors write one) is invisible to the person and fatal to JSON.parse.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: unknown;
@@ -86,7 +98,14 @@ function parseConfigText(text: string, file: string, prepare: (raw: unknown) => 
     if (at === null) return fail([`/: invalid JSON in ${file}: ${(err as Error).message}`]);
     return fail([`/: invalid JSON in ${file} at line ${at.line}, column ${at.column}: ${at.reason}`]);
   }
-  return validateConfig(prepare(raw), { baseDir: dirname(resolve(file)) });
+  return ok({ raw: prepare(raw), baseDir: dirname(resolve(file)) });
+}
+
+/** Parses and validates the text of `file` (read by the caller, so it knows exactly which bytes were judged). */
+function parseConfigText(text: string, file: string, prepare: (raw: unknown) => unknown): ValidationResult {
+  const parsed = parseConfigJson(text, file, prepare);
+  if (!parsed.ok) return parsed;
+  return validateConfig(parsed.value.raw, { baseDir: parsed.value.baseDir });
 }
 
 export interface ConfigWatcherEvents {

@@ -50,6 +50,14 @@ export const THREADS_UNSUPPORTED = '"threads" needs server.listen({ reusePort })
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validateSchema = ajv.compile(gatewaySchema);
 
+/**
+ * Runs the schema alone on `data`, applying its defaults in place; returns ajv's raw errors (empty when valid).
+ * For the one-pass `--check`, which prunes what the schema refused and checks the rest (core/config/check.ts).
+ */
+export function schemaErrorObjects(data: unknown): ErrorObject[] {
+  return validateSchema(data) ? [] : [...(validateSchema.errors ?? [])];
+}
+
 export function formatAjvError(e: ErrorObject): string {
   const path = e.instancePath === '' ? '/' : e.instancePath;
   switch (e.keyword) {

@@ -20,9 +20,9 @@ export class ActiveHealthChecker {
   checks = 0;
 
   constructor(
-    private readonly upstream: string,
     targets: readonly Target[],
     private readonly cfg: ActiveConfig,
+    /** bound to the upstream's name (a child logger): lines name it once */
     private readonly logger: Logger,
   ) {
     for (const t of targets) this.state.set(t, { timer: null, successes: 0, failures: 0 });
@@ -116,14 +116,14 @@ export class ActiveHealthChecker {
         target.healthy = true;
         // an active pass also lifts a passive mark: the target demonstrably answers again
         target.passiveDownUntil = 0;
-        this.logger.info({ upstream: this.upstream, target: target.url }, 'target healthy');
+        this.logger.info({ target: target.url }, 'target healthy'); // the logger names the upstream
       }
       return;
     }
     s.successes = 0;
     if (target.healthy && ++s.failures >= this.cfg.unhealthyThreshold) {
       target.healthy = false;
-      this.logger.warn({ upstream: this.upstream, target: target.url }, 'target unhealthy');
+      this.logger.warn({ target: target.url }, 'target unhealthy');
     }
   }
 }

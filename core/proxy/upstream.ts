@@ -108,7 +108,7 @@ export class UpstreamGroup {
       return { spec: null, dns: new DnsDiscovery(d, cfg.dns ?? DNS_DEFAULTS, logger, () => this.rebuild()), weight: t.weight };
     });
     this.rebuild();
-    this.health = new ActiveHealthChecker(name, this.targets, cfg.healthCheck.active, logger);
+    this.health = new ActiveHealthChecker(this.targets, cfg.healthCheck.active, logger);
     this.retryOn = new Set(cfg.retries.on);
     this.retryMethods = new Set(cfg.retries.methods);
     this.hashHeader = cfg.hashKey.startsWith('header:') ? cfg.hashKey.slice(7).toLowerCase() : null;
@@ -321,9 +321,9 @@ export class UpstreamGroup {
         target.complete(false, probe, failedAt);
         if (kind === 'tls' && target.tlsWarningDue(failedAt)) {
           // an operator must see why every request to it fails: wrong CA, name mismatch, expired, client cert refused
-          this.logger.warn({ upstream: this.name, target: target.url, reason: (err as Error).message }, `upstream ${this.name}: TLS handshake failed`);
+          this.logger.warn({ target: target.url, reason: (err as Error).message }, `upstream ${this.name}: TLS handshake failed`);
         } else {
-          this.logger.debug({ upstream: this.name, target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
+          this.logger.debug({ target: target.url, kind, err: (err as Error).message }, 'upstream attempt failed');
         }
         lastError = new ProxyError(UPSTREAM_ERROR_CODES[kind], `upstream ${this.name}: ${kind}`);
         if (this.mayRetry(attempt, replayable, RETRY_ON_KIND[kind], Date.now())) continue;

@@ -27,10 +27,30 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import type { Router } from '../../core/contracts/router.js';
 import { routerVariants } from '../../variants/router/index.js';
+import { exitWithUsageError, parseCommandLine } from '../lib/command-line.js';
 import { writeMicroReport } from './harness.js';
 
 const SEMI_SPACE_MB = 512;
 const gc = (globalThis as { gc?: () => void }).gc;
+
+const HELP = `npm run bench:alloc -- [options]
+Heap bytes per router.find for every router variant (static, 1 param, wildcard), measured in new space with no
+GC in the window. Writes reports/runs/<timestamp>-micro-alloc/ (git-ignored).
+
+options:
+  --n N             lookups per case (default 1000000, at least 1000)
+  --variants A,B    only these router variants (default: all)
+  --out DIR         write under DIR instead of reports/runs/
+  --no-write        print only
+  --publish         write the committed reports/micro/alloc/ instead
+  -h, --help        this text
+`;
+// Parsed before the re-run below, so --help and a mistyped option answer at once.
+const { values } = parseCommandLine(HELP, () =>
+  parseArgs({
+    options: { n: { type: 'string' }, variants: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' }, publish: { type: 'boolean' } },
+  }),
+);
 
 if (gc === undefined) {
   // re-run under the flags the method needs; the child does the work and writes the report
@@ -48,13 +68,11 @@ if (gc === undefined) {
   process.exit(r.status ?? 1);
 }
 
-const { values } = parseArgs({
-  options: { n: { type: 'string' }, variants: { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' }, publish: { type: 'boolean' } },
-});
 const N = Number(values.n ?? 1_000_000);
-if (!Number.isInteger(N) || N < 1000) throw new Error('--n must be an integer ≥ 1000');
+if (!Number.isInteger(N) || N < 1000) exitWithUsageError('--n must be an integer ≥ 1000');
 const names = values.variants !== undefined ? values.variants.split(',') : Object.keys(routerVariants);
-for (const n of names) if (routerVariants[n] === undefined) throw new Error(`unknown router variant "${n}" (known: ${Object.keys(routerVariants).join(', ')})`);
+for (const n of names)
+  if (routerVariants[n] === undefined) exitWithUsageError(`unknown router variant "${n}" (known: ${Object.keys(routerVariants).join(', ')})`);
 
 const POOLS = {
   S: Array<string>(8).fill('repositories'),

@@ -19,27 +19,48 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitWithUsageError, numberOption, parseCommandLine } from '../lib/command-line.js';
 import { Loader, type LoaderOutcome } from '../scenario/loader.js';
 import { distScript, GATEWAY_CLI, ROOT } from '../scenario/paths.js';
 import { readRss } from '../scenario/proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady } from '../scenario/processes.js';
 import { writeMicroReport } from './harness.js';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string' },
-    connections: { type: 'string' },
-    'max-minutes': { type: 'string' },
-    out: { type: 'string' },
-    'no-write': { type: 'boolean' },
-    publish: { type: 'boolean' },
-    'no-pin': { type: 'boolean' },
-  },
-});
-const TOTAL = Number(values.requests ?? 1_000_000);
-const CONNECTIONS = Number(values.connections ?? 32);
-const MAX_MS = Number(values['max-minutes'] ?? 30) * 60_000;
-if (!Number.isInteger(TOTAL) || TOTAL < 10) throw new Error('--requests must be an integer ≥ 10');
+const HELP = `npm run bench:memory -- [options]
+The gateway's RSS and live heap over many proxied requests (verdict: flat within ±10 % after warm-up). Writes
+reports/runs/<timestamp>-micro-memory/ (git-ignored).
+
+options:
+  --requests N      proxied requests (default 1000000, at least 10)
+  --connections C   load-generator connections (default 32)
+  --max-minutes M   stop after this long whatever the count (default 30)
+  --out DIR         write under DIR instead of reports/runs/
+  --no-write        print only
+  --publish         write the committed reports/micro/memory/ instead
+  --no-pin          do not pin processes to CPUs
+  -h, --help        this text
+`;
+const { values } = parseCommandLine(HELP, () =>
+  parseArgs({
+    options: {
+      requests: { type: 'string' },
+      connections: { type: 'string' },
+      'max-minutes': { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean' },
+      publish: { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
+    },
+  }),
+);
+let TOTAL: number, CONNECTIONS: number, MAX_MS: number;
+try {
+  TOTAL = numberOption('requests', values.requests ?? '1000000', { min: 10, integer: true })!;
+  CONNECTIONS = numberOption('connections', values.connections ?? '32', { min: 1, integer: true })!;
+  MAX_MS = numberOption('max-minutes', values['max-minutes'] ?? '30', { exclusiveMin: true })! * 60_000;
+} catch (err) {
+  exitWithUsageError(err);
+}
 const CHUNKS = 10;
 const WARMUP = Math.max(20_000, Math.round(TOTAL * 0.05));
 const TOLERANCE = 0.1;

@@ -51,3 +51,26 @@ export function etaTableMarkdown(etas: ScenarioEta[]): string {
   ];
   return rows.join('\n');
 }
+
+export interface EtaOverrides {
+  repetitions?: number;
+  warmupS?: number;
+  durationS?: number;
+  /** --only was given: the variant count is the scenario's full matrix, an upper bound */
+  narrowed?: boolean;
+}
+
+/** One line: `routers: 11 variants × 5 repetitions × (3 s warmup + 10 s) + start-up ≈ 13 min 22 s`. */
+export async function etaLine(name: string, overrides: EtaOverrides = {}): Promise<string> {
+  const e = await scenarioEta(name);
+  const plan: EtaPlan = {
+    ...e.plan,
+    ...(overrides.repetitions !== undefined ? { repetitions: overrides.repetitions } : {}),
+    ...(overrides.warmupS !== undefined ? { warmupS: overrides.warmupS } : {}),
+    ...(overrides.durationS !== undefined ? { durationS: overrides.durationS } : {}),
+  };
+  return (
+    `${name}: ${plan.variants} variants × ${plan.repetitions} repetitions × (${plan.warmupS} s warmup + ${plan.durationS ?? '?'} s) ` +
+    `+ start-up ≈ ${formatDuration(estimateSeconds(plan))}${overrides.narrowed === true ? ' (before --only narrows the variants)' : ''}`
+  );
+}

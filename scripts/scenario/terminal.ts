@@ -1,4 +1,4 @@
-import { non2xxText, readingLines } from './interpret.js';
+import { fasterThanBareNote, non2xxText, readingLines } from './interpret.js';
 import { statisticsText } from './report/markdown.js';
 import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
 import type { Results } from './results.js';
@@ -7,8 +7,15 @@ function plain(s: string): string {
   return s.replace(/`/g, '').replace(/\*\*/g, '');
 }
 
+/** Widest cell a terminal table prints: long notes are trimmed (the report has them whole), not a 240-column line. */
+const MAX_CELL = 36;
+
+function trim(s: string): string {
+  return s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s;
+}
+
 export function textTable(t: Table): string {
-  const rows = [t.headers, ...t.rows].map((r) => r.map(plain));
+  const rows = [t.headers, ...t.rows].map((r) => r.map((c) => trim(plain(c))));
   const widths = t.headers.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (t.align[i] === 'right' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   return [plain(t.title), line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
@@ -28,7 +35,11 @@ export function verdictTerminalTable(r: Results): string {
     rows: d.rows.map((row) => keep.map((i) => row[i]!)),
   };
   const t = targetsTable(r);
-  const main = v !== null ? `${textTable(v)}\n\n${textTable(compact)}` : textTable(compact);
+  // The intervals make the verdict table 180 columns wide: the terminal gets the estimates, the report both.
+  const noCi = (c: string): string => c.replace(/ \[[^\]]*\]/g, '').replace(' (within noise)', '');
+  const narrow =
+    v === null ? null : { ...v, title: `${v.title} (intervals in the report)`, headers: v.headers.map(noCi), rows: v.rows.map((row) => row.map(noCi)) };
+  const main = narrow !== null ? `${textTable(narrow)}\n\n${textTable(compact)}` : textTable(compact);
   const parts = [main];
   if (t !== null) parts.push(textTable(t));
   parts.push(readingText(r));
@@ -42,5 +53,7 @@ export function readingText(r: Results): string {
     lines.push(`${l.variant}: ${l.saturation.text}`);
     if (l.non2xx.total > 0 || l.non2xx.expected.length > 0) lines.push(`${' '.repeat(l.variant.length)}  ${plain(non2xxText(l.non2xx))}`);
   }
+  const faster = fasterThanBareNote(r);
+  if (faster !== null) lines.push(faster);
   return lines.join('\n');
 }

@@ -162,6 +162,22 @@ describe('ConfigWatcher: events alone (poll off) see every kind of update', () =
     expect(seen.bodies).toEqual([]);
   });
 
+  it('a rejected file is rejected once, though the folder keeps changing (a log written next to it)', async () => {
+    const file = plainFile(configText('a'));
+    const seen = watchBodies(file);
+    writeFileSync(file, '{ "routes": "not a list" }');
+    await until(() => seen.invalid.length > 0, { message: 'the invalid file rejected' });
+    // what the rejection's own log line did when the log sat in the config's folder: more events
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(`${file}.log`, String(i));
+      await sleep(150);
+    }
+    // the marker: a valid change after the noise is still seen
+    writeFileSync(file, configText('r'));
+    await until(() => seen.bodies.at(-1) === 'r', { message: 'the fixed file applied' });
+    expect(seen.invalid).toHaveLength(1);
+  });
+
   it('the poll catches a change no folder event reports (a write through a hard link in another folder)', async () => {
     const file = plainFile(configText('a'));
     const elsewhere = mkdtempSync(join(tmpdir(), 'gw-watch-link-'));

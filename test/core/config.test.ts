@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +104,26 @@ describe('CLI startup on invalid config', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('/routes/0/path: must start with "/"');
     expect(r.stderr).toContain('/server/port: must be <= 65535');
+  });
+
+  it('a data port already taken is one line naming the setting, not a stack (in-process and with workers)', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const workers of ['0', '1']) {
+        const r = spawnSync(process.execPath, [CLI, '--config', writeConfig(ok), '--port', String(port), '--admin-port', '0', '--workers', workers], {
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stderr).toContain(`127.0.0.1:${port}`);
+        expect(r.stderr).toContain('EADDRINUSE');
+        expect(r.stderr).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it('--check validates without starting', () => {

@@ -6,16 +6,16 @@ import { loadConfigFile } from '../../core/config/loader.js';
 import { redactConfig, redactUrlPassword } from '../../core/config/redact.js';
 import type { GatewayConfig } from '../../core/config/types.js';
 
-/** The example of README.md's Configuration section, as a user would copy it. */
+/** The full example of docs/configuration.md, as a user would copy it. */
 function readmeExample(): Record<string, unknown> {
-  const readme = readFileSync('README.md', 'utf8');
-  const section = readme.slice(readme.indexOf('## Configuration'));
+  const doc = readFileSync('docs/configuration.md', 'utf8');
+  const section = doc.slice(doc.indexOf('## A full example'));
   const m = /```json\n([\s\S]*?)\n```/.exec(section);
-  if (m === null) throw new Error('README.md: no ```json block in the Configuration section');
+  if (m === null) throw new Error('docs/configuration.md: no ```json block in "A full example"');
   return JSON.parse(m[1]!) as Record<string, unknown>;
 }
 
-/** Loads a config the way the CLI does, from a folder that has the README's ./plugins directory. */
+/** Loads a config the way the CLI does, from a folder that has the example's ./plugins directory. */
 function load(raw: unknown): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), 'gw-redact-'));
   mkdirSync(join(dir, 'plugins'));
@@ -66,7 +66,7 @@ describe('GET /config redaction (by schema location, never by names the operator
       { url: 'http://127.0.0.1:3002', weight: 2 },
     ]);
     expect(shown.routes.map((r) => r.upstream).filter(Boolean)).toEqual(['users', 'users']);
-    // nothing in the README example is a secret: redaction changes nothing
+    // nothing in the docs example is a secret: redaction changes nothing
     expect(shown).toEqual(config);
     expect(JSON.stringify(shown)).not.toContain('[redacted]');
   });

@@ -36,10 +36,12 @@ describe('production install: npm ci --omit=dev on the packed files', () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ships the runtime only: dist/core, dist/variants and the launcher; no sources, tests or dev tools', () => {
+  it('ships the runtime only: dist/core, dist/variants, the launcher and docs/; no sources, tests or dev tools', () => {
     expect(existsSync(join(dir, 'dist/core/cli.js'))).toBe(true);
     expect(readdirSync(join(dir, 'dist')).sort()).toEqual(['core', 'variants']);
     expect(readdirSync(join(dir, 'scripts')).sort()).toEqual(['build.mjs', 'run.mjs']);
+    // the README links into docs/: the installed package has them
+    for (const page of ['docs/README.md', 'docs/configuration.md', 'docs/troubleshooting.md']) expect(existsSync(join(dir, page)), page).toBe(true);
     for (const absent of ['core', 'test', 'node_modules/typescript', 'node_modules/vitest']) expect(existsSync(join(dir, absent)), absent).toBe(false);
     // the fuzz harnesses are tools (scripts/fuzz/), not part of an engine
     expect(packed.filter((p) => p.includes('fuzz'))).toEqual([]);

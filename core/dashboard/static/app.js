@@ -1,5 +1,5 @@
-// The dashboard page: one EventSource on the admin listener (dashboard/events), Chart.js served by the same
-// listener. Every value goes in through textContent, never innerHTML: route names and URLs come from the config.
+// The dashboard page: its first state from GET dashboard/state, then one EventSource on the admin listener
+// (dashboard/events); Chart.js served by the same listener. Every value goes in through textContent, never innerHTML: route names and URLs come from the config.
 'use strict';
 
 (function () {
@@ -229,21 +229,54 @@
   }
 
   const status = byId('connection');
+  const badge = (text, className) => {
+    status.textContent = text;
+    status.className = `badge ${className}`;
+  };
+  let streaming = false;
+
+  function drawState(state) {
+    clearCharts();
+    addPoints(state.history, true);
+    render(state.sample);
+    badge(typeof EventSource === 'function' ? 'connecting…' : 'polling', 'pending');
+  }
+
+  // The first state came with the page itself (drawn now, before the load event: a screenshot taken at load
+  // shows numbers); later ones, without EventSource, from dashboard/state.
+  try {
+    const initial = JSON.parse(byId('initial-state').textContent);
+    if (initial !== null) drawState(initial);
+  } catch {
+    // no state in the page (an older gateway): the stream fills it in
+  }
+
+  // The state from one request, drawn before the stream speaks (it may never: a browser without
+  // EventSource, a proxy that buffers event streams, a headless screenshot taken at load).
+  function loadState() {
+    return fetch('dashboard/state', { cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then((state) => {
+        if (!streaming) drawState(state); // else the stream got there first: it carries the same and more
+      })
+      .catch(() => undefined);
+  }
+
+  if (typeof EventSource !== 'function') {
+    setInterval(loadState, 2000);
+    return;
+  }
   const events = new EventSource('dashboard/events');
-  events.addEventListener('open', () => {
-    status.textContent = 'live';
-    status.className = 'badge live';
-  });
+  events.addEventListener('open', () => badge('live', 'live'));
   // EventSource retries by itself (the server asks for 2 s); say so instead of freezing silently.
-  events.addEventListener('error', () => {
-    status.textContent = 'reconnecting…';
-    status.className = 'badge down';
-  });
+  events.addEventListener('error', () => badge('reconnecting…', 'down'));
   events.addEventListener('history', (e) => {
+    streaming = true;
     clearCharts();
     addPoints(JSON.parse(e.data), true);
   });
   events.addEventListener('sample', (e) => {
+    streaming = true;
     const s = JSON.parse(e.data);
     addPoints([s], true);
     render(s);

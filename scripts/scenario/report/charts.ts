@@ -144,7 +144,9 @@ function logAxis(values: number[], label: string) {
 
 function ciLabel(r: Results): string {
   const n = Math.min(...r.summary.variants.map((v) => v.runs));
-  return n < 2 ? `, n=${n}, no CI` : ', 95% CI';
+  if (n < 2) return `, n=${n}, no CI`;
+  // two values make a "95 % CI" that is just the two values: say so on the chart
+  return n === 2 ? ', n=2: whiskers span the two runs, not a 95% CI' : ', 95% CI';
 }
 
 export async function throughputChart(r: Results): Promise<Buffer> {
@@ -173,6 +175,39 @@ export async function throughputChart(r: Results): Promise<Buffer> {
           beginAtZero: true,
           suggestedMax: Math.max(0, ...vs.map((v) => v.rps.hi)) * 1.03,
           title: { display: true, text: 'requests / s' },
+        },
+      },
+    },
+  } as unknown as ChartConfiguration;
+  return render(config, horizontal ? Math.max(300, 90 + vs.length * 40) : 500);
+}
+
+/** Gateway CPU µs per request (median, CI whiskers): what to decide on when the machine was busy. */
+export async function cpuChart(r: Results): Promise<Buffer | null> {
+  const vs = r.summary.variants.filter((v) => v.cpuUsPerRequest !== undefined && v.cpuUsPerRequest !== null);
+  if (vs.length === 0) return null;
+  const horizontal = vs.length > MAX_VERTICAL_BARS;
+  const config = {
+    type: 'bar',
+    data: {
+      labels: vs.map((v) => v.variant),
+      datasets: [
+        {
+          label: 'CPU µs per request (median)',
+          data: vs.map((v) => v.cpuUsPerRequest!.estimate),
+          backgroundColor: vs.map((_, i) => PALETTE[i % PALETTE.length]),
+          intervals: vs.map((v) => v.cpuUsPerRequest!),
+        },
+      ],
+    },
+    options: {
+      ...(horizontal ? { indexAxis: 'y' } : {}),
+      plugins: { title: title(`${r.scenario.name}: CPU per request (median${ciLabel(r)}; lower is better)`), legend: { display: false } },
+      scales: {
+        [horizontal ? 'x' : 'y']: {
+          beginAtZero: true,
+          suggestedMax: Math.max(0, ...vs.map((v) => v.cpuUsPerRequest!.hi)) * 1.03,
+          title: { display: true, text: 'CPU µs / request (process tree)' },
         },
       },
     },
@@ -285,10 +320,10 @@ export async function ratioChart(r: Results): Promise<Buffer | null> {
           ctx.setLineDash([]);
           ctx.fillStyle = '#000';
           ctx.font = 'bold 13px sans-serif';
+          // inside the plot area, beside the line: above it, the label ran over the chart's title
           ctx.textAlign = 'left';
-          ctx.textAlign = 'center';
-          ctx.textBaseline = 'bottom';
-          ctx.fillText(`1.0 = ${ref}`, x, chart.chartArea.top - 3);
+          ctx.textBaseline = 'top';
+          ctx.fillText(`1.0 = ${ref}`, x + 4, chart.chartArea.top + 3);
           ctx.restore();
         },
       },

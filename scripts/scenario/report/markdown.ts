@@ -1,3 +1,4 @@
+import { fasterThanBareNote } from '../interpret.js';
 import type { Results } from '../results.js';
 import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
@@ -6,6 +7,7 @@ export const CHARTS = {
   throughput: { file: 'throughput.png', title: 'Throughput (median req/s, 95% CI whiskers)' },
   latency: { file: 'latency.png', title: 'Latency percentiles (medians over repetitions, log scale)' },
   ratio: { file: 'ratio.png', title: 'Throughput ratio to the reference (95% CI whiskers)' },
+  cpu: { file: 'cpu.png', title: 'CPU µs per request (median, 95% CI whiskers; lower is better)' },
 } as const;
 
 function escapeCell(s: string): string {
@@ -39,6 +41,9 @@ export function statisticsText(r: Results): string {
   const resamples = st?.interval.resamples ?? 4000;
   if (r.options.repetitions < (st?.interval.minSamples ?? 2)) {
     return `median over repetitions; n=${r.options.repetitions}, no CI (intervals need at least ${st?.interval.minSamples ?? 2} repetitions), no verdicts`;
+  }
+  if (r.options.repetitions === 2) {
+    return `median over repetitions; n=2: each [lo – hi] is the two runs' values, not a ${level}% CI (run --repetitions 3 or more for one); ratios are median ÷ median`;
   }
   return `median over repetitions, [lo – hi] = ${level}% percentile-bootstrap CI of the median (${resamples.toLocaleString('en-US')} resamples); ratios are median ÷ median with their own bootstrap CI`;
 }
@@ -85,6 +90,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
   if (verdicts !== null) lines.push(markdownTable(verdicts));
   else lines.push('## Verdicts', '', 'No reference variant in this run: no ratios, no verdicts.', '');
   lines.push(markdownTable(readingTable(r)));
+  const faster = fasterThanBareNote(r);
+  if (faster !== null) lines.push(faster, '');
   lines.push(markdownTable(detailTable(r)));
   lines.push('## Charts', '');
   for (const c of charts) lines.push(`### ${CHARTS[c].title}`, '', `![${c}](${CHARTS[c].file})`, '');

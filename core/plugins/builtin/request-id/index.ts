@@ -5,7 +5,10 @@ import type { GatewayPlugin, PluginInstance } from '../../types.js';
 export interface RequestIdOptions {
   /** header read from the client, set on the upstream request and echoed on the response */
   header: string;
-  /** log one line per request with the id (pino, level info) */
+  /**
+   * a line of its own per request with the id (pino, level info). Off by default: the access log's line already
+   * carries `requestId`, and two lines per request doubled the log volume; on for `logging.accessLog: false`.
+   */
   log: boolean;
 }
 
@@ -56,7 +59,7 @@ export const requestIdPlugin: GatewayPlugin<RequestIdOptions> = {
     additionalProperties: false,
     properties: {
       header: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", default: 'x-request-id' },
-      log: { type: 'boolean', default: true },
+      log: { type: 'boolean', default: false },
     },
   },
   init(options, api): PluginInstance {
