@@ -32,7 +32,8 @@ function chartJsPath(): string {
  * injected script is refused by the browser, not merely avoided by us.
  */
 /** Where the page's first state goes (see page()). */
-const INITIAL_STATE_SLOT = '>null</script>';
+// the data block's placeholder, whatever whitespace a formatter puts around its `null`
+const INITIAL_STATE_SLOT = /(<script id="initial-state" type="application\/json">)\s*null\s*(<\/script>)/;
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
@@ -109,7 +110,7 @@ export class Dashboard {
     }
     const sample = await this.feed.current();
     const state = JSON.stringify({ history: this.feed.series(), sample }).replace(/</g, '\\u003c');
-    const body = Buffer.from(template.toString('utf8').replace(INITIAL_STATE_SLOT, `>${state}</script>`));
+    const body = Buffer.from(template.toString('utf8').replace(INITIAL_STATE_SLOT, (_, open: string, close: string) => `${open}${state}${close}`));
     res.writeHead(200, {
       'content-type': type,
       'content-length': body.length,

@@ -83,7 +83,8 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
     expect(md).toContain('# Scenario `smoke`');
     expect(md).toContain('Verdicts against `baseline`');
     expect(md).toContain('## How to reproduce');
-    for (const png of ['throughput.png', 'latency.png', 'ratio.png']) {
+    // the smoke run measures the gateway's CPU, so its report charts CPU per request too
+    for (const png of ['throughput.png', 'latency.png', 'ratio.png', 'cpu.png']) {
       const file = join(run.dir, png);
       const bytes = readFileSync(file);
       expect(bytes.subarray(0, 8).equals(PNG_MAGIC), png).toBe(true);
@@ -91,7 +92,7 @@ describe('scenario runner: smoke end to end (real gateway processes)', () => {
       expect(md).toContain(`](${png})`);
     }
     const html = readFileSync(join(run.dir, 'report.html'), 'utf8');
-    expect(html.match(/src="data:image\/png;base64,/g)).toHaveLength(3);
+    expect(html.match(/src="data:image\/png;base64,/g)).toHaveLength(4);
     expect(html).toContain('router=hybrid');
   });
 
