@@ -113,7 +113,8 @@ describe.each(CLIENT_VARIANTS)('circuit breaker and health checks (%s client)', 
     closers.push(gwOff);
     const probes = (u: typeof probed): number => u.received.filter((r) => r.url === '/probe').length;
     // The gateway counts a probe once its answer is in, after the upstream saw it: wait on the counter itself.
-    await until(() => gw.stats('svc').healthChecks >= 3, { timeoutMs: 5000, message: () => `3 checks (seen ${gw.stats('svc').healthChecks})` });
+    const checks = (): number => gw.stats('svc').healthChecks as number;
+    await until(() => checks() >= 3, { timeoutMs: 5000, message: () => `3 checks (seen ${checks()})` });
     expect(probes(probed)).toBeGreaterThanOrEqual(3);
     // by the time the first gateway made three probes, the disabled one had as long to make one
     expect(probes(off)).toBe(0);
