@@ -50,6 +50,8 @@ export interface UpstreamTargetConfig {
 
 export interface UpstreamConfig {
   targets: UpstreamTargetConfig[];
+  /** http1: the `variants.upstream` client; h2 (https targets, ALPN) and h2c (http targets): core/proxy/h2-client.ts */
+  protocol: UpstreamProtocol;
   balancer: BalancerName;
   /** consistent-hash key: 'ip' or 'header:<name>' */
   hashKey: string;
@@ -60,12 +62,15 @@ export interface UpstreamConfig {
     passive: { enabled: boolean; failures: number; windowMs: number };
   };
   circuitBreaker: { enabled: boolean; failureRatio: number; minRequests: number; windowMs: number; openMs: number; halfOpenRequests: number };
-  keepAlive: { maxSockets: number; maxIdleSockets: number; idleMs: number };
+  /** pingIntervalMs/pingTimeoutMs: HTTP/2 sessions only */
+  keepAlive: { maxSockets: number; maxIdleSockets: number; idleMs: number; pingIntervalMs: number; pingTimeoutMs: number };
   /** how the gateway connects to https:// targets (core/proxy/upstream-tls.ts); absent = system roots, no client certificate */
   tls?: UpstreamTlsConfig;
   /** gateway-side name resolution of host-name targets (core/proxy/discovery.ts); absent = the OS resolves per connection */
   dns?: UpstreamDnsConfig;
 }
+
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c';
 
 export interface UpstreamTlsConfig {
   /** PEM file paths */

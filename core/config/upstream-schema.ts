@@ -88,6 +88,8 @@ export const upstreamSchema = {
     },
     tls: upstreamTlsSchema,
     dns: upstreamDnsSchema,
+    /** how the gateway speaks to the targets: HTTP/1.1, HTTP/2 over TLS (ALPN h2), or cleartext HTTP/2 (prior knowledge) */
+    protocol: { enum: ['http1', 'h2', 'h2c'], default: 'http1' },
     balancer: {
       enum: ['round-robin', 'weighted-round-robin', 'least-connections', 'p2c', 'consistent-hash'],
       default: 'round-robin',
@@ -189,6 +191,10 @@ export const upstreamSchema = {
         maxSockets: { type: 'integer', minimum: 1, default: 128 },
         maxIdleSockets: { type: 'integer', minimum: 0, default: 64 },
         idleMs: { type: 'integer', minimum: 1, default: 4000 },
+        /** HTTP/2 upstreams: a PING every pingIntervalMs on each session (0 = none) ... */
+        pingIntervalMs: { type: 'integer', minimum: 0, default: 30000 },
+        /** ... and a session whose ack takes longer is closed (its streams fail, new ones go elsewhere) */
+        pingTimeoutMs: { type: 'integer', minimum: 1, default: 5000 },
       },
     },
   },

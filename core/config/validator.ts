@@ -11,6 +11,7 @@ import { RoutePatternError } from '../contracts/router.js';
 import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS, templateFields } from '../observe/access-log-fields.js';
 import { dnsConfigErrors } from '../proxy/discovery.js';
 import { TrustedProxies } from '../proxy/trust.js';
+import { upstreamProtocolErrors } from '../proxy/h2-client.js';
 import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
@@ -196,6 +197,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   errors.push(...tlsConfigErrors(config.server));
   errors.push(...upstreamTlsConfigErrors(config.upstreams));
   errors.push(...dnsConfigErrors(config.upstreams));
+  errors.push(...upstreamProtocolErrors(config.upstreams));
 
   return errors.length > 0 ? fail(errors) : ok(config);
 }

@@ -3,8 +3,9 @@ import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ERROR_CATALOGUE, errorBody, errorHeaders, type ErrorCode } from '../base/errors.js';
 import { rawHead } from '../base/raw-http.js';
-import type { ServerResponse } from '../contracts/server.js';
+import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
+import { grpcStatusOf, isGrpcRequest, sendGrpc, writeTrailersOnly } from '../proxy/grpc.js';
 import type { RequestState } from './request-state.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
@@ -37,6 +38,11 @@ export function writeStatic(
 
 /** The gateway's own JSON error answer (overload, a refused request, an answer that could not be written). */
 export function writeError(res: ServerResponse, status: number, extra: Record<string, string> | undefined, isHead: boolean): void {
+  const req = (res as { req?: ServerRequest }).req;
+  if (req !== undefined && isGrpcRequest(req)) {
+    writeTrailersOnly(res, extra, grpcStatusOf(null, status), STATUS_CODES[status] ?? '');
+    return;
+  }
   res.writeHead(status, errorHeaders(status, extra));
   if (isHead) res.end();
   else res.end(errorBody(status));
@@ -129,6 +135,14 @@ export class ResponseWriter {
     // Draining: requests accepted before the signal still get their answer, marked as the connection's last.
     // (HTTP/2 has no connection header: its drain is the GOAWAY sent when the listener closes.)
     if (this.next.draining && ctx.req!.httpVersionMajor < 2) res.setHeader('connection', 'close');
+    if (isGrpcRequest(ctx.req!)) {
+      try {
+        sendGrpc(ctx, res, headersToSend(ctx), (status) => this.next.afterSend(ctx, rt, route, metricsRoute, status));
+      } catch (err) {
+        this.writeFailed(ctx, rt, route, metricsRoute, err);
+      }
+      return;
+    }
     let body = ctx.body;
     const isHead = ctx.method === 'HEAD';
     if (body instanceof Readable && body.destroyed && !body.readableEnded) {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/types.js';
@@ -72,6 +73,10 @@ export class ActiveHealthChecker {
       this.verdict(target, ok);
       this.schedule(target);
     };
+    if (target.protocol !== 'http1') {
+      probeH2(target, this.cfg.path, this.cfg.timeoutMs, finish);
+      return;
+    }
     try {
       const req = mod.request(
         {
@@ -125,5 +130,37 @@ export class ActiveHealthChecker {
       target.healthy = false;
       this.logger.warn({ target: target.url }, 'target unhealthy');
     }
+  }
+}
+
+/** The check over HTTP/2 (an h2/h2c upstream may speak nothing else), on a session of its own. */
+function probeH2(target: Target, path: string, timeoutMs: number, finish: (ok: boolean) => void): void {
+  const o = target.origin;
+  const cleartext = target.protocol === 'h2c';
+  let session: http2.ClientHttp2Session;
+  try {
+    session = http2.connect(`${cleartext ? 'http' : 'https'}://${o.host}`, cleartext ? {} : { ...target.tls, ALPNProtocols: ['h2'] });
+  } catch {
+    finish(false);
+    return;
+  }
+  const deadline = setTimeout(() => session.destroy(), timeoutMs);
+  deadline.unref();
+  session.on('error', () => finish(false));
+  session.on('close', () => {
+    clearTimeout(deadline);
+    finish(false);
+  });
+  try {
+    const stream = session.request({ ':path': target.basePath + path, ':authority': target.host, 'user-agent': 'ts-gateway-health' }, { endStream: true });
+    stream.on('error', () => finish(false));
+    stream.on('response', (h) => {
+      const code = Number(h[':status']);
+      finish(code >= 200 && code < 400);
+      session.close();
+    });
+    stream.resume();
+  } catch {
+    session.destroy();
   }
 }

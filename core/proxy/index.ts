@@ -83,6 +83,11 @@ export class UpstreamManager {
       rejectUpgrade(socket, 'GW_ERR_UPSTREAM_UNKNOWN');
       return;
     }
+    // a WebSocket tunnel is an HTTP/1.1 upgrade: an HTTP/2 upstream cannot take one
+    if (g.cfg.protocol !== 'http1') {
+      rejectUpgrade(socket, 'GW_ERR_UPGRADE_REFUSED');
+      return;
+    }
     try {
       tunnel(g, this.trust, ctx, socket, head, route, this.path(route));
     } catch (err) {

@@ -1,8 +1,9 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { UpstreamConfig } from '../config/types.js';
-import type { UpstreamClient, UpstreamClientFactory } from '../contracts/upstream.js';
+import type { UpstreamConfig, UpstreamProtocol } from '../config/types.js';
+import type { UpstreamClient, UpstreamClientFactory, UpstreamClientOptions } from '../contracts/upstream.js';
 import { CircuitBreaker, CircuitState, CIRCUIT_STATE_NAMES } from './breaker.js';
+import { createH2UpstreamClient } from './h2-client.js';
 import { daysUntil, targetTlsOptions, type UpstreamTlsMaterial } from './upstream-tls.js';
 
 /** What a target is built from: a configured URL as written, or one address DNS discovery found for it. */
@@ -43,6 +44,8 @@ export class Target {
   priority: number;
   /** tls.connect options of an https target (also used by health checks and WebSocket tunnels), else null */
   readonly tls: ConnectionOptions | null;
+  /** how requests (and active health checks) reach it */
+  readonly protocol: UpstreamProtocol;
   /** notAfter (ms epoch) of the certificate the upstream presented on the last verified handshake; 0 = none seen */
   peerCertNotAfter = 0;
   /** out of rotation for good (DNS no longer returns it): in-flight requests finish, then the pool closes */
@@ -77,6 +80,7 @@ export class Target {
   ) {
     const url = spec.url;
     this.url = url;
+    this.protocol = cfg.protocol;
     this.weight = spec.weight;
     this.source = spec.source;
     this.priority = spec.priority;
@@ -89,13 +93,23 @@ export class Target {
             this.peerCertNotAfter = notAfter;
           })
         : null;
-    this.client = clientFactory(this.origin, {
+    const clientOptions: UpstreamClientOptions = {
       connectTimeoutMs: cfg.timeouts.connectMs,
       maxSockets: cfg.keepAlive.maxSockets,
       maxIdleSockets: cfg.keepAlive.maxIdleSockets,
       idleMs: cfg.keepAlive.idleMs,
       ...(this.tls === null ? {} : { tls: this.tls }),
-    });
+    };
+    // HTTP/2 is a protocol beside the HTTP/1.1 client family (variants.upstream), not one of its members
+    this.client =
+      cfg.protocol === 'http1'
+        ? clientFactory(this.origin, clientOptions)
+        : createH2UpstreamClient(this.origin, {
+            ...clientOptions,
+            cleartext: cfg.protocol === 'h2c',
+            pingIntervalMs: cfg.keepAlive.pingIntervalMs,
+            pingTimeoutMs: cfg.keepAlive.pingTimeoutMs,
+          });
     this.breaker = new CircuitBreaker(cfg.circuitBreaker, (from, to) => {
       const log = { target: url, from: CIRCUIT_STATE_NAMES[from], to: CIRCUIT_STATE_NAMES[to] };
       if (to === CircuitState.Open) this.logger.warn(log, 'circuit opened');

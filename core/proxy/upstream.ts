@@ -14,9 +14,11 @@ import { createBalancer, type Balancer } from './balancers.js';
 import { DnsDiscovery, discoveryTarget, type DiscoveredAddress, type DiscoveryTarget } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
+import { grpcTimeoutMs, isGrpcRequest } from './grpc.js';
 import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { plainSpec, Target, type TargetSpec } from './target.js';
+import { relayTrailers } from './trailers.js';
 import type { TrustedProxies } from './trust.js';
 import { daysUntil, loadUpstreamTls, type UpstreamTlsMaterial } from './upstream-tls.js';
 import { RollingPair } from './window.js';
@@ -241,9 +243,16 @@ export class UpstreamGroup {
     const method = ctx.method;
     const replayable = !body && this.retryMethods.has(method);
     const timeouts = this.cfg.timeouts;
-    const headersMs = route.timeoutMs ?? timeouts.headersMs;
+    // a gRPC call's own deadline bounds every attempt too (the send stage bounds the rest of the call)
+    const callMs = isGrpcRequest(req) ? grpcTimeoutMs(req.headers) : -1;
+    let headersMs = route.timeoutMs ?? timeouts.headersMs;
+    let requestMs = route.timeoutMs ?? timeouts.requestMs;
+    if (callMs >= 0) {
+      if (callMs < headersMs) headersMs = Math.max(1, callMs);
+      if (callMs < requestMs) requestMs = Math.max(1, callMs);
+    }
     const start = Date.now();
-    const deadline = start + (route.timeoutMs ?? timeouts.requestMs);
+    const deadline = start + requestMs;
     const key = this.hashKey(ctx, fwd.peer);
     this.budget.addA(start);
 
@@ -385,6 +394,7 @@ export class UpstreamGroup {
     }
     // an upstream failure before the core starts piping (hooks still running) must not be an unhandled 'error'
     body.on('error', noop);
+    if (target.protocol !== 'http1' && ctx.res !== null && ctx.req!.httpVersionMajor === 2) relayTrailers(body, ctx.res);
     body.once('close', () => {
       detach();
       if (body.readableEnded) target.complete(!failedStatus, probe, Date.now());
