@@ -121,6 +121,9 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
+/** How far apart the upstream's grpc-timeout timer and the gateway's may fire. */
+const DEADLINE_SKEW_MS = 20;
+
 /** Staged headers that describe an HTTP body, meaningless on a trailers-only answer. */
 const BODY_FIELDS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'etag', 'last-modified']);
 
@@ -197,6 +200,8 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
   let statusSeen = false;
   let timer: NodeJS.Timeout | null = null;
   let failure: [number, string] = [GrpcStatus.UNAVAILABLE, 'upstream stream broke off'];
+  const limitMs = call.req === null ? -1 : grpcTimeoutMs(call.req.headers);
+  const deadline = limitMs < 0 ? -1 : call.startTime + limitMs;
   const settle = (status: number): void => {
     if (settled) return;
     settled = true;
@@ -209,7 +214,11 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
   });
   // before pipe's own 'end' listener: the status must be added before the response ends
   body.once('end', () => {
-    if (!statusSeen) endWithStatus(res, body, GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
+    if (statusSeen) return;
+    // an upstream enforcing the same grpc-timeout may just stop (grpc-js resets the stream with NO_ERROR): at the
+    // deadline (its timer and ours a few ms apart) that is what ended the call
+    if (deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS) endWithStatus(res, body, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+    else endWithStatus(res, body, GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
   });
   body.once('error', noop);
   body.once('close', () => {
@@ -222,12 +231,11 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
     if (!body.destroyed) body.destroy();
     settle(499);
   });
-  const limitMs = call.req === null ? -1 : grpcTimeoutMs(call.req.headers);
-  if (limitMs >= 0) {
-    const left = call.startTime + limitMs - performance.now();
+  if (deadline >= 0) {
+    const left = deadline - performance.now();
     timer = setTimeout(
       () => {
-        failure = [GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded at the gateway'];
+        failure = [GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'];
         body.destroy();
       },
       left > 0 ? left : 0,

@@ -18,7 +18,8 @@ const cfg = (over: Partial<UpstreamConfig> = {}): UpstreamConfig => ({
     passive: { enabled: false, failures: 5, windowMs: 1000 },
   },
   circuitBreaker: { enabled: false, failureRatio: 0.5, minRequests: 10, windowMs: 1000, openMs: 1000, halfOpenRequests: 1 },
-  keepAlive: { maxSockets: 1, maxIdleSockets: 1, idleMs: 1000 },
+  keepAlive: { maxSockets: 1, maxIdleSockets: 1, idleMs: 1000, pingIntervalMs: 0, pingTimeoutMs: 1000 },
+  protocol: 'http1',
   ...over,
 });
 

@@ -51,9 +51,12 @@ export interface GrpcServer {
   kill(): void;
 }
 
-export async function startEchoServer(credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<GrpcServer> {
+export async function startEchoServer(
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  options: grpc.ServerOptions = {},
+): Promise<GrpcServer> {
   const record: EchoRecord = { calls: 0, metadata: [], cancelled: 0 };
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20, ...options });
   const seen = (call: { metadata: grpc.Metadata; on(e: 'cancelled', f: () => void): unknown }): void => {
     record.calls++;
     record.metadata.push(call.metadata);
