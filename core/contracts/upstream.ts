@@ -46,6 +46,16 @@ export interface UpstreamResponse {
   connectMs?: number;
 }
 
+/**
+ * Trailers of a streamed response body, for a client that receives them (the HTTP/2 one): stored under this key
+ * as they arrive (always before the body's 'end'), and emitted as 'trailers'. Both, because they may arrive in the
+ * same read as the head, before anyone downstream listens.
+ */
+export const BODY_TRAILERS: unique symbol = Symbol('upstream trailers');
+export interface TrailerCarrier {
+  [BODY_TRAILERS]?: IncomingHttpHeaders;
+}
+
 export interface UpstreamClientOptions {
   connectTimeoutMs: number;
   /** connections per target */

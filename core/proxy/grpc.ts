@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ErrorCode } from '../base/errors.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
-import { relayableTrailers } from './trailers.js';
+import { BODY_TRAILERS, type TrailerCarrier } from '../contracts/upstream.js';
 
 /**
  * gRPC through the gateway (gRPC over HTTP/2, PROTOCOL-HTTP2.md): recognising a call, its deadline, and the send
@@ -197,7 +197,6 @@ export function sendGrpc(call: GrpcCall, res: ServerResponse, headers: OutgoingH
  */
 function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers: OutgoingHttpHeaders | undefined, done: (status: number) => void): void {
   let settled = false;
-  let statusSeen = false;
   let timer: NodeJS.Timeout | null = null;
   let failure: [number, string] = [GrpcStatus.UNAVAILABLE, 'upstream stream broke off'];
   const limitMs = call.req === null ? -1 : grpcTimeoutMs(call.req.headers);
@@ -208,13 +207,9 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
     if (timer !== null) clearTimeout(timer);
     done(status);
   };
-  body.on('trailers', (t: IncomingHttpHeaders) => {
-    const fields = relayableTrailers(t);
-    if (fields !== null && fields['grpc-status'] !== undefined) statusSeen = true;
-  });
   // before pipe's own 'end' listener: the status must be added before the response ends
   body.once('end', () => {
-    if (statusSeen) return;
+    if ((body as TrailerCarrier)[BODY_TRAILERS]?.['grpc-status'] !== undefined) return;
     // an upstream enforcing the same grpc-timeout may just stop (grpc-js resets the stream with NO_ERROR): at the
     // deadline (its timer and ours a few ms apart) that is what ended the call
     if (deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS) endWithStatus(res, body, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');

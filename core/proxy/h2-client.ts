@@ -3,9 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../config/types.js';
 import {
+  BODY_TRAILERS,
   UpstreamClientError,
   classifyErrorCode,
   isReplayable,
+  type TrailerCarrier,
   type UpstreamClient,
   type UpstreamClientOptions,
   type UpstreamErrorKind,
@@ -86,6 +88,8 @@ class H2Connection {
   private readonly startedAt = performance.now();
   private connectTimer: NodeJS.Timeout | null;
   private pingTimer: NodeJS.Timeout | null = null;
+  /** a PING is out, its ack awaited */
+  private checking = false;
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -154,23 +158,34 @@ class H2Connection {
     const interval = this.opts.pingIntervalMs;
     if (interval <= 0) return;
     const tick = (): void => {
-      if (this.session.destroyed) return;
-      let answered = false;
-      const deadline = setTimeout(() => {
-        if (!answered) this.fail('reset', `no PING ack within ${this.opts.pingTimeoutMs} ms`);
-      }, this.opts.pingTimeoutMs);
-      deadline.unref();
-      const sent = this.session.ping((err) => {
-        answered = true;
-        clearTimeout(deadline);
-        if (err === null) this.pingTimer = setTimeout(tick, interval).unref();
+      this.pingTimer = null;
+      this.check(() => {
+        if (!this.session.destroyed) this.pingTimer = setTimeout(tick, interval).unref();
       });
-      if (!sent) {
-        clearTimeout(deadline);
-        this.pingTimer = setTimeout(tick, interval).unref();
-      }
     };
     this.pingTimer = setTimeout(tick, interval).unref();
+  }
+
+  /**
+   * PINGs the peer; without an ack within pingTimeoutMs the session is dead and destroyed (its streams fail). Also
+   * run when a stream times out waiting for its head: a session node:http2 gave up on (it answered a malformed
+   * frame with GOAWAY but keeps the socket) would otherwise keep taking streams that never leave.
+   */
+  check(then?: () => void): void {
+    if (this.checking || this.session.destroyed) return;
+    this.checking = true;
+    const deadline = setTimeout(() => this.fail('reset', `no PING ack within ${this.opts.pingTimeoutMs} ms`), this.opts.pingTimeoutMs);
+    deadline.unref();
+    const acked = (): void => {
+      this.checking = false;
+      clearTimeout(deadline);
+      then?.();
+    };
+    try {
+      if (!this.session.ping((err) => (err === null ? acked() : undefined))) acked();
+    } catch {
+      acked();
+    }
   }
 
   opened(): void {
@@ -215,6 +230,7 @@ class H2Exchange {
   private settled = false;
   private readonly headersTimer: NodeJS.Timeout;
   private stream: ClientHttp2Stream | null = null;
+  private conn: H2Connection | null = null;
   private refusedRetries = 0;
   /** a byte of the request body was consumed: the request can no longer be sent again */
   private bodyTouched = false;
@@ -228,7 +244,10 @@ class H2Exchange {
     private readonly reject: (e: unknown) => void,
   ) {
     this.mayRetryReset = isReplayable(o.method, o.body !== null);
-    this.headersTimer = setTimeout(() => this.fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`)), o.headersTimeoutMs);
+    this.headersTimer = setTimeout(() => {
+      this.conn?.check();
+      this.fail(new UpstreamClientError('headers-timeout', `no response headers within ${o.headersTimeoutMs} ms`));
+    }, o.headersTimeoutMs);
     o.abort = () => this.fail(new UpstreamClientError('aborted', 'request aborted'));
     if (o.body !== null) {
       // paused until a stream takes it (pipe resumes it): a body read by nobody must not flow away
@@ -254,7 +273,11 @@ class H2Exchange {
     conn.opened();
     this.client.inFlight++;
     this.stream = stream;
+    this.conn = conn;
     stream.on('response', (headers, flags) => this.onResponse(stream, conn, headers, flags));
+    stream.once('trailers', (trailers: H2Headers) => {
+      (stream as TrailerCarrier)[BODY_TRAILERS] = trailers as IncomingHttpHeaders;
+    });
     // stays attached for the stream's life: a late error (mid-body) must never be unhandled; the body's reader sees it
     stream.on('error', noop);
     stream.once('close', () => {
@@ -269,6 +292,7 @@ class H2Exchange {
   /** The stream closed before its response head. */
   private closedEarly(stream: ClientHttp2Stream, conn: H2Connection, reused: boolean): void {
     this.stream = null;
+    this.conn = null;
     const o = this.o;
     if (o.body !== null) o.body.unpipe(stream);
     const untouched = !this.bodyTouched && (o.body === null || !o.body.readableEnded);

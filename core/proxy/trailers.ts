@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ServerResponse } from '../contracts/server.js';
+import { BODY_TRAILERS, type TrailerCarrier } from '../contracts/upstream.js';
 
 /**
  * Fields a trailer section must not carry (RFC 9110 §6.5.1): framing, routing, request modifiers, authentication,
@@ -53,16 +54,18 @@ export function relayableTrailers(src: IncomingHttpHeaders): OutgoingHttpHeaders
 }
 
 /**
- * Relays the trailers an HTTP/2 upstream body announces (its 'trailers' event, before 'end') to an HTTP/2 client:
+ * Relays the trailers of an HTTP/2 upstream body (core/contracts/upstream.ts BODY_TRAILERS) to an HTTP/2 client:
  * node:http2's response sends what addTrailers collected when it ends (trailers that arrive before the head is
  * written wait for it). A field it refuses is dropped.
  */
-export function relayTrailers(body: Readable, res: ServerResponse): void {
-  body.once('trailers', (trailers: IncomingHttpHeaders) => {
+export function relayTrailers(body: Readable & TrailerCarrier, res: ServerResponse): void {
+  const relay = (trailers: IncomingHttpHeaders): void => {
     const fields = relayableTrailers(trailers);
-    if (fields === null) return;
-    addTrailers(res, fields);
-  });
+    if (fields !== null) addTrailers(res, fields);
+  };
+  const already = body[BODY_TRAILERS];
+  if (already !== undefined) relay(already);
+  else body.once('trailers', relay);
 }
 
 /** res.addTrailers field by field, so that one value node:http2 refuses does not cost the others. */
