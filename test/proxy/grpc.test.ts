@@ -62,7 +62,12 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
         { path: '/limited/*', upstream: 'limited', stripPrefix: '/limited' },
         { path: '/dead/*', upstream: 'dead', stripPrefix: '/dead' },
         { path: '/slow/*', upstream: 'slow', stripPrefix: '/slow' },
-        { path: '/auth/*', upstream: 'echo', stripPrefix: '/auth', plugins: [{ name: 'auth', options: { apiKey: { header: 'x-api-key', keys: [sha(SECRET_KEY)] } } }] },
+        {
+          path: '/auth/*',
+          upstream: 'echo',
+          stripPrefix: '/auth',
+          plugins: [{ name: 'auth', options: { apiKey: { header: 'x-api-key', keys: [sha(SECRET_KEY)] } } }],
+        },
         { path: '/rate/*', upstream: 'echo', stripPrefix: '/rate', plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000 } }] },
         { path: '/cors/*', upstream: 'echo', stripPrefix: '/cors', plugins: [{ name: 'cors', options: { origins: ['https://app.example'] } }] },
         { path: '/gwtest.Echo/*', upstream: 'echo' },
@@ -144,7 +149,9 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
   it('1,000 concurrent calls on one client connection, to an upstream allowing 100 streams per connection', async () => {
     const session = http2.connect(`http://127.0.0.1:${gw.port}`);
     try {
-      const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => rawUnary(session, '/limited/gwtest.Echo/Unary', { text: String(i), delayMs: 50 })));
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => rawUnary(session, '/limited/gwtest.Echo/Unary', { text: String(i), delayMs: 50 })),
+      );
       expect(results.filter((r) => r.status === '0')).toHaveLength(1000);
       const h2 = h2Client(gw, 'limited');
       // the peer's limit held: its 1,000 streams needed at least ten sessions, none refused
@@ -244,7 +251,13 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
       const unknown = new grpc.Client(gatewayAddress, grpc.credentials.createInsecure());
       try {
         const err = await new Promise<grpc.ServiceError>((resolve) =>
-          unknown.makeUnaryRequest('/nowhere.Svc/Call', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e!)),
+          unknown.makeUnaryRequest(
+            '/nowhere.Svc/Call',
+            (x: Buffer) => x,
+            (x: Buffer) => x,
+            Buffer.alloc(0),
+            (e) => resolve(e!),
+          ),
         );
         expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
         expect(err.details).toBe('GW_ERR_NO_ROUTE');

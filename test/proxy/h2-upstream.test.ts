@@ -51,7 +51,7 @@ async function startH2(handler: Handler, options: http2.ServerOptions = {}): Pro
     s.on('error', () => {});
   });
   server.on('stream', (stream, headers) => {
-    const s = stream.session!;
+    const s = stream.session as ServerHttp2Session;
     const n = open.get(s)! + 1;
     open.set(s, n);
     if (n > u.peakPerSession) u.peakPerSession = n;
@@ -74,7 +74,12 @@ const echoAfter =
     stream.on('end', () =>
       setTimeout(() => {
         if (stream.destroyed) return;
-        const body = JSON.stringify({ method: headers[':method'], path: headers[':path'], authority: headers[':authority'], body: Buffer.concat(chunks).toString() });
+        const body = JSON.stringify({
+          method: headers[':method'],
+          path: headers[':path'],
+          authority: headers[':authority'],
+          body: Buffer.concat(chunks).toString(),
+        });
         stream.respond({ ':status': 200, 'content-type': 'application/json' });
         stream.end(body);
       }, ms),
@@ -106,7 +111,10 @@ describe('HTTP/2 upstreams', () => {
   it('relays requests, bodies and the authority; HTTP/1.1 client in front', async () => {
     const up = await startH2(echoAfter(0));
     const gw = await gatewayFor({ up: { targets: [up.url], protocol: 'h2c' } });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     const r = await request(`${gw.url}/up/x?q=1`, { method: 'POST', body: 'hello', headers: { host: 'api.example' } });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ method: 'POST', path: '/x?q=1', authority: up.url.slice(7), body: 'hello' });
@@ -118,7 +126,17 @@ describe('HTTP/2 upstreams', () => {
       onStream: (s) => {
         s.headers([[':status', '200']]);
         s.data(Buffer.from('body'));
-        s.socket.write(frame(FrameType.HEADERS, 4 | 1, s.id, headerBlock([['x-checksum', 'abc'], ['set-cookie', 'a=b']])));
+        s.socket.write(
+          frame(
+            FrameType.HEADERS,
+            4 | 1,
+            s.id,
+            headerBlock([
+              ['x-checksum', 'abc'],
+              ['set-cookie', 'a=b'],
+            ]),
+          ),
+        );
       },
     });
     const gw = await startGateway({
@@ -128,7 +146,10 @@ describe('HTTP/2 upstreams', () => {
       upstreams: { up: { targets: [up.url], protocol: 'h2c' } },
       routes: [{ path: '/*', upstream: 'up' }],
     });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     const session = http2.connect(gw.url);
     cleanup.push(async () => void session.close());
     const got = await new Promise<{ body: string; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
@@ -149,7 +170,10 @@ describe('HTTP/2 upstreams', () => {
   it("keeps within the peer's SETTINGS_MAX_CONCURRENT_STREAMS, opening more sessions", async () => {
     const up = await startH2(echoAfter(100), { settings: { maxConcurrentStreams: 5 } });
     const gw = await gatewayFor({ up: { targets: [up.url], protocol: 'h2c' } });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => request(`${gw.url}/up/${i}`)));
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(up.peakPerSession).toBeLessThanOrEqual(5);
@@ -166,12 +190,16 @@ describe('HTTP/2 upstreams', () => {
         if (answered === 50 && !sentGoaway) {
           sentGoaway = true;
           // graceful: every session says no more new streams (those it has finish)
-          for (const s of up.sessions) s.goaway(http2.constants.NGHTTP2_NO_ERROR, (s as unknown as { state: { lastProcStreamID?: number } }).state.lastProcStreamID ?? 0);
+          for (const s of up.sessions)
+            s.goaway(http2.constants.NGHTTP2_NO_ERROR, (s as unknown as { state: { lastProcStreamID?: number } }).state.lastProcStreamID ?? 0);
         }
       });
     });
     const gw = await gatewayFor({ up: { targets: [up.url], protocol: 'h2c' } });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     const statuses: number[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -197,7 +225,10 @@ describe('HTTP/2 upstreams', () => {
       echoAfter(0)(stream, headers);
     });
     const gw = await gatewayFor({ up: { targets: [up.url], protocol: 'h2c', retries: { count: 0 } } });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     const r = await request(`${gw.url}/up/once`, { method: 'POST' });
     expect(r.status).toBe(200);
     expect(refused).toBe(2);
@@ -212,13 +243,19 @@ describe('HTTP/2 upstreams', () => {
     const gw = await gatewayFor({
       up: { targets: [up.url], protocol: 'h2c', healthCheck: { active: { path: '/health', intervalMs: 20, unhealthyThreshold: 1 } } },
     });
-    cleanup.push(() => up.close(), () => gw.close());
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
     await until(() => up.paths.includes('/health'), { message: 'no health check arrived over HTTP/2' });
     await until(async () => (await request(`${gw.url}/up/x`)).status === 503, { message: 'the target never went out of rotation' });
   });
 
   it('over TLS is refused by config unless the target is https:// (and the reverse for h2c)', () => {
-    const r = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'], protocol: 'h2' }, b: { targets: ['https://127.0.0.1:1'], protocol: 'h2c' } }, routes: [] });
+    const r = validateConfig({
+      upstreams: { a: { targets: ['http://127.0.0.1:1'], protocol: 'h2' }, b: { targets: ['https://127.0.0.1:1'], protocol: 'h2c' } },
+      routes: [],
+    });
     expect(r.ok).toBe(false);
     const text = JSON.stringify(r);
     expect(text).toContain('/upstreams/a/targets/0: protocol \\"h2\\" needs an https:// target');
@@ -237,7 +274,10 @@ describe('HTTP/2 upstreams', () => {
     /** The hostile route fails with `status`; a healthy route of the same gateway answers meanwhile. */
     async function costsOnlyItsOwn(hostile: RawH2Server, expected: number, upstream: Record<string, unknown> = {}): Promise<void> {
       const gw = await gatewayFor({ bad: { targets: [hostile.url], protocol: 'h2c', retries: { count: 0 }, ...upstream }, good: { targets: [good.url] } });
-      cleanup.push(() => hostile.close(), () => gw.close());
+      cleanup.push(
+        () => hostile.close(),
+        () => gw.close(),
+      );
       const [bad, ok] = await Promise.all([request(`${gw.url}/bad/x`, { method: 'POST', body: 'payload' }), request(`${gw.url}/good/y`)]);
       expect(bad.status).toBe(expected);
       expect(ok.status).toBe(200);
@@ -282,11 +322,24 @@ describe('HTTP/2 upstreams', () => {
         onStream: (s) => {
           s.headers([[':status', '200']]);
           s.data(Buffer.from('partial'));
-          s.socket.write(frame(FrameType.HEADERS, 4 | 1, s.id, headerBlock([[':status', '200'], ['x-ok', '1']])));
+          s.socket.write(
+            frame(
+              FrameType.HEADERS,
+              4 | 1,
+              s.id,
+              headerBlock([
+                [':status', '200'],
+                ['x-ok', '1'],
+              ]),
+            ),
+          );
         },
       });
       const gw = await gatewayFor({ bad: { targets: [hostile.url], protocol: 'h2c', retries: { count: 0 } }, good: { targets: [good.url] } });
-      cleanup.push(() => hostile.close(), () => gw.close());
+      cleanup.push(
+        () => hostile.close(),
+        () => gw.close(),
+      );
       const bad = await request(`${gw.url}/bad/x`).catch((e: Error) => e);
       // the answer had started: cut, never presented as complete
       expect(bad instanceof Error || (bad as { status: number }).status === 502).toBe(true);

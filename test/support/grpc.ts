@@ -1,6 +1,6 @@
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
 
 /**
  * Real gRPC peers for the tests: the Echo service of fixtures/echo.proto served by @grpc/grpc-js, and clients
@@ -129,12 +129,20 @@ export async function startEchoServer(
 }
 
 /** A client for the service at host:port (the gateway, or the service itself). */
-export function echoClient(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): EchoClientT {
+export function echoClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): EchoClientT {
   return new EchoClient(address, credentials, { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20, ...options });
 }
 
 /** A unary call as a promise: resolves with the answer and the trailers, rejects with the ServiceError. */
-export function unary(client: EchoClientT, msg: Msg, options: { metadata?: grpc.Metadata; deadlineMs?: number } = {}): Promise<{ msg: Msg; trailers: grpc.Metadata }> {
+export function unary(
+  client: EchoClientT,
+  msg: Msg,
+  options: { metadata?: grpc.Metadata; deadlineMs?: number } = {},
+): Promise<{ msg: Msg; trailers: grpc.Metadata }> {
   return new Promise((resolve, reject) => {
     let answer: Msg | null = null;
     let error: grpc.ServiceError | null = null;
