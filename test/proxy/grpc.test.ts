@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
-import type { H2UpstreamClient } from '../../core/proxy/h2-client.js';
-import type { UpstreamManager } from '../../core/proxy/index.js';
-import { echoClient, grpc, startEchoServer, unary, type EchoClientT, type GrpcServer, type Msg } from '../support/grpc.js';
+import { callPath, echoClient, grpc, startEchoServer, unary, type EchoClientT, type GrpcServer, type Msg } from '../support/grpc.js';
 import { closedPortUrl } from '../support/upstream.js';
 import { until } from '../support/wait.js';
+import { h2UpstreamClient } from './helpers.js';
 
 /**
  * gRPC end to end with real peers: a @grpc/grpc-js client talks HTTP/2 to the gateway (cleartext h2c listener),
@@ -153,7 +152,7 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
         Array.from({ length: 1000 }, (_, i) => rawUnary(session, '/limited/gwtest.Echo/Unary', { text: String(i), delayMs: 50 })),
       );
       expect(results.filter((r) => r.status === '0')).toHaveLength(1000);
-      const h2 = h2Client(gw, 'limited');
+      const h2 = h2UpstreamClient(gw, 'limited');
       // the peer's limit held: its 1,000 streams needed at least ten sessions, none refused
       expect(h2.sessions().length).toBeGreaterThanOrEqual(10);
       expect(h2.sessions().every((s) => s.limit === 100)).toBe(true);
@@ -248,22 +247,9 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
     });
 
     it('grpc-js reads them as statuses', async () => {
-      const unknown = new grpc.Client(gatewayAddress, grpc.credentials.createInsecure());
-      try {
-        const err = await new Promise<grpc.ServiceError>((resolve) =>
-          unknown.makeUnaryRequest(
-            '/nowhere.Svc/Call',
-            (x: Buffer) => x,
-            (x: Buffer) => x,
-            Buffer.alloc(0),
-            (e) => resolve(e!),
-          ),
-        );
-        expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-        expect(err.details).toBe('GW_ERR_NO_ROUTE');
-      } finally {
-        unknown.close();
-      }
+      const err = await callPath(gatewayAddress, grpc.credentials.createInsecure(), '/nowhere.Svc/Call');
+      expect(err!.code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err!.details).toBe('GW_ERR_NO_ROUTE');
     });
   });
 
@@ -284,13 +270,6 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
     });
   });
 });
-
-/** The HTTP/2 upstream client of an upstream's first target. */
-function h2Client(gw: RunningGateway, upstream: string): H2UpstreamClient {
-  const m = gw.gateway.server.currentRuntime.upstreams as UpstreamManager;
-  const group = (m as unknown as { groups: Map<string, { targets: Array<{ client: H2UpstreamClient }> }> }).groups.get(upstream)!;
-  return group.targets[0]!.client;
-}
 
 /** A length-prefixed gRPC message of the Echo Msg (text, data, count, delay_ms), encoded by hand. */
 function encodeMsg(m: Msg): Buffer {

@@ -3,12 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../core/config/validator.js';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
-import type { H2UpstreamClient } from '../../core/proxy/h2-client.js';
-import type { UpstreamManager } from '../../core/proxy/index.js';
 import { frame, FrameType, headerBlock, settings, SETTINGS_INITIAL_WINDOW_SIZE, startRawH2, type RawH2Server } from '../support/h2-raw.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { until } from '../support/wait.js';
+import { h2UpstreamClient } from './helpers.js';
 
 /**
  * The HTTP/2 upstream client (`protocol: "h2c"`) against real node:http2 servers and hand-written hostile peers:
@@ -96,12 +95,6 @@ function gatewayFor(upstreams: Record<string, unknown>, extraRoutes: unknown[] =
   });
 }
 
-function h2Client(gw: RunningGateway, upstream: string): H2UpstreamClient {
-  const m = gw.gateway.server.currentRuntime.upstreams as UpstreamManager;
-  const group = (m as unknown as { groups: Map<string, { targets: Array<{ client: H2UpstreamClient }> }> }).groups.get(upstream)!;
-  return group.targets[0]!.client;
-}
-
 describe('HTTP/2 upstreams', () => {
   const cleanup: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -126,17 +119,10 @@ describe('HTTP/2 upstreams', () => {
       onStream: (s) => {
         s.headers([[':status', '200']]);
         s.data(Buffer.from('body'));
-        s.socket.write(
-          frame(
-            FrameType.HEADERS,
-            4 | 1,
-            s.id,
-            headerBlock([
-              ['x-checksum', 'abc'],
-              ['set-cookie', 'a=b'],
-            ]),
-          ),
-        );
+        s.trailers([
+          ['x-checksum', 'abc'],
+          ['set-cookie', 'a=b'],
+        ]);
       },
     });
     const gw = await startGateway({
@@ -177,7 +163,7 @@ describe('HTTP/2 upstreams', () => {
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => request(`${gw.url}/up/${i}`)));
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(up.peakPerSession).toBeLessThanOrEqual(5);
-    expect(h2Client(gw, 'up').sessions().length).toBeGreaterThanOrEqual(2);
+    expect(h2UpstreamClient(gw, 'up').sessions().length).toBeGreaterThanOrEqual(2);
   });
 
   it('GOAWAY under load: streams in flight finish, new ones go to a new session, nothing is lost', async () => {
@@ -322,17 +308,10 @@ describe('HTTP/2 upstreams', () => {
         onStream: (s) => {
           s.headers([[':status', '200']]);
           s.data(Buffer.from('partial'));
-          s.socket.write(
-            frame(
-              FrameType.HEADERS,
-              4 | 1,
-              s.id,
-              headerBlock([
-                [':status', '200'],
-                ['x-ok', '1'],
-              ]),
-            ),
-          );
+          s.trailers([
+            [':status', '200'],
+            ['x-ok', '1'],
+          ]);
         },
       });
       const gw = await gatewayFor({ bad: { targets: [hostile.url], protocol: 'h2c', retries: { count: 0 } }, good: { targets: [good.url] } });

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
+import type { H2UpstreamClient } from '../../core/proxy/h2-client.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 import { upstreamClientVariants } from '../../variants/upstream/index.js';
 import { request as supportRequest, type RequestOptions, type SimpleResponse } from '../support/http.js';
@@ -97,4 +98,11 @@ export function rawExchange(port: number, data: string, ms = 3000): Promise<stri
 export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> {
   await until(cond, { timeoutMs: ms, message: `condition ${cond.toString().slice(0, 200)} never held` });
   return true;
+}
+
+/** The HTTP/2 client of an h2/h2c upstream's first target, to read its sessions. */
+export function h2UpstreamClient(gw: RunningGateway, upstream: string): H2UpstreamClient {
+  const m = gw.gateway.server.currentRuntime.upstreams as UpstreamManager;
+  const group = (m as unknown as { groups: Map<string, { targets: Array<{ client: H2UpstreamClient }> }> }).groups.get(upstream)!;
+  return group.targets[0]!.client;
 }

@@ -165,4 +165,27 @@ export function unary(
   });
 }
 
+/** A unary call with an empty message to any method path (no stub needed): the error, or null on OK. */
+export async function callPath(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  path: string,
+  options: grpc.ChannelOptions = {},
+): Promise<grpc.ServiceError | null> {
+  const c = new grpc.Client(address, credentials, options);
+  try {
+    return await new Promise<grpc.ServiceError | null>((resolve) =>
+      c.makeUnaryRequest(
+        path,
+        (x: Buffer) => x,
+        (x: Buffer) => x,
+        Buffer.alloc(0),
+        (e) => resolve(e),
+      ),
+    );
+  } finally {
+    c.close();
+  }
+}
+
 export { grpc };

@@ -61,6 +61,8 @@ export interface RawStream {
   /** response HEADERS with these fields (`:status` first), END_HEADERS set */
   headers(fields: Array<[string, string]>, endStream?: boolean): void;
   data(payload: Buffer, endStream?: boolean): void;
+  /** a trailing HEADERS frame with these fields, ending the stream */
+  trailers(fields: Array<[string, string]>): void;
 }
 
 export interface RawH2Server {
@@ -121,6 +123,7 @@ export async function startRawH2(opts: RawH2Options): Promise<RawH2Server> {
             headers: (fields, endStream = false) =>
               socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), id, headerBlock(fields))),
             data: (p, endStream = false) => socket.write(frame(FrameType.DATA, endStream ? Flag.END_STREAM : 0, id, p)),
+            trailers: (fields) => socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, headerBlock(fields))),
           });
         }
       }

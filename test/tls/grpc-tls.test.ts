@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
-import { echoClient, grpc, startEchoServer, unary, type EchoClientT, type GrpcServer, type Msg } from '../support/grpc.js';
+import { callPath, echoClient, grpc, startEchoServer, unary, type EchoClientT, type GrpcServer, type Msg } from '../support/grpc.js';
 import { needService } from '../support/services.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
 import { TestCa } from './certs.js';
@@ -65,20 +65,9 @@ describe.skipIf(!openssl.available).each(['node-http', 'own'])('gRPC over TLS bo
   });
 
   it('an upstream that does not speak TLS/h2: UNAVAILABLE', async () => {
-    const c = new grpc.Client(`localhost:${gw.port}`, grpc.credentials.createSsl(readFileSync(ca.caCert)), { 'grpc.ssl_target_name_override': 'gateway.test' });
-    try {
-      const err = await new Promise<grpc.ServiceError>((resolve) =>
-        c.makeUnaryRequest(
-          '/wrong/gwtest.Echo/Unary',
-          (x: Buffer) => x,
-          (x: Buffer) => x,
-          Buffer.alloc(0),
-          (e) => resolve(e!),
-        ),
-      );
-      expect(err.code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      c.close();
-    }
+    const err = await callPath(`localhost:${gw.port}`, grpc.credentials.createSsl(readFileSync(ca.caCert)), '/wrong/gwtest.Echo/Unary', {
+      'grpc.ssl_target_name_override': 'gateway.test',
+    });
+    expect(err!.code).toBe(grpc.status.UNAVAILABLE);
   });
 });
