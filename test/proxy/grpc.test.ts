@@ -69,6 +69,7 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
         },
         { path: '/rate/*', upstream: 'echo', stripPrefix: '/rate', plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000 } }] },
         { path: '/cors/*', upstream: 'echo', stripPrefix: '/cors', plugins: [{ name: 'cors', options: { origins: ['https://app.example'] } }] },
+        { path: '/gzip/*', upstream: 'echo', stripPrefix: '/gzip', plugins: [{ name: 'compression', options: { thresholdBytes: 0 } }] },
         { path: '/gwtest.Echo/*', upstream: 'echo' },
       ],
     });
@@ -261,6 +262,12 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
       const md = svc.record.metadata.at(-1)!;
       expect(md.get('x-request-id')).toEqual([r.headers['x-request-id']]);
       expect(String(md.get('traceparent')[0])).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    });
+
+    it('compression leaves gRPC answers alone (gRPC compresses per message)', async () => {
+      const r = await rawUnary(gw.port, '/gzip/gwtest.Echo/Unary', { text: 'x'.repeat(2000) }, { 'accept-encoding': 'gzip' });
+      expect(r.status).toBe('0');
+      expect(r.headers['content-encoding']).toBeUndefined();
     });
 
     it('CORS headers on a gRPC answer', async () => {

@@ -23,8 +23,9 @@ export interface CompressionOptions {
 const ONE_SHOT_MAX = 64 * 1024;
 
 /** Types whose bytes are already compressed: recompressing costs CPU and usually grows them. */
+// application/grpc: gRPC compresses per message (grpc-encoding); an HTTP content-encoding would break its framing
 const INCOMPRESSIBLE =
-  /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar))/i;
+  /^(?:image\/(?!svg\+xml|x-icon|bmp)|video\/|audio\/|font\/woff2?|application\/(?:zip|gzip|x-gzip|x-bzip2|x-xz|x-7z-compressed|x-rar-compressed|zstd|octet-stream|pdf|wasm|vnd\.rar|grpc))/i;
 
 /**
  * Response compression (gzip, brotli) negotiated by Accept-Encoding q-values, streaming through zlib. Skips
