@@ -52,7 +52,8 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
       ],
       upstreams: {
         echo: { targets: [svc.url], protocol: 'h2c' },
-        limited: { targets: [limited.url], protocol: 'h2c' },
+        // sessions kept while the test counts them
+        limited: { targets: [limited.url], protocol: 'h2c', keepAlive: { idleMs: 120_000 } },
         dead: { targets: [dead], protocol: 'h2c', retries: { count: 0 }, circuitBreaker: { minRequests: 2, failureRatio: 0.5, openMs: 60_000 } },
         slow: { targets: [svc.url], protocol: 'h2c', timeouts: { headersMs: 150 } },
       },
