@@ -139,6 +139,37 @@ describe('gRPC through the gateway (h2c listener, h2c upstream)', () => {
     expect(r.messages.every((m) => m.data!.length === 1 << 20)).toBe(true);
   });
 
+  it('backpressure: a client that stops reading stops the service writing (flow control across both hops)', async () => {
+    svc.record.flowWritten = 0;
+    const c = echoClient(gatewayAddress);
+    try {
+      const s = call(c, 'serverStream', { text: 'flow', count: 2000, data: Buffer.alloc(64 * 1024) });
+      s.on('error', () => {});
+      await new Promise<void>((r) => s.once('data', () => r()));
+      s.pause();
+      // the service fills every window and buffer on the way, then waits: the count settles far below 2,000
+      let last = -1;
+      await until(
+        async () => {
+          const now = svc.record.flowWritten;
+          const settled = now === last;
+          last = now;
+          if (!settled) await new Promise((r) => setTimeout(r, 300));
+          return settled;
+        },
+        { timeoutMs: 20_000, message: 'the service never stopped writing' },
+      );
+      // without backpressure all 2,000 (128 MB) would be written at once; the windows and buffers on the way hold MBs
+      expect(svc.record.flowWritten).toBeLessThan(600);
+      const before = svc.record.flowWritten;
+      s.resume();
+      await until(() => svc.record.flowWritten > before + 50, { timeoutMs: 20_000, message: 'reading again did not resume the service' });
+      s.cancel();
+    } finally {
+      c.close();
+    }
+  });
+
   it('a 10 MB message each way', async () => {
     const data = Buffer.alloc(10 << 20);
     for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;

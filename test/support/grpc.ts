@@ -27,6 +27,8 @@ export interface EchoRecord {
   metadata: grpc.Metadata[];
   /** calls whose client cancelled (the server saw 'cancelled') */
   cancelled: number;
+  /** messages a backpressure-respecting stream ("flow") has written so far */
+  flowWritten: number;
 }
 
 function answerError(status: number): Partial<grpc.StatusObject> {
@@ -55,7 +57,7 @@ export async function startEchoServer(
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
   options: grpc.ServerOptions = {},
 ): Promise<GrpcServer> {
-  const record: EchoRecord = { calls: 0, metadata: [], cancelled: 0 };
+  const record: EchoRecord = { calls: 0, metadata: [], cancelled: 0, flowWritten: 0 };
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20, ...options });
   const seen = (call: { metadata: grpc.Metadata; on(e: 'cancelled', f: () => void): unknown }): void => {
     record.calls++;
@@ -78,6 +80,21 @@ export async function startEchoServer(
     serverStream: (call: grpc.ServerWritableStream<Msg, Msg>) => {
       seen(call);
       const m = call.request;
+      if (m.text === 'flow') {
+        // writes only while the stream takes more (write() true), then waits for 'drain': backpressure observed
+        const pump = (): void => {
+          while (!call.cancelled && record.flowWritten < (m.count ?? 0)) {
+            record.flowWritten++;
+            if (!call.write({ text: 'flow', data: m.data ?? Buffer.alloc(0) })) {
+              call.once('drain', pump);
+              return;
+            }
+          }
+          if (!call.cancelled) call.end();
+        };
+        pump();
+        return;
+      }
       let i = 0;
       const next = (): void => {
         if (call.cancelled) return;
