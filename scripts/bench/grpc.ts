@@ -2,7 +2,7 @@
  * HTTP/2 upstreams and gRPC through the gateway, measured with h2load (nghttp2-client): throughput and the
  * proxy's CPU per request (µs, from /proc utime+stime of its process tree over the measured window).
  *
- *   node dist/scripts/bench/grpc.js [--duration 5] [--connections 8] [--streams 16] [--only grpc|upstream-h2]
+ *   npm run bench:grpc -- [--duration 5] [--connections 8] [--streams 16] [--only grpc|upstream-h2]
  *
  * - `grpc`: unary gRPC calls (a 5-byte-framed message, `application/grpc`, `te: trailers`) from h2load over h2c
  *   to a gRPC stub service (node:http2, a fixed answer with grpc-status trailers: cheap, so the proxy dominates),
@@ -19,27 +19,42 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitWithUsageError, numberOption, parseCommandLine, UsageError } from '../lib/command-line.js';
 import { GATEWAY_CLI, ROOT } from '../scenario/paths.js';
 import { prepareNginx } from '../scenario/peers/nginx.js';
 import { readCpuTicks } from '../scenario/proc-sampler.js';
 import { freePort, processTree, stopProcess, tail, waitReady } from '../scenario/processes.js';
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '8' },
-    streams: { type: 'string', default: '16' },
-    only: { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (values.help) {
-  process.stdout.write('node dist/scripts/bench/grpc.js [--duration S] [--connections N] [--streams N] [--only grpc|upstream-h2]\n');
-  process.exit(0);
+const HELP = `npm run bench:grpc -- [options]
+gRPC unary calls through the gateway vs the stub service directly vs nginx grpc_pass, and HTTP/1.1 traffic through
+the gateway to an HTTP/1.1 vs an h2c upstream: req/s and the proxy's CPU µs per request (h2load). Prints a table.
+
+options:
+  --duration S      measured seconds per run (default 5)
+  --connections N   h2load connections (default 8)
+  --streams N       concurrent streams per connection for gRPC (default 16)
+  --only NAME       grpc or upstream-h2 (default both)
+  -h, --help        this text
+`;
+const { values } = parseCommandLine(HELP, () =>
+  parseArgs({
+    options: {
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      streams: { type: 'string' },
+      only: { type: 'string' },
+    },
+  }),
+);
+let DURATION_S: number, CONNECTIONS: number, STREAMS: number;
+try {
+  DURATION_S = numberOption('duration', values.duration ?? '5', { exclusiveMin: true })!;
+  CONNECTIONS = numberOption('connections', values.connections ?? '8', { min: 1, integer: true })!;
+  STREAMS = numberOption('streams', values.streams ?? '16', { min: 1, integer: true })!;
+  if (values.only !== undefined && values.only !== 'grpc' && values.only !== 'upstream-h2') throw new UsageError('--only: grpc or upstream-h2');
+} catch (err) {
+  exitWithUsageError(err);
 }
-const DURATION_S = Number(values.duration);
-const CONNECTIONS = Number(values.connections);
-const STREAMS = Number(values.streams);
 const WARMUP_S = 1;
 
 /** The stub services, one node process each: a gRPC unary answer over h2c, or the same bytes over HTTP/1.1 or h2c. */

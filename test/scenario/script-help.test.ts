@@ -15,11 +15,12 @@ function run(file: string, args: string[]): { status: number | null; stdout: str
 }
 
 describe('every script explains itself', () => {
-  it('covers the twelve harness scripts', () => {
+  it('covers the thirteen harness scripts', () => {
     expect(SCRIPTS.map(([name]) => name).sort()).toEqual(
       [
         'bench:alloc',
         'bench:core',
+        'bench:grpc',
         'bench:memory',
         'bench:micro',
         'bench:proxy',
