@@ -38,6 +38,11 @@ export interface RunOptions {
   scenario: string;
   repetitions?: number;
   durationS?: number;
+  /**
+   * measure a fixed request count per run instead of a duration (overrides both): a run on a loaded machine then
+   * ends when its requests are answered, never with an empty measurement
+   */
+  amount?: number;
   warmupS?: number;
   /** `--only` arguments, e.g. ["router=radix,hybrid"] */
   only?: string[];
@@ -433,7 +438,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   const scenario = opts.builds !== undefined ? withBuildDimension(loaded.scenario, opts.builds) : loaded.scenario;
   const repetitions = opts.repetitions ?? scenario.repetitions;
   const warmupS = opts.warmupS ?? scenario.warmupS;
-  const amount = opts.durationS === undefined ? scenario.load.amount : undefined;
+  const amount = opts.amount ?? (opts.durationS === undefined ? scenario.load.amount : undefined);
   const durationS = amount === undefined ? (opts.durationS ?? scenario.load.durationS) : undefined;
 
   const all = await expandMatrix(scenario);

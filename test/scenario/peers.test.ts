@@ -158,13 +158,16 @@ describe('peers: each proxy forwards to the upstream stub', () => {
   });
 });
 
-describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
+describe('peers scenario end to end (1 repetition × 3,000 requests per variant)', () => {
   let out: string;
   let run: ScenarioRun;
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'peers-scenario-'));
-    run = await runScenario({ scenario: 'peers', repetitions: 1, durationS: 1, warmupS: 0.3, outDir: out, progress: false });
+    // A request count, not a duration: on a loaded machine a slow-starting peer answered nothing in a 1 s window
+    // (seen: fast-gateway, 0 requests), which says nothing about the peer. Every run now ends when its requests
+    // are answered.
+    run = await runScenario({ scenario: 'peers', repetitions: 1, amount: 3000, warmupS: 0.3, outDir: out, progress: false });
   }, 90_000);
 
   afterAll(() => {
@@ -175,7 +178,7 @@ describe('peers scenario end to end (1 repetition × 1 s per variant)', () => {
     const expectedPeers = PEER_NAMES.filter((p) => peerUnavailable(p) === null);
     expect(run.results.runs.map((r) => r.variant)).toEqual(['gateway', ...expectedPeers.map((p) => `peer=${p}`)]);
     for (const r of run.results.runs) {
-      expect(r.requests, r.variant).toBeGreaterThan(0);
+      expect(r.requests, r.variant).toBe(3000);
       expect(r.errors, r.variant).toBe(0);
       expect(r.non2xx, r.variant).toBe(0);
       expect(r.gateway, r.variant).not.toBeNull();
