@@ -1,10 +1,11 @@
 import http from 'node:http';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
-import { CLIENT_VARIANTS, rawExchange } from './helpers.js';
+import { until } from '../support/wait.js';
+import { CLIENT_VARIANTS, rawExchange, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
 
 /**
  * Trailer fields through the proxy (core/proxy/trailers.ts), both ways, on both server engines and every
@@ -190,5 +191,170 @@ describe.each(ENGINES)('trailers through the proxy (engine %s)', (engine) => {
       expect(r.body).toBe('no trailers');
       expect(r.rawTrailers).toEqual([]);
     });
+  });
+});
+
+function startGw(engine: string, client: string, upstreamUrl: string, server: Record<string, unknown> = {}): Promise<RunningGateway> {
+  return startGateway({
+    server: { host: '127.0.0.1', ...server },
+    admin: { enabled: false },
+    logging: { level: 'silent', accessLog: false },
+    variants: { upstream: client, server: engine },
+    upstreams: { api: { targets: [{ url: upstreamUrl }] } },
+    routes: [{ path: '/*', upstream: 'api' }],
+  });
+}
+
+describe.each(ENGINES)('HTTP/2 clients and HTTP/1.1 upstreams (engine %s, h2c)', (engine) => {
+  let up: Awaited<ReturnType<typeof startTrailerUpstream>>;
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    up = await startTrailerUpstream();
+    gw = await startGw(engine, 'h1', up.url, { http2: 'h2c' });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('relays the h2 request trailers to the upstream and its chunked trailers back as an HTTP/2 trailer block', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const got = await new Promise<{ status: number; body: string; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/h2' }, { waitForTrailers: true });
+        let status = 0;
+        let trailers: http2.IncomingHttpHeaders = {};
+        const parts: Buffer[] = [];
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('trailers', (t) => (trailers = t));
+        stream.on('data', (c: Buffer) => parts.push(c));
+        stream.on('end', () => resolve({ status, body: Buffer.concat(parts).toString(), trailers }));
+        stream.on('error', reject);
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-digest': 'crc32=99', authorization: 'Bearer stolen', host: 'evil' }));
+        stream.end('from h2');
+      });
+      expect(got.status).toBe(200);
+      expect(got.body).toBe('hello world');
+      expect(got.trailers['x-checksum']).toBe('sha256=abc');
+      expect(got.trailers['server-timing']).toBe('db;dur=53, app;dur=47');
+      expect(got.trailers['set-cookie']).toBeUndefined();
+      expect(got.trailers['location']).toBeUndefined();
+      const s = up.seen.find((x) => x.url === '/h2')!;
+      expect(s.body).toBe('from h2');
+      expect(pairs(s.rawTrailers)).toEqual([['x-digest', 'crc32=99']]);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+/** A raw upstream answering each path with a chunked body whose trailer section is `TRAILER_SECTIONS[path]`. */
+const HOSTILE_UPSTREAM_TRAILERS: Record<string, string> = {
+  '/content-length': 'Content-Length: 5\r\n',
+  '/nul': 'X-A: a\0b\r\n',
+  '/bare-lf': 'X-A: 1\nX-B: 2\r\n',
+  '/obs-fold': 'X-A: 1\r\n folded\r\n',
+  '/huge': `X-Huge: ${'h'.repeat(70 * 1024)}\r\n`,
+  '/ok': 'X-Ok: 1\r\n',
+};
+
+describe.each(CLIENT_VARIANTS)('hostile upstream trailer sections (client %s)', (client) => {
+  let raw: Awaited<ReturnType<typeof startRawServer>>;
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    raw = await startRawServer((s) => {
+      let head = '';
+      s.on('data', (c: Buffer) => {
+        head += c.toString('latin1');
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const path = /^[A-Z]+ (\S+)/.exec(head)![1]!;
+        head = head.slice(end + 4);
+        // head and body first, the trailer section in a later write: the gateway has forwarded the head by then
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+        setTimeout(() => s.write(`0\r\n${HOSTILE_UPSTREAM_TRAILERS[path] ?? ''}\r\n`), 30);
+      });
+    });
+    gw = await startGw('node-http', client, raw.url);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await raw?.close();
+  });
+
+  /** What a client sees: a complete response with its trailers, or a response cut off (error or 'aborted'). */
+  function fetchOutcome(path: string): Promise<{ complete: boolean; body: string; rawTrailers: string[] }> {
+    return new Promise((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: gw.port, path, agent: false }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ complete: res.complete, body: Buffer.concat(parts).toString(), rawTrailers: res.rawTrailers }));
+        res.on('aborted', () => resolve({ complete: false, body: Buffer.concat(parts).toString(), rawTrailers: [] }));
+        res.on('error', () => resolve({ complete: false, body: Buffer.concat(parts).toString(), rawTrailers: [] }));
+      });
+      req.on('error', () => resolve({ complete: false, body: '', rawTrailers: [] }));
+      req.end();
+    });
+  }
+
+  it.each(['/content-length', '/nul', '/bare-lf', '/obs-fold', '/huge'])(
+    '%s: the client never gets a complete answer, and the next request is served',
+    async (path) => {
+      const r = await fetchOutcome(path);
+      expect(r.complete).toBe(false);
+      expect(r.rawTrailers).toEqual([]);
+      const ok = await fetchOutcome('/ok');
+      expect(ok).toEqual({ complete: true, body: 'hello', rawTrailers: ['x-ok', '1'] });
+    },
+  );
+});
+
+describe.each(ENGINES)('hostile request trailer sections (engine %s)', (engine) => {
+  let up: TestUpstream;
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    up = await startUpstream();
+    gw = await startGw(engine, 'h1', up.url);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  const HEAD = 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n';
+
+  it.each([
+    ['Content-Length (a smuggling shape)', 'Content-Length: 40\r\n', 400],
+    ['Transfer-Encoding', 'Transfer-Encoding: chunked\r\n', 400],
+    ['NUL in a value', 'X-A: a\0b\r\n', 400],
+    ['a bare LF', 'X-A: 1\nX-B: 2\r\n', 400],
+    ['obs-fold', 'X-A: 1\r\n folded\r\n', 400],
+    ['more than maxHeaderSize', `X-Huge: ${'h'.repeat(17 * 1024)}\r\n`, 431],
+  ])('%s in one packet with the request: refused, and not one byte reaches the upstream', async (_name, section, status) => {
+    up.reset();
+    const out = await rawExchange(gw.port, `${HEAD}${section}\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n`);
+    expect(out).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    // the pipelined request after it is never answered: the connection closes with the refusal
+    expect(out.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(up.bytes).toBe(0);
+  });
+
+  it('a bad trailer section arriving after the head was forwarded: the upstream never sees the request end', async () => {
+    up.reset();
+    const s = net.connect(gw.port, '127.0.0.1');
+    s.on('error', () => undefined);
+    let answer = '';
+    s.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write(HEAD);
+    await until(() => up.received.length === 1, { message: 'the request head never reached the upstream' });
+    s.write('Content-Length: 0\r\n\r\n');
+    await closed;
+    // the gateway could not answer yet (the upstream was waiting for the body): the client gets the refusal
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    await until(() => up.received[0]!.aborted, { message: 'the upstream request never broke off' });
+    expect(up.received[0]!.complete).toBe(false);
+    // the last-chunk the gateway would have written ends with an empty line: none was sent
+    expect(up.data()).not.toContain('0\r\n\r\n');
   });
 });
