@@ -358,9 +358,9 @@ export function compareEngines(c: FuzzCase, ref: EngineOutcome, cand: EngineOutc
   return verdict;
 }
 
-/** The same request head (everything but the body and whether it ended). */
+/** The same request head (everything but the body, whether it ended and the trailers that ended it). */
 function sameHead(a: Dispatch, b: Dispatch): boolean {
-  const d = dispatchDiff({ ...a, body: '', complete: true }, { ...b, body: '', complete: true });
+  const d = dispatchDiff({ ...a, body: '', complete: true, rawTrailers: [] }, { ...b, body: '', complete: true, rawTrailers: [] });
   return d === null;
 }
 

@@ -88,12 +88,15 @@ interface Got {
 /** node:http's client (llhttp reads the trailers); with `trailers`, a chunked request body ending with them. */
 function send(port: number, path: string, trailers: Array<[string, string]> | null, method = 'POST'): Promise<Got> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: trailers === null ? {} : { 'transfer-encoding': 'chunked' } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString(), rawTrailers: res.rawTrailers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path, agent: false, headers: trailers === null ? {} : { 'transfer-encoding': 'chunked' } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts).toString(), rawTrailers: res.rawTrailers }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (trailers !== null) {
       req.write('payload');

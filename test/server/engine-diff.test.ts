@@ -17,7 +17,19 @@ describe('the engine comparison can fail', () => {
   const c: FuzzCase = { seed: 0, input: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', maxHeaderSize: 16384, mutations: [] };
   const outcome = (engine: string, body: string, refusals: number[] = []): EngineOutcome => ({
     engine,
-    dispatched: [{ kind: 'request', method: 'POST', target: '/', version: '1.1', rawHeaders: ['Host', 'a'], headers: { host: 'a' }, body, complete: true, rawTrailers: [] }],
+    dispatched: [
+      {
+        kind: 'request',
+        method: 'POST',
+        target: '/',
+        version: '1.1',
+        rawHeaders: ['Host', 'a'],
+        headers: { host: 'a' },
+        body,
+        complete: true,
+        rawTrailers: [],
+      },
+    ],
     refusals,
     outOfOrder: false,
     hung: false,

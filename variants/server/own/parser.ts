@@ -651,7 +651,8 @@ export class RequestParser {
   private checkTrailerFraming(trailers: string[], at: number): void {
     for (let i = 0; i < trailers.length; i += 2) {
       const name = trailers[i]!;
-      if (name.length === 14 && name.toLowerCase() === 'content-length') this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length in a trailer section', 400, at);
+      if (name.length === 14 && name.toLowerCase() === 'content-length')
+        this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length in a trailer section', 400, at);
       if (name.length === 17 && name.toLowerCase() === 'transfer-encoding')
         this.fail('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in a trailer section', 400, at);
       if (name.length === 10 && name.toLowerCase() === 'connection' && (connectionFlags(trailers[i + 1]!) & ConnFlag.Close) !== 0) this.closeAfter = true;

@@ -175,7 +175,8 @@ class AgentUpstreamClient implements UpstreamClient {
       res.on('timeout', () => res.destroy(new UpstreamClientError('reset', `response body idle for ${o.idleTimeoutMs} ms`)));
       res.once('close', release);
       // only a chunked body can end with a trailer section; node sets rawTrailers before 'end'
-      if (res.headers['transfer-encoding'] !== undefined) resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res, trailers: () => res.rawTrailers });
+      if (res.headers['transfer-encoding'] !== undefined)
+        resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res, trailers: () => res.rawTrailers });
       else resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res });
     });
 

@@ -55,7 +55,8 @@ class UndiciUpstreamClient implements UpstreamClient {
     // undici reads the trailer section (res.trailers, filled before the body ends) but cannot send one: its
     // HTTP/1.1 writer ends every chunked request body with a bare last-chunk (client-h1.js), so
     // sendsRequestTrailers stays unset and the proxy drops the client's request trailers
-    if (res.headers['transfer-encoding'] !== undefined) return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body, trailers: () => trailerPairs(res.trailers) };
+    if (res.headers['transfer-encoding'] !== undefined)
+      return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body, trailers: () => trailerPairs(res.trailers) };
     return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body };
   }
 
