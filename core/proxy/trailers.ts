@@ -141,9 +141,13 @@ export function filterTrailers(
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    const lower = typeof name === 'string' ? name.toLowerCase() : '';
+    // the name as received is tested: lower-casing could turn a non-ASCII character into a token one
+    if (typeof name !== 'string' || !TOKEN.test(name)) {
+      dropped++;
+      continue;
+    }
+    const lower = name.toLowerCase();
     if (
-      !TOKEN.test(lower) ||
       typeof value !== 'string' ||
       INVALID_VALUE.test(value) ||
       !trailerAllowed(lower) ||

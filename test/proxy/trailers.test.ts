@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
 import { until } from '../support/wait.js';
+import { filterTrailers } from '../../core/proxy/trailers.js';
 import { CLIENT_VARIANTS, rawExchange, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
 
 /**
@@ -359,5 +360,24 @@ describe.each(ENGINES)('hostile request trailer sections (engine %s)', (engine) 
     expect(up.received[0]!.complete).toBe(false);
     // the last-chunk the gateway would have written ends with an empty line: none was sent
     expect(up.data()).not.toContain('0\r\n\r\n');
+  });
+});
+
+describe('the trailer filter (core/proxy/trailers.ts)', () => {
+  it('keeps ordinary fields, repeated ones as arrays; drops every category RFC 9110 6.5.1 names and what the gateway owns', () => {
+    const forbidden = ['Content-Length', 'Transfer-Encoding', 'Trailer', 'Host', 'Cache-Control', 'Expect', 'Max-Forwards', 'Pragma', 'Range', 'TE'];
+    const more = ['If-Match', 'If-None-Match', 'If-Modified-Since', 'If-Unmodified-Since', 'If-Range', 'Accept', 'Accept-Encoding', 'Accept-Language'];
+    const auth = ['Authorization', 'Proxy-Authorization', 'WWW-Authenticate', 'Proxy-Authenticate', 'Cookie', 'Set-Cookie'];
+    const control = ['Age', 'Date', 'Expires', 'Location', 'Retry-After', 'Vary', 'Warning', 'Content-Encoding', 'Content-Type', 'Content-Range'];
+    const hop = ['Connection', 'Keep-Alive', 'Proxy-Connection', 'Upgrade', 'X-Listed', ':status'];
+    const own = ['Via', 'Forwarded', 'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'X-Edited', 'X-User-Id'];
+    const raw: string[] = ['X-Checksum', 'abc', 'x-checksum', 'def', 'Server-Timing', 'db;dur=1'];
+    for (const name of [...forbidden, ...more, ...auth, ...control, ...hop, ...own]) raw.push(name, 'v');
+    // bad bytes: a name that is no token, values node:http would refuse to write
+    raw.push('Bad Name', 'v', 'X-Nul', 'a\0b', 'X-Lf', 'a\nb', 'X-Del', 'a\x7fb', 'X-Obs', 'caf\xe9');
+    const { fields, kept, dropped } = filterTrailers(raw, 'keep-alive, X-Listed', new Set(['x-edited']), ['x-user-id', '1']);
+    expect({ ...fields }).toEqual({ 'x-checksum': ['abc', 'def'], 'server-timing': 'db;dur=1', 'x-obs': 'caf\xe9' });
+    expect(kept).toBe(4);
+    expect(dropped).toBe(raw.length / 2 - 4);
   });
 });
