@@ -4,8 +4,8 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import type { UpstreamManager } from '../../core/proxy/index.js';
-import { until } from '../support/wait.js';
 import { filterTrailers } from '../../core/proxy/trailers.js';
+import { until } from '../support/wait.js';
 import { CLIENT_VARIANTS, rawExchange, startRawServer, startUpstream, type TestUpstream } from './helpers.js';
 
 /**
