@@ -250,6 +250,32 @@ describe.each(ENGINES)('HTTP/2 clients and HTTP/1.1 upstreams (engine %s, h2c)',
       session.close();
     }
   });
+
+  it('an h2 request with a Content-Length goes upstream framed by it: its trailers are dropped and counted', async () => {
+    const trailersOf = (): Record<string, number> => ({ ...(upstreamStats(gw).api as { trailers: Record<string, number> }).trailers });
+    const before = trailersOf();
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/h2-length', 'content-length': '7' }, { waitForTrailers: true });
+        let st = 0;
+        stream.on('response', (h) => (st = Number(h[':status'])));
+        stream.on('end', () => resolve(st));
+        stream.on('error', reject);
+        stream.resume();
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-digest': 'crc32=7' }));
+        stream.end('framed!');
+      });
+      expect(status).toBe(200);
+      const s = up.seen.find((x) => x.url === '/h2-length')!;
+      expect([s.body, s.headers['content-length'], s.rawTrailers]).toEqual(['framed!', '7', []]);
+      const after = trailersOf();
+      expect(after.requestDropped! - before.requestDropped!).toBe(1);
+      expect(after.requestForwarded).toBe(before.requestForwarded);
+    } finally {
+      session.close();
+    }
+  });
 });
 
 /** A raw upstream answering each path with a chunked body whose trailer section is `TRAILER_SECTIONS[path]`. */
