@@ -653,7 +653,8 @@ export class RequestParser {
       const name = trailers[i]!;
       if (name.length === 14 && name.toLowerCase() === 'content-length')
         this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length in a trailer section', 400, at);
-      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding')
+      // an empty one adds no coding: llhttp lets it pass here as in a head (the proxy drops it)
+      if (name.length === 17 && trailers[i + 1] !== '' && name.toLowerCase() === 'transfer-encoding')
         this.fail('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in a trailer section', 400, at);
       if (name.length === 10 && name.toLowerCase() === 'connection' && (connectionFlags(trailers[i + 1]!) & ConnFlag.Close) !== 0) this.closeAfter = true;
     }
