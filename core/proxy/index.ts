@@ -140,6 +140,21 @@ export class UpstreamManager {
       lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
       for (const [name, g] of this.groups) lines.push(`${metric}{upstream="${esc(name)}"} ${value(g)}`);
     }
+    const trailerMetric = 'gateway_upstream_trailer_fields_total';
+    lines.push(
+      `# HELP ${trailerMetric} trailer fields relayed (forwarded) or refused (dropped), requests to and responses from the upstream`,
+      `# TYPE ${trailerMetric} counter`,
+    );
+    for (const [name, g] of this.groups) {
+      const t = g.trailers;
+      const u = esc(name);
+      lines.push(
+        `${trailerMetric}{upstream="${u}",direction="request",outcome="forwarded"} ${t.requestForwarded}`,
+        `${trailerMetric}{upstream="${u}",direction="request",outcome="dropped"} ${t.requestDropped}`,
+        `${trailerMetric}{upstream="${u}",direction="response",outcome="forwarded"} ${t.responseForwarded}`,
+        `${trailerMetric}{upstream="${u}",direction="response",outcome="dropped"} ${t.responseDropped}`,
+      );
+    }
     const clientCert = 'gateway_upstream_tls_client_cert_expiry_days';
     lines.push(`# HELP ${clientCert} days until the client certificate configured in upstreams.NAME.tls.cert expires`, `# TYPE ${clientCert} gauge`);
     for (const [name, g] of this.groups) {
