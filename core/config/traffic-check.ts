@@ -18,14 +18,16 @@ export function routeTrafficErrors(route: RouteConfig, i: number, upstreams: Rec
   if (c !== undefined) {
     const at = `/routes/${i}/canary`;
     if (route.backends === undefined) errors.push(`${at}: needs "backends" on the route (the canary is one of them)`);
-    else if (!listed.has(c.backend)) errors.push(`${at}/backend: "${c.backend}" is not the upstream of one of the route's backends (${[...listed].join(', ')})`);
+    else if (!listed.has(c.backend))
+      errors.push(`${at}/backend: "${c.backend}" is not the upstream of one of the route's backends (${[...listed].join(', ')})`);
     if ((c.header === undefined) === (c.cookie === undefined)) errors.push(`${at}: must have exactly one of "header", "cookie"`);
     if ((c.value === undefined) === (c.percent === undefined)) errors.push(`${at}: must have exactly one of "value", "percent"`);
   }
   const m = route.mirror;
   if (m !== undefined) {
     if (!known(m.upstream)) errors.push(`/routes/${i}/mirror/upstream: unknown upstream "${m.upstream}"`);
-    if (route.upstream === undefined && route.backends === undefined) errors.push(`/routes/${i}/mirror: only a proxied route ("upstream" or "backends") can mirror`);
+    if (route.upstream === undefined && route.backends === undefined)
+      errors.push(`/routes/${i}/mirror: only a proxied route ("upstream" or "backends") can mirror`);
   }
   return errors;
 }

@@ -15,8 +15,8 @@ import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 import { gatewaySchema } from './schema.js';
-import type { AccessLogConfig, GatewayConfig } from './types.js';
 import { routeTrafficErrors } from './traffic-check.js';
+import type { AccessLogConfig, GatewayConfig } from './types.js';
 import { normalizeUpstream } from './upstream-schema.js';
 
 // ajv is CommonJS; under NodeNext its default export is the module namespace.

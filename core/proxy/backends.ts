@@ -108,7 +108,13 @@ export class BackendSplit {
     this.weighted = this.backends.filter((b) => b.weight > 0);
     this.totalWeight = this.weighted.reduce((sum, b) => sum + b.weight, 0);
     const c = route.canary;
-    this.canary = c === undefined ? null : new CanaryRule(c, this.backends.find((b) => b.upstream === c.backend)!);
+    this.canary =
+      c === undefined
+        ? null
+        : new CanaryRule(
+            c,
+            this.backends.find((b) => b.upstream === c.backend)!,
+          );
   }
 
   /** The backend for this request, or null when every weight is 0 and the canary rule did not select it. */

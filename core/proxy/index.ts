@@ -7,8 +7,8 @@ import { CircuitState } from './breaker.js';
 import type { DnsDiscovery } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
-import type { Target } from './target.js';
 import { esc, RouteTraffic, TRAFFIC_SERIES } from './route-traffic.js';
+import type { Target } from './target.js';
 import { TrustedProxies } from './trust.js';
 import { rejectUpgrade, tunnel } from './upgrade.js';
 import { daysUntil } from './upstream-tls.js';
@@ -46,7 +46,8 @@ export class UpstreamManager {
       this.groups.set(name, new UpstreamGroup(name, upstreams[name]!, factory, this.trust, options.logger.child({ upstream: name })));
     }
     for (const r of options.routes ?? []) {
-      if (r.config.backends !== undefined || r.config.mirror !== undefined) this.traffic.set(r.config, new RouteTraffic(r.name, r.config, this.groups, this.trust));
+      if (r.config.backends !== undefined || r.config.mirror !== undefined)
+        this.traffic.set(r.config, new RouteTraffic(r.name, r.config, this.groups, this.trust));
     }
   }
 
@@ -204,6 +205,7 @@ export class UpstreamManager {
   }
 
   async close(): Promise<void> {
+    for (const t of this.traffic.values()) t.close();
     await Promise.all([...this.groups.values()].map((g) => g.close()));
   }
 }

@@ -37,8 +37,7 @@ export interface DifferencePair {
   error: string | null;
 }
 
-const DIFFERENCE_FIELDS = ['status', 'headers', 'body', 'error'] as const;
-type DifferenceField = (typeof DIFFERENCE_FIELDS)[number];
+type DifferenceField = 'status' | 'headers' | 'body' | 'error';
 
 /** Header names whose values are credentials or session material: shown as `[redacted]` in kept pairs. */
 const SECRET_HEADER = /(authori[sz]ation|cookie|token|secret|session|password|api[-_]?key|signature|credential)/i;
@@ -68,6 +67,8 @@ export class RouteMirror {
     mirrorMsTotal: 0,
   };
   readonly differences: DifferencePair[] = [];
+  /** exchanges holding a slot: cut when the generation closes, so a stuck mirror never holds a reload or shutdown */
+  private readonly live = new Set<MirrorExchange>();
   /** the share of requests mirrored so far, in percent: a request is mirrored each time it reaches 100 */
   private share = 0;
 
@@ -108,14 +109,21 @@ export class RouteMirror {
     if (hasBody && !copyBody) headers['content-length'] = '0';
     const x = new MirrorExchange(this, ctx.method, upstreamTarget(ctx.url, ctx.params, path), ctx.url, headers, req.headers.host);
     this.inFlight++;
+    this.live.add(x);
     if (copyBody) x.capture(req);
     else x.send(null);
     return x;
   }
 
   /** One mirrored exchange is over (answered, failed or abandoned): its slot is free. */
-  release(): void {
+  release(x: MirrorExchange): void {
     this.inFlight--;
+    this.live.delete(x);
+  }
+
+  /** The generation is closing: every exchange in flight is cut now (each counts as failed). */
+  close(): void {
+    for (const x of [...this.live]) x.cut();
   }
 
   /** Both answers of a compared request are in: count the agreement or the differences, keep the pair if room. */
@@ -207,6 +215,8 @@ export class MirrorExchange {
   capture(req: Readable): void {
     const max = this.owner.cfg.maxBodyBytes;
     const tee = new PassThrough();
+    // the primary's reader sees a cut body by its early 'close' (as with the client's request itself)
+    tee.on('error', noop);
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (): void => {
@@ -250,7 +260,7 @@ export class MirrorExchange {
   private abandon(): void {
     this.mirrorDone = true;
     this.mirrorError = null;
-    this.owner.release();
+    this.owner.release(this);
     this.skipComparison();
   }
 
@@ -295,6 +305,11 @@ export class MirrorExchange {
   private expire(): void {
     this.timer = null;
     this.timedOut = true;
+    this.cut();
+  }
+
+  /** Aborts the request or destroys the answer's body, whichever is in flight; the exchange then fails. */
+  cut(): void {
     const abort = this.inFlight?.abort;
     if (abort !== null && abort !== undefined) abort();
     else this.answerBody?.destroy();
@@ -305,7 +320,9 @@ export class MirrorExchange {
     const status = res.statusCode;
     const success = status !== 502 && status !== 503 && status !== 504;
     const compare = this.owner.cfg.compare;
-    const side = compare ? { status, headers: namedHeaders(buildResponseHeaders(res.headers, this.owner.route.responseHeaders, false), this.owner.cfg.compareHeaders), ms } : null;
+    const side = compare
+      ? { status, headers: namedHeaders(buildResponseHeaders(res.headers, this.owner.route.responseHeaders, false), this.owner.cfg.compareHeaders), ms }
+      : null;
     const body = res.body;
     if (Buffer.isBuffer(body)) {
       target.complete(success, probe, Date.now());
@@ -332,7 +349,7 @@ export class MirrorExchange {
   private finished(side: AnswerSide | null): void {
     this.clearTimer();
     this.owner.completed++;
-    this.owner.release();
+    this.owner.release(this);
     this.mirror = side;
     this.mirrorDone = true;
     this.settle();
@@ -344,7 +361,7 @@ export class MirrorExchange {
     const timeout = this.timedOut || kind === 'headers-timeout';
     if (timeout) this.owner.failed.timeout++;
     else this.owner.failed.error++;
-    this.owner.release();
+    this.owner.release(this);
     this.mirrorError = timeout ? `timeout after ${this.owner.cfg.timeoutMs} ms` : `${kind} error`;
     this.mirrorDone = true;
     this.settle();

@@ -60,6 +60,10 @@ export class RouteTraffic {
     mirrored?.primaryAnswered(ctx, performance.now() - sentAt);
   }
 
+  close(): void {
+    this.mirror?.close();
+  }
+
   stats(): Record<string, unknown> {
     return {
       backends: this.split === null ? null : this.split.backends.map((b) => b.snapshot()),
@@ -89,7 +93,8 @@ export class RouteTraffic {
       const up = `,upstream="${esc(m.cfg.upstream)}"`;
       add('gateway_mirror_requests_total', up, m.sent);
       add('gateway_mirror_in_flight', up, m.inFlight);
-      for (const [reason, n] of Object.entries(m.dropped)) add('gateway_mirror_dropped_total', `${up},reason="${DROP_REASONS[reason as keyof typeof m.dropped]}"`, n);
+      for (const [reason, n] of Object.entries(m.dropped))
+        add('gateway_mirror_dropped_total', `${up},reason="${DROP_REASONS[reason as keyof typeof m.dropped]}"`, n);
       add('gateway_mirror_failures_total', `${up},reason="timeout"`, m.failed.timeout);
       add('gateway_mirror_failures_total', `${up},reason="error"`, m.failed.error);
       if (m.cfg.compare) {

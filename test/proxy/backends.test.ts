@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { validateConfig } from '../../core/config/validator.js';
 import { configWarnings } from '../../core/config/warnings.js';
+import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { cookieValue } from '../../core/proxy/backends.js';
 import { request } from '../support/http.js';
 import { startUpstream, type RecordingUpstream } from '../support/upstream.js';
@@ -142,7 +142,7 @@ describe('backends: canary', () => {
 
   it('by header value: only requests carrying the value reach the canary', async () => {
     gw = await startGateway(config({ backends, canary: { backend: 'canary', header: 'X-Canary', value: 'always' } }));
-    const bodies = await send(40, (i) => (i % 4 === 0 ? { 'x-canary': 'always' } : i % 4 === 1 ? { 'x-canary': 'never' } : {}));
+    const bodies = await send(40, (i): Record<string, string> => (i % 4 === 0 ? { 'x-canary': 'always' } : i % 4 === 1 ? { 'x-canary': 'never' } : {}));
     bodies.forEach((b, i) => expect(b).toBe(i % 4 === 0 ? 'canary' : 'stable'));
     const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
     expect(metrics).toContain('gateway_route_backend_requests_total{route="api",upstream="canary",selected_by="canary"} 10');
@@ -203,7 +203,9 @@ describe('backends: config', () => {
     expect(errorsOf({ backends: [{ upstream: 'a' }], canary: { backend: 'a', header: 'x', cookie: 'y', value: '1' } })).toContain(
       '/routes/0/canary: must have exactly one of "header", "cookie"',
     );
-    expect(errorsOf({ backends: [{ upstream: 'a' }], canary: { backend: 'a', header: 'x' } })).toContain('/routes/0/canary: must have exactly one of "value", "percent"');
+    expect(errorsOf({ backends: [{ upstream: 'a' }], canary: { backend: 'a', header: 'x' } })).toContain(
+      '/routes/0/canary: must have exactly one of "value", "percent"',
+    );
     expect(errorsOf({ upstream: 'a', canary: { backend: 'a', header: 'x', value: '1' } })).toContain(
       '/routes/0/canary: needs "backends" on the route (the canary is one of them)',
     );
