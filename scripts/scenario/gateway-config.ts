@@ -72,6 +72,12 @@ export function buildGatewayConfig(
   }
   if (variant.pluginSet !== undefined) generated.plugins = scenario.pluginSets![variant.pluginSet]!;
   if (variant.accessLog !== undefined) generated.logging = { level: 'warn', accessLog: scenario.accessLogs![variant.accessLog] };
+  if (variant.routeOptions !== undefined && ports.upstreamPort !== undefined) {
+    const options = scenario.routeOptionSets![variant.routeOptions]!;
+    generated.routes = (generated.routes as Array<Record<string, unknown>>).map((r) => (r.upstream === undefined ? r : { ...r, ...options }));
+    // the same stub under another name: a mirror gets its own pool, and no "mirror to the route's own upstream" warning
+    generated.upstreams = { ...(generated.upstreams as Record<string, unknown>), 'stub-mirror': { targets: [`http://127.0.0.1:${ports.upstreamPort}`] } };
+  }
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
 }
