@@ -131,7 +131,7 @@ export interface Scenario {
   accessLogs?: Record<string, unknown>;
   /**
    * named route settings (e.g. `mirror`) merged into every proxied route, selected by `matrix.routeOptions`; in
-   * proxy mode an upstream `stub-mirror` (the same stub, its own pool) is there for a mirror to name
+   * proxy mode an upstream `stub-mirror` (a second stub process) is there for a mirror to name
    */
   routeOptionSets?: Record<string, Record<string, unknown>>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */

@@ -81,7 +81,8 @@ export class RouteMirror {
   ) {}
 
   /**
-   * Starts mirroring this request, or returns null when it is not mirrored (not in the sampled share, at the
+   * Starts mirroring this request (a body is captured from here on; the copy goes out with dispatch() or once the
+   * body is complete), or returns null when it is not mirrored (not in the sampled share, at the
    * concurrency cap, body over maxBodyBytes). Sampling is a running share, not a dice roll: 25 % mirrors exactly
    * every fourth request.
    */
@@ -111,7 +112,6 @@ export class RouteMirror {
     this.inFlight++;
     this.live.add(x);
     if (copyBody) x.capture(req);
-    else x.send(null);
     return x;
   }
 
@@ -254,6 +254,14 @@ export class MirrorExchange {
     req.once('close', onClose);
     req.pipe(tee);
     this.primaryBody = tee;
+  }
+
+  /**
+   * Called once the primary request is on its way: a copy without a body to wait for is sent now, so the mirror's
+   * work (a connection, a write) never comes before the primary's.
+   */
+  dispatch(): void {
+    if (this.primaryBody === null) this.send(null);
   }
 
   /** Never sent (body too large, client gone): the slot is freed and the comparison skipped. */

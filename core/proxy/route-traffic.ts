@@ -49,8 +49,11 @@ export class RouteTraffic {
     const d = this.destination(ctx);
     const mirrored = this.mirror === null ? null : this.mirror.begin(ctx, path);
     const sentAt = performance.now();
+    // forward() runs up to its first wait (the primary's request written when a connection is free) before the copy goes
+    const primary = d.group.forward(ctx, d.route, path, mirrored === null ? null : mirrored.primaryBody);
+    if (mirrored !== null) mirrored.dispatch();
     try {
-      await d.group.forward(ctx, d.route, path, mirrored === null ? null : mirrored.primaryBody);
+      await primary;
     } catch (err) {
       if (d.backend !== null) d.backend.errors++;
       mirrored?.primaryFailed();
