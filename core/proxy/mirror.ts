@@ -97,7 +97,8 @@ export class RouteMirror {
     }
     const req = ctx.req!;
     const hasBody = ctx.requestBody !== null;
-    const copyBody = hasBody && cfg.body;
+    // a body a hook already read to its end has nothing left to copy (and no 'end' to wait for)
+    const copyBody = hasBody && cfg.body && !req.readableEnded;
     if (copyBody) {
       const length = req.headers['content-length'];
       if (length !== undefined && Number(length) > cfg.maxBodyBytes) {
