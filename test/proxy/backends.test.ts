@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { validateConfig } from '../../core/config/validator.js';
 import { configWarnings } from '../../core/config/warnings.js';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
@@ -179,6 +180,45 @@ describe('backends: canary', () => {
       if (b === 'canary') expect(at50[i]).toBe('canary');
     });
     expect(at50.filter((b) => b === 'canary').length).toBeGreaterThan(at10.filter((b) => b === 'canary').length);
+  });
+});
+
+describe('backends: WebSocket', () => {
+  it('an upgrade goes to the backend the canary rule or the weights choose, with its headers', async () => {
+    const names: string[] = [];
+    const servers = [stable, canary].map((u) => {
+      const wss = new WebSocketServer({ server: u.server });
+      wss.on('connection', (sock, req) => {
+        names.push(`${u.name} ${String(req.headers['x-version'])}`);
+        sock.send(u.name);
+      });
+      return wss;
+    });
+    try {
+      gw = await startGateway(
+        config({
+          backends: [
+            { upstream: 'stable', weight: 1 },
+            { upstream: 'canary', weight: 0, requestHeaders: { add: { 'x-version': 'v2' } } },
+          ],
+          canary: { backend: 'canary', header: 'x-canary', value: '1' },
+        }),
+      );
+      const greet = (headers: Record<string, string>): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const ws = new WebSocket(`${gw!.url.replace('http', 'ws')}/api/ws`, { headers });
+          ws.once('message', (d) => {
+            resolve(d.toString());
+            ws.close();
+          });
+          ws.once('error', reject);
+        });
+      expect(await greet({ 'x-canary': '1' })).toBe('canary');
+      expect(await greet({})).toBe('stable');
+      expect(names).toEqual(['canary v2', 'stable undefined']);
+    } finally {
+      for (const wss of servers) wss.close();
+    }
   });
 });
 
