@@ -239,7 +239,7 @@ export class MirrorExchange {
     };
     const onEnd = (): void => {
       stop();
-      this.send(Buffer.concat(chunks, size));
+      setImmediate(sendWithBody, this, Buffer.concat(chunks, size));
     };
     const onClose = (): void => {
       if (req.readableEnded) return;
@@ -258,11 +258,12 @@ export class MirrorExchange {
   }
 
   /**
-   * Called once the primary request is on its way: a copy without a body to wait for is sent now, so the mirror's
-   * work (a connection, a write) never comes before the primary's.
+   * Called once the primary request is on its way: a copy without a body to wait for goes out after the I/O
+   * callbacks already due (setImmediate), so the mirror's work (a connection, a write) never comes before the
+   * primary's, nor before the other requests' answers that arrived in the same turn.
    */
   dispatch(): void {
-    if (this.primaryBody === null) this.send(null);
+    if (this.primaryBody === null) setImmediate(sendWithoutBody, this);
   }
 
   /** Never sent (body too large, client gone): the slot is freed and the comparison skipped. */
@@ -432,6 +433,14 @@ export class MirrorExchange {
     if (this.mirror === null && this.mirrorError === null) return;
     this.owner.compare(this.method, this.url, this.primary!, this.mirror, this.mirrorError);
   }
+}
+
+function sendWithoutBody(x: MirrorExchange): void {
+  x.send(null);
+}
+
+function sendWithBody(x: MirrorExchange, body: Buffer): void {
+  x.send(body);
 }
 
 /** Passes the primary's body through unchanged, hashing it; reports the digest once the body has ended. */
