@@ -1,10 +1,10 @@
-import { createHash, type Hash } from 'node:crypto';
-import type { OutgoingHttpHeaders } from 'node:http';
-import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { PassThrough, pipeline, Readable } from 'node:stream';
 import type { MirrorConfig, RouteConfig } from '../config/types.js';
 import { UpstreamClientError, type UpstreamRequestOptions, type UpstreamResponse } from '../contracts/upstream.js';
 import type { RequestState } from '../data/request-state.js';
 import { buildRequestHeaders, buildResponseHeaders, forwardingInfo } from './headers.js';
+import { DigestTap, MirrorComparison, namedHeaders, sha256, type AnswerSide } from './mirror-compare.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import type { Target } from './target.js';
 import type { TrustedProxies } from './trust.js';
@@ -12,35 +12,6 @@ import type { UpstreamGroup } from './upstream.js';
 
 /** Sent on every mirrored request, so the mirror can tell shadow traffic from real traffic (side effects, logs). */
 export const MIRROR_HEADER = 'x-gateway-mirror';
-
-/** What one side of a compared exchange answered: the fields the comparison looks at. */
-export interface AnswerSide {
-  status: number;
-  /** the compareHeaders present on the answer (absent ones are left out) */
-  headers: Record<string, string>;
-  /** sha256 of the body, hex */
-  bodySha256: string;
-  /** request sent → response headers */
-  ms: number;
-}
-
-/** A mirrored answer that differs from the primary's, as GET /mirror/differences shows it: nothing secret in it. */
-export interface DifferencePair {
-  at: string;
-  method: string;
-  /** the request path; query values redacted */
-  path: string;
-  fields: string[];
-  primary: AnswerSide;
-  /** null when the mirror gave no answer: `error` says why */
-  mirror: AnswerSide | null;
-  error: string | null;
-}
-
-type DifferenceField = 'status' | 'headers' | 'body' | 'error';
-
-/** Header names whose values are credentials or session material: shown as `[redacted]` in kept pairs. */
-const SECRET_HEADER = /(authori[sz]ation|cookie|token|secret|session|password|api[-_]?key|signature|credential)/i;
 
 function noop(): void {}
 
@@ -57,16 +28,8 @@ export class RouteMirror {
   inFlight = 0;
   readonly dropped = { concurrency: 0, bodyTooLarge: 0, noTarget: 0, clientAborted: 0 };
   readonly failed = { timeout: 0, error: 0 };
-  readonly compared = {
-    agree: 0,
-    differ: 0,
-    /** comparisons not made: the primary failed, or its body was not read to the end */
-    skipped: 0,
-    fields: { status: 0, headers: 0, body: 0, error: 0 } as Record<DifferenceField, number>,
-    primaryMsTotal: 0,
-    mirrorMsTotal: 0,
-  };
-  readonly differences: DifferencePair[] = [];
+  /** mirror.compare's counters and kept pairs; null without compare */
+  readonly comparison: MirrorComparison | null;
   /** exchanges holding a slot: cut when the generation closes, so a stuck mirror never holds a reload or shutdown */
   private readonly live = new Set<MirrorExchange>();
   /** the share of requests mirrored so far, in percent: a request is mirrored each time it reaches 100 */
@@ -78,7 +41,9 @@ export class RouteMirror {
     readonly cfg: MirrorConfig,
     readonly group: UpstreamGroup,
     private readonly trust: TrustedProxies,
-  ) {}
+  ) {
+    this.comparison = cfg.compare ? new MirrorComparison(cfg.keepDifferences) : null;
+  }
 
   /**
    * Starts mirroring this request (a body is captured from here on; the copy goes out with dispatch() or once the
@@ -127,40 +92,7 @@ export class RouteMirror {
     for (const x of [...this.live]) x.cut();
   }
 
-  /** Both answers of a compared request are in: count the agreement or the differences, keep the pair if room. */
-  compare(method: string, url: string, primary: AnswerSide, mirror: AnswerSide | null, error: string | null): void {
-    const c = this.compared;
-    const fields: DifferenceField[] = [];
-    if (mirror === null) fields.push('error');
-    else {
-      c.primaryMsTotal += primary.ms;
-      c.mirrorMsTotal += mirror.ms;
-      if (mirror.status !== primary.status) fields.push('status');
-      if (!sameHeaders(primary.headers, mirror.headers)) fields.push('headers');
-      if (mirror.bodySha256 !== primary.bodySha256) fields.push('body');
-    }
-    if (fields.length === 0) {
-      c.agree++;
-      return;
-    }
-    c.differ++;
-    for (const f of fields) c.fields[f]++;
-    if (this.differences.length < this.cfg.keepDifferences) {
-      this.differences.push({
-        at: new Date().toISOString(),
-        method,
-        path: redactQuery(url),
-        fields,
-        primary: redactSide(primary),
-        mirror: mirror === null ? null : redactSide(mirror),
-        error,
-      });
-    }
-  }
-
   stats(): Record<string, unknown> {
-    const c = this.compared;
-    const n = c.agree + c.differ - c.fields.error;
     return {
       upstream: this.cfg.upstream,
       percent: this.cfg.percent,
@@ -169,17 +101,7 @@ export class RouteMirror {
       inFlight: this.inFlight,
       dropped: { ...this.dropped },
       failed: { ...this.failed },
-      compare: this.cfg.compare
-        ? {
-            agree: c.agree,
-            differ: c.differ,
-            skipped: c.skipped,
-            fields: { ...c.fields },
-            primaryMsAvg: n === 0 ? null : c.primaryMsTotal / n,
-            mirrorMsAvg: n === 0 ? null : c.mirrorMsTotal / n,
-            differences: this.differences,
-          }
-        : null,
+      compare: this.comparison === null ? null : this.comparison.stats(),
     };
   }
 }
@@ -422,16 +344,17 @@ export class MirrorExchange {
   }
 
   private skipComparison(): void {
-    if (this.primaryIncomplete || !this.owner.cfg.compare) return;
+    if (this.primaryIncomplete || this.owner.comparison === null) return;
     this.primaryIncomplete = true;
-    this.owner.compared.skipped++;
+    this.owner.comparison.skipped++;
   }
 
   private settle(): void {
-    if (!this.primaryDone || !this.mirrorDone || this.primaryIncomplete || !this.owner.cfg.compare) return;
+    const comparison = this.owner.comparison;
+    if (!this.primaryDone || !this.mirrorDone || this.primaryIncomplete || comparison === null) return;
     // never sent at all (abandoned) leaves no error: that request is not a comparison
     if (this.mirror === null && this.mirrorError === null) return;
-    this.owner.compare(this.method, this.url, this.primary!, this.mirror, this.mirrorError);
+    comparison.add(this.method, this.url, this.primary!, this.mirror, this.mirrorError);
   }
 }
 
@@ -441,62 +364,4 @@ function sendWithoutBody(x: MirrorExchange): void {
 
 function sendWithBody(x: MirrorExchange, body: Buffer): void {
   x.send(body);
-}
-
-/** Passes the primary's body through unchanged, hashing it; reports the digest once the body has ended. */
-class DigestTap extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  constructor(private readonly done: (digest: string) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.done(this.hash.digest('hex'));
-    callback();
-  }
-}
-
-function sha256(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
-}
-
-function namedHeaders(headers: OutgoingHttpHeaders, names: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    const v = headers[name.toLowerCase()];
-    if (v !== undefined) out[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
-  }
-  return out;
-}
-
-function sameHeaders(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const k of keys) if (a[k] !== b[k]) return false;
-  return true;
-}
-
-function redactSide(side: AnswerSide): AnswerSide {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(side.headers)) headers[k] = SECRET_HEADER.test(k) ? '[redacted]' : v;
-  return { ...side, headers };
-}
-
-/** `/a?token=x&b=2` → `/a?token=[redacted]&b=[redacted]`: query values are where URLs carry secrets. */
-export function redactQuery(url: string): string {
-  const q = url.indexOf('?');
-  if (q === -1) return url;
-  const params = url
-    .slice(q + 1)
-    .split('&')
-    .map((p) => {
-      const eq = p.indexOf('=');
-      return eq === -1 ? p : `${p.slice(0, eq)}=[redacted]`;
-    });
-  return `${url.slice(0, q)}?${params.join('&')}`;
 }

@@ -100,8 +100,8 @@ export class RouteTraffic {
         add('gateway_mirror_dropped_total', `${up},reason="${DROP_REASONS[reason as keyof typeof m.dropped]}"`, n);
       add('gateway_mirror_failures_total', `${up},reason="timeout"`, m.failed.timeout);
       add('gateway_mirror_failures_total', `${up},reason="error"`, m.failed.error);
-      if (m.cfg.compare) {
-        const c = m.compared;
+      const c = m.comparison;
+      if (c !== null) {
         add('gateway_mirror_comparisons_total', `${up},result="agree"`, c.agree);
         add('gateway_mirror_comparisons_total', `${up},result="differ"`, c.differ);
         add('gateway_mirror_comparisons_total', `${up},result="skipped"`, c.skipped);
