@@ -55,6 +55,8 @@ export interface VariantMatrix {
   pluginSet?: string[];
   /** names of entries in the scenario's `accessLogs`: each is the gateway's `logging.accessLog` for that variant */
   accessLog?: string[];
+  /** names of entries in the scenario's `routeOptionSets`: each is merged into every proxied route for that variant */
+  routeOptions?: string[];
 }
 
 export interface LoadSpec {
@@ -127,6 +129,11 @@ export interface Scenario {
   pluginSets?: Record<string, Array<{ name: string; enabled?: boolean; options?: Record<string, unknown> }>>;
   /** named `logging.accessLog` values (false for off) selected by `matrix.accessLog`; a relative file lands in the run's work dir */
   accessLogs?: Record<string, unknown>;
+  /**
+   * named route settings (e.g. `mirror`) merged into every proxied route, selected by `matrix.routeOptions`; in
+   * proxy mode an upstream `stub-mirror` (a second stub process) is there for a mirror to name
+   */
+  routeOptionSets?: Record<string, Record<string, unknown>>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
@@ -236,10 +243,12 @@ export const scenarioSchema = {
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         accessLog: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        routeOptions: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
     accessLogs: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' } },
+    routeOptionSets: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' }, additionalProperties: { type: 'object' } },
     pluginSets: {
       type: 'object',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
@@ -414,6 +423,9 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   });
   (s.matrix.accessLog ?? []).forEach((name, i) => {
     if (s.accessLogs?.[name] === undefined) errors.push(`/matrix/accessLog/${i}: no access log "${name}" in /accessLogs`);
+  });
+  (s.matrix.routeOptions ?? []).forEach((name, i) => {
+    if (s.routeOptionSets?.[name] === undefined) errors.push(`/matrix/routeOptions/${i}: no route options "${name}" in /routeOptionSets`);
   });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');

@@ -234,7 +234,8 @@ export class UpstreamGroup {
     return true;
   }
 
-  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath): Promise<void> {
+  /** `bodyFrom`: what to read the request body from instead of the client's request (a mirror's tee, core/proxy/mirror.ts) */
+  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath, bodyFrom: Readable | null = null): Promise<void> {
     const req = ctx.req!;
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
@@ -300,7 +301,7 @@ export class UpstreamGroup {
           method,
           path: target.basePath === '' ? target0 : target.basePath + target0,
           headers,
-          body: body ? req : null,
+          body: body ? (bodyFrom ?? req) : null,
           headersTimeoutMs: remaining < headersMs ? remaining : headersMs,
           idleTimeoutMs: timeouts.idleMs,
           abort: null,

@@ -212,6 +212,8 @@ interface Context {
   requests: LoadRequest[];
   answersFile: string;
   upstreamPort?: number;
+  /** proxy mode with routeOptionSets: a second stub, what `stub-mirror` points at */
+  mirrorPort?: number;
   durationS: number | undefined;
   amount: number | undefined;
   warmupS: number;
@@ -260,7 +262,12 @@ async function startVariant(
       ctx.loaded.scenario,
       ctx.loaded.routes,
       variant,
-      { port, adminPort, ...(ctx.upstreamPort !== undefined ? { upstreamPort: ctx.upstreamPort } : {}) },
+      {
+        port,
+        adminPort,
+        ...(ctx.upstreamPort !== undefined ? { upstreamPort: ctx.upstreamPort } : {}),
+        ...(ctx.mirrorPort !== undefined ? { mirrorPort: ctx.mirrorPort } : {}),
+      },
       join(ctx.work, 'plugins', String(variant.plugins ?? 0)),
     );
     if ((variant.plugins ?? 0) > 0) writeNoopPlugins(join(ctx.work, 'plugins', String(variant.plugins)), variant.plugins!);
@@ -490,9 +497,12 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   }
 
   let stub: { child: ChildProcess; port: number } | null = null;
+  let mirrorStub: { child: ChildProcess; port: number } | null = null;
   let loader: Loader | null = null;
   try {
     if (scenario.mode === 'proxy') stub = await startUpstreamStub(scenario, plan);
+    // a mirror is another service: its load must not queue the primary's requests in the same stub
+    if (scenario.mode === 'proxy' && scenario.routeOptionSets !== undefined) mirrorStub = await startUpstreamStub(scenario, plan);
     loader = await Loader.start(plan.loaderCpus);
     const ctx: Context = {
       loaded,
@@ -502,6 +512,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
       requests,
       answersFile,
       ...(stub !== null ? { upstreamPort: stub.port } : {}),
+      ...(mirrorStub !== null ? { mirrorPort: mirrorStub.port } : {}),
       durationS,
       amount,
       warmupS,
@@ -533,6 +544,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     progress.stop();
     if (loader !== null) await loader.stop();
     if (stub !== null) await stopProcess(stub.child, 2000);
+    if (mirrorStub !== null) await stopProcess(mirrorStub.child, 2000);
     rmSync(work, { recursive: true, force: true });
   }
 
