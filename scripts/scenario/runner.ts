@@ -17,7 +17,7 @@ import { Loader, type LoaderJob } from './loader.js';
 import { openLoopBinary } from './open-loop-c.js';
 import { saveRun } from './output.js';
 import { distScript, GATEWAY_CLI, ROOT } from './paths.js';
-import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer } from './peers/index.js';
+import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer, type NodePeer, type PeerName } from './peers/index.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
@@ -105,6 +105,14 @@ function caveatsFor(
   }
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
+  }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'haproxy')) {
+    out.push('HAProxy: 1 thread, http-reuse always, logging off (scripts/scenario/peers/haproxy.cfg says how it was tuned); not a Node process.');
+  }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'caddy')) {
+    out.push(
+      'Caddy: reverse_proxy with keep-alive, GOMAXPROCS from the one pinned CPU, logs discarded (scripts/scenario/peers/Caddyfile); not a Node process.',
+    );
   }
   const load = scenario.load;
   const wrk =
@@ -394,7 +402,7 @@ function checkBuilt(variants: VariantSpec[]): void {
   const needed = ['loader-child.js', 'preload-diagnostics.js', 'baseline-server.js', 'upstream-stub.js'].map(distScript);
   if (variants.some((v) => v.kind === 'gateway')) needed.push(GATEWAY_CLI);
   for (const v of variants) {
-    if (v.kind === 'peer' && isPeerName(v.peer ?? '') && v.peer !== 'nginx') needed.push(peerScript(v.peer as Parameters<typeof peerScript>[0]));
+    if (v.kind === 'peer' && isPeerName(v.peer ?? '') && peerIsNode(v.peer as PeerName)) needed.push(peerScript(v.peer as NodePeer));
   }
   const missing = needed.filter((f) => !existsSync(f));
   if (missing.length > 0) throw new Error(`not built (run \`npm run build\`): missing ${missing.join(', ')}`);
