@@ -79,7 +79,11 @@ export interface Environment {
   v8: string;
   platform: string;
   arch: string;
+  /** `uname -sr`, e.g. "Linux 6.1.0-18-amd64" (absent in reports written before it was recorded) */
+  kernel?: string;
   cpuModel: string;
+  /** cpufreq scaling governor(s) of the CPUs, null when the machine does not expose them (absent in older reports) */
+  cpuGovernor?: string | null;
   cores: number;
   totalMemMB: number;
   loadavgBefore: number[];
@@ -215,7 +219,9 @@ export const resultsSchema = {
       required: ['node', 'cpuModel', 'cores', 'loadavgBefore', 'loadavgAfter', 'gitCommit', 'pinning'],
       properties: {
         node: { type: 'string' },
+        kernel: { type: 'string' },
         cpuModel: { type: 'string' },
+        cpuGovernor: { type: ['string', 'null'] },
         cores: { type: 'integer', minimum: 1 },
         loadavgBefore: { type: 'array', items: num, minItems: 3, maxItems: 3 },
         loadavgAfter: { type: 'array', items: num, minItems: 3, maxItems: 3 },

@@ -1,6 +1,6 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
@@ -8,6 +8,7 @@ import type { Scenario } from '../../scenarios/schema.js';
 import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
 import { gatewayCliFor } from './builds.js';
 import { readDiagnostics } from './diagnostics.js';
+import { describeEnvironment } from './environment.js';
 import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
 import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
 import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
@@ -62,30 +63,6 @@ export interface RunOptions {
 export interface ScenarioRun {
   dir: string;
   results: Results;
-}
-
-function git(args: string[]): string | null {
-  const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-function environment(plan: CpuPlan, before: number[]): Environment {
-  const c = cpus();
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.release.name}`,
-    arch: process.arch,
-    cpuModel: c[0]?.model.trim() ?? 'unknown',
-    cores: availableParallelism(),
-    totalMemMB: Math.round(totalmem() / (1024 * 1024)),
-    loadavgBefore: before,
-    loadavgAfter: loadavg(),
-    gitCommit: git(['rev-parse', 'HEAD']),
-    gitDirty: status === null ? null : status !== '',
-    pinning: plan,
-  };
 }
 
 function caveatsFor(
@@ -539,7 +516,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const env = environment(plan, loadBefore);
+  const env = describeEnvironment(plan, loadBefore);
   const ids = variants.map((v) => v.id);
   const results: Results = {
     schemaVersion: 1,

@@ -188,8 +188,9 @@ export function environmentTable(r: Results): Table {
     align: ['left', 'left'],
     rows: [
       ['Node', `${e.node} (V8 ${e.v8})`],
-      ['platform', `${e.platform} ${e.arch}`],
+      ['platform', `${e.platform} ${e.arch}${e.kernel !== undefined ? `, ${e.kernel}` : ''}`],
       ['CPU', `${e.cpuModel} × ${e.cores}`],
+      ...(e.cpuGovernor !== undefined ? [['CPU frequency governor', e.cpuGovernor ?? 'not exposed by this machine (no cpufreq)']] : []),
       ['memory', `${fmt(e.totalMemMB)} MB`],
       ['load average before (1/5/15 min)', la(e.loadavgBefore)],
       ['load average after (1/5/15 min)', la(e.loadavgAfter)],
