@@ -131,6 +131,11 @@ export interface Scenario {
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
   targets?: TargetSpec[];
+  /**
+   * verify before timing: besides status and body bytes (always compared), the response headers whose values
+   * every contestant must send alike (scripts/scenario/answer-check.ts)
+   */
+  verify?: { headers: string[] };
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -255,6 +260,12 @@ export const scenarioSchema = {
       minItems: 1,
       uniqueItems: true,
       items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] },
+    },
+    verify: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['headers'],
+      properties: { headers: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' } } },
     },
     targets: {
       type: 'array',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Scenario } from '../../scenarios/schema.js';
-import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
+import { answerSpec, checkAnswers, sampleAnswers, type AnswerCheck, type AnswerSpec } from './answer-check.js';
 import { gatewayCliFor } from './builds.js';
 import { readDiagnostics } from './diagnostics.js';
 import { describeEnvironment } from './environment.js';
@@ -76,9 +76,7 @@ function caveatsFor(
   const out: string[] = [plan.note];
   for (const [id, why] of skipped) out.push(`${id} skipped: ${why}.`);
   if (variants.some((v) => v.kind === 'peer')) {
-    out.push(
-      "peers run with their defaults plus keep-alive to the upstream stub; every variant was checked to answer 200 with the stub's exact body before it was measured.",
-    );
+    out.push('peers run with their defaults plus keep-alive to the upstream stub (configs and tuning notes in scripts/scenario/peers/).');
   }
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
@@ -198,9 +196,8 @@ interface Context {
   /** fixed rate of every measured run (undefined = as fast as possible) */
   rate: number | undefined;
   answers: Record<string, Answer>;
-  /** proxy mode: the requests each variant must answer with the stub's body before it is measured */
-  checkSample: LoadRequest[];
-  expectedBody: Buffer;
+  /** the fixed requests each variant must answer correctly before it is measured (answer-check.ts) */
+  answerSpec: AnswerSpec;
   checks: Map<string, AnswerCheck>;
 }
 
@@ -283,14 +280,28 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
   };
 }
 
+/** A variant answered the fixed requests differently: it is reported (results.json `skipped`), not timed. */
+export class WrongAnswers extends Error {
+  constructor(
+    readonly variant: string,
+    readonly reason: string,
+  ) {
+    super(`variant ${variant} ${reason}`);
+    this.name = 'WrongAnswers';
+  }
+}
+
+/** Verify before timing: the fixed requests, compared (answer-check.ts); throws WrongAnswers on a difference. */
+export async function verifyAnswers(ctx: Pick<Context, 'answerSpec' | 'checks'>, variant: string, port: number): Promise<void> {
+  const check = await checkAnswers(variant, port, ctx.answerSpec);
+  if (!ctx.checks.has(variant) || !check.identical) ctx.checks.set(variant, check);
+  if (!check.identical) throw new WrongAnswers(variant, `answered differently: ${check.mismatch}`);
+}
+
 async function runOne(ctx: Context, variant: VariantSpec, repetition: number, order: number): Promise<RunResult> {
   const { child, port, diagDir, output } = await startVariant(ctx, variant, order);
   try {
-    if (ctx.checkSample.length > 0) {
-      const check = await checkProxyAnswers(variant.id, port, ctx.checkSample, ctx.expectedBody);
-      if (!check.identical) throw new Error(`variant ${variant.id} answered wrongly: ${check.mismatch}\n${output.text()}`);
-      if (!ctx.checks.has(variant.id)) ctx.checks.set(variant.id, check);
-    }
+    await verifyAnswers(ctx, variant.id, port);
     if (ctx.warmupS > 0) await ctx.loader.run(job(ctx, port, false));
     const sampler = new ProcSampler(child.pid!);
     const startedAt = new Date().toISOString();
@@ -487,8 +498,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
       warmupS,
       rate,
       answers,
-      checkSample: scenario.mode === 'proxy' ? sampleRequests(requests, answers) : [],
-      expectedBody: stubBody((scenario.upstreamStub ?? { bodyBytes: 256 }).bodyBytes),
+      answerSpec: answerSpec(sampleAnswers(requests, answers, stubBody((scenario.upstreamStub ?? { bodyBytes: 256 }).bodyBytes)), scenario.verify?.headers),
       checks,
     };
     const rom = scenario.load.rateOfMax;
@@ -501,7 +511,22 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     for (const [order, item] of sched.entries()) {
       const label = `${item.variant.id} #${item.repetition + 1}`;
       progress.begin(label);
-      const run = await runOne(ctx, item.variant, item.repetition, order);
+      const wrong = skipped.get(item.variant.id);
+      if (wrong !== undefined) {
+        progress.end(`[${order + 1}/${sched.length}] ${label}: not timed (${wrong})`);
+        continue;
+      }
+      let run: RunResult;
+      try {
+        run = await runOne(ctx, item.variant, item.repetition, order);
+      } catch (err) {
+        if (!(err instanceof WrongAnswers)) throw err;
+        // reported, not timed: runs it made before answering wrongly go too (its answers are not trusted)
+        skipped.set(item.variant.id, err.reason);
+        for (let i = runs.length - 1; i >= 0; i--) if (runs[i]!.variant === item.variant.id) runs.splice(i, 1);
+        progress.end(`[${order + 1}/${sched.length}] ${label}: not timed (${err.reason})`);
+        continue;
+      }
       runs.push(run);
       const warn = run.warnings.length > 0 ? ` (${run.warnings.join('; ')})` : '';
       progress.end(
@@ -516,6 +541,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     rmSync(work, { recursive: true, force: true });
   }
 
+  if (runs.length === 0) throw new Error(`no variant could be timed:\n  ${[...skipped].map(([id, why]) => `${id}: ${why}`).join('\n  ')}`);
   const env = describeEnvironment(plan, loadBefore);
   const ids = variants.map((v) => v.id);
   const results: Results = {

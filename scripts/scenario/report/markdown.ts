@@ -34,6 +34,21 @@ function rateText(r: Results): string {
   return rate !== undefined ? `, fixed rate ${rate} req/s` : ', as fast as possible';
 }
 
+/** Verify before timing: who answered the fixed requests as the scenario defines them, and who did not (not timed). */
+export function answerCheckLines(checks: NonNullable<Results['answerChecks']>): string[] {
+  const ok = checks.filter((c) => c.identical);
+  const headers = checks.find((c) => c.headers !== undefined)?.headers;
+  const what = `the expected status and body bytes${headers !== undefined ? ` and the same ${headers.map((h) => `\`${h}\``).join(', ')}` : ''}`;
+  const lines: string[] = [];
+  if (ok.length > 0) {
+    lines.push(
+      `- answer check: before measuring, ${ok.map((c) => `\`${c.variant}\``).join(', ')} answered ${ok[0]!.requests} fixed requests each with ${what}`,
+    );
+  }
+  for (const c of checks.filter((x) => !x.identical)) lines.push(`- answer check: **\`${c.variant}\` answered differently, not timed**: ${c.mismatch}`);
+  return lines;
+}
+
 /** One line naming what the intervals are (from results.json's `statistics`, or the defaults older reports used). */
 export function statisticsText(r: Results): string {
   const st = r.statistics;
@@ -65,11 +80,7 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     `- statistics: ${statisticsText(r)}`,
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
-    ...(r.answerChecks !== undefined
-      ? [
-          `- answer check: before measuring, each variant answered ${r.answerChecks.map((c) => `\`${c.variant}\` ${c.requests}/${c.requests}`).join(', ')} sample requests with 200 and the upstream stub's exact body`,
-        ]
-      : []),
+    ...(r.answerChecks !== undefined ? answerCheckLines(r.answerChecks) : []),
     '',
     '## Caveats',
     '',
