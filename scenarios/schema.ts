@@ -136,6 +136,11 @@ export interface Scenario {
    * every contestant must send alike (scripts/scenario/answer-check.ts)
    */
   verify?: { headers: string[] };
+  /**
+   * the drift guard (scripts/scenario/drift.ts): the control (default: the baseline, else nginx) may change by at
+   * most `limit` (a fraction, default 0.1) between its first and last repetition, or the run gets no verdicts
+   */
+  drift?: { control?: string; limit: number };
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -260,6 +265,12 @@ export const scenarioSchema = {
       minItems: 1,
       uniqueItems: true,
       items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] },
+    },
+    drift: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['limit'],
+      properties: { control: { type: 'string', minLength: 1 }, limit: { type: 'number', exclusiveMinimum: 0, maximum: 10 } },
     },
     verify: {
       type: 'object',

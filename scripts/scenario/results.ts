@@ -3,6 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Scenario } from '../../scenarios/schema.js';
 import type { AnswerCheck } from './answer-check.js';
 import type { Diagnostics } from './diagnostics.js';
+import type { DriftCheck } from './drift.js';
 import type { ProcessUsage } from './proc-sampler.js';
 import { BOOTSTRAP_ITERATIONS, CONFIDENCE_LEVEL, MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from './stats.js';
 import type { TargetResult } from './targets.js';
@@ -133,7 +134,7 @@ export function statisticsInfo(seed: number): StatisticsInfo {
     },
     verdict:
       'faster/slower only when the ratio CI excludes 1 AND the two variants\' own median CIs do not overlap; otherwise "no difference"; ' +
-      `no verdict with fewer than ${MIN_SAMPLES_FOR_CI} repetitions`,
+      `no verdict with fewer than ${MIN_SAMPLES_FOR_CI} repetitions, nor when \`drift.exceeded\` (the control moved beyond \`drift.limit\` between its first and last repetition: the verdict fields are then not to be read)`,
   };
 }
 
@@ -170,6 +171,8 @@ export interface Results {
   statistics?: StatisticsInfo;
   /** non-2xx answers the traffic mix asks for on purpose (absent in older reports) */
   traffic?: TrafficInfo;
+  /** the drift guard (drift.ts): the control's first vs last repetition; exceeded = numbers without verdicts */
+  drift?: DriftCheck;
 }
 
 const num = { type: 'number' } as const;
@@ -305,6 +308,11 @@ export const resultsSchema = {
       },
     },
     caveats: { type: 'array', items: { type: 'string' } },
+    drift: {
+      type: 'object',
+      required: ['control', 'metric', 'first', 'last', 'change', 'limit', 'exceeded', 'note'],
+      properties: { control: { type: 'string' }, first: num, last: num, change: num, limit: num, exceeded: { type: 'boolean' }, note: { type: 'string' } },
+    },
     statistics: {
       type: 'object',
       required: ['statistic', 'interval', 'fields'],

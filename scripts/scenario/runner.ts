@@ -8,6 +8,7 @@ import type { Scenario } from '../../scenarios/schema.js';
 import { answerSpec, checkAnswers, sampleAnswers, type AnswerCheck, type AnswerSpec } from './answer-check.js';
 import { gatewayCliFor } from './builds.js';
 import { readDiagnostics } from './diagnostics.js';
+import { DEFAULT_DRIFT_LIMIT, driftControl, driftOfRuns } from './drift.js';
 import { describeEnvironment } from './environment.js';
 import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
 import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
@@ -543,6 +544,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
 
   if (runs.length === 0) throw new Error(`no variant could be timed:\n  ${[...skipped].map(([id, why]) => `${id}: ${why}`).join('\n  ')}`);
   const env = describeEnvironment(plan, loadBefore);
+  const drift = driftOfRuns(runs, driftControl(variants, scenario.drift?.control), rate !== undefined, scenario.drift?.limit ?? DEFAULT_DRIFT_LIMIT);
   const ids = variants.map((v) => v.id);
   const results: Results = {
     schemaVersion: 1,
@@ -566,6 +568,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     statistics: statisticsInfo(scenario.seed),
     traffic: trafficInfo(requests, answers),
     ...(scenario.targets !== undefined ? { targets: evaluateTargets(scenario.targets, runs, scenario.seed, skipped) } : {}),
+    ...(drift !== null ? { drift } : {}),
     ...(checks.size > 0 ? { answerChecks: [...checks.values()] } : {}),
     ...(calibration !== undefined ? { calibration } : {}),
     ...(skipped.size > 0 ? { skipped: [...skipped].map(([variant, reason]) => ({ variant, reason })) } : {}),

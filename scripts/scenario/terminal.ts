@@ -41,6 +41,8 @@ export function verdictTerminalTable(r: Results): string {
     v === null ? null : { ...v, title: `${v.title} (intervals in the report)`, headers: v.headers.map(noCi), rows: v.rows.map((row) => row.map(noCi)) };
   const main = narrow !== null ? `${textTable(narrow)}\n\n${textTable(compact)}` : textTable(compact);
   const parts = [main];
+  if (r.drift !== undefined) parts.unshift(plain(r.drift.exceeded ? r.drift.note : `drift guard: ${r.drift.note}`));
+  for (const c of r.answerChecks ?? []) if (!c.identical) parts.unshift(`NOT TIMED: ${c.variant} answered differently: ${c.mismatch}`);
   if (t !== null) parts.push(textTable(t));
   parts.push(readingText(r));
   return parts.join('\n\n');

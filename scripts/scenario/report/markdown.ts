@@ -81,6 +81,7 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
     ...(r.answerChecks !== undefined ? answerCheckLines(r.answerChecks) : []),
+    ...(r.drift !== undefined ? [`- drift guard: ${r.drift.exceeded ? `**${r.drift.note}**` : r.drift.note}`] : []),
     '',
     '## Caveats',
     '',
