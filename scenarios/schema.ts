@@ -141,6 +141,21 @@ export interface Scenario {
    * most `limit` (a fraction, default 0.1) between its first and last repetition, or the run gets no verdicts
    */
   drift?: { control?: string; limit: number };
+  /**
+   * capacity mode (scripts/scenario/capacity.ts): per contestant the highest fixed rate whose p99 stays within
+   * objectiveMs; present = the scenario runs in capacity mode (`--capacity` turns it on for any scenario)
+   */
+  capacity?: {
+    objectiveMs?: number;
+    percentile?: 99 | 99.9;
+    windowS?: number;
+    probeWarmupS?: number;
+    startRate?: number;
+    maxRate?: number;
+    minRate?: number;
+    tolerance?: number;
+    maxProbes?: number;
+  };
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -265,6 +280,21 @@ export const scenarioSchema = {
       minItems: 1,
       uniqueItems: true,
       items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] },
+    },
+    capacity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        objectiveMs: { type: 'number', exclusiveMinimum: 0, maximum: 60_000 },
+        percentile: { enum: [99, 99.9] },
+        windowS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        probeWarmupS: { type: 'number', minimum: 0, maximum: 600 },
+        startRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        maxRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        minRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        tolerance: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        maxProbes: { type: 'integer', minimum: 2, maximum: 100 },
+      },
     },
     drift: {
       type: 'object',

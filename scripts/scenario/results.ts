@@ -2,6 +2,7 @@ import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Scenario } from '../../scenarios/schema.js';
 import type { AnswerCheck } from './answer-check.js';
+import type { CapacityResults } from './capacity.js';
 import type { Diagnostics } from './diagnostics.js';
 import type { DriftCheck } from './drift.js';
 import type { ProcessUsage } from './proc-sampler.js';
@@ -171,6 +172,8 @@ export interface Results {
   statistics?: StatisticsInfo;
   /** non-2xx answers the traffic mix asks for on purpose (absent in older reports) */
   traffic?: TrafficInfo;
+  /** capacity mode (capacity.ts): every search with its probes, the capacity per variant and its comparisons */
+  capacity?: CapacityResults;
   /** the drift guard (drift.ts): the control's first vs last repetition; exceeded = numbers without verdicts */
   drift?: DriftCheck;
 }
@@ -308,6 +311,30 @@ export const resultsSchema = {
       },
     },
     caveats: { type: 'array', items: { type: 'string' } },
+    capacity: {
+      type: 'object',
+      required: ['spec', 'searches', 'summary', 'comparisons'],
+      properties: {
+        spec: { type: 'object', required: ['objectiveMs', 'percentile', 'windowS', 'tolerance', 'maxProbes'] },
+        searches: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['variant', 'repetition', 'capacity', 'lowestFail', 'converged', 'probes'],
+            properties: {
+              capacity: { type: 'number', minimum: 0 },
+              probes: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'object', required: ['rate', 'pass', 'achievedRps', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuUsPerRequest'] },
+              },
+            },
+          },
+        },
+        summary: { type: 'array', items: { type: 'object', required: ['variant', 'searches', 'capacity', 'converged'], properties: { capacity: interval } } },
+        comparisons: { type: 'array', items: { type: 'object', required: ['variant', 'reference', 'capacity'], properties: { capacity: comparison } } },
+      },
+    },
     drift: {
       type: 'object',
       required: ['control', 'metric', 'first', 'last', 'change', 'limit', 'exceeded', 'note'],

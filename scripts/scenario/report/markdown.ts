@@ -1,5 +1,6 @@
 import { fasterThanBareNote } from '../interpret.js';
 import type { Results } from '../results.js';
+import { capacityTable, probesTable } from './capacity.js';
 import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
 /** Chart files a report directory holds; the Markdown links them, the HTML embeds them. */
@@ -8,6 +9,7 @@ export const CHARTS = {
   latency: { file: 'latency.png', title: 'Latency percentiles (medians over repetitions, log scale)' },
   ratio: { file: 'ratio.png', title: 'Throughput ratio to the reference (95% CI whiskers)' },
   cpu: { file: 'cpu.png', title: 'CPU µs per request (median, 95% CI whiskers; lower is better)' },
+  capacity: { file: 'capacity.png', title: 'Latency vs offered rate, every capacity probe (p50, p99, p99.9 per variant)' },
 } as const;
 
 function escapeCell(s: string): string {
@@ -96,6 +98,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
       : []),
     '',
   ];
+  const capacity = capacityTable(r);
+  if (capacity !== null) lines.push(markdownTable(capacity));
   const targets = targetsTable(r);
   if (targets !== null) lines.push(markdownTable(targets));
   const verdicts = verdictTable(r);
@@ -107,6 +111,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
   lines.push(markdownTable(detailTable(r)));
   lines.push('## Charts', '');
   for (const c of charts) lines.push(`### ${CHARTS[c].title}`, '', `![${c}](${CHARTS[c].file})`, '');
+  const probes = probesTable(r);
+  if (probes !== null) lines.push(markdownTable(probes));
   lines.push(markdownTable(runsTable(r)));
   lines.push(markdownTable(environmentTable(r)));
   lines.push(
