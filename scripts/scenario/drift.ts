@@ -51,7 +51,8 @@ export function checkDrift(control: string, metric: string, values: number[], li
   if (values.length < 2) return null;
   const first = values[0]!;
   const last = values.at(-1)!;
-  const change = first > 0 ? Math.abs(last - first) / first : Number.POSITIVE_INFINITY;
+  // a control at 0 both times (no capacity at all) did not move; from 0 to anything it moved without bound
+  const change = first > 0 ? Math.abs(last - first) / first : last === first ? 0 : Number.POSITIVE_INFINITY;
   const exceeded = !(change <= limit);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const moved = `\`${control}\` ${metric} ${fmtValue(first)} in its first repetition, ${fmtValue(last)} in its last (${pct(change)} change, limit ${pct(limit)})`;

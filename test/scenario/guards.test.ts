@@ -78,21 +78,30 @@ function scenarioFile(dir: string, name: string, extra: Record<string, unknown>)
   return file;
 }
 
+/**
+ * Runs the tiny scenario in a fresh temp dir with the gateway loading one plugin module (`source`) as `name`;
+ * `source` may mention DIR, replaced by the temp dir. The caller removes `dir`.
+ */
+async function runWithPlugin(name: string, source: string, extra: Record<string, unknown>): Promise<{ dir: string; run: ScenarioRun }> {
+  const dir = mkdtempSync(join(tmpdir(), `guards-${name}-`));
+  const plugins = join(dir, 'plugins');
+  mkdirSync(plugins);
+  writeFileSync(join(plugins, `${name}.mjs`), source.replaceAll('DIR', JSON.stringify(dir).slice(1, -1)));
+  const file = scenarioFile(dir, `guards-${name}`, { gateway: { pluginDirs: [plugins], plugins: [{ name }] }, repetitions: 2, ...extra });
+  return { dir, run: await runScenario({ scenario: file, outDir: join(dir, 'out'), progress: false }) };
+}
+
 describe('verify before timing, end to end: a gateway whose plugin fails every request', () => {
   let dir: string;
   let run: ScenarioRun;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'guards-verify-'));
-    const plugins = join(dir, 'plugins');
-    mkdirSync(plugins);
     // a hook that throws costs its request a 500 (docs/plugins.md): this gateway answers every request with 500
-    writeFileSync(
-      join(plugins, 'answer-500.mjs'),
+    ({ dir, run } = await runWithPlugin(
+      'answer-500',
       "export default { name: 'answer-500', version: '1.0.0', init: () => ({ preHandler() { throw new Error('broken on purpose'); } }) };\n",
-    );
-    const file = scenarioFile(dir, 'verify-500', { gateway: { pluginDirs: [plugins], plugins: [{ name: 'answer-500' }] }, repetitions: 2 });
-    run = await runScenario({ scenario: file, outDir: join(dir, 'out'), progress: false });
+      {},
+    ));
   }, 120_000);
 
   afterAll(() => {
@@ -144,6 +153,9 @@ describe('the drift guard', () => {
         'the machine changed during the run, so differences between variants cannot be told from it. Re-run on a quieter machine.',
     );
     expect(checkDrift('baseline', 'req/s', [1000], 0.1)).toBeNull();
+    // a control with no capacity at all, first and last, did not drift
+    expect(checkDrift('baseline', 'capacity (req/s)', [0, 0], 0.15)).toMatchObject({ change: 0, exceeded: false });
+    expect(checkDrift('baseline', 'capacity (req/s)', [0, 500], 0.15)!.exceeded).toBe(true);
   });
 
   describe('end to end: a control made to drift mid-run gets no verdict', () => {
@@ -151,32 +163,21 @@ describe('the drift guard', () => {
     let run: ScenarioRun;
 
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'guards-drift-'));
-      const plugins = join(dir, 'plugins');
-      mkdirSync(plugins);
       // the control: a gateway that, from its second start on, spins 5 ms of CPU per request (≤ 200 req/s);
       // its first start answers at full speed. The start count lives in a file, as every repetition is a new process.
-      const counter = join(dir, 'starts');
-      writeFileSync(
-        join(plugins, 'slows-down.mjs'),
+      ({ dir, run } = await runWithPlugin(
+        'slows-down',
         [
           "import { existsSync, readFileSync, writeFileSync } from 'node:fs';",
-          `const file = ${JSON.stringify(counter)};`,
+          "const file = 'DIR/starts';",
           'const starts = (existsSync(file) ? Number(readFileSync(file, "utf8")) : 0) + 1;',
           'writeFileSync(file, String(starts));',
           'const spin = () => { const end = performance.now() + 5; while (performance.now() < end); };',
           "export default { name: 'slows-down', version: '1.0.0', init: () => (starts > 1 ? { preHandler: spin } : {}) };",
           '',
         ].join('\n'),
-      );
-      const file = scenarioFile(dir, 'drift-control', {
-        gateway: { pluginDirs: [plugins], plugins: [{ name: 'slows-down' }] },
-        drift: { control: 'gateway', limit: 0.1 },
-        baselineVariant: 'gateway',
-        repetitions: 2,
-        load: { connections: 4, pipelining: 1, durationS: 1 },
-      });
-      run = await runScenario({ scenario: file, outDir: join(dir, 'out'), progress: false });
+        { drift: { control: 'gateway', limit: 0.1 }, baselineVariant: 'gateway', load: { connections: 4, pipelining: 1, durationS: 1 } },
+      ));
     }, 120_000);
 
     afterAll(() => {
