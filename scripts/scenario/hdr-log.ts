@@ -14,7 +14,7 @@ export interface HdrLogOptions {
   intervalS: number;
   /** wall-clock time the run started (ms since the epoch): the log's StartTime */
   startMs: number;
-  /** every interval line's Tag= (variant and rate), so logs of several runs can be concatenated and told apart */
+  /** every interval line's Tag= (variant and rate; commas become ";"), so logs of several runs can be concatenated and told apart */
   tag: string;
   /** comment lines at the top (what was measured, how) */
   comments: string[];
@@ -42,8 +42,10 @@ export function writeHdrLog(samples: Array<[number, number]>, o: HdrLogOptions):
     hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 }),
   );
   for (const [t, ms] of samples) hists[Math.min(intervals - 1, Math.floor(t / o.intervalS))]!.recordValue(Math.max(1, Math.round(ms * 1000)));
+  // the log format ends a tag at the first comma and splits lines on whitespace: variant ids like "build=x,server=own" would not survive
+  const tag = o.tag.replace(/,/g, ';').replace(/\s+/g, '_');
   for (const [i, h] of hists.entries()) {
-    h.tag = o.tag;
+    h.tag = tag;
     writer.outputIntervalHistogram(h, i * o.intervalS, Math.min((i + 1) * o.intervalS, Math.max(last, (i + 1) * o.intervalS)), 1000);
     h.destroy();
   }

@@ -246,7 +246,9 @@ describe.skipIf(OPEN_LOOP_C === null)(`HdrHistogram interval logs${OPEN_LOOP_C =
       [1.5, 10],
       [2.9, 0.25],
     ];
-    expect(writeHdrLog(samples, { file, intervalS: 1, startMs: Date.UTC(2026, 0, 1), tag: 't', comments: ['synthetic'] })).toBe(3);
+    expect(writeHdrLog(samples, { file, intervalS: 1, startMs: Date.UTC(2026, 0, 1), tag: 'build=a,server=own@500', comments: ['synthetic'] })).toBe(3);
+    // a comma would end the tag early: variant ids with several dimensions keep theirs, joined by ";"
+    expect(hdr.listTags(readFileSync(file, 'utf8'))).toEqual(['build=a;server=own@500']);
     const reader = new hdr.HistogramLogReader(readFileSync(file, 'utf8'));
     const got: Array<[number, number, number]> = [];
     for (let h = reader.nextIntervalHistogram(); h !== null; h = reader.nextIntervalHistogram()) got.push([h.totalCount, h.minNonZeroValue, h.maxValue]);

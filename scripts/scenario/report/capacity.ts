@@ -4,9 +4,9 @@
  * of every search traced (p50, p99, p99.9 per contestant).
  */
 import type { ChartConfiguration } from 'chart.js';
-import { capacityProbe } from '../capacity.js';
+import { capacityProbe, type Probe } from '../capacity.js';
 import type { Results } from '../results.js';
-import { MIN_SAMPLES_FOR_CI } from '../stats.js';
+import { median, MIN_SAMPLES_FOR_CI } from '../stats.js';
 import { formatTick, logTicks, PALETTE, render, title } from './charts.js';
 import { fmt, fmtInterval, fmtRatio, type Table } from './tables.js';
 
@@ -66,6 +66,7 @@ export function probesTable(r: Results): Table | null {
   if (c === undefined) return null;
   return {
     title: 'Capacity probes (in execution order)',
+    note: 'Every probe of every search: the curves in capacity.png are these numbers (one point per rate, the median over the repetitions that probed it).',
     headers: ['variant', 'rep', 'rate req/s', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', 'result'],
     align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
     rows: [...c.searches]
@@ -93,21 +94,22 @@ const CURVES = [
 ] as const;
 
 /**
- * Latency vs offered rate: per contestant (one colour) p50 dotted, p99 solid, p99.9 dashed, through every probe of
- * every repetition sorted by rate; the objective as a horizontal line. Log latency axis: a knee is a wall.
+ * Latency vs offered rate: per contestant (one colour) p50 dotted, p99 solid, p99.9 dashed, one point per rate
+ * probed (the median over the repetitions that probed it); the objective as a horizontal line. Log latency axis:
+ * a knee is a wall.
  */
 export async function capacityChart(r: Results): Promise<Buffer | null> {
   const c = r.capacity;
   if (c === undefined) return null;
   const variants = c.summary.map((v) => v.variant);
   const datasets = variants.flatMap((id, i) => {
-    const probes = c.searches
-      .filter((s) => s.variant === id)
-      .flatMap((s) => s.probes)
-      .sort((a, b) => a.rate - b.rate);
+    // one point per rate probed: the median over the repetitions that probed it
+    const byRate = new Map<number, Probe[]>();
+    for (const p of c.searches.filter((x) => x.variant === id).flatMap((x) => x.probes)) byRate.set(p.rate, [...(byRate.get(p.rate) ?? []), p]);
+    const rates = [...byRate.keys()].sort((a, b) => a - b);
     return CURVES.map((k) => ({
       label: `${id} ${k.label}`,
-      data: probes.map((p) => ({ x: p.rate, y: Math.max(p[k.key], 0.01) })),
+      data: rates.map((rate) => ({ x: rate, y: Math.max(median(byRate.get(rate)!.map((p) => p[k.key])), 0.01) })),
       showLine: true,
       borderColor: PALETTE[i % PALETTE.length],
       backgroundColor: PALETTE[i % PALETTE.length],
