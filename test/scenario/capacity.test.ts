@@ -120,8 +120,10 @@ const OPEN_LOOP_C = openLoopBinary();
 const cc = OPEN_LOOP_C === null ? needService('cc') : { available: true, skipReason: '' };
 
 /**
- * A server whose latency rises at a known rate: it counts the requests that arrived over the last 250 ms and,
- * above KNEE req/s, holds every answer DELAY ms. Below the knee it answers at once.
+ * A server whose latency rises at a known rate: while the generator offers more than KNEE req/s it holds every
+ * answer DELAY_MS, below it answers at once. It is told the offered rate (the probe sets it) rather than
+ * estimating it from arrivals: on a loaded machine a stalled event loop bunches arrivals, and an estimate put the
+ * knee anywhere within ±15% (seen: 336 for 400), which tests the estimator, not the search.
  */
 const KNEE = 400;
 const DELAY_MS = 400;
@@ -131,15 +133,12 @@ describe.skipIf(OPEN_LOOP_C === null)(
   () => {
     let server: Server;
     let port: number;
-    const arrivals: number[] = [];
+    let offered = 0;
 
     beforeAll(async () => {
       server = createServer((req, res) => {
-        const now = performance.now();
-        arrivals.push(now);
-        while (arrivals.length > 0 && arrivals[0]! < now - 250) arrivals.shift();
         req.resume();
-        if (arrivals.length / 0.25 > KNEE) setTimeout(() => res.end('slow'), DELAY_MS);
+        if (offered > KNEE) setTimeout(() => res.end('slow'), DELAY_MS);
         else res.end('fast');
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -164,6 +163,7 @@ describe.skipIf(OPEN_LOOP_C === null)(
         maxProbes: 10,
       });
       const probe = async (rate: number): Promise<Probe> => {
+        offered = rate;
         const job = {
           url: `http://127.0.0.1:${port}`,
           connections: 64,
@@ -181,9 +181,10 @@ describe.skipIf(OPEN_LOOP_C === null)(
       };
       const found = await searchCapacity(spec, probe);
       const trace = found.probes.map((p) => `${p.rate}:${p.pass ? 'pass' : p.why}`).join(', ');
-      // within the tolerance of the knee, plus 5% either side for the server's own 250 ms rate estimate
-      expect(found.capacity, trace).toBeGreaterThanOrEqual((KNEE / (1 + spec.tolerance)) * 0.95);
-      expect(found.capacity, trace).toBeLessThanOrEqual(KNEE * 1.05);
+      // within the stated tolerance of the knee: it lies in [capacity, lowestFail], closed to 10%
+      expect(found.capacity, trace).toBeGreaterThanOrEqual(KNEE / (1 + spec.tolerance));
+      expect(found.capacity, trace).toBeLessThanOrEqual(KNEE);
+      expect(found.lowestFail!, trace).toBeGreaterThan(KNEE);
       expect(found.converged, trace).toBe(true);
     }, 60_000);
   },
