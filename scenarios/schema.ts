@@ -87,7 +87,7 @@ export interface UpstreamStubSpec {
 }
 
 /** Peer proxies a proxy-mode scenario runs next to the gateway (scripts/scenario/peers/). */
-export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx';
+export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'haproxy' | 'caddy';
 
 /**
  * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
@@ -138,6 +138,31 @@ export interface Scenario {
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
   targets?: TargetSpec[];
+  /**
+   * verify before timing: besides status and body bytes (always compared), the response headers whose values
+   * every contestant must send alike (scripts/scenario/answer-check.ts)
+   */
+  verify?: { headers: string[] };
+  /**
+   * the drift guard (scripts/scenario/drift.ts): the control (default: the baseline, else nginx) may change by at
+   * most `limit` (a fraction, default 0.1) between its first and last repetition, or the run gets no verdicts
+   */
+  drift?: { control?: string; limit: number };
+  /**
+   * capacity mode (scripts/scenario/capacity.ts): per contestant the highest fixed rate whose p99 stays within
+   * objectiveMs; present = the scenario runs in capacity mode (`--capacity` turns it on for any scenario)
+   */
+  capacity?: {
+    objectiveMs?: number;
+    percentile?: 99 | 99.9;
+    windowS?: number;
+    probeWarmupS?: number;
+    startRate?: number;
+    maxRate?: number;
+    minRate?: number;
+    tolerance?: number;
+    maxProbes?: number;
+  };
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -263,7 +288,34 @@ export const scenarioSchema = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx'] },
+      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] },
+    },
+    capacity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        objectiveMs: { type: 'number', exclusiveMinimum: 0, maximum: 60_000 },
+        percentile: { enum: [99, 99.9] },
+        windowS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        probeWarmupS: { type: 'number', minimum: 0, maximum: 600 },
+        startRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        maxRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        minRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        tolerance: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        maxProbes: { type: 'integer', minimum: 2, maximum: 100 },
+      },
+    },
+    drift: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['limit'],
+      properties: { control: { type: 'string', minLength: 1 }, limit: { type: 'number', exclusiveMinimum: 0, maximum: 10 } },
+    },
+    verify: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['headers'],
+      properties: { headers: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' } } },
     },
     targets: {
       type: 'array',
