@@ -32,8 +32,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http
  *   destroyed (its streams fail, new ones go elsewhere). A session without streams for `idleMs` is closed.
  * - Flow control is node:http2's: a response body nobody reads stops being consumed, so its window stops opening
  *   and the upstream stops sending; a request body is piped with backpressure into the stream's window.
- * - The response body is the HTTP/2 stream itself (destroying it resets the stream with CANCEL). Trailers arrive
- *   as its 'trailers' event, before 'end'. An answer that ended with its HEADERS frame (a gRPC trailers-only
+ * - The response body is the HTTP/2 stream itself (destroying it resets the stream with CANCEL). Its trailers
+ *   are kept on it as they arrive (BODY_TRAILERS) and handed to the proxy's trailer relay (`trailers()`). An answer that ended with its HEADERS frame (a gRPC trailers-only
  *   answer) is handed over as an empty Buffer.
  */
 export interface H2ClientOptions extends UpstreamClientOptions {
@@ -333,7 +333,8 @@ class H2Exchange {
       const idleMs = this.o.idleTimeoutMs;
       stream.setTimeout(idleMs, () => stream.destroy(new UpstreamClientError('headers-timeout', `response body idle for ${idleMs} ms`)));
     }
-    this.resolve({ statusCode, headers, body, connectMs: connectMs < 0 ? 0 : connectMs });
+    const trailers = (): readonly string[] | null => trailerPairs((stream as TrailerCarrier)[BODY_TRAILERS]);
+    this.resolve({ statusCode, headers, body, connectMs: connectMs < 0 ? 0 : connectMs, trailers });
   }
 
   fail(err: UpstreamClientError): void {
@@ -354,6 +355,19 @@ class H2Exchange {
   connectFailed(err: UpstreamClientError): void {
     this.fail(err);
   }
+}
+
+/** A trailer section as name, value pairs as received (the proxy filters them, core/proxy/trailers.ts). */
+function trailerPairs(t: IncomingHttpHeaders | undefined): readonly string[] | null {
+  if (t === undefined) return null;
+  const out: string[] = [];
+  for (const name in t) {
+    const v = t[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push(name, x);
+    else out.push(name, v);
+  }
+  return out.length === 0 ? null : out;
 }
 
 /** The request head on HTTP/2: pseudo-headers first, connection-specific fields dropped (RFC 9113 §8.2.2, §8.3.1). */
