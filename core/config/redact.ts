@@ -68,6 +68,14 @@ function redactRoute(route: RouteConfig): RouteConfig {
     for (const [name, value] of Object.entries(add)) edited[name] = CREDENTIAL_HEADERS.has(name.toLowerCase()) ? REDACTED : value;
     r.requestHeaders = { ...r.requestHeaders, add: edited };
   }
+  // a match on a credential header's exact value is that credential
+  const headers = route.match?.headers;
+  if (headers !== undefined && headers.some((c) => c.value !== undefined && CREDENTIAL_HEADERS.has(c.name.toLowerCase()))) {
+    r.match = {
+      ...route.match,
+      headers: headers.map((c) => (c.value !== undefined && CREDENTIAL_HEADERS.has(c.name.toLowerCase()) ? { ...c, value: REDACTED } : c)),
+    };
+  }
   return r;
 }
 

@@ -34,7 +34,8 @@ export function routeSelectionErrors(route: RouteConfig, i: number): string[] {
 
   const r = route.redirect;
   if (r !== undefined) {
-    if (r.path !== undefined && r.prefix !== undefined) errors.push(`/routes/${i}/redirect: "path" and "prefix" are exclusive (replace the whole path, or its prefix)`);
+    if (r.path !== undefined && r.prefix !== undefined)
+      errors.push(`/routes/${i}/redirect: "path" and "prefix" are exclusive (replace the whole path, or its prefix)`);
     if (r.host !== undefined) {
       const problem = hostPatternProblem(r.host, false);
       if (problem !== null) errors.push(`/routes/${i}/redirect/host: ${problem}`);

@@ -162,10 +162,11 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     config.upstreams[name] = normalizeUpstream(config.upstreams[name]);
   }
 
-  // routes with hosts or match conditions are checked by the selector the runtime builds (below), the rest by one router
+  // Routes with hosts or match conditions are checked by the selector the runtime builds (below). The rest go
+  // through one router as well, so a plain duplicate stays an error whether or not other routes select by host.
   const selecting = needsSelector(config.routes);
   let selectionValid = true;
-  const router = hasVariant('router', config.variants.router) && !selecting ? routerFactory(config.variants.router)<number>() : null;
+  const router = hasVariant('router', config.variants.router) ? routerFactory(config.variants.router)<number>() : null;
   config.routes.forEach((route, i) => {
     const kinds = ['response', 'upstream', 'handler', 'redirect'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
     if (kinds.length !== 1) {
@@ -187,7 +188,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     if (route.upstream !== undefined && !Object.prototype.hasOwnProperty.call(config.upstreams, route.upstream)) {
       errors.push(`/routes/${i}/upstream: unknown upstream "${route.upstream}"`);
     }
-    if (router !== null) {
+    if (router !== null && !needsSelector([route])) {
       try {
         for (const m of route.methods) router.add(m, route.path, i);
       } catch (err) {

@@ -1,5 +1,5 @@
-import type { MatchCondition, RouteConfig } from '../config/types.js';
 import { compileRouteRegex } from '../config/regex-safety.js';
+import type { MatchCondition, RouteConfig } from '../config/types.js';
 import type { RouteMatch, Router, RouterFactory } from '../contracts/router.js';
 
 /**

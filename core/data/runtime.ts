@@ -4,6 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { errorBody, errorHeaders, TlsLoadError } from '../base/errors.js';
 import { fail, ok, type Result } from '../base/result.js';
+import { routeName } from '../config/route-name.js';
 import type { GatewayConfig, PluginEntry, RouteConfig } from '../config/types.js';
 import type { Router, RouterFactory } from '../contracts/router.js';
 import type { VariantFactories } from '../contracts/variants.js';
@@ -214,7 +215,19 @@ export class GatewayRuntime {
     }
 
     return ok(
-      new GatewayRuntime(version, config, router, selector, routes, [...methods], globalSlots, allSlots, new PhaseChain('preRoute', globalSlots), upstreams, trust),
+      new GatewayRuntime(
+        version,
+        config,
+        router,
+        selector,
+        routes,
+        [...methods],
+        globalSlots,
+        allSlots,
+        new PhaseChain('preRoute', globalSlots),
+        upstreams,
+        trust,
+      ),
     );
   }
 
@@ -304,9 +317,7 @@ export async function dryRun(config: GatewayConfig, variants: VariantFactories, 
   }
 }
 
-export function routeName(route: RouteConfig): string {
-  return route.name ?? `${route.methods.join(',')} ${route.path}`;
-}
+export { routeName };
 
 /**
  * A browser's CORS preflight is an OPTIONS request; on a route that does not accept OPTIONS it would match

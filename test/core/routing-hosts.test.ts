@@ -25,7 +25,16 @@ function routes(upstream: string): unknown[] {
     { path: '/p/*', hosts: ['shop.test'], ...answer('wild') },
     // more match conditions first, then config order
     { path: '/m', match: { headers: [{ name: 'x-beta', value: '1' }] }, ...answer('one') },
-    { path: '/m', match: { headers: [{ name: 'X-Beta', value: '1' }, { name: 'x-user', regex: '[a-z]+' }] }, ...answer('two') },
+    {
+      path: '/m',
+      match: {
+        headers: [
+          { name: 'X-Beta', value: '1' },
+          { name: 'x-user', regex: '[a-z]+' },
+        ],
+      },
+      ...answer('two'),
+    },
     { path: '/m', ...answer('none') },
     { path: '/order', match: { query: [{ name: 'v', present: true }] }, ...answer('first') },
     { path: '/order', match: { query: [{ name: 'v', regex: '\\d+' }] }, ...answer('second') },
@@ -148,7 +157,9 @@ describe('10,000 hosts', () => {
   let gw: RunningGateway;
   beforeAll(async () => {
     const many = Array.from({ length: 10_000 }, (_, i) => ({ path: '/who', hosts: [`h${i}.example.net`], response: { body: `h${i}` } }));
-    gw = await startGateway({ routes: [...many, { path: '/who', hosts: ['*.example.net'], response: { body: 'wild' } }, { path: '/who', response: { body: 'any' } }] });
+    gw = await startGateway({
+      routes: [...many, { path: '/who', hosts: ['*.example.net'], response: { body: 'wild' } }, { path: '/who', response: { body: 'any' } }],
+    });
   });
   afterAll(() => gw.close());
 
@@ -156,5 +167,45 @@ describe('10,000 hosts', () => {
     for (const i of [0, 1, 4_999, 9_999]) expect((await request(`${gw.url}/who`, { headers: { host: `h${i}.example.net` } })).body).toBe(`h${i}`);
     expect((await request(`${gw.url}/who`, { headers: { host: 'h10000.example.net' } })).body).toBe('wild');
     expect((await request(`${gw.url}/who`, { headers: { host: 'localhost' } })).body).toBe('any');
+  });
+});
+
+describe('hot reload and /config', () => {
+  it('applies new hosts and match conditions, refuses a regex that could backtrack and keeps serving', async () => {
+    const gw = await startGateway({ routes: [{ path: '/r', response: { body: 'plain' } }] });
+    try {
+      const on = (host: string, headers: Record<string, string> = {}): Promise<string> =>
+        request(`${gw.url}/r`, { headers: { host, ...headers } }).then((r) => r.body);
+      expect(await on('a.test')).toBe('plain');
+      const next = {
+        routes: [
+          { path: '/r', hosts: ['a.test'], match: { headers: [{ name: 'x-v', regex: 'v[0-9]+' }] }, response: { body: 'a-v' } },
+          { path: '/r', hosts: ['a.test'], response: { body: 'a' } },
+          { path: '/r', response: { body: 'plain' } },
+        ],
+      };
+      expect((await gw.gateway.reload(next)).ok).toBe(true);
+      expect(await on('a.test', { 'x-v': 'v2' })).toBe('a-v');
+      expect(await on('A.test')).toBe('a');
+      expect(await on('b.test')).toBe('plain');
+
+      const bad = structuredClone(next);
+      bad.routes[0]!.match!.headers[0]!.regex = '(v+)+x';
+      const refused = await gw.gateway.reload(bad);
+      expect(refused.ok).toBe(false);
+      expect(refused.errors[0]).toMatch(/^\/routes\/0\/match\/headers\/0\/regex: refused: nested repetition/);
+      expect(await on('a.test', { 'x-v': 'v2' })).toBe('a-v');
+
+      const shown = JSON.parse((await request(`${gw.adminUrl}/config`)).body) as { routes: Array<Record<string, unknown>> };
+      expect(shown.routes[0]).toMatchObject({ hosts: ['a.test'], match: { headers: [{ name: 'x-v', regex: 'v[0-9]+' }] } });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('does not start on a regex that could backtrack', async () => {
+    await expect(startGateway({ routes: [{ path: '/r', match: { query: [{ name: 'q', regex: '([a-z]+)*$' }] }, response: { body: '' } }] })).rejects.toThrow(
+      /\/routes\/0\/match\/query\/0\/regex: refused/,
+    );
   });
 });
