@@ -55,6 +55,19 @@ export interface VariantMatrix {
   pluginSet?: string[];
   /** names of entries in the scenario's `accessLogs`: each is the gateway's `logging.accessLog` for that variant */
   accessLog?: string[];
+  /** names of entries in the scenario's `routeSets`: how each variant's routes select by host and conditions */
+  routeSet?: string[];
+}
+
+/**
+ * How a variant's routes select beyond the path (docs/routing.md): `hosts` and `match` added to every route, and
+ * `perHost` adding one copy of the route set per host name, copy i (1-based) with `hosts: [host with {i} = i]`
+ * (scripts/scenario/gateway-config.ts applyRouteSet).
+ */
+export interface RouteSetSpec {
+  hosts?: string[];
+  match?: Record<string, unknown>;
+  perHost?: { count: number; host: string };
 }
 
 export interface LoadSpec {
@@ -127,6 +140,8 @@ export interface Scenario {
   pluginSets?: Record<string, Array<{ name: string; enabled?: boolean; options?: Record<string, unknown> }>>;
   /** named `logging.accessLog` values (false for off) selected by `matrix.accessLog`; a relative file lands in the run's work dir */
   accessLogs?: Record<string, unknown>;
+  /** named route selections (hosts, match conditions, one copy of the routes per host) selected by `matrix.routeSet` */
+  routeSets?: Record<string, RouteSetSpec>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
@@ -236,10 +251,29 @@ export const scenarioSchema = {
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         accessLog: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        routeSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
     accessLogs: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' } },
+    routeSets: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          match: { type: 'object' },
+          perHost: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['count', 'host'],
+            properties: { count: { type: 'integer', minimum: 1, maximum: 100_000 }, host: { type: 'string', pattern: '\\{i\\}' } },
+          },
+        },
+      },
+    },
     pluginSets: {
       type: 'object',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
@@ -414,6 +448,9 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   });
   (s.matrix.accessLog ?? []).forEach((name, i) => {
     if (s.accessLogs?.[name] === undefined) errors.push(`/matrix/accessLog/${i}: no access log "${name}" in /accessLogs`);
+  });
+  (s.matrix.routeSet ?? []).forEach((name, i) => {
+    if (s.routeSets?.[name] === undefined) errors.push(`/matrix/routeSet/${i}: no route set "${name}" in /routeSets`);
   });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Scenario } from '../../scenarios/schema.js';
+import type { RouteSetSpec, Scenario } from '../../scenarios/schema.js';
 import { distScript } from './paths.js';
 import type { ResolvedRoute } from './traffic.js';
 import { FAMILIES, type VariantSpec } from './variants.js';
@@ -72,6 +72,26 @@ export function buildGatewayConfig(
   }
   if (variant.pluginSet !== undefined) generated.plugins = scenario.pluginSets![variant.pluginSet]!;
   if (variant.accessLog !== undefined) generated.logging = { level: 'warn', accessLog: scenario.accessLogs![variant.accessLog] };
+  if (variant.routeSet !== undefined)
+    generated.routes = applyRouteSet(generated.routes as Array<Record<string, unknown>>, scenario.routeSets![variant.routeSet]!);
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
+}
+
+/**
+ * The routes as a route set selects them: `hosts` and `match` on each; with `perHost`, one more copy of the routes
+ * per host name (copy i with `hosts: [host with {i} = i]`), after the routes carrying `hosts` when it is given too.
+ */
+export function applyRouteSet(routes: Array<Record<string, unknown>>, set: RouteSetSpec): Array<Record<string, unknown>> {
+  const match = set.match !== undefined ? { match: set.match } : {};
+  const decorated = routes.map((r) => ({ ...r, ...(set.hosts !== undefined ? { hosts: set.hosts } : {}), ...match }));
+  const per = set.perHost;
+  if (per === undefined) return decorated;
+  const out: Array<Record<string, unknown>> = set.hosts !== undefined ? decorated : [];
+  for (let i = 1; i <= per.count; i++) {
+    const host = per.host.replaceAll('{i}', String(i));
+    // a named route keeps one metrics series per copy
+    for (const r of routes) out.push({ ...r, hosts: [host], ...match, ...(r.name !== undefined ? { name: `${String(r.name)} ${host}` } : {}) });
+  }
+  return out;
 }

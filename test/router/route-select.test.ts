@@ -147,6 +147,19 @@ describe('precedence rows (README)', () => {
     expect(pick(rs, 'e.com')).toBe(0);
   });
 
+  it('then the method: exact over * over GET for HEAD', () => {
+    const s = new RouteSelector(
+      [route({ methods: ['GET'] }), route({ methods: ['*'] }), route({ path: '/y', methods: ['GET'] }), route({ path: '/y', methods: ['HEAD'] })].map((c, i) =>
+        selectEntry(c, i, i),
+      ),
+      routerVariants.hybrid!,
+    );
+    expect(s.find('GET', '/x', { host: 'h' })?.value).toBe(0);
+    expect(s.find('POST', '/x', { host: 'h' })?.value).toBe(1);
+    expect(s.find('HEAD', '/x', { host: 'h' })?.value).toBe(1);
+    expect(s.find('HEAD', '/y', { host: 'h' })?.value).toBe(3);
+  });
+
   it('then the path: static over param over wildcard', () => {
     const rs = [route({ path: '/*' }), route({ path: '/:p' }), route({ path: '/x' })];
     expect(pick(rs, 'h')).toBe(2);
