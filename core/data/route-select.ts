@@ -11,12 +11,13 @@ import type { RouteMatch, Router, RouterFactory } from '../contracts/router.js';
  *   3. more `match` conditions
  *   4. config order
  *
- * Routes are split into host buckets, one router each (hosts sharing the same routes share one). A bucket's router
- * holds one leaf per method and path, listing the routes registered there in order 3-4. A request is looked up in
- * its exact-host bucket, then its wildcard bucket, then the bucket of routes without hosts; in each, the router's
- * leaf gives the best path, and the first of its routes whose conditions hold wins. When none holds, the next-best
- * path is found in a copy of the bucket without that leaf (built on first need, then kept): the answer is the one a
- * scan of every route, filtered and sorted by the rules, gives (test/router/route-select.test.ts checks it).
+ * Routes are split into three host tiers (exact names, wildcard suffixes, no hosts), one router each. A tier's
+ * router holds one leaf per method and path shape, mapping each host of the tier to its routes there in order 3-4.
+ * A request is looked up in the exact tier under its host, then in the wildcard tier under its host minus the first
+ * label, then among the routes without hosts; in each, the router's leaf gives the best path, and the first of the
+ * host's routes there whose conditions hold wins. When none does (or the host has none there), the next-best path
+ * is found in a copy of the tier without that leaf (built on first need, then kept): the answer is the one a scan of
+ * every route, filtered and sorted by the rules, gives (test/router/route-select.test.ts checks it).
  *
  * A config with no `hosts` and no `match` anywhere never builds this: the runtime keeps its single router.
  */
@@ -59,91 +60,159 @@ export type RequestHeaders = Record<string, string | string[] | undefined>;
 interface Leaf<T> {
   /** sorted by conditions (more first), then config order */
   readonly candidates: readonly SelectEntry<T>[];
-  /** the first candidate has no conditions: it always wins */
-  readonly unconditional: boolean;
+  /**
+   * per candidate, its param names when they differ from those of the path the router holds for this shape (routes
+   * of one shape may name their params otherwise); null when they are the same
+   */
+  readonly renames: ReadonlyArray<Rename | null>;
 }
+
+interface Rename {
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+}
+
+/** A router leaf of a tier: one method and path shape, with each host key's own routes there. */
+interface TierLeaf<T> {
+  readonly byKey: Map<string, Leaf<T>>;
+  /** the shape's key in `excluded` sets */
+  readonly key: string;
+}
+
+/** A route in a tier, under the host keys it is registered for ('' in the tier of routes without hosts). */
+interface TierEntry<T> {
+  readonly entry: SelectEntry<T>;
+  readonly keys: readonly string[];
+}
+
+/** A request host's keys in the tiers, and whether the tiers have routes for them. */
+interface HostKeys {
+  readonly host: string;
+  /** the host without its first label ('' when it has one label) */
+  readonly suffix: string;
+  readonly inExact: boolean;
+  readonly inWildcard: boolean;
+}
+
+/** Distinct Host values remembered before the cache starts over. */
+const MAX_CACHED_HOSTS = 4096;
 
 /** Fallback tables built on demand, across one selector: past this many, they are built for the request and dropped. */
 const MAX_KEPT_FALLBACKS = 1024;
 
-/** One host bucket: its routes in one router, one leaf per method and path. */
-class PathTable<T> {
-  private readonly router: Router<Leaf<T>>;
-  private readonly leafKeys = new Map<Leaf<T>, string>();
-  private readonly fallbacks = new Map<Leaf<T>, PathTable<T>>();
+/** `:name` → `:`: two paths with the same shape are one router entry, whatever their params are called. */
+function shapeOf(path: string): string {
+  return path.replace(/:[A-Za-z0-9_]+/g, ':');
+}
+
+function paramNames(path: string): string[] {
+  const names = [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
+  if (path.endsWith('*')) names.push('*');
+  return names;
+}
+
+/**
+ * One host tier (exact names, wildcard suffixes, or no hosts): all its routes in one router whatever their host,
+ * one leaf per method and path shape holding each host's routes there. One router per tier, not per host: 10,000
+ * hosts with the same paths are one router whose leaves look the host up in a map.
+ */
+class TierTable<T> {
+  private readonly router: Router<TierLeaf<T>>;
+  /** host keys with at least one route in this tier: a request for another host skips the router */
+  readonly keys = new Set<string>();
+  private readonly fallbacks = new Map<TierLeaf<T>, TierTable<T>>();
 
   constructor(
-    private readonly entries: readonly SelectEntry<T>[],
+    private readonly entries: readonly TierEntry<T>[],
     private readonly factory: RouterFactory,
     private readonly owner: RouteSelector<T>,
-    /** method-and-path leaves left out: this table is another's fallback */
+    /** method-and-shape leaves left out: this table is another's fallback */
     private readonly excluded: ReadonlySet<string>,
   ) {
-    this.router = factory<Leaf<T>>();
-    const byKey = new Map<string, { method: string; path: string; list: SelectEntry<T>[] }>();
-    for (const e of entries) {
+    this.router = factory<TierLeaf<T>>();
+    const byShape = new Map<string, { method: string; path: string; byKey: Map<string, SelectEntry<T>[]> }>();
+    for (const { entry: e, keys } of entries) {
       for (const m of e.methods) {
-        const key = `${m} ${e.path}`;
+        const key = `${m} ${shapeOf(e.path)}`;
         if (excluded.has(key)) continue;
-        const at = byKey.get(key);
-        if (at === undefined) byKey.set(key, { method: m, path: e.path, list: [e] });
-        else at.list.push(e);
+        let at = byShape.get(key);
+        if (at === undefined) byShape.set(key, (at = { method: m, path: e.path, byKey: new Map() }));
+        for (const k of keys) {
+          this.keys.add(k);
+          const list = at.byKey.get(k);
+          if (list === undefined) at.byKey.set(k, [e]);
+          else if (!list.includes(e)) list.push(e);
+        }
       }
     }
-    for (const [key, { method, path, list }] of byKey) {
-      list.sort(byPrecedence);
-      const leaf: Leaf<T> = { candidates: list, unconditional: list[0]!.conditions.length === 0 };
+    for (const [key, { method, path, byKey }] of byShape) {
+      const registered = paramNames(path);
+      const leaf: TierLeaf<T> = { byKey: new Map(), key };
+      for (const [k, list] of byKey) {
+        list.sort(byPrecedence);
+        const renames = list.map((e) => {
+          const own = paramNames(e.path);
+          return own.every((n, i) => n === registered[i]) ? null : { from: registered, to: own };
+        });
+        leaf.byKey.set(k, { candidates: list, renames });
+      }
       try {
         this.router.add(method, path, leaf);
       } catch (err) {
         if (owner.problems === null) throw err;
-        owner.problems(list[0]!.index, err as Error);
-        continue;
+        const first = [...byKey.values()].flat().sort(byPrecedence)[0]!;
+        owner.problems(first.index, err as Error);
       }
-      this.leafKeys.set(leaf, key);
     }
   }
 
-  find(method: string, url: string, headers: RequestHeaders, out: RouteMatch<T>): boolean {
+  find(method: string, url: string, headers: RequestHeaders, hostKey: string, out: RouteMatch<T>): boolean {
     const m = this.router.find(method, url);
     if (m === null) return false;
-    const leaf = m.value;
-    const candidates = leaf.candidates;
-    if (leaf.unconditional && candidates.length === 1) {
-      out.value = candidates[0]!.value;
-      out.params = m.params;
-      return true;
-    }
-    for (let i = 0; i < candidates.length; i++) {
-      const c = candidates[i]!;
-      if (c.conditions.length === 0 || conditionsHold(c.conditions, url, headers)) {
-        out.value = c.value;
-        out.params = m.params;
-        return true;
+    const leaf = m.value.byKey.get(hostKey);
+    if (leaf !== undefined) {
+      const candidates = leaf.candidates;
+      for (let i = 0; i < candidates.length; i++) {
+        const c = candidates[i]!;
+        if (c.conditions.length === 0 || conditionsHold(c.conditions, url, headers)) {
+          out.value = c.value;
+          const rename = leaf.renames[i] ?? null;
+          out.params = rename === null ? m.params : renamed(m.params, rename);
+          return true;
+        }
       }
     }
-    return this.fallback(leaf).find(method, url, headers, out);
+    return this.fallback(m.value).find(method, url, headers, hostKey, out);
   }
 
-  /** The best route of this bucket registered for `method` on a path matching `url`, conditions aside (the 405 probe). */
-  probe(method: string, url: string): T | null {
+  /** The best route of this tier for the host registered for `method` on a path matching `url`, conditions aside (the 405 probe). */
+  probe(method: string, url: string, hostKey: string): T | null {
     const m = this.router.find(method, url);
-    return m === null ? null : m.value.candidates[0]!.value;
+    if (m === null) return null;
+    const leaf = m.value.byKey.get(hostKey);
+    return leaf !== undefined ? leaf.candidates[0]!.value : this.fallback(m.value).probe(method, url, hostKey);
   }
 
-  /** The bucket without `leaf`'s method and path: where the next-best path is when none of the leaf's routes held. */
-  private fallback(leaf: Leaf<T>): PathTable<T> {
+  /** The tier without `leaf`'s method and shape: where the next-best path is when it had nothing for the request. */
+  private fallback(leaf: TierLeaf<T>): TierTable<T> {
     const kept = this.fallbacks.get(leaf);
     if (kept !== undefined) return kept;
     const excluded = new Set(this.excluded);
-    excluded.add(this.leafKeys.get(leaf)!);
-    const table = new PathTable(this.entries, this.factory, this.owner, excluded);
+    excluded.add(leaf.key);
+    const table = new TierTable(this.entries, this.factory, this.owner, excluded);
     if (this.owner.keptFallbacks < MAX_KEPT_FALLBACKS) {
       this.owner.keptFallbacks++;
       this.fallbacks.set(leaf, table);
     }
     return table;
   }
+}
+
+/** The router's params under the names another route of the same shape gives them (same positions). */
+function renamed(params: Record<string, string>, names: Rename): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < names.to.length; i++) out[names.to[i]!] = params[names.from[i]!]!;
+  return out;
 }
 
 /** A route's `hosts` entry as a bucket key: lower case, one trailing dot dropped, IPv6 literal canonical. */
@@ -189,82 +258,83 @@ export class RouteSelector<T> {
   keptFallbacks = 0;
   /** where a route the router refuses is reported; null: the error is thrown */
   readonly problems: ((index: number, err: Error) => void) | null;
-  private readonly exact = new Map<string, PathTable<T>>();
+  private readonly exact: TierTable<T> | null;
   /** keyed by the suffix after `*.` */
-  private readonly wildcard = new Map<string, PathTable<T>>();
-  private readonly anyHost: PathTable<T> | null;
+  private readonly wildcard: TierTable<T> | null;
+  private readonly anyHost: TierTable<T> | null;
   /** one reused answer: find's caller reads it before the next find (every caller is synchronous) */
   private readonly out: RouteMatch<T> = { value: undefined as T, params: {} };
-  private lastHostRaw = '';
-  private lastHost = '';
+  /**
+   * Host header as sent → its keys: one hash of the header per request instead of lower-casing, cutting the port
+   * and the first label, and hashing each piece. Bounded: cleared when full (clients send few distinct values).
+   */
+  private readonly hostKeys = new Map<string, HostKeys>();
 
   /**
-   * Throws RoutePatternError for what a router refuses (a path it cannot parse, or two routes with the same method,
-   * path shape and host bucket but different param names, or the same conditions-free duplicate).
+   * Throws RoutePatternError for what a router refuses (a path it cannot parse); with `problems`, reports it there
+   * with the route's index instead.
    */
   constructor(entries: readonly SelectEntry<T>[], factory: RouterFactory, problems: ((index: number, err: Error) => void) | null = null) {
     this.problems = problems;
-    const exactLists = new Map<string, SelectEntry<T>[]>();
-    const wildcardLists = new Map<string, SelectEntry<T>[]>();
-    const anyList: SelectEntry<T>[] = [];
+    const exact: TierEntry<T>[] = [];
+    const wildcard: TierEntry<T>[] = [];
+    const any: TierEntry<T>[] = [];
     for (const e of entries) {
-      if (e.hosts.length === 0) anyList.push(e);
-      for (const h of new Set(e.hosts)) {
-        const [map, key] = h.startsWith('*.') ? [wildcardLists, h.slice(2)] : [exactLists, h];
-        const list = map.get(key);
-        if (list === undefined) map.set(key, [e]);
-        else list.push(e);
+      if (e.hosts.length === 0) {
+        any.push({ entry: e, keys: [''] });
+        continue;
       }
+      const names = [...new Set(e.hosts)];
+      const exactKeys = names.filter((h) => !h.startsWith('*.'));
+      const suffixes = names.filter((h) => h.startsWith('*.')).map((h) => h.slice(2));
+      if (exactKeys.length > 0) exact.push({ entry: e, keys: exactKeys });
+      if (suffixes.length > 0) wildcard.push({ entry: e, keys: suffixes });
     }
-    // hosts listed by the same routes share one table: 1,000 names on one route are one router, not 1,000
-    const shared = new Map<string, PathTable<T>>();
-    const tableFor = (list: SelectEntry<T>[]): PathTable<T> => {
-      const signature = list.map((e) => e.index).join(',');
-      let t = shared.get(signature);
-      if (t === undefined) {
-        t = new PathTable(list, factory, this, new Set());
-        shared.set(signature, t);
-      }
-      return t;
-    };
-    for (const [host, list] of exactLists) this.exact.set(host, tableFor(list));
-    for (const [suffix, list] of wildcardLists) this.wildcard.set(suffix, tableFor(list));
-    this.anyHost = anyList.length > 0 ? new PathTable(anyList, factory, this, new Set()) : null;
+    this.exact = exact.length > 0 ? new TierTable(exact, factory, this, new Set()) : null;
+    this.wildcard = wildcard.length > 0 ? new TierTable(wildcard, factory, this, new Set()) : null;
+    this.anyHost = any.length > 0 ? new TierTable(any, factory, this, new Set()) : null;
   }
 
   /** The winning route for a request, or null. The returned object is reused by the next call. */
   find(method: string, url: string, headers: RequestHeaders): RouteMatch<T> | null {
     const raw = hostOf(headers);
-    let host: string;
-    if (raw === this.lastHostRaw) host = this.lastHost;
-    else {
-      host = raw === '' ? '' : requestHostKey(raw);
-      this.lastHostRaw = raw;
-      this.lastHost = host;
-    }
+    let keys = this.hostKeys.get(raw);
+    if (keys === undefined) keys = this.keysOf(raw);
     const out = this.out;
-    if (this.exact.size > 0) {
-      const t = this.exact.get(host);
-      if (t !== undefined && t.find(method, url, headers, out)) return out;
-    }
-    if (this.wildcard.size > 0) {
-      const dot = host.indexOf('.');
-      if (dot !== -1) {
-        const t = this.wildcard.get(host.slice(dot + 1));
-        if (t !== undefined && t.find(method, url, headers, out)) return out;
-      }
-    }
-    if (this.anyHost !== null && this.anyHost.find(method, url, headers, out)) return out;
+    const exact = this.exact;
+    if (exact !== null && keys.inExact && exact.find(method, url, headers, keys.host, out)) return out;
+    const wildcard = this.wildcard;
+    if (wildcard !== null && keys.inWildcard && wildcard.find(method, url, headers, keys.suffix, out)) return out;
+    if (this.anyHost !== null && this.anyHost.find(method, url, headers, '', out)) return out;
     return null;
   }
 
-  /** The best route of the request's host buckets registered for `method` on `url`, conditions aside (the 405 probe). */
-  probe(method: string, url: string, headers: RequestHeaders): T | null {
-    const raw = hostOf(headers);
+  private keysOf(raw: string): HostKeys {
     const host = raw === '' ? '' : requestHostKey(raw);
     const dot = host.indexOf('.');
-    for (const t of [this.exact.get(host), dot === -1 ? undefined : this.wildcard.get(host.slice(dot + 1)), this.anyHost ?? undefined]) {
-      const found = t?.probe(method, url) ?? null;
+    const suffix = dot === -1 ? '' : host.slice(dot + 1);
+    const keys: HostKeys = {
+      host,
+      suffix,
+      inExact: this.exact !== null && this.exact.keys.has(host),
+      inWildcard: dot !== -1 && this.wildcard !== null && this.wildcard.keys.has(suffix),
+    };
+    if (this.hostKeys.size >= MAX_CACHED_HOSTS) this.hostKeys.clear();
+    this.hostKeys.set(raw, keys);
+    return keys;
+  }
+
+  /** The best route of the request's host tiers registered for `method` on `url`, conditions aside (the 405 probe). */
+  probe(method: string, url: string, headers: RequestHeaders): T | null {
+    const keys = this.keysOf(hostOf(headers));
+    const tiers: Array<[TierTable<T> | null, string, boolean]> = [
+      [this.exact, keys.host, keys.inExact],
+      [this.wildcard, keys.suffix, keys.inWildcard],
+      [this.anyHost, '', true],
+    ];
+    for (const [tier, key, has] of tiers) {
+      if (tier === null || !has) continue;
+      const found = tier.probe(method, url, key);
       if (found !== null) return found;
     }
     return null;

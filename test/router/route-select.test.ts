@@ -12,7 +12,8 @@ import { routerVariants } from '../../variants/router/index.js';
 import { compareRoutes, parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 
 const HOSTS = ['a.test', 'b.test', '*.test', 'x.a.test', '*.a.test', 'A.Test.'] as const;
-const PATHS = ['/u/me', '/u/:id', '/u/*', '/*', '/v/:id', '/u/:id/x', '/u/:id(\\d+)'] as const;
+// same shapes under other param names (`:id`, `:name`) share one router entry across hosts
+const PATHS = ['/u/me', '/u/:id', '/u/:name', '/u/*', '/*', '/v/:id', '/u/:id/x', '/u/:name/x', '/u/:id(\\d+)'] as const;
 const METHODS = [['GET'], ['POST'], ['*'], ['GET', 'POST'], ['HEAD']] as const;
 const CONDITIONS: Array<{ where: 'headers' | 'query'; c: MatchCondition }> = [
   { where: 'headers', c: { name: 'x-a', value: '1' } },
@@ -88,6 +89,13 @@ function conditionHolds(c: MatchCondition, where: 'headers' | 'query', req: Requ
   return new RegExp(`^(?:${c.regex!})$`).test(v);
 }
 
+/** The params the winning route's own pattern gives the path. */
+function paramsOf(pattern: string, path: string): Record<string, string> {
+  const r = routerVariants.linear!<true>();
+  r.add('GET', pattern, true);
+  return { ...r.find('GET', path)!.params };
+}
+
 function reference(routes: RouteSpec[], req: RequestSpec): number | null {
   const survivors = routes
     .map((r, index) => ({ r, index, host: hostTier(r.hosts, req.host), method: methodTier(r.methods, req.method), parsed: parseRoutePattern(r.path) }))
@@ -115,7 +123,9 @@ describe('route selection against the reference (filter every route, sort by the
           const selector = new RouteSelector(entries, routerVariants[variant]!);
           for (const req of requests) {
             const got = selector.find(req.method, req.path + req.q, headersOf(req));
-            expect(got === null ? null : got.value, JSON.stringify(req)).toBe(reference(specs, req));
+            const want = reference(specs, req);
+            expect(got === null ? null : got.value, JSON.stringify(req)).toBe(want);
+            if (got !== null && want !== null) expect({ ...got.params }).toEqual(paramsOf(specs[want]!.path, req.path));
           }
         }),
         { numRuns: 300 },
