@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { request } from '../support/http.js';
@@ -207,5 +208,35 @@ describe('hot reload and /config', () => {
     await expect(startGateway({ routes: [{ path: '/r', match: { query: [{ name: 'q', regex: '([a-z]+)*$' }] }, response: { body: '' } }] })).rejects.toThrow(
       /\/routes\/0\/match\/query\/0\/regex: refused/,
     );
+  });
+});
+
+describe('HTTP/2', () => {
+  it('selects by :authority', async () => {
+    const gw = await startGateway({
+      server: { http2: 'h2c' },
+      routes: [
+        { path: '/h', hosts: ['api.example.com'], response: { body: 'api' } },
+        { path: '/h', response: { body: 'any' } },
+      ],
+    });
+    const session = http2.connect(gw.url);
+    session.on('error', () => undefined);
+    const ask = (authority: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = session.request({ ':path': '/h', ':authority': authority });
+        let body = '';
+        s.on('data', (c: Buffer) => (body += c.toString()));
+        s.on('end', () => resolve(body));
+        s.on('error', reject);
+        s.end();
+      });
+    try {
+      expect(await ask('API.example.com:443')).toBe('api');
+      expect(await ask('other.example.com')).toBe('any');
+    } finally {
+      session.close();
+      await gw.close();
+    }
   });
 });
