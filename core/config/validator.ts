@@ -200,7 +200,11 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
 
   if (selecting && selectionValid && hasVariant('router', config.variants.router)) {
     const entries = config.routes.map((route, i) => selectEntry(route, i, i));
-    new RouteSelector(entries, routerFactory(config.variants.router), (i, err) => errors.push(`/routes/${i}/path: ${err.message}`));
+    new RouteSelector(entries, routerFactory(config.variants.router), (i, err) => {
+      // a route without hosts or conditions was checked above already
+      const message = `/routes/${i}/path: ${err.message}`;
+      if (!errors.includes(message)) errors.push(message);
+    });
   }
 
   errors.push(...cacheBeforeAuthErrors(config));

@@ -128,6 +128,15 @@ describe('route selection config', () => {
       ],
     });
     expect(r.ok ? [] : r.errors).toEqual([]);
+    // a pattern the router refuses is named once, whichever check found it
+    const bad = validateConfig({
+      routes: [
+        { path: '/a', hosts: ['h.test'], response: { body: '' } },
+        { path: '/b/*/c', response: { body: '' } },
+      ],
+    });
+    expect(bad.ok ? [] : bad.errors).toHaveLength(1);
+    expect(bad.ok ? '' : bad.errors[0]).toMatch(/^\/routes\/1\/path: invalid route pattern "\/b\/\*\/c"/);
   });
 
   it('warns about a route that can never win', () => {
