@@ -240,3 +240,33 @@ describe('HTTP/2', () => {
     }
   });
 });
+
+describe('CORS preflight per host', () => {
+  it("answers a preflight with the host's own route and methods", async () => {
+    const cors = (origin: string): unknown[] => [{ name: 'cors', options: { origins: [origin] } }];
+    const gw = await startGateway({
+      routes: [
+        { path: '/c', methods: ['GET'], hosts: ['a.test'], response: { body: 'a' }, plugins: cors('https://a.example') },
+        { path: '/c', methods: ['PUT'], hosts: ['b.test'], response: { body: 'b' }, plugins: cors('https://b.example') },
+      ],
+    });
+    const preflight = (host: string, origin: string, method: string) =>
+      request(`${gw.url}/c`, { method: 'OPTIONS', headers: { host, origin, 'access-control-request-method': method } });
+    try {
+      const a = await preflight('a.test', 'https://a.example', 'GET');
+      expect(a.status).toBe(204);
+      expect(a.headers['access-control-allow-methods']).toBe('GET, HEAD');
+      const b = await preflight('b.test', 'https://b.example', 'PUT');
+      expect(b.status).toBe(204);
+      expect(b.headers['access-control-allow-methods']).toBe('PUT');
+      expect((await preflight('b.test', 'https://a.example', 'PUT')).status).toBe(403);
+      expect((await preflight('c.test', 'https://a.example', 'GET')).status).toBe(404);
+      // the 405 of another method names only the host's own
+      const wrong = await request(`${gw.url}/c`, { method: 'POST', headers: { host: 'a.test' } });
+      expect(wrong.status).toBe(405);
+      expect(wrong.headers.allow).toBe('GET, HEAD');
+    } finally {
+      await gw.close();
+    }
+  });
+});
