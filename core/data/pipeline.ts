@@ -19,7 +19,7 @@ import type { OverloadMonitor } from './overload.js';
 import { stageRedirect } from './redirect.js';
 import { RequestState } from './request-state.js';
 import { ResponseWriter, stageError, writeError, writeStatic, type AfterSend } from './response.js';
-import type { RequestHeaders, RouteSelector } from './route-select.js';
+import type { RawHeaders, RouteSelector } from './route-select.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
 export interface PipelineOptions {
@@ -148,7 +148,7 @@ export class RequestPipeline implements AfterSend {
     if (rt.preRoute.length === 0) {
       let match;
       try {
-        match = findRoute(rt, ctx.method, ctx.url, req.headers);
+        match = findRoute(rt, ctx.method, ctx.url, req.rawHeaders);
       } catch (err) {
         this.fail(ctx, rt, null, err);
         return;
@@ -247,7 +247,7 @@ export class RequestPipeline implements AfterSend {
       }
       if (from === Stage.Match) {
         if (ctx.halted) return this.writer.send(ctx, rt, route);
-        const match = findRoute(rt, ctx.method, ctx.url, ctx.req!.headers);
+        const match = findRoute(rt, ctx.method, ctx.url, ctx.req!.rawHeaders);
         if (match === null) {
           stageNoRoute(ctx, rt);
           return this.writer.send(ctx, rt, null);
@@ -553,7 +553,7 @@ async function proxy(ctx: RequestState, upstreams: NonNullable<GatewayRuntime['u
  * another route or none: the route's plugins (auth, ip-filter, rate-limit) must guard the path the upstream serves.
  * Only paths holding something to read differently pay for the second lookup.
  */
-function findRoute(rt: GatewayRuntime, method: string, url: string, headers: RequestHeaders): ReturnType<GatewayRuntime['router']['find']> {
+function findRoute(rt: GatewayRuntime, method: string, url: string, headers: RawHeaders): ReturnType<GatewayRuntime['router']['find']> {
   if (rt.selector !== null) return selectRoute(rt.selector, method, url, headers);
   const match = rt.router.find(method, url);
   if (match === null) return null;
@@ -566,7 +566,7 @@ function findRoute(rt: GatewayRuntime, method: string, url: string, headers: Req
 }
 
 /** findRoute with hosts and `match` conditions (route-select.ts): the same canonical-path rule. */
-function selectRoute(selector: RouteSelector<CompiledRoute>, method: string, url: string, headers: RequestHeaders): RouteMatch<CompiledRoute> | null {
+function selectRoute(selector: RouteSelector<CompiledRoute>, method: string, url: string, headers: RawHeaders): RouteMatch<CompiledRoute> | null {
   const match = selector.find(method, url, headers);
   if (match === null) return null;
   const canonical = canonicalTarget(url);
@@ -581,7 +581,7 @@ function selectRoute(selector: RouteSelector<CompiledRoute>, method: string, url
 
 /** No route matched: 405 with Allow when another method would have, else 404. */
 function stageNoRoute(ctx: RequestState, rt: GatewayRuntime): void {
-  const allowed = rt.allowedMethods(ctx.url, ctx.req!.headers);
+  const allowed = rt.allowedMethods(ctx.url, ctx.req!.rawHeaders);
   if (allowed.length > 0) {
     ctx.statusCode = 405;
     ctx.errorCode = 'GW_ERR_METHOD_NOT_ALLOWED';

@@ -54,8 +54,11 @@ export interface SelectEntry<T> {
   readonly conditions: readonly Condition[];
 }
 
-/** A request's header map (names lower-case), as node:http and the own engine give it. */
-export type RequestHeaders = Record<string, string | string[] | undefined>;
+/**
+ * A request's header fields as received (name, value, name, value, …: `req.rawHeaders`). Read directly: node:http
+ * builds `req.headers` on first access, and a request on the static fast path never pays for it otherwise.
+ */
+export type RawHeaders = readonly string[];
 
 interface Leaf<T> {
   /** sorted by conditions (more first), then config order */
@@ -166,7 +169,7 @@ class TierTable<T> {
     }
   }
 
-  find(method: string, url: string, headers: RequestHeaders, hostKey: string, out: RouteMatch<T>): boolean {
+  find(method: string, url: string, headers: RawHeaders, hostKey: string, out: RouteMatch<T>): boolean {
     const m = this.router.find(method, url);
     if (m === null) return false;
     const leaf = m.value.byKey.get(hostKey);
@@ -248,9 +251,29 @@ export function requestHostKey(raw: string): string {
 }
 
 /** Host header of a request: HTTP/1 `host`, else HTTP/2 `:authority`; '' when neither is there (HTTP/1.0). */
-function hostOf(headers: RequestHeaders): string {
-  const h = headers.host ?? headers[':authority'];
-  return typeof h === 'string' ? h : '';
+function hostOf(headers: RawHeaders): string {
+  return rawHeader(headers, 'host') ?? rawHeader(headers, ':authority') ?? '';
+}
+
+/** The value of the field named `lower` (lower case) in `raw`, repeated fields joined with ", "; undefined when absent. */
+export function rawHeader(raw: RawHeaders, lower: string): string | undefined {
+  let out: string | undefined;
+  const n = lower.length;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== n || !sameLowerCase(name, lower)) continue;
+    out = out === undefined ? raw[i + 1]! : `${out}, ${raw[i + 1]!}`;
+  }
+  return out;
+}
+
+function sameLowerCase(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export class RouteSelector<T> {
@@ -296,7 +319,7 @@ export class RouteSelector<T> {
   }
 
   /** The winning route for a request, or null. The returned object is reused by the next call. */
-  find(method: string, url: string, headers: RequestHeaders): RouteMatch<T> | null {
+  find(method: string, url: string, headers: RawHeaders): RouteMatch<T> | null {
     const raw = hostOf(headers);
     let keys = this.hostKeys.get(raw);
     if (keys === undefined) keys = this.keysOf(raw);
@@ -325,7 +348,7 @@ export class RouteSelector<T> {
   }
 
   /** The best route of the request's host tiers registered for `method` on `url`, conditions aside (the 405 probe). */
-  probe(method: string, url: string, headers: RequestHeaders): T | null {
+  probe(method: string, url: string, headers: RawHeaders): T | null {
     const keys = this.keysOf(hostOf(headers));
     const tiers: Array<[TierTable<T> | null, string, boolean]> = [
       [this.exact, keys.host, keys.inExact],
@@ -390,13 +413,12 @@ function conditionKey(c: Condition): string {
 }
 
 /** Whether every condition holds for the request. */
-export function conditionsHold(conditions: readonly Condition[], url: string, headers: RequestHeaders): boolean {
+export function conditionsHold(conditions: readonly Condition[], url: string, headers: RawHeaders): boolean {
   for (let i = 0; i < conditions.length; i++) {
     const c = conditions[i]!;
     let v: string | undefined;
     if (c.source === Source.Header) {
-      const h = headers[c.name];
-      v = h === undefined ? undefined : typeof h === 'string' ? h : h.join(', ');
+      v = rawHeader(headers, c.name);
     } else v = queryValue(url, c.name);
     switch (c.test) {
       case Test.Present:

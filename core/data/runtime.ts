@@ -15,7 +15,7 @@ import type { PluginApi, RouteHandler } from '../plugins/types.js';
 import { UpstreamManager } from '../proxy/index.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { coreHandlers } from './handlers.js';
-import { needsSelector, RouteSelector, selectEntry, type RequestHeaders } from './route-select.js';
+import { needsSelector, RouteSelector, selectEntry, type RawHeaders } from './route-select.js';
 
 export const enum RouteKind {
   Static = 0,
@@ -232,7 +232,7 @@ export class GatewayRuntime {
   }
 
   /** Methods for which `path` has a route (on the request's host): the Allow header of a 405. Slow path only. */
-  allowedMethods(path: string, headers: RequestHeaders): string[] {
+  allowedMethods(path: string, headers: RawHeaders): string[] {
     const allowed: string[] = [];
     for (const m of this.methods) {
       if (m === '*') continue;

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileRouteRegex } from '../../core/config/regex-safety.js';
 import type { MatchCondition, RouteConfig } from '../../core/config/types.js';
-import { neverWinning, queryValue, requestHostKey, RouteSelector, selectEntry } from '../../core/data/route-select.js';
+import { neverWinning, queryValue, rawHeader, requestHostKey, RouteSelector, selectEntry } from '../../core/data/route-select.js';
 import { routerVariants } from '../../variants/router/index.js';
 import { compareRoutes, parseRoutePattern } from '../../variants/router/shared/route-pattern.js';
 
@@ -107,11 +107,16 @@ function reference(routes: RouteSpec[], req: RequestSpec): number | null {
   return survivors[0]?.index ?? null;
 }
 
-function headersOf(req: RequestSpec): Record<string, string> {
-  const h: Record<string, string> = { host: req.host };
-  if (req.xa !== undefined) h['x-a'] = req.xa;
+/** Raw header fields as a server engine gives them; names in the case clients happen to send. */
+function rawOf(headers: Record<string, string>): string[] {
+  return Object.entries(headers).flat();
+}
+
+function headersOf(req: RequestSpec): string[] {
+  const h: Record<string, string> = { Host: req.host };
+  if (req.xa !== undefined) h['X-A'] = req.xa;
   if (req.xb !== undefined) h['x-b'] = req.xb;
-  return h;
+  return rawOf(h);
 }
 
 describe('route selection against the reference (filter every route, sort by the rules)', () => {
@@ -147,7 +152,7 @@ describe('precedence rows (README)', () => {
       configs.map((c, i) => selectEntry(c, i, i)),
       routerVariants.hybrid!,
     );
-    return s.find('GET', path, { host, ...headers })?.value ?? null;
+    return s.find('GET', path, rawOf({ host, ...headers }))?.value ?? null;
   };
 
   it('exact host over wildcard host over none', () => {
@@ -164,10 +169,10 @@ describe('precedence rows (README)', () => {
       ),
       routerVariants.hybrid!,
     );
-    expect(s.find('GET', '/x', { host: 'h' })?.value).toBe(0);
-    expect(s.find('POST', '/x', { host: 'h' })?.value).toBe(1);
-    expect(s.find('HEAD', '/x', { host: 'h' })?.value).toBe(1);
-    expect(s.find('HEAD', '/y', { host: 'h' })?.value).toBe(3);
+    expect(s.find('GET', '/x', rawOf({ host: 'h' }))?.value).toBe(0);
+    expect(s.find('POST', '/x', rawOf({ host: 'h' }))?.value).toBe(1);
+    expect(s.find('HEAD', '/x', rawOf({ host: 'h' }))?.value).toBe(1);
+    expect(s.find('HEAD', '/y', rawOf({ host: 'h' }))?.value).toBe(3);
   });
 
   it('then the path: static over param over wildcard', () => {
@@ -195,6 +200,12 @@ describe('precedence rows (README)', () => {
 });
 
 describe('selection helpers', () => {
+  it('reads a header from the raw fields, any case, repeated fields joined', () => {
+    expect(rawHeader(['Host', 'a', 'X-Tag', 'one', 'x-tag', 'two'], 'x-tag')).toBe('one, two');
+    expect(rawHeader(['Host', 'a'], 'x-tag')).toBeUndefined();
+    expect(rawHeader(['X-Tags', 'a'], 'x-tag')).toBeUndefined();
+  });
+
   it('reads the first query value, decoded', () => {
     expect(queryValue('/p?a=1&a=2', 'a')).toBe('1');
     expect(queryValue('/p?x&a=b+c%21', 'a')).toBe('b c!');
