@@ -67,7 +67,8 @@ export interface VariantMatrix {
 export interface RouteSetSpec {
   hosts?: string[];
   match?: Record<string, unknown>;
-  perHost?: { count: number; host: string };
+  /** `together`: one copy of the routes listing all `count` names, instead of one copy per name */
+  perHost?: { count: number; host: string; together?: boolean };
 }
 
 export interface LoadSpec {
@@ -269,7 +270,11 @@ export const scenarioSchema = {
             type: 'object',
             additionalProperties: false,
             required: ['count', 'host'],
-            properties: { count: { type: 'integer', minimum: 1, maximum: 100_000 }, host: { type: 'string', pattern: '\\{i\\}' } },
+            properties: {
+              count: { type: 'integer', minimum: 1, maximum: 100_000 },
+              host: { type: 'string', pattern: '\\{i\\}' },
+              together: { type: 'boolean' },
+            },
           },
         },
       },

@@ -80,7 +80,8 @@ export function buildGatewayConfig(
 
 /**
  * The routes as a route set selects them: `hosts` and `match` on each; with `perHost`, one more copy of the routes
- * per host name (copy i with `hosts: [host with {i} = i]`), after the routes carrying `hosts` when it is given too.
+ * per host name (copy i with `hosts: [host with {i} = i]`), after the routes carrying `hosts` when it is given too;
+ * with `perHost.together`, one copy listing every name instead.
  */
 export function applyRouteSet(routes: Array<Record<string, unknown>>, set: RouteSetSpec): Array<Record<string, unknown>> {
   const match = set.match !== undefined ? { match: set.match } : {};
@@ -88,6 +89,11 @@ export function applyRouteSet(routes: Array<Record<string, unknown>>, set: Route
   const per = set.perHost;
   if (per === undefined) return decorated;
   const out: Array<Record<string, unknown>> = set.hosts !== undefined ? decorated : [];
+  if (per.together === true) {
+    const hosts = Array.from({ length: per.count }, (_, i) => per.host.replaceAll('{i}', String(i + 1)));
+    for (const r of routes) out.push({ ...r, hosts, ...match });
+    return out;
+  }
   for (let i = 1; i <= per.count; i++) {
     const host = per.host.replaceAll('{i}', String(i));
     // a named route keeps one metrics series per copy
