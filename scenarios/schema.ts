@@ -57,6 +57,20 @@ export interface VariantMatrix {
   accessLog?: string[];
   /** names of entries in the scenario's `routeOptionSets`: each is merged into every proxied route for that variant */
   routeOptions?: string[];
+  /** names of entries in the scenario's `routeSets`: how each variant's routes select by host and conditions */
+  routeSet?: string[];
+}
+
+/**
+ * How a variant's routes select beyond the path (docs/routing.md): `hosts` and `match` added to every route, and
+ * `perHost` adding one copy of the route set per host name, copy i (1-based) with `hosts: [host with {i} = i]`
+ * (scripts/scenario/gateway-config.ts applyRouteSet).
+ */
+export interface RouteSetSpec {
+  hosts?: string[];
+  match?: Record<string, unknown>;
+  /** `together`: one copy of the routes listing all `count` names, instead of one copy per name */
+  perHost?: { count: number; host: string; together?: boolean };
 }
 
 export interface LoadSpec {
@@ -134,6 +148,8 @@ export interface Scenario {
    * proxy mode an upstream `stub-mirror` (a second stub process) is there for a mirror to name
    */
   routeOptionSets?: Record<string, Record<string, unknown>>;
+  /** named route selections (hosts, match conditions, one copy of the routes per host) selected by `matrix.routeSet` */
+  routeSets?: Record<string, RouteSetSpec>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
@@ -269,11 +285,34 @@ export const scenarioSchema = {
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         accessLog: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         routeOptions: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        routeSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
     accessLogs: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' } },
     routeOptionSets: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' }, additionalProperties: { type: 'object' } },
+    routeSets: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          hosts: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          match: { type: 'object' },
+          perHost: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['count', 'host'],
+            properties: {
+              count: { type: 'integer', minimum: 1, maximum: 100_000 },
+              host: { type: 'string', pattern: '\\{i\\}' },
+              together: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
     pluginSets: {
       type: 'object',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
@@ -478,6 +517,8 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   });
   (s.matrix.routeOptions ?? []).forEach((name, i) => {
     if (s.routeOptionSets?.[name] === undefined) errors.push(`/matrix/routeOptions/${i}: no route options "${name}" in /routeOptionSets`);
+  (s.matrix.routeSet ?? []).forEach((name, i) => {
+    if (s.routeSets?.[name] === undefined) errors.push(`/matrix/routeSet/${i}: no route set "${name}" in /routeSets`);
   });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');

@@ -506,11 +506,20 @@ function workerRows(stats: StatsAnswer): WorkerRow[] {
   });
 }
 
-/** Route name (as metrics key it) → configured path, from the running config. */
+/**
+ * Route name (as metrics key it) → what the route matches and does beyond its name, from the running config: its
+ * hosts before the path, its number of match conditions and a redirect's status after it.
+ */
 function routePaths(config: unknown): Map<string, string> {
   const out = new Map<string, string>();
   const routes = (config as Partial<GatewayConfig> | null)?.routes;
   if (!Array.isArray(routes)) return out;
-  for (const r of routes) out.set(routeName(r), r.path);
+  for (const r of routes) {
+    const hosts = r.hosts !== undefined && r.hosts.length > 0 ? `${r.hosts.join(', ')} ` : '';
+    const n = (r.match?.headers?.length ?? 0) + (r.match?.query?.length ?? 0);
+    const match = n > 0 ? ` (${n} match condition${n === 1 ? '' : 's'})` : '';
+    const redirect = r.redirect !== undefined ? ` → redirect ${r.redirect.status}` : '';
+    out.set(routeName(r), `${hosts}${r.path}${match}${redirect}`);
+  }
   return out;
 }

@@ -1,4 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { routeName } from '../config/route-name.js';
 import type { AlertMetric, GatewayConfig } from '../config/types.js';
 
 /** Which scope label each metric takes: a route-scoped rule on a gateway-wide metric would silently measure nothing. */
@@ -76,9 +77,7 @@ function webhookErrors(url: string, headers: Record<string, string>, at: string)
  */
 export function alertConfigWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  // the name the route's metrics carry (core/data/runtime.ts routeName), spelled out here so config validation does not
-  // load the runtime and everything it imports
-  const routes = new Set(config.routes.map((r) => r.name ?? `${r.methods.join(',')} ${r.path}`));
+  const routes = new Set(config.routes.map(routeName));
   config.alerts.rules.forEach((rule, i) => {
     if (rule.route !== undefined && !routes.has(rule.route)) {
       warnings.push(`/alerts/rules/${i}/route: rule "${rule.name}" names route "${rule.route}", which no configured route is called (it will never have data)`);

@@ -67,6 +67,14 @@ function redactRoute(route: RouteConfig): RouteConfig {
   if (route.backends !== undefined) {
     r.backends = route.backends.map((b) => (b.requestHeaders === undefined ? b : { ...b, requestHeaders: redactHeaderEdits(b.requestHeaders) }));
   }
+  // a match on a credential header's exact value is that credential
+  const headers = route.match?.headers;
+  if (headers !== undefined && headers.some((c) => c.value !== undefined && CREDENTIAL_HEADERS.has(c.name.toLowerCase()))) {
+    r.match = {
+      ...route.match,
+      headers: headers.map((c) => (c.value !== undefined && CREDENTIAL_HEADERS.has(c.name.toLowerCase()) ? { ...c, value: REDACTED } : c)),
+    };
+  }
   return r;
 }
 

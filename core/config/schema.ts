@@ -56,6 +56,44 @@ const adminAuthSchema = {
   },
 } as const;
 
+/** `{ name, value | regex | present }`: which one is checked by the validator, which names the field. */
+const matchConditionSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    value: { type: 'string' },
+    regex: { type: 'string', minLength: 1 },
+    present: { type: 'boolean' },
+  },
+} as const;
+
+/** Route selection beyond path and method, and the gateway's own redirect (core/data/route-select.ts, docs/routing.md). */
+const routeSelectionSchema = {
+  hosts: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+  match: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      headers: { type: 'array', items: matchConditionSchema },
+      query: { type: 'array', items: matchConditionSchema },
+    },
+  },
+  redirect: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      status: { enum: [301, 302, 303, 307, 308], default: 302 },
+      scheme: { enum: ['http', 'https'] },
+      host: { type: 'string', minLength: 1 },
+      port: { type: 'integer', minimum: 1, maximum: 65535 },
+      path: { type: 'string', pattern: '^/' },
+      prefix: { type: 'string', pattern: '^/' },
+    },
+  },
+} as const;
+
 export const routeSchema = {
   type: 'object',
   required: ['path'],
@@ -78,6 +116,7 @@ export const routeSchema = {
     ...routeTrafficSchema,
     plugins: { type: 'array', items: pluginEntrySchema, default: [] },
     ...routeProxyOptionsSchema,
+    ...routeSelectionSchema,
   },
 } as const;
 

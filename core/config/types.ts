@@ -37,12 +37,52 @@ export interface RouteConfig {
   mirror?: MirrorConfig;
   /** proxy options (upstream routes) */
   stripPrefix?: boolean | string;
-  rewrite?: string;
+  /** a path template naming the route's `:params` and `*`, or a regex over the path with `$1`/`$<name>` in the replacement */
+  rewrite?: string | RegexRewrite;
   preserveHost?: boolean;
   timeoutMs?: number;
   requestHeaders?: HeaderEdits;
   responseHeaders?: HeaderEdits;
   plugins: PluginEntry[];
+  // route selection beyond path and method (core/data/route-select.ts, docs/routing.md)
+  /** exact names and `*.name` (one leading label); absent or empty = any host */
+  hosts?: string[];
+  /** header and query conditions: all must hold */
+  match?: RouteMatchConfig;
+  /** answered by the gateway with a Location built from the request (exclusive with response/upstream/handler) */
+  redirect?: RedirectConfig;
+}
+
+export interface RegexRewrite {
+  /** run on the request path, anchored to the whole path */
+  regex: string;
+  /** `$1`, `$<name>` and `$$` as in String.prototype.replace */
+  replacement: string;
+}
+
+/** exactly one of value, regex, present */
+export interface MatchCondition {
+  name: string;
+  value?: string;
+  regex?: string;
+  /** true: the header or parameter is there (any value); false: it is not */
+  present?: boolean;
+}
+
+export interface RouteMatchConfig {
+  headers?: MatchCondition[];
+  query?: MatchCondition[];
+}
+
+export interface RedirectConfig {
+  status: 301 | 302 | 303 | 307 | 308;
+  scheme?: 'http' | 'https';
+  host?: string;
+  port?: number;
+  /** the whole path replaced */
+  path?: string;
+  /** the route path's literal prefix replaced (HTTPRoute ReplacePrefixMatch) */
+  prefix?: string;
 }
 
 /** One upstream a route splits its traffic over, by weight (0: drained, only a canary rule reaches it). */

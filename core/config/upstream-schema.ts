@@ -203,7 +203,17 @@ export const upstreamSchema = {
 /** Properties merged into the route schema (all optional on the route; header edits default to empty). */
 export const routeProxyOptionsSchema = {
   stripPrefix: { anyOf: [{ type: 'boolean' }, { type: 'string', pattern: '^/' }], default: false },
-  rewrite: { type: 'string', pattern: '^/' },
+  rewrite: {
+    anyOf: [
+      { type: 'string', pattern: '^/' },
+      {
+        type: 'object',
+        required: ['regex', 'replacement'],
+        additionalProperties: false,
+        properties: { regex: { type: 'string', minLength: 1 }, replacement: { type: 'string', pattern: '^/' } },
+      },
+    ],
+  },
   preserveHost: { type: 'boolean', default: false },
   timeoutMs: { type: 'integer', minimum: 1 },
   requestHeaders: headerEditsSchema,

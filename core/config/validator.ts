@@ -8,6 +8,7 @@ import { ConfigError } from '../base/errors.js';
 import { fail, ok, type Result } from '../base/result.js';
 import { tlsConfigErrors } from '../base/tls.js';
 import { RoutePatternError } from '../contracts/router.js';
+import { needsSelector, RouteSelector, selectEntry } from '../data/route-select.js';
 import { ACCESS_LOG_FIELDS, DEFAULT_ACCESS_LOG_FIELDS, templateFields } from '../observe/access-log-fields.js';
 import { dnsConfigErrors } from '../proxy/discovery.js';
 import { upstreamProtocolErrors } from '../proxy/h2-client.js';
@@ -15,6 +16,7 @@ import { TrustedProxies } from '../proxy/trust.js';
 import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
+import { routeSelectionErrors } from './route-selection.js';
 import { gatewaySchema } from './schema.js';
 import { routeTrafficErrors } from './traffic-check.js';
 import type { AccessLogConfig, GatewayConfig } from './types.js';
@@ -25,6 +27,7 @@ const Ajv = AjvModule.default ?? AjvModule;
 
 /** What each anyOf in the schema accepts, by JSON path, for the one error a value that fits none of them gets. */
 const ANY_OF_SHAPES: Record<string, string> = {
+  '/routes/*/rewrite': 'a path starting with "/" (naming :params and *) or { regex, replacement } with a replacement starting with "/"',
   '/logging/accessLog': 'true, false, "json", "combined", a template naming $fields, a list of field names, or an object (format, fields, sampleSuccess, file)',
 };
 
@@ -73,7 +76,7 @@ export function formatAjvError(e: ErrorObject): string {
       if ((e.params as { pattern: string }).pattern === '^/') return `${path}: must start with "/"`;
       return `${path}: ${e.message}`;
     case 'anyOf':
-      return `${path}: must be ${ANY_OF_SHAPES[e.instancePath] ?? 'one of the shapes the schema allows'}`;
+      return `${path}: must be ${ANY_OF_SHAPES[e.instancePath.replace(/\/\d+(?=\/|$)/g, '/*')] ?? 'one of the shapes the schema allows'}`;
     case 'propertyNames':
       return `${path}: property name ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is invalid`;
     default:
@@ -161,14 +164,21 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     config.upstreams[name] = normalizeUpstream(config.upstreams[name]);
   }
 
+  // Routes with hosts or match conditions are checked by the selector the runtime builds (below). The rest go
+  // through one router as well, so a plain duplicate stays an error whether or not other routes select by host.
+  const selecting = needsSelector(config.routes);
+  let selectionValid = true;
   const router = hasVariant('router', config.variants.router) ? routerFactory(config.variants.router)<number>() : null;
   config.routes.forEach((route, i) => {
-    const kinds = ['response', 'upstream', 'backends', 'handler'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
+    const kinds = ['response', 'upstream', 'backends', 'handler', 'redirect'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
     if (kinds.length !== 1) {
       errors.push(
-        `/routes/${i}: must have exactly one of "response", "upstream", "backends", "handler" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`,
+        `/routes/${i}: must have exactly one of "response", "upstream", "backends", "handler", "redirect" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`,
       );
     }
+    const selectionErrors = routeSelectionErrors(route, i);
+    if (selectionErrors.length > 0) selectionValid = false;
+    errors.push(...selectionErrors);
     route.methods.forEach((m, j) => {
       if (m !== '*' && !KNOWN_METHODS.has(m)) errors.push(`/routes/${i}/methods/${j}: unknown HTTP method "${m}" (known: ${METHODS.join(', ')})`);
     });
@@ -182,7 +192,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     }
     route.backends?.forEach((b, j) => headerErrors(b.requestHeaders?.add, `/routes/${i}/backends/${j}/requestHeaders/add`, errors));
     errors.push(...routeTrafficErrors(route, i, config.upstreams));
-    if (router !== null) {
+    if (router !== null && !needsSelector([route])) {
       try {
         for (const m of route.methods) router.add(m, route.path, i);
       } catch (err) {
@@ -191,6 +201,15 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
       }
     }
   });
+
+  if (selecting && selectionValid && hasVariant('router', config.variants.router)) {
+    const entries = config.routes.map((route, i) => selectEntry(route, i, i));
+    new RouteSelector(entries, routerFactory(config.variants.router), (i, err) => {
+      // a route without hosts or conditions was checked above already
+      const message = `/routes/${i}/path: ${err.message}`;
+      if (!errors.includes(message)) errors.push(message);
+    });
+  }
 
   errors.push(...cacheBeforeAuthErrors(config));
   errors.push(...alertConfigErrors(config));

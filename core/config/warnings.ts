@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { alertConfigWarnings } from '../alerts/config-check.js';
 import { routeUpstreams, trafficWarnings } from './traffic-check.js';
+import { neverWinning, selectEntry } from '../data/route-select.js';
 import type { GatewayConfig } from './types.js';
 
 /**
@@ -32,6 +33,10 @@ export function configWarnings(config: GatewayConfig): string[] {
 
   if (config.server.workerMode === 'threads' && config.server.workers === 0) {
     warnings.push('/server/workerMode: ignored with server.workers 0 (the gateway serves in one process)');
+  }
+
+  for (const { index, by } of neverWinning(config.routes.map((r, i) => selectEntry(r, i, i)))) {
+    warnings.push(`/routes/${index}: can never win: /routes/${by} matches the same hosts, methods and path whenever it does, and comes first`);
   }
 
   warnings.push(...alertConfigWarnings(config));

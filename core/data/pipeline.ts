@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { codeOf, errorBody, errorHeaders, GatewayError, headersOf, HookTimeoutError, PluginHookError, refusalCode, statusOf } from '../base/errors.js';
 import { rawErrorResponse } from '../base/raw-http.js';
 import type { ObjectPool } from '../contracts/pool.js';
+import type { RouteMatch } from '../contracts/router.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { AccessLog } from '../observe/access-log.js';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
@@ -15,8 +16,10 @@ import { finishContext, handleOf, LateWrites } from './context.js';
 import { bodyPending, checkRequest, REQUEST_OK, type RequestLimits } from './limits.js';
 import { countProtocol } from './listeners.js';
 import type { OverloadMonitor } from './overload.js';
+import { stageRedirect } from './redirect.js';
 import { RequestState } from './request-state.js';
 import { ResponseWriter, stageError, writeError, writeStatic, type AfterSend } from './response.js';
+import type { RawHeaders, RouteSelector } from './route-select.js';
 import { RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 
 export interface PipelineOptions {
@@ -145,7 +148,7 @@ export class RequestPipeline implements AfterSend {
     if (rt.preRoute.length === 0) {
       let match;
       try {
-        match = findRoute(rt, ctx.method, ctx.url);
+        match = findRoute(rt, ctx.method, ctx.url, req.rawHeaders);
       } catch (err) {
         this.fail(ctx, rt, null, err);
         return;
@@ -244,7 +247,7 @@ export class RequestPipeline implements AfterSend {
       }
       if (from === Stage.Match) {
         if (ctx.halted) return this.writer.send(ctx, rt, route);
-        const match = findRoute(rt, ctx.method, ctx.url);
+        const match = findRoute(rt, ctx.method, ctx.url, ctx.req!.rawHeaders);
         if (match === null) {
           stageNoRoute(ctx, rt);
           return this.writer.send(ctx, rt, null);
@@ -276,6 +279,9 @@ export class RequestPipeline implements AfterSend {
             if (rt.upstreams === null) throw new GatewayError('GW_ERR_UPSTREAM_UNKNOWN');
             // bounded by the upstream's own timeouts, not by hookTimeoutMs
             return this.resume(proxy(ctx, rt.upstreams, r), ctx, rt, r, Stage.PostHandler, false);
+          case RouteKind.Redirect:
+            stageRedirect(ctx, r.config.redirect!, r.config.path);
+            break;
           case RouteKind.Handler:
             p = r.handler!(ctx.handle!);
             if (p !== undefined && typeof (p as Promise<void>).then === 'function') {
@@ -547,7 +553,8 @@ async function proxy(ctx: RequestState, upstreams: NonNullable<GatewayRuntime['u
  * another route or none: the route's plugins (auth, ip-filter, rate-limit) must guard the path the upstream serves.
  * Only paths holding something to read differently pay for the second lookup.
  */
-function findRoute(rt: GatewayRuntime, method: string, url: string): ReturnType<GatewayRuntime['router']['find']> {
+function findRoute(rt: GatewayRuntime, method: string, url: string, headers: RawHeaders): ReturnType<GatewayRuntime['router']['find']> {
+  if (rt.selector !== null) return selectRoute(rt.selector, method, url, headers);
   const match = rt.router.find(method, url);
   if (match === null) return null;
   const canonical = canonicalTarget(url);
@@ -558,9 +565,23 @@ function findRoute(rt: GatewayRuntime, method: string, url: string): ReturnType<
   return match;
 }
 
+/** findRoute with hosts and `match` conditions (route-select.ts): the same canonical-path rule. */
+function selectRoute(selector: RouteSelector<CompiledRoute>, method: string, url: string, headers: RawHeaders): RouteMatch<CompiledRoute> | null {
+  const match = selector.find(method, url, headers);
+  if (match === null) return null;
+  const canonical = canonicalTarget(url);
+  if (canonical === url) return match;
+  // the selector reuses its answer object: keep this one before the second lookup
+  const first = { value: match.value, params: match.params };
+  if (canonical === null) throw new GatewayError('GW_ERR_AMBIGUOUS_PATH', 'request path climbs above the root');
+  const other = selector.find(method, canonical, headers);
+  if (other === null || other.value !== first.value) throw new GatewayError('GW_ERR_AMBIGUOUS_PATH', 'request path reads as another route');
+  return first;
+}
+
 /** No route matched: 405 with Allow when another method would have, else 404. */
 function stageNoRoute(ctx: RequestState, rt: GatewayRuntime): void {
-  const allowed = rt.allowedMethods(ctx.url);
+  const allowed = rt.allowedMethods(ctx.url, ctx.req!.rawHeaders);
   if (allowed.length > 0) {
     ctx.statusCode = 405;
     ctx.errorCode = 'GW_ERR_METHOD_NOT_ALLOWED';

@@ -4,8 +4,9 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { errorBody, errorHeaders, TlsLoadError } from '../base/errors.js';
 import { fail, ok, type Result } from '../base/result.js';
+import { routeName } from '../config/route-name.js';
 import type { GatewayConfig, PluginEntry, RouteConfig } from '../config/types.js';
-import type { Router } from '../contracts/router.js';
+import type { Router, RouterFactory } from '../contracts/router.js';
 import type { VariantFactories } from '../contracts/variants.js';
 import { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
 import { PhaseChain, destroySlots, initPluginSlot, type PluginSlot } from '../plugins/executor.js';
@@ -14,11 +15,14 @@ import type { PluginApi, RouteHandler } from '../plugins/types.js';
 import { UpstreamManager } from '../proxy/index.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { coreHandlers } from './handlers.js';
+import { needsSelector, RouteSelector, selectEntry, type RawHeaders } from './route-select.js';
 
 export const enum RouteKind {
   Static = 0,
   Upstream = 1,
   Handler = 2,
+  /** answered by the gateway with a Location (core/data/redirect.ts) */
+  Redirect = 3,
 }
 
 /**
@@ -82,6 +86,8 @@ export class GatewayRuntime {
     readonly version: number,
     readonly config: GatewayConfig,
     readonly router: Router<CompiledRoute>,
+    /** host and `match` selection above the router, when some route has hosts or conditions (else null: router alone) */
+    readonly selector: RouteSelector<CompiledRoute> | null,
     readonly routes: readonly CompiledRoute[],
     /** every method some route registers, probed (slow path only) to tell 405 from 404 */
     readonly methods: readonly string[],
@@ -173,13 +179,22 @@ export class GatewayRuntime {
     const router = deps.variants.router<CompiledRoute>();
     const methods = new Set<string>();
     const routes: CompiledRoute[] = config.routes.map((rc, i) => compileRoute(rc, i, routeSlots[i]!, handlers, deps.metrics));
-    for (const route of routes) {
-      for (const m of route.config.methods) {
-        router.add(m, route.config.path, route);
-        methods.add(m);
+    for (const route of routes) for (const m of route.config.methods) methods.add(m);
+    const preflights = preflightRoutes(routes);
+    if (preflights.length > 0) methods.add('OPTIONS');
+    let selector: RouteSelector<CompiledRoute> | null = null;
+    if (needsSelector(config.routes)) selector = buildSelector(routes, preflights, deps.variants.router);
+    else {
+      for (const route of routes) for (const m of route.config.methods) router.add(m, route.config.path, route);
+      for (const preflight of preflights) {
+        try {
+          router.add('OPTIONS', preflight.config.path, preflight);
+        } catch {
+          // A router variant that cannot hold this entry (e.g. it conflicts with another pattern): preflights on
+          // this path keep the 405 they had before; the real routes were added without trouble.
+        }
       }
     }
-    if (addPreflightRoutes(router, routes)) methods.add('OPTIONS');
 
     let upstreams: UpstreamManager | null = null;
     if (Object.keys(config.upstreams).length > 0) {
@@ -201,18 +216,30 @@ export class GatewayRuntime {
     }
 
     return ok(
-      new GatewayRuntime(version, config, router, routes, [...methods], globalSlots, allSlots, new PhaseChain('preRoute', globalSlots), upstreams, trust),
+      new GatewayRuntime(
+        version,
+        config,
+        router,
+        selector,
+        routes,
+        [...methods],
+        globalSlots,
+        allSlots,
+        new PhaseChain('preRoute', globalSlots),
+        upstreams,
+        trust,
+      ),
     );
   }
 
-  /** Methods for which `path` has a route: the Allow header of a 405. Slow path only. */
-  allowedMethods(path: string): string[] {
+  /** Methods for which `path` has a route (on the request's host): the Allow header of a 405. Slow path only. */
+  allowedMethods(path: string, headers: RawHeaders): string[] {
     const allowed: string[] = [];
     for (const m of this.methods) {
       if (m === '*') continue;
       try {
-        const match = this.router.find(m, path);
-        if (match !== null && !match.value.preflightOnly) allowed.push(m);
+        const found = this.selector !== null ? this.selector.probe(m, path, headers) : (this.router.find(m, path)?.value ?? null);
+        if (found !== null && !found.preflightOnly) allowed.push(m);
       } catch {
         return [];
       }
@@ -291,26 +318,25 @@ export async function dryRun(config: GatewayConfig, variants: VariantFactories, 
   }
 }
 
-export function routeName(route: RouteConfig): string {
-  return route.name ?? `${route.methods.join(',')} ${route.path}`;
-}
+export { routeName };
 
 /**
  * A browser's CORS preflight is an OPTIONS request; on a route that does not accept OPTIONS it would match
- * nothing, get a 405 without CORS headers, and the browser would refuse the real request. So each path whose
- * routes carry a cors entry and none of which accepts OPTIONS (or any method) gets an OPTIONS entry running the
- * first such route's hooks: its cors preHandler answers the preflight, advertising the methods the path's
- * routes accept; an OPTIONS that is not a preflight gets the path's 405. Returns whether any was added.
+ * nothing, get a 405 without CORS headers, and the browser would refuse the real request. So each path (per set of
+ * `hosts`) whose routes carry a cors entry and none of which accepts OPTIONS (or any method) gets an OPTIONS entry
+ * running the first such route's hooks: its cors preHandler answers the preflight, advertising the methods the
+ * path's routes accept; an OPTIONS that is not a preflight gets the path's 405.
  */
-function addPreflightRoutes(router: Router<CompiledRoute>, routes: readonly CompiledRoute[]): boolean {
+function preflightRoutes(routes: readonly CompiledRoute[]): CompiledRoute[] {
   const byPath = new Map<string, CompiledRoute[]>();
   for (const route of routes) {
-    const list = byPath.get(route.config.path);
-    if (list === undefined) byPath.set(route.config.path, [route]);
+    const key = `${JSON.stringify(route.config.hosts ?? [])} ${route.config.path}`;
+    const list = byPath.get(key);
+    if (list === undefined) byPath.set(key, [route]);
     else list.push(route);
   }
-  let added = false;
-  for (const [path, list] of byPath) {
+  const out: CompiledRoute[] = [];
+  for (const list of byPath.values()) {
     if (list.some((r) => r.config.methods.includes('OPTIONS') || r.config.methods.includes('*'))) continue;
     const template = list.find((r) => r.slots.some((s) => s.name === 'cors'));
     if (template === undefined) continue;
@@ -328,15 +354,21 @@ function addPreflightRoutes(router: Router<CompiledRoute>, routes: readonly Comp
       accepts,
       preflightOnly: true,
     };
-    try {
-      router.add('OPTIONS', path, preflight);
-      added = true;
-    } catch {
-      // A router variant that cannot hold this entry (e.g. it conflicts with another pattern): preflights on
-      // this path keep the 405 they had before; the real routes were added without trouble.
-    }
+    out.push(preflight);
   }
-  return added;
+  return out;
+}
+
+/**
+ * The selector over every route, preflight entries after them (their own hosts, no conditions). A preflight the
+ * router cannot hold is left out, as without hosts; a route it cannot hold was refused by validation.
+ */
+function buildSelector(routes: readonly CompiledRoute[], preflights: readonly CompiledRoute[], factory: RouterFactory): RouteSelector<CompiledRoute> {
+  const entries = routes.map((r) => selectEntry(r.config, r.index, r));
+  preflights.forEach((p, k) => entries.push({ ...selectEntry(p.config, routes.length + k, p, ['OPTIONS']), conditions: [] }));
+  return new RouteSelector(entries, factory, (index, err) => {
+    if (index < routes.length) throw err;
+  });
 }
 
 /** The methods a route answers: its own, plus HEAD with GET (the router falls back from HEAD to GET). */
@@ -359,6 +391,7 @@ function compileRoute(rc: RouteConfig, index: number, slots: PluginSlot[], handl
   let body: Buffer = Buffer.alloc(0);
   if (rc.upstream !== undefined || rc.backends !== undefined) kind = RouteKind.Upstream;
   else if (rc.handler !== undefined) kind = RouteKind.Handler;
+  else if (rc.redirect !== undefined) kind = RouteKind.Redirect;
   else if (rc.response !== undefined) {
     const encoded = encodeStaticBody(rc.response.body, rc.response.headers);
     status = rc.response.status;

@@ -1,3 +1,4 @@
+import { compileRouteRegex } from '../config/regex-safety.js';
 import type { RouteConfig } from '../config/types.js';
 import { ProxyError } from './errors.js';
 
@@ -14,6 +15,9 @@ export interface ProxyPath {
   readonly rewrite: RewritePart[] | null;
   /** literal part of the rewrite template before its first substitution (the rewritten path must stay under it) */
   readonly rewritePrefix: string;
+  /** `rewrite: { regex, replacement }`: run on the path (anchored); a path it does not match is forwarded as is */
+  readonly rewriteRegex: RegExp | null;
+  readonly replacement: string;
 }
 
 type RewritePart = { kind: 0; text: string } | { kind: 1; name: string } | { kind: 2 };
@@ -43,8 +47,14 @@ function compileRewrite(template: string): RewritePart[] {
 export function compileProxyPath(route: RouteConfig): ProxyPath {
   const prefix = literalPrefix(route.path);
   const strip = route.stripPrefix === true ? prefix : typeof route.stripPrefix === 'string' ? route.stripPrefix : null;
-  const rewrite = route.rewrite === undefined ? null : compileRewrite(route.rewrite);
-  return { prefix, strip, rewrite, rewritePrefix: route.rewrite === undefined ? '' : literalPrefix(route.rewrite) };
+  const rw = route.rewrite;
+  if (rw !== undefined && typeof rw !== 'string') {
+    // the rewritten path must stay under the replacement's literal start, as a template's must
+    const literal = rw.replacement.slice(0, rw.replacement.indexOf('$') === -1 ? undefined : rw.replacement.indexOf('$'));
+    return { prefix, strip, rewrite: null, rewritePrefix: literal, rewriteRegex: compileRouteRegex(rw.regex), replacement: rw.replacement };
+  }
+  const rewrite = rw === undefined ? null : compileRewrite(rw);
+  return { prefix, strip, rewrite, rewritePrefix: rw === undefined ? '' : literalPrefix(rw), rewriteRegex: null, replacement: '' };
 }
 
 function encodeWildcard(v: string): string {
@@ -159,6 +169,8 @@ export function upstreamTarget(rawUrl: string, params: Record<string, string>, p
     }
     return normalise(built, p.rewritePrefix) + query;
   }
+
+  if (p.rewriteRegex !== null && p.rewriteRegex.test(path)) return normalise(path.replace(p.rewriteRegex, p.replacement), p.rewritePrefix) + query;
 
   path = normalise(path, p.prefix);
   if (p.strip !== null && path.startsWith(p.strip)) {

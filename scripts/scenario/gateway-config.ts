@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Scenario } from '../../scenarios/schema.js';
+import type { RouteSetSpec, Scenario } from '../../scenarios/schema.js';
 import { distScript } from './paths.js';
 import type { ResolvedRoute } from './traffic.js';
 import { FAMILIES, type VariantSpec } from './variants.js';
@@ -81,6 +81,32 @@ export function buildGatewayConfig(
     const mirrorPort = ports.mirrorPort ?? ports.upstreamPort;
     generated.upstreams = { ...(generated.upstreams as Record<string, unknown>), 'stub-mirror': { targets: [`http://127.0.0.1:${mirrorPort}`] } };
   }
+  if (variant.routeSet !== undefined)
+    generated.routes = applyRouteSet(generated.routes as Array<Record<string, unknown>>, scenario.routeSets![variant.routeSet]!);
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
+}
+
+/**
+ * The routes as a route set selects them: `hosts` and `match` on each; with `perHost`, one more copy of the routes
+ * per host name (copy i with `hosts: [host with {i} = i]`), after the routes carrying `hosts` when it is given too;
+ * with `perHost.together`, one copy listing every name instead.
+ */
+export function applyRouteSet(routes: Array<Record<string, unknown>>, set: RouteSetSpec): Array<Record<string, unknown>> {
+  const match = set.match !== undefined ? { match: set.match } : {};
+  const decorated = routes.map((r) => ({ ...r, ...(set.hosts !== undefined ? { hosts: set.hosts } : {}), ...match }));
+  const per = set.perHost;
+  if (per === undefined) return decorated;
+  const out: Array<Record<string, unknown>> = set.hosts !== undefined ? decorated : [];
+  if (per.together === true) {
+    const hosts = Array.from({ length: per.count }, (_, i) => per.host.replaceAll('{i}', String(i + 1)));
+    for (const r of routes) out.push({ ...r, hosts, ...match });
+    return out;
+  }
+  for (let i = 1; i <= per.count; i++) {
+    const host = per.host.replaceAll('{i}', String(i));
+    // a named route keeps one metrics series per copy
+    for (const r of routes) out.push({ ...r, hosts: [host], ...match, ...(r.name !== undefined ? { name: `${String(r.name)} ${host}` } : {}) });
+  }
+  return out;
 }

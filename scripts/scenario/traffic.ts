@@ -40,12 +40,14 @@ function token(rng: () => number, alphabet: string, len: number): string {
   return s;
 }
 
-/** `{name}` → 8 random [a-z0-9]; `{name:int}` → 1..1e6; `{name:hex}` → 16 hex; `{name:uuid}` → a v4-shaped uuid. */
+/**
+ * `{name}` → 8 random [a-z0-9]; `{name:int}` → 1..1e6 (`{name:int1000}` → 1..1000); `{name:hex}` → 16 hex;
+ * `{name:uuid}` → a v4-shaped uuid.
+ */
 export function fillTemplate(template: string, rng: () => number): string {
-  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|hex|uuid|word))?\}/g, (_m, _name: string, kind?: string) => {
+  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)(?::(int\d*|hex|uuid|word))?\}/g, (_m, _name: string, kind?: string) => {
+    if (kind !== undefined && kind.startsWith('int')) return String(1 + ((rng() * (kind === 'int' ? 1_000_000 : Number(kind.slice(3)))) | 0));
     switch (kind) {
-      case 'int':
-        return String(1 + ((rng() * 1_000_000) | 0));
       case 'hex':
         return token(rng, HEX, 16);
       case 'uuid':
@@ -174,7 +176,9 @@ export function buildRequests(mix: TrafficRequest[], count: number, seed: number
   mix.forEach((m, i) => {
     for (let n = 0; n < counts[i]!; n++) {
       const req: LoadRequest = { method: m.method, path: fillTemplate(m.path, rng) };
-      const headers: Record<string, string> = { ...(m.headers ?? {}) };
+      const headers: Record<string, string> = {};
+      // header values are templates too (a Host per request: `h{h:int1000}.example.com`)
+      for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = v.includes('{') ? fillTemplate(v, rng) : v;
       if (m.body !== undefined) {
         // templates fill inside bodies too (each request gets its own values)
         req.body = fillTemplate(typeof m.body === 'string' ? m.body : JSON.stringify(m.body), rng);

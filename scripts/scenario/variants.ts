@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet', 'accessLog', 'routeOptions'] as const;
+export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet', 'accessLog', 'routeOptions', 'routeSet'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 /** the dimensions that are variant families of the gateway (config `variants.<family>`, "all" = every registered name) */
 export const FAMILIES = ['router', 'pool', 'metrics', 'upstream', 'server'] as const;
@@ -29,6 +29,8 @@ export interface VariantSpec {
   accessLog?: string;
   /** name of an entry in the scenario's `routeOptionSets`: merged into every proxied route of this variant */
   routeOptions?: string;
+  /** name of an entry in the scenario's `routeSets`: hosts and match conditions of this variant's routes */
+  routeSet?: string;
   /** which build of the gateway runs this variant (scripts/scenario/builds.ts); default the current one */
   build?: string;
 }

@@ -90,6 +90,7 @@ describe('DashboardFeed over one in-process gateway', () => {
       routes: [
         { name: 'api', path: '/api/*', upstream: 'backend' },
         { path: '/teapot', methods: ['GET'], response: { status: 418 } },
+        { path: '/teapot', methods: ['GET'], hosts: ['tea.test'], match: { query: [{ name: 'cup', present: true }] }, redirect: { status: 308, path: '/pot' } },
       ],
     });
   });
@@ -108,6 +109,8 @@ describe('DashboardFeed over one in-process gateway', () => {
     );
     const first = await feed.sample();
     expect(first.routes.find((r) => r.name === 'api')).toMatchObject({ path: '/api/*', rps: 0 });
+    // a route selected by host and conditions has its own row, saying so
+    expect(first.routes.find((r) => r.name === 'GET tea.test/teapot if ?cup')).toMatchObject({ path: 'tea.test /teapot (1 match condition) → redirect 308' });
     expect(first.p99).toBeNull(); // no interval yet
     for (let i = 0; i < 30; i++) await request(`${gw.url}/api/x`);
     for (let i = 0; i < 10; i++) await request(`${gw.url}/teapot`);

@@ -35,6 +35,12 @@ function withSecrets(): Record<string, unknown> {
   const c = readmeExample();
   const routes = c.routes as Array<Record<string, unknown>>;
   routes[3]!.requestHeaders = { add: { 'x-gateway': 'ts', Authorization: 'Bearer upstream-token' }, remove: ['cookie'] };
+  routes[3]!.match = {
+    headers: [
+      { name: 'Authorization', value: 'Bearer match-token' },
+      { name: 'x-env', value: 'beta' },
+    ],
+  };
   routes[3]!.plugins = [
     {
       name: 'rate-limit',
@@ -75,7 +81,18 @@ describe('GET /config redaction (by schema location, never by names the operator
     const config = load(withSecrets());
     const shown = redactConfig(config) as GatewayConfig;
     const text = JSON.stringify(shown);
-    for (const secret of [JWT_SECRET, KEY_DIGEST, NAMED_DIGEST, BCRYPT, 'redis-pass', 'otlp-pass', 'upstream-token', 'third-party-token', ':p@']) {
+    for (const secret of [
+      JWT_SECRET,
+      KEY_DIGEST,
+      NAMED_DIGEST,
+      BCRYPT,
+      'redis-pass',
+      'otlp-pass',
+      'upstream-token',
+      'match-token',
+      'third-party-token',
+      ':p@',
+    ]) {
       expect(text, `leaked ${secret}`).not.toContain(secret);
     }
     expect(shown.upstreams.users).toEqual(config.upstreams.users);
@@ -87,6 +104,10 @@ describe('GET /config redaction (by schema location, never by names the operator
       basic: { users: { alice: '[redacted]', bob: { hash: '[redacted]', scopes: ['admin'] } } },
     });
     expect(shown.routes[3]!.requestHeaders!.add).toEqual({ 'x-gateway': 'ts', Authorization: '[redacted]' });
+    expect(shown.routes[3]!.match!.headers).toEqual([
+      { name: 'Authorization', value: '[redacted]' },
+      { name: 'x-env', value: 'beta' },
+    ]);
     expect(shown.plugins[1]!.options).toEqual({ jwt: { secret: '[redacted]', issuer: 'https://issuer.example' } });
     expect(shown.plugins[2]!.options.otlpUrl).toBe('https://collector:[redacted]@otel.example:4318/v1/traces');
     expect(shown.plugins[3]!.options).toEqual({ token: '[redacted]', users: ['carol'], endpoint: 'http://u:[redacted]@svc.local' });

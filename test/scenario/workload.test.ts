@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../scenarios/schema.js';
 import { readDiagnostics } from '../../scripts/scenario/diagnostics.js';
-import { buildGatewayConfig, deepMerge } from '../../scripts/scenario/gateway-config.js';
+import { applyRouteSet, buildGatewayConfig, deepMerge } from '../../scripts/scenario/gateway-config.js';
 import { canonicalJson, loadScenario } from '../../scripts/scenario/load-scenario.js';
 import { createRng } from '../../scripts/scenario/stats.js';
 import {
@@ -28,6 +28,14 @@ describe('traffic templates', () => {
     expect(m, s).not.toBeNull();
     expect(Number(m![2])).toBeGreaterThanOrEqual(1);
     expect(Number(m![2])).toBeLessThanOrEqual(1_000_000);
+  });
+
+  it('bounds an int by its suffix, and fills header values', () => {
+    const rng = createRng(2);
+    const values = Array.from({ length: 200 }, () => Number(fillTemplate('{h:int3}', rng)));
+    expect(new Set(values)).toEqual(new Set([1, 2, 3]));
+    const [req] = buildRequests([{ weight: 1, method: 'GET', path: '/', headers: { Host: 'h{h:int1000}.example.com', 'x-plain': '{kept}' } }], 1, 1);
+    expect(req!.headers!.Host).toMatch(/^h([1-9]\d{0,2}|1000)\.example\.com$/);
   });
 
   it('route pattern → template', () => {
@@ -259,6 +267,21 @@ describe('gateway config for a variant', () => {
     expect(() => parseScenario({ ...s, matrix: { routeOptions: ['nope'] } } as unknown as Record<string, unknown>)).toThrow(
       '/matrix/routeOptions/0: no route options "nope" in /routeOptionSets',
     );
+  });
+});
+
+describe('route sets', () => {
+  const routes = [{ path: '/a', methods: ['GET'], response: { status: 200, headers: {}, body: '' } }];
+  it('adds hosts and match, copies the routes per host, or lists every host on them', () => {
+    expect(applyRouteSet(routes, { hosts: ['*.e.com'], match: { query: [{ name: 'q', present: true }] } })).toEqual([
+      { ...routes[0], hosts: ['*.e.com'], match: { query: [{ name: 'q', present: true }] } },
+    ]);
+    expect(applyRouteSet(routes, { perHost: { count: 2, host: 'h{i}.e.com' } }).map((r) => r.hosts)).toEqual([['h1.e.com'], ['h2.e.com']]);
+    expect(applyRouteSet(routes, { hosts: ['*.e.com'], perHost: { count: 1, host: '*.w{i}.e.com' } }).map((r) => r.hosts)).toEqual([
+      ['*.e.com'],
+      ['*.w1.e.com'],
+    ]);
+    expect(applyRouteSet(routes, { perHost: { count: 2, host: 'h{i}.e.com', together: true } }).map((r) => r.hosts)).toEqual([['h1.e.com', 'h2.e.com']]);
   });
 });
 
