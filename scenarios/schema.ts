@@ -517,6 +517,7 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   });
   (s.matrix.routeOptions ?? []).forEach((name, i) => {
     if (s.routeOptionSets?.[name] === undefined) errors.push(`/matrix/routeOptions/${i}: no route options "${name}" in /routeOptionSets`);
+  });
   (s.matrix.routeSet ?? []).forEach((name, i) => {
     if (s.routeSets?.[name] === undefined) errors.push(`/matrix/routeSet/${i}: no route set "${name}" in /routeSets`);
   });

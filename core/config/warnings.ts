@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { alertConfigWarnings } from '../alerts/config-check.js';
-import { routeUpstreams, trafficWarnings } from './traffic-check.js';
 import { neverWinning, selectEntry } from '../data/route-select.js';
+import { routeUpstreams, trafficWarnings } from './traffic-check.js';
 import type { GatewayConfig } from './types.js';
 
 /**

@@ -3,7 +3,20 @@ import { pathToFileURL } from 'node:url';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet', 'accessLog', 'routeOptions', 'routeSet'] as const;
+export const DIMENSIONS = [
+  'build',
+  'router',
+  'pool',
+  'metrics',
+  'upstream',
+  'server',
+  'workers',
+  'plugins',
+  'pluginSet',
+  'accessLog',
+  'routeOptions',
+  'routeSet',
+] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 /** the dimensions that are variant families of the gateway (config `variants.<family>`, "all" = every registered name) */
 export const FAMILIES = ['router', 'pool', 'metrics', 'upstream', 'server'] as const;
