@@ -95,7 +95,7 @@ describe('route selection config', () => {
     ]);
     expect(errorsOf({ redirect: { status: 304 } })[0]).toBe('/routes/1/redirect/status: must be one of 301, 302, 303, 307, 308');
     expect(errorsOf({ redirect: {}, response: { body: '' } })[0]).toBe(
-      '/routes/1: must have exactly one of "response", "upstream", "handler", "redirect" (found response, redirect)',
+      '/routes/1: must have exactly one of "response", "upstream", "backends", "handler", "redirect" (found response, redirect)',
     );
     const ok = validateConfig({ routes: [{ path: '/r', redirect: { scheme: 'https' } }] });
     expect(ok.ok && ok.value.routes[0]!.redirect).toEqual({ scheme: 'https', status: 302 });

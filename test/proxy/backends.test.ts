@@ -231,7 +231,7 @@ describe('backends: config', () => {
 
   it('refuses what cannot work, naming the JSON path and the rule', () => {
     expect(errorsOf({ upstream: 'a', backends: [{ upstream: 'b' }] })).toContain(
-      '/routes/0: must have exactly one of "response", "upstream", "backends", "handler" (found upstream, backends)',
+      '/routes/0: must have exactly one of "response", "upstream", "backends", "handler", "redirect" (found upstream, backends)',
     );
     expect(errorsOf({ backends: [{ upstream: 'nope' }] })).toContain('/routes/0/backends/0/upstream: unknown upstream "nope"');
     expect(errorsOf({ backends: [{ upstream: 'a' }, { upstream: 'a' }] })).toContain(
