@@ -85,7 +85,7 @@ export interface UpstreamStubSpec {
 }
 
 /** Peer proxies a proxy-mode scenario runs next to the gateway (scripts/scenario/peers/). */
-export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx';
+export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'floor';
 
 /**
  * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
@@ -254,7 +254,7 @@ export const scenarioSchema = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx'] },
+      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'floor'] },
     },
     targets: {
       type: 'array',

@@ -106,6 +106,11 @@ function caveatsFor(
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
   }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'floor')) {
+    out.push(
+      'floor: a floor, not a product (scripts/scenario/peers/floor-proxy.ts): a Node proxy on net sockets, one upstream connection per client connection, that parses each request head and response framing and adds X-Forwarded-For, nothing else.',
+    );
+  }
   const load = scenario.load;
   const wrk =
     load.engine !== 'autocannon' &&

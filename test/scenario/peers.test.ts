@@ -59,7 +59,7 @@ describe('peers: definitions', () => {
     const loaded = loadScenario('peers');
     expect(loaded.scenario.peers).toEqual([...PEER_NAMES]);
     const vs = await expandMatrix(loaded.scenario);
-    expect(vs.map((v) => v.id)).toEqual(['gateway', 'peer=fast-gateway', 'peer=fastify-http-proxy', 'peer=handwritten', 'peer=nginx']);
+    expect(vs.map((v) => v.id)).toEqual(['gateway', 'peer=fast-gateway', 'peer=fastify-http-proxy', 'peer=handwritten', 'peer=nginx', 'peer=floor']);
     expect(filterVariants(vs, parseOnly(['peer=nginx']), 'gateway').map((v) => v.id)).toEqual(['gateway', 'peer=nginx']);
     const direct = { ...JSON.parse(readFileSync(join(ROOT, 'scenarios/peers.json'), 'utf8')), mode: 'direct' };
     expect(() => parseScenario(direct)).toThrow(/peers/);

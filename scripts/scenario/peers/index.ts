@@ -10,13 +10,14 @@ import { delimiter, join } from 'node:path';
 import { ROOT } from '../paths.js';
 import { prepareNginx } from './nginx.js';
 
-export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx'] as const;
+export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'floor'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 const NODE_PEER_SCRIPTS: Record<Exclude<PeerName, 'nginx'>, string> = {
   'fast-gateway': 'fast-gateway.js',
   'fastify-http-proxy': 'fastify-http-proxy.js',
   handwritten: 'handwritten-proxy.js',
+  floor: 'floor-proxy.js',
 };
 
 export function peerScript(name: Exclude<PeerName, 'nginx'>): string {
