@@ -55,6 +55,8 @@ export interface VariantMatrix {
   pluginSet?: string[];
   /** names of entries in the scenario's `accessLogs`: each is the gateway's `logging.accessLog` for that variant */
   accessLog?: string[];
+  /** names of entries in the scenario's `routeOptionSets`: each is merged into every proxied route for that variant */
+  routeOptions?: string[];
 }
 
 export interface LoadSpec {
@@ -85,7 +87,7 @@ export interface UpstreamStubSpec {
 }
 
 /** Peer proxies a proxy-mode scenario runs next to the gateway (scripts/scenario/peers/). */
-export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'floor';
+export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'haproxy' | 'caddy' | 'floor';
 
 /**
  * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
@@ -127,10 +129,40 @@ export interface Scenario {
   pluginSets?: Record<string, Array<{ name: string; enabled?: boolean; options?: Record<string, unknown> }>>;
   /** named `logging.accessLog` values (false for off) selected by `matrix.accessLog`; a relative file lands in the run's work dir */
   accessLogs?: Record<string, unknown>;
+  /**
+   * named route settings (e.g. `mirror`) merged into every proxied route, selected by `matrix.routeOptions`; in
+   * proxy mode an upstream `stub-mirror` (a second stub process) is there for a mirror to name
+   */
+  routeOptionSets?: Record<string, Record<string, unknown>>;
   /** proxy mode: peer proxies run as variants `peer=<name>` next to the gateway */
   peers?: PeerName[];
   /** ratio targets the report marks as met / missed */
   targets?: TargetSpec[];
+  /**
+   * verify before timing: besides status and body bytes (always compared), the response headers whose values
+   * every contestant must send alike (scripts/scenario/answer-check.ts)
+   */
+  verify?: { headers: string[] };
+  /**
+   * the drift guard (scripts/scenario/drift.ts): the control (default: the baseline, else nginx) may change by at
+   * most `limit` (a fraction, default 0.1) between its first and last repetition, or the run gets no verdicts
+   */
+  drift?: { control?: string; limit: number };
+  /**
+   * capacity mode (scripts/scenario/capacity.ts): per contestant the highest fixed rate whose p99 stays within
+   * objectiveMs; present = the scenario runs in capacity mode (`--capacity` turns it on for any scenario)
+   */
+  capacity?: {
+    objectiveMs?: number;
+    percentile?: 99 | 99.9;
+    windowS?: number;
+    probeWarmupS?: number;
+    startRate?: number;
+    maxRate?: number;
+    minRate?: number;
+    tolerance?: number;
+    maxProbes?: number;
+  };
   load: LoadSpec;
   warmupS: number;
   repetitions: number;
@@ -236,10 +268,12 @@ export const scenarioSchema = {
         plugins: intList(0, 1000),
         pluginSet: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         accessLog: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
+        routeOptions: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } },
         build: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: BUILD_PATTERN } },
       },
     },
     accessLogs: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' } },
+    routeOptionSets: { type: 'object', propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' }, additionalProperties: { type: 'object' } },
     pluginSets: {
       type: 'object',
       propertyNames: { pattern: '^[a-z0-9][a-z0-9-]*$' },
@@ -254,7 +288,34 @@ export const scenarioSchema = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'floor'] },
+      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy', 'floor'] },
+    },
+    capacity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        objectiveMs: { type: 'number', exclusiveMinimum: 0, maximum: 60_000 },
+        percentile: { enum: [99, 99.9] },
+        windowS: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        probeWarmupS: { type: 'number', minimum: 0, maximum: 600 },
+        startRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        maxRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        minRate: { type: 'number', exclusiveMinimum: 0, maximum: 10_000_000 },
+        tolerance: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        maxProbes: { type: 'integer', minimum: 2, maximum: 100 },
+      },
+    },
+    drift: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['limit'],
+      properties: { control: { type: 'string', minLength: 1 }, limit: { type: 'number', exclusiveMinimum: 0, maximum: 10 } },
+    },
+    verify: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['headers'],
+      properties: { headers: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' } } },
     },
     targets: {
       type: 'array',
@@ -414,6 +475,9 @@ export function validateScenario(raw: unknown): ScenarioValidation {
   });
   (s.matrix.accessLog ?? []).forEach((name, i) => {
     if (s.accessLogs?.[name] === undefined) errors.push(`/matrix/accessLog/${i}: no access log "${name}" in /accessLogs`);
+  });
+  (s.matrix.routeOptions ?? []).forEach((name, i) => {
+    if (s.routeOptionSets?.[name] === undefined) errors.push(`/matrix/routeOptions/${i}: no route options "${name}" in /routeOptionSets`);
   });
   if (s.peers !== undefined && s.mode !== 'proxy') errors.push('/peers: peers proxy, so they need "mode": "proxy"');
   if (s.load.rate !== undefined && s.load.rateOfMax !== undefined) errors.push('/load: must have at most one of "rate", "rateOfMax"');

@@ -1,5 +1,6 @@
 /**
- * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate R] [--only dim=a,b]… [--out DIR] [--no-pin] [--publish] [--eta]
+ * npm run scenario -- <name> [--repetitions N] [--duration S] [--warmup S] [--rate R] [--capacity [--objective MS] …] [--hdr-log]
+ *   [--only dim=a,b]… [--out DIR] [--no-pin] [--publish] [--eta]
  * Runs a scenario from scenarios/<name>.json and writes reports/runs/<timestamp>-<name>/ (git-ignored);
  * --publish writes reports/<name>/<timestamp>/ and refreshes reports/latest/<name>/ and reports/index.md instead.
  * --eta prints how long the run would take and exits; `--eta-table` (no name) prints the README's table.
@@ -22,6 +23,13 @@ options:
   --duration S      measured seconds per run (default: the scenario's own)
   --warmup S        warm-up seconds per run, discarded (default: the scenario's own)
   --rate R          fixed request rate per second (open loop) instead of the scenario's load
+  --capacity        capacity mode (on by default in the capacity scenario): per variant the highest fixed rate
+                    whose p99 stays within the objective, by a search over rates (bracket, then bisect)
+  --objective MS    capacity: the latency objective (default 5 ms, or the scenario's)
+  --window S        capacity: measured seconds per probe (default 5)
+  --max-probes N    capacity: probes per search at most (default 12)
+  --max-rate R      capacity: the highest rate probed (default 100000 req/s)
+  --hdr-log         fixed-rate windows also write HdrHistogram interval logs (1 s) into the report's hdr/ folder
   --only DIM=A,B    only these variants of a matrix dimension (repeatable), e.g. --only router=hybrid,radix
   --build REV,REV   every gateway variant once per build (a git revision; "current" = this dist/), interleaved;
                     filed as <name>-builds
@@ -46,6 +54,12 @@ async function main(): Promise<void> {
         duration: { type: 'string' },
         warmup: { type: 'string' },
         rate: { type: 'string' },
+        capacity: { type: 'boolean' },
+        objective: { type: 'string' },
+        window: { type: 'string' },
+        'max-probes': { type: 'string' },
+        'max-rate': { type: 'string' },
+        'hdr-log': { type: 'boolean' },
         only: { type: 'string', multiple: true },
         build: { type: 'string' },
         out: { type: 'string' },
@@ -66,12 +80,20 @@ async function main(): Promise<void> {
   const reps = positiveNumber('repetitions', values.repetitions);
   const warmup = values.warmup !== undefined ? Number(values.warmup) : undefined;
   if (warmup !== undefined && !(warmup >= 0)) throw new UsageError(`--warmup must be >= 0 (got ${values.warmup})`);
+  const capacityOverrides = {
+    ...(values.objective !== undefined ? { objectiveMs: positiveNumber('objective', values.objective)! } : {}),
+    ...(values.window !== undefined ? { windowS: positiveNumber('window', values.window)! } : {}),
+    ...(values['max-probes'] !== undefined ? { maxProbes: Math.round(positiveNumber('max-probes', values['max-probes'])!) } : {}),
+    ...(values['max-rate'] !== undefined ? { maxRate: positiveNumber('max-rate', values['max-rate'])! } : {}),
+  };
+  const capacity = values.capacity === true || Object.keys(capacityOverrides).length > 0 ? capacityOverrides : undefined;
   if (values.eta === true) {
     const duration = positiveNumber('duration', values.duration);
     const line = await etaLine(positionals[0]!, {
       ...(reps !== undefined ? { repetitions: Math.round(reps) } : {}),
       ...(warmup !== undefined ? { warmupS: warmup } : {}),
       ...(duration !== undefined ? { durationS: duration } : {}),
+      ...(capacity !== undefined ? { capacity } : {}),
       narrowed: values.only !== undefined,
     });
     process.stdout.write(`${line}\n`);
@@ -83,6 +105,8 @@ async function main(): Promise<void> {
     ...(values.duration !== undefined ? { durationS: positiveNumber('duration', values.duration)! } : {}),
     ...(warmup !== undefined ? { warmupS: warmup } : {}),
     ...(values.rate !== undefined ? { rate: positiveNumber('rate', values.rate)! } : {}),
+    ...(capacity !== undefined ? { capacity } : {}),
+    ...(values['hdr-log'] === true ? { hdrLog: true } : {}),
     ...(values.only !== undefined ? { only: values.only } : {}),
     ...(values.build !== undefined ? { builds: values.build.split(',').filter(Boolean) } : {}),
     ...(values.out !== undefined ? { outDir: values.out } : {}),

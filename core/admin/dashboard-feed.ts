@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { DistributionExport, LatencySnapshot } from '../contracts/metrics.js';
 import { routeName } from '../data/runtime.js';
 import type { AggregatedMetrics } from '../observe/metrics.js';
+import { backendRows, mirrorRows, trafficCounters, type BackendRow, type MirrorRow } from './dashboard-traffic.js';
 import type { AdminSource } from './source.js';
 
 /** One second between samples: the dashboard promises an update at least once a second. */
@@ -91,6 +92,9 @@ export interface DashboardSample extends SeriesPoint {
   requests: number;
   routes: RouteRow[];
   targets: TargetRow[];
+  /** routes with `backends` and `mirror` (core/admin/dashboard-traffic.ts) */
+  backends: BackendRow[];
+  mirrors: MirrorRow[];
   workers: WorkerRow[];
   hooks: HookRow[];
   /** GET /alerts' answer; null when alerting is not configured (or not built into this gateway) */
@@ -363,6 +367,8 @@ export class DashboardFeed {
       requests: m.requests,
       routes,
       targets: targetRows(m, rate, d),
+      backends: backendRows(m, rate),
+      mirrors: mirrorRows(m, rate),
       workers: workerRows(stats),
       hooks: hookRows(m, rate, d),
       alerts: alertsNow,
@@ -395,6 +401,7 @@ function countersOf(m: AggregatedMetrics): Counters {
         c.set(`${k}|headersMs`, t.headersMsTotal ?? 0);
       }
     }
+    trafficCounters(w, c);
     for (const [plugin, p] of Object.entries(w.sections.plugins)) {
       for (const [hook, s] of Object.entries(p.hooks)) {
         c.set(`hook|${plugin}|${hook}|calls`, s.calls);

@@ -14,6 +14,7 @@ export interface AdminServerOptions {
 /**
  * The admin listener, on its own port (default 127.0.0.1:9901) so it is never exposed with the data plane:
  * GET /health, /ready, /metrics (Prometheus), /stats (JSON), /config (redacted), /alerts (rule states),
+ * /mirror/differences (the differing answer pairs mirror.compare kept, per route),
  * POST /config/reload, and the dashboard under /dashboard. With `admin.auth`, every route but /health and /ready
  * asks for credentials.
  */
@@ -84,6 +85,8 @@ export class AdminServer {
         return send(res, 200, await this.source.stats(), cleanNumber);
       case 'GET /config':
         return send(res, 200, this.source.config());
+      case 'GET /mirror/differences':
+        return send(res, 200, mirrorDifferences((await this.source.stats()).workers), cleanNumber);
       case 'GET /alerts':
         // no rule configured: every field still there, so a client needs no special case
         return send(res, 200, (await this.source.alerts?.()) ?? NO_ALERTS);
@@ -93,7 +96,7 @@ export class AdminServer {
         return send(res, r.ok ? 200 : 400, r);
       }
       default: {
-        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload', '/alerts'];
+        const known = ['/health', '/ready', '/metrics', '/stats', '/config', '/config/reload', '/alerts', '/mirror/differences'];
         if (known.includes(path!)) return send(res, 405, { error: 'Method Not Allowed' });
         return send(res, 404, { error: 'Not Found' });
       }
@@ -108,6 +111,24 @@ export class AdminServer {
 function cleanNumber(_key: string, value: unknown): unknown {
   if (typeof value !== 'number' || Number.isInteger(value) || !Number.isFinite(value)) return value;
   return Math.abs(value) >= 1 ? Math.round(value * 1000) / 1000 : Number(value.toPrecision(4));
+}
+
+/**
+ * The pairs each worker kept (core/proxy/mirror.ts, already redacted), per route, oldest first: a worker keeps its
+ * first `keepDifferences`, so the list holds at most that many per worker.
+ */
+function mirrorDifferences(workers: unknown[]): { routes: Record<string, unknown[]> } {
+  const routes: Record<string, unknown[]> = {};
+  for (const w of workers) {
+    const traffic = (w as { traffic?: Record<string, { mirror?: { compare?: { differences?: unknown[] } | null } | null }> }).traffic ?? {};
+    for (const [route, t] of Object.entries(traffic)) {
+      const kept = t.mirror?.compare?.differences;
+      if (kept === undefined) continue;
+      (routes[route] ??= []).push(...kept);
+    }
+  }
+  for (const list of Object.values(routes)) list.sort((a, b) => String((a as { at: string }).at).localeCompare(String((b as { at: string }).at)));
+  return { routes };
 }
 
 const NO_ALERTS = Object.freeze({ evaluatedAt: null, rules: [] });

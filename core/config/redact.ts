@@ -1,4 +1,4 @@
-import type { GatewayConfig, PluginEntry, RouteConfig } from './types.js';
+import type { GatewayConfig, HeaderEdits, PluginEntry, RouteConfig } from './types.js';
 
 export const REDACTED = '[redacted]';
 
@@ -62,13 +62,18 @@ function redactAdmin(admin: GatewayConfig['admin']): GatewayConfig['admin'] {
 
 function redactRoute(route: RouteConfig): RouteConfig {
   const r = { ...route, plugins: route.plugins.map(redactPlugin) };
-  const add = route.requestHeaders?.add;
-  if (add !== undefined && r.requestHeaders !== undefined) {
-    const edited: Record<string, string> = {};
-    for (const [name, value] of Object.entries(add)) edited[name] = CREDENTIAL_HEADERS.has(name.toLowerCase()) ? REDACTED : value;
-    r.requestHeaders = { ...r.requestHeaders, add: edited };
+  if (route.requestHeaders !== undefined) r.requestHeaders = redactHeaderEdits(route.requestHeaders);
+  // each backend may add its own credentials upstream
+  if (route.backends !== undefined) {
+    r.backends = route.backends.map((b) => (b.requestHeaders === undefined ? b : { ...b, requestHeaders: redactHeaderEdits(b.requestHeaders) }));
   }
   return r;
+}
+
+function redactHeaderEdits(edits: HeaderEdits): HeaderEdits {
+  const edited: Record<string, string> = {};
+  for (const [name, value] of Object.entries(edits.add)) edited[name] = CREDENTIAL_HEADERS.has(name.toLowerCase()) ? REDACTED : value;
+  return { ...edits, add: edited };
 }
 
 function redactPlugin(entry: PluginEntry): PluginEntry {

@@ -1,4 +1,5 @@
 import { ACCESS_LOG_FIELDS } from '../observe/access-log-fields.js';
+import { routeTrafficSchema } from './traffic-schema.js';
 import { routeProxyOptionsSchema, upstreamSchema } from './upstream-schema.js';
 
 /**
@@ -74,6 +75,7 @@ export const routeSchema = {
     },
     upstream: { type: 'string', minLength: 1 },
     handler: { type: 'string', minLength: 1 },
+    ...routeTrafficSchema,
     plugins: { type: 'array', items: pluginEntrySchema, default: [] },
     ...routeProxyOptionsSchema,
   },

@@ -31,6 +31,10 @@ export interface RouteConfig {
   response?: StaticResponse;
   upstream?: string;
   handler?: string;
+  /** traffic splitting and mirroring (core/proxy/backends.ts, core/proxy/mirror.ts); `backends` replaces `upstream` */
+  backends?: RouteBackendConfig[];
+  canary?: CanaryConfig;
+  mirror?: MirrorConfig;
   /** proxy options (upstream routes) */
   stripPrefix?: boolean | string;
   rewrite?: string;
@@ -39,6 +43,45 @@ export interface RouteConfig {
   requestHeaders?: HeaderEdits;
   responseHeaders?: HeaderEdits;
   plugins: PluginEntry[];
+}
+
+/** One upstream a route splits its traffic over, by weight (0: drained, only a canary rule reaches it). */
+export interface RouteBackendConfig {
+  upstream: string;
+  weight: number;
+  /** merged over the route's requestHeaders for requests sent to this backend */
+  requestHeaders?: HeaderEdits;
+}
+
+/**
+ * Sends some requests to one backend whatever the weights: those whose header or cookie (exactly one) equals
+ * `value`, or a sticky `percent` of clients, by a hash of that header's or cookie's value (exactly one of the two).
+ */
+export interface CanaryConfig {
+  /** the `upstream` of one of the route's backends */
+  backend: string;
+  header?: string;
+  cookie?: string;
+  value?: string;
+  percent?: number;
+}
+
+/** A copy of a share of the route's requests, sent to another upstream; its answers are thrown away (or compared). */
+export interface MirrorConfig {
+  upstream: string;
+  percent: number;
+  /** copy the request body (up to maxBodyBytes: a request with a larger body is not mirrored) */
+  body: boolean;
+  maxBodyBytes: number;
+  /** mirrored requests in flight per worker; past it a request is not mirrored (counted as dropped) */
+  maxConcurrent: number;
+  /** whole mirrored exchange, request sent → response body read */
+  timeoutMs: number;
+  compare: boolean;
+  /** response headers the comparison looks at (lower-cased) */
+  compareHeaders: string[];
+  /** differing pairs kept per route and worker for GET /mirror/differences */
+  keepDifferences: number;
 }
 
 export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'least-connections' | 'p2c' | 'consistent-hash';

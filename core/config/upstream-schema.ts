@@ -50,7 +50,7 @@ const upstreamDnsSchema = {
   },
 } as const;
 
-const headerEditsSchema = {
+export const headerEditsSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},

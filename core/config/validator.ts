@@ -15,6 +15,7 @@ import { upstreamTlsConfigErrors } from '../proxy/upstream-tls.js';
 import { hasVariant, routerFactory, variantFamilies, variantNames, type VariantFamily } from '../variants.js';
 import { pluginDirErrors, resolveConfigPaths } from './paths.js';
 import { gatewaySchema } from './schema.js';
+import { routeTrafficErrors } from './traffic-check.js';
 import type { AccessLogConfig, GatewayConfig } from './types.js';
 import { normalizeUpstream } from './upstream-schema.js';
 
@@ -161,9 +162,11 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
 
   const router = hasVariant('router', config.variants.router) ? routerFactory(config.variants.router)<number>() : null;
   config.routes.forEach((route, i) => {
-    const kinds = ['response', 'upstream', 'handler'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
+    const kinds = ['response', 'upstream', 'backends', 'handler'].filter((k) => (route as unknown as Record<string, unknown>)[k] !== undefined);
     if (kinds.length !== 1) {
-      errors.push(`/routes/${i}: must have exactly one of "response", "upstream", "handler" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`);
+      errors.push(
+        `/routes/${i}: must have exactly one of "response", "upstream", "backends", "handler" (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})`,
+      );
     }
     route.methods.forEach((m, j) => {
       if (m !== '*' && !KNOWN_METHODS.has(m)) errors.push(`/routes/${i}/methods/${j}: unknown HTTP method "${m}" (known: ${METHODS.join(', ')})`);
@@ -176,6 +179,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
     if (route.upstream !== undefined && !Object.prototype.hasOwnProperty.call(config.upstreams, route.upstream)) {
       errors.push(`/routes/${i}/upstream: unknown upstream "${route.upstream}"`);
     }
+    route.backends?.forEach((b, j) => headerErrors(b.requestHeaders?.add, `/routes/${i}/backends/${j}/requestHeaders/add`, errors));
+    errors.push(...routeTrafficErrors(route, i, config.upstreams));
     if (router !== null) {
       try {
         for (const m of route.methods) router.add(m, route.path, i);

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { alertConfigWarnings } from '../alerts/config-check.js';
+import { routeUpstreams, trafficWarnings } from './traffic-check.js';
 import type { GatewayConfig } from './types.js';
 
 /**
@@ -11,7 +12,7 @@ export function configWarnings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
   if (config.routes.length === 0) warnings.push('/routes: no routes: every request will be answered 404');
 
-  const used = new Set(config.routes.map((r) => r.upstream).filter((u) => u !== undefined));
+  const used = new Set(config.routes.flatMap(routeUpstreams));
   for (const name of Object.keys(config.upstreams)) {
     if (!used.has(name)) warnings.push(`/upstreams/${name}: no route uses this upstream`);
   }
@@ -34,6 +35,7 @@ export function configWarnings(config: GatewayConfig): string[] {
   }
 
   warnings.push(...alertConfigWarnings(config));
+  warnings.push(...trafficWarnings(config));
 
   return warnings;
 }

@@ -48,6 +48,8 @@ export interface ServerRequest extends Readable {
   readonly socket: Socket;
   /** the whole body has been received */
   complete: boolean;
+  /** trailer fields after a chunked (or HTTP/2) body, name, value, ... as received; set before 'end' */
+  rawTrailers?: string[];
 }
 
 /** The response the pipeline and plugins write to. node:http's ServerResponse satisfies it as it is. */
@@ -65,6 +67,11 @@ export interface ServerResponse extends NodeJS.WritableStream {
   removeHeader(name: string): void;
   /** sends `HTTP/1.1 100 Continue` now */
   writeContinue(): void;
+  /**
+   * Trailer fields to send after the body (node's addTrailers: one field line per array element). Sent only
+   * when the body goes out in chunked coding (HTTP/1.1) or on HTTP/2; otherwise silently not sent, as node does.
+   */
+  addTrailers?(headers: OutgoingHttpHeaders): void;
   /** cuts the connection (a partial answer must not look complete) */
   destroy(error?: Error): this;
 }

@@ -34,6 +34,12 @@ export interface UpstreamRequestOptions {
   idleTimeoutMs: number;
   /** set by the client while waiting for response headers; see the contract above */
   abort: (() => void) | null;
+  /**
+   * Trailer fields to send after a chunked request body: the client calls it once, when the body has ended,
+   * and gets name, value pairs (already filtered by the proxy, core/proxy/trailers.ts) or null for none. null
+   * (or absent): nothing to send. Only passed to a client whose `sendsRequestTrailers` is true.
+   */
+  trailers?: (() => string[] | null) | null;
 }
 
 export interface UpstreamResponse {
@@ -44,6 +50,11 @@ export interface UpstreamResponse {
   body: Readable | Buffer;
   /** ms spent opening the connection this exchange used (0 when it reused a kept-alive one); absent when unknown */
   connectMs?: number;
+  /**
+   * The trailer fields that followed a chunked body, as name, value pairs as received (unfiltered), or null for
+   * none; valid once the streamed body has emitted 'end'. Absent when the variant cannot read them.
+   */
+  trailers?: () => readonly string[] | null;
 }
 
 export interface UpstreamClientOptions {
@@ -66,6 +77,11 @@ export interface UpstreamClient {
   request(options: UpstreamRequestOptions): Promise<UpstreamResponse>;
   /** requests in flight (sent, response not finished) */
   readonly inFlight: number;
+  /**
+   * Whether the client sends request trailer fields (`UpstreamRequestOptions.trailers`) after a chunked body.
+   * Absent or false: the proxy drops (and counts) the client's request trailers instead.
+   */
+  readonly sendsRequestTrailers?: boolean;
   /** close idle connections now, the rest when they finish */
   close(): Promise<void>;
 }

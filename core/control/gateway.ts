@@ -237,6 +237,7 @@ export class Gateway {
       counters,
       upstreams: rt.upstreams?.stats() ?? {},
       upstreamPrometheus: rt.upstreams?.prometheusLines() ?? [],
+      traffic: rt.upstreams?.trafficStats() ?? {},
       tls: this.server.protocolStats(),
       limits: this.server.limitStats(),
     });

@@ -188,6 +188,7 @@ export class GatewayRuntime {
           clientFactory: deps.variants.upstream,
           logger: deps.logger.child({ component: 'upstream' }),
           trustedProxies: config.server.trustedProxies,
+          routes: routes.map((r) => ({ name: r.name, config: r.config })),
         });
       } catch (err) {
         // an upstream certificate that vanished or broke between validation and now
@@ -356,7 +357,7 @@ function compileRoute(rc: RouteConfig, index: number, slots: PluginSlot[], handl
   let status = 200;
   let headers: OutgoingHttpHeaders = {};
   let body: Buffer = Buffer.alloc(0);
-  if (rc.upstream !== undefined) kind = RouteKind.Upstream;
+  if (rc.upstream !== undefined || rc.backends !== undefined) kind = RouteKind.Upstream;
   else if (rc.handler !== undefined) kind = RouteKind.Handler;
   else if (rc.response !== undefined) {
     const encoded = encodeStaticBody(rc.response.body, rc.response.headers);

@@ -153,6 +153,8 @@ export interface WorkerSections {
   upstreams: ReturnType<UpstreamManager['stats']>;
   /** Prometheus lines rendered by the proxy module; summed over workers by name+labels */
   upstreamPrometheus: string[];
+  /** per-route backend split and mirror counters, keyed by route name (core/proxy/route-traffic.ts) */
+  traffic: ReturnType<UpstreamManager['trafficStats']>;
   tls: ProtocolStats & { listener: ListenerKind; engine: string };
   limits: LimitsSection;
 }

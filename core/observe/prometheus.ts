@@ -18,6 +18,7 @@ const UPSTREAM_NOT_SUMMED = new Map<string, (a: number, b: number) => number>([
   ['gateway_upstream_tls_client_cert_expiry_days', Math.min],
   ['gateway_upstream_dns_addresses', Math.max],
   ['gateway_upstream_dns_failing', Math.max],
+  ['gateway_route_backend_weight', Math.max],
 ]);
 
 export function renderPrometheus(m: AggregatedMetrics, workers: WorkerMetricsExport[], control: ControlCounters = NO_CONTROL_COUNTERS): string {

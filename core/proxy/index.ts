@@ -7,6 +7,7 @@ import { CircuitState } from './breaker.js';
 import type { DnsDiscovery } from './discovery.js';
 import { ProxyError } from './errors.js';
 import { compileProxyPath, type ProxyPath } from './path.js';
+import { esc, RouteTraffic, TRAFFIC_SERIES } from './route-traffic.js';
 import type { Target } from './target.js';
 import { TrustedProxies } from './trust.js';
 import { rejectUpgrade, tunnel } from './upgrade.js';
@@ -20,6 +21,8 @@ export interface UpstreamManagerOptions {
   clientFactory: UpstreamClientFactory;
   logger: pino.Logger;
   trustedProxies: string[];
+  /** the routes of this generation, named as their metrics are: those with `backends` or `mirror` get a RouteTraffic */
+  routes?: ReadonlyArray<{ name: string; config: RouteConfig }>;
 }
 
 /**
@@ -32,6 +35,8 @@ export class UpstreamManager {
   /** route options compiled once per RouteConfig object (routes are immutable within a generation) */
   private readonly paths = new WeakMap<RouteConfig, ProxyPath>();
   private readonly logger: pino.Logger;
+  /** routes with `backends` or `mirror` (core/proxy/route-traffic.ts) */
+  private readonly traffic = new Map<RouteConfig, RouteTraffic>();
 
   constructor(upstreams: Record<string, UpstreamConfig>, options: UpstreamManagerOptions) {
     const factory = options.clientFactory;
@@ -39,6 +44,10 @@ export class UpstreamManager {
     this.trust = new TrustedProxies(options.trustedProxies);
     for (const name of Object.keys(upstreams)) {
       this.groups.set(name, new UpstreamGroup(name, upstreams[name]!, factory, this.trust, options.logger.child({ upstream: name })));
+    }
+    for (const r of options.routes ?? []) {
+      if (r.config.backends !== undefined || r.config.mirror !== undefined)
+        this.traffic.set(r.config, new RouteTraffic(r.name, r.config, this.groups, this.trust));
     }
   }
 
@@ -71,20 +80,34 @@ export class UpstreamManager {
 
   /** Forward ctx.req and stage the upstream answer on ctx (status, headers, streaming body); see ProxyError. */
   handle(ctx: RequestState, route: RouteConfig): Promise<void> {
-    return this.group(route).forward(ctx, route, this.path(route));
+    if (route.backends === undefined && route.mirror === undefined) return this.group(route).forward(ctx, route, this.path(route));
+    return this.routeTraffic(route).forward(ctx, this.path(route));
+  }
+
+  private routeTraffic(route: RouteConfig): RouteTraffic {
+    const t = this.traffic.get(route);
+    if (t === undefined) throw new ProxyError('GW_ERR_UPSTREAM_UNKNOWN', `route ${route.path} was not built with this generation's upstreams`);
+    return t;
   }
 
   /** Tunnel a WebSocket upgrade on a proxied route; on failure answer on the socket and destroy it. */
   upgrade(ctx: RequestState, socket: Duplex, head: Buffer, route: RouteConfig): void {
     let g: UpstreamGroup;
+    let sent = route;
     try {
-      g = this.group(route);
-    } catch {
-      rejectUpgrade(socket, 'GW_ERR_UPSTREAM_UNKNOWN');
+      if (route.backends === undefined) g = this.group(route);
+      else {
+        // a WebSocket goes to one backend like any request (the mirror is for requests with an answer to compare)
+        const d = this.routeTraffic(route).destination(ctx);
+        g = d.group;
+        sent = d.route;
+      }
+    } catch (err) {
+      rejectUpgrade(socket, err instanceof ProxyError ? err.code : 'GW_ERR_UPSTREAM_UNKNOWN');
       return;
     }
     try {
-      tunnel(g, this.trust, ctx, socket, head, route, this.path(route));
+      tunnel(g, this.trust, ctx, socket, head, sent, this.path(route));
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, code: 'GW_ERR_UPSTREAM_PROTOCOL' }, 'upgrade failed');
       rejectUpgrade(socket, 'GW_ERR_UPSTREAM_PROTOCOL');
@@ -95,6 +118,13 @@ export class UpstreamManager {
     const now = Date.now();
     const out: Record<string, unknown> = {};
     for (const [name, g] of this.groups) out[name] = g.stats(now);
+    return out;
+  }
+
+  /** Per-route backend and mirror counters (/stats `traffic`), keyed by route name. */
+  trafficStats(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const t of this.traffic.values()) out[t.name] = t.stats();
     return out;
   }
 
@@ -140,6 +170,21 @@ export class UpstreamManager {
       lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
       for (const [name, g] of this.groups) lines.push(`${metric}{upstream="${esc(name)}"} ${value(g)}`);
     }
+    const trailerMetric = 'gateway_upstream_trailer_fields_total';
+    lines.push(
+      `# HELP ${trailerMetric} trailer fields relayed (forwarded) or refused (dropped), requests to and responses from the upstream`,
+      `# TYPE ${trailerMetric} counter`,
+    );
+    for (const [name, g] of this.groups) {
+      const t = g.trailers;
+      const u = esc(name);
+      lines.push(
+        `${trailerMetric}{upstream="${u}",direction="request",outcome="forwarded"} ${t.requestForwarded}`,
+        `${trailerMetric}{upstream="${u}",direction="request",outcome="dropped"} ${t.requestDropped}`,
+        `${trailerMetric}{upstream="${u}",direction="response",outcome="forwarded"} ${t.responseForwarded}`,
+        `${trailerMetric}{upstream="${u}",direction="response",outcome="dropped"} ${t.responseDropped}`,
+      );
+    }
     const clientCert = 'gateway_upstream_tls_client_cert_expiry_days';
     lines.push(`# HELP ${clientCert} days until the client certificate configured in upstreams.NAME.tls.cert expires`, `# TYPE ${clientCert} gauge`);
     for (const [name, g] of this.groups) {
@@ -163,16 +208,21 @@ export class UpstreamManager {
         for (const d of g.discoveries()) lines.push(`${metric}{upstream="${esc(name)}",target="${esc(d.target.url)}"} ${value(d)}`);
       }
     }
+    if (this.traffic.size > 0) {
+      const samples = new Map<string, string[]>();
+      for (const t of this.traffic.values()) t.prometheusSamples(samples);
+      for (const [metric, type, help] of TRAFFIC_SERIES) {
+        const list = samples.get(metric);
+        if (list !== undefined) lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} ${type}`, ...list);
+      }
+    }
     return lines;
   }
 
   async close(): Promise<void> {
+    for (const t of this.traffic.values()) t.close();
     await Promise.all([...this.groups.values()].map((g) => g.close()));
   }
-}
-
-function esc(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 // re-exported for tests and the admin API

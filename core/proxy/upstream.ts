@@ -17,6 +17,7 @@ import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFra
 import { ActiveHealthChecker } from './health.js';
 import { upstreamTarget, type ProxyPath } from './path.js';
 import { plainSpec, Target, type TargetSpec } from './target.js';
+import { relayResponseTrailers, requestTrailers, TrailerCounts } from './trailers.js';
 import type { TrustedProxies } from './trust.js';
 import { daysUntil, loadUpstreamTls, type UpstreamTlsMaterial } from './upstream-tls.js';
 import { RollingPair } from './window.js';
@@ -92,6 +93,7 @@ export class UpstreamGroup {
   retries = 0;
   budgetExhausted = 0;
   noTarget = 0;
+  readonly trailers = new TrailerCounts();
 
   constructor(
     readonly name: string,
@@ -232,7 +234,8 @@ export class UpstreamGroup {
     return true;
   }
 
-  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath): Promise<void> {
+  /** `bodyFrom`: what to read the request body from instead of the client's request (a mirror's tee, core/proxy/mirror.ts) */
+  async forward(ctx: RequestState, route: RouteConfig, path: ProxyPath, bodyFrom: Readable | null = null): Promise<void> {
     const req = ctx.req!;
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
@@ -271,6 +274,8 @@ export class UpstreamGroup {
 
     let tried = 0;
     let lastError: ProxyError | null = null;
+    // a request with a body is sent once (never replayed), so its trailers are handed to one attempt only
+    let trailers: (() => string[] | null) | null | undefined;
     for (let attempt = 0; ; attempt++) {
       const now = attempt === 0 ? start : Date.now();
       const target = this.pick(now, key, tried);
@@ -296,10 +301,20 @@ export class UpstreamGroup {
           method,
           path: target.basePath === '' ? target0 : target.basePath + target0,
           headers,
-          body: body ? req : null,
+          body: body ? (bodyFrom ?? req) : null,
           headersTimeoutMs: remaining < headersMs ? remaining : headersMs,
           idleTimeoutMs: timeouts.idleMs,
           abort: null,
+          trailers: body
+            ? (trailers ??= requestTrailers(
+                req,
+                req,
+                route.requestHeaders,
+                ctx.upstreamHeaders,
+                this.trailers,
+                target.client.sendsRequestTrailers === true && headers['content-length'] === undefined,
+              ))
+            : null,
         };
         const sentAt = performance.now();
         upstreamRes = await target.client.request(inFlight);
@@ -385,6 +400,10 @@ export class UpstreamGroup {
     }
     // an upstream failure before the core starts piping (hooks still running) must not be an unhandled 'error'
     body.on('error', noop);
+    // before the core pipes the body: the trailers must be on the client response before the pipe ends it
+    if (upstreamRes.trailers !== undefined) {
+      relayResponseTrailers(body, upstreamRes.trailers, ctx, ctx.req!, route.responseHeaders, upstreamRes.headers.connection, this.trailers);
+    }
     body.once('close', () => {
       detach();
       if (body.readableEnded) target.complete(!failedStatus, probe, Date.now());
@@ -400,6 +419,7 @@ export class UpstreamGroup {
       retries: this.retries,
       retryBudgetExhausted: this.budgetExhausted,
       noTarget: this.noTarget,
+      trailers: { ...this.trailers },
       healthChecks: this.health.checks,
       targets: this.reported().map((t) => t.snapshot(now)),
       discovery: this.sources.flatMap((s) => (s.dns === null ? [] : [s.dns.stats()])),

@@ -38,6 +38,8 @@ export interface Dispatch {
   body: string;
   /** the body ended (an upgrade: the client closed the tunnel) */
   complete: boolean;
+  /** req.rawTrailers once the body ended (what the proxy would relay upstream) */
+  rawTrailers: string[];
 }
 
 export interface EngineOutcome {
@@ -154,6 +156,7 @@ export class EchoEngine {
     req.on('close', settle);
     req.on('end', () => {
       d.complete = true;
+      d.rawTrailers = [...(req.rawTrailers ?? [])];
       settle();
       if (res.writableEnded || res.destroyed) return;
       try {
@@ -195,6 +198,7 @@ function head(kind: Dispatch['kind'], req: ServerRequest): Dispatch {
     headers: { ...req.headers },
     body: '',
     complete: false,
+    rawTrailers: [],
   };
 }
 
@@ -286,6 +290,7 @@ export function dispatchDiff(a: Dispatch, b: Dispatch): string | null {
   if (!isDeepStrictEqual(a.headers, b.headers)) return 'headers';
   if (a.body !== b.body) return 'body';
   if (a.complete !== b.complete) return 'complete';
+  if (!isDeepStrictEqual(a.rawTrailers, b.rawTrailers)) return 'rawTrailers';
   return null;
 }
 
@@ -353,9 +358,9 @@ export function compareEngines(c: FuzzCase, ref: EngineOutcome, cand: EngineOutc
   return verdict;
 }
 
-/** The same request head (everything but the body and whether it ended). */
+/** The same request head (everything but the body, whether it ended and the trailers that ended it). */
 function sameHead(a: Dispatch, b: Dispatch): boolean {
-  const d = dispatchDiff({ ...a, body: '', complete: true }, { ...b, body: '', complete: true });
+  const d = dispatchDiff({ ...a, body: '', complete: true, rawTrailers: [] }, { ...b, body: '', complete: true, rawTrailers: [] });
   return d === null;
 }
 

@@ -160,7 +160,10 @@ function chunkedBody(r: Rand): string {
   out += (chance(r, 0.1) ? '000' : '0') + extensions(r) + '\r\n';
   if (chance(r, 0.3)) {
     const t = 1 + int(r, 3);
-    for (let i = 0; i < t; i++) out += `${pick(r, ['X-Trailer', 'Expires', 'x-t', 'Server-Timing'])}: ${pick(r, VALUES)}\r\n`;
+    // names a proxy must never forward from a trailer section among ordinary ones: llhttp refuses the framing
+    // fields there, and passes the rest on for the application to judge
+    const names = ['X-Trailer', 'Expires', 'x-t', 'Server-Timing', 'Content-Length', 'transfer-encoding', 'Host', 'Connection'];
+    for (let i = 0; i < t; i++) out += `${pick(r, names)}: ${pick(r, VALUES)}\r\n`;
   }
   return out + '\r\n';
 }

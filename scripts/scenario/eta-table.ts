@@ -3,6 +3,7 @@
  * runner's ETA function (eta.ts). `npm run scenario -- --eta-table` prints it; test/scenario/eta.test.ts checks
  * that the README quotes exactly this.
  */
+import { capacitySpec, probeSeconds, type CapacitySpec } from './capacity.js';
 import { estimateSeconds, formatDuration, type EtaPlan } from './eta.js';
 import { isH2LoadScenario, loadH2Scenario } from './h2load.js';
 import { loadScenario, scenarioNames } from './load-scenario.js';
@@ -23,12 +24,14 @@ export async function scenarioEta(name: string): Promise<ScenarioEta> {
   }
   const s = loadScenario(name).scenario;
   const variants = await expandMatrix(s);
+  const capacity = s.capacity !== undefined ? capacitySpec(s.capacity) : null;
   const plan: EtaPlan = {
     variants: variants.length,
     repetitions: s.repetitions,
     warmupS: s.warmupS,
     durationS: s.load.amount !== undefined ? undefined : s.load.durationS,
-    calibration: s.load.rate === undefined && s.load.rateOfMax !== undefined,
+    calibration: capacity === null && s.load.rate === undefined && s.load.rateOfMax !== undefined,
+    ...(capacity !== null ? { capacity: { probes: capacity.maxProbes, probeS: probeSeconds(capacity) } } : {}),
   };
   return { name, plan, seconds: estimateSeconds(plan) };
 }
@@ -44,8 +47,9 @@ export function etaTableMarkdown(etas: ScenarioEta[]): string {
     '| --- | ---: | ---: | ---: |',
     ...etas.map((e) => {
       const p = e.plan;
-      const run = `${p.warmupS} + ${p.durationS ?? 'n'} s`;
-      const runs = `${p.variants} × ${p.repetitions}${p.calibration === true ? ' + 1 calibration' : ''}`;
+      // capacity: a "run" is one search of at most `probes` probes (probe warm-up + window + start-up each)
+      const run = p.capacity !== undefined ? `${p.warmupS} + ≤ ${p.capacity.probes} × ${p.capacity.probeS} s` : `${p.warmupS} + ${p.durationS ?? 'n'} s`;
+      const runs = `${p.variants} × ${p.repetitions}${p.calibration === true ? ' + 1 calibration' : ''}${p.capacity !== undefined ? ' searches' : ''}`;
       return `| \`${e.name}\` | ${runs} | ${run} | ${formatDuration(e.seconds)} |`;
     }),
   ];
@@ -58,19 +62,25 @@ export interface EtaOverrides {
   durationS?: number;
   /** --only was given: the variant count is the scenario's full matrix, an upper bound */
   narrowed?: boolean;
+  /** --capacity (and its options): every run is a capacity search */
+  capacity?: Partial<CapacitySpec>;
 }
 
 /** One line: `routers: 11 variants × 5 repetitions × (3 s warmup + 10 s) + start-up ≈ 13 min 22 s`. */
 export async function etaLine(name: string, overrides: EtaOverrides = {}): Promise<string> {
   const e = await scenarioEta(name);
+  const s = isH2LoadScenario(name) ? null : loadScenario(name).scenario;
+  const capacity = overrides.capacity !== undefined || s?.capacity !== undefined ? capacitySpec(s?.capacity, overrides.capacity) : null;
   const plan: EtaPlan = {
     ...e.plan,
+    ...(capacity !== null ? { capacity: { probes: capacity.maxProbes, probeS: probeSeconds(capacity) }, calibration: false } : {}),
     ...(overrides.repetitions !== undefined ? { repetitions: overrides.repetitions } : {}),
     ...(overrides.warmupS !== undefined ? { warmupS: overrides.warmupS } : {}),
     ...(overrides.durationS !== undefined ? { durationS: overrides.durationS } : {}),
   };
+  const each = plan.capacity !== undefined ? `≤ ${plan.capacity.probes} probes × ${plan.capacity.probeS} s` : `${plan.durationS ?? '?'} s`;
   return (
-    `${name}: ${plan.variants} variants × ${plan.repetitions} repetitions × (${plan.warmupS} s warmup + ${plan.durationS ?? '?'} s) ` +
+    `${name}: ${plan.variants} variants × ${plan.repetitions} repetitions × (${plan.warmupS} s warmup + ${each}) ` +
     `+ start-up ≈ ${formatDuration(estimateSeconds(plan))}${overrides.narrowed === true ? ' (before --only narrows the variants)' : ''}`
   );
 }

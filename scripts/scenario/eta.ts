@@ -18,10 +18,13 @@ export interface EtaPlan {
   durationS: number | undefined;
   /** a rateOfMax scenario first runs one full-speed calibration run */
   calibration?: boolean;
+  /** capacity mode: each "run" is a search of at most `probes` probes of `probeS` seconds each */
+  capacity?: { probes: number; probeS: number };
 }
 
-export function runSeconds(plan: Pick<EtaPlan, 'warmupS' | 'durationS'>): number {
-  return plan.warmupS + (plan.durationS ?? AMOUNT_RUN_S) + PER_RUN_OVERHEAD_S;
+export function runSeconds(plan: Pick<EtaPlan, 'warmupS' | 'durationS' | 'capacity'>): number {
+  const measured = plan.capacity !== undefined ? plan.capacity.probes * plan.capacity.probeS : (plan.durationS ?? AMOUNT_RUN_S);
+  return plan.warmupS + measured + PER_RUN_OVERHEAD_S;
 }
 
 /** Seconds for the whole scenario: repetitions × variants × (warmup + duration + overhead) + start-up. */

@@ -11,6 +11,8 @@ export interface GatewayPorts {
   adminPort: number;
   /** upstream stub port (proxy mode) */
   upstreamPort?: number;
+  /** a second stub, the `stub-mirror` upstream (proxy mode with routeOptionSets); absent: the first stub */
+  mirrorPort?: number;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -72,6 +74,13 @@ export function buildGatewayConfig(
   }
   if (variant.pluginSet !== undefined) generated.plugins = scenario.pluginSets![variant.pluginSet]!;
   if (variant.accessLog !== undefined) generated.logging = { level: 'warn', accessLog: scenario.accessLogs![variant.accessLog] };
+  if (variant.routeOptions !== undefined && ports.upstreamPort !== undefined) {
+    const options = scenario.routeOptionSets![variant.routeOptions]!;
+    generated.routes = (generated.routes as Array<Record<string, unknown>>).map((r) => (r.upstream === undefined ? r : { ...r, ...options }));
+    // another stub process when the runner started one (a mirror is another service), else the same one under another name
+    const mirrorPort = ports.mirrorPort ?? ports.upstreamPort;
+    generated.upstreams = { ...(generated.upstreams as Record<string, unknown>), 'stub-mirror': { targets: [`http://127.0.0.1:${mirrorPort}`] } };
+  }
   // The scenario may tune anything, but the runner owns where the gateway listens and what it serves.
   return deepMerge(scenario.gateway ?? {}, generated);
 }

@@ -10,18 +10,19 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Scenario } from '../../scenarios/schema.js';
 import { readDiagnostics } from './diagnostics.js';
+import { describeEnvironment } from './environment.js';
 import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 import { canonicalJson, scenarioPath } from './load-scenario.js';
 import { saveRun } from './output.js';
 import { distScript, GATEWAY_CLI, ROOT, SCENARIO_DIR } from './paths.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
-import type { Environment, Results, RunResult } from './results.js';
+import type { Results, RunResult } from './results.js';
 import { statisticsInfo, validateResults } from './results.js';
 import type { RunOptions, ScenarioRun } from './runner.js';
 import { summarize } from './summarize.js';
@@ -220,28 +221,6 @@ function gatewayConfig(s: H2Scenario, v: H2Variant, port: number, adminPort: num
   };
 }
 
-function environment(plan: CpuPlan, before: number[]): Environment {
-  const git = (args: string[]) => {
-    const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-    return r.status === 0 ? r.stdout.trim() : null;
-  };
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.release.name}`,
-    arch: process.arch,
-    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: availableParallelism(),
-    totalMemMB: Math.round(totalmem() / (1024 * 1024)),
-    loadavgBefore: before,
-    loadavgAfter: loadavg(),
-    gitCommit: git(['rev-parse', 'HEAD']),
-    gitDirty: status === null ? null : status !== '',
-    pinning: plan,
-  };
-}
-
 export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> {
   const { scenario, hash } = loadH2Scenario(opts.scenario);
   if (!hasH2load()) {
@@ -283,7 +262,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const env = environment(plan, loadBefore);
+  const env = describeEnvironment(plan, loadBefore);
   const ids = variants.map((v) => v.id);
   const results: Results = {
     schemaVersion: 1,

@@ -22,6 +22,10 @@ export interface LoaderJob {
   requests: LoadRequest[];
   /** 'auto': wrk when it is installed and the run is closed-loop by duration without pipelining (wrk.ts) */
   engine?: 'auto' | 'autocannon' | 'wrk';
+  /** fixed rate, C generator: stop sending once a request is this late (past capacity; capacity.ts) */
+  giveUpMs?: number;
+  /** fixed rate, C generator: also write the run's latencies as an HdrHistogram interval log (hdr-log.ts) */
+  hdrLog?: { file: string; intervalS: number; tag: string };
 }
 
 export interface LoaderOutcome {
@@ -39,6 +43,8 @@ export interface LoaderOutcome {
     timeouts: number;
     non2xx: number;
     status: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+    /** the C generator gave up sending (giveUpMs): the server fell behind the rate */
+    abandoned?: boolean;
   };
 }
 

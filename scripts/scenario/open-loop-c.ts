@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readSamples, writeHdrLog } from './hdr-log.js';
 import type { LoaderJob, LoaderOutcome } from './loader-child.js';
 
 /** the C source sits next to this file's TypeScript source; from dist/scripts/scenario/ that is three levels up */
@@ -64,7 +65,9 @@ export function runOpenLoopC(job: LoaderJob & { rate: number }, bin: string): Pr
   const u = new URL(job.url);
   const total = job.amount ?? Math.max(1, Math.round(job.rate * (job.durationS ?? 10)));
   const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname;
-  const args = [host, u.port, String(job.connections), String(job.rate), String(total), String((job.timeoutS ?? 10) * 1000), file];
+  const samples = job.hdrLog !== undefined ? join(dir, 'samples.bin') : null;
+  const args = [host, u.port, String(job.connections), String(job.rate), String(total), String((job.timeoutS ?? 10) * 1000), file, String(job.giveUpMs ?? 0)];
+  if (samples !== null) args.push(samples);
   return new Promise((resolvePromise, reject) => {
     const startMs = Date.now();
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,10 +77,19 @@ export function runOpenLoopC(job: LoaderJob & { rate: number }, bin: string): Pr
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
-      rmSync(dir, { recursive: true, force: true });
       try {
         if (code !== 0) throw new Error(`openloop exited ${code}: ${stderr.slice(0, 300)}`);
         const r = JSON.parse(stdout) as LoaderOutcome['result'] & { wallMs: number; cpuUs: number };
+        if (samples !== null && job.hdrLog !== undefined) {
+          writeHdrLog(readSamples(samples), {
+            ...job.hdrLog,
+            startMs,
+            comments: [
+              `openloop (scripts/scenario/openloop.c): ${job.rate} req/s open loop over ${job.connections} connections, latency from each request's due time`,
+              `values in microseconds; each line's max in milliseconds; intervals of ${job.hdrLog.intervalS} s by answer time`,
+            ],
+          });
+        }
         resolvePromise({
           startMs,
           endMs: Date.now(),
@@ -92,10 +104,13 @@ export function runOpenLoopC(job: LoaderJob & { rate: number }, bin: string): Pr
             timeouts: r.timeouts,
             non2xx: r.non2xx,
             status: r.status,
+            ...(r.abandoned === true ? { abandoned: true } : {}),
           },
         });
       } catch (err) {
         reject(err as Error);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });

@@ -6,8 +6,12 @@
  * from when a connection was free to send it, so a server stall is charged to every request due during it
  * (no coordinated omission). Requests due while every connection is busy wait in line, and that wait counts.
  *
- * usage: openloop HOST PORT CONNECTIONS RATE TOTAL TIMEOUT_MS REQUESTS_FILE
+ * usage: openloop HOST PORT CONNECTIONS RATE TOTAL TIMEOUT_MS REQUESTS_FILE [GIVE_UP_MS [SAMPLES_FILE]]
  *   REQUESTS_FILE: repeated [u32 little-endian length][raw HTTP/1.1 request bytes], replayed round-robin.
+ *   GIVE_UP_MS (0 = never): stop sending once the next request is this late (the server is past its capacity; a
+ *     capacity search needs no more of that run) and report "abandoned"; requests in flight are not waited for.
+ *   SAMPLES_FILE: every answered request as two little-endian doubles, [seconds from the start to the answer,
+ *     latency ms], for per-interval histograms (open-loop-c.ts writes them as an HdrHistogram log).
  * Uses epoll_pwait2 (Linux >= 5.11) for sub-millisecond waits, epoll_wait otherwise. Prints one JSON object: requests, errors, timeouts, non2xx, status classes, bytes, the sending window, exact
  * latency percentiles (ms, from every sample) and the generator's own CPU time.
  */
@@ -45,6 +49,7 @@ static const char **reqs;
 static size_t *req_lens;
 static size_t nreqs;
 static double *lat;
+static double *lat_at; /* when each latency was recorded (s from t0), for the samples file */
 static size_t nlat;
 static long errors, timeouts, non2xx, status[6];
 static unsigned long long bytes;
@@ -148,10 +153,13 @@ static double pct(double p) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) {
-    fprintf(stderr, "usage: openloop HOST PORT CONNECTIONS RATE TOTAL TIMEOUT_MS REQUESTS_FILE\n");
+  if (argc < 8 || argc > 10) {
+    fprintf(stderr, "usage: openloop HOST PORT CONNECTIONS RATE TOTAL TIMEOUT_MS REQUESTS_FILE [GIVE_UP_MS [SAMPLES_FILE]]\n");
     return 2;
   }
+  double give_up_s = argc > 8 ? atof(argv[8]) / 1000.0 : 0;
+  const char *samples_file = argc > 9 ? argv[9] : NULL;
+  int abandoned = 0;
   memset(&addr, 0, sizeof addr);
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)atoi(argv[2]));
@@ -188,6 +196,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   lat = malloc((size_t)total * sizeof *lat);
+  lat_at = malloc((size_t)total * sizeof *lat_at);
 
   ep = epoll_create1(0);
   if (ep < 0) die("epoll_create1");
@@ -231,6 +240,11 @@ int main(int argc, char **argv) {
 
   while (done < total) {
     double now = now_s();
+    /* past capacity: the backlog only grows; stop instead of draining it for minutes */
+    if (give_up_s > 0 && next < total && now - (t0 + (double)next * interval) > give_up_s) {
+      abandoned = 1;
+      break;
+    }
     /* everything due by now goes out on idle connections; the rest waits in line, its wait counted */
     long due = (long)((now - t0) / interval) + 1;
     if (due > total) due = total;
@@ -323,6 +337,7 @@ int main(int argc, char **argv) {
         }
         if (len > 0) {
           double t = now_s();
+          lat_at[nlat] = t - t0;
           lat[nlat++] = (t - c->due) * 1000.0;
           bytes += (unsigned long long)len;
           if (code >= 100 && code < 600) status[code / 100]++;
@@ -362,10 +377,20 @@ int main(int argc, char **argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double cpu_us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+  if (samples_file != NULL) {
+    FILE *sf = fopen(samples_file, "wb");
+    if (sf == NULL) die("samples file");
+    for (size_t i = 0; i < nlat; i++) {
+      double pair[2] = {lat_at[i], lat[i]};
+      if (fwrite(pair, sizeof pair, 1, sf) != 1) die("samples file write");
+    }
+    fclose(sf);
+  }
   qsort(lat, nlat, sizeof *lat, cmp_double);
   double sum = 0;
   for (size_t i = 0; i < nlat; i++) sum += lat[i];
-  printf("{\"requests\":%zu,\"errors\":%ld,\"timeouts\":%ld,\"non2xx\":%ld,", nlat, errors, timeouts, non2xx);
+  printf("{\"abandoned\":%s,\"unsent\":%ld,", abandoned ? "true" : "false", total - next);
+  printf("\"requests\":%zu,\"errors\":%ld,\"timeouts\":%ld,\"non2xx\":%ld,", nlat, errors, timeouts, non2xx);
   printf("\"status\":{\"1xx\":%ld,\"2xx\":%ld,\"3xx\":%ld,\"4xx\":%ld,\"5xx\":%ld},", status[1], status[2], status[3], status[4], status[5]);
   printf("\"bytes\":%llu,\"durationS\":%.6f,\"wallMs\":%.3f,\"cpuUs\":%.0f,", bytes, send_end - t0, (end - t0) * 1000.0, cpu_us);
   printf("\"latency\":{\"mean\":%.4f,\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p999\":%.4f,\"max\":%.4f}}\n", nlat ? sum / (double)nlat : 0.0,

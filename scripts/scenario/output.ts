@@ -1,3 +1,4 @@
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPORTS_DIR } from './paths.js';
 import { reportDirName, updateLatest, writeReport } from './report/write.js';
@@ -16,6 +17,8 @@ export interface OutputOptions {
   outDir?: string;
   /** write the committed reference layout: <root>/<scenario>/<timestamp>/ plus latest/ and index.md */
   publish?: boolean;
+  /** a directory of run artefacts (HdrHistogram logs) copied into the report as <dir>/<as>/ */
+  attach?: { from: string; as: string };
 }
 
 /** The directory one scenario run's report goes to. */
@@ -34,6 +37,7 @@ export function profileDir(scenario: string, variantId: string, tool: string, st
 export async function saveRun(results: Results, opts: OutputOptions): Promise<string> {
   const dir = runDir(results.scenario.name, results.startedAt, opts);
   await writeReport(results, dir);
+  if (opts.attach !== undefined) cpSync(opts.attach.from, join(dir, opts.attach.as), { recursive: true });
   if (opts.publish === true) return updateLatest(opts.outDir ?? REPORTS_DIR, results.scenario.name, dir);
   return dir;
 }

@@ -2,7 +2,9 @@ import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Scenario } from '../../scenarios/schema.js';
 import type { AnswerCheck } from './answer-check.js';
+import type { CapacityResults } from './capacity.js';
 import type { Diagnostics } from './diagnostics.js';
+import type { DriftCheck } from './drift.js';
 import type { ProcessUsage } from './proc-sampler.js';
 import { BOOTSTRAP_ITERATIONS, CONFIDENCE_LEVEL, MIN_SAMPLES_FOR_CI, type Comparison, type Interval } from './stats.js';
 import type { TargetResult } from './targets.js';
@@ -79,7 +81,11 @@ export interface Environment {
   v8: string;
   platform: string;
   arch: string;
+  /** `uname -sr`, e.g. "Linux 6.1.0-18-amd64" (absent in reports written before it was recorded) */
+  kernel?: string;
   cpuModel: string;
+  /** cpufreq scaling governor(s) of the CPUs, null when the machine does not expose them (absent in older reports) */
+  cpuGovernor?: string | null;
   cores: number;
   totalMemMB: number;
   loadavgBefore: number[];
@@ -129,7 +135,7 @@ export function statisticsInfo(seed: number): StatisticsInfo {
     },
     verdict:
       'faster/slower only when the ratio CI excludes 1 AND the two variants\' own median CIs do not overlap; otherwise "no difference"; ' +
-      `no verdict with fewer than ${MIN_SAMPLES_FOR_CI} repetitions`,
+      `no verdict with fewer than ${MIN_SAMPLES_FOR_CI} repetitions, nor when \`drift.exceeded\` (the control moved beyond \`drift.limit\` between its first and last repetition: the verdict fields are then not to be read)`,
   };
 }
 
@@ -166,6 +172,10 @@ export interface Results {
   statistics?: StatisticsInfo;
   /** non-2xx answers the traffic mix asks for on purpose (absent in older reports) */
   traffic?: TrafficInfo;
+  /** capacity mode (capacity.ts): every search with its probes, the capacity per variant and its comparisons */
+  capacity?: CapacityResults;
+  /** the drift guard (drift.ts): the control's first vs last repetition; exceeded = numbers without verdicts */
+  drift?: DriftCheck;
 }
 
 const num = { type: 'number' } as const;
@@ -215,7 +225,9 @@ export const resultsSchema = {
       required: ['node', 'cpuModel', 'cores', 'loadavgBefore', 'loadavgAfter', 'gitCommit', 'pinning'],
       properties: {
         node: { type: 'string' },
+        kernel: { type: 'string' },
         cpuModel: { type: 'string' },
+        cpuGovernor: { type: ['string', 'null'] },
         cores: { type: 'integer', minimum: 1 },
         loadavgBefore: { type: 'array', items: num, minItems: 3, maxItems: 3 },
         loadavgAfter: { type: 'array', items: num, minItems: 3, maxItems: 3 },
@@ -299,6 +311,35 @@ export const resultsSchema = {
       },
     },
     caveats: { type: 'array', items: { type: 'string' } },
+    capacity: {
+      type: 'object',
+      required: ['spec', 'searches', 'summary', 'comparisons'],
+      properties: {
+        spec: { type: 'object', required: ['objectiveMs', 'percentile', 'windowS', 'tolerance', 'maxProbes'] },
+        searches: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['variant', 'repetition', 'capacity', 'lowestFail', 'converged', 'probes'],
+            properties: {
+              capacity: { type: 'number', minimum: 0 },
+              probes: {
+                type: 'array',
+                minItems: 1,
+                items: { type: 'object', required: ['rate', 'pass', 'achievedRps', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuUsPerRequest'] },
+              },
+            },
+          },
+        },
+        summary: { type: 'array', items: { type: 'object', required: ['variant', 'searches', 'capacity', 'converged'], properties: { capacity: interval } } },
+        comparisons: { type: 'array', items: { type: 'object', required: ['variant', 'reference', 'capacity'], properties: { capacity: comparison } } },
+      },
+    },
+    drift: {
+      type: 'object',
+      required: ['control', 'metric', 'first', 'last', 'change', 'limit', 'exceeded', 'note'],
+      properties: { control: { type: 'string' }, first: num, last: num, change: num, limit: num, exceeded: { type: 'boolean' }, note: { type: 'string' } },
+    },
     statistics: {
       type: 'object',
       required: ['statistic', 'interval', 'fields'],

@@ -1,13 +1,16 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Scenario } from '../../scenarios/schema.js';
-import { checkProxyAnswers, sampleRequests, type AnswerCheck } from './answer-check.js';
+import { answerSpec, checkAnswers, sampleAnswers, type AnswerCheck, type AnswerSpec } from './answer-check.js';
 import { gatewayCliFor } from './builds.js';
+import { capacitySpec, giveUpMs, judgeProbe, probeSeconds, searchCapacity, summarizeCapacity, type CapacitySearch, type CapacitySpec } from './capacity.js';
 import { readDiagnostics } from './diagnostics.js';
+import { checkDrift, DEFAULT_DRIFT_LIMIT, driftControl, driftOfRuns } from './drift.js';
+import { describeEnvironment } from './environment.js';
 import { estimateSeconds, formatDuration, remainingSeconds, type EtaPlan } from './eta.js';
 import { buildGatewayConfig, writeNoopPlugins } from './gateway-config.js';
 import { isH2LoadScenario, runH2LoadScenario } from './h2load.js';
@@ -17,7 +20,7 @@ import { Loader, type LoaderJob } from './loader.js';
 import { openLoopBinary } from './open-loop-c.js';
 import { saveRun } from './output.js';
 import { distScript, GATEWAY_CLI, ROOT } from './paths.js';
-import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer } from './peers/index.js';
+import { isPeerName, peerIsNode, peerScript, peerUnavailable, routePrefixes, spawnPeer, type NodePeer, type PeerName } from './peers/index.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Calibration, Environment, Results, RunResult } from './results.js';
@@ -38,6 +41,11 @@ export interface RunOptions {
   scenario: string;
   repetitions?: number;
   durationS?: number;
+  /**
+   * measure a fixed request count per run instead of a duration (overrides both): a run on a loaded machine then
+   * ends when its requests are answered, never with an empty measurement
+   */
+  amount?: number;
   warmupS?: number;
   /** `--only` arguments, e.g. ["router=radix,hybrid"] */
   only?: string[];
@@ -57,35 +65,15 @@ export interface RunOptions {
   rate?: number;
   /** `--build a,b`: run every gateway variant once per build (scripts/scenario/builds.ts), the first the reference */
   builds?: string[];
+  /** capacity mode (capacity.ts) for any scenario: true, or overrides of the scenario's `capacity` block */
+  capacity?: boolean | Partial<CapacitySpec>;
+  /** fixed-rate windows also write HdrHistogram interval logs into the report's hdr/ folder (hdr-log.ts) */
+  hdrLog?: boolean;
 }
 
 export interface ScenarioRun {
   dir: string;
   results: Results;
-}
-
-function git(args: string[]): string | null {
-  const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-function environment(plan: CpuPlan, before: number[]): Environment {
-  const c = cpus();
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.release.name}`,
-    arch: process.arch,
-    cpuModel: c[0]?.model.trim() ?? 'unknown',
-    cores: availableParallelism(),
-    totalMemMB: Math.round(totalmem() / (1024 * 1024)),
-    loadavgBefore: before,
-    loadavgAfter: loadavg(),
-    gitCommit: git(['rev-parse', 'HEAD']),
-    gitDirty: status === null ? null : status !== '',
-    pinning: plan,
-  };
 }
 
 function caveatsFor(
@@ -99,12 +87,18 @@ function caveatsFor(
   const out: string[] = [plan.note];
   for (const [id, why] of skipped) out.push(`${id} skipped: ${why}.`);
   if (variants.some((v) => v.kind === 'peer')) {
-    out.push(
-      "peers run with their defaults plus keep-alive to the upstream stub; every variant was checked to answer 200 with the stub's exact body before it was measured.",
-    );
+    out.push('peers run with their defaults plus keep-alive to the upstream stub (configs and tuning notes in scripts/scenario/peers/).');
   }
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'nginx')) {
     out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), upstream keepalive 64; no GC / event-loop diagnostics (not a Node process).');
+  }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'haproxy')) {
+    out.push('HAProxy: 1 thread, http-reuse always, logging off (scripts/scenario/peers/haproxy.cfg says how it was tuned); not a Node process.');
+  }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'caddy')) {
+    out.push(
+      'Caddy: reverse_proxy with keep-alive, GOMAXPROCS from the one pinned CPU, logs discarded (scripts/scenario/peers/Caddyfile); not a Node process.',
+    );
   }
   if (variants.some((v) => v.kind === 'peer' && v.peer === 'floor')) {
     out.push(
@@ -212,16 +206,19 @@ interface Context {
   requests: LoadRequest[];
   answersFile: string;
   upstreamPort?: number;
+  /** proxy mode with routeOptionSets: a second stub, what `stub-mirror` points at */
+  mirrorPort?: number;
   durationS: number | undefined;
   amount: number | undefined;
   warmupS: number;
   /** fixed rate of every measured run (undefined = as fast as possible) */
   rate: number | undefined;
   answers: Record<string, Answer>;
-  /** proxy mode: the requests each variant must answer with the stub's body before it is measured */
-  checkSample: LoadRequest[];
-  expectedBody: Buffer;
+  /** the fixed requests each variant must answer correctly before it is measured (answer-check.ts) */
+  answerSpec: AnswerSpec;
   checks: Map<string, AnswerCheck>;
+  /** `--hdr-log`: where fixed-rate windows write their HdrHistogram logs (copied into the report), else null */
+  hdrDir: string | null;
 }
 
 async function startVariant(
@@ -260,7 +257,12 @@ async function startVariant(
       ctx.loaded.scenario,
       ctx.loaded.routes,
       variant,
-      { port, adminPort, ...(ctx.upstreamPort !== undefined ? { upstreamPort: ctx.upstreamPort } : {}) },
+      {
+        port,
+        adminPort,
+        ...(ctx.upstreamPort !== undefined ? { upstreamPort: ctx.upstreamPort } : {}),
+        ...(ctx.mirrorPort !== undefined ? { mirrorPort: ctx.mirrorPort } : {}),
+      },
       join(ctx.work, 'plugins', String(variant.plugins ?? 0)),
     );
     if ((variant.plugins ?? 0) > 0) writeNoopPlugins(join(ctx.work, 'plugins', String(variant.plugins)), variant.plugins!);
@@ -303,60 +305,151 @@ function job(ctx: Context, port: number, measured: boolean): LoaderJob {
   };
 }
 
+/** A variant answered the fixed requests differently: it is reported (results.json `skipped`), not timed. */
+export class WrongAnswers extends Error {
+  constructor(
+    readonly variant: string,
+    readonly reason: string,
+  ) {
+    super(`variant ${variant} ${reason}`);
+    this.name = 'WrongAnswers';
+  }
+}
+
+/** Verify before timing: the fixed requests, compared (answer-check.ts); throws WrongAnswers on a difference. */
+export async function verifyAnswers(ctx: Pick<Context, 'answerSpec' | 'checks'>, variant: string, port: number): Promise<void> {
+  const check = await checkAnswers(variant, port, ctx.answerSpec);
+  if (!ctx.checks.has(variant) || !check.identical) ctx.checks.set(variant, check);
+  if (!check.identical) throw new WrongAnswers(variant, `answered differently: ${check.mismatch}`);
+}
+
+type Started = Awaited<ReturnType<typeof startVariant>>;
+
+/**
+ * One measured window on a running variant: the loader runs `load` while the process sampler watches the
+ * variant's process tree; the outcome becomes a RunResult with its warnings. `rate`: the fixed rate offered, if any.
+ */
+async function measureWindow(
+  ctx: Context,
+  variant: VariantSpec,
+  started: Started,
+  load: LoaderJob,
+  at: { repetition: number; order: number },
+): Promise<{ run: RunResult; abandoned: boolean }> {
+  const { child, diagDir, output } = started;
+  const sampler = new ProcSampler(child.pid!);
+  const startedAt = new Date().toISOString();
+  sampler.start();
+  const outcome = await ctx.loader.run(load);
+  const usage = sampler.stop();
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`variant ${variant.id} exited during the run\n${output.text()}`);
+  }
+  const diagnostics = readDiagnostics(diagDir, outcome.startMs, outcome.endMs);
+  const r = outcome.result;
+  const loaderCpuPct = outcome.wallMs > 0 ? (outcome.cpuUs / 1000 / outcome.wallMs) * 100 : 0;
+  const bound = loaderCpuPct >= LOADER_BOUND_PCT;
+  const warnings: string[] = [];
+  if (bound) warnings.push(`load generator at ${loaderCpuPct.toFixed(0)}% of its core: loader-bound, throughput is a lower bound`);
+  if (r.errors > 0 || r.timeouts > 0) warnings.push(`${r.errors} errors, ${r.timeouts} timeouts`);
+  if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
+  if (r.requests === 0) warnings.push('no request completed');
+  if (r.abandoned === true) warnings.push(`the generator gave up: requests fell more than ${load.giveUpMs} ms behind the rate ${load.rate}`);
+  else if (load.rate !== undefined && r.durationS > 0 && r.requests / r.durationS < load.rate * 0.95) {
+    warnings.push(
+      `achieved ${Math.round(r.requests / r.durationS)} req/s, below the fixed rate ${load.rate}: the variant could not keep up, its latency is not at that rate`,
+    );
+  }
+  const nodeProcess = variant.kind !== 'peer' || peerIsNode(variant.peer as PeerName);
+  if (diagnostics === null && nodeProcess) warnings.push('no GC / event-loop diagnostics from the process');
+  const run: RunResult = {
+    variant: variant.id,
+    repetition: at.repetition,
+    order: at.order,
+    startedAt,
+    durationS: r.durationS,
+    requests: r.requests,
+    rps: r.durationS > 0 ? r.requests / r.durationS : 0,
+    bytesPerS: r.durationS > 0 ? r.bytes / r.durationS : 0,
+    latencyMs: r.latency,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    status: r.status,
+    gateway: usage.samples > 0 ? usage : null,
+    diagnostics,
+    loader: { cpuPct: loaderCpuPct, bound },
+    warnings,
+  };
+  return { run, abandoned: r.abandoned === true };
+}
+
+/** `--hdr-log`: where a fixed-rate window's HdrHistogram log goes (the report's hdr/ folder), tagged variant@rate. */
+function hdrLogFor(ctx: Context, variant: VariantSpec, repetition: number, rate: number | undefined): LoaderJob['hdrLog'] | undefined {
+  if (ctx.hdrDir === null || rate === undefined) return undefined;
+  const name = `${variant.id.replace(/[=,/]/g, '-')}-r${repetition + 1}-${rate}rps.hlog`;
+  return { file: join(ctx.hdrDir, name), intervalS: 1, tag: `${variant.id}@${rate}` };
+}
+
 async function runOne(ctx: Context, variant: VariantSpec, repetition: number, order: number): Promise<RunResult> {
-  const { child, port, diagDir, output } = await startVariant(ctx, variant, order);
+  const started = await startVariant(ctx, variant, order);
   try {
-    if (ctx.checkSample.length > 0) {
-      const check = await checkProxyAnswers(variant.id, port, ctx.checkSample, ctx.expectedBody);
-      if (!check.identical) throw new Error(`variant ${variant.id} answered wrongly: ${check.mismatch}\n${output.text()}`);
-      if (!ctx.checks.has(variant.id)) ctx.checks.set(variant.id, check);
-    }
-    if (ctx.warmupS > 0) await ctx.loader.run(job(ctx, port, false));
-    const sampler = new ProcSampler(child.pid!);
-    const startedAt = new Date().toISOString();
-    sampler.start();
-    const outcome = await ctx.loader.run(job(ctx, port, true));
-    const usage = sampler.stop();
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`variant ${variant.id} exited during the run\n${output.text()}`);
-    }
-    const diagnostics = readDiagnostics(diagDir, outcome.startMs, outcome.endMs);
-    const r = outcome.result;
-    const loaderCpuPct = outcome.wallMs > 0 ? (outcome.cpuUs / 1000 / outcome.wallMs) * 100 : 0;
-    const bound = loaderCpuPct >= LOADER_BOUND_PCT;
-    const warnings: string[] = [];
-    if (bound) warnings.push(`load generator at ${loaderCpuPct.toFixed(0)}% of its core: loader-bound, throughput is a lower bound`);
-    if (r.errors > 0 || r.timeouts > 0) warnings.push(`${r.errors} errors, ${r.timeouts} timeouts`);
-    if (r.status['5xx'] > 0) warnings.push(`${r.status['5xx']} responses were 5xx`);
-    if (r.requests === 0) warnings.push('no request completed');
-    if (ctx.rate !== undefined && r.durationS > 0 && r.requests / r.durationS < ctx.rate * 0.95) {
-      warnings.push(
-        `achieved ${Math.round(r.requests / r.durationS)} req/s, below the fixed rate ${ctx.rate}: the variant could not keep up, its latency is not at that rate`,
-      );
-    }
-    const nodeProcess = variant.kind !== 'peer' || peerIsNode(variant.peer as Parameters<typeof peerIsNode>[0]);
-    if (diagnostics === null && nodeProcess) warnings.push('no GC / event-loop diagnostics from the process');
-    return {
-      variant: variant.id,
-      repetition,
-      order,
-      startedAt,
-      durationS: r.durationS,
-      requests: r.requests,
-      rps: r.durationS > 0 ? r.requests / r.durationS : 0,
-      bytesPerS: r.durationS > 0 ? r.bytes / r.durationS : 0,
-      latencyMs: r.latency,
-      errors: r.errors,
-      timeouts: r.timeouts,
-      non2xx: r.non2xx,
-      status: r.status,
-      gateway: usage.samples > 0 ? usage : null,
-      diagnostics,
-      loader: { cpuPct: loaderCpuPct, bound },
-      warnings,
-    };
+    await verifyAnswers(ctx, variant.id, started.port);
+    if (ctx.warmupS > 0) await ctx.loader.run(job(ctx, started.port, false));
+    const hdrLog = hdrLogFor(ctx, variant, repetition, ctx.rate);
+    const load = { ...job(ctx, started.port, true), ...(hdrLog !== undefined ? { hdrLog } : {}) };
+    return (await measureWindow(ctx, variant, started, load, { repetition, order })).run;
   } finally {
-    await stopProcess(child, 5000);
+    await stopProcess(started.child, 5000);
+  }
+}
+
+/**
+ * Capacity mode: one search per variant and repetition (capacity.ts), interleaved like runs, on one process
+ * each: started, verified, warmed up at the start rate, then probed rate after rate.
+ */
+async function searchOne(
+  ctx: Context,
+  spec: CapacitySpec,
+  variant: VariantSpec,
+  repetition: number,
+  order: number,
+): Promise<CapacitySearch & { capacityRun: RunResult }> {
+  const started = await startVariant(ctx, variant, order);
+  const load = ctx.loaded.scenario.load;
+  const base = (rate: number): LoaderJob => ({
+    url: `http://127.0.0.1:${started.port}`,
+    connections: load.connections,
+    pipelining: 1,
+    requests: ctx.requests,
+    engine: load.engine,
+    rate,
+    giveUpMs: giveUpMs(spec),
+    ...(load.timeoutS !== undefined ? { timeoutS: load.timeoutS } : {}),
+  });
+  const runs = new Map<number, RunResult>();
+  try {
+    await verifyAnswers(ctx, variant.id, started.port);
+    if (ctx.warmupS > 0) await ctx.loader.run({ ...base(spec.startRate), durationS: ctx.warmupS });
+    const result = await searchCapacity(spec, async (rate) => {
+      if (spec.probeWarmupS > 0) await ctx.loader.run({ ...base(rate), durationS: spec.probeWarmupS });
+      const hdrLog = hdrLogFor(ctx, variant, repetition, rate);
+      const m = await measureWindow(
+        ctx,
+        variant,
+        started,
+        { ...base(rate), durationS: spec.windowS, ...(hdrLog !== undefined ? { hdrLog } : {}) },
+        { repetition, order },
+      );
+      runs.set(rate, m.run);
+      return judgeProbe(spec, { rate, run: m.run, abandoned: m.abandoned });
+    });
+    // the run that stands for this search in the runs table: the probe at its capacity (or the lowest probed)
+    const lowest = Math.min(...runs.keys());
+    const capacityRun = runs.get(result.capacity) ?? runs.get(lowest)!;
+    return { variant: variant.id, repetition, order, ...result, capacityRun };
+  } finally {
+    await stopProcess(started.child, 5000);
   }
 }
 
@@ -399,7 +492,7 @@ function checkBuilt(variants: VariantSpec[]): void {
   const needed = ['loader-child.js', 'preload-diagnostics.js', 'baseline-server.js', 'upstream-stub.js'].map(distScript);
   if (variants.some((v) => v.kind === 'gateway')) needed.push(GATEWAY_CLI);
   for (const v of variants) {
-    if (v.kind === 'peer' && isPeerName(v.peer ?? '') && v.peer !== 'nginx') needed.push(peerScript(v.peer as Parameters<typeof peerScript>[0]));
+    if (v.kind === 'peer' && isPeerName(v.peer ?? '') && peerIsNode(v.peer as PeerName)) needed.push(peerScript(v.peer as NodePeer));
   }
   const missing = needed.filter((f) => !existsSync(f));
   if (missing.length > 0) throw new Error(`not built (run \`npm run build\`): missing ${missing.join(', ')}`);
@@ -431,6 +524,27 @@ export function withBuildDimension(scenario: Scenario, builds: string[]): Scenar
   };
 }
 
+/** One progress line per search: its capacity, how it was found, and what the probe at it measured. */
+function capacityLine(s: CapacitySearch, spec: CapacitySpec): string {
+  const at = s.probes.find((p) => p.pass && p.rate === s.capacity);
+  const bound = s.lowestFail === null ? `at least (no probe up to ${spec.maxRate} failed)` : s.capacity === 0 ? `none (fails at ${spec.minRate} req/s)` : '';
+  return (
+    `capacity ${s.capacity} req/s ${bound}`.trimEnd() +
+    `${s.lowestFail !== null && s.capacity > 0 ? ` (fails at ${s.lowestFail})` : ''}, ${s.probes.length} probes${s.converged ? '' : ', not converged'}` +
+    (at !== undefined ? `; at capacity p99 ${at.p99Ms.toFixed(2)} ms${at.cpuUsPerRequest !== null ? `, ${at.cpuUsPerRequest.toFixed(1)} CPU µs/req` : ''}` : '')
+  );
+}
+
+function capacityCaveats(spec: CapacitySpec): string[] {
+  return [
+    `capacity mode: per variant and repetition, the highest fixed rate (open loop, the C generator, latency from each request's due time) ` +
+      `at which p${spec.percentile} stays ≤ ${spec.objectiveMs} ms over a ${spec.windowS} s window (after ${spec.probeWarmupS} s at that rate, discarded), ` +
+      `with no errors and ≥ 95% of the rate achieved; found by doubling from ${spec.startRate} req/s to a failing rate (at most ${spec.maxRate}), then bisecting ` +
+      `until the bracket is within ${(spec.tolerance * 100).toFixed(0)}% (at most ${spec.maxProbes} probes). The generator gives up a probe once a request is ` +
+      `${giveUpMs(spec)} ms late. In the tables below, each run is the probe at the variant's capacity: its req/s is the capacity, its latency and CPU per request are at it.`,
+  ];
+}
+
 export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   // `"mode": "h2"` scenarios (TLS / HTTP/2 client side) are loaded by h2load, not autocannon: see h2load.ts.
   if (isH2LoadScenario(opts.scenario)) return runH2LoadScenario(opts);
@@ -438,7 +552,7 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   const scenario = opts.builds !== undefined ? withBuildDimension(loaded.scenario, opts.builds) : loaded.scenario;
   const repetitions = opts.repetitions ?? scenario.repetitions;
   const warmupS = opts.warmupS ?? scenario.warmupS;
-  const amount = opts.durationS === undefined ? scenario.load.amount : undefined;
+  const amount = opts.amount ?? (opts.durationS === undefined ? scenario.load.amount : undefined);
   const durationS = amount === undefined ? (opts.durationS ?? scenario.load.durationS) : undefined;
 
   const all = await expandMatrix(scenario);
@@ -464,10 +578,22 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
   const answers = buildAnswerTable(requests, loaded.routes);
   writeFileSync(answersFile, JSON.stringify(answers));
 
+  const capacity =
+    opts.capacity === true || typeof opts.capacity === 'object' || scenario.capacity !== undefined
+      ? capacitySpec(scenario.capacity, typeof opts.capacity === 'object' ? opts.capacity : undefined)
+      : null;
+  if (capacity !== null && (scenario.load.pipelining !== 1 || openLoopBinary() === null)) {
+    throw new Error(
+      `${scenario.name}: capacity mode needs the C open-loop generator without pipelining (scripts/scenario/openloop.c, built with cc; ` +
+        `Debian: apt-get install gcc libc6-dev); the Node generator saturates its own core first and would measure itself`,
+    );
+  }
+  const hdrDir = opts.hdrLog === true ? mkdtempSync(join(tmpdir(), `scenario-hdr-${scenario.name}-`)) : null;
   const plan = planCpus(opts.pin === false);
   const loadBefore = loadavg();
   const startedAt = new Date().toISOString();
   const runs: RunResult[] = [];
+  const searches: CapacitySearch[] = [];
   const checks = new Map<string, AnswerCheck>();
   let rate = opts.rate ?? scenario.load.rate;
   let calibration: Calibration | undefined = opts.rate !== undefined ? { source: 'option', rate: opts.rate } : undefined;
@@ -477,22 +603,28 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     repetitions,
     warmupS,
     durationS,
-    calibration: rate === undefined && scenario.load.rateOfMax !== undefined,
+    calibration: capacity === null && rate === undefined && scenario.load.rateOfMax !== undefined,
+    ...(capacity !== null ? { capacity: { probes: capacity.maxProbes, probeS: probeSeconds(capacity) } } : {}),
   };
   const mode = opts.progress === false ? 'off' : process.stderr.isTTY ? 'bar' : 'lines';
   const progress = new Progress(etaPlan, sched.length, mode);
   if (mode !== 'off') {
     process.stderr.write(
       `scenario ${scenario.name}: ${variants.length} variants × ${repetitions} repetitions, ` +
-        `${durationS !== undefined ? `${durationS} s` : `${amount} requests`} + ${warmupS} s warmup each (${plan.note})\n` +
+        (capacity !== null
+          ? `capacity search each (p${capacity.percentile} ≤ ${capacity.objectiveMs} ms, ≤ ${capacity.maxProbes} probes of ${capacity.probeWarmupS} + ${capacity.windowS} s) + ${warmupS} s warmup (${plan.note})\n`
+          : `${durationS !== undefined ? `${durationS} s` : `${amount} requests`} + ${warmupS} s warmup each (${plan.note})\n`) +
         `ETA ${formatDuration(estimateSeconds(etaPlan))} (updated as runs finish)\n`,
     );
   }
 
   let stub: { child: ChildProcess; port: number } | null = null;
+  let mirrorStub: { child: ChildProcess; port: number } | null = null;
   let loader: Loader | null = null;
   try {
     if (scenario.mode === 'proxy') stub = await startUpstreamStub(scenario, plan);
+    // a mirror is another service: its load must not queue the primary's requests in the same stub
+    if (scenario.mode === 'proxy' && scenario.routeOptionSets !== undefined) mirrorStub = await startUpstreamStub(scenario, plan);
     loader = await Loader.start(plan.loaderCpus);
     const ctx: Context = {
       loaded,
@@ -502,17 +634,18 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
       requests,
       answersFile,
       ...(stub !== null ? { upstreamPort: stub.port } : {}),
+      ...(mirrorStub !== null ? { mirrorPort: mirrorStub.port } : {}),
       durationS,
       amount,
       warmupS,
       rate,
       answers,
-      checkSample: scenario.mode === 'proxy' ? sampleRequests(requests, answers) : [],
-      expectedBody: stubBody((scenario.upstreamStub ?? { bodyBytes: 256 }).bodyBytes),
+      answerSpec: answerSpec(sampleAnswers(requests, answers, stubBody((scenario.upstreamStub ?? { bodyBytes: 256 }).bodyBytes)), scenario.verify?.headers),
       checks,
+      hdrDir,
     };
     const rom = scenario.load.rateOfMax;
-    if (rate === undefined && rom !== undefined) {
+    if (capacity === null && rate === undefined && rom !== undefined) {
       calibration = await calibrate(ctx, variants, rom.variant ?? reference, rom.fraction, mode !== 'off');
       rate = calibration.rate;
       ctx.rate = rate;
@@ -521,8 +654,34 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     for (const [order, item] of sched.entries()) {
       const label = `${item.variant.id} #${item.repetition + 1}`;
       progress.begin(label);
-      const run = await runOne(ctx, item.variant, item.repetition, order);
+      const wrong = skipped.get(item.variant.id);
+      if (wrong !== undefined) {
+        progress.end(`[${order + 1}/${sched.length}] ${label}: not timed (${wrong})`);
+        continue;
+      }
+      let run: RunResult;
+      let search: CapacitySearch | null = null;
+      try {
+        if (capacity !== null) {
+          const { capacityRun, ...found } = await searchOne(ctx, capacity, item.variant, item.repetition, order);
+          search = found;
+          run = capacityRun;
+        } else run = await runOne(ctx, item.variant, item.repetition, order);
+      } catch (err) {
+        if (!(err instanceof WrongAnswers)) throw err;
+        // reported, not timed: runs it made before answering wrongly go too (its answers are not trusted)
+        skipped.set(item.variant.id, err.reason);
+        for (let i = runs.length - 1; i >= 0; i--) if (runs[i]!.variant === item.variant.id) runs.splice(i, 1);
+        for (let i = searches.length - 1; i >= 0; i--) if (searches[i]!.variant === item.variant.id) searches.splice(i, 1);
+        progress.end(`[${order + 1}/${sched.length}] ${label}: not timed (${err.reason})`);
+        continue;
+      }
       runs.push(run);
+      if (search !== null) {
+        searches.push(search);
+        progress.end(`[${order + 1}/${sched.length}] ${label}: ${capacityLine(search, capacity!)}`);
+        continue;
+      }
       const warn = run.warnings.length > 0 ? ` (${run.warnings.join('; ')})` : '';
       progress.end(
         `[${order + 1}/${sched.length}] ${label}: ${Math.round(run.rps)} req/s, p99 ${run.latencyMs.p99} ms` +
@@ -533,11 +692,27 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     progress.stop();
     if (loader !== null) await loader.stop();
     if (stub !== null) await stopProcess(stub.child, 2000);
+    if (mirrorStub !== null) await stopProcess(mirrorStub.child, 2000);
     rmSync(work, { recursive: true, force: true });
   }
 
-  const env = environment(plan, loadBefore);
+  if (runs.length === 0) throw new Error(`no variant could be timed:\n  ${[...skipped].map(([id, why]) => `${id}: ${why}`).join('\n  ')}`);
+  const env = describeEnvironment(plan, loadBefore);
+  const control = driftControl(variants, scenario.drift?.control);
+  const driftLimit = scenario.drift?.limit ?? DEFAULT_DRIFT_LIMIT;
+  const drift =
+    capacity !== null
+      ? control === null
+        ? null
+        : checkDrift(
+            control,
+            'capacity (req/s)',
+            searches.filter((x) => x.variant === control).map((x) => x.capacity),
+            driftLimit,
+          )
+      : driftOfRuns(runs, control, rate !== undefined, driftLimit);
   const ids = variants.map((v) => v.id);
+  const refId = reference !== undefined && ids.includes(reference) ? reference : null;
   const results: Results = {
     schemaVersion: 1,
     scenario: { name: scenario.name, description: scenario.description, hash: loaded.hash, definition: scenario, routeCount: loaded.routes.length },
@@ -555,18 +730,31 @@ export async function runScenario(opts: RunOptions): Promise<ScenarioRun> {
     environment: env,
     variants,
     runs,
-    summary: summarize(ids, runs, reference !== undefined && ids.includes(reference) ? reference : null, scenario.seed),
-    caveats: caveatsFor(env, plan, variants, scenario, rate, skipped),
+    summary: summarize(ids, runs, refId, scenario.seed),
+    caveats: [
+      ...caveatsFor(env, plan, variants, scenario, capacity !== null ? undefined : rate, skipped),
+      ...(capacity !== null ? capacityCaveats(capacity) : []),
+    ],
     statistics: statisticsInfo(scenario.seed),
     traffic: trafficInfo(requests, answers),
     ...(scenario.targets !== undefined ? { targets: evaluateTargets(scenario.targets, runs, scenario.seed, skipped) } : {}),
+    ...(drift !== null ? { drift } : {}),
     ...(checks.size > 0 ? { answerChecks: [...checks.values()] } : {}),
-    ...(calibration !== undefined ? { calibration } : {}),
+    ...(calibration !== undefined && capacity === null ? { calibration } : {}),
+    ...(capacity !== null ? { capacity: summarizeCapacity(capacity, ids, searches, refId, scenario.seed) } : {}),
     ...(skipped.size > 0 ? { skipped: [...skipped].map(([variant, reason]) => ({ variant, reason })) } : {}),
   };
   const problems = validateResults(results);
   if (problems.length > 0) throw new Error(`results do not match their schema:\n  ${problems.join('\n  ')}`);
 
-  const dir = await saveRun(results, { ...(opts.outDir !== undefined ? { outDir: opts.outDir } : {}), publish: opts.publish === true });
-  return { dir, results };
+  try {
+    const dir = await saveRun(results, {
+      ...(opts.outDir !== undefined ? { outDir: opts.outDir } : {}),
+      publish: opts.publish === true,
+      ...(hdrDir !== null ? { attach: { from: hdrDir, as: 'hdr' } } : {}),
+    });
+    return { dir, results };
+  } finally {
+    if (hdrDir !== null) rmSync(hdrDir, { recursive: true, force: true });
+  }
 }

@@ -1,4 +1,5 @@
 import { fasterThanBareNote, non2xxText, readingLines } from './interpret.js';
+import { capacityTable } from './report/capacity.js';
 import { statisticsText } from './report/markdown.js';
 import { detailTable, targetsTable, verdictTable, type Table } from './report/tables.js';
 import type { Results } from './results.js';
@@ -35,12 +36,15 @@ export function verdictTerminalTable(r: Results): string {
     rows: d.rows.map((row) => keep.map((i) => row[i]!)),
   };
   const t = targetsTable(r);
+  const cap = capacityTable(r);
   // The intervals make the verdict table 180 columns wide: the terminal gets the estimates, the report both.
   const noCi = (c: string): string => c.replace(/ \[[^\]]*\]/g, '').replace(' (within noise)', '');
   const narrow =
     v === null ? null : { ...v, title: `${v.title} (intervals in the report)`, headers: v.headers.map(noCi), rows: v.rows.map((row) => row.map(noCi)) };
   const main = narrow !== null ? `${textTable(narrow)}\n\n${textTable(compact)}` : textTable(compact);
-  const parts = [main];
+  const parts = cap !== null ? [textTable(cap), main] : [main];
+  if (r.drift !== undefined) parts.unshift(plain(r.drift.exceeded ? r.drift.note : `drift guard: ${r.drift.note}`));
+  for (const c of r.answerChecks ?? []) if (!c.identical) parts.unshift(`NOT TIMED: ${c.variant} answered differently: ${c.mismatch}`);
   if (t !== null) parts.push(textTable(t));
   parts.push(readingText(r));
   return parts.join('\n\n');

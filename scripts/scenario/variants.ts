@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { MatrixList, Scenario } from '../../scenarios/schema.js';
 import { ROOT } from './paths.js';
 
-export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet', 'accessLog'] as const;
+export const DIMENSIONS = ['build', 'router', 'pool', 'metrics', 'upstream', 'server', 'workers', 'plugins', 'pluginSet', 'accessLog', 'routeOptions'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 /** the dimensions that are variant families of the gateway (config `variants.<family>`, "all" = every registered name) */
 export const FAMILIES = ['router', 'pool', 'metrics', 'upstream', 'server'] as const;
@@ -27,6 +27,8 @@ export interface VariantSpec {
   pluginSet?: string;
   /** name of an entry in the scenario's `accessLogs`: the gateway's logging.accessLog for this variant */
   accessLog?: string;
+  /** name of an entry in the scenario's `routeOptionSets`: merged into every proxied route of this variant */
+  routeOptions?: string;
   /** which build of the gateway runs this variant (scripts/scenario/builds.ts); default the current one */
   build?: string;
 }

@@ -55,9 +55,10 @@ describe.skipIf(!chromiumTool.available)('GET /dashboard in chromium', () => {
     gw = await startCli({
       server: { workers: 2 },
       logging: { level: 'info', accessLog: false },
-      upstreams: { backend: { targets: [upstream.url] } },
+      upstreams: { backend: { targets: [upstream.url] }, shadow: { targets: [upstream.url] } },
       routes: [
         { name: 'api', path: '/api/*', upstream: 'backend', plugins: [{ name: 'request-id' }] },
+        { name: 'split', path: '/split/*', backends: [{ upstream: 'backend', weight: 1 }], mirror: { upstream: 'shadow', compare: true } },
         { name: 'hello', path: '/hello', methods: ['GET'], response: { body: 'hi' } },
         { name: 'broken', path: '/broken', methods: ['GET'], response: { status: 503, body: 'down' } },
       ],
@@ -72,7 +73,7 @@ describe.skipIf(!chromiumTool.available)('GET /dashboard in chromium', () => {
   });
 
   it('serves a self-contained page that updates live from the admin listener', async () => {
-    const load = traffic(gw.url, ['/api/items', '/api/items', '/hello', '/api/missing', '/broken', '/nowhere']);
+    const load = traffic(gw.url, ['/api/items', '/api/items', '/hello', '/api/missing', '/broken', '/nowhere', '/split/x']);
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
       const watch = watchPage(page, [`${gw.adminUrl}/`]);
@@ -87,6 +88,8 @@ describe.skipIf(!chromiumTool.available)('GET /dashboard in chromium', () => {
       expect(targets).toContain(upstream.url);
       expect(await page.locator('#workers tbody tr').count()).toBe(2);
       expect(await page.locator('#hooks tbody').innerText()).toContain('request-id');
+      expect(await page.locator('#backends tbody').innerText()).toMatch(/split\s+backend\s+1\b/);
+      expect(await page.locator('#mirrors tbody').innerText()).toMatch(/split\s+shadow\b/);
       // /alerts does not exist in this build: the page says so without asking for it.
       expect(await page.locator('#alerts-empty').innerText()).toBe('Alerting not configured.');
 

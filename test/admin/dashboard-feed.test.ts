@@ -134,6 +134,66 @@ describe('DashboardFeed over one in-process gateway', () => {
     feed.close();
   });
 
+  it('rows for a route that splits its traffic and one that mirrors: rates per backend, shares, mirror counts', async () => {
+    const v2 = await startUpstream('v2');
+    try {
+      const config = (routes: unknown[]): Record<string, unknown> => ({
+        upstreams: { backend: { targets: [upstream.url] }, v2: { targets: [v2.url] } },
+        routes,
+      });
+      const split = await startGateway(
+        config([
+          {
+            name: 'split',
+            path: '/split/*',
+            backends: [
+              { upstream: 'backend', weight: 3 },
+              { upstream: 'v2', weight: 1 },
+            ],
+            canary: { backend: 'v2', header: 'x-canary', value: '1' },
+            mirror: { upstream: 'v2', compare: true },
+          },
+        ]),
+      );
+      try {
+        const feed = new DashboardFeed(
+          inProcessAdminSource(
+            split.gateway,
+            async () => ({ ok: true, version: 1, errors: [] }),
+            () => true,
+          ),
+        );
+        const first = await feed.sample();
+        expect(first.backends.map((b) => [b.upstream, b.weight, b.share])).toEqual([
+          ['backend', 3, null],
+          ['v2', 1, null],
+        ]);
+        for (let i = 0; i < 40; i++) await request(`${split.url}/split/x`);
+        for (let i = 0; i < 10; i++) await request(`${split.url}/split/x`, { headers: { 'x-canary': '1' } });
+        await sleep(200);
+        const second = await feed.sample();
+        const elapsedS = (second.t - first.t) / 1000;
+        const [main, canary] = second.backends;
+        expect(main!.rps * elapsedS).toBeCloseTo(30, 6);
+        expect(canary!.rps * elapsedS).toBeCloseTo(10, 6);
+        expect(canary!.canaryPerS * elapsedS).toBeCloseTo(10, 6);
+        expect(main!.share).toBeCloseTo(0.6, 6);
+        expect(canary!.share).toBeCloseTo(0.4, 6);
+        const mirror = second.mirrors[0]!;
+        expect(mirror).toMatchObject({ route: 'split', upstream: 'v2' });
+        expect(mirror.sentPerS * elapsedS).toBeCloseTo(50, 6);
+        // each upstream answers its own name: the 20 requests v2 answered agree with their copy, the other 30 differ
+        await until(async () => (await feed.sample()).mirrors[0]!.differ === 30, { message: 'all 30 comparisons with a differing body' });
+        expect((await feed.sample()).mirrors[0]).toMatchObject({ agree: 20, differ: 30, inFlight: 0 });
+        feed.close();
+      } finally {
+        await split.close();
+      }
+    } finally {
+      await v2.close();
+    }
+  });
+
   it('passes GET /alerts through; alerts that fail to load read as not configured', async () => {
     // The alerting module is another part of issue 16: its report is stood in for by its documented shape.
     const base = inProcessAdminSource(

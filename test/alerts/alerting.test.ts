@@ -82,6 +82,14 @@ function rule(view: AlertsView, name: string): AlertsView['rules'][number] {
   return r;
 }
 
+/**
+ * An in-process gateway logs to the test's own stdout: its alerts are asserted on /alerts and the receiver, not on
+ * log lines (the workers: 2 mode captures its output and checks the lines itself).
+ */
+function quiet(cfg: Record<string, unknown>): Record<string, unknown> {
+  return { ...cfg, logging: { level: 'silent' } };
+}
+
 /** Starts a gateway in one of the two modes and returns its URLs and a stop function. */
 type Mode = 'single-process' | 'workers: 2';
 async function start(
@@ -89,7 +97,7 @@ async function start(
   cfg: Record<string, unknown>,
 ): Promise<{ url: string; adminUrl: string; stop(): Promise<void>; cli?: CliGateway; gw?: RunningGateway }> {
   if (mode === 'single-process') {
-    const gw = await startGateway(cfg);
+    const gw = await startGateway(quiet(cfg));
     return { url: gw.url, adminUrl: gw.adminUrl, stop: () => gw.close(), gw };
   }
   const cli = await startCli({ ...cfg, logging: { level: 'warn', accessLog: false } }, ['--workers', '2'], writeConfig(cfg));
@@ -239,7 +247,7 @@ describe('alert config reload (single process)', () => {
     const receiver = await startReceiver();
     closers.push(up, receiver);
     const cfg = config(up.url, [{ type: 'webhook', url: receiver.url }]);
-    const gw = await startGateway(cfg);
+    const gw = await startGateway(quiet(cfg));
     closers.push(gw);
     const load = traffic(gw.url);
     try {

@@ -73,13 +73,27 @@ describe('deploy/ files use only what the gateway exports', () => {
   beforeAll(async () => {
     users = await startUpstream('users');
     gw = await startGateway({
-      upstreams: { users: { targets: [users.url], healthCheck: { active: { enabled: true, path: '/', intervalMs: 1000 } } } },
+      upstreams: {
+        users: { targets: [users.url], healthCheck: { active: { enabled: true, path: '/', intervalMs: 1000 } } },
+        'users-v2': { targets: [users.url] },
+      },
       routes: [
         { name: 'orders', path: '/orders/*', upstream: 'users' },
         { name: 'hello', path: '/hello', response: { status: 200 } },
+        // the traffic-splitting and mirroring series only exist for routes that split or mirror
+        {
+          name: 'split',
+          path: '/split/*',
+          backends: [
+            { upstream: 'users', weight: 9 },
+            { upstream: 'users-v2', weight: 1 },
+          ],
+          mirror: { upstream: 'users-v2', compare: true },
+        },
       ],
     });
     await load(`${gw.url}/orders/1`, 20, 2);
+    await load(`${gw.url}/split/1`, 10, 1);
     await load(`${gw.url}/hello`, 20, 2);
     await request(`${gw.url}/nowhere`);
     const text = (await request(`${gw.adminUrl}/metrics`)).body;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigWatcher } from '../../core/config/loader.js';
 import type { GatewayConfig } from '../../core/config/types.js';
-import { startCli, type CliGateway } from '../support/cli.js';
+import { startCli, withGatewayState, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { eventually, sleep, until } from '../support/wait.js';
 
@@ -265,8 +265,11 @@ describe('the gateway logging into the folder of its own config', () => {
           timeoutMs: 60_000,
           message: () => `the gateway starts:\n${readFileSync(logFile, 'utf8').slice(-2000)}`,
         });
+        const gateway = { proc, output: () => readFileSync(logFile, 'utf8') };
         const stats = async (): Promise<{ lastReloadError: string[] | null }> =>
-          JSON.parse((await request(`http://127.0.0.1:${adminPort}/stats`, { agent: false })).body) as { lastReloadError: string[] | null };
+          JSON.parse((await withGatewayState(gateway, request(`http://127.0.0.1:${adminPort}/stats`, { agent: false }))).body) as {
+            lastReloadError: string[] | null;
+          };
         writeFileSync(file, '{ "routes": [ oops');
         await until(() => rejections() > 0, { timeoutMs: 15_000, message: 'the bad save rejected' });
         const rejected = lines().find((l) => String(l.msg).includes('rejected; previous config keeps serving'))!;

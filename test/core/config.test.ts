@@ -64,10 +64,10 @@ describe('config validation', () => {
     [{ logging: { level: 'loud' } }, '/logging/level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'],
     [{ routes: [{ path: '/a', methods: ['get'], response: {} }] }, '/routes/0/methods/0: must match pattern "^(\\*|[A-Z][A-Z0-9_-]*)$"'],
     [{ routes: [{ path: '/a', upstream: 'nope' }] }, '/routes/0/upstream: unknown upstream "nope"'],
-    [{ routes: [{ path: '/a' }] }, '/routes/0: must have exactly one of "response", "upstream", "handler" (found none)'],
+    [{ routes: [{ path: '/a' }] }, '/routes/0: must have exactly one of "response", "upstream", "backends", "handler" (found none)'],
     [
       { routes: [{ path: '/a', response: {}, handler: 'echo' }] },
-      '/routes/0: must have exactly one of "response", "upstream", "handler" (found response, handler)',
+      '/routes/0: must have exactly one of "response", "upstream", "backends", "handler" (found response, handler)',
     ],
     [{ variants: { router: 'nope' } }, '/variants/router: unknown router variant "nope"'],
     [{ variants: { server: 'nope' } }, '/variants/server: unknown server variant "nope" (known: node-http, own)'],

@@ -94,6 +94,28 @@ describe('GET /config redaction (by schema location, never by names the operator
     expect((config.plugins[1]!.options.jwt as { secret: string }).secret).toBe(JWT_SECRET);
   });
 
+  it('redacts credential headers a backend adds upstream; weights, canary and mirror stay visible', () => {
+    const c = readmeExample();
+    (c.routes as Array<Record<string, unknown>>).push({
+      name: 'split',
+      path: '/split/*',
+      backends: [
+        { upstream: 'users', weight: 9, requestHeaders: { add: { authorization: 'Bearer backend-token', 'x-version': 'v1' } } },
+        { upstream: 'users-v2', weight: 1 },
+      ],
+      canary: { backend: 'users-v2', header: 'x-canary', value: 'yes' },
+      mirror: { upstream: 'users-v2', percent: 10 },
+    });
+    (c.upstreams as Record<string, unknown>)['users-v2'] = { targets: ['http://127.0.0.1:3002'] };
+    const shown = redactConfig(load(c)) as GatewayConfig;
+    const split = shown.routes.find((r) => r.name === 'split')!;
+    expect(split.backends![0]!.requestHeaders!.add).toEqual({ authorization: '[redacted]', 'x-version': 'v1' });
+    expect(split.backends!.map((b) => b.weight)).toEqual([9, 1]);
+    expect(split.canary).toEqual({ backend: 'users-v2', header: 'x-canary', value: 'yes' });
+    expect(split.mirror).toMatchObject({ upstream: 'users-v2', percent: 10, compare: false });
+    expect(JSON.stringify(shown)).not.toContain('backend-token');
+  });
+
   it('URL passwords: host and user stay, the password goes', () => {
     expect(redactUrlPassword('rediss://default:pw@cache:6380')).toBe('rediss://default:[redacted]@cache:6380');
     expect(redactUrlPassword('redis://token@cache')).toBe('redis://[redacted]@cache');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfigFile, MAX_CONFIG_BYTES } from '../../core/config/loader.js';
 import { DRY_RUN_TIMEOUT_MS } from '../../core/control/orchestrator.js';
-import { startCli, writeConfig, type CliGateway } from '../support/cli.js';
+import { startCli, withGatewayState, writeConfig, type CliGateway } from '../support/cli.js';
 import { request } from '../support/http.js';
 import { writePlugins } from '../support/plugins.js';
 import { until } from '../support/wait.js';
@@ -107,7 +107,7 @@ export default { name: 'stall', version: '1.0.0', init(o, api) {
     writeFileSync(flag, '');
     const started = Date.now();
     // Before the fix this request never got an answer, and neither did any reload after it.
-    const stuck = await request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: DRY_RUN_TIMEOUT_MS + 20_000 });
+    const stuck = await withGatewayState(gw, request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: DRY_RUN_TIMEOUT_MS + 20_000 }));
     expect(stuck.status).toBe(400);
     expect(JSON.parse(stuck.body)).toMatchObject({
       ok: false,
@@ -115,7 +115,7 @@ export default { name: 'stall', version: '1.0.0', init(o, api) {
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(DRY_RUN_TIMEOUT_MS - 100);
     rmSync(flag);
-    const next = await request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: 10_000 });
+    const next = await withGatewayState(gw, request(`${gw.adminUrl}/config/reload`, { method: 'POST', agent: false, timeoutMs: 10_000 }));
     expect(next.status).toBe(200);
     expect(JSON.parse(next.body)).toMatchObject({ ok: true, version: 2 });
   }, 120_000);

@@ -234,6 +234,32 @@ describe('gateway config for a variant', () => {
     expect((cfg.plugins as Array<{ name: string }>).map((p) => p.name)).toEqual(['noop-1', 'noop-2', 'noop-3']);
     expect(deepMerge({ a: { b: 1, c: [1] } }, { a: { c: [2] } })).toEqual({ a: { b: 1, c: [2] } });
   });
+
+  it('routeOptions merge a named set into every proxied route, with stub-mirror on the second stub', () => {
+    const s = parseScenario({
+      name: 'x',
+      description: 'd',
+      mode: 'proxy',
+      routes: [
+        { path: '/api/*', methods: ['*'] },
+        { path: '/s', methods: ['GET'], response: { status: 200, body: 'x' } },
+      ],
+      traffic: [{ weight: 1, method: 'GET', path: '/a' }],
+      matrix: { routeOptions: ['off', 'mirror'] },
+      routeOptionSets: { off: {}, mirror: { mirror: { upstream: 'stub-mirror', percent: 50 } } },
+      load: { connections: 1, durationS: 1 },
+    });
+    const variant = { id: 'routeOptions=mirror', kind: 'gateway' as const, routeOptions: 'mirror' };
+    const cfg = buildGatewayConfig(s, s.routes!, variant, { port: 5000, adminPort: 5001, upstreamPort: 5002, mirrorPort: 5003 }, '/tmp/p');
+    expect(cfg.routes).toEqual([
+      { path: '/api/*', methods: ['*'], upstream: 'stub', mirror: { upstream: 'stub-mirror', percent: 50 } },
+      { path: '/s', methods: ['GET'], response: { status: 200, headers: {}, body: 'x' } },
+    ]);
+    expect(cfg.upstreams).toEqual({ stub: { targets: ['http://127.0.0.1:5002'] }, 'stub-mirror': { targets: ['http://127.0.0.1:5003'] } });
+    expect(() => parseScenario({ ...s, matrix: { routeOptions: ['nope'] } } as unknown as Record<string, unknown>)).toThrow(
+      '/matrix/routeOptions/0: no route options "nope" in /routeOptionSets',
+    );
+  });
 });
 
 describe('scenario files', () => {

@@ -17,7 +17,19 @@ describe('the engine comparison can fail', () => {
   const c: FuzzCase = { seed: 0, input: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', maxHeaderSize: 16384, mutations: [] };
   const outcome = (engine: string, body: string, refusals: number[] = []): EngineOutcome => ({
     engine,
-    dispatched: [{ kind: 'request', method: 'POST', target: '/', version: '1.1', rawHeaders: ['Host', 'a'], headers: { host: 'a' }, body, complete: true }],
+    dispatched: [
+      {
+        kind: 'request',
+        method: 'POST',
+        target: '/',
+        version: '1.1',
+        rawHeaders: ['Host', 'a'],
+        headers: { host: 'a' },
+        body,
+        complete: true,
+        rawTrailers: [],
+      },
+    ],
     refusals,
     outOfOrder: false,
     hung: false,
@@ -40,6 +52,14 @@ describe('the engine comparison can fail', () => {
 
   it('accepting what the reference refuses is a failure', () => {
     expect(compareEngines(c, { ...outcome('node-http', 'hi'), refusals: [400] }, outcome('own', 'hi'), true).failure).toMatch(/refusal/);
+  });
+
+  it('trailer fields that differ are a failure', () => {
+    const withTrailers = (engine: string, value: string): EngineOutcome => {
+      const o = outcome(engine, 'hi');
+      return { ...o, dispatched: [{ ...o.dispatched[0]!, rawTrailers: ['X-T', value] }] };
+    };
+    expect(compareEngines(c, withTrailers('node-http', '1'), withTrailers('own', '2'), true).failure).toMatch(/request 0: rawTrailers differs/);
   });
 
   it('a hung connection or answers out of order fail the case', () => {
@@ -72,6 +92,39 @@ describe('the engine comparison can fail', () => {
       );
       expect(bad.dispatched.map((d) => d.target)).toEqual(['/x']);
       expect(bad.refusals).toEqual([400]);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  /** trailer sections over a real socket, split at every byte: each engine hands over what node-http does */
+  const TRAILERS = [
+    ['X-A: 1\r\nx-b:\t 2 \r\n', 200],
+    ['Content-Length: 0\r\n', 400],
+    ['Transfer-Encoding: chunked\r\n', 400],
+    ['X-A: a\0b\r\n', 400],
+    ['X-A: 1\nX-B: 2\r\n', 400],
+    ['X-A: 1\r\n folded\r\n', 400],
+    [`X-Huge: ${'h'.repeat(17 * 1024)}\r\n`, 431],
+  ] as const;
+
+  it.each(variantNames('server'))('trailer sections, byte by byte, on %s', async (name) => {
+    const echo = new EchoEngine(name, engineConfig(16384));
+    await echo.listen();
+    try {
+      for (const [section, status] of TRAILERS) {
+        const input = Buffer.from(`POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n${section}\r\n`, 'latin1');
+        const cuts = input.length < 400 ? Array.from({ length: input.length - 1 }, (_, i) => i + 1) : [100, 200, 300];
+        const o = await runEngineCase(echo, input, cuts);
+        if (status === 200) {
+          expect(o.dispatched.map((d) => [d.body, d.complete, d.rawTrailers])).toEqual([['xy', true, ['X-A', '1', 'x-b', '2']]]);
+          expect(o.refusals).toEqual([]);
+        } else {
+          // refused once the section is read: the body never ends cleanly, no trailer reaches the handler
+          expect(o.dispatched.map((d) => [d.complete, d.rawTrailers])).toEqual([[false, []]]);
+          expect(o.refusals, section.slice(0, 40)).toEqual([status]);
+        }
+      }
     } finally {
       await echo.close();
     }

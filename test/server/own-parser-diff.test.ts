@@ -78,6 +78,43 @@ describe('own request parser against llhttp', () => {
     expect(compare({ seed: 0, input: raw, maxHeaderSize: 16384, mutations: [] }, ours, theirs, input).allowedBy).toEqual([name]);
   });
 
+  /** trailer sections llhttp refuses (framing fields, broken lines) and passes (everything else is the proxy's to judge) */
+  const TRAILER_SECTIONS = [
+    'X-A: 1\r\n',
+    'Content-Length: 2\r\n',
+    'content-length: 0\r\n',
+    'Content-Length:\r\n',
+    'Transfer-Encoding: chunked\r\n',
+    'transfer-encoding: \r\n',
+    'transfer-encoding:\t\r\nX-A: 1\r\n',
+    'transfer-encoding: ,\r\n',
+    'X-A: 1\r\nTRANSFER-ENCODING: gzip\r\n',
+    'Host: evil\r\n',
+    'Connection: close\r\n',
+    'Authorization: Basic eA==\r\n',
+    'Trailer: X-A\r\n',
+    'X-A:\r\n',
+    'X-A: 1\r\nX-A: 2\r\n',
+    'X-A: a\0b\r\n',
+    'X-A: a\x7fb\r\n',
+    'X-A: 1\nX-B: 2\r\n',
+    'X-A: 1\r\n\tfolded\r\n',
+    'X-A : 1\r\n',
+    ': 1\r\n',
+    'X\x00A: 1\r\n',
+  ];
+
+  it.each(TRAILER_SECTIONS)('agrees with llhttp on the trailer section %j', (section) => {
+    const raw = `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n${section}\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n`;
+    const input = Buffer.from(raw, 'latin1');
+    const ours = runOwn(input, 16384);
+    const theirs = runLlhttp(input, 16384);
+    const v = compare({ seed: 0, input: raw, maxHeaderSize: 16384, mutations: [] }, ours, theirs, input);
+    expect(v.failure).toBeNull();
+    expect(v.allowedBy).toEqual([]);
+    expect(ours.accepted).toBe(theirs.accepted);
+  });
+
   it('a difference no rule names is a failure, in either direction', () => {
     const raw = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';
     const input = Buffer.from(raw, 'latin1');

@@ -17,6 +17,20 @@ export interface CliGateway {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Rethrows a failed request to a CLI gateway with what the gateway did meanwhile (alive or its exit, the tail of
+ * its output): a refused or hung-up connection alone does not say whether the process died, and why.
+ */
+export async function withGatewayState<T>(gw: Pick<CliGateway, 'proc' | 'output'>, what: Promise<T>): Promise<T> {
+  try {
+    return await what;
+  } catch (err) {
+    const p = gw.proc;
+    const state = p.exitCode !== null || p.signalCode !== null ? `exited (code ${p.exitCode}, signal ${p.signalCode})` : 'still running';
+    throw new Error(`${(err as Error).message}; the gateway ${state}; its output ends:\n${gw.output().slice(-3000)}`, { cause: err });
+  }
+}
+
 export function writeConfig(config: unknown, dir = mkdtempSync(join(tmpdir(), 'gw-'))): string {
   const file = join(dir, 'gateway.json');
   writeFileSync(file, JSON.stringify(config, null, 2));

@@ -68,6 +68,8 @@ export function needTool(name: string, install: string, env: NodeJS.ProcessEnv =
 export const INSTALL = {
   'redis-server': 'apt-get install redis-server',
   nginx: 'apt-get install nginx',
+  haproxy: 'apt-get install haproxy',
+  caddy: 'apt-get install caddy',
   openssl: 'apt-get install openssl',
   h2load: 'apt-get install nghttp2-client',
   curl: 'apt-get install curl',

@@ -205,6 +205,35 @@
       'No upstreams.',
     );
     fillTable(
+      'backends',
+      s.backends ?? [],
+      (b) => [
+        cell(b.route),
+        cell(b.upstream),
+        cell(String(b.weight), b.weight === 0 ? 'num state-pending' : 'num'),
+        cell(b.share === null ? '–' : fmt(b.share * 100), 'num'),
+        cell(fmt(b.rps), 'num'),
+        cell(fmt(b.canaryPerS), 'num'),
+        cell(fmt(b.errorsPerS), b.errorsPerS > 0 ? 'num state-down' : 'num'),
+      ],
+      'No route splits its traffic.',
+    );
+    fillTable(
+      'mirrors',
+      s.mirrors ?? [],
+      (m) => [
+        cell(m.route),
+        cell(m.upstream),
+        cell(fmt(m.sentPerS), 'num'),
+        cell(int(m.inFlight), 'num'),
+        cell(fmt(m.droppedPerS), m.droppedPerS > 0 ? 'num state-pending' : 'num'),
+        cell(fmt(m.failuresPerS), m.failuresPerS > 0 ? 'num state-down' : 'num'),
+        cell(m.agree === null ? '–' : int(m.agree), 'num'),
+        cell(m.differ === null ? '–' : int(m.differ), m.differ > 0 ? 'num state-down' : 'num'),
+      ],
+      'No route mirrors.',
+    );
+    fillTable(
       'workers',
       s.workers,
       (w) => [

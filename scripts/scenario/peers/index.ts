@@ -1,26 +1,37 @@
 /**
  * Peers: other proxies the gateway is measured against in the `peers` scenario, each a "variant" of kind
  * `peer` run by the scenario runner exactly like the gateway (same CPU pinning, same upstream stub, same load,
- * interleaved). Node peers run from dist/ with the same diagnostics preload as the gateway; nginx runs when its
- * binary is on the PATH and is skipped (with a caveat in the report) otherwise.
+ * interleaved). Node peers run from dist/ with the same diagnostics preload as the gateway; nginx, HAProxy and
+ * Caddy (native peers) run when their binary is on the PATH and are skipped (with a caveat in the report) otherwise.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ROOT } from '../paths.js';
+import { prepareCaddy } from './caddy.js';
+import { prepareHaproxy } from './haproxy.js';
 import { prepareNginx } from './nginx.js';
 
-export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'floor'] as const;
+export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy', 'floor'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
-const NODE_PEER_SCRIPTS: Record<Exclude<PeerName, 'nginx'>, string> = {
+/** Peers that are programs of their own (not Node scripts from dist/), with the binary each needs on the PATH. */
+const NATIVE_PEERS = { nginx: 'nginx', haproxy: 'haproxy', caddy: 'caddy' } as const;
+type NativePeer = keyof typeof NATIVE_PEERS;
+export type NodePeer = Exclude<PeerName, NativePeer>;
+
+function isNative(name: PeerName): name is NativePeer {
+  return Object.hasOwn(NATIVE_PEERS, name);
+}
+
+const NODE_PEER_SCRIPTS: Record<NodePeer, string> = {
   'fast-gateway': 'fast-gateway.js',
   'fastify-http-proxy': 'fastify-http-proxy.js',
   handwritten: 'handwritten-proxy.js',
   floor: 'floor-proxy.js',
 };
 
-export function peerScript(name: Exclude<PeerName, 'nginx'>): string {
+export function peerScript(name: NodePeer): string {
   return join(ROOT, 'dist', 'scripts', 'scenario', 'peers', NODE_PEER_SCRIPTS[name]);
 }
 
@@ -45,13 +56,13 @@ export function which(name: string, path = process.env.PATH ?? ''): string | nul
 
 /** null when the peer can run here, otherwise why not (for the report). */
 export function peerUnavailable(name: PeerName): string | null {
-  if (name === 'nginx' && which('nginx') === null) return 'nginx is not on the PATH';
+  if (isNative(name) && which(NATIVE_PEERS[name]) === null) return `${NATIVE_PEERS[name]} is not on the PATH`;
   return null;
 }
 
-/** Node peers support the scenario's diagnostics preload (GC, event loop); nginx does not. */
-export function peerIsNode(name: PeerName): boolean {
-  return name !== 'nginx';
+/** Node peers support the scenario's diagnostics preload (GC, event loop); nginx, HAProxy and Caddy do not. */
+export function peerIsNode(name: PeerName): name is NodePeer {
+  return !isNative(name);
 }
 
 export interface PeerStart {
@@ -73,10 +84,14 @@ function pinned(cmd: string, args: string[], cpus: number[], opts: SpawnOptions)
 }
 
 export function spawnPeer(name: PeerName, s: PeerStart): ChildProcess {
-  if (name === 'nginx') {
-    const bin = which('nginx');
-    if (bin === null) throw new Error('nginx is not on the PATH');
-    return pinned(bin, prepareNginx({ port: s.port, upstreamPort: s.upstreamPort, prefixes: s.prefixes, dir: s.dir }), s.cpus, s.spawn);
+  if (isNative(name)) {
+    const bin = which(NATIVE_PEERS[name]);
+    if (bin === null) throw new Error(`${NATIVE_PEERS[name]} is not on the PATH`);
+    const o = { port: s.port, upstreamPort: s.upstreamPort, prefixes: s.prefixes, dir: s.dir };
+    if (name === 'nginx') return pinned(bin, prepareNginx(o), s.cpus, s.spawn);
+    if (name === 'haproxy') return pinned(bin, prepareHaproxy(o), s.cpus, s.spawn);
+    const caddy = prepareCaddy(o);
+    return pinned(bin, caddy.args, s.cpus, { ...s.spawn, env: { ...(s.spawn.env ?? process.env), ...caddy.env } });
   }
   const args = [...s.nodeArgs, peerScript(name), '--port', String(s.port), '--upstream-port', String(s.upstreamPort)];
   for (const p of s.prefixes) args.push('--prefix', p);

@@ -6,7 +6,7 @@ import type { Interval } from '../stats.js';
 Chart.register(...registerables);
 
 const WIDTH = 1000;
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const VERDICT_COLOR = { faster: '#59a14f', slower: '#e15759', 'no difference': '#9d9d9d' } as const;
 
 /** Draws CI whiskers on bar datasets; the intervals ride along in the dataset as `intervals`. */
@@ -65,7 +65,7 @@ const background: Plugin = {
   },
 };
 
-async function render(config: ChartConfiguration, height: number): Promise<Buffer> {
+export async function render(config: ChartConfiguration, height: number): Promise<Buffer> {
   const canvas = createCanvas(WIDTH, height);
   config.options = {
     ...config.options,
@@ -83,7 +83,7 @@ async function render(config: ChartConfiguration, height: number): Promise<Buffe
   }
 }
 
-function title(text: string) {
+export function title(text: string) {
   return { display: true, text, font: { size: 16 } };
 }
 

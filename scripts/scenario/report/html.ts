@@ -1,4 +1,5 @@
 import type { Results } from '../results.js';
+import { capacityTable, probesTable } from './capacity.js';
 import { CHARTS, statisticsText } from './markdown.js';
 import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
@@ -52,12 +53,14 @@ img { max-width: 100%; border: 1px solid #ddd; }
 <ul>
 ${r.caveats.map((c) => `<li>${esc(c)}</li>`).join('\n')}
 </ul>
+${capacityTable(r) !== null ? table(capacityTable(r)!) : ''}
 ${targetsTable(r) !== null ? table(targetsTable(r)!) : ''}
 ${verdicts !== null ? table(verdicts) : '<h2>Verdicts</h2><p>No reference variant in this run.</p>'}
 ${table(readingTable(r))}
 ${table(detailTable(r))}
 <h2>Charts</h2>
 ${chartHtml}
+${probesTable(r) !== null ? table(probesTable(r)!) : ''}
 ${table(runsTable(r))}
 ${table(environmentTable(r))}
 <h2>How to reproduce</h2>

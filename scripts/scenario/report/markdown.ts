@@ -1,5 +1,6 @@
 import { fasterThanBareNote } from '../interpret.js';
 import type { Results } from '../results.js';
+import { capacityTable, probesTable } from './capacity.js';
 import { detailTable, environmentTable, readingTable, runsTable, targetsTable, verdictTable, type Table } from './tables.js';
 
 /** Chart files a report directory holds; the Markdown links them, the HTML embeds them. */
@@ -8,6 +9,7 @@ export const CHARTS = {
   latency: { file: 'latency.png', title: 'Latency percentiles (medians over repetitions, log scale)' },
   ratio: { file: 'ratio.png', title: 'Throughput ratio to the reference (95% CI whiskers)' },
   cpu: { file: 'cpu.png', title: 'CPU µs per request (median, 95% CI whiskers; lower is better)' },
+  capacity: { file: 'capacity.png', title: 'Latency vs offered rate, every capacity probe (p50, p99, p99.9 per variant)' },
 } as const;
 
 function escapeCell(s: string): string {
@@ -32,6 +34,21 @@ function rateText(r: Results): string {
   if (c?.source === 'option') return `, fixed rate ${c.rate} req/s (--rate)`;
   const rate = r.scenario.definition.load.rate;
   return rate !== undefined ? `, fixed rate ${rate} req/s` : ', as fast as possible';
+}
+
+/** Verify before timing: who answered the fixed requests as the scenario defines them, and who did not (not timed). */
+export function answerCheckLines(checks: NonNullable<Results['answerChecks']>): string[] {
+  const ok = checks.filter((c) => c.identical);
+  const headers = checks.find((c) => c.headers !== undefined)?.headers;
+  const what = `the expected status and body bytes${headers !== undefined ? ` and the same ${headers.map((h) => `\`${h}\``).join(', ')}` : ''}`;
+  const lines: string[] = [];
+  if (ok.length > 0) {
+    lines.push(
+      `- answer check: before measuring, ${ok.map((c) => `\`${c.variant}\``).join(', ')} answered ${ok[0]!.requests} fixed requests each with ${what}`,
+    );
+  }
+  for (const c of checks.filter((x) => !x.identical)) lines.push(`- answer check: **\`${c.variant}\` answered differently, not timed**: ${c.mismatch}`);
+  return lines;
 }
 
 /** One line naming what the intervals are (from results.json's `statistics`, or the defaults older reports used). */
@@ -65,11 +82,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
     `- statistics: ${statisticsText(r)}`,
     `- variants: ${r.variants.map((v) => `\`${v.id}\``).join(', ')}`,
     `- run ${r.startedAt} on commit \`${r.environment.gitCommit ?? 'unknown'}\`${r.environment.gitDirty === true ? ' (dirty)' : ''}`,
-    ...(r.answerChecks !== undefined
-      ? [
-          `- answer check: before measuring, each variant answered ${r.answerChecks.map((c) => `\`${c.variant}\` ${c.requests}/${c.requests}`).join(', ')} sample requests with 200 and the upstream stub's exact body`,
-        ]
-      : []),
+    ...(r.answerChecks !== undefined ? answerCheckLines(r.answerChecks) : []),
+    ...(r.drift !== undefined ? [`- drift guard: ${r.drift.exceeded ? `**${r.drift.note}**` : r.drift.note}`] : []),
     '',
     '## Caveats',
     '',
@@ -84,6 +98,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
       : []),
     '',
   ];
+  const capacity = capacityTable(r);
+  if (capacity !== null) lines.push(markdownTable(capacity));
   const targets = targetsTable(r);
   if (targets !== null) lines.push(markdownTable(targets));
   const verdicts = verdictTable(r);
@@ -95,6 +111,8 @@ export function renderMarkdown(r: Results, charts: Array<keyof typeof CHARTS>): 
   lines.push(markdownTable(detailTable(r)));
   lines.push('## Charts', '');
   for (const c of charts) lines.push(`### ${CHARTS[c].title}`, '', `![${c}](${CHARTS[c].file})`, '');
+  const probes = probesTable(r);
+  if (probes !== null) lines.push(markdownTable(probes));
   lines.push(markdownTable(runsTable(r)));
   lines.push(markdownTable(environmentTable(r)));
   lines.push(

@@ -34,14 +34,14 @@ export function fmtRatio(c: Comparison, n = MIN_SAMPLES_FOR_CI): string {
   return `${c.ratio.estimate.toFixed(3)} [${c.ratio.lo.toFixed(3)} – ${c.ratio.hi.toFixed(3)}]`;
 }
 
-function verdictText(c: Comparison, n: number): string {
+function verdictCell(c: Comparison, n: number): string {
   if (n < MIN_SAMPLES_FOR_CI) return `no verdict (${noCi(n)})`;
   return c.verdict === 'no difference' ? 'no difference (within noise)' : `**${c.verdict}**`;
 }
 
 /** CPU per request, compared lower-is-better: "faster" there means less CPU for the same request. */
-function cpuVerdictText(c: Comparison, n: number): string {
-  if (n < MIN_SAMPLES_FOR_CI || c.verdict === 'no difference') return verdictText(c, n);
+function cpuVerdictCell(c: Comparison, n: number): string {
+  if (n < MIN_SAMPLES_FOR_CI || c.verdict === 'no difference') return verdictCell(c, n);
   return c.verdict === 'faster' ? '**less CPU**' : '**more CPU**';
 }
 
@@ -49,6 +49,10 @@ function cpuVerdictText(c: Comparison, n: number): string {
 export function verdictTable(r: Results): Table | null {
   const ref = r.summary.baselineVariant;
   if (ref === null || r.summary.comparisons.length === 0) return null;
+  // the drift guard: the numbers stay, every verdict cell says why there is none
+  const withheld = r.drift?.exceeded === true;
+  const verdictText = (c: Comparison, n: number) => (withheld ? 'no verdict (control drifted)' : verdictCell(c, n));
+  const cpuVerdictText = (c: Comparison, n: number) => (withheld ? 'no verdict (control drifted)' : cpuVerdictCell(c, n));
   const refSummary = r.summary.variants.find((v) => v.variant === ref)!;
   const cpu = (i: Interval | null | undefined, n: number): string => (i == null ? '–' : fmtInterval(i, 1, n));
   const rows: string[][] = [
@@ -82,6 +86,7 @@ export function verdictTable(r: Results): Table | null {
   return {
     title: `Verdicts against \`${ref}\``,
     note:
+      (withheld ? `**${r.drift!.note}** ` : '') +
       'Medians over repetitions with 95% percentile-bootstrap confidence intervals (none with a single repetition). A variant is called faster/slower only when the ' +
       'ratio CI excludes 1 AND the two variants\' own CIs do not overlap; otherwise "no difference (within noise)". ' +
       'For p99 latency, "faster" means lower latency. CPU µs/req is the gateway process tree\'s CPU time over the measured window ÷ requests answered, ' +
@@ -188,8 +193,9 @@ export function environmentTable(r: Results): Table {
     align: ['left', 'left'],
     rows: [
       ['Node', `${e.node} (V8 ${e.v8})`],
-      ['platform', `${e.platform} ${e.arch}`],
+      ['platform', `${e.platform} ${e.arch}${e.kernel !== undefined ? `, ${e.kernel}` : ''}`],
       ['CPU', `${e.cpuModel} × ${e.cores}`],
+      ...(e.cpuGovernor !== undefined ? [['CPU frequency governor', e.cpuGovernor ?? 'not exposed by this machine (no cpufreq)']] : []),
       ['memory', `${fmt(e.totalMemMB)} MB`],
       ['load average before (1/5/15 min)', la(e.loadavgBefore)],
       ['load average after (1/5/15 min)', la(e.loadavgAfter)],
@@ -222,7 +228,7 @@ export function targetsTable(r: Results): Table | null {
           ? `${t.ratio.estimate.toFixed(3)} (${noCi(Math.min(...[t.variant, t.reference].map((v) => r.runs.filter((x) => x.variant === v).length)))})`
           : `${t.ratio.estimate.toFixed(3)} [${t.ratio.lo.toFixed(3)} – ${t.ratio.hi.toFixed(3)}]`,
       t.min !== undefined ? `≥ ${t.min}` : `≤ ${t.max}`,
-      t.status === 'not run' ? 'not run' : `**${t.status}**`,
+      t.status === 'not run' ? 'not run' : r.drift?.exceeded === true ? `no verdict (control drifted; point estimate ${t.status})` : `**${t.status}**`,
       t.note,
     ]),
   };

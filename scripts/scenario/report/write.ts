@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { ROOT } from '../paths.js';
 import type { Results } from '../results.js';
 import { validateResults } from '../results.js';
+import { capacityChart } from './capacity.js';
 import { cpuChart, latencyChart, ratioChart, throughputChart } from './charts.js';
 import { renderHtml } from './html.js';
 import { CHARTS, renderMarkdown } from './markdown.js';
@@ -29,6 +30,8 @@ async function renderReport(results: Results, dir: string): Promise<void> {
   if (ratio !== null) pngs.ratio = ratio;
   const cpu = await cpuChart(results);
   if (cpu !== null) pngs.cpu = cpu;
+  const capacity = await capacityChart(results);
+  if (capacity !== null) pngs.capacity = capacity;
   for (const [k, png] of Object.entries(pngs)) writeFileSync(join(dir, CHARTS[k as keyof typeof CHARTS].file), png);
   writeFileSync(join(dir, 'report.md'), renderMarkdown(results, Object.keys(pngs) as Array<keyof typeof CHARTS>));
   writeFileSync(join(dir, 'report.html'), renderHtml(results, pngs));

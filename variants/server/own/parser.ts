@@ -318,6 +318,8 @@ export class RequestParser {
   private chunkDigits = 0;
   private chunkSize = 0;
   private error: HttpParserError | null = null;
+  /** a trailer section said `Connection: close`: nothing may follow this request (llhttp's rule too) */
+  private closeAfter = false;
   /**
    * The OWS after each field value of the head being parsed ('' nearly always): llhttp reads a trailing HTAB
    * after a Content-Length or a Connection option as part of the value, so those two look at it.
@@ -525,7 +527,8 @@ export class RequestParser {
   private complete(off: number, trailers: string[] | null): number {
     const head = this.head!;
     this.head = null;
-    this.phase = head.upgrade ? Phase.Upgraded : head.keepAlive ? Phase.Idle : Phase.Closed;
+    this.phase = head.upgrade ? Phase.Upgraded : head.keepAlive && !this.closeAfter ? Phase.Idle : Phase.Closed;
+    this.closeAfter = false;
     this.sink.onEnd(trailers);
     return off;
   }
@@ -636,7 +639,25 @@ export class RequestParser {
     // the trailer section is field lines only: parse it as one, with the line before it already ended
     const count = this.parseFields(buf, s, e, end, trailers, null, 0, null);
     if (count >= this.maxHeaderSize) this.fail('HPE_HEADER_OVERFLOW', 'trailer fields larger than maxHeaderSize', 431, end);
+    this.checkTrailerFraming(trailers, end);
     return this.complete(end, trailers);
+  }
+
+  /**
+   * As llhttp: framing fields after the body they would have framed are refused (a request smuggling shape,
+   * RFC 9110 §6.5.1), and `Connection: close` in the trailer section still ends the connection after the
+   * request (the next pipelined request is refused, as node:http refuses it).
+   */
+  private checkTrailerFraming(trailers: string[], at: number): void {
+    for (let i = 0; i < trailers.length; i += 2) {
+      const name = trailers[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length')
+        this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length in a trailer section', 400, at);
+      // an empty one adds no coding: llhttp lets it pass here as in a head (the proxy drops it)
+      if (name.length === 17 && trailers[i + 1] !== '' && name.toLowerCase() === 'transfer-encoding')
+        this.fail('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in a trailer section', 400, at);
+      if (name.length === 10 && name.toLowerCase() === 'connection' && (connectionFlags(trailers[i + 1]!) & ConnFlag.Close) !== 0) this.closeAfter = true;
+    }
   }
 
   /**

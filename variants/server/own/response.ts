@@ -129,6 +129,8 @@ export class OwnResponse extends Stream implements ServerResponse {
   private headWritten = false;
   /** the body goes out in chunked coding */
   private chunked = false;
+  /** addTrailers' field lines, sent after the last chunk (a body not in chunked coding has no place for them) */
+  private trailerText = '';
 
   constructor(owner: ResponseOwner, req: OwnRequest) {
     super();
@@ -280,6 +282,29 @@ export class OwnResponse extends Stream implements ServerResponse {
     return `${text}${framing}\r\n`;
   }
 
+  /**
+   * node's addTrailers: an object (an array value gives one field line per element) or [name, value] pairs,
+   * each name and value checked as a header's; replaces what an earlier call added.
+   */
+  addTrailers(headers: OutgoingHttpHeaders | ReadonlyArray<readonly [string, string]>): void {
+    let text = '';
+    const add = (name: string, value: unknown): void => {
+      checkName(name);
+      if (Array.isArray(value)) {
+        for (const v of value as unknown[]) {
+          checkValue(name, v);
+          text += `${name}: ${String(v)}\r\n`;
+        }
+      } else {
+        checkValue(name, value);
+        text += `${name}: ${String(value)}\r\n`;
+      }
+    };
+    if (Array.isArray(headers)) for (const [name, value] of headers as ReadonlyArray<readonly [string, string]>) add(name, value);
+    else for (const name of Object.keys(headers)) add(name, (headers as OutgoingHttpHeaders)[name]);
+    this.trailerText = text;
+  }
+
   writeContinue(): void {
     if (this.headersSent || this.destroyed) return;
     this.req.continued = true;
@@ -360,7 +385,21 @@ export class OwnResponse extends Stream implements ServerResponse {
     }
     if (cb !== undefined) this.once('finish', cb);
     const socket = this.owner.socket;
-    if (!this.headWritten) {
+    if (!this.headWritten && this.trailerText !== '' && this.hasBody) {
+      // a whole body with trailers: chunked (when nothing else frames it), so the trailer section has a place
+      const head = this.finalHead(-1);
+      socket.cork();
+      socket.write(head, 'latin1');
+      if (this.chunked) {
+        if (len > 0) {
+          socket.write(`${len.toString(16)}\r\n`, 'latin1');
+          socket.write(chunk!, enc);
+          socket.write('\r\n', 'latin1');
+        }
+        socket.write(`0\r\n${this.trailerText}\r\n`, 'latin1');
+      } else if (len > 0) socket.write(chunk!, enc);
+      socket.uncork();
+    } else if (!this.headWritten) {
       const head = this.finalHead(this.hasBody ? len : 0);
       const pooled = this.owner.headWriter;
       if (pooled !== null && pooled.fits(head.length + len) && (typeof chunk !== 'string' || enc === 'latin1' || enc === 'binary')) {
@@ -388,10 +427,10 @@ export class OwnResponse extends Stream implements ServerResponse {
         if (this.chunked) {
           socket.write(`${len.toString(16)}\r\n`, 'latin1');
           socket.write(chunk!, enc);
-          socket.write('\r\n0\r\n\r\n', 'latin1');
+          socket.write(`\r\n0\r\n${this.trailerText}\r\n`, 'latin1');
         } else socket.write(chunk!, enc);
         socket.uncork();
-      } else if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
+      } else if (this.chunked) socket.write(this.trailerText === '' ? '0\r\n\r\n' : `0\r\n${this.trailerText}\r\n`, 'latin1');
     }
     this.writableEnded = true;
     this.writable = false;

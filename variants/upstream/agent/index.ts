@@ -21,6 +21,8 @@ function announcesBody(h: http.IncomingHttpHeaders): boolean {
 /** Node's own client: one keep-alive http.Agent per target (LIFO, so idle sockets beyond need age out). */
 class AgentUpstreamClient implements UpstreamClient {
   inFlight = 0;
+  /** ClientRequest#addTrailers, on a body sent in chunked coding (see attempt) */
+  readonly sendsRequestTrailers = true;
   private readonly agent: http.Agent;
   private readonly request_: typeof http.request;
   private readonly hostname: string;
@@ -57,6 +59,10 @@ class AgentUpstreamClient implements UpstreamClient {
 
   private attempt(o: UpstreamRequestOptions, resolve: (r: UpstreamResponse) => void, reject: (e: unknown) => void, mayRetry: boolean): void {
     let req: ClientRequest;
+    // A body without a length goes out chunked, whatever the method: node chunks only the methods it expects a
+    // body on by default, and sends any other's body (a DELETE's, an OPTIONS') with no framing at all, which
+    // the upstream cannot delimit and which has no place for trailers.
+    const headers = o.body !== null && o.headers['content-length'] === undefined ? { ...o.headers, 'transfer-encoding': 'chunked' } : o.headers;
     try {
       req = this.request_({
         agent: this.agent,
@@ -64,7 +70,7 @@ class AgentUpstreamClient implements UpstreamClient {
         port: this.port,
         method: o.method,
         path: o.path,
-        headers: o.headers,
+        headers,
         setHost: false,
         // Strict llhttp refuses what node:http's server would refuse to write (validateHeaderName/Value: control
         // bytes, non-tchar names), so no per-header check is needed here. Pinned to strict so that a process
@@ -168,7 +174,10 @@ class AgentUpstreamClient implements UpstreamClient {
       if (sock.timeout !== o.idleTimeoutMs) sock.setTimeout(o.idleTimeoutMs);
       res.on('timeout', () => res.destroy(new UpstreamClientError('reset', `response body idle for ${o.idleTimeoutMs} ms`)));
       res.once('close', release);
-      resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res });
+      // only a chunked body can end with a trailer section; node sets rawTrailers before 'end'
+      if (res.headers['transfer-encoding'] !== undefined)
+        resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res, trailers: () => res.rawTrailers });
+      else resolve({ statusCode: res.statusCode ?? 502, headers: res.headers, body: res });
     });
 
     if (body === null) {
@@ -176,6 +185,22 @@ class AgentUpstreamClient implements UpstreamClient {
     } else {
       // not pipeline(): an upstream failure must not destroy the client's request (we still answer it with a 502)
       body.on('error', (err) => req.destroy(err));
+      const trailers = o.trailers;
+      if (trailers != null) {
+        // before pipe(): this 'end' listener runs ahead of the one that ends the request
+        body.once('end', () => {
+          const pairs = trailers();
+          if (pairs === null) return;
+          const list: Array<[string, string]> = [];
+          for (let i = 0; i + 1 < pairs.length; i += 2) list.push([pairs[i]!, pairs[i + 1]!]);
+          try {
+            req.addTrailers(list);
+          } catch (err) {
+            // filtered by the proxy already: a field node refuses anyway costs this request, never a bad byte upstream
+            req.destroy(err as Error);
+          }
+        });
+      }
       body.pipe(req);
     }
   }

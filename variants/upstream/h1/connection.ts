@@ -10,7 +10,7 @@ import {
 } from '../../../core/contracts/upstream.js';
 import type { Deadline } from './deadlines.js';
 import { Framing, ParseError, ResponseParser, type HeadCache, type ParsedHead, type ResponseSink } from './parser.js';
-import type { RequestHead } from './request-head.js';
+import { INVALID_VALUE, TOKEN, type RequestHead } from './request-head.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -67,6 +67,9 @@ export class Exchange implements Deadline {
 
 /** A streamed response body: the socket's bytes with its backpressure; destroying it early kills the connection. */
 export class H1Body extends Readable {
+  /** the trailer section after a chunked body (name, value pairs), set before the body ends */
+  trailerFields: string[] | null = null;
+
   constructor(
     private readonly conn: H1Connection,
     private readonly ex: Exchange,
@@ -84,6 +87,22 @@ export class H1Body extends Readable {
     this.conn.bodyDestroyed(this.ex);
     cb(err);
   }
+}
+
+/**
+ * A request's trailer section (without the blank line that ends it). The fields come filtered from the proxy
+ * (core/proxy/trailers.ts: token names, values node:http would write); checked again here because nothing
+ * else stands between them and the upstream's socket.
+ */
+function trailerSection(pairs: readonly string[]): string {
+  let text = '';
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const name = pairs[i]!;
+    const value = pairs[i + 1]!;
+    if (!TOKEN.test(name) || INVALID_VALUE.test(value)) continue;
+    text += `${name}: ${value}\r\n`;
+  }
+  return text;
 }
 
 /**
@@ -182,7 +201,10 @@ export class H1Connection implements ResponseSink {
       if (!ok) body.pause();
     };
     const onEnd = (): void => {
-      if (chunked) s.write('0\r\n\r\n', 'latin1');
+      if (chunked) {
+        const trailers = this.exchange?.o.trailers?.() ?? null;
+        s.write(trailers === null ? '0\r\n\r\n' : `0\r\n${trailerSection(trailers)}\r\n`, 'latin1');
+      }
       this.stopSending();
     };
     // the client's request ended before its body did: the upstream would wait for bytes that never come
@@ -248,6 +270,11 @@ export class H1Connection implements ResponseSink {
       ex.body = b;
       this.socket.setTimeout(ex.o.idleTimeoutMs);
       body = b;
+      // only a chunked body can end with a trailer section
+      if (head.framing === Framing.Chunked) {
+        ex.resolve({ statusCode: head.statusCode, headers: head.headers, body, connectMs: ex.reused ? 0 : this.connectMs, trailers: () => b.trailerFields });
+        return;
+      }
     }
     ex.resolve({ statusCode: head.statusCode, headers: head.headers, body, connectMs: ex.reused ? 0 : this.connectMs });
   }
@@ -267,6 +294,7 @@ export class H1Connection implements ResponseSink {
     this.stopSending();
     if (ex.body !== null) {
       this.socket.setTimeout(0);
+      ex.body.trailerFields = this.parser.trailerFields;
       ex.body.push(null);
     }
     this.owner.exchangeDone(ex);

@@ -32,6 +32,8 @@ function abortHook(client: H1UpstreamClient, ex: Exchange): () => void {
  */
 class H1UpstreamClient implements UpstreamClient, ConnectionOwner {
   inFlight = 0;
+  /** a chunked request body ends with the proxy's trailer fields (connection.ts sendBody) */
+  readonly sendsRequestTrailers = true;
   readonly connectTimeoutMs: number;
   private readonly origin: { host: string; port: number; secure: boolean; servername: string | undefined; tls: ConnectionOptions | undefined };
   /** idle connections, most recently used last (LIFO: the rest age out) */

@@ -257,6 +257,8 @@ export class ResponseParser {
   /** a chunk-size or trailer line split over several reads */
   private line = '';
   private trailerBytes = 0;
+  /** the trailer section of the response being parsed (name, value pairs as received), null while it has none */
+  trailerFields: string[] | null = null;
   /** CRLF bytes after chunk data already seen (0..2) */
   private crlfSeen = 0;
   private halted = false;
@@ -278,6 +280,7 @@ export class ResponseParser {
     this.remaining = 0;
     this.line = '';
     this.trailerBytes = 0;
+    this.trailerFields = null;
     this.crlfSeen = 0;
   }
 
@@ -504,7 +507,10 @@ export class ResponseParser {
     return next;
   }
 
-  /** Trailer fields are read and dropped (a proxy may discard them, RFC 9110 §6.5.1); a blank line ends them. */
+  /**
+   * Trailer fields, validated like header lines and kept as received (the proxy decides which are forwarded:
+   * core/proxy/trailers.ts); a blank line ends them.
+   */
   private trailers(chunk: Buffer, off: number): number {
     const [next, complete] = this.readLine(chunk, off, MAX_TRAILER_BYTES);
     this.trailerBytes += next - off;
@@ -524,6 +530,10 @@ export class ResponseParser {
     const colon = field.indexOf(':');
     if (colon <= 0 || !TOKEN.test(field.slice(0, colon))) throw new ParseError(`malformed trailer line: ${JSON.stringify(field.slice(0, 64))}`);
     if (BAD_HEAD_BYTE.test(field)) throw new ParseError('control byte or bare CR/LF in a trailer');
+    const name = field.slice(0, colon);
+    // as llhttp: a length after the body that the length framed is a desynchronisation attempt, not a field
+    if (name.length === 14 && name.toLowerCase() === 'content-length') throw new ParseError('Content-Length in a trailer section');
+    (this.trailerFields ??= []).push(name, trimOws(field.slice(colon + 1)));
     return next;
   }
 }

@@ -1,8 +1,8 @@
 import type { UpstreamRequestOptions } from '../../../core/contracts/upstream.js';
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Node's own rule for header values (checkInvalidHeaderChar): HTAB, visible ASCII, obs-text */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+export const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Node's rule for request targets: no control characters, no space */
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 

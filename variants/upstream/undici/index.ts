@@ -52,6 +52,11 @@ class UndiciUpstreamClient implements UpstreamClient {
       body.resume();
       return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body: EMPTY };
     }
+    // undici reads the trailer section (res.trailers, filled before the body ends) but cannot send one: its
+    // HTTP/1.1 writer ends every chunked request body with a bare last-chunk (client-h1.js), so
+    // sendsRequestTrailers stays unset and the proxy drops the client's request trailers
+    if (res.headers['transfer-encoding'] !== undefined)
+      return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body, trailers: () => trailerPairs(res.trailers) };
     return { statusCode: status, headers: res.headers as IncomingHttpHeaders, body };
   }
 
@@ -90,6 +95,19 @@ class UndiciUpstreamClient implements UpstreamClient {
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+/** undici's trailers object (lower-cased names, a repeated name as an array) as name, value pairs. */
+function trailerPairs(trailers: Record<string, string | string[] | undefined>): string[] | null {
+  let out: string[] | null = null;
+  for (const name in trailers) {
+    const v = trailers[name];
+    if (v === undefined) continue;
+    out ??= [];
+    if (Array.isArray(v)) for (const x of v) out.push(name, x);
+    else out.push(name, v);
+  }
+  return out;
 }
 
 /** The subset of AbortSignal undici uses (`aborted`, `reason`, an 'abort' event), on a cheap EventEmitter. */
