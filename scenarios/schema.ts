@@ -101,7 +101,7 @@ export interface UpstreamStubSpec {
 }
 
 /** Peer proxies a proxy-mode scenario runs next to the gateway (scripts/scenario/peers/). */
-export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'haproxy' | 'caddy';
+export type PeerName = 'fast-gateway' | 'fastify-http-proxy' | 'handwritten' | 'nginx' | 'haproxy' | 'caddy' | 'floor';
 
 /**
  * A target the report checks: ratio = median(metric of variant) ÷ median(metric of reference), met when
@@ -327,7 +327,7 @@ export const scenarioSchema = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] },
+      items: { enum: ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy', 'floor'] },
     },
     capacity: {
       type: 'object',

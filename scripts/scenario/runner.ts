@@ -100,6 +100,11 @@ function caveatsFor(
       'Caddy: reverse_proxy with keep-alive, GOMAXPROCS from the one pinned CPU, logs discarded (scripts/scenario/peers/Caddyfile); not a Node process.',
     );
   }
+  if (variants.some((v) => v.kind === 'peer' && v.peer === 'floor')) {
+    out.push(
+      'floor: a floor, not a product (scripts/scenario/peers/floor-proxy.ts): a Node proxy on net sockets, one upstream connection per client connection, that parses each request head and response framing and adds X-Forwarded-For, nothing else.',
+    );
+  }
   const load = scenario.load;
   const wrk =
     load.engine !== 'autocannon' &&

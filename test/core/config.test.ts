@@ -35,7 +35,7 @@ describe('config validation', () => {
     expect(r.value.server.workers).toBeGreaterThan(0);
     expect(r.value.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 9901 });
     expect(r.value.variants.router).toBe('hybrid');
-    expect(r.value.variants.server).toBe('node-http');
+    expect(r.value.variants.server).toBe('own');
     expect(r.value.routes[0]!.plugins).toEqual([]);
     expect(r.value.logging.accessLog).toEqual({ enabled: true, format: 'json', fields: DEFAULT_ACCESS_LOG_FIELDS, sampleSuccess: 1, file: '' });
   });

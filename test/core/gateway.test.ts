@@ -130,14 +130,14 @@ describe('hot reload in a single process', () => {
       const r = await g.reload({
         routes: routes('b'),
         server: { contextPoolSize: running.server.contextPoolSize + 1, maxUrlLength: running.server.maxUrlLength + 1 },
-        variants: { pool: 'none', metrics: 'ring', server: 'own' },
+        variants: { pool: 'none', metrics: 'ring', server: 'node-http' },
       });
       expect(r).toEqual({ ok: true, version: 2, errors: [] });
       expect((await request(`${g.url}/r`)).body).toBe('b');
       const warn = lines.find((l) => Array.isArray(l.restartRequired));
       expect(warn?.restartRequired).toEqual(['server.contextPoolSize', 'server.maxUrlLength', 'variants.pool', 'variants.metrics', 'variants.server']);
       expect(String(warn?.msg)).toContain('server.contextPoolSize, server.maxUrlLength, variants.pool, variants.metrics, variants.server');
-      expect(g.gateway.currentConfig.variants.server).toBe('node-http');
+      expect(g.gateway.currentConfig.variants.server).toBe('own');
       expect(lines.some((l) => l.msg === 'config applied')).toBe(false);
       expect(g.gateway.currentConfig.variants.pool).toBe(running.variants.pool);
       expect(g.gateway.currentConfig.server.contextPoolSize).toBe(running.server.contextPoolSize);

@@ -153,7 +153,7 @@ describe('the engine scenarios', () => {
       expect(ids).toContain(scenario.baselineVariant);
     }
     const proxy = await expandMatrix(loadScenario('engines-proxy').scenario, { ...registered, server: ['node-http', 'own'] });
-    expect(proxy.map((v) => v.id)).toEqual(['server=node-http', 'server=own', 'peer=nginx', 'peer=haproxy', 'peer=caddy']);
+    expect(proxy.map((v) => v.id)).toEqual(['server=node-http', 'server=own', 'peer=nginx', 'peer=haproxy', 'peer=caddy', 'peer=floor']);
   });
 });
 

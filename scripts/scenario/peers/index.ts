@@ -12,7 +12,7 @@ import { prepareCaddy } from './caddy.js';
 import { prepareHaproxy } from './haproxy.js';
 import { prepareNginx } from './nginx.js';
 
-export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy'] as const;
+export const PEER_NAMES = ['fast-gateway', 'fastify-http-proxy', 'handwritten', 'nginx', 'haproxy', 'caddy', 'floor'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /** Peers that are programs of their own (not Node scripts from dist/), with the binary each needs on the PATH. */
@@ -28,6 +28,7 @@ const NODE_PEER_SCRIPTS: Record<NodePeer, string> = {
   'fast-gateway': 'fast-gateway.js',
   'fastify-http-proxy': 'fastify-http-proxy.js',
   handwritten: 'handwritten-proxy.js',
+  floor: 'floor-proxy.js',
 };
 
 export function peerScript(name: NodePeer): string {
