@@ -22,6 +22,7 @@ beforeAll(async () => {
     plugins: [{ name: 'tracing', options: { exporter: 'memory', serviceName: 'gw-test' } }],
     routes: [
       { path: '/up/*', methods: ['GET'], upstream: 'up', stripPrefix: '/up' },
+      { path: '/split/*', methods: ['GET'], backends: [{ upstream: 'up', weight: 1 }], stripPrefix: '/split' },
       { path: '/local', methods: ['GET'], handler: 'echo' },
     ],
   });
@@ -58,6 +59,14 @@ describe('tracing', () => {
     const got = up.received.at(-1)!.headers;
     expect(got.traceparent).toBe(`00-${TRACE_ID}-${client.spanContext().spanId}-01`);
     expect(got.tracestate).toBe('vendor=abc');
+  });
+
+  it('a route with backends has its CLIENT span too, and the backend picked gets the trace context', async () => {
+    const r = await request(`${gw.url}/split/ok`, { headers: { traceparent: `00-${TRACE_ID}-${PARENT}-01` } });
+    expect(r.status).toBe(200);
+    const client = (await spansSettled(2)).find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(client.attributes['gateway.upstream']).toBe('up');
+    expect(up.received.at(-1)!.headers.traceparent).toBe(`00-${TRACE_ID}-${client.spanContext().spanId}-01`);
   });
 
   it('starts a new trace without traceparent, and marks 5xx as errors', async () => {

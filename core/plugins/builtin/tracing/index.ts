@@ -129,13 +129,15 @@ export const tracingPlugin: GatewayPlugin<TracingOptions> = {
       },
       preHandler(ctx) {
         const st = start(ctx);
-        const route = ctx.route as { name?: string; config?: { path?: string; upstream?: string } } | null;
+        const route = ctx.route as { name?: string; config?: { path?: string; upstream?: string; backends?: Array<{ upstream: string }> } } | null;
         if (route?.config?.path !== undefined) {
           st.server.setAttribute('http.route', route.config.path);
           st.server.updateName(`${ctx.method} ${route.config.path}`);
         }
         st.server.addEvent('preHandler');
-        const upstream = route?.config?.upstream;
+        // A route with backends picks one after this hook: the span names the candidates (a|b), and the trace context
+        // is propagated to whichever is picked.
+        const upstream = route?.config?.upstream ?? route?.config?.backends?.map((b) => b.upstream).join('|');
         if (upstream !== undefined && st.client === null) {
           st.client = tracer.startSpan(
             `${ctx.method} upstream ${upstream}`,
