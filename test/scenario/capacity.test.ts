@@ -126,7 +126,7 @@ const cc = OPEN_LOOP_C === null ? needService('cc') : { available: true, skipRea
  * knee anywhere within ±15% (seen: 336 for 400), which tests the estimator, not the search.
  */
 const KNEE = 400;
-const DELAY_MS = 400;
+const DELAY_MS = 800;
 
 describe.skipIf(OPEN_LOOP_C === null)(
   `capacity search on a real server with a knee at ${KNEE} req/s (C generator)${OPEN_LOOP_C === null ? ` (skipped: ${cc.skipReason})` : ''}`,
@@ -150,10 +150,11 @@ describe.skipIf(OPEN_LOOP_C === null)(
     });
 
     it('finds the knee within the search tolerance (the objective is far from both sides of it)', async () => {
-      // an objective of 100 ms sits between "answers at once" and DELAY_MS, so a loaded machine's hiccups below the
-      // knee stay under it, and above the knee more than 1% of the answers are held past it
+      // an objective of 250 ms sits far between "answers at once" and DELAY_MS: below the knee a loaded machine's
+      // hiccups stay under it (at 100 ms a p99 of 118 ms was seen under load average 15), above the knee every
+      // answer is held past it
       const spec: CapacitySpec = capacitySpec({
-        objectiveMs: 100,
+        objectiveMs: 250,
         windowS: 1,
         probeWarmupS: 0.3,
         startRate: 100,
