@@ -372,7 +372,9 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   }
   if (!existsSync(GATEWAY_CLI)) throw new Error('not built (run `npm run build`): missing dist/core/cli.js');
   const repetitions = opts.repetitions ?? scenario.repetitions;
-  const warmupS = opts.warmupS ?? scenario.warmupS;
+  // a request count (h2load -n) has no warm-up: h2load's --warm-up-time works with a duration only
+  const amount = opts.amount;
+  const warmupS = amount !== undefined ? 0 : (opts.warmupS ?? scenario.warmupS);
   const durationS = opts.durationS ?? scenario.load.durationS;
   const skipped = new Map<string, string>();
   const selected = selectVariants(scenario, opts.only ?? []).filter((v) => {
@@ -391,7 +393,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   const runs: RunResult[] = [];
   const checks = new Map<string, AnswerCheck>();
   const verbose = opts.progress !== false;
-  const etaPlan = { variants: variants.length, repetitions, warmupS, durationS };
+  const etaPlan = { variants: variants.length, repetitions, warmupS, durationS: amount !== undefined ? undefined : durationS };
   const total = repetitions * variants.length;
   if (verbose)
     process.stderr.write(
@@ -411,7 +413,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
       for (const v of selected) {
         order++;
         if (skipped.has(v.id)) continue;
-        const run = await runVariant(scenario, v, rep, order - 1, { plan, work, cert, warmupS, durationS, stubs, checks });
+        const run = await runVariant(scenario, v, rep, order - 1, { plan, work, cert, warmupS, durationS, amount, stubs, checks });
         const left = remainingSeconds(etaPlan, order, total, (performance.now() - t0) / 1000);
         const eta = order < total ? ` — ETA ${formatDuration(left)}` : '';
         if (run === null) {
@@ -438,7 +440,7 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   const results: Results = {
     schemaVersion: 1,
     scenario: { name: scenario.name, description: scenario.description, hash, definition: scenario as unknown as Scenario, routeCount: 1 },
-    options: { repetitions, durationS, amount: null, warmupS, only: opts.only ?? [], seed: scenario.seed },
+    options: { repetitions, durationS: amount !== undefined ? null : durationS, amount: amount ?? null, warmupS, only: opts.only ?? [], seed: scenario.seed },
     command: opts.command ?? `npm run scenario -- ${scenario.name}`,
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -464,6 +466,8 @@ interface VariantEnv {
   cert: { cert: string; key: string };
   warmupS: number;
   durationS: number;
+  /** requests per run instead of the duration */
+  amount: number | undefined;
   stubs: Stubs;
   checks: Map<string, AnswerCheck>;
 }
@@ -530,7 +534,8 @@ async function runVariant(s: H2Scenario, v: H2Variant, repetition: number, order
     const streams = isH2(v.protocol) ? (v.streams ?? 1) : 1;
     const logFile = join(env.work, `h2load-${order}.log`);
     const url = `${v.protocol === 'h1' || v.protocol === 'h2c' ? 'http' : 'https'}://127.0.0.1:${contestant.port}${req.path}`;
-    const args = ['-t', '1', '-c', String(connections), '-m', String(streams), '-D', String(env.durationS), '--log-file', logFile];
+    const length = env.amount !== undefined ? ['-n', String(env.amount)] : ['-D', String(env.durationS)];
+    const args = ['-t', '1', '-c', String(connections), '-m', String(streams), ...length, '--log-file', logFile];
     if (env.warmupS > 0) args.push('--warm-up-time', String(env.warmupS));
     if (!isH2(v.protocol)) args.push('--h1');
     for (const [name, value] of Object.entries(req.headers)) args.push('-H', `${name}: ${value}`);
