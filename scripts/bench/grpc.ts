@@ -38,7 +38,14 @@ async function main(): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'bench-grpc-'));
   try {
     for (const name of ['grpc', 'upstream-h2'].filter((n) => values.only === undefined || values.only === n)) {
-      const { results } = await runScenario({ scenario: name, repetitions: 1, durationS, warmupS: 1, outDir: out, command: `npm run bench:grpc -- --only ${name}` });
+      const { results } = await runScenario({
+        scenario: name,
+        repetitions: 1,
+        durationS,
+        warmupS: 1,
+        outDir: out,
+        command: `npm run bench:grpc -- --only ${name}`,
+      });
       process.stdout.write(`\n${name}: ${durationS} s per run\n| variant | req/s | errors | CPU µs/req |\n| --- | ---: | ---: | ---: |\n`);
       for (const r of results.runs) {
         const cpu = cpuUsPerRequest(r);

@@ -59,12 +59,15 @@ function viaHttp2(p: H2Probe): Promise<Answer> {
 function viaHttp1(p: H2Probe): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const send = p.protocol === 'h1-tls' ? tlsRequest : h1Request;
-    const req = send({ host: '127.0.0.1', port: p.port, path: p.path, method: p.method, headers: p.headers, rejectUnauthorized: false, timeout: TIMEOUT_MS }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), grpcStatus: undefined }));
-      res.on('error', reject);
-    });
+    const req = send(
+      { host: '127.0.0.1', port: p.port, path: p.path, method: p.method, headers: p.headers, rejectUnauthorized: false, timeout: TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), grpcStatus: undefined }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end(p.body);

@@ -17,13 +17,13 @@ import type { Scenario, TargetSpec } from '../../scenarios/schema.js';
 import type { AnswerCheck } from './answer-check.js';
 import { readDiagnostics } from './diagnostics.js';
 import { describeEnvironment } from './environment.js';
+import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 import { GRPC_PATHS, GRPC_REPLY, GRPC_REQUEST, STREAM_MESSAGES, UPSTREAM_BODY, type GrpcCall } from './grpc-traffic.js';
 import { checkH2Answer, type H2Expected } from './h2-answer-check.js';
-import { estimateSeconds, formatDuration, remainingSeconds } from './eta.js';
 import { canonicalJson, scenarioPath } from './load-scenario.js';
 import { saveRun } from './output.js';
-import { peerUnavailable, spawnPeer } from './peers/index.js';
 import { distScript, GATEWAY_CLI, ROOT, SCENARIO_DIR } from './paths.js';
+import { peerUnavailable, spawnPeer } from './peers/index.js';
 import { ProcSampler } from './proc-sampler.js';
 import { freePort, planCpus, spawnNode, stopProcess, tail, waitReady, type CpuPlan } from './processes.js';
 import type { Results, RunResult } from './results.js';
@@ -358,7 +358,9 @@ function caveatsOf(s: H2Scenario, variants: H2Variant[], plan: CpuPlan, skipped:
     );
   }
   if (variants.some((v) => (v.via ?? 'gateway') === 'nginx')) {
-    out.push('nginx: 1 worker process (plus its idle master, counted in CPU/RSS), `listen … http2` and `grpc_pass` with upstream keepalive 64; not a Node process.');
+    out.push(
+      'nginx: 1 worker process (plus its idle master, counted in CPU/RSS), `listen … http2` and `grpc_pass` with upstream keepalive 64; not a Node process.',
+    );
   }
   out.push("latency percentiles come from h2load's per-request log (requests started after the warmup), not from a CO-corrected open loop.");
   if (availableParallelism() <= 2) out.push(`${availableParallelism()}-core machine: absolute numbers are far below a server's, ratios are what transfer.`);
@@ -388,7 +390,11 @@ export async function runH2LoadScenario(opts: RunOptions): Promise<ScenarioRun> 
   const work = mkdtempSync(join(tmpdir(), `scenario-${scenario.name}-`));
   const variants: VariantSpec[] = selected.map((v) => {
     const via = v.via ?? 'gateway';
-    return via === 'nginx' ? { id: v.id, kind: 'peer', peer: 'nginx' } : via === 'direct' ? { id: v.id, kind: 'baseline' } : { id: v.id, kind: 'gateway', workers: 0 };
+    return via === 'nginx'
+      ? { id: v.id, kind: 'peer', peer: 'nginx' }
+      : via === 'direct'
+        ? { id: v.id, kind: 'baseline' }
+        : { id: v.id, kind: 'gateway', workers: 0 };
   });
   const runs: RunResult[] = [];
   const checks = new Map<string, AnswerCheck>();

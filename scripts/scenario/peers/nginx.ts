@@ -19,13 +19,12 @@ export interface NginxOptions {
  */
 export function nginxConfig(o: NginxOptions): string {
   const d = (p: string) => join(o.dir, p);
-  const locations = (o.prefixes.length > 0 ? o.prefixes.map((p) => `${p}/`) : ['/']).map(
-    (loc) =>
-      o.grpc === true
-        ? `    location ${loc} {
+  const locations = (o.prefixes.length > 0 ? o.prefixes.map((p) => `${p}/`) : ['/']).map((loc) =>
+    o.grpc === true
+      ? `    location ${loc} {
       grpc_pass grpc://stub;
     }`
-        : `    location ${loc} {
+      : `    location ${loc} {
       proxy_pass http://stub;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
