@@ -81,6 +81,11 @@ export interface H2Scenario {
 
 const READY_TIMEOUT_MS = 20_000;
 
+/** h2load takes whole units only ("0.5" is a value error): fractional seconds as milliseconds. */
+export function h2loadDuration(seconds: number): string {
+  return Number.isInteger(seconds) ? String(seconds) : `${Math.round(seconds * 1000)}ms`;
+}
+
 function isH2(p: H2Protocol): boolean {
   return p === 'h2-tls' || p === 'h2c';
 }
@@ -540,9 +545,9 @@ async function runVariant(s: H2Scenario, v: H2Variant, repetition: number, order
     const streams = isH2(v.protocol) ? (v.streams ?? 1) : 1;
     const logFile = join(env.work, `h2load-${order}.log`);
     const url = `${v.protocol === 'h1' || v.protocol === 'h2c' ? 'http' : 'https'}://127.0.0.1:${contestant.port}${req.path}`;
-    const length = env.amount !== undefined ? ['-n', String(env.amount)] : ['-D', String(env.durationS)];
+    const length = env.amount !== undefined ? ['-n', String(env.amount)] : ['-D', h2loadDuration(env.durationS)];
     const args = ['-t', '1', '-c', String(connections), '-m', String(streams), ...length, '--log-file', logFile];
-    if (env.warmupS > 0) args.push('--warm-up-time', String(env.warmupS));
+    if (env.warmupS > 0) args.push('--warm-up-time', h2loadDuration(env.warmupS));
     if (!isH2(v.protocol)) args.push('--h1');
     for (const [name, value] of Object.entries(req.headers)) args.push('-H', `${name}: ${value}`);
     if (req.body !== undefined) {
