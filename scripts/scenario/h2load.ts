@@ -1,11 +1,15 @@
 /**
- * The scenario runner's `h2` mode: TLS and HTTP/2 cost measured with h2load (Debian's nghttp2-client), since
- * autocannon speaks HTTP/1.1 only. A scenario file with `"mode": "h2"` (scenarios/h2load/h2.json) is
- * dispatched here by runScenario; the report is the runner's usual results.json / report.md / report.html.
+ * The scenario runner's `h2` mode: scenarios loaded by h2load (Debian's nghttp2-client), since autocannon and wrk
+ * speak HTTP/1.1 only. A scenario file with `"mode": "h2"` (scenarios/h2load/) is dispatched here by runScenario;
+ * the report is the runner's usual results.json / report.md / report.html, targets and skipped peers included.
  *
- * Every variant is the same gateway serving the same static route, reached over a different client protocol:
- * `h1` (cleartext HTTP/1.1), `h1-tls` (HTTPS/1.1, ALPN http/1.1), `h2-tls` (HTTP/2 over TLS). Latency
- * percentiles come from h2load's per-request log (`--log-file`), restricted to the measured window.
+ * A variant is a contestant reached over a client protocol (`h1`, `h1-tls`, `h2-tls`, `h2c`):
+ * - the gateway serving a static route (`h2`: what TLS and HTTP/2 cost on the client side), or proxying to the
+ *   scenario's upstream service over HTTP/1.1 or h2c (`upstream-h2`, `grpc`);
+ * - `direct`: the service itself (h2-stub.ts), the reference of `grpc`;
+ * - `nginx`: Debian's nginx with `grpc_pass` (peers/nginx.ts), skipped and reported when it is not installed.
+ * Each contestant answers one request of its kind before it is timed (h2-answer-check.ts). Latency percentiles
+ * come from h2load's per-request log (`--log-file`), restricted to the measured window; CPU from /proc over it.
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
