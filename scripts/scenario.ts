@@ -30,7 +30,8 @@ options:
   --max-probes N    capacity: probes per search at most (default 12)
   --max-rate R      capacity: the highest rate probed (default 100000 req/s)
   --hdr-log         fixed-rate windows also write HdrHistogram interval logs (1 s) into the report's hdr/ folder
-  --only DIM=A,B    only these variants of a matrix dimension (repeatable), e.g. --only router=hybrid,radix
+  --only DIM=A,B    only these variants of a matrix dimension (repeatable), e.g. --only router=hybrid,radix;
+                    h2load scenarios (h2, grpc, upstream-h2) take variant ids, e.g. --only gateway,peer=nginx
   --build REV,REV   every gateway variant once per build (a git revision; "current" = this dist/), interleaved;
                     filed as <name>-builds
   --out DIR         write the report under DIR instead of reports/runs/

@@ -49,7 +49,10 @@ export function saturation(r: Results, s: VariantSummary): Saturation {
   const gatewaySaturated = gatewayPct !== null && gatewayPct >= (SATURATED_PCT / 100) * capacityPct;
   const loaderSaturated = s.loaderCpuPct >= SATURATED_PCT || s.loaderBoundRuns > s.runs / 2;
   // the row may be the bare-server baseline or a peer: name what was measured, not "gateway" for all
-  const who = s.variant === 'baseline' ? 'bare server' : s.variant.startsWith('peer=') ? s.variant.slice(5) : 'gateway';
+  // (by the variant's kind where the results carry it: h2load scenarios name their rows freely, e.g. "direct")
+  const spec = r.variants.find((v) => v.id === s.variant);
+  const kind = spec?.kind ?? (s.variant === 'baseline' ? 'baseline' : s.variant.startsWith('peer=') ? 'peer' : 'gateway');
+  const who = kind === 'baseline' ? 'bare server' : kind === 'peer' ? (spec?.peer ?? s.variant.slice(5)) : 'gateway';
   const gw = gatewayPct === null ? `${who} CPU not measured` : `${who} at ${pct(gatewayPct)} CPU${capacityPct !== 100 ? ` (of ${capacityPct}%)` : ''}`;
   const ld = `loader at ${pct(s.loaderCpuPct)}`;
   const fixedRate = r.calibration !== undefined || r.scenario.definition.load.rate !== undefined;

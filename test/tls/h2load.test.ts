@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
-import { isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
+import { h2loadDuration, isH2LoadScenario, latencyFromLog, parseH2loadOutput } from '../../scripts/scenario/h2load.js';
 import { needService } from '../support/services.js';
 import { TestCa } from './certs.js';
 
@@ -20,6 +20,12 @@ describe('scenario h2 mode (h2load)', () => {
     expect(isH2LoadScenario('h2')).toBe(true);
     expect(isH2LoadScenario('smoke')).toBe(false);
     expect(isH2LoadScenario('no-such-scenario')).toBe(false);
+  });
+
+  it('passes fractional seconds to h2load as milliseconds (it refuses "0.5")', () => {
+    expect(h2loadDuration(10)).toBe('10');
+    expect(h2loadDuration(0.5)).toBe('500ms');
+    expect(h2loadDuration(1.25)).toBe('1250ms');
   });
 
   it('computes latency percentiles from the per-request log, after the warmup only', () => {

@@ -76,6 +76,8 @@ export interface PeerStart {
   /** extra node flags placed before the script (the diagnostics preload) */
   nodeArgs: string[];
   spawn: SpawnOptions;
+  /** gRPC over h2c in front and behind (the h2load scenarios); only nginx (`grpc_pass`) is set up for it */
+  grpc?: boolean;
 }
 
 function pinned(cmd: string, args: string[], cpus: number[], opts: SpawnOptions): ChildProcess {
@@ -84,11 +86,12 @@ function pinned(cmd: string, args: string[], cpus: number[], opts: SpawnOptions)
 }
 
 export function spawnPeer(name: PeerName, s: PeerStart): ChildProcess {
+  if (s.grpc === true && name !== 'nginx') throw new Error(`peer ${name}: no gRPC configuration (only nginx's grpc_pass)`);
   if (isNative(name)) {
     const bin = which(NATIVE_PEERS[name]);
     if (bin === null) throw new Error(`${NATIVE_PEERS[name]} is not on the PATH`);
     const o = { port: s.port, upstreamPort: s.upstreamPort, prefixes: s.prefixes, dir: s.dir };
-    if (name === 'nginx') return pinned(bin, prepareNginx(o), s.cpus, s.spawn);
+    if (name === 'nginx') return pinned(bin, prepareNginx({ ...o, grpc: s.grpc === true }), s.cpus, s.spawn);
     if (name === 'haproxy') return pinned(bin, prepareHaproxy(o), s.cpus, s.spawn);
     const caddy = prepareCaddy(o);
     return pinned(bin, caddy.args, s.cpus, { ...s.spawn, env: { ...(s.spawn.env ?? process.env), ...caddy.env } });

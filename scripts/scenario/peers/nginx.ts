@@ -7,6 +7,8 @@ export interface NginxOptions {
   prefixes: string[];
   /** private directory for the config, pid, error log and temp paths (nginx writes nothing elsewhere) */
   dir: string;
+  /** gRPC: HTTP/2 cleartext in front (h2c with prior knowledge), `grpc_pass` behind, upstream keepalive the same */
+  grpc?: boolean;
 }
 
 /**
@@ -17,13 +19,19 @@ export interface NginxOptions {
  */
 export function nginxConfig(o: NginxOptions): string {
   const d = (p: string) => join(o.dir, p);
-  const locations = (o.prefixes.length > 0 ? o.prefixes.map((p) => `${p}/`) : ['/']).map(
-    (loc) => `    location ${loc} {
+  const locations = (o.prefixes.length > 0 ? o.prefixes.map((p) => `${p}/`) : ['/']).map((loc) =>
+    o.grpc === true
+      ? `    location ${loc} {
+      grpc_pass grpc://stub;
+    }`
+      : `    location ${loc} {
       proxy_pass http://stub;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }`,
   );
+  // nginx 1.22 (Debian 12) spells HTTP/2 as a listen flag; streams raised to the gateway's and the stub's 1000
+  const listen = o.grpc === true ? `listen 127.0.0.1:${o.port} http2;\n    http2_max_concurrent_streams 1000;` : `listen 127.0.0.1:${o.port};`;
   // root's nginx would hand its worker to "nobody", which cannot use the temp dirs created here
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
   return `${user}daemon off;
@@ -47,7 +55,7 @@ http {
     keepalive_requests 100000000;
   }
   server {
-    listen 127.0.0.1:${o.port};
+    ${listen}
 ${locations.join('\n')}
   }
 }
