@@ -5,8 +5,8 @@ import { ERROR_CATALOGUE, errorBody, errorHeaders, type ErrorCode } from '../bas
 import { rawHead } from '../base/raw-http.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
-import { grpcStatusOf, isGrpcRequest, sendGrpc, writeTrailersOnly } from '../proxy/grpc.js';
 import { grpcWebMode, GrpcWebMode, sendGrpcWeb, writeGrpcWebTrailersOnly } from '../proxy/grpc-web.js';
+import { grpcStatusOf, isGrpcRequest, sendGrpc, writeTrailersOnly } from '../proxy/grpc.js';
 import type { RequestState } from './request-state.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
-import { grpc, startEchoServer, type GrpcServer } from '../support/grpc.js';
 import { decodeMsg, encodeMsg, type WebMsg } from '../support/grpc-web-msg.js';
+import { grpc, startEchoServer, type GrpcServer } from '../support/grpc.js';
 import { closedPortUrl } from '../support/upstream.js';
 
 /**
