@@ -108,7 +108,7 @@ describe('gRPC-Web through the gateway (HTTP/1.1 client, h2c upstream)', () => {
     const res = await fetch(base + path, {
       method: 'POST',
       headers: { 'content-type': CT[mode], accept: CT[mode], 'x-grpc-web': '1', ...extra },
-      body: mode === 'text' ? bytes.toString('base64') : bytes,
+      body: mode === 'text' ? bytes.toString('base64') : new Uint8Array(bytes),
     });
     const raw = Buffer.from(await res.arrayBuffer());
     const body = mode === 'text' ? decodeText(raw.toString('latin1')) : raw;
@@ -171,7 +171,7 @@ describe('gRPC-Web through the gateway (HTTP/1.1 client, h2c upstream)', () => {
     const res = await fetch(`${base}${ECHO}/ServerStream`, {
       method: 'POST',
       headers: { 'content-type': CT.binary, 'x-grpc-web': '1' },
-      body: frame({ text: 'slow', count: 3, delayMs: 400 }),
+      body: new Uint8Array(frame({ text: 'slow', count: 3, delayMs: 400 })),
     });
     const reader = res.body!.getReader();
     const first = await reader.read();
