@@ -10,7 +10,10 @@ import { decodeMsg, encodeMsg, type WebMsg } from './grpc-web-msg.js';
 
 /** grpc-web builds messages with `new`: a class around the plain object. */
 class Message {
-  constructor(readonly m: WebMsg = {}) {}
+  readonly m: WebMsg;
+  constructor(...args: unknown[]) {
+    this.m = (args[0] as WebMsg | undefined) ?? {};
+  }
 }
 
 const serialize = (req: Message): Uint8Array => encodeMsg(req.m);
