@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import { BODY_TRAILERS, type TrailerCarrier } from '../contracts/upstream.js';
-import { encodeGrpcMessage, GrpcStatus, grpcStatusOf, grpcTimeoutMs, type GrpcCall } from './grpc.js';
+import { DEADLINE_SKEW_MS, encodeGrpcMessage, GrpcStatus, grpcStatusOf, grpcTimeoutMs, type GrpcCall } from './grpc.js';
 import { filterTrailers, trailerPairs } from './trailers.js';
 
 /**
@@ -216,6 +216,7 @@ function streamCall(
   let timer: NodeJS.Timeout | null = null;
   let failure: [number, string] = [GrpcStatus.UNAVAILABLE, 'upstream stream broke off'];
   const limitMs = call.req === null ? -1 : grpcTimeoutMs(call.req.headers);
+  const deadline = limitMs < 0 ? -1 : call.startTime + limitMs;
   const text = mode === GrpcWebMode.Text;
   const settle = (status: number): void => {
     if (settled) return;
@@ -237,7 +238,9 @@ function streamCall(
   body.once('end', () => {
     const received = (body as TrailerCarrier)[BODY_TRAILERS];
     if (received?.['grpc-status'] === undefined) {
-      fail(GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
+      // a service enforcing the same grpc-timeout may just stop (as in grpc.ts): at the deadline, that is why
+      if (deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS) fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+      else fail(GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
       return;
     }
     // filtered as every relayed trailer section is (trailers.ts): nothing a header could not carry
@@ -253,8 +256,8 @@ function streamCall(
     if (!body.destroyed) body.destroy();
     settle(499);
   });
-  if (limitMs >= 0) {
-    const left = call.startTime + limitMs - performance.now();
+  if (deadline >= 0) {
+    const left = deadline - performance.now();
     timer = setTimeout(
       () => {
         failure = [GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'];

@@ -122,7 +122,7 @@ export function encodeGrpcMessage(message: string): string {
 }
 
 /** How far apart the upstream's grpc-timeout timer and the gateway's may fire. */
-const DEADLINE_SKEW_MS = 20;
+export const DEADLINE_SKEW_MS = 20;
 
 /** Staged headers that describe an HTTP body, meaningless on a trailers-only answer. */
 const BODY_FIELDS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'etag', 'last-modified']);

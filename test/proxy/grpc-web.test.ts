@@ -87,6 +87,7 @@ describe('gRPC-Web through the gateway (HTTP/1.1 client, h2c upstream)', () => {
       },
       routes: [
         { path: '/dead/*', upstream: 'dead', stripPrefix: '/dead' },
+        { path: '/rate/*', upstream: 'echo', stripPrefix: '/rate', plugins: [{ name: 'rate-limit', options: { limit: 1, windowMs: 60_000 } }] },
         {
           path: '/cors/*',
           upstream: 'echo',
@@ -180,6 +181,20 @@ describe('gRPC-Web through the gateway (HTTP/1.1 client, h2c upstream)', () => {
     expect(got.messages.map((m) => m.text)).toEqual(['slow#0']);
     expect(got.trailers).toBeNull();
     await reader.cancel();
+  });
+
+  it("grpc-timeout is the call's deadline: a stream that outlives it ends with DEADLINE_EXCEEDED in the trailer frame", async () => {
+    const r = await webCall('text', `${ECHO}/ServerStream`, { text: 'd', count: 10, delayMs: 300 }, { 'grpc-timeout': '500m' });
+    expect(r.messages.length).toBeLessThan(10);
+    expect(r.trailers?.['grpc-status'] ?? r.headers.get('grpc-status')).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+  });
+
+  it('a plugin refusal (rate-limit) is a trailers-only RESOURCE_EXHAUSTED', async () => {
+    expect((await webCall('binary', `/rate${ECHO}/Unary`, { text: '1' })).messages.map((m) => m.text)).toEqual(['echo:1']);
+    const r = await webCall('binary', `/rate${ECHO}/Unary`, { text: '2' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('grpc-status')).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+    expect(r.messages).toEqual([]);
   });
 
   it('the gateway finds no route: a trailers-only UNIMPLEMENTED', async () => {
