@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import { BODY_TRAILERS, type TrailerCarrier } from '../contracts/upstream.js';
-import { DEADLINE_SKEW_MS, encodeGrpcMessage, GrpcStatus, grpcStatusOf, grpcTimeoutMs, type GrpcCall } from './grpc.js';
+import { encodeGrpcMessage, grpcStatusOf, superviseCall, type GrpcCall } from './grpc.js';
 import { filterTrailers, trailerPairs } from './trailers.js';
 
 /**
@@ -212,60 +212,28 @@ function streamCall(
   headers: OutgoingHttpHeaders,
   done: (status: number) => void,
 ): void {
-  let settled = false;
-  let timer: NodeJS.Timeout | null = null;
-  let failure: [number, string] = [GrpcStatus.UNAVAILABLE, 'upstream stream broke off'];
-  const limitMs = call.req === null ? -1 : grpcTimeoutMs(call.req.headers);
-  const deadline = limitMs < 0 ? -1 : call.startTime + limitMs;
+  const watch = superviseCall(call, body, res, done);
   const text = mode === GrpcWebMode.Text;
-  const settle = (status: number): void => {
-    if (settled) return;
-    settled = true;
-    if (timer !== null) clearTimeout(timer);
-    done(status);
-  };
   const write = (chunk: Buffer): boolean => (text ? res.write(chunk.toString('base64'), 'latin1') : res.write(chunk));
   const finish = (fields: OutgoingHttpHeaders): void => {
     if (res.writableEnded || res.destroyed) return;
     write(trailerFrame(fields));
     res.end();
   };
-  const fail = (status: number, message: string): void => finish({ 'grpc-status': String(status), 'grpc-message': encodeGrpcMessage(message) });
+  const fail = ([status, message]: [number, string]): void => finish({ 'grpc-status': String(status), 'grpc-message': encodeGrpcMessage(message) });
   body.on('data', (chunk: Buffer) => {
     if (!write(chunk)) body.pause();
   });
   res.on('drain', () => body.resume());
   body.once('end', () => {
     const received = (body as TrailerCarrier)[BODY_TRAILERS];
-    if (received?.['grpc-status'] === undefined) {
-      // a service enforcing the same grpc-timeout may just stop (as in grpc.ts): at the deadline, that is why
-      if (deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS) fail(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
-      else fail(GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
-      return;
-    }
+    if (received?.['grpc-status'] === undefined) fail(watch.missingStatus());
     // filtered as every relayed trailer section is (trailers.ts): nothing a header could not carry
-    finish(filterTrailers(trailerPairs(received as OutgoingHttpHeaders), undefined, null, []).fields);
+    else finish(filterTrailers(trailerPairs(received as OutgoingHttpHeaders), undefined, null, []).fields);
   });
-  body.once('error', noop);
   body.once('close', () => {
-    if (!body.readableEnded) fail(failure[0], failure[1]);
+    if (!body.readableEnded) fail(watch.brokeOff());
   });
-  res.once('finish', () => settle(200));
-  res.once('close', () => {
-    if (res.writableFinished) return;
-    if (!body.destroyed) body.destroy();
-    settle(499);
-  });
-  if (deadline >= 0) {
-    const left = deadline - performance.now();
-    timer = setTimeout(
-      () => {
-        failure = [GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'];
-        body.destroy();
-      },
-      left > 0 ? left : 0,
-    );
-  }
   res.writeHead(200, headers);
 }
 
