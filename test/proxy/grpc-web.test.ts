@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../core/control/gateway.js';
 import { decodeMsg, encodeMsg, type WebMsg } from '../support/grpc-web-msg.js';
@@ -239,5 +240,52 @@ describe('gRPC-Web through the gateway (HTTP/1.1 client, h2c upstream)', () => {
     expect(r.messages.map((m) => m.text)).toEqual(['echo:c']);
     expect(r.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expect(r.headers.get('access-control-expose-headers')).toBe('grpc-status, grpc-message');
+  });
+});
+
+describe('gRPC-Web over HTTP/2 from the client (h2c listener)', () => {
+  let svc: GrpcServer;
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    svc = await startEchoServer();
+    gw = await startGateway({
+      server: { host: '127.0.0.1', http2: 'h2c' },
+      admin: { enabled: false },
+      logging: { level: 'silent', accessLog: false },
+      upstreams: { echo: { targets: [svc.url], protocol: 'h2c' } },
+      routes: [{ path: `${ECHO}/*`, upstream: 'echo' }],
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await svc?.close();
+  });
+
+  it('a grpc-web-text server-streaming call: the messages and the trailer frame in the body, no HTTP/2 trailers', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': `${ECHO}/ServerStream`, 'content-type': CT.text, 'x-grpc-web': '1' });
+      stream.end(frame({ text: 'h2', count: 4 }).toString('base64'));
+      const answer = await new Promise<{ head: http2.IncomingHttpHeaders; body: string; trailers: boolean }>((resolve, reject) => {
+        let head: http2.IncomingHttpHeaders = {};
+        let body = '';
+        let trailers = false;
+        stream.on('response', (h) => (head = h));
+        stream.on('trailers', () => (trailers = true));
+        stream.setEncoding('latin1');
+        stream.on('data', (c: string) => (body += c));
+        stream.on('end', () => resolve({ head, body, trailers }));
+        stream.on('error', reject);
+      });
+      expect(answer.head[':status']).toBe(200);
+      expect(answer.head['content-type']).toBe('application/grpc-web-text+proto');
+      const r = parseBody(decodeText(answer.body));
+      expect(r.messages.map((m) => m.text)).toEqual(['h2#0', 'h2#1', 'h2#2', 'h2#3']);
+      expect(r.trailers?.['grpc-status']).toBe('0');
+      expect(answer.trailers).toBe(false);
+    } finally {
+      session.close();
+    }
   });
 });
