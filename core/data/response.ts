@@ -5,6 +5,7 @@ import { ERROR_CATALOGUE, errorBody, errorHeaders, type ErrorCode } from '../bas
 import { rawHead } from '../base/raw-http.js';
 import type { ServerRequest, ServerResponse } from '../contracts/server.js';
 import type { GatewayMetrics, RouteMetrics } from '../observe/metrics.js';
+import { grpcWebMode, GrpcWebMode, sendGrpcWeb, writeGrpcWebTrailersOnly } from '../proxy/grpc-web.js';
 import { grpcStatusOf, isGrpcRequest, sendGrpc, writeTrailersOnly } from '../proxy/grpc.js';
 import type { RequestState } from './request-state.js';
 import { ONE_WRITE_MAX, RouteKind, type CompiledRoute, type GatewayRuntime } from './runtime.js';
@@ -41,6 +42,11 @@ export function writeError(res: ServerResponse, status: number, extra: Record<st
   const req = (res as { req?: ServerRequest }).req;
   if (req !== undefined && isGrpcRequest(req)) {
     writeTrailersOnly(res, extra, grpcStatusOf(null, status), STATUS_CODES[status] ?? '');
+    return;
+  }
+  const webMode = req === undefined ? GrpcWebMode.None : grpcWebMode(req);
+  if (webMode !== GrpcWebMode.None) {
+    writeGrpcWebTrailersOnly(res, webMode, extra, grpcStatusOf(null, status), STATUS_CODES[status] ?? '');
     return;
   }
   res.writeHead(status, errorHeaders(status, extra));
@@ -138,6 +144,15 @@ export class ResponseWriter {
     if (isGrpcRequest(ctx.req!)) {
       try {
         sendGrpc(ctx, res, headersToSend(ctx), (status) => this.next.afterSend(ctx, rt, route, metricsRoute, status));
+      } catch (err) {
+        this.writeFailed(ctx, rt, route, metricsRoute, err);
+      }
+      return;
+    }
+    const webMode = grpcWebMode(ctx.req!);
+    if (webMode !== GrpcWebMode.None) {
+      try {
+        sendGrpcWeb(ctx, webMode, res, headersToSend(ctx), (status) => this.next.afterSend(ctx, rt, route, metricsRoute, status));
       } catch (err) {
         this.writeFailed(ctx, rt, route, metricsRoute, err);
       }

@@ -196,6 +196,37 @@ export function sendGrpc(call: GrpcCall, res: ServerResponse, headers: OutgoingH
  * client learns why. A client that leaves (RST_STREAM) cancels the upstream stream.
  */
 function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers: OutgoingHttpHeaders | undefined, done: (status: number) => void): void {
+  const watch = superviseCall(call, body, res, done);
+  // before pipe's own 'end' listener: the status must be added before the response ends
+  body.once('end', () => {
+    if ((body as TrailerCarrier)[BODY_TRAILERS]?.['grpc-status'] !== undefined) return;
+    const [status, message] = watch.missingStatus();
+    endWithStatus(res, body, status, message);
+  });
+  body.once('close', () => {
+    if (body.readableEnded || watch.settled()) return;
+    if (!res.destroyed && !res.writableEnded) endWithStatus(res, body, ...watch.brokeOff());
+  });
+  res.writeHead(200, headers);
+  body.pipe(res);
+}
+
+/** What a relay of a streamed call learns from superviseCall. */
+export interface CallWatch {
+  /** the call is over (done was called) */
+  settled(): boolean;
+  /** the status for a body that closed before its end: UNAVAILABLE, or DEADLINE_EXCEEDED once past the deadline */
+  brokeOff(): [number, string];
+  /** the status for a body that ended without a grpc-status */
+  missingStatus(): [number, string];
+}
+
+/**
+ * The part of relaying a streamed call that does not depend on its wire format (gRPC here, gRPC-Web in
+ * ./grpc-web.ts): the call's grpc-timeout (the body is cut at the deadline), the client leaving (the upstream
+ * stream is cancelled), and the status recorded (`done`: 200 when the answer finished, 499 when the client left).
+ */
+export function superviseCall(call: GrpcCall, body: Readable, res: ServerResponse, done: (status: number) => void): CallWatch {
   let settled = false;
   let timer: NodeJS.Timeout | null = null;
   let failure: [number, string] = [GrpcStatus.UNAVAILABLE, 'upstream stream broke off'];
@@ -207,19 +238,7 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
     if (timer !== null) clearTimeout(timer);
     done(status);
   };
-  // before pipe's own 'end' listener: the status must be added before the response ends
-  body.once('end', () => {
-    if ((body as TrailerCarrier)[BODY_TRAILERS]?.['grpc-status'] !== undefined) return;
-    // an upstream enforcing the same grpc-timeout may just stop (grpc-js resets the stream with NO_ERROR): at the
-    // deadline (its timer and ours a few ms apart) that is what ended the call
-    if (deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS) endWithStatus(res, body, GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
-    else endWithStatus(res, body, GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status');
-  });
   body.once('error', noop);
-  body.once('close', () => {
-    if (body.readableEnded || settled) return;
-    if (!res.destroyed && !res.writableEnded) endWithStatus(res, body, failure[0], failure[1]);
-  });
   res.once('finish', () => settle(200));
   res.once('close', () => {
     if (res.writableFinished) return;
@@ -236,8 +255,16 @@ function streamCall(call: GrpcCall, body: Readable, res: ServerResponse, headers
       left > 0 ? left : 0,
     );
   }
-  res.writeHead(200, headers);
-  body.pipe(res);
+  return {
+    settled: () => settled,
+    brokeOff: () => failure,
+    // an upstream enforcing the same grpc-timeout may just stop (grpc-js resets the stream with NO_ERROR): at the
+    // deadline (its timer and ours a few ms apart) that is what ended the call
+    missingStatus: () =>
+      deadline >= 0 && performance.now() >= deadline - DEADLINE_SKEW_MS
+        ? [GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded']
+        : [GrpcStatus.INTERNAL, 'upstream ended the call without a grpc-status'],
+  };
 }
 
 /** Ends the call with a status in its trailers (a head not yet written becomes a trailers-only answer). */

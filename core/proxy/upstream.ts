@@ -13,6 +13,7 @@ import type { RequestState } from '../data/request-state.js';
 import { createBalancer, type Balancer } from './balancers.js';
 import { DnsDiscovery, discoveryTarget, type DiscoveredAddress, type DiscoveryTarget } from './discovery.js';
 import { ProxyError } from './errors.js';
+import { decodeTextBody, grpcWebMode, GrpcWebMode, toGrpcRequestHeaders } from './grpc-web.js';
 import { grpcTimeoutMs, isGrpcRequest } from './grpc.js';
 import { asksNoBuffering, buildRequestHeaders, buildResponseHeaders, dropBodyFraming, forwardingInfo } from './headers.js';
 import { ActiveHealthChecker } from './health.js';
@@ -241,12 +242,18 @@ export class UpstreamGroup {
     const target0 = upstreamTarget(ctx.url, ctx.params, path);
     const fwd = forwardingInfo(req, this.trust);
     const headers = buildRequestHeaders(req, fwd, route.requestHeaders, false, ctx.upstreamHeaders);
+    // gRPC-Web to an HTTP/2 upstream is sent as gRPC (./grpc-web.ts); to an HTTP/1.1 one, as it is
+    const webMode = this.cfg.protocol === 'http1' ? GrpcWebMode.None : grpcWebMode(req);
+    if (webMode !== GrpcWebMode.None) {
+      toGrpcRequestHeaders(headers, webMode);
+      if (webMode === GrpcWebMode.Text && ctx.requestBody !== null) bodyFrom = decodeTextBody(bodyFrom ?? req, () => ctx.res?.destroy());
+    }
     const body = ctx.requestBody !== null;
     const method = ctx.method;
     const replayable = !body && this.retryMethods.has(method);
     const timeouts = this.cfg.timeouts;
     // a gRPC call's own deadline bounds every attempt too (the send stage bounds the rest of the call)
-    const callMs = isGrpcRequest(req) ? grpcTimeoutMs(req.headers) : -1;
+    const callMs = isGrpcRequest(req) || webMode !== GrpcWebMode.None ? grpcTimeoutMs(req.headers) : -1;
     let headersMs = route.timeoutMs ?? timeouts.headersMs;
     let requestMs = route.timeoutMs ?? timeouts.requestMs;
     if (callMs >= 0) {
@@ -409,7 +416,8 @@ export class UpstreamGroup {
     // an upstream failure before the core starts piping (hooks still running) must not be an unhandled 'error'
     body.on('error', noop);
     // before the core pipes the body: the trailers must be on the client response before the pipe ends it
-    if (upstreamRes.trailers !== undefined) {
+    // (a gRPC-Web answer carries them in its body instead: ./grpc-web.ts)
+    if (upstreamRes.trailers !== undefined && grpcWebMode(ctx.req!) === GrpcWebMode.None) {
       relayResponseTrailers(body, upstreamRes.trailers, ctx, ctx.req!, route.responseHeaders, upstreamRes.headers.connection, this.trailers);
     }
     body.once('close', () => {
