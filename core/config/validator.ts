@@ -108,6 +108,27 @@ function dedupe(errors: ErrorObject[]): string[] {
  * one handler kind per route, upstream references, variant names, route patterns the selected router accepts.
  * Never throws on any input; the input object is not mutated (defaults are applied to a copy).
  */
+/**
+ * Arrays with named properties, which JSON cannot express but a config object built in code can: a `constructor`
+ * there breaks every array method that consults it (map, filter, slice) deep inside the checks below, so such
+ * input is refused up front, with its path.
+ */
+function namedArrayProperties(value: object, path: string, errors: string[] = [], seen = new Set<object>()): string[] {
+  if (seen.has(value)) {
+    errors.push(`${path || '/'}: refers back to itself (a config is JSON data)`);
+    return errors;
+  }
+  seen.add(value);
+  const isArray = Array.isArray(value);
+  for (const k of Object.keys(value)) {
+    if (isArray && !/^(0|[1-9]\d*)$/.test(k)) errors.push(`${path || '/'}: an array with a named property "${k}" (a config is JSON data)`);
+    const v: unknown = (value as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object') namedArrayProperties(v, `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, errors, seen);
+  }
+  seen.delete(value);
+  return errors;
+}
+
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): ValidationResult {
   let copy: unknown;
   try {
@@ -118,6 +139,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): Valida
   if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) {
     return fail(['/: must be object']);
   }
+  const notJson = namedArrayProperties(copy, '');
+  if (notJson.length > 0) return fail(notJson);
   if (!validateSchema(copy)) return fail(dedupe(validateSchema.errors ?? []));
 
   const config = copy as GatewayConfig;

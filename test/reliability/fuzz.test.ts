@@ -254,6 +254,17 @@ describe('config validator fuzz', () => {
     fc.assert(fc.property(fc.dictionary(fc.constantFrom(...KEYS), shaped, { maxKeys: 5 }), checkResult), { numRuns: 1500 });
   });
 
+  it('a config built in code with what JSON cannot hold is refused with its path, not thrown on', () => {
+    // found by the property below (seed -1108509808): an array with a `constructor` property made a later check's
+    // Array.prototype.map throw "object.constructor[Symbol.species] is not a constructor"
+    const named = mutate(validBase, ['plugins', 'constructor'], false);
+    checkResult(named);
+    expect(validateConfig(named)).toMatchObject({ ok: false, errors: ['/plugins: an array with a named property "constructor" (a config is JSON data)'] });
+    const cyclic = structuredClone(validBase) as Record<string, unknown>;
+    cyclic.server = { self: cyclic };
+    expect(validateConfig(cyclic)).toMatchObject({ ok: false, errors: ['/server/self: refers back to itself (a config is JSON data)'] });
+  });
+
   it('a valid config with one random field replaced never throws; every rejection names a path', () => {
     expect(validateConfig(validBase).ok).toBe(true);
     fc.assert(
