@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, type OutgoingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../config/types.js';
 import {
   BODY_TRAILERS,
@@ -32,7 +31,10 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http
  *   destroyed (its streams fail, new ones go elsewhere). A session without streams for `idleMs` is closed.
  * - Flow control is node:http2's: a response body nobody reads stops being consumed, so its window stops opening
  *   and the upstream stops sending; a request body is piped with backpressure into the stream's window.
- * - The response body is the HTTP/2 stream itself (destroying it resets the stream with CANCEL). Its trailers
+ * - A response body complete by the time the frames already read are processed (a small answer, usually in the
+ *   head's read) is handed over whole as a Buffer, no trailers following: the proxy then writes head and body at
+ *   once instead of piping a stream.
+ * - Any other response body is the HTTP/2 stream itself (destroying it resets the stream with CANCEL). Its trailers
  *   are kept on it as they arrive (BODY_TRAILERS) and handed to the proxy's trailer relay (`trailers()`). An answer that ended with its HEADERS frame (a gRPC trailers-only
  *   answer) is handed over as an empty Buffer.
  */
@@ -236,6 +238,10 @@ class H2Exchange {
   private bodyTouched = false;
   /** the peer closed the idle session as we reused it: one more try on a fresh one (replayable requests) */
   private mayRetryReset: boolean;
+  /** the response head, once it arrived */
+  private head: UpstreamResponse | null = null;
+  /** the body's chunks while it is gathered (see onResponse), else null */
+  private chunks: Buffer[] | null = null;
 
   constructor(
     private readonly client: H2UpstreamClient,
@@ -277,6 +283,8 @@ class H2Exchange {
     stream.on('response', (headers, flags) => this.onResponse(stream, conn, headers, flags));
     stream.once('trailers', (trailers: H2Headers) => {
       (stream as TrailerCarrier)[BODY_TRAILERS] = trailers as IncomingHttpHeaders;
+      // the proxy relays trailers from the stream (before its 'end'): a Buffer body could not carry them
+      this.streamBody();
     });
     // stays attached for the stream's life: a late error (mid-body) must never be unhandled; the body's reader sees it
     stream.on('error', noop);
@@ -326,15 +334,58 @@ class H2Exchange {
     const connectMs = conn.connectMs;
     // reported once: later exchanges on the session did not pay for it
     conn.connectMs = 0;
-    let body: Readable | Buffer;
-    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) body = EMPTY;
-    else {
-      body = stream;
-      const idleMs = this.o.idleTimeoutMs;
-      stream.setTimeout(idleMs, () => stream.destroy(new UpstreamClientError('headers-timeout', `response body idle for ${idleMs} ms`)));
+    this.head = {
+      statusCode,
+      headers,
+      body: EMPTY,
+      connectMs: connectMs < 0 ? 0 : connectMs,
+      trailers: () => trailerPairs((stream as TrailerCarrier)[BODY_TRAILERS]),
+    };
+    if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+      this.resolve(this.head);
+      return;
     }
-    const trailers = (): readonly string[] | null => trailerPairs((stream as TrailerCarrier)[BODY_TRAILERS]);
-    this.resolve({ statusCode, headers, body, connectMs: connectMs < 0 ? 0 : connectMs, trailers });
+    // The body's DATA usually came in the same read as the head: it is gathered until the client's next pass
+    // (flushGathered) and handed over whole as a Buffer, which spares the proxy a stream pipe for the response.
+    this.chunks = [];
+    stream.on('data', this.gather);
+    stream.once('end', this.gathered);
+    this.client.gatherUntilFlush(this);
+  }
+
+  /** A chunk of a body still being gathered. */
+  private readonly gather = (chunk: Buffer): void => {
+    this.chunks!.push(chunk);
+  };
+
+  /** The whole body came with the head: handed over as one Buffer (its trailers too would need the stream). */
+  private readonly gathered = (): void => {
+    const chunks = this.chunks!;
+    const head = this.head!;
+    this.chunks = null;
+    this.stream!.removeListener('data', this.gather);
+    head.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    this.resolve(head);
+  };
+
+  /**
+   * The body is still coming (or it carries trailers, which the proxy relays from the stream): the stream is
+   * handed over as the body, with what was gathered put back in front.
+   */
+  streamBody(): void {
+    const chunks = this.chunks;
+    if (chunks === null) return;
+    this.chunks = null;
+    const stream = this.stream!;
+    stream.removeListener('data', this.gather);
+    stream.removeListener('end', this.gathered);
+    stream.pause();
+    if (chunks.length > 0 && !stream.destroyed) stream.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    const idleMs = this.o.idleTimeoutMs;
+    stream.setTimeout(idleMs, () => stream.destroy(new UpstreamClientError('headers-timeout', `response body idle for ${idleMs} ms`)));
+    const head = this.head!;
+    head.body = stream;
+    this.resolve(head);
   }
 
   fail(err: UpstreamClientError): void {
@@ -401,6 +452,13 @@ export class H2UpstreamClient implements UpstreamClient {
   private readonly queue: H2Exchange[] = [];
   /** sessions opened but not yet usable */
   private pending = 0;
+  /** exchanges whose response body is being gathered until the next flushGathered */
+  private gathering: H2Exchange[] = [];
+  private readonly flushGathered = (): void => {
+    const list = this.gathering;
+    this.gathering = [];
+    for (let i = 0; i < list.length; i++) list[i]!.streamBody();
+  };
   private closed = false;
 
   constructor(
@@ -451,6 +509,14 @@ export class H2UpstreamClient implements UpstreamClient {
       while (q.length > 0 && c.free) q.shift()!.run(c);
     }
     if (q.length > 0) this.grow();
+  }
+
+  /**
+   * Holds an answer's body until every frame already read has been processed (setImmediate runs after the poll
+   * phase's reads): a body complete by then is handed over whole, any other as the stream.
+   */
+  gatherUntilFlush(x: H2Exchange): void {
+    if (this.gathering.push(x) === 1) setImmediate(this.flushGathered);
   }
 
   dequeue(x: H2Exchange): void {

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import http2, { type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,36 @@ describe('HTTP/2 upstreams', () => {
     const r = await request(`${gw.url}/up/x?q=1`, { method: 'POST', body: 'hello', headers: { host: 'api.example' } });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ method: 'POST', path: '/x?q=1', authority: up.url.slice(7), body: 'hello' });
+  });
+
+  it('streams a body still coming after the head, the part that came with the head first', async () => {
+    // the rest is sent only once the client has the first part: the gateway must stream, not wait for the end
+    let sendRest: (() => void) | null = null;
+    const up = await startH2((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.write('first;');
+      sendRest = () => stream.end('rest');
+    });
+    const gw = await gatewayFor({ up: { targets: [up.url], protocol: 'h2c' } });
+    cleanup.push(
+      () => up.close(),
+      () => gw.close(),
+    );
+    const got = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get(`${gw.url}/up/s`, (res) => {
+          let body = '';
+          res.setEncoding('latin1');
+          res.on('data', (d: string) => {
+            body += d;
+            if (body === 'first;') sendRest?.();
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    expect(got).toEqual({ status: 200, body: 'first;rest' });
   });
 
   it('relays trailers to an HTTP/2 client, without the fields a trailer must not carry', async () => {
