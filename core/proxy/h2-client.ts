@@ -345,6 +345,15 @@ class H2Exchange {
       this.resolve(this.head);
       return;
     }
+    const type = headers['content-type'];
+    if (typeof type === 'string' && type.startsWith('application/grpc')) {
+      // a gRPC answer always ends in trailers, which travel on the stream: gathering would only delay it
+      const idleMs = this.o.idleTimeoutMs;
+      stream.setTimeout(idleMs, () => stream.destroy(new UpstreamClientError('headers-timeout', `response body idle for ${idleMs} ms`)));
+      this.head.body = stream;
+      this.resolve(this.head);
+      return;
+    }
     // The body's DATA usually came in the same read as the head: it is gathered until the client's next pass
     // (flushGathered) and handed over whole as a Buffer, which spares the proxy a stream pipe for the response.
     this.chunks = [];
